@@ -1,0 +1,37 @@
+"""Application factory: configuration, database, extensions, blueprints and error handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from mapservice.config import ROOT, load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    settings = load_config(config)
+    app = Flask(
+        "mapservice",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(Path(__file__).parent / "static"),
+        instance_path=str(Path(settings["INSTANCE_PATH"]).resolve()),
+    )
+    app.config.update(settings)
+
+    from mapservice.web import database, errors, extensions
+
+    database.init_app(app)
+    extensions.init_app(app)
+    errors.init_app(app)
+
+    from mapservice.web import auth, home, imports, units, vendor, venues
+
+    for module in (home, auth, venues, units, imports, vendor):
+        app.register_blueprint(module.bp)
+
+    from mapservice import cli
+
+    cli.init_app(app)
+    return app

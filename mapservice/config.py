@@ -1,0 +1,54 @@
+"""Configuration from the environment, with defaults that work on a fresh machine.
+
+``DATABASE_URL`` defaults to an SQLite file under ``instance/``; the secret key is never
+hard-coded: when ``MAPSERVICE_SECRET_KEY`` is unset one is generated on first run and kept in
+``instance/secret_key`` (mode 0600) so sessions survive restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = ROOT / "instance"
+
+
+def _secret_key(instance: Path) -> str:
+    env = os.environ.get("MAPSERVICE_SECRET_KEY")
+    if env:
+        return env
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings dict: environment first, then ``overrides`` (tests, notebooks)."""
+    overrides = dict(overrides or {})
+    instance = Path(overrides.pop("INSTANCE_PATH", os.environ.get("MAPSERVICE_INSTANCE", DEFAULT_INSTANCE)))
+    cfg: dict[str, Any] = {
+        "INSTANCE_PATH": instance,
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'mapservice.db'}"),
+        "TIMEZONE": os.environ.get("MAPSERVICE_TIMEZONE", "Asia/Shanghai"),
+        "BABEL_DEFAULT_LOCALE": os.environ.get("MAPSERVICE_LANGUAGE", "zh_CN"),
+        "LANGUAGES": ["zh_CN", "en"],
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAPSERVICE_MAX_UPLOAD_MB", "10")) * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("MAPSERVICE_HTTPS", "") == "1",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_I18N_ENABLED": True,
+    }
+    cfg.update(overrides)
+    if "SECRET_KEY" not in cfg:
+        cfg["SECRET_KEY"] = _secret_key(Path(cfg["INSTANCE_PATH"]))
+    return cfg

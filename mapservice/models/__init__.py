@@ -1,0 +1,22 @@
+"""All models, imported in dependency order so the mapper registry is complete."""
+
+from mapservice.models.audit import AuditEntry
+from mapservice.models.bookings import Booking
+from mapservice.models.committees import Area, Committee
+from mapservice.models.units import Group, Unit
+from mapservice.models.users import User
+from mapservice.models.venues import Closure, OpeningHours, Venue, venue_paired_units
+
+__all__ = [
+    "Area",
+    "AuditEntry",
+    "Booking",
+    "Closure",
+    "Committee",
+    "Group",
+    "OpeningHours",
+    "Unit",
+    "User",
+    "Venue",
+    "venue_paired_units",
+]

@@ -1,0 +1,143 @@
+"""Venues (阵地 / 场地), their weekly opening hours, closures and booking rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mapservice.core.hours import OpeningRange, format_hours
+from mapservice.core.vocab import BookableBy, Crs, VenueType
+from mapservice.db import Base, UTCDateTime, utcnow
+from mapservice.models.units import _in
+
+if TYPE_CHECKING:
+    from mapservice.models.committees import Area, Committee
+    from mapservice.models.units import Unit
+
+venue_paired_units = Table(
+    "venue_paired_units",
+    Base.metadata,
+    Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
+    Column("unit_id", ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Venue(Base):
+    __tablename__ = "venues"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "name"),
+        CheckConstraint(_in("type", [t.value for t in VenueType]), name="type"),
+        CheckConstraint(_in("entered_crs", [c.value for c in Crs]), name="crs"),
+        CheckConstraint(_in("bookable_by", [b.value for b in BookableBy]), name="bookable_by"),
+        CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90", name="lonlat"),
+        CheckConstraint("capacity_units BETWEEN 1 AND 100", name="capacity_units"),
+        CheckConstraint("max_headcount IS NULL OR max_headcount >= 1", name="max_headcount"),
+        CheckConstraint("slot_minutes IN (15, 30, 60, 120)", name="slot_minutes"),
+        CheckConstraint(
+            "min_duration_minutes >= slot_minutes AND max_duration_minutes >= min_duration_minutes",
+            name="durations",
+        ),
+        CheckConstraint("max_days_ahead BETWEEN 1 AND 365", name="max_days_ahead"),
+        CheckConstraint("min_notice_minutes BETWEEN 0 AND 10080", name="min_notice"),
+        CheckConstraint("weekly_quota_hours IS NULL OR weekly_quota_hours >= 1", name="quota"),
+        CheckConstraint("hold_hours BETWEEN 1 AND 720", name="hold_hours"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    committee_id: Mapped[int] = mapped_column(ForeignKey("committees.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    # Location: stored in WGS-84; what was typed is kept beside it with its system.
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    entered_crs: Mapped[str] = mapped_column(String(10), default=Crs.WGS84.value)
+    entered_lon: Mapped[float] = mapped_column(Float)
+    entered_lat: Mapped[float] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(200), default="")
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"), index=True)
+    capacity_units: Mapped[int] = mapped_column(Integer, default=1)
+    max_headcount: Mapped[int | None] = mapped_column(Integer)
+    facilities: Mapped[str] = mapped_column(Text, default="")
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    # Booking rules (enforced by the booking engine)
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    min_duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    max_duration_minutes: Mapped[int] = mapped_column(Integer, default=240)
+    max_days_ahead: Mapped[int] = mapped_column(Integer, default=30)
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold_hours: Mapped[int] = mapped_column(Integer, default=48)
+    bookable_by: Mapped[str] = mapped_column(String(20), default=BookableBy.MEMBERS.value)
+    weekly_quota_hours: Mapped[int | None] = mapped_column(Integer)
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    committee: Mapped[Committee] = relationship()
+    unit: Mapped[Unit] = relationship(back_populates="venues", foreign_keys=[unit_id])
+    street: Mapped[Area | None] = relationship()
+    hours: Mapped[list[OpeningHours]] = relationship(
+        cascade="all, delete-orphan", order_by="(OpeningHours.weekday, OpeningHours.start_min)"
+    )
+    closures: Mapped[list[Closure]] = relationship(
+        cascade="all, delete-orphan", order_by="Closure.start_at"
+    )
+    paired_units: Mapped[list[Unit]] = relationship(secondary=venue_paired_units)
+
+    @property
+    def opening_ranges(self) -> list[OpeningRange]:
+        return [OpeningRange(h.weekday, h.start_min, h.end_min) for h in self.hours]
+
+    @property
+    def hours_text(self) -> str:
+        return format_hours(self.opening_ranges)
+
+    @property
+    def is_open_for_booking(self) -> bool:
+        return self.published and not self.retired
+
+
+class OpeningHours(Base):
+    """One opening range on one weekday (0 = Monday), minutes after midnight, half-open."""
+
+    __tablename__ = "opening_hours"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("start_min >= 0 AND end_min <= 1440 AND start_min < end_min", name="range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_min: Mapped[int] = mapped_column(Integer)
+    end_min: Mapped[int] = mapped_column(Integer)
+
+
+class Closure(Base):
+    """A period ``[start_at, end_at)`` in which the venue cannot be booked."""
+
+    __tablename__ = "closures"
+    __table_args__ = (CheckConstraint("end_at > start_at", name="range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id", ondelete="CASCADE"), index=True)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200), default="")

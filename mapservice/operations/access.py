@@ -1,0 +1,83 @@
+"""Who may see and change what. Objects are loaded through one scoped query each, never by id
+alone followed by a role check: what a user may not see is 404, what they may see but not
+change is 403."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from mapservice.core.errors import NotAllowed, NotFound
+from mapservice.core.i18n import _
+from mapservice.models import Unit, User, Venue
+
+
+def venue_visible(user: User | None) -> ColumnElement[bool]:
+    public = and_(Venue.published.is_(True), Venue.retired.is_(False))
+    if user is None:
+        return public
+    if user.is_admin or user.is_secretary:
+        return Venue.committee_id == user.committee_id
+    return and_(public, Venue.committee_id == user.committee_id)
+
+
+def venue_editable(user: User | None) -> ColumnElement[bool]:
+    if user is None or not user.active:
+        return false()
+    if user.is_admin:
+        return Venue.committee_id == user.committee_id
+    if user.is_secretary:
+        return Venue.unit_id == user.unit_id
+    return false()
+
+
+def visible_venues(user: User | None) -> Select[tuple[Venue]]:
+    return select(Venue).where(venue_visible(user))
+
+
+def get_venue(session: Session, user: User | None, venue_id: int, *, edit: bool = False) -> Venue:
+    """The venue if ``user`` may see it (and edit it, with ``edit``); else NotFound/NotAllowed."""
+    cond = and_(venue_visible(user), venue_editable(user)) if edit else venue_visible(user)
+    venue = session.scalars(select(Venue).where(Venue.id == venue_id, cond)).one_or_none()
+    if venue is not None:
+        return venue
+    if edit and session.scalar(select(Venue.id).where(Venue.id == venue_id, venue_visible(user))):
+        raise NotAllowed("venue_not_yours", _("You may only change your own unit's venues."))
+    raise NotFound("venue_not_found", _("No such venue."))
+
+
+def units_managed(user: User | None) -> ColumnElement[bool]:
+    """Units whose venues ``user`` may register."""
+    if user is None or not user.active:
+        return false()
+    if user.is_admin:
+        return Unit.committee_id == user.committee_id
+    if user.is_secretary:
+        return Unit.id == user.unit_id
+    return false()
+
+
+def units_visible(user: User | None) -> ColumnElement[bool]:
+    if user is None:
+        return Unit.status == "active"
+    if user.is_admin:
+        return Unit.committee_id == user.committee_id
+    own = Unit.id == user.unit_id if user.unit_id is not None else false()
+    return and_(Unit.committee_id == user.committee_id, or_(Unit.status == "active", own))
+
+
+def get_unit(session: Session, user: User | None, unit_id: int, *, edit: bool = False) -> Unit:
+    cond = units_visible(user)
+    unit = session.scalars(select(Unit).where(Unit.id == unit_id, cond)).one_or_none()
+    if unit is None:
+        raise NotFound("unit_not_found", _("No such unit."))
+    if edit and not (user is not None and user.is_admin and user.active):
+        raise NotAllowed("admin_only", _("Only the committee admin may do this."))
+    return unit
+
+
+def require_admin(user: User | None) -> User:
+    if user is None or not user.is_admin or not user.active:
+        raise NotAllowed("admin_only", _("Only the committee admin may do this."))
+    return user

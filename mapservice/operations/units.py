@@ -1,0 +1,75 @@
+"""Member units: admission (applied → active → suspended) and editing, by the committee admin."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mapservice.core.errors import ValidationFailed
+from mapservice.core.i18n import _
+from mapservice.core.vocab import UnitKind, UnitStatus
+from mapservice.models import Unit, User
+from mapservice.operations import access
+from mapservice.operations.audit import record
+
+# Allowed admission transitions.
+TRANSITIONS = {
+    UnitStatus.APPLIED.value: {UnitStatus.ACTIVE.value, UnitStatus.SUSPENDED.value},
+    UnitStatus.ACTIVE.value: {UnitStatus.SUSPENDED.value},
+    UnitStatus.SUSPENDED.value: {UnitStatus.ACTIVE.value},
+}
+
+
+def save_unit(
+    session: Session,
+    actor: User,
+    *,
+    name: str,
+    kind: str,
+    secretary: str = "",
+    phone: str = "",
+    name_en: str = "",
+    unit: Unit | None = None,
+) -> Unit:
+    """Create (status ``applied``) or edit a unit; committee admin only."""
+    access.require_admin(actor)
+    errors: dict[str, str] = {}
+    name = name.strip()
+    if not name:
+        errors["name"] = _("A name is required.")
+    else:
+        clash = session.scalar(
+            select(Unit.id).where(Unit.committee_id == actor.committee_id, Unit.name == name)
+        )
+        if clash is not None and (unit is None or clash != unit.id):
+            errors["name"] = _("A unit named '%(name)s' already exists.", name=name)
+    if UnitKind.parse(kind) is None:
+        errors["kind"] = _("Unknown choice '%(value)s'.", value=kind)
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    creating = unit is None
+    if unit is None:
+        unit = Unit(committee_id=actor.committee_id, status=UnitStatus.APPLIED.value)
+        session.add(unit)
+    else:
+        unit = access.get_unit(session, actor, unit.id, edit=True)
+    unit.name, unit.name_en, unit.kind = name, name_en.strip(), str(UnitKind.parse(kind))
+    unit.secretary, unit.phone = secretary.strip(), phone.strip()
+    session.flush()
+    record(session, actor, "unit.create" if creating else "unit.update", unit, name=name)
+    return unit
+
+
+def set_status(session: Session, actor: User, unit_id: int, status: str) -> Unit:
+    """Admit, suspend or reinstate a unit."""
+    unit = access.get_unit(session, actor, unit_id, edit=True)
+    if status == unit.status:
+        return unit
+    if status not in TRANSITIONS.get(unit.status, set()):
+        raise ValidationFailed(
+            _("A unit cannot go from %(old)s to %(new)s.", old=unit.status, new=status),
+            {"status": status},
+        )
+    old, unit.status = unit.status, status
+    record(session, actor, "unit.status", unit, old=old, new=status)
+    return unit

@@ -1,0 +1,108 @@
+"""Accounts: creating users, checking and resetting passwords (argon2)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mapservice.core.errors import ValidationFailed
+from mapservice.core.i18n import _
+from mapservice.core.vocab import Role
+from mapservice.db import utcnow
+from mapservice.models import Committee, Group, Unit, User
+from mapservice.operations.audit import record
+
+_hasher = PasswordHasher()
+MIN_PASSWORD = 12
+# Verifying against this keeps a log-in for an unknown name as slow as for a known one.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is not acceptable, or None."""
+    if len(password) < MIN_PASSWORD:
+        return _("The password must have at least %(n)s characters.", n=MIN_PASSWORD)
+    if len(password) > 128:
+        return _("The password must have at most 128 characters.")
+    if username and password.lower() == username.lower():
+        return _("The password must not be the user name.")
+    if len(set(password)) < 4:
+        return _("The password is too simple.")
+    return None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def create_user(
+    session: Session,
+    actor: User | None,
+    committee: Committee,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str = "",
+    phone: str = "",
+    unit: Unit | None = None,
+    group: Group | None = None,
+) -> User:
+    errors: dict[str, str] = {}
+    username = username.strip()
+    if not (3 <= len(username) <= 60) or any(c.isspace() for c in username):
+        errors["username"] = _("The user name must be 3 to 60 characters without spaces.")
+    elif session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+        errors["username"] = _("The user name '%(name)s' is taken.", name=username)
+    problem = password_problem(password, username)
+    if problem:
+        errors["password"] = problem
+    if Role.parse(role) is None:
+        errors["role"] = _("Unknown role '%(value)s'.", value=role)
+    elif role == Role.UNIT_SECRETARY.value and unit is None:
+        errors["unit"] = _("A unit secretary needs a unit.")
+    elif role == Role.BOOKER.value and group is None:
+        errors["group"] = _("A booker needs a group.")
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    user = User(
+        committee_id=committee.id,
+        username=username,
+        display_name=display_name or username,
+        phone=phone,
+        password_hash=hash_password(password),
+        role=role,
+        unit_id=unit.id if unit and role == Role.UNIT_SECRETARY.value else None,
+        group_id=group.id if group and role == Role.BOOKER.value else None,
+    )
+    session.add(user)
+    session.flush()
+    record(session, actor, "user.create", user, role=role)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same cost either way)."""
+    user = session.scalars(
+        select(User).where(func.lower(User.username) == username.strip().lower())
+    ).one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def reset_password(session: Session, actor: User | None, user: User, password: str) -> None:
+    problem = password_problem(password, user.username)
+    if problem:
+        raise ValidationFailed(problem, {"password": problem})
+    user.password_hash = hash_password(password)
+    record(session, actor, "user.reset_password", user)

@@ -1,0 +1,343 @@
+"""Registering, editing and retiring venues, their closures and bulk import.
+
+Every path that writes a venue goes through ``save_venue`` so the form, the importer and the
+seed loader apply the same rules: the unit must be the actor's to manage and admitted, the
+location must lie inside the committee's district, the street is assigned by spatial join,
+opening hours must parse, durations must fit the slot length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mapservice.core import geo
+from mapservice.core.coords import from_wgs84, to_wgs84
+from mapservice.core.errors import ImportRejected, NotAllowed, NotFound, ValidationFailed
+from mapservice.core.hours import HoursError, parse_hours
+from mapservice.core.i18n import _, lang
+from mapservice.core.venue_io import VenueRow
+from mapservice.core.vocab import BookableBy, Crs, UnitStatus, VenueType
+from mapservice.models import Area, Closure, Committee, OpeningHours, Unit, User, Venue
+from mapservice.operations import access
+from mapservice.operations.audit import record
+
+
+@dataclass
+class Region:
+    """A committee's district shape and street shapes, parsed once for many venues."""
+
+    committee: Committee
+    district: Any | None
+    streets: list[tuple[int, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, session: Session, committee: Committee) -> Region:
+        areas = session.scalars(select(Area).where(Area.committee_id == committee.id)).all()
+        district = next((a.shape() for a in areas if a.level == "district"), None)
+        streets = [(a.id, a.shape()) for a in areas if a.level == "street"]
+        return cls(committee, district, streets)
+
+    def contains(self, lon: float, lat: float) -> bool:
+        return self.district is None or geo.contains(self.district, lon, lat)
+
+    def street_id(self, lon: float, lat: float) -> int | None:
+        return geo.street_for_point(lon, lat, self.streets) if self.streets else None
+
+
+def _hours_message(err: HoursError) -> str:
+    messages = {
+        "bad_time": _("'%(value)s' is not a time (use HH:MM, e.g. 09:00)."),
+        "bad_day": _("'%(value)s' is not a weekday (use Mon…Sun or 周一…周日)."),
+        "bad_clause": _("'%(value)s' needs days then times, e.g. 'Mon-Fri 09:00-21:00'."),
+        "bad_range": _("'%(value)s' is not a time range (use 09:00-12:00)."),
+        "end_before_start": _("In '%(value)s' the end is not after the start."),
+        "overlap": _("Opening ranges overlap: %(value)s."),
+    }
+    return messages.get(err.code, "%(value)s") % {"value": err.detail}
+
+
+def validate_row(
+    session: Session, actor: User, region: Region, row: VenueRow, venue: Venue | None = None
+) -> tuple[dict[str, str], Unit | None, tuple[float, float] | None]:
+    """Check the relations a single field cannot: returns (field errors, unit, WGS-84 point)."""
+    errors: dict[str, str] = {}
+    committee = region.committee
+    unit = session.scalars(
+        select(Unit).where(Unit.committee_id == committee.id, Unit.name == row.unit.strip())
+    ).one_or_none()
+    if unit is None:
+        errors["unit"] = _("No member unit named '%(name)s' in this committee.", name=row.unit)
+    elif not session.scalar(select(Unit.id).where(Unit.id == unit.id, access.units_managed(actor))):
+        errors["unit"] = _("You may only register venues of your own unit.")
+    elif unit.status != UnitStatus.ACTIVE.value and (venue is None or venue.unit_id != unit.id):
+        errors["unit"] = _(
+            "Unit '%(name)s' is not admitted (status: %(status)s); it cannot add venues.",
+            name=unit.name,
+            status=UnitStatus(unit.status).label(lang()),
+        )
+    if VenueType.parse(row.type) is None:
+        errors["type"] = _("Unknown venue type '%(value)s'.", value=row.type)
+    if BookableBy.parse(row.bookable_by) is None:
+        errors["bookable_by"] = _("Unknown choice '%(value)s'.", value=row.bookable_by)
+    point: tuple[float, float] | None = None
+    if Crs.parse(row.crs) is None:
+        errors["crs"] = _("Unknown coordinate system '%(value)s'.", value=row.crs)
+    elif not (-180 <= row.lon <= 180 and -90 <= row.lat <= 90):
+        errors["lon"] = _("Longitude must be within ±180 and latitude within ±90.")
+    else:
+        point = to_wgs84(row.lon, row.lat, str(Crs.parse(row.crs)))
+        if not region.contains(*point):
+            errors["lon"] = _(
+                "The location (%(lon).6f, %(lat).6f) lies outside %(region)s.",
+                lon=point[0],
+                lat=point[1],
+                region=committee.district.name if committee.district else committee.name,
+            )
+            point = None
+    try:
+        parse_hours(row.hours)
+    except HoursError as exc:
+        errors["hours"] = _hours_message(exc)
+    slot = row.slot_minutes
+    if slot not in (15, 30, 60, 120):
+        errors["slot_minutes"] = _("The slot length must be 15, 30, 60 or 120 minutes.")
+    else:
+        if row.min_duration_minutes < slot or row.min_duration_minutes % slot:
+            errors["min_duration_minutes"] = _(
+                "The minimum duration must be a multiple of the %(slot)s-minute slot.", slot=slot
+            )
+        if row.max_duration_minutes < row.min_duration_minutes or row.max_duration_minutes % slot:
+            errors["max_duration_minutes"] = _(
+                "The maximum duration must be a multiple of the %(slot)s-minute slot and at"
+                " least the minimum duration.",
+                slot=slot,
+            )
+    if not 1 <= row.capacity_units <= 100:
+        errors["capacity_units"] = _("Capacity units must be from 1 to 100.")
+    if row.max_headcount is not None and not 1 <= row.max_headcount <= 10000:
+        errors["max_headcount"] = _("The maximum headcount must be from 1 to 10000.")
+    if not 1 <= row.max_days_ahead <= 365:
+        errors["max_days_ahead"] = _("Days ahead must be from 1 to 365.")
+    if not 0 <= row.min_notice_minutes <= 10080:
+        errors["min_notice_minutes"] = _("Minimum notice must be from 0 to 10080 minutes.")
+    if row.weekly_quota_hours is not None and not 1 <= row.weekly_quota_hours <= 168:
+        errors["weekly_quota_hours"] = _("The weekly quota must be from 1 to 168 hours.")
+    if not row.name.strip():
+        errors["name"] = _("A name is required.")
+    elif unit is not None:
+        clash = session.scalar(
+            select(Venue.id).where(Venue.unit_id == unit.id, Venue.name == row.name.strip())
+        )
+        if clash is not None and (venue is None or clash != venue.id):
+            errors["name"] = _("Your unit already has a venue named '%(name)s'.", name=row.name)
+    return errors, unit, point
+
+
+def _apply(venue: Venue, row: VenueRow, unit: Unit, point: tuple[float, float], region: Region) -> None:
+    venue.committee_id = region.committee.id
+    venue.unit_id = unit.id
+    venue.name = row.name.strip()
+    venue.type = str(VenueType.parse(row.type))
+    venue.entered_crs = str(Crs.parse(row.crs))
+    venue.entered_lon, venue.entered_lat = row.lon, row.lat
+    venue.lon, venue.lat = round(point[0], 7), round(point[1], 7)
+    venue.street_id = region.street_id(*point)
+    venue.address = row.address.strip()
+    venue.capacity_units = row.capacity_units
+    venue.max_headcount = row.max_headcount
+    venue.facilities = row.facilities.strip()
+    venue.phone = row.phone.strip()
+    venue.slot_minutes = row.slot_minutes
+    venue.min_duration_minutes = row.min_duration_minutes
+    venue.max_duration_minutes = row.max_duration_minutes
+    venue.max_days_ahead = row.max_days_ahead
+    venue.min_notice_minutes = row.min_notice_minutes
+    venue.requires_approval = row.requires_approval
+    venue.bookable_by = str(BookableBy.parse(row.bookable_by))
+    venue.weekly_quota_hours = row.weekly_quota_hours
+    venue.published = row.published
+    new_hours = [(r.weekday, r.start_min, r.end_min) for r in parse_hours(row.hours)]
+    if [(h.weekday, h.start_min, h.end_min) for h in venue.hours] != new_hours:
+        venue.hours = [OpeningHours(weekday=d, start_min=s, end_min=e) for d, s, e in new_hours]
+
+
+def snapshot(venue: Venue) -> dict[str, Any]:
+    return {k: v for k, v in row_of(venue).__dict__.items() if k != "row"}
+
+
+def save_venue(
+    session: Session,
+    actor: User,
+    committee: Committee,
+    row: VenueRow,
+    venue: Venue | None = None,
+    *,
+    region: Region | None = None,
+    paired_unit_ids: list[int] | None = None,
+) -> Venue:
+    """Create (``venue`` None) or update a venue from ``row``; raise ValidationFailed with
+    every field error, changing nothing."""
+    region = region or Region.of(session, committee)
+    if venue is not None:
+        venue = access.get_venue(session, actor, venue.id, edit=True)
+    errors, unit, point = validate_row(session, actor, region, row, venue)
+    if errors or unit is None or point is None:
+        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    before = snapshot(venue) if venue is not None else None
+    creating = venue is None
+    if venue is None:
+        venue = Venue()
+        session.add(venue)
+    _apply(venue, row, unit, point, region)
+    if paired_unit_ids is not None:
+        venue.paired_units = list(
+            session.scalars(
+                select(Unit).where(Unit.committee_id == committee.id, Unit.id.in_(paired_unit_ids))
+            )
+        )
+    session.flush()
+    if creating:
+        record(session, actor, "venue.create", venue, name=venue.name)
+    else:
+        after = snapshot(venue)
+        changed = {k: [before[k], after[k]] for k in after if before and before[k] != after[k]}
+        if changed:
+            record(session, actor, "venue.update", venue, changed=changed)
+    return venue
+
+
+def set_retired(session: Session, actor: User, venue_id: int, retired: bool) -> Venue:
+    """Retire (hide from the map and booking, keep its history) or reinstate a venue."""
+    venue = access.get_venue(session, actor, venue_id, edit=True)
+    if venue.retired != retired:
+        venue.retired = retired
+        record(session, actor, "venue.retire" if retired else "venue.reinstate", venue)
+    return venue
+
+
+def add_closure(
+    session: Session, actor: User, venue_id: int, start_at: datetime, end_at: datetime, reason: str
+) -> Closure:
+    venue = access.get_venue(session, actor, venue_id, edit=True)
+    if start_at.tzinfo is None or end_at.tzinfo is None:
+        raise ValueError("closure instants must be timezone-aware")
+    if end_at <= start_at:
+        raise ValidationFailed(
+            _("Please correct the marked fields."), {"end_at": _("The end must be after the start.")}
+        )
+    closure = Closure(start_at=start_at, end_at=end_at, reason=reason.strip()[:200])
+    venue.closures.append(closure)
+    session.flush()
+    record(session, actor, "closure.create", venue, start=start_at, end=end_at, reason=reason)
+    return closure
+
+
+def delete_closure(session: Session, actor: User, venue_id: int, closure_id: int) -> None:
+    venue = access.get_venue(session, actor, venue_id, edit=True)
+    closure = next((c for c in venue.closures if c.id == closure_id), None)
+    if closure is None:
+        raise NotFound("closure_not_found", _("No such closure."))
+    venue.closures.remove(closure)
+    record(session, actor, "closure.delete", venue, start=closure.start_at, end=closure.end_at)
+
+
+def row_of(venue: Venue, crs: str | None = None) -> VenueRow:
+    """The venue as an import/export row; coordinates in ``crs`` (default: as entered)."""
+    crs = crs or venue.entered_crs
+    if crs == venue.entered_crs:
+        lon, lat = venue.entered_lon, venue.entered_lat
+    else:
+        lon, lat = from_wgs84(venue.lon, venue.lat, crs)
+    return VenueRow(
+        name=venue.name,
+        unit=venue.unit.name,
+        type=venue.type,
+        lon=lon,
+        lat=lat,
+        crs=crs,
+        address=venue.address,
+        street=venue.street.name if venue.street else "",
+        capacity_units=venue.capacity_units,
+        max_headcount=venue.max_headcount,
+        facilities=venue.facilities,
+        phone=venue.phone,
+        hours=venue.hours_text,
+        slot_minutes=venue.slot_minutes,
+        min_duration_minutes=venue.min_duration_minutes,
+        max_duration_minutes=venue.max_duration_minutes,
+        max_days_ahead=venue.max_days_ahead,
+        min_notice_minutes=venue.min_notice_minutes,
+        requires_approval=venue.requires_approval,
+        bookable_by=venue.bookable_by,
+        weekly_quota_hours=venue.weekly_quota_hours,
+        published=venue.published,
+    )
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def import_venues(
+    session: Session, actor: User, committee: Committee, rows: list[VenueRow]
+) -> ImportReport:
+    """All-or-nothing import: rows match existing venues by (unit, name) and update them,
+    otherwise create. On any bad row raise ImportRejected listing every one; the caller
+    rolls back, so nothing is written."""
+    region = Region.of(session, committee)
+    problems: list[str] = []
+    plan: list[tuple[VenueRow, Venue | None]] = []
+    for row in rows:
+        existing = session.scalars(
+            select(Venue)
+            .join(Unit, Venue.unit_id == Unit.id)
+            .where(Unit.committee_id == committee.id, Unit.name == row.unit.strip(), Venue.name == row.name.strip())
+        ).one_or_none()
+        errors, _unit, _point = validate_row(session, actor, region, row, existing)
+        if existing is not None and not errors:
+            try:
+                access.get_venue(session, actor, existing.id, edit=True)
+            except (NotAllowed, NotFound) as exc:
+                errors["unit"] = exc.message
+        for fld, msg in errors.items():
+            problems.append(_("Row %(row)s, %(field)s: %(message)s", row=row.row, field=fld, message=msg))
+        plan.append((row, existing))
+    if problems:
+        raise ImportRejected(problems)
+    report = ImportReport()
+    for row, existing in plan:
+        if existing is not None and {k: v for k, v in row.__dict__.items() if k not in ("row", "street")} == {
+            k: v for k, v in row_of(existing).__dict__.items() if k not in ("row", "street")
+        }:
+            report.unchanged += 1
+            continue
+        save_venue(session, actor, committee, row, existing, region=region)
+        if existing is None:
+            report.created += 1
+        else:
+            report.updated += 1
+    record(session, actor, "venue.import", committee, committee_id=committee.id, **report.__dict__)
+    return report
+
+
+def venues_geojson(venues: list[Venue]) -> dict[str, Any]:
+    """Venues as a compact GeoJSON FeatureCollection (WGS-84) for the small maps."""
+    return {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [v.lon, v.lat]},
+                    "properties": {"id": v.id, "name": v.name, "type": v.type},
+                }
+                for v in venues
+            ],
+        }

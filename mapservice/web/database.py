@@ -1,0 +1,51 @@
+"""One database session and one transaction per request.
+
+The session is opened on first use; after the view, a response below 400 commits and anything
+else (an error status or an exception) rolls back, so a request never leaves half its work.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g
+from sqlalchemy.orm import Session
+
+from mapservice.db import make_engine, make_sessionmaker
+
+
+def init_app(app: Flask) -> None:
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["db_engine"] = engine
+    app.extensions["db_sessionmaker"] = make_sessionmaker(engine)
+
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        return response
+
+    @app.teardown_request
+    def _close(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def get_db() -> Session:
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["db_sessionmaker"]()
+    session: Session = g.db_session
+    return session
+
+
+def new_session() -> Session:
+    """A session outside any request (CLI commands)."""
+    session: Session = current_app.extensions["db_sessionmaker"]()
+    return session

@@ -1,0 +1,54 @@
+"""Domain errors and HTTP errors mapped to responses in one place: JSON for API/XHR callers,
+a page for browsers. No stack trace ever reaches a user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from mapservice.core.errors import DomainError, ImportRejected, ValidationFailed
+from mapservice.core.i18n import _
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _respond(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Any:
+    if _wants_json():
+        return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}}), status
+    return render_template("error.html", status=status, code=code, message=message, fields=fields or {}), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Any:
+        fields = exc.fields if isinstance(exc, ValidationFailed) else None
+        if isinstance(exc, ImportRejected):
+            fields = {str(i + 1): e for i, e in enumerate(exc.errors)}
+        return _respond(exc.status, exc.code, exc.message, fields)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Any:
+        return _respond(400, "csrf", _("The form has expired or is missing its security token; reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        messages = {
+            400: _("The request was not understood."),
+            401: _("Please log in first."),
+            403: _("You are not allowed to do this."),
+            404: _("The page or record was not found."),
+            405: _("This method is not allowed here."),
+            413: _("The upload is too large."),
+        }
+        status = exc.code or 500
+        return _respond(status, f"http_{status}", messages.get(status, exc.description or ""))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        app.logger.exception("unhandled error")
+        return _respond(500, "internal", _("Something went wrong on our side; nothing was changed."))

@@ -1,0 +1,80 @@
+"""Flask-Login, Flask-WTF CSRF, Flask-Babel, and the language choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import Babel
+from flask_login import LoginManager, current_user
+from flask_wtf import CSRFProtect
+
+from mapservice.core import i18n
+from mapservice.core.vocab import BookableBy, BookingStatus, Crs, Role, UnitKind, UnitStatus, VenueType
+from mapservice.models import User
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+LANG_COOKIE = "lang"
+
+
+def select_locale() -> str:
+    choice = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+    if choice in i18n.LANGUAGES:
+        return choice
+    return "zh_CN"
+
+
+def init_app(app: Flask) -> None:
+    i18n.compile_catalogs()
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.TRANSLATIONS_DIR)
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def _load(user_id: str) -> User | None:
+        from mapservice.web.database import get_db
+
+        if not user_id.isdigit():
+            return None
+        user = get_db().get(User, int(user_id))
+        return user if user and user.active else None
+
+    @login_manager.unauthorized_handler
+    def _unauthorized() -> Any:
+        from flask import flash, redirect, url_for
+
+        flash(i18n._("Please log in first."), "warning")
+        return redirect(url_for("auth.login", next=request.full_path))
+
+    @app.before_request
+    def _locale() -> None:
+        g.locale = select_locale()
+        i18n.set_locale(g.locale)
+
+    @app.after_request
+    def _remember_lang(response: Any) -> Any:
+        chosen = request.args.get("lang")
+        if chosen in i18n.LANGUAGES:
+            response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="Lax", httponly=True)
+        return response
+
+    @app.context_processor
+    def _helpers() -> dict[str, Any]:
+        lang = i18n.lang()
+        return {
+            "lang": lang,
+            "locale": i18n.current_locale(),
+            "VenueType": VenueType,
+            "UnitKind": UnitKind,
+            "UnitStatus": UnitStatus,
+            "Role": Role,
+            "Crs": Crs,
+            "BookableBy": BookableBy,
+            "BookingStatus": BookingStatus,
+            "me": current_user if current_user.is_authenticated else None,
+        }

@@ -1,0 +1,111 @@
+"""Forms (Flask-WTF: CSRF on every one). Field checks live here; rules across fields and
+records live in the operations, whose field errors are attached back to these fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    FloatField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+
+from mapservice.core.hours import DAY_KEYS, HoursError, parse_hours
+
+PHONE = Regexp(r"^[0-9+\-() ]{3,30}$", message=_l("Use digits, spaces, + - ( ) only (3 to 30)."))
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[DataRequired(), Length(max=60)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+
+
+def _day_validator(form: Any, field: Any) -> None:
+    if not field.data or not field.data.strip():
+        return
+    try:
+        parse_hours(f"Mon {field.data}")
+    except HoursError as exc:
+        from mapservice.operations.venues import _hours_message
+
+        raise ValidationError(_hours_message(exc)) from exc
+
+
+DAY_LABELS = [_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"), _l("Saturday"), _l("Sunday")]
+
+
+class VenueForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    unit = SelectField(_l("Owning unit"), validators=[InputRequired()])
+    type = SelectField(_l("Type"), validators=[InputRequired()])
+    crs = SelectField(_l("Coordinate system"), default="wgs84")
+    lon = FloatField(_l("Longitude"), validators=[InputRequired(), NumberRange(-180, 180)])
+    lat = FloatField(_l("Latitude"), validators=[InputRequired(), NumberRange(-90, 90)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=200)])
+    capacity_units = IntegerField(
+        _l("Capacity units (parallel bookings, e.g. 3 courts = 3)"),
+        default=1,
+        validators=[InputRequired(), NumberRange(1, 100)],
+    )
+    max_headcount = IntegerField(_l("Maximum headcount"), validators=[Optional(), NumberRange(1, 10000)])
+    facilities = TextAreaField(_l("Facilities"), validators=[Optional(), Length(max=2000)])
+    phone = StringField(_l("Contact phone"), validators=[Optional(), PHONE])
+    hours_0 = StringField(DAY_LABELS[0], validators=[_day_validator])
+    hours_1 = StringField(DAY_LABELS[1], validators=[_day_validator])
+    hours_2 = StringField(DAY_LABELS[2], validators=[_day_validator])
+    hours_3 = StringField(DAY_LABELS[3], validators=[_day_validator])
+    hours_4 = StringField(DAY_LABELS[4], validators=[_day_validator])
+    hours_5 = StringField(DAY_LABELS[5], validators=[_day_validator])
+    hours_6 = StringField(DAY_LABELS[6], validators=[_day_validator])
+    slot_minutes = SelectField(
+        _l("Slot length"), coerce=int, default=60, choices=[(15, "15"), (30, "30"), (60, "60"), (120, "120")]
+    )
+    min_duration_minutes = IntegerField(_l("Minimum duration (minutes)"), default=60, validators=[InputRequired(), NumberRange(15, 1440)])
+    max_duration_minutes = IntegerField(_l("Maximum duration (minutes)"), default=240, validators=[InputRequired(), NumberRange(15, 1440)])
+    max_days_ahead = IntegerField(_l("Bookable up to (days ahead)"), default=30, validators=[InputRequired(), NumberRange(1, 365)])
+    min_notice_minutes = IntegerField(_l("Minimum notice (minutes)"), default=60, validators=[InputRequired(), NumberRange(0, 10080)])
+    requires_approval = BooleanField(_l("Bookings need approval"))
+    bookable_by = SelectField(_l("Who may book"), default="members")
+    paired_units = SelectMultipleField(_l("Paired units (when only paired units may book)"), coerce=int)
+    weekly_quota_hours = IntegerField(_l("Weekly quota per group (hours)"), validators=[Optional(), NumberRange(1, 168)])
+    published = BooleanField(_l("Published on the map"), default=True)
+
+    def hours_text(self) -> str:
+        return "; ".join(
+            f"{DAY_KEYS[d]} {getattr(self, f'hours_{d}').data.strip()}"
+            for d in range(7)
+            if (getattr(self, f"hours_{d}").data or "").strip()
+        )
+
+
+class ClosureForm(FlaskForm):
+    start_at = DateTimeLocalField(_l("From"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
+    end_at = DateTimeLocalField(_l("Until"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+
+
+class UnitForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name_en = StringField(_l("English name"), validators=[Optional(), Length(max=200)])
+    kind = SelectField(_l("Kind"))
+    secretary = StringField(_l("League secretary"), validators=[Optional(), Length(max=60)])
+    phone = StringField(_l("Phone"), validators=[Optional(), PHONE])
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("File (CSV, XLSX or GeoJSON)"), validators=[FileRequired()])
+
+
+class EmptyForm(FlaskForm):
+    """A form with only its CSRF token, for buttons that change state."""

@@ -1,0 +1,19 @@
+"""The front page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, url_for
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+def index() -> Any:
+    return redirect(url_for("venues.index"))
+
+
+@bp.route("/healthz")
+def health() -> Any:
+    return {"status": "ok"}

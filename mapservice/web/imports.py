@@ -1,0 +1,48 @@
+"""Bulk import of venues from an uploaded file: all or nothing, with a row-numbered report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template
+from flask_login import login_required
+
+from mapservice.core.errors import ImportRejected
+from mapservice.core.i18n import _, lang
+from mapservice.core.venue_io import message, read_venues
+from mapservice.models import Committee
+from mapservice.operations import venues as ops
+from mapservice.web.auth import current_actor
+from mapservice.web.database import get_db
+from mapservice.web.forms import ImportForm
+
+bp = Blueprint("imports", __name__, url_prefix="/import")
+
+
+@bp.route("/venues", methods=["GET", "POST"])
+@login_required
+def venues() -> Any:
+    actor = current_actor()
+    assert actor is not None
+    if not (actor.is_admin or actor.is_secretary):
+        from mapservice.core.errors import NotAllowed
+
+        raise NotAllowed("not_allowed", _("Only committee admins and unit secretaries may import venues."))
+    form = ImportForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        data = upload.read()
+        rows, errors = read_venues(data, upload.filename or "")
+        problems = [message(e, lang()) for e in errors]
+        if not problems:
+            committee = get_db().get(Committee, actor.committee_id)
+            assert committee is not None
+            try:
+                report = ops.import_venues(get_db(), actor, committee, rows)
+            except ImportRejected as exc:
+                problems = exc.errors
+            else:
+                return render_template("imports/venues.html", form=ImportForm(formdata=None), report=report, problems=[])
+        return render_template("imports/venues.html", form=form, report=None, problems=problems), 422
+    status = 422 if form.is_submitted() else 200
+    return render_template("imports/venues.html", form=form, report=None, problems=[]), status

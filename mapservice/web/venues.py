@@ -1,0 +1,277 @@
+"""The venue registry pages: list, detail, register/edit (with a click-to-place map), retire,
+closures and export."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import or_, select
+
+from mapservice.core.errors import ValidationFailed
+from mapservice.core.hours import day_text
+from mapservice.core.i18n import _, lang
+from mapservice.core.venue_io import VenueRow, write_venues
+from mapservice.core.vocab import BookableBy, Crs, VenueType
+from mapservice.models import Area, Committee, Unit, Venue
+from mapservice.operations import access
+from mapservice.operations import venues as ops
+from mapservice.web.auth import current_actor
+from mapservice.web.database import get_db
+from mapservice.web.forms import ClosureForm, EmptyForm, VenueForm
+
+bp = Blueprint("venues", __name__, url_prefix="/venues")
+
+
+def _filtered(args: Any) -> list[Venue]:
+    actor = current_actor()
+    stmt = access.visible_venues(actor).join(Unit, Venue.unit_id == Unit.id)
+    if args.get("q"):
+        like = f"%{args['q'].strip()}%"
+        stmt = stmt.where(or_(Venue.name.ilike(like), Venue.address.ilike(like), Unit.name.ilike(like), Venue.facilities.ilike(like)))
+    if args.get("type"):
+        stmt = stmt.where(Venue.type == args["type"])
+    if args.get("unit", "").isdigit():
+        stmt = stmt.where(Venue.unit_id == int(args["unit"]))
+    if args.get("mine") and actor is not None and actor.unit_id:
+        stmt = stmt.where(Venue.unit_id == actor.unit_id)
+    if not args.get("retired"):
+        stmt = stmt.where(Venue.retired.is_(False))
+    return list(get_db().scalars(stmt.order_by(Unit.name, Venue.name)))
+
+
+@bp.route("/")
+def index() -> Any:
+    actor = current_actor()
+    venues = _filtered(request.args)
+    units = get_db().scalars(select(Unit).where(access.units_visible(actor)).order_by(Unit.name)).all()
+    return render_template("venues/list.html", venues=venues, units=units, args=request.args)
+
+
+def _committee() -> Committee:
+    actor = current_actor()
+    if actor is None:
+        abort(401)
+    committee = get_db().get(Committee, actor.committee_id)
+    assert committee is not None
+    return committee
+
+
+def _region_json(committee: Committee) -> dict[str, Any]:
+    """The committee's district and street polygons as a GeoJSON dict (templates |tojson it)."""
+    areas = get_db().scalars(select(Area).where(Area.committee_id == committee.id)).all()
+    return {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": json.loads(a.geometry),
+                    "properties": {"name": a.name, "level": a.level, "approximate": a.approximate},
+                }
+                for a in areas
+            ],
+        }
+
+
+def _fill_choices(form: VenueForm, committee: Committee) -> None:
+    actor = current_actor()
+    db = get_db()
+    managed = db.scalars(select(Unit).where(access.units_managed(actor)).order_by(Unit.name)).all()
+    form.unit.choices = [(u.name, u.name) for u in managed]
+    form.type.choices = VenueType.choices(lang())
+    form.crs.choices = Crs.choices(lang())
+    form.bookable_by.choices = BookableBy.choices(lang())
+    all_units = db.scalars(select(Unit).where(Unit.committee_id == committee.id, Unit.status == "active").order_by(Unit.name)).all()
+    form.paired_units.choices = [(u.id, u.name) for u in all_units]
+
+
+def _row(form: VenueForm) -> VenueRow:
+    return VenueRow(
+        name=form.name.data or "",
+        unit=form.unit.data or "",
+        type=form.type.data or "",
+        lon=float(form.lon.data or 0),
+        lat=float(form.lat.data or 0),
+        crs=form.crs.data or "wgs84",
+        address=form.address.data or "",
+        capacity_units=int(form.capacity_units.data or 1),
+        max_headcount=form.max_headcount.data,
+        facilities=form.facilities.data or "",
+        phone=form.phone.data or "",
+        hours=form.hours_text(),
+        slot_minutes=int(form.slot_minutes.data or 60),
+        min_duration_minutes=int(form.min_duration_minutes.data or 0),
+        max_duration_minutes=int(form.max_duration_minutes.data or 0),
+        max_days_ahead=int(form.max_days_ahead.data or 0),
+        min_notice_minutes=int(form.min_notice_minutes.data or 0),
+        requires_approval=bool(form.requires_approval.data),
+        bookable_by=form.bookable_by.data or "members",
+        weekly_quota_hours=form.weekly_quota_hours.data,
+        published=bool(form.published.data),
+    )
+
+
+def _attach(form: VenueForm, exc: ValidationFailed) -> None:
+    for name, message in exc.fields.items():
+        target = "lon" if name in ("lon", "lat") else name
+        if target == "hours":
+            target = "hours_0"
+        field = getattr(form, target, None)
+        if field is not None:
+            field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
+        else:
+            flash(message, "danger")
+
+
+def _edit_page(form: VenueForm, committee: Committee, venue: Venue | None) -> Any:
+    return render_template(
+        "venues/form.html", form=form, venue=venue, region_json=_region_json(committee)
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> Any:
+    committee = _committee()
+    actor = current_actor()
+    assert actor is not None
+    form = VenueForm()
+    _fill_choices(form, committee)
+    if not form.unit.choices:
+        abort(403)
+    if form.validate_on_submit():
+        try:
+            venue = ops.save_venue(get_db(), actor, committee, _row(form), paired_unit_ids=form.paired_units.data)
+        except ValidationFailed as exc:
+            _attach(form, exc)
+            return _edit_page(form, committee, None), 422
+        flash(_("Venue '%(name)s' registered.", name=venue.name), "success")
+        return redirect(url_for("venues.detail", venue_id=venue.id))
+    if request.method == "POST":
+        return _edit_page(form, committee, None), 422
+    return _edit_page(form, committee, None)
+
+
+@bp.route("/<int:venue_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(venue_id: int) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    venue = access.get_venue(get_db(), actor, venue_id, edit=True)
+    committee = venue.committee
+    form = VenueForm(obj=venue if request.method == "GET" else None)
+    _fill_choices(form, committee)
+    if request.method == "GET":
+        row = ops.row_of(venue)
+        form.unit.data = venue.unit.name
+        form.lon.data, form.lat.data, form.crs.data = row.lon, row.lat, row.crs
+        for d in range(7):
+            getattr(form, f"hours_{d}").data = day_text(venue.opening_ranges, d)
+        form.paired_units.data = [u.id for u in venue.paired_units]
+    if form.validate_on_submit():
+        try:
+            ops.save_venue(get_db(), actor, committee, _row(form), venue, paired_unit_ids=form.paired_units.data)
+        except ValidationFailed as exc:
+            _attach(form, exc)
+            return _edit_page(form, committee, venue), 422
+        flash(_("Changes saved."), "success")
+        return redirect(url_for("venues.detail", venue_id=venue.id))
+    if request.method == "POST":
+        return _edit_page(form, committee, venue), 422
+    return _edit_page(form, committee, venue)
+
+
+@bp.route("/<int:venue_id>")
+def detail(venue_id: int) -> Any:
+    actor = current_actor()
+    db = get_db()
+    venue = access.get_venue(db, actor, venue_id)
+    can_edit = bool(db.scalar(select(Venue.id).where(Venue.id == venue.id, access.venue_editable(actor))))
+    tz = ZoneInfo(venue.committee.timezone)
+    return render_template(
+        "venues/detail.html",
+        venue=venue,
+        can_edit=can_edit,
+        tz=tz,
+        days=[(d, day_text(venue.opening_ranges, d)) for d in range(7)],
+        closure_form=ClosureForm(),
+        button_form=EmptyForm(),
+        region_json=_region_json(venue.committee),
+        venue_json=ops.venues_geojson([venue]),
+    )
+
+
+@bp.route("/<int:venue_id>/retire", methods=["POST"])
+@login_required
+def retire(venue_id: int) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    retired = request.form.get("retired", "1") == "1"
+    venue = ops.set_retired(get_db(), actor, venue_id, retired)
+    flash(_("Venue retired.") if retired else _("Venue reinstated."), "success")
+    return redirect(url_for("venues.detail", venue_id=venue.id))
+
+
+@bp.route("/<int:venue_id>/closures", methods=["POST"])
+@login_required
+def add_closure(venue_id: int) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    venue = access.get_venue(get_db(), actor, venue_id, edit=True)
+    form = ClosureForm()
+    if not form.validate_on_submit() or form.start_at.data is None or form.end_at.data is None:
+        for field in (form.start_at, form.end_at, form.reason):
+            for err in field.errors:
+                flash(f"{field.label.text}: {err}", "danger")
+        return redirect(url_for("venues.detail", venue_id=venue.id)), 303
+    tz = ZoneInfo(venue.committee.timezone)
+    start = form.start_at.data.replace(tzinfo=tz)
+    end = form.end_at.data.replace(tzinfo=tz)
+    try:
+        ops.add_closure(get_db(), actor, venue.id, start, end, form.reason.data or "")
+    except ValidationFailed as exc:
+        for msg in exc.fields.values():
+            flash(msg, "danger")
+        return render_template("error.html", status=422, code="validation_failed", message=exc.fields.get("end_at", exc.message), fields={}), 422
+    flash(_("Closure added."), "success")
+    return redirect(url_for("venues.detail", venue_id=venue.id))
+
+
+@bp.route("/<int:venue_id>/closures/<int:closure_id>/delete", methods=["POST"])
+@login_required
+def delete_closure(venue_id: int, closure_id: int) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    ops.delete_closure(get_db(), actor, venue_id, closure_id)
+    flash(_("Closure removed."), "success")
+    return redirect(url_for("venues.detail", venue_id=venue_id))
+
+
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+}
+
+
+@bp.route("/export.<fmt>")
+def export(fmt: str) -> Any:
+    if fmt not in EXPORT_TYPES:
+        abort(404)
+    venues = _filtered(request.args)
+    rows = [ops.row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]
+    stamp = datetime.now().strftime("%Y%m%d")
+    return Response(
+        write_venues(rows, fmt),
+        mimetype=EXPORT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="venues-{stamp}.{fmt}"'},
+    )
