@@ -26,7 +26,7 @@ class _Labelled(StrEnum):
     def parse(cls, text: str) -> _Labelled | None:
         """Return the member named by a key or by its Chinese or English label, else None."""
         def norm(s: str) -> str:
-            return s.strip().lower().replace("-", "_").replace(" ", "_")
+            return "".join(c for c in s.strip().lower() if c not in "-_ ")
 
         needle = norm(text)
         for key, (zh, en) in cls._labels().items():

@@ -1,0 +1,203 @@
+"""Shared fixtures: a real database (SQLite, or a PostgreSQL cluster the harness starts
+itself, chosen with ``--db`` or ``MAPSERVICE_TEST_DB``), migrated once per run and emptied
+after every test, the app, a client, and factories with sensible defaults."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mapservice.core import geo
+from mapservice.core.venue_io import VenueRow
+from mapservice.db import Base, make_engine
+from mapservice.migrate import upgrade
+from mapservice.models import Committee, Group, Unit, User, Venue
+from mapservice.operations.areas import load_areas
+from mapservice.operations.users import create_user
+from mapservice.operations.venues import save_venue
+
+ROOT = Path(__file__).resolve().parent.parent
+GEODATA = ROOT / "geodata"
+PASSWORD = "correct-horse-battery"
+# A point inside Runzhou district (和平路 area), WGS-84.
+RUNZHOU_POINT = (119.4253, 32.1975)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        default=os.environ.get("MAPSERVICE_TEST_DB", "sqlite"),
+        choices=["sqlite", "postgresql"],
+        help="database to run the suite on",
+    )
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(db_kind: str) -> Iterator[Any]:
+    if db_kind != "postgresql":
+        yield None
+        return
+    from tests.pgcluster import PgCluster
+
+    cluster = PgCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(db_kind: str, pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if db_kind == "postgresql":
+        url = os.environ.get("MAPSERVICE_TEST_PG_URL") or pg_cluster.create_database("mapservice_test")
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+def empty_database(engine: Engine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session on the test database; everything is deleted after the test."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+        empty_database(engine)
+
+
+@pytest.fixture
+def app(db: Session, database_url: str, tmp_path: Path) -> Iterator[Any]:
+    from mapservice import create_app
+
+    application = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    yield application
+    application.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def login(client: Any, username: str, password: str = PASSWORD) -> Any:
+    return client.post("/login", data={"username": username, "password": password})
+
+
+@pytest.fixture(scope="session")
+def runzhou_areas() -> tuple[list[geo.Area], list[geo.Area]]:
+    districts = geo.read_areas(GEODATA / "runzhou" / "district.geojson", level="district")
+    streets = geo.read_areas(GEODATA / "runzhou" / "streets.geojson", level="street")
+    return districts, streets
+
+
+class Factory:
+    """Builds valid objects with defaults; every keyword can be overridden. Commits, so the
+    app (its own connections) sees them."""
+
+    def __init__(self, session: Session, areas: tuple[list[geo.Area], list[geo.Area]]) -> None:
+        self.session = session
+        self.areas = areas
+        self.seq = itertools.count(1)
+
+    def committee(self, slug: str = "runzhou", with_streets: bool = True, **kw: Any) -> Committee:
+        committee = Committee(slug=slug, name=kw.pop("name", f"{slug} 青工委"), timezone=kw.pop("timezone", "Asia/Shanghai"), **kw)
+        self.session.add(committee)
+        self.session.flush()
+        load_areas(self.session, None, committee, self.areas[0], "district")
+        if with_streets:
+            load_areas(self.session, None, committee, self.areas[1], "street")
+        self.session.commit()
+        return committee
+
+    def unit(self, committee: Committee, name: str | None = None, status: str = "active", **kw: Any) -> Unit:
+        unit = Unit(committee_id=committee.id, name=name or f"单位{next(self.seq)}", status=status, kind=kw.pop("kind", "soe"), **kw)
+        self.session.add(unit)
+        self.session.commit()
+        return unit
+
+    def group(self, committee: Committee, unit: Unit | None = None, name: str | None = None) -> Group:
+        group = Group(committee_id=committee.id, unit_id=unit.id if unit else None, name=name or f"团支部{next(self.seq)}")
+        self.session.add(group)
+        self.session.commit()
+        return group
+
+    def user(self, committee: Committee, role: str = "committee_admin", username: str | None = None, **kw: Any) -> User:
+        user = create_user(
+            self.session, None, committee, username=username or f"user{next(self.seq)}",
+            password=kw.pop("password", PASSWORD), role=role, **kw,
+        )
+        self.session.commit()
+        return user
+
+    def admin(self, committee: Committee, **kw: Any) -> User:
+        return self.user(committee, "committee_admin", **kw)
+
+    def secretary(self, unit: Unit, **kw: Any) -> User:
+        return self.user(unit.committee, "unit_secretary", unit=unit, **kw)
+
+    def booker(self, group: Group, **kw: Any) -> User:
+        committee = self.session.get(Committee, group.committee_id)
+        assert committee is not None
+        return self.user(committee, "booker", group=group, **kw)
+
+    def row(self, unit: Unit, **kw: Any) -> VenueRow:
+        defaults: dict[str, Any] = {
+            "name": f"场地{next(self.seq)}", "unit": unit.name, "type": "badminton",
+            "lon": RUNZHOU_POINT[0], "lat": RUNZHOU_POINT[1], "hours": "Mon-Sun 08:00-22:00",
+        }
+        defaults.update(kw)
+        return VenueRow(**defaults)
+
+    def venue(self, unit: Unit, actor: User | None = None, **kw: Any) -> Venue:
+        committee = unit.committee
+        actor = actor or User(id=None, committee_id=committee.id, username="factory", role="committee_admin", active=True)
+        venue = save_venue(self.session, actor, committee, self.row(unit, **kw))
+        self.session.commit()
+        return venue
+
+
+@pytest.fixture
+def make(db: Session, runzhou_areas: tuple[list[geo.Area], list[geo.Area]]) -> Factory:
+    return Factory(db, runzhou_areas)
