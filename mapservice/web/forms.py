@@ -19,9 +19,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from mapservice.core.hours import DAY_KEYS, HoursError, parse_hours
+
+def options(pairs: Any) -> list[SelectChoice]:
+    """Choices in WTForms' current shape from (value, label) pairs."""
+    return [SelectChoice(str(value), str(label)) for value, label in pairs]
+
 
 PHONE = Regexp(r"^[0-9+\-() ]{3,30}$", message=_l("Use digits, spaces, + - ( ) only (3 to 30)."))
 
@@ -69,7 +75,7 @@ class VenueForm(FlaskForm):
     hours_5 = StringField(DAY_LABELS[5], validators=[_day_validator])
     hours_6 = StringField(DAY_LABELS[6], validators=[_day_validator])
     slot_minutes = SelectField(
-        _l("Slot length"), coerce=int, default=60, choices=[(15, "15"), (30, "30"), (60, "60"), (120, "120")]
+        _l("Slot length"), coerce=int, default=60, choices=options((m, m) for m in (15, 30, 60, 120))
     )
     min_duration_minutes = IntegerField(_l("Minimum duration (minutes)"), default=60, validators=[InputRequired(), NumberRange(15, 1440)])
     max_duration_minutes = IntegerField(_l("Maximum duration (minutes)"), default=240, validators=[InputRequired(), NumberRange(15, 1440)])

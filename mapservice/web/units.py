@@ -16,7 +16,7 @@ from mapservice.operations import access
 from mapservice.operations import units as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import EmptyForm, UnitForm
+from mapservice.web.forms import options, EmptyForm, UnitForm
 
 bp = Blueprint("units", __name__, url_prefix="/units")
 
@@ -49,7 +49,7 @@ def edit(unit_id: int | None = None) -> Any:
     assert actor is not None
     unit = access.get_unit(get_db(), actor, unit_id, edit=True) if unit_id else None
     form = UnitForm(obj=unit if request.method == "GET" else None)
-    form.kind.choices = UnitKind.choices(lang())
+    form.kind.choices = options(UnitKind.choices(lang()))
     if form.validate_on_submit():
         try:
             saved = ops.save_unit(

@@ -22,7 +22,7 @@ from mapservice.operations import access
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import ClosureForm, EmptyForm, VenueForm
+from mapservice.web.forms import options, ClosureForm, EmptyForm, VenueForm
 
 bp = Blueprint("venues", __name__, url_prefix="/venues")
 
@@ -81,12 +81,12 @@ def _fill_choices(form: VenueForm, committee: Committee) -> None:
     actor = current_actor()
     db = get_db()
     managed = db.scalars(select(Unit).where(access.units_managed(actor)).order_by(Unit.name)).all()
-    form.unit.choices = [(u.name, u.name) for u in managed]
-    form.type.choices = VenueType.choices(lang())
-    form.crs.choices = Crs.choices(lang())
-    form.bookable_by.choices = BookableBy.choices(lang())
+    form.unit.choices = options([(u.name, u.name) for u in managed])
+    form.type.choices = options(VenueType.choices(lang()))
+    form.crs.choices = options(Crs.choices(lang()))
+    form.bookable_by.choices = options(BookableBy.choices(lang()))
     all_units = db.scalars(select(Unit).where(Unit.committee_id == committee.id, Unit.status == "active").order_by(Unit.name)).all()
-    form.paired_units.choices = [(u.id, u.name) for u in all_units]
+    form.paired_units.choices = options([(u.id, u.name) for u in all_units])
 
 
 def _row(form: VenueForm) -> VenueRow:
