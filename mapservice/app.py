@@ -31,7 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for module in (home, auth, venues, units, imports, vendor):
         app.register_blueprint(module.bp)
 
-    from mapservice import cli
+    import mapservice.cli as cli
 
     cli.init_app(app)
     return app

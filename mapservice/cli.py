@@ -25,7 +25,16 @@ from mapservice.web.database import new_session
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_group, seed_group, user_group, import_group, export_group, geodata_group, committee_group, serve):
+    for command in (
+        db_group,
+        seed_group,
+        user_group,
+        import_group,
+        export_group,
+        geodata_group,
+        committee_group,
+        serve,
+    ):
         app.cli.add_command(command)
 
 
@@ -60,16 +69,28 @@ def transaction() -> Iterator[Session]:
 
 def get_committee(session: Session, slug: str | None) -> Committee:
     stmt = select(Committee).order_by(Committee.id)
-    committee = session.scalars(stmt.where(Committee.slug == slug) if slug else stmt.limit(1)).first()
+    committee = session.scalars(
+        stmt.where(Committee.slug == slug) if slug else stmt.limit(1)
+    ).first()
     if committee is None:
-        _fail(f"no committee {slug!r}" if slug else "no committee yet: run 'mapservice seed demo' or 'mapservice committee create'")
+        _fail(
+            f"no committee {slug!r}"
+            if slug
+            else "no committee yet: run 'mapservice seed demo' or 'mapservice committee create'"
+        )
     assert committee is not None
     return committee
 
 
 def cli_actor(committee: Committee) -> User:
     """A transient committee admin standing for the person at the console (audited as 'cli')."""
-    return User(id=None, committee_id=committee.id, username="cli", role=Role.COMMITTEE_ADMIN.value, active=True)
+    return User(
+        id=None,
+        committee_id=committee.id,
+        username="cli",
+        role=Role.COMMITTEE_ADMIN.value,
+        active=True,
+    )
 
 
 committee_option: Callable[[Any], Any] = click.option(
@@ -98,7 +119,9 @@ def seed_group() -> None:
     pass
 
 
-@seed_group.command("demo", help="Load the demo committees, units, venues and log-ins (idempotent).")
+@seed_group.command(
+    "demo", help="Load the demo committees, units, venues and log-ins (idempotent)."
+)
 def seed_demo_cmd() -> None:
     from mapservice.operations.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
@@ -106,7 +129,7 @@ def seed_demo_cmd() -> None:
         result = seed_demo(session)
     for name, counts in result.items():
         click.echo(f"{name}: " + ", ".join(f"{k} +{v}" for k, v in counts.items()))
-    click.echo("demo log-ins (password: %s): %s" % (DEMO_PASSWORD, ", ".join(u for u, *_ in DEMO_USERS)))
+    click.echo(f"demo log-ins (password: {DEMO_PASSWORD}): " + ", ".join(u for u, *_ in DEMO_USERS))
 
 
 @click.group("user", help="Accounts.")
@@ -134,7 +157,16 @@ def _password(value: str | None) -> str:
 @click.option("--phone", default="")
 @click.option("--password", default=None, help="Else MAPSERVICE_PASSWORD or a prompt.")
 @committee_option
-def user_create(username: str, role: str, unit_name: str | None, group_name: str | None, display_name: str, phone: str, password: str | None, committee_slug: str | None) -> None:
+def user_create(
+    username: str,
+    role: str,
+    unit_name: str | None,
+    group_name: str | None,
+    display_name: str,
+    phone: str,
+    password: str | None,
+    committee_slug: str | None,
+) -> None:
     from mapservice.operations.users import create_user
 
     with transaction() as session:
@@ -143,16 +175,31 @@ def user_create(username: str, role: str, unit_name: str | None, group_name: str
         if role == Role.UNIT_SECRETARY.value:
             if not unit_name:
                 _fail("--unit is required for a unit_secretary")
-            unit = session.scalars(select(Unit).where(Unit.committee_id == committee.id, Unit.name == unit_name)).one_or_none()
+            unit = session.scalars(
+                select(Unit).where(Unit.committee_id == committee.id, Unit.name == unit_name)
+            ).one_or_none()
             if unit is None:
                 _fail(f"no unit named {unit_name!r} in {committee.slug}")
         if role == Role.BOOKER.value:
             if not group_name:
                 _fail("--group is required for a booker")
-            group = session.scalars(select(Group).where(Group.committee_id == committee.id, Group.name == group_name)).one_or_none()
+            group = session.scalars(
+                select(Group).where(Group.committee_id == committee.id, Group.name == group_name)
+            ).one_or_none()
             if group is None:
                 _fail(f"no group named {group_name!r} in {committee.slug}")
-        user = create_user(session, cli_actor(committee), committee, username=username, password=_password(password), role=role, display_name=display_name, phone=phone, unit=unit, group=group)
+        user = create_user(
+            session,
+            cli_actor(committee),
+            committee,
+            username=username,
+            password=_password(password),
+            role=role,
+            display_name=display_name,
+            phone=phone,
+            unit=unit,
+            group=group,
+        )
         click.echo(f"created {user.username} ({user.role})")
 
 
@@ -206,12 +253,18 @@ def export_group() -> None:
 @click.option("--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--include-retired", is_flag=True)
 @committee_option
-def export_venues_cmd(fmt: str, output: str, include_retired: bool, committee_slug: str | None) -> None:
+def export_venues_cmd(
+    fmt: str, output: str, include_retired: bool, committee_slug: str | None
+) -> None:
     from mapservice.operations.venues import row_of
 
     with transaction() as session:
         committee = get_committee(session, committee_slug)
-        stmt = select(Venue).join(Unit, Venue.unit_id == Unit.id).where(Venue.committee_id == committee.id)
+        stmt = (
+            select(Venue)
+            .join(Unit, Venue.unit_id == Unit.id)
+            .where(Venue.committee_id == committee.id)
+        )
         if not include_retired:
             stmt = stmt.where(Venue.retired.is_(False))
         venues = session.scalars(stmt.order_by(Unit.name, Venue.name)).all()
@@ -228,12 +281,16 @@ def geodata_group() -> None:
     pass
 
 
-@geodata_group.command("import", help="Load district or street polygons from any file GeoPandas reads.")
+@geodata_group.command(
+    "import", help="Load district or street polygons from any file GeoPandas reads."
+)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--level", required=True, type=click.Choice(["district", "street"]))
 @click.option("--name", "only_name", default=None, help="Only the feature with this name.")
 @committee_option
-def geodata_import(file: str, level: str, only_name: str | None, committee_slug: str | None) -> None:
+def geodata_import(
+    file: str, level: str, only_name: str | None, committee_slug: str | None
+) -> None:
     from mapservice.operations.areas import load_areas
 
     if not Path(file).is_file():
@@ -265,7 +322,9 @@ def committee_group() -> None:
 @click.option("--district", "district_file", required=True, type=click.Path(dir_okay=False))
 @click.option("--district-name", default=None, help="Feature name when the file holds several.")
 @click.option("--timezone", default=None)
-def committee_create(slug: str, name: str, district_file: str, district_name: str | None, timezone: str | None) -> None:
+def committee_create(
+    slug: str, name: str, district_file: str, district_name: str | None, timezone: str | None
+) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from mapservice.operations.areas import load_areas
@@ -310,6 +369,12 @@ def _factory() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_factory, add_default_commands=False, add_version_option=False, load_dotenv=False)
+@click.group(
+    cls=FlaskGroup,
+    create_app=_factory,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
 def main() -> None:
     """mapservice: the shared-venue one map."""

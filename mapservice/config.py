@@ -34,7 +34,9 @@ def _secret_key(instance: Path) -> str:
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the settings dict: environment first, then ``overrides`` (tests, notebooks)."""
     overrides = dict(overrides or {})
-    instance = Path(overrides.pop("INSTANCE_PATH", os.environ.get("MAPSERVICE_INSTANCE", DEFAULT_INSTANCE)))
+    instance = Path(
+        overrides.pop("INSTANCE_PATH", os.environ.get("MAPSERVICE_INSTANCE", DEFAULT_INSTANCE))
+    )
     cfg: dict[str, Any] = {
         "INSTANCE_PATH": instance,
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'mapservice.db'}"),

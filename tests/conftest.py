@@ -63,7 +63,9 @@ def pg_cluster(db_kind: str) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def database_url(db_kind: str, pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     if db_kind == "postgresql":
-        url = os.environ.get("MAPSERVICE_TEST_PG_URL") or pg_cluster.create_database("mapservice_test")
+        url = os.environ.get("MAPSERVICE_TEST_PG_URL") or pg_cluster.create_database(
+            "mapservice_test"
+        )
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     upgrade(url)
@@ -142,7 +144,12 @@ class Factory:
         self.seq = itertools.count(1)
 
     def committee(self, slug: str = "runzhou", with_streets: bool = True, **kw: Any) -> Committee:
-        committee = Committee(slug=slug, name=kw.pop("name", f"{slug} 青工委"), timezone=kw.pop("timezone", "Asia/Shanghai"), **kw)
+        committee = Committee(
+            slug=slug,
+            name=kw.pop("name", f"{slug} 青工委"),
+            timezone=kw.pop("timezone", "Asia/Shanghai"),
+            **kw,
+        )
         self.session.add(committee)
         self.session.flush()
         load_areas(self.session, None, committee, self.areas[0], "district")
@@ -151,22 +158,47 @@ class Factory:
         self.session.commit()
         return committee
 
-    def unit(self, committee: Committee, name: str | None = None, status: str = "active", **kw: Any) -> Unit:
-        unit = Unit(committee_id=committee.id, name=name or f"单位{next(self.seq)}", status=status, kind=kw.pop("kind", "soe"), **kw)
+    def unit(
+        self, committee: Committee, name: str | None = None, status: str = "active", **kw: Any
+    ) -> Unit:
+        unit = Unit(
+            committee_id=committee.id,
+            name=name or f"单位{next(self.seq)}",
+            status=status,
+            kind=kw.pop("kind", "soe"),
+            **kw,
+        )
         self.session.add(unit)
         self.session.commit()
         return unit
 
-    def group(self, committee: Committee, unit: Unit | None = None, name: str | None = None) -> Group:
-        group = Group(committee_id=committee.id, unit_id=unit.id if unit else None, name=name or f"团支部{next(self.seq)}")
+    def group(
+        self, committee: Committee, unit: Unit | None = None, name: str | None = None
+    ) -> Group:
+        group = Group(
+            committee_id=committee.id,
+            unit_id=unit.id if unit else None,
+            name=name or f"团支部{next(self.seq)}",
+        )
         self.session.add(group)
         self.session.commit()
         return group
 
-    def user(self, committee: Committee, role: str = "committee_admin", username: str | None = None, **kw: Any) -> User:
+    def user(
+        self,
+        committee: Committee,
+        role: str = "committee_admin",
+        username: str | None = None,
+        **kw: Any,
+    ) -> User:
         user = create_user(
-            self.session, None, committee, username=username or f"user{next(self.seq)}",
-            password=kw.pop("password", PASSWORD), role=role, **kw,
+            self.session,
+            None,
+            committee,
+            username=username or f"user{next(self.seq)}",
+            password=kw.pop("password", PASSWORD),
+            role=role,
+            **kw,
         )
         self.session.commit()
         return user
@@ -184,15 +216,25 @@ class Factory:
 
     def row(self, unit: Unit, **kw: Any) -> VenueRow:
         defaults: dict[str, Any] = {
-            "name": f"场地{next(self.seq)}", "unit": unit.name, "type": "badminton",
-            "lon": RUNZHOU_POINT[0], "lat": RUNZHOU_POINT[1], "hours": "Mon-Sun 08:00-22:00",
+            "name": f"场地{next(self.seq)}",
+            "unit": unit.name,
+            "type": "badminton",
+            "lon": RUNZHOU_POINT[0],
+            "lat": RUNZHOU_POINT[1],
+            "hours": "Mon-Sun 08:00-22:00",
         }
         defaults.update(kw)
         return VenueRow(**defaults)
 
     def venue(self, unit: Unit, actor: User | None = None, **kw: Any) -> Venue:
         committee = unit.committee
-        actor = actor or User(id=None, committee_id=committee.id, username="factory", role="committee_admin", active=True)
+        actor = actor or User(
+            id=None,
+            committee_id=committee.id,
+            username="factory",
+            role="committee_admin",
+            active=True,
+        )
         venue = save_venue(self.session, actor, committee, self.row(unit, **kw))
         self.session.commit()
         return venue

@@ -20,7 +20,15 @@ POT = TRANSLATIONS / "messages.pot"
 ZH_PO = TRANSLATIONS / "zh_CN" / "LC_MESSAGES" / "messages.po"
 # The same command `make translations` runs (see babel.cfg).
 EXTRACT_ARGS = [
-    "extract", "-F", "babel.cfg", "-k", "_l", "-k", "_", "--ignore-dirs", ".* _* node_modules",
+    "extract",
+    "-F",
+    "babel.cfg",
+    "-k",
+    "_l",
+    "-k",
+    "_",
+    "--ignore-dirs",
+    ".* _* node_modules",
 ]
 # %(name)s, %(lon).6f, %(n)d, ... — the whole placeholder, conversion included.
 PLACEHOLDER = re.compile(r"%\([^)]*\)[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[diouxXeEfFgGcrsa]")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mapservice.core.coords import gcj02_to_wgs84, wgs84_to_gcj02
-from mapservice.models import AuditEntry, Area, Unit, Venue
+from mapservice.models import Area, AuditEntry, Unit, Venue
 from tests.conftest import RUNZHOU_POINT, login
 
 
@@ -31,19 +31,35 @@ def world(make: Any) -> dict[str, Any]:
         "booker": make.booker(group, username="booker"),
     }
     w["venue_a"] = make.venue(unit_a, name="甲羽毛球馆", capacity_units=3)
-    w["venue_b"] = make.venue(unit_b, name="乙会议室", type="meeting_room", slot_minutes=30, min_duration_minutes=30)
+    w["venue_b"] = make.venue(
+        unit_b, name="乙会议室", type="meeting_room", slot_minutes=30, min_duration_minutes=30
+    )
     w["hidden_a"] = make.venue(unit_a, name="甲内部活动室", published=False)
     return w
 
 
 def form_data(**kw: Any) -> dict[str, Any]:
     data = {
-        "name": "新场地", "unit": "单位甲", "type": "table_tennis", "crs": "wgs84",
-        "lon": str(RUNZHOU_POINT[0]), "lat": str(RUNZHOU_POINT[1]), "address": "解放路1号",
-        "capacity_units": "2", "max_headcount": "8", "facilities": "球台2张", "phone": "0511-88880000",
-        "hours_0": "09:00-12:00, 14:00-21:00", "hours_5": "08:00-20:00",
-        "slot_minutes": "60", "min_duration_minutes": "60", "max_duration_minutes": "180",
-        "max_days_ahead": "30", "min_notice_minutes": "60", "bookable_by": "members", "published": "y",
+        "name": "新场地",
+        "unit": "单位甲",
+        "type": "table_tennis",
+        "crs": "wgs84",
+        "lon": str(RUNZHOU_POINT[0]),
+        "lat": str(RUNZHOU_POINT[1]),
+        "address": "解放路1号",
+        "capacity_units": "2",
+        "max_headcount": "8",
+        "facilities": "球台2张",
+        "phone": "0511-88880000",
+        "hours_0": "09:00-12:00, 14:00-21:00",
+        "hours_5": "08:00-20:00",
+        "slot_minutes": "60",
+        "min_duration_minutes": "60",
+        "max_duration_minutes": "180",
+        "max_days_ahead": "30",
+        "min_notice_minutes": "60",
+        "bookable_by": "members",
+        "published": "y",
     }
     data.update({k: v for k, v in kw.items() if v is not None})
     return {k: v for k, v in data.items() if v != "<drop>"}
@@ -63,7 +79,11 @@ def test_secretary_registers_a_venue_of_its_unit(client, db, world):
     assert venue.street is not None and venue.street.name == "和平路街道"
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "新场地" in page and "和平路街道" in page and "tel:0511-88880000" in page
-    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "venue.create", AuditEntry.object_id == venue.id)).one()
+    entry = db.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "venue.create", AuditEntry.object_id == venue.id
+        )
+    ).one()
     assert entry.actor_name == "sec-a" and entry.object_id == venue.id
 
 
@@ -84,7 +104,13 @@ def test_others_cannot_edit_a_units_venue(client, db, world, who):
     resp = client.post(f"/venues/{venue.id}/edit", data=form_data(name="被改了", unit="单位甲"))
     assert resp.status_code == expected
     assert client.post(f"/venues/{venue.id}/retire", data={"retired": "1"}).status_code == expected
-    assert client.post(f"/venues/{venue.id}/closures", data={"start_at": "2026-12-01T08:00", "end_at": "2026-12-02T08:00"}).status_code == expected
+    assert (
+        client.post(
+            f"/venues/{venue.id}/closures",
+            data={"start_at": "2026-12-01T08:00", "end_at": "2026-12-02T08:00"},
+        ).status_code
+        == expected
+    )
     db.expire_all()
     fresh = db.get(Venue, venue.id)
     assert fresh.name == "甲羽毛球馆" and not fresh.retired and fresh.closures == []
@@ -104,16 +130,24 @@ def test_anonymous_is_sent_to_log_in_and_changes_nothing(client, db, world):
 def test_owner_and_admin_may_edit_retire_and_close(client, db, world, who):
     venue = world["venue_a"]
     login(client, who)
-    resp = client.post(f"/venues/{venue.id}/edit", data=form_data(name="甲羽毛球馆（新）", unit="单位甲", capacity_units="4"))
+    resp = client.post(
+        f"/venues/{venue.id}/edit",
+        data=form_data(name="甲羽毛球馆（新）", unit="单位甲", capacity_units="4"),
+    )
     assert resp.status_code == 302
-    resp = client.post(f"/venues/{venue.id}/closures", data={"start_at": "2026-12-31T00:00", "end_at": "2027-01-02T00:00", "reason": "元旦"})
+    resp = client.post(
+        f"/venues/{venue.id}/closures",
+        data={"start_at": "2026-12-31T00:00", "end_at": "2027-01-02T00:00", "reason": "元旦"},
+    )
     assert resp.status_code == 302
     assert client.post(f"/venues/{venue.id}/retire", data={"retired": "1"}).status_code == 302
     db.expire_all()
     fresh = db.get(Venue, venue.id)
     assert (fresh.name, fresh.capacity_units, fresh.retired) == ("甲羽毛球馆（新）", 4, True)
     assert [c.reason for c in fresh.closures] == ["元旦"]
-    assert fresh.closures[0].start_at.isoformat() == "2026-12-30T16:00:00+00:00"  # 00:00 in Shanghai
+    assert (
+        fresh.closures[0].start_at.isoformat() == "2026-12-30T16:00:00+00:00"
+    )  # 00:00 in Shanghai
     update = db.scalars(select(AuditEntry).where(AuditEntry.action == "venue.update")).one()
     assert json.loads(update.details)["changed"]["capacity_units"] == [3, 4]
 
@@ -150,7 +184,9 @@ def test_location_outside_the_district_is_refused(client, db, world):
 def test_gcj02_coordinates_are_stored_in_wgs84(client, db, world):
     login(client, "sec-a")
     glon, glat = wgs84_to_gcj02(*RUNZHOU_POINT)
-    resp = client.post("/venues/new", data=form_data(lon=f"{glon:.7f}", lat=f"{glat:.7f}", crs="gcj02"))
+    resp = client.post(
+        "/venues/new", data=form_data(lon=f"{glon:.7f}", lat=f"{glat:.7f}", crs="gcj02")
+    )
     assert resp.status_code == 302
     venue = db.scalars(select(Venue).where(Venue.name == "新场地")).one()
     assert venue.entered_crs == "gcj02"
@@ -194,7 +230,10 @@ def test_unit_admission_by_admin_only(client, db, world, make):
     applied = make.unit(world["committee"], "新申请单位", status="applied")
     login(client, "sec-a")
     assert client.post(f"/units/{applied.id}/status", data={"status": "active"}).status_code == 404
-    assert client.post(f"/units/{world['unit_b'].id}/status", data={"status": "suspended"}).status_code == 403
+    assert (
+        client.post(f"/units/{world['unit_b'].id}/status", data={"status": "suspended"}).status_code
+        == 403
+    )
     db.expire_all()
     assert db.get(Unit, applied.id).status == "applied"
     assert db.get(Unit, world["unit_b"].id).status == "active"
@@ -210,14 +249,25 @@ def test_unit_admission_by_admin_only(client, db, world, make):
 
 def test_admin_creates_and_edits_units(client, db, world):
     login(client, "admin")
-    resp = client.post("/units/new", data={"name": "镇江农商行", "kind": "financial", "secretary": "王", "phone": "0511-1234567"})
+    resp = client.post(
+        "/units/new",
+        data={
+            "name": "镇江农商行",
+            "kind": "financial",
+            "secretary": "王",
+            "phone": "0511-1234567",
+        },
+    )
     assert resp.status_code == 302
     unit = db.scalars(select(Unit).where(Unit.name == "镇江农商行")).one()
     assert unit.status == "applied"
     assert client.post("/units/new", data={"name": "单位甲", "kind": "soe"}).status_code == 422
     client.post("/logout")
     login(client, "sec-a")
-    assert client.post(f"/units/{unit.id}/edit", data={"name": "改名", "kind": "soe"}).status_code == 403
+    assert (
+        client.post(f"/units/{unit.id}/edit", data={"name": "改名", "kind": "soe"}).status_code
+        == 403
+    )
     db.expire_all()
     assert db.get(Unit, unit.id).name == "镇江农商行"
 
@@ -228,7 +278,7 @@ def test_suspended_unit_cannot_add_venues(client, db, world, make):
     login(client, "admin")
     resp = client.post("/venues/new", data=form_data())
     assert resp.status_code == 422
-    assert "data-field=\"unit\"" in resp.get_data(as_text=True)
+    assert 'data-field="unit"' in resp.get_data(as_text=True)
 
 
 def test_list_filters_and_exports(client, world):
@@ -242,14 +292,18 @@ def test_list_filters_and_exports(client, world):
 
 
 def test_streets_are_loaded_and_labelled_approximate(db, world):
-    streets = db.scalars(select(Area).where(Area.level == "street", Area.committee_id == world["committee"].id)).all()
+    streets = db.scalars(
+        select(Area).where(Area.level == "street", Area.committee_id == world["committee"].id)
+    ).all()
     assert len(streets) >= 7 and all(s.approximate for s in streets)
 
 
 def test_log_in_failures_and_language(client, world):
     resp = login(client, "sec-a", "wrong-password-123")
     assert resp.status_code == 401
-    assert "用户名或密码错误" in resp.get_data(as_text=True) or "Wrong user name" in resp.get_data(as_text=True)
+    assert "用户名或密码错误" in resp.get_data(as_text=True) or "Wrong user name" in resp.get_data(
+        as_text=True
+    )
     resp = client.post("/login?lang=en", data={"username": "sec-a", "password": "nope-nope-nope"})
     assert "Wrong user name or password." in resp.get_data(as_text=True)
     assert login(client, "sec-a").status_code == 302

@@ -67,9 +67,9 @@ def set_locale(locale: str) -> None:
     _current.set(locale if locale in LANGUAGES else "zh_CN")
 
 
-def _(message: str, **params: object) -> str:
-    """Translate ``message`` into the current locale and fill ``%(name)s`` placeholders."""
-    text = translations(_current.get()).gettext(message)
+def _(msgid: str, /, **params: object) -> str:
+    """Translate ``msgid`` into the current locale and fill ``%(name)s`` placeholders."""
+    text = translations(_current.get()).gettext(msgid)
     return text % params if params else text
 
 

@@ -25,6 +25,7 @@ class _Labelled(StrEnum):
     @classmethod
     def parse(cls, text: str) -> _Labelled | None:
         """Return the member named by a key or by its Chinese or English label, else None."""
+
         def norm(s: str) -> str:
             return "".join(c for c in s.strip().lower() if c not in "-_ ")
 

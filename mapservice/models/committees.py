@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -28,7 +28,9 @@ class Committee(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     units: Mapped[list[Unit]] = relationship(back_populates="committee")
-    areas: Mapped[list[Area]] = relationship(back_populates="committee", cascade="all, delete-orphan")
+    areas: Mapped[list[Area]] = relationship(
+        back_populates="committee", cascade="all, delete-orphan"
+    )
 
     @property
     def district(self) -> Area | None:
@@ -49,7 +51,9 @@ class Area(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    committee_id: Mapped[int] = mapped_column(ForeignKey("committees.id", ondelete="CASCADE"), index=True)
+    committee_id: Mapped[int] = mapped_column(
+        ForeignKey("committees.id", ondelete="CASCADE"), index=True
+    )
     level: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(120))
     name_en: Mapped[str] = mapped_column(String(120), default="")
@@ -62,7 +66,7 @@ class Area(Base):
 
     committee: Mapped[Committee] = relationship(back_populates="areas")
 
-    def shape(self):  # type: ignore[no-untyped-def]
+    def shape(self) -> Any:
         """The shapely geometry (parsed on demand)."""
         import json
 

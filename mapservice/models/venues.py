@@ -69,7 +69,9 @@ class Venue(Base):
     entered_lon: Mapped[float] = mapped_column(Float)
     entered_lat: Mapped[float] = mapped_column(Float)
     address: Mapped[str] = mapped_column(String(200), default="")
-    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"), index=True)
+    street_id: Mapped[int | None] = mapped_column(
+        ForeignKey("areas.id", ondelete="SET NULL"), index=True
+    )
     capacity_units: Mapped[int] = mapped_column(Integer, default=1)
     max_headcount: Mapped[int | None] = mapped_column(Integer)
     facilities: Mapped[str] = mapped_column(Text, default="")

@@ -32,7 +32,7 @@ def venue_editable(user: User | None) -> ColumnElement[bool]:
     return false()
 
 
-def visible_venues(user: User | None) -> Select[tuple[Venue]]:
+def visible_venues(user: User | None) -> Select[Venue]:
     return select(Venue).where(venue_visible(user))
 
 

@@ -27,7 +27,9 @@ def load_areas(
     seen = set()
     for item in areas:
         geom = item.geometry
-        area = existing.get(item.name) or Area(committee_id=committee.id, level=level, name=item.name)
+        area = existing.get(item.name) or Area(
+            committee_id=committee.id, level=level, name=item.name
+        )
         area.name_en = item.name_en
         area.approximate = item.approximate
         area.geometry = json.dumps(mapping(geom), separators=(",", ":"))
@@ -40,7 +42,15 @@ def load_areas(
     session.flush()
     if level == "street":
         assign_venue_streets(session, committee)
-    record(session, actor, "areas.load", committee, committee_id=committee.id, level=level, count=len(areas))
+    record(
+        session,
+        actor,
+        "areas.load",
+        committee,
+        committee_id=committee.id,
+        level=level,
+        count=len(areas),
+    )
     return len(areas)
 
 
@@ -54,6 +64,10 @@ def assign_venue_streets(session: Session, committee: Committee) -> None:
     venues = list(session.scalars(select(Venue).where(Venue.committee_id == committee.id)))
     if not venues:
         return
-    keys = geo.assign_streets([(v.lon, v.lat) for v in venues], streets) if streets else [None] * len(venues)
+    keys = (
+        geo.assign_streets([(v.lon, v.lat) for v in venues], streets)
+        if streets
+        else [None] * len(venues)
+    )
     for venue, key in zip(venues, keys, strict=True):
         venue.street_id = key

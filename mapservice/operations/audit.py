@@ -21,7 +21,9 @@ def record(
     """Append one entry: ``actor`` did ``action`` to ``obj`` (flushed so ids exist)."""
     session.flush()
     entry = AuditEntry(
-        committee_id=committee_id if committee_id is not None else getattr(obj, "committee_id", None),
+        committee_id=committee_id
+        if committee_id is not None
+        else getattr(obj, "committee_id", None),
         actor_id=actor.id if actor else None,
         actor_name=actor.username if actor else "system",
         action=action,

@@ -37,7 +37,9 @@ _ROW_FIELDS = {f.name for f in fields(VenueRow)}
 
 def load_committee(session: Session, data: dict[str, Any]) -> tuple[Committee, bool]:
     spec = data["committee"]
-    committee = session.scalars(select(Committee).where(Committee.slug == spec["slug"])).one_or_none()
+    committee = session.scalars(
+        select(Committee).where(Committee.slug == spec["slug"])
+    ).one_or_none()
     if committee is not None:
         return committee, False
     committee = Committee(
@@ -51,23 +53,39 @@ def load_committee(session: Session, data: dict[str, Any]) -> tuple[Committee, b
     session.flush()
     region_dir = GEODATA / spec["region_dir"]
     districts = [
-        a for a in geo.read_areas(region_dir / spec["region_file"], level="district")
+        a
+        for a in geo.read_areas(region_dir / spec["region_file"], level="district")
         if a.name == spec["region_name"]
     ]
     load_areas(session, None, committee, districts, "district")
     if spec.get("streets_file"):
-        load_areas(session, None, committee, geo.read_areas(region_dir / spec["streets_file"], level="street"), "street")
+        load_areas(
+            session,
+            None,
+            committee,
+            geo.read_areas(region_dir / spec["streets_file"], level="street"),
+            "street",
+        )
     return committee, True
 
 
 def _system_admin(session: Session, committee: Committee) -> User:
     """The committee's demo admin, used as the actor for seeding."""
-    username = next(u for u, role, slug, _ in DEMO_USERS if slug == committee.slug and role == Role.COMMITTEE_ADMIN.value)
+    username = next(
+        u
+        for u, role, slug, _ in DEMO_USERS
+        if slug == committee.slug and role == Role.COMMITTEE_ADMIN.value
+    )
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
         user = create_user(
-            session, None, committee, username=username, password=DEMO_PASSWORD,
-            role=Role.COMMITTEE_ADMIN.value, display_name=committee.name,
+            session,
+            None,
+            committee,
+            username=username,
+            password=DEMO_PASSWORD,
+            role=Role.COMMITTEE_ADMIN.value,
+            display_name=committee.name,
         )
     return user
 
@@ -84,37 +102,54 @@ def seed_file(session: Session, path: Path) -> dict[str, int]:
         if spec["name"] in units:
             continue
         unit = Unit(
-            committee_id=committee.id, name=spec["name"], name_en=spec.get("name_en", ""),
-            kind=spec["kind"], secretary=spec.get("secretary", ""), phone=spec.get("phone", ""),
-            status=UnitStatus.ACTIVE.value, is_demo=bool(spec.get("demo", True)),
+            committee_id=committee.id,
+            name=spec["name"],
+            name_en=spec.get("name_en", ""),
+            kind=spec["kind"],
+            secretary=spec.get("secretary", ""),
+            phone=spec.get("phone", ""),
+            status=UnitStatus.ACTIVE.value,
+            is_demo=bool(spec.get("demo", True)),
         )
         session.add(unit)
         units[unit.name] = unit
         counts["units"] += 1
     session.flush()
-    groups = {g.name for g in session.scalars(select(Group).where(Group.committee_id == committee.id))}
+    groups = {
+        g.name for g in session.scalars(select(Group).where(Group.committee_id == committee.id))
+    }
     for spec in data["groups"]:
         if spec["name"] in groups:
             continue
-        session.add(Group(
-            committee_id=committee.id, name=spec["name"],
-            unit_id=units[spec["unit"]].id if spec.get("unit") else None,
-            contact_name=spec.get("contact_name", ""), contact_phone=spec.get("contact_phone", ""),
-        ))
+        session.add(
+            Group(
+                committee_id=committee.id,
+                name=spec["name"],
+                unit_id=units[spec["unit"]].id if spec.get("unit") else None,
+                contact_name=spec.get("contact_name", ""),
+                contact_phone=spec.get("contact_phone", ""),
+            )
+        )
         counts["groups"] += 1
     session.flush()
     region = Region.of(session, committee)
     for spec in data["venues"]:
         unit = units[spec["unit"]]
-        if session.scalar(select(Venue.id).where(Venue.unit_id == unit.id, Venue.name == spec["name"])):
+        if session.scalar(
+            select(Venue.id).where(Venue.unit_id == unit.id, Venue.name == spec["name"])
+        ):
             continue
         row = VenueRow(**{k: v for k, v in spec.items() if k in _ROW_FIELDS})
         venue = save_venue(session, admin, committee, row, region=region)
         venue.is_demo = bool(spec.get("demo", True))
         for closure in spec.get("closures", []):
             add_closure(
-                session, admin, venue.id, datetime.fromisoformat(closure["start"]),
-                datetime.fromisoformat(closure["end"]), closure.get("reason", ""),
+                session,
+                admin,
+                venue.id,
+                datetime.fromisoformat(closure["start"]),
+                datetime.fromisoformat(closure["end"]),
+                closure.get("reason", ""),
             )
         counts["venues"] += 1
     # Admission statuses last, so venues of units still "applied" could be registered above.
@@ -128,10 +163,18 @@ def seed_file(session: Session, path: Path) -> dict[str, int]:
         if session.scalar(select(User.id).where(User.username == username)):
             continue
         create_user(
-            session, admin, committee, username=username, password=DEMO_PASSWORD, role=role,
+            session,
+            admin,
+            committee,
+            username=username,
+            password=DEMO_PASSWORD,
+            role=role,
             unit=units.get(owner or "") if role == Role.UNIT_SECRETARY.value else None,
-            group=session.scalars(select(Group).where(Group.committee_id == committee.id, Group.name == owner)).one_or_none()
-            if role == Role.BOOKER.value else None,
+            group=session.scalars(
+                select(Group).where(Group.committee_id == committee.id, Group.name == owner)
+            ).one_or_none()
+            if role == Role.BOOKER.value
+            else None,
         )
         counts["users"] += 1
     session.flush()

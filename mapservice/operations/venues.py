@@ -138,7 +138,9 @@ def validate_row(
     return errors, unit, point
 
 
-def _apply(venue: Venue, row: VenueRow, unit: Unit, point: tuple[float, float], region: Region) -> None:
+def _apply(
+    venue: Venue, row: VenueRow, unit: Unit, point: tuple[float, float], region: Region
+) -> None:
     venue.committee_id = region.committee.id
     venue.unit_id = unit.id
     venue.name = row.name.strip()
@@ -228,7 +230,8 @@ def add_closure(
         raise ValueError("closure instants must be timezone-aware")
     if end_at <= start_at:
         raise ValidationFailed(
-            _("Please correct the marked fields."), {"end_at": _("The end must be after the start.")}
+            _("Please correct the marked fields."),
+            {"end_at": _("The end must be after the start.")},
         )
     closure = Closure(start_at=start_at, end_at=end_at, reason=reason.strip()[:200])
     venue.closures.append(closure)
@@ -299,7 +302,11 @@ def import_venues(
         existing = session.scalars(
             select(Venue)
             .join(Unit, Venue.unit_id == Unit.id)
-            .where(Unit.committee_id == committee.id, Unit.name == row.unit.strip(), Venue.name == row.name.strip())
+            .where(
+                Unit.committee_id == committee.id,
+                Unit.name == row.unit.strip(),
+                Venue.name == row.name.strip(),
+            )
         ).one_or_none()
         errors, _unit, _point = validate_row(session, actor, region, row, existing)
         if existing is not None and not errors:
@@ -308,15 +315,17 @@ def import_venues(
             except (NotAllowed, NotFound) as exc:
                 errors["unit"] = exc.message
         for fld, msg in errors.items():
-            problems.append(_("Row %(row)s, %(field)s: %(message)s", row=row.row, field=fld, message=msg))
+            problems.append(
+                _("Row %(row)s, %(field)s: %(message)s", row=row.row, field=fld, message=msg)
+            )
         plan.append((row, existing))
     if problems:
         raise ImportRejected(problems)
     report = ImportReport()
     for row, existing in plan:
-        if existing is not None and {k: v for k, v in row.__dict__.items() if k not in ("row", "street")} == {
-            k: v for k, v in row_of(existing).__dict__.items() if k not in ("row", "street")
-        }:
+        if existing is not None and {
+            k: v for k, v in row.__dict__.items() if k not in ("row", "street")
+        } == {k: v for k, v in row_of(existing).__dict__.items() if k not in ("row", "street")}:
             report.unchanged += 1
             continue
         save_venue(session, actor, committee, row, existing, region=region)
@@ -331,13 +340,13 @@ def import_venues(
 def venues_geojson(venues: list[Venue]) -> dict[str, Any]:
     """Venues as a compact GeoJSON FeatureCollection (WGS-84) for the small maps."""
     return {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [v.lon, v.lat]},
-                    "properties": {"id": v.id, "name": v.name, "type": v.type},
-                }
-                for v in venues
-            ],
-        }
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [v.lon, v.lat]},
+                "properties": {"id": v.id, "name": v.name, "type": v.type},
+            }
+            for v in venues
+        ],
+    }

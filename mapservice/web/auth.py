@@ -19,11 +19,16 @@ bp = Blueprint("auth", __name__)
 
 def current_actor() -> User | None:
     """The signed-in user, or None for a public visitor."""
-    return current_user._get_current_object() if current_user.is_authenticated else None  # type: ignore[no-any-return]
+    return current_user._get_current_object() if current_user.is_authenticated else None
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("venues.index")
 

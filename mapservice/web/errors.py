@@ -19,8 +19,12 @@ def _wants_json() -> bool:
 
 def _respond(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Any:
     if _wants_json():
-        return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}}), status
-    return render_template("error.html", status=status, code=code, message=message, fields=fields or {}), status
+        return jsonify(
+            {"error": {"code": code, "message": message, "fields": fields or {}}}
+        ), status
+    return render_template(
+        "error.html", status=status, code=code, message=message, fields=fields or {}
+    ), status
 
 
 def init_app(app: Flask) -> None:
@@ -33,7 +37,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:
-        return _respond(400, "csrf", _("The form has expired or is missing its security token; reload the page and try again."))
+        return _respond(
+            400,
+            "csrf",
+            _(
+                "The form has expired or is missing its security token;"
+                " reload the page and try again."
+            ),
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
@@ -51,4 +62,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         app.logger.exception("unhandled error")
-        return _respond(500, "internal", _("Something went wrong on our side; nothing was changed."))
+        return _respond(
+            500, "internal", _("Something went wrong on our side; nothing was changed.")
+        )

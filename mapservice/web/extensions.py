@@ -10,7 +10,15 @@ from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from mapservice.core import i18n
-from mapservice.core.vocab import BookableBy, BookingStatus, Crs, Role, UnitKind, UnitStatus, VenueType
+from mapservice.core.vocab import (
+    BookableBy,
+    BookingStatus,
+    Crs,
+    Role,
+    UnitKind,
+    UnitStatus,
+    VenueType,
+)
 from mapservice.models import User
 
 login_manager = LoginManager()
@@ -60,7 +68,9 @@ def init_app(app: Flask) -> None:
     def _remember_lang(response: Any) -> Any:
         chosen = request.args.get("lang")
         if chosen in i18n.LANGUAGES:
-            response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="Lax", httponly=True)
+            response.set_cookie(
+                LANG_COOKIE, chosen, max_age=365 * 86400, samesite="Lax", httponly=True
+            )
         return response
 
     @app.context_processor

@@ -20,9 +20,18 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from mapservice.core.hours import DAY_KEYS, HoursError, parse_hours
+
 
 def options(pairs: Any) -> list[SelectChoice]:
     """Choices in WTForms' current shape from (value, label) pairs."""
@@ -48,7 +57,15 @@ def _day_validator(form: Any, field: Any) -> None:
         raise ValidationError(_hours_message(exc)) from exc
 
 
-DAY_LABELS = [_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"), _l("Saturday"), _l("Sunday")]
+DAY_LABELS = [
+    _l("Monday"),
+    _l("Tuesday"),
+    _l("Wednesday"),
+    _l("Thursday"),
+    _l("Friday"),
+    _l("Saturday"),
+    _l("Sunday"),
+]
 
 
 class VenueForm(FlaskForm):
@@ -64,7 +81,9 @@ class VenueForm(FlaskForm):
         default=1,
         validators=[InputRequired(), NumberRange(1, 100)],
     )
-    max_headcount = IntegerField(_l("Maximum headcount"), validators=[Optional(), NumberRange(1, 10000)])
+    max_headcount = IntegerField(
+        _l("Maximum headcount"), validators=[Optional(), NumberRange(1, 10000)]
+    )
     facilities = TextAreaField(_l("Facilities"), validators=[Optional(), Length(max=2000)])
     phone = StringField(_l("Contact phone"), validators=[Optional(), PHONE])
     hours_0 = StringField(DAY_LABELS[0], validators=[_day_validator])
@@ -75,16 +94,39 @@ class VenueForm(FlaskForm):
     hours_5 = StringField(DAY_LABELS[5], validators=[_day_validator])
     hours_6 = StringField(DAY_LABELS[6], validators=[_day_validator])
     slot_minutes = SelectField(
-        _l("Slot length"), coerce=int, default=60, choices=options((m, m) for m in (15, 30, 60, 120))
+        _l("Slot length"),
+        coerce=int,
+        default=60,
+        choices=options((m, m) for m in (15, 30, 60, 120)),
     )
-    min_duration_minutes = IntegerField(_l("Minimum duration (minutes)"), default=60, validators=[InputRequired(), NumberRange(15, 1440)])
-    max_duration_minutes = IntegerField(_l("Maximum duration (minutes)"), default=240, validators=[InputRequired(), NumberRange(15, 1440)])
-    max_days_ahead = IntegerField(_l("Bookable up to (days ahead)"), default=30, validators=[InputRequired(), NumberRange(1, 365)])
-    min_notice_minutes = IntegerField(_l("Minimum notice (minutes)"), default=60, validators=[InputRequired(), NumberRange(0, 10080)])
+    min_duration_minutes = IntegerField(
+        _l("Minimum duration (minutes)"),
+        default=60,
+        validators=[InputRequired(), NumberRange(15, 1440)],
+    )
+    max_duration_minutes = IntegerField(
+        _l("Maximum duration (minutes)"),
+        default=240,
+        validators=[InputRequired(), NumberRange(15, 1440)],
+    )
+    max_days_ahead = IntegerField(
+        _l("Bookable up to (days ahead)"),
+        default=30,
+        validators=[InputRequired(), NumberRange(1, 365)],
+    )
+    min_notice_minutes = IntegerField(
+        _l("Minimum notice (minutes)"),
+        default=60,
+        validators=[InputRequired(), NumberRange(0, 10080)],
+    )
     requires_approval = BooleanField(_l("Bookings need approval"))
     bookable_by = SelectField(_l("Who may book"), default="members")
-    paired_units = SelectMultipleField(_l("Paired units (when only paired units may book)"), coerce=int)
-    weekly_quota_hours = IntegerField(_l("Weekly quota per group (hours)"), validators=[Optional(), NumberRange(1, 168)])
+    paired_units = SelectMultipleField(
+        _l("Paired units (when only paired units may book)"), coerce=int
+    )
+    weekly_quota_hours = IntegerField(
+        _l("Weekly quota per group (hours)"), validators=[Optional(), NumberRange(1, 168)]
+    )
     published = BooleanField(_l("Published on the map"), default=True)
 
     def hours_text(self) -> str:

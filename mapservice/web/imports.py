@@ -27,7 +27,9 @@ def venues() -> Any:
     if not (actor.is_admin or actor.is_secretary):
         from mapservice.core.errors import NotAllowed
 
-        raise NotAllowed("not_allowed", _("Only committee admins and unit secretaries may import venues."))
+        raise NotAllowed(
+            "not_allowed", _("Only committee admins and unit secretaries may import venues.")
+        )
     form = ImportForm()
     if form.validate_on_submit():
         upload = form.file.data
@@ -42,7 +44,14 @@ def venues() -> Any:
             except ImportRejected as exc:
                 problems = exc.errors
             else:
-                return render_template("imports/venues.html", form=ImportForm(formdata=None), report=report, problems=[])
-        return render_template("imports/venues.html", form=form, report=None, problems=problems), 422
+                return render_template(
+                    "imports/venues.html",
+                    form=ImportForm(formdata=None),
+                    report=report,
+                    problems=[],
+                )
+        return render_template(
+            "imports/venues.html", form=form, report=None, problems=problems
+        ), 422
     status = 422 if form.is_submitted() else 200
     return render_template("imports/venues.html", form=form, report=None, problems=[]), status

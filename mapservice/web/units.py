@@ -16,7 +16,7 @@ from mapservice.operations import access
 from mapservice.operations import units as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import options, EmptyForm, UnitForm
+from mapservice.web.forms import EmptyForm, UnitForm, options
 
 bp = Blueprint("units", __name__, url_prefix="/units")
 
@@ -53,9 +53,14 @@ def edit(unit_id: int | None = None) -> Any:
     if form.validate_on_submit():
         try:
             saved = ops.save_unit(
-                get_db(), actor, name=form.name.data or "", kind=form.kind.data or "",
-                secretary=form.secretary.data or "", phone=form.phone.data or "",
-                name_en=form.name_en.data or "", unit=unit,
+                get_db(),
+                actor,
+                name=form.name.data or "",
+                kind=form.kind.data or "",
+                secretary=form.secretary.data or "",
+                phone=form.phone.data or "",
+                name_en=form.name_en.data or "",
+                unit=unit,
             )
         except ValidationFailed as exc:
             for name, message in exc.fields.items():
@@ -74,7 +79,10 @@ def set_status(unit_id: int) -> Any:
     actor = current_actor()
     assert actor is not None
     unit = ops.set_status(get_db(), actor, unit_id, request.form.get("status", ""))
-    flash(_("Unit '%(name)s' is now %(status)s.", name=unit.name, status=_status_label(unit.status)), "success")
+    flash(
+        _("Unit '%(name)s' is now %(status)s.", name=unit.name, status=_status_label(unit.status)),
+        "success",
+    )
     return redirect(url_for("units.index"))
 
 

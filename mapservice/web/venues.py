@@ -22,7 +22,7 @@ from mapservice.operations import access
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import options, ClosureForm, EmptyForm, VenueForm
+from mapservice.web.forms import ClosureForm, EmptyForm, VenueForm, options
 
 bp = Blueprint("venues", __name__, url_prefix="/venues")
 
@@ -32,7 +32,14 @@ def _filtered(args: Any) -> list[Venue]:
     stmt = access.visible_venues(actor).join(Unit, Venue.unit_id == Unit.id)
     if args.get("q"):
         like = f"%{args['q'].strip()}%"
-        stmt = stmt.where(or_(Venue.name.ilike(like), Venue.address.ilike(like), Unit.name.ilike(like), Venue.facilities.ilike(like)))
+        stmt = stmt.where(
+            or_(
+                Venue.name.ilike(like),
+                Venue.address.ilike(like),
+                Unit.name.ilike(like),
+                Venue.facilities.ilike(like),
+            )
+        )
     if args.get("type"):
         stmt = stmt.where(Venue.type == args["type"])
     if args.get("unit", "").isdigit():
@@ -48,7 +55,9 @@ def _filtered(args: Any) -> list[Venue]:
 def index() -> Any:
     actor = current_actor()
     venues = _filtered(request.args)
-    units = get_db().scalars(select(Unit).where(access.units_visible(actor)).order_by(Unit.name)).all()
+    units = (
+        get_db().scalars(select(Unit).where(access.units_visible(actor)).order_by(Unit.name)).all()
+    )
     return render_template("venues/list.html", venues=venues, units=units, args=request.args)
 
 
@@ -65,16 +74,16 @@ def _region_json(committee: Committee) -> dict[str, Any]:
     """The committee's district and street polygons as a GeoJSON dict (templates |tojson it)."""
     areas = get_db().scalars(select(Area).where(Area.committee_id == committee.id)).all()
     return {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": json.loads(a.geometry),
-                    "properties": {"name": a.name, "level": a.level, "approximate": a.approximate},
-                }
-                for a in areas
-            ],
-        }
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": json.loads(a.geometry),
+                "properties": {"name": a.name, "level": a.level, "approximate": a.approximate},
+            }
+            for a in areas
+        ],
+    }
 
 
 def _fill_choices(form: VenueForm, committee: Committee) -> None:
@@ -85,7 +94,11 @@ def _fill_choices(form: VenueForm, committee: Committee) -> None:
     form.type.choices = options(VenueType.choices(lang()))
     form.crs.choices = options(Crs.choices(lang()))
     form.bookable_by.choices = options(BookableBy.choices(lang()))
-    all_units = db.scalars(select(Unit).where(Unit.committee_id == committee.id, Unit.status == "active").order_by(Unit.name)).all()
+    all_units = db.scalars(
+        select(Unit)
+        .where(Unit.committee_id == committee.id, Unit.status == "active")
+        .order_by(Unit.name)
+    ).all()
     form.paired_units.choices = options([(u.id, u.name) for u in all_units])
 
 
@@ -145,7 +158,9 @@ def new() -> Any:
         abort(403)
     if form.validate_on_submit():
         try:
-            venue = ops.save_venue(get_db(), actor, committee, _row(form), paired_unit_ids=form.paired_units.data)
+            venue = ops.save_venue(
+                get_db(), actor, committee, _row(form), paired_unit_ids=form.paired_units.data
+            )
         except ValidationFailed as exc:
             _attach(form, exc)
             return _edit_page(form, committee, None), 422
@@ -174,7 +189,14 @@ def edit(venue_id: int) -> Any:
         form.paired_units.data = [u.id for u in venue.paired_units]
     if form.validate_on_submit():
         try:
-            ops.save_venue(get_db(), actor, committee, _row(form), venue, paired_unit_ids=form.paired_units.data)
+            ops.save_venue(
+                get_db(),
+                actor,
+                committee,
+                _row(form),
+                venue,
+                paired_unit_ids=form.paired_units.data,
+            )
         except ValidationFailed as exc:
             _attach(form, exc)
             return _edit_page(form, committee, venue), 422
@@ -190,7 +212,9 @@ def detail(venue_id: int) -> Any:
     actor = current_actor()
     db = get_db()
     venue = access.get_venue(db, actor, venue_id)
-    can_edit = bool(db.scalar(select(Venue.id).where(Venue.id == venue.id, access.venue_editable(actor))))
+    can_edit = bool(
+        db.scalar(select(Venue.id).where(Venue.id == venue.id, access.venue_editable(actor)))
+    )
     tz = ZoneInfo(venue.committee.timezone)
     return render_template(
         "venues/detail.html",
@@ -239,7 +263,13 @@ def add_closure(venue_id: int) -> Any:
     except ValidationFailed as exc:
         for msg in exc.fields.values():
             flash(msg, "danger")
-        return render_template("error.html", status=422, code="validation_failed", message=exc.fields.get("end_at", exc.message), fields={}), 422
+        return render_template(
+            "error.html",
+            status=422,
+            code="validation_failed",
+            message=exc.fields.get("end_at", exc.message),
+            fields={},
+        ), 422
     flash(_("Closure added."), "success")
     return redirect(url_for("venues.detail", venue_id=venue.id))
 

@@ -1,0 +1,80 @@
+# mapservice — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: demo test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed assets
+
+# Front-end libraries (Leaflet, Bootstrap) come from the npm registry and are served by the app.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: node_modules/.installed
+
+demo: install
+	$(BIN)/mapservice db upgrade
+	$(BIN)/mapservice seed demo
+	@echo
+	@echo "  mapservice demo: http://$(HOST):$(PORT)/"
+	@echo "  log-ins (password mapservice-demo):"
+	@echo "    demo-admin      committee admin, Runzhou"
+	@echo "    demo-secretary  secretary of 中国移动镇江分公司"
+	@echo "    demo-booker     booker of 瑞祥科技集团青年团支部"
+	@echo
+	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)
+
+# PostgreSQL server and Chromium + chromedriver, from Debian's packages when missing.
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+translations: $(VENV)/.test-installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ -o mapservice/translations/messages.pot . -q
+	$(BIN)/pybabel update -i mapservice/translations/messages.pot -d mapservice/translations -q
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check mapservice tests migrations geodata
+	$(BIN)/ruff format --check mapservice tests migrations geodata
+
+typecheck: $(VENV)/.test-installed
+	$(BIN)/mypy mapservice
+
+test-sqlite: $(VENV)/.test-installed assets
+	$(BIN)/pytest -q -p no:cacheprovider --db sqlite
+
+test-postgresql: $(VENV)/.test-installed assets system-deps
+	$(BIN)/pytest -q -p no:cacheprovider --db postgresql
+
+test: system-deps $(VENV)/.test-installed assets lint typecheck test-sqlite test-postgresql
+
+serve: install
+	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
