@@ -55,7 +55,7 @@ system-deps:
 	fi
 
 translations: $(VENV)/.test-installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ -o mapservice/translations/messages.pot . -q
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ --ignore-dirs ".* _* node_modules" -o mapservice/translations/messages.pot . -q
 	$(BIN)/pybabel update -i mapservice/translations/messages.pot -d mapservice/translations -q
 
 lint: $(VENV)/.test-installed

@@ -232,14 +232,21 @@ def import_venues_cmd(file: str, committee_slug: str | None) -> None:
     path = Path(file)
     if not path.is_file():
         _fail(f"no such file: {file}")
+    i18n.set_locale(os.environ.get("MAPSERVICE_LANGUAGE", "zh_CN"))
     rows, errors = read_venues(path.read_bytes(), path.name)
-    if errors:
-        for err in errors:
-            click.echo(message(err, i18n.lang()), err=True)
-        _fail(f"nothing was imported: {len(errors)} problem(s) in {path.name}")
+    problems = [message(err, i18n.lang()) for err in errors]
     with transaction() as session:
         committee = get_committee(session, committee_slug)
-        report = import_venues(session, cli_actor(committee), committee, rows)
+        try:
+            report = import_venues(session, cli_actor(committee), committee, rows)
+        except ImportRejected as exc:
+            problems += exc.errors
+        if problems:
+            # Report the file's unreadable rows and the rows the database refuses together.
+            session.rollback()
+            for line in problems:
+                click.echo(line, err=True)
+            _fail(f"nothing was imported: {len(problems)} problem(s) in {path.name}")
     click.echo(f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}")
 
 

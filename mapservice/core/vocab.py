@@ -31,7 +31,7 @@ class _Labelled(StrEnum):
 
         needle = norm(text)
         for key, (zh, en) in cls._labels().items():
-            if needle in (key, norm(zh), norm(en)):
+            if needle in (norm(key), norm(zh), norm(en)):
                 return cls(key)
         return None
 

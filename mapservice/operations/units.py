@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mapservice.core.errors import ValidationFailed
-from mapservice.core.i18n import _
+from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import UnitKind, UnitStatus
 from mapservice.models import Unit, User
 from mapservice.operations import access
@@ -67,7 +67,11 @@ def set_status(session: Session, actor: User, unit_id: int, status: str) -> Unit
         return unit
     if status not in TRANSITIONS.get(unit.status, set()):
         raise ValidationFailed(
-            _("A unit cannot go from %(old)s to %(new)s.", old=unit.status, new=status),
+            _(
+                "A unit cannot go from %(old)s to %(new)s.",
+                old=UnitStatus(unit.status).label(lang()),
+                new=UnitStatus(status).label(lang()) if UnitStatus.parse(status) else status,
+            ),
             {"status": status},
         )
     old, unit.status = unit.status, status

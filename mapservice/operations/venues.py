@@ -146,7 +146,8 @@ def _apply(
     venue.name = row.name.strip()
     venue.type = str(VenueType.parse(row.type))
     venue.entered_crs = str(Crs.parse(row.crs))
-    venue.entered_lon, venue.entered_lat = row.lon, row.lat
+    # Rounded as the importer reads them, so an exported venue imports back unchanged.
+    venue.entered_lon, venue.entered_lat = round(row.lon, 7), round(row.lat, 7)
     venue.lon, venue.lat = round(point[0], 7), round(point[1], 7)
     venue.street_id = region.street_id(*point)
     venue.address = row.address.strip()

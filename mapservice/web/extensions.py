@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel import support
 from flask import Flask, g, request
-from flask_babel import Babel
+from flask_babel import Babel, Domain
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
@@ -23,10 +24,23 @@ from mapservice.models import User
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
-babel = Babel()
 LANG_COOKIE = "lang"
 
 
+class CatalogueDomain(Domain):  # type: ignore[misc]
+    """Flask-Babel over the same catalogues as ``mapservice.core.i18n``, looked up by the
+    locale name the app uses (``zh_CN``); Babel itself would look for ``zh_Hans_CN``."""
+
+    def get_translations(self) -> support.Translations:
+        locale = i18n.current_locale()
+        cache = self.get_translations_cache(None)
+        if locale not in cache:
+            cache[locale] = support.Translations.load(str(i18n.TRANSLATIONS_DIR), [locale])
+        return cache[locale]
+
+
+babel = Babel()
+babel.domain_instance = CatalogueDomain()
 def select_locale() -> str:
     choice = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     if choice in i18n.LANGUAGES:

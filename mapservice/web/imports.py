@@ -36,20 +36,20 @@ def venues() -> Any:
         data = upload.read()
         rows, errors = read_venues(data, upload.filename or "")
         problems = [message(e, lang()) for e in errors]
+        committee = get_db().get(Committee, actor.committee_id)
+        assert committee is not None
+        try:
+            report = ops.import_venues(get_db(), actor, committee, rows)
+        except ImportRejected as exc:
+            problems += exc.errors
+        # Every problem at once: rows the file reader refused and rows the database refuses.
         if not problems:
-            committee = get_db().get(Committee, actor.committee_id)
-            assert committee is not None
-            try:
-                report = ops.import_venues(get_db(), actor, committee, rows)
-            except ImportRejected as exc:
-                problems = exc.errors
-            else:
-                return render_template(
-                    "imports/venues.html",
-                    form=ImportForm(formdata=None),
-                    report=report,
-                    problems=[],
-                )
+            return render_template(
+                "imports/venues.html",
+                form=ImportForm(formdata=None),
+                report=report,
+                problems=[],
+            )
         return render_template(
             "imports/venues.html", form=form, report=None, problems=problems
         ), 422

@@ -47,11 +47,14 @@
   }
 
   window.MapService = window.MapService || {};
+  // Maps by element id, so scripts (and browser tests) can ask Leaflet where a place is.
+  window.MapService.maps = {};
 
   window.MapService.venueMap = function (elId) {
     var el = document.getElementById(elId);
     if (!el) return;
     var map = makeMap(el);
+    window.MapService.maps[elId] = map;
     drawRegion(map, readJSON("region-data"), el.dataset.approx || "approx.");
     var venues = readJSON("venue-data");
     if (venues && venues.features.length) {
@@ -69,6 +72,7 @@
     var lat = document.getElementById("lat");
     var crs = document.getElementById("crs");
     var map = makeMap(el);
+    window.MapService.maps[elId] = map;
     drawRegion(map, readJSON("region-data"), el.dataset.approx || "approx.");
     var marker = null;
     function place(latlng) {

@@ -1,0 +1,264 @@
+"""The venue import page through real HTTP: who may import what, every file format a committee
+is likely to upload, and that a refused upload lists its rows and writes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from mapservice.core.coords import wgs84_to_gcj02
+from mapservice.core.venue_io import COLUMNS
+from mapservice.models import AuditEntry, Venue
+from tests.conftest import RUNZHOU_POINT, login
+
+# A second point in Runzhou, in 宝塔路街道 (WGS-84).
+BAOTA_POINT = (119.44, 32.205)
+
+
+@pytest.fixture
+def world(make: Any) -> dict[str, Any]:
+    committee = make.committee()
+    unit_a, unit_b = make.unit(committee, "单位甲"), make.unit(committee, "单位乙")
+    group = make.group(committee, unit_b, "乙团支部")
+    make.admin(committee, username="admin")
+    make.secretary(unit_a, username="sec-a")
+    make.booker(group, username="booker")
+    return {
+        "committee": committee,
+        "unit_a": unit_a,
+        "unit_b": unit_b,
+        "venue_b": make.venue(unit_b, name="乙会议室", type="meeting_room"),
+    }
+
+
+def venue_count(db: Any) -> int:
+    db.expire_all()
+    return int(db.scalar(select(func.count(Venue.id))))
+
+
+def csv_bytes(rows: list[dict[str, Any]], encoding: str = "utf-8") -> bytes:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode(encoding)
+
+
+def upload(client: Any, data: bytes, filename: str, lang: str = "en") -> Any:
+    return client.post(
+        f"/import/venues?lang={lang}",
+        data={"file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+def venue_row(**kw: Any) -> dict[str, Any]:
+    row = {
+        "name": "甲羽毛球馆",
+        "unit": "单位甲",
+        "type": "badminton",
+        "lon": RUNZHOU_POINT[0],
+        "lat": RUNZHOU_POINT[1],
+        "crs": "wgs84",
+        "capacity_units": 3,
+        "hours": "Mon-Sun 08:00-22:00",
+        "phone": "0511-88880000",
+    }
+    row.update(kw)
+    return row
+
+
+def two_good_rows(unit: str = "单位甲") -> list[dict[str, Any]]:
+    glon, glat = wgs84_to_gcj02(*BAOTA_POINT)
+    return [
+        venue_row(unit=unit),
+        venue_row(
+            name="甲会议室",
+            unit=unit,
+            type="meeting_room",
+            lon=f"{glon:.7f}",
+            lat=f"{glat:.7f}",
+            crs="gcj02",
+        ),
+    ]
+
+
+def problems_of(page: str) -> list[str]:
+    block = re.search(r'id="import-problems".*?</ul>', page, re.S)
+    assert block, page
+    return re.findall(r"<li>(.*?)</li>", block.group(0), re.S)
+
+
+def assert_imported(db: Any, created: int = 2, unit: Any = None) -> None:
+    db.expire_all()
+    first = db.scalars(select(Venue).where(Venue.name == "甲羽毛球馆")).one()
+    second = db.scalars(select(Venue).where(Venue.name == "甲会议室")).one()
+    assert (first.lon, first.lat) == pytest.approx(RUNZHOU_POINT, abs=1e-6)
+    assert (second.lon, second.lat) == pytest.approx(BAOTA_POINT, abs=1e-6)
+    assert second.entered_crs == "gcj02" and second.type == "meeting_room"
+    assert first.capacity_units == 3 and first.hours_text == "Mon-Sun 08:00-22:00"
+    assert first.street.name == "和平路街道" and second.street.name == "宝塔路街道"
+    if unit is not None:
+        assert first.unit_id == second.unit_id == unit.id
+
+
+def test_secretary_imports_venues_of_its_unit(client, db, world):
+    login(client, "sec-a")
+    assert client.get("/import/venues").status_code == 200
+    resp = upload(client, csv_bytes(two_good_rows()), "venues.csv")
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    report = re.search(r'id="import-report">(.*?)</div>', page, re.S)
+    assert report and re.search(r"\b2\b", report.group(1)), page
+    assert_imported(db, unit=world["unit_a"])
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "venue.import")).one()
+    assert entry.actor_name == "sec-a"
+
+
+def test_secretary_cannot_import_another_units_venue(client, db, world):
+    login(client, "sec-a")
+    before = venue_count(db)
+    rows = [*two_good_rows(), venue_row(name="乙的新场地", unit="单位乙")]  # row 4
+    resp = upload(client, csv_bytes(rows), "venues.csv")
+    assert resp.status_code == 422
+    problems = problems_of(resp.get_data(as_text=True))
+    assert len(problems) == 1
+    assert "Row 4" in problems[0] and "own unit" in problems[0]
+    assert venue_count(db) == before
+    assert db.scalars(select(Venue).where(Venue.name == "甲羽毛球馆")).first() is None
+
+
+def test_refusal_lists_every_bad_row_in_chinese(client, db, world):
+    login(client, "sec-a")
+    before = venue_count(db)
+    rows = [
+        venue_row(),  # row 2: good
+        venue_row(name="坏类型", type="moon_base"),  # row 3: refused by the file reader
+        venue_row(name="在北京", lon=116.397, lat=39.909),  # row 4: outside the district
+        venue_row(name="乙的", unit="单位乙"),  # row 5: another unit's
+    ]
+    resp = upload(client, csv_bytes(rows), "venues.csv", lang="zh_CN")
+    assert resp.status_code == 422
+    page = resp.get_data(as_text=True)
+    assert "未导入任何数据" in page
+    problems = problems_of(page)
+    assert {int(n) for p in problems for n in re.findall(r"第\s*(\d+)\s*行", p)} == {3, 4, 5}
+    assert any("moon_base" in p for p in problems)
+    assert any("润州区" in p for p in problems)
+    assert venue_count(db) == before
+
+
+def test_admin_imports_for_any_unit(client, db, world):
+    login(client, "admin")
+    rows = [*two_good_rows(), venue_row(name="乙羽毛球馆", unit="单位乙")]
+    resp = upload(client, csv_bytes(rows), "venues.csv")
+    assert resp.status_code == 200
+    assert_imported(db, unit=world["unit_a"])
+    assert (
+        db.scalars(select(Venue).where(Venue.name == "乙羽毛球馆")).one().unit_id
+        == world["unit_b"].id
+    )
+
+
+def test_booker_and_anonymous_cannot_import(client, db, world):
+    before = venue_count(db)
+    data = csv_bytes(two_good_rows())
+    resp = upload(client, data, "venues.csv")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    login(client, "booker")
+    assert client.get("/import/venues").status_code == 403
+    assert upload(client, data, "venues.csv").status_code == 403
+    assert venue_count(db) == before
+
+
+def xlsx_bytes(rows: list[dict[str, Any]], headers: dict[str, str]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    keys = list(rows[0])
+    ws.append([headers.get(k, k) for k in keys])
+    for row in rows:
+        ws.append([row[k] for k in keys])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_xlsx_with_chinese_headers_and_labels(client, db, world):
+    login(client, "sec-a")
+    rows = two_good_rows()
+    rows[0]["type"] = "羽毛球场"
+    rows[1]["type"] = "会议室"
+    rows[1]["lon"], rows[1]["lat"] = float(rows[1]["lon"]), float(rows[1]["lat"])
+    rows[1]["crs"] = "GCJ-02"
+    resp = upload(client, xlsx_bytes(rows, dict(COLUMNS)), "场地.xlsx")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert_imported(db, unit=world["unit_a"])
+
+
+def test_gbk_encoded_csv(client, db, world):
+    login(client, "sec-a")
+    rows = [{dict(COLUMNS)[k]: v for k, v in row.items()} for row in two_good_rows()]
+    data = csv_bytes(rows, encoding="gbk")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    resp = upload(client, data, "venues.csv")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert_imported(db, unit=world["unit_a"])
+
+
+@pytest.mark.parametrize(
+    "data, filename, text",
+    [
+        (b"PK\x03\x04 this is not really a workbook", "venues.xlsx", "Excel"),
+        (xlsx_bytes([venue_row()], {})[:-200], "venues.xlsx", "Excel"),
+        (bytes(range(256)) * 8, "venues.csv", "File:"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(1000), "venues.csv", "File:"),
+        (b"name,unit\n", "venues.csv", "missing"),
+        (b"", "venues.csv", "File:"),
+        (b"name,unit,type,lon,lat\n", "venues.exe", "exe"),
+    ],
+    ids=["fake-zip", "truncated-xlsx", "random-bytes", "png", "missing-columns", "empty", "exe"],
+)
+def test_unusable_files_are_refused_with_a_message(client, db, world, data, filename, text):
+    login(client, "sec-a")
+    before = venue_count(db)
+    resp = upload(client, data, filename)
+    assert resp.status_code == 422
+    problems = problems_of(resp.get_data(as_text=True))
+    assert problems and any(text in p for p in problems), problems
+    assert venue_count(db) == before
+
+
+def test_upload_without_a_file(client, db, world):
+    login(client, "sec-a")
+    resp = client.post("/import/venues", data={}, content_type="multipart/form-data")
+    assert resp.status_code == 422
+    assert venue_count(db) == 1
+
+
+def test_export_xlsx_imports_back_unchanged(client, db, world, make):
+    make.venue(
+        world["unit_a"],
+        name="甲会议室",
+        type="meeting_room",
+        capacity_units=2,
+        crs="gcj02",
+        lon=wgs84_to_gcj02(*BAOTA_POINT)[0],
+        lat=wgs84_to_gcj02(*BAOTA_POINT)[1],
+    )
+    make.venue(world["unit_a"], name="=甲内部活动室", published=False, facilities="-桌椅\n投影仪")
+    login(client, "admin")
+    exported = client.get("/venues/export.xlsx")
+    assert exported.status_code == 200
+    before = venue_count(db)
+    resp = upload(client, exported.data, "venues.xlsx")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    report = re.search(r'id="import-report">(.*?)</div>', resp.get_data(as_text=True), re.S)
+    assert report and "0 new, 0 updated, 3 unchanged" in report.group(1)
+    assert venue_count(db) == before
