@@ -41,6 +41,8 @@ class CatalogueDomain(Domain):  # type: ignore[misc]
 
 babel = Babel()
 babel.domain_instance = CatalogueDomain()
+
+
 def select_locale() -> str:
     choice = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     if choice in i18n.LANGUAGES:
