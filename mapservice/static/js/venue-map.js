@@ -30,7 +30,7 @@
       },
     }).addTo(map);
     if (layer.getBounds().isValid()) {
-      map.fitBounds(layer.getBounds(), { padding: [8, 8] });
+      map.fitBounds(layer.getBounds(), { padding: [8, 8], animate: false });
     }
     return layer;
   }
@@ -61,7 +61,7 @@
       var layer = L.geoJSON(venues, {
         pointToLayer: function (f, latlng) { return L.circleMarker(latlng, pointStyle()); },
       }).addTo(map);
-      map.setView(layer.getBounds().getCenter(), 15);
+      map.setView(layer.getBounds().getCenter(), 15, { animate: false });
     }
   };
 
