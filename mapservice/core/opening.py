@@ -1,0 +1,111 @@
+"""When a venue is open: weekly opening ranges in the committee's local time, minus closures.
+
+All instants are timezone-aware; intervals are half-open ``[start, end)``. Weekly ranges are
+wall-clock times in the venue's zone, so a range keeps its local time across a daylight-saving
+change (09:00 stays 09:00); a wall-clock time that does not exist (the skipped hour) is moved
+forward, one that exists twice takes its first occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from mapservice.core.hours import OpeningRange
+
+Interval = tuple[datetime, datetime]
+
+
+def local_instant(day: date, minutes: int, tz: ZoneInfo) -> datetime:
+    """The instant of ``minutes`` after local midnight on ``day`` (1440 = next midnight)."""
+    day, minutes = day + timedelta(days=minutes // 1440), minutes % 1440
+    naive = datetime.combine(day, time(minutes // 60, minutes % 60))
+    aware = naive.replace(tzinfo=tz)  # fold=0: the first of two repeated wall-clock times
+    normal = aware.astimezone(UTC).astimezone(tz)
+    # A skipped wall-clock time comes back later (01:30 → 02:30): that is the instant we use.
+    return normal if normal.replace(tzinfo=None) != naive else aware
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted union of intervals; touching ones are joined."""
+    out: list[Interval] = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def subtract(intervals: Sequence[Interval], holes: Iterable[Interval]) -> list[Interval]:
+    """``intervals`` minus the union of ``holes``."""
+    result = list(intervals)
+    for h_start, h_end in merge(holes):
+        nxt: list[Interval] = []
+        for start, end in result:
+            if h_end <= start or end <= h_start:
+                nxt.append((start, end))
+                continue
+            if start < h_start:
+                nxt.append((start, h_start))
+            if h_end < end:
+                nxt.append((h_end, end))
+        result = nxt
+    return result
+
+
+def open_intervals(
+    ranges: Sequence[OpeningRange],
+    closures: Iterable[Interval],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> list[Interval]:
+    """The open intervals inside ``[start, end)``: weekly ranges on each local day, merged,
+    clipped to the window, minus closures."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("aware datetimes required")
+    if end <= start:
+        return []
+    by_day: dict[int, list[OpeningRange]] = {}
+    for r in ranges:
+        by_day.setdefault(r.weekday, []).append(r)
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    pieces: list[Interval] = []
+    while day <= last:
+        for r in by_day.get(day.weekday(), []):
+            a, b = local_instant(day, r.start_min, tz), local_instant(day, r.end_min, tz)
+            a, b = max(a, start), min(b, end)
+            if a < b:
+                pieces.append((a, b))
+        day += timedelta(days=1)
+    return subtract(merge(pieces), closures)
+
+
+def is_open_throughout(
+    ranges: Sequence[OpeningRange],
+    closures: Iterable[Interval],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> bool:
+    """True when the venue is open for the whole of ``[start, end)``."""
+    got = open_intervals(ranges, closures, start, end, tz)
+    return len(got) == 1 and got[0][0] <= start and got[0][1] >= end
+
+
+def open_minutes(
+    ranges: Sequence[OpeningRange],
+    closures: Iterable[Interval],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> float:
+    """Open time inside ``[start, end)`` in minutes (real elapsed time, so a 09:00–21:00 day
+    with a clock change counts what the clock really ran)."""
+    return sum(
+        (b - a).total_seconds() / 60 for a, b in open_intervals(ranges, closures, start, end, tz)
+    )
