@@ -57,7 +57,10 @@ def make_engine(url: str, **kw: Any) -> Engine:
     """An engine with the per-connection settings the service relies on.
 
     SQLite: foreign keys on, WAL (readers never block the writer), a busy timeout so that
-    concurrent writers wait instead of failing at once.
+    concurrent writers wait (SQLite retries internally) instead of failing at once, and
+    transactions begun by us: ``BEGIN IMMEDIATE`` — the write lock taken *before* anything is
+    read — on connections with the execution option ``sqlite_begin="immediate"`` (see
+    :func:`writer`), a plain deferred ``BEGIN`` otherwise.
     """
     if url.startswith("sqlite"):
         kw.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
@@ -65,16 +68,39 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.isolation_level = None  # the driver emits no BEGIN; we do, below
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            immediate = conn.get_execution_options().get("sqlite_begin") == "immediate"
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
         return engine
     kw.setdefault("pool_pre_ping", True)
     return create_engine(url, **kw)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def writer(engine: Engine) -> Engine:
+    """The same engine, but its transactions take SQLite's write lock when they begin, so a
+    check followed by a write is one atomic step (no-op on PostgreSQL, which locks rows)."""
+    return engine.execution_options(sqlite_begin="immediate")
+
+
+def is_immediate(session: Session) -> bool:
+    """Whether ``session``'s transaction holds SQLite's write lock from its start."""
+    conn = session.connection()
+    return (
+        conn.dialect.name != "sqlite"
+        or conn.get_execution_options().get("sqlite_begin") == "immediate"
+    )
+
+
+def make_sessionmaker(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=writer(engine) if write else engine, expire_on_commit=False, autoflush=True
+    )

@@ -243,3 +243,10 @@ class Factory:
 @pytest.fixture
 def make(db: Session, runzhou_areas: tuple[list[geo.Area], list[geo.Area]]) -> Factory:
     return Factory(db, runzhou_areas)
+
+
+def reload(session: Session) -> None:
+    """Forget what ``session`` has loaded and end its read transaction, so the next read sees
+    what other connections (the app's requests) committed since."""
+    session.rollback()
+    session.expire_all()

@@ -22,7 +22,7 @@ from mapservice.cli import main
 from mapservice.core import geo
 from mapservice.core.venue_io import read_venues
 from mapservice.models import Area, Committee, Unit, User, Venue
-from tests.conftest import GEODATA, PASSWORD, RUNZHOU_POINT, login
+from tests.conftest import GEODATA, PASSWORD, RUNZHOU_POINT, login, reload
 
 DEMO_PASSWORD = "mapservice-demo"
 
@@ -72,7 +72,7 @@ def seeded(cli: Cli) -> Cli:
 
 
 def count(db: Any, model: Any, *where: Any) -> int:
-    db.expire_all()
+    reload(db)
     return int(db.scalar(select(func.count()).select_from(model).where(*where)))
 
 
@@ -246,7 +246,7 @@ def test_export_every_format_and_round_trip(seeded, db, tmp_path):
     result = seeded("import", "venues", str(edited), "--committee", "runzhou")
     assert result.exit_code == 0, result.output + result.stderr
     assert f"created 0, updated 1, unchanged {n - 1}" in result.output
-    db.expire_all()
+    reload(db)
     venue = db.scalars(
         select(Venue).join(Unit).where(Unit.name == target["unit"], Venue.name == target["name"])
     ).one()
@@ -346,7 +346,7 @@ def test_geodata_import_reassigns_streets(cli, db, make, small, tmp_path):
     result = cli("geodata", "import", str(path), "--level", "street")
     assert result.exit_code == 0, result.output + result.stderr
     assert "loaded 2 street" in result.output
-    db.expire_all()
+    reload(db)
     streets = db.scalars(select(Area.name).where(Area.level == "street")).all()
     assert sorted(streets) == ["东片", "西片"]
     assert db.get(Venue, east.id).street.name == "东片"
@@ -369,7 +369,7 @@ def test_geodata_import_refusals_change_nothing(cli, db, small, tmp_path):
     assert "garbage.geojson" in one_line_reason(
         cli("geodata", "import", str(garbage), "--level", "street")
     )
-    db.expire_all()
+    reload(db)
     assert sorted(db.scalars(select(Area.name)).all()) == before
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from mapservice.core.coords import wgs84_to_gcj02
 from mapservice.core.venue_io import COLUMNS
 from mapservice.models import AuditEntry, Venue
-from tests.conftest import RUNZHOU_POINT, login
+from tests.conftest import RUNZHOU_POINT, login, reload
 
 # A second point in Runzhou, in 宝塔路街道 (WGS-84).
 BAOTA_POINT = (119.44, 32.205)
@@ -38,7 +38,7 @@ def world(make: Any) -> dict[str, Any]:
 
 
 def venue_count(db: Any) -> int:
-    db.expire_all()
+    reload(db)
     return int(db.scalar(select(func.count(Venue.id))))
 
 
@@ -96,7 +96,7 @@ def problems_of(page: str) -> list[str]:
 
 
 def assert_imported(db: Any, created: int = 2, unit: Any = None) -> None:
-    db.expire_all()
+    reload(db)
     first = db.scalars(select(Venue).where(Venue.name == "甲羽毛球馆")).one()
     second = db.scalars(select(Venue).where(Venue.name == "甲会议室")).one()
     assert (first.lon, first.lat) == pytest.approx(RUNZHOU_POINT, abs=1e-6)

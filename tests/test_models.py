@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from mapservice.db import Base, make_engine
 from mapservice.migrate import downgrade, upgrade
 from mapservice.models import Booking, Closure, User, Venue
+from tests.conftest import reload
 
 
 def test_migrations_match_models(engine):
@@ -89,7 +90,7 @@ def test_booking_must_end_after_start_and_keeps_its_instant(db, make):
         )
     )
     db.commit()
-    db.expire_all()
+    reload(db)
     stored = db.scalars(select(Booking)).one()
     assert stored.start_at == start and stored.start_at.tzinfo is not None
     assert stored.start_at.astimezone(UTC).hour == 11

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from mapservice.core.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from mapservice.models import Area, AuditEntry, Unit, Venue
-from tests.conftest import RUNZHOU_POINT, login
+from tests.conftest import RUNZHOU_POINT, login, reload
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_others_cannot_edit_a_units_venue(client, db, world, who):
         ).status_code
         == expected
     )
-    db.expire_all()
+    reload(db)
     fresh = db.get(Venue, venue.id)
     assert fresh.name == "甲羽毛球馆" and not fresh.retired and fresh.closures == []
 
@@ -122,7 +122,7 @@ def test_anonymous_is_sent_to_log_in_and_changes_nothing(client, db, world):
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert client.get("/venues/new").status_code == 302
     assert client.post("/import/venues").status_code == 302
-    db.expire_all()
+    reload(db)
     assert db.get(Venue, venue.id).name == "甲羽毛球馆"
 
 
@@ -141,7 +141,7 @@ def test_owner_and_admin_may_edit_retire_and_close(client, db, world, who):
     )
     assert resp.status_code == 302
     assert client.post(f"/venues/{venue.id}/retire", data={"retired": "1"}).status_code == 302
-    db.expire_all()
+    reload(db)
     fresh = db.get(Venue, venue.id)
     assert (fresh.name, fresh.capacity_units, fresh.retired) == ("甲羽毛球馆（新）", 4, True)
     assert [c.reason for c in fresh.closures] == ["元旦"]
@@ -234,16 +234,16 @@ def test_unit_admission_by_admin_only(client, db, world, make):
         client.post(f"/units/{world['unit_b'].id}/status", data={"status": "suspended"}).status_code
         == 403
     )
-    db.expire_all()
+    reload(db)
     assert db.get(Unit, applied.id).status == "applied"
     assert db.get(Unit, world["unit_b"].id).status == "active"
     client.post("/logout")
     login(client, "admin")
     assert client.post(f"/units/{applied.id}/status", data={"status": "active"}).status_code == 302
-    db.expire_all()
+    reload(db)
     assert db.get(Unit, applied.id).status == "active"
     assert client.post(f"/units/{applied.id}/status", data={"status": "applied"}).status_code == 422
-    db.expire_all()
+    reload(db)
     assert db.get(Unit, applied.id).status == "active"
 
 
@@ -268,7 +268,7 @@ def test_admin_creates_and_edits_units(client, db, world):
         client.post(f"/units/{unit.id}/edit", data={"name": "改名", "kind": "soe"}).status_code
         == 403
     )
-    db.expire_all()
+    reload(db)
     assert db.get(Unit, unit.id).name == "镇江农商行"
 
 

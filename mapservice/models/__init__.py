@@ -1,7 +1,7 @@
 """All models, imported in dependency order so the mapper registry is complete."""
 
 from mapservice.models.audit import AuditEntry
-from mapservice.models.bookings import Booking
+from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
 from mapservice.models.units import Group, Unit
 from mapservice.models.users import User
@@ -11,6 +11,9 @@ __all__ = [
     "Area",
     "AuditEntry",
     "Booking",
+    "BookingAllocation",
+    "FeedToken",
+    "Notification",
     "Closure",
     "Committee",
     "Group",

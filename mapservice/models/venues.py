@@ -55,6 +55,7 @@ class Venue(Base):
         CheckConstraint("min_notice_minutes BETWEEN 0 AND 10080", name="min_notice"),
         CheckConstraint("weekly_quota_hours IS NULL OR weekly_quota_hours >= 1", name="quota"),
         CheckConstraint("hold_hours BETWEEN 1 AND 720", name="hold_hours"),
+        CheckConstraint("cancel_cutoff_minutes BETWEEN 0 AND 10080", name="cancel_cutoff"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +85,8 @@ class Venue(Base):
     min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     hold_hours: Mapped[int] = mapped_column(Integer, default=48)
+    # Bookers may cancel until this many minutes before the start (owners at any time).
+    cancel_cutoff_minutes: Mapped[int] = mapped_column(Integer, default=120)
     bookable_by: Mapped[str] = mapped_column(String(20), default=BookableBy.MEMBERS.value)
     weekly_quota_hours: Mapped[int | None] = mapped_column(Integer)
     published: Mapped[bool] = mapped_column(Boolean, default=True)

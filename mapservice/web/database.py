@@ -6,7 +6,7 @@ else (an error status or an exception) rolls back, so a request never leaves hal
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
 from mapservice.db import make_engine, make_sessionmaker
@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = make_sessionmaker(engine)
+    app.extensions["db_write_sessionmaker"] = make_sessionmaker(engine, write=True)
 
     @app.after_request
     def _commit(response: Response) -> Response:
@@ -39,13 +40,19 @@ def init_app(app: Flask) -> None:
 
 
 def get_db() -> Session:
+    """This request's session. Requests that may change data (anything but GET/HEAD/OPTIONS)
+    run in a writer transaction: on SQLite it holds the write lock from its first statement,
+    so check-then-write sequences (bookings) are atomic."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["db_sessionmaker"]()
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        g.db_session = current_app.extensions[
+            "db_write_sessionmaker" if write else "db_sessionmaker"
+        ]()
     session: Session = g.db_session
     return session
 
 
 def new_session() -> Session:
     """A session outside any request (CLI commands)."""
-    session: Session = current_app.extensions["db_sessionmaker"]()
+    session: Session = current_app.extensions["db_write_sessionmaker"]()
     return session
