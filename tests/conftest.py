@@ -27,6 +27,13 @@ from mapservice.operations.venues import save_venue
 ROOT = Path(__file__).resolve().parent.parent
 GEODATA = ROOT / "geodata"
 PASSWORD = "correct-horse-battery"
+
+# Real argon2, with cheap parameters: the suite creates hundreds of users.
+from argon2 import PasswordHasher  # noqa: E402
+
+from mapservice.operations import users as _users  # noqa: E402
+
+_users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 # A point inside Runzhou district (和平路 area), WGS-84.
 RUNZHOU_POINT = (119.4253, 32.1975)
 
@@ -250,3 +257,17 @@ def reload(session: Session) -> None:
     what other connections (the app's requests) committed since."""
     session.rollback()
     session.expire_all()
+
+
+@pytest.fixture
+def wdb(engine: Engine, db: Session) -> Iterator[Session]:
+    """A writer session (SQLite: BEGIN IMMEDIATE) for the booking engine. Commit or roll back
+    promptly: while its transaction is open it holds SQLite's write lock."""
+    from mapservice.db import writer
+
+    session = Session(writer(engine), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 
 class DomainError(Exception):
     """Base: ``code`` names the fault; ``params`` fill the translated message."""
@@ -44,3 +47,35 @@ class ImportRejected(DomainError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("import_rejected", "; ".join(errors[:3]))
         self.errors = errors
+
+
+class RuleViolation(DomainError):
+    """A booking request broke one or more rules. ``violations`` lists each, with its code,
+    the field it concerns and a translated message naming the rule and the limit."""
+
+    status = 422
+
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__(violations[0].code, "; ".join(v.message for v in violations))
+        self.violations = violations
+        self.fields = {v.field: v.message for v in reversed(violations)}
+
+
+class BookingConflict(DomainError):
+    """The time is taken: not enough capacity units are free for the whole request.
+    ``conflicts`` are the occupied intervals (with details only for those allowed to see
+    them) and ``alternatives`` the engine's proposals."""
+
+    status = 409
+
+    def __init__(self, message: str, conflicts: list[Any], alternatives: Any = None) -> None:
+        super().__init__("conflict", message)
+        self.conflicts = conflicts
+        self.alternatives = alternatives
+
+
+@dataclass(frozen=True)
+class Violation:
+    code: str
+    field: str
+    message: str

@@ -1,0 +1,923 @@
+"""Booking, cancelling, rescheduling, approving: race-safe.
+
+The check and the write are one atomic step. Every write first locks the venue: on PostgreSQL
+``SELECT … FOR UPDATE`` on the venue row; on SQLite the session must be a writer session whose
+transaction began with ``BEGIN IMMEDIATE`` (see :func:`mapservice.db.writer`), so no other
+writer can commit between our check and our insert. Behind the lock, the database refuses
+overlapping allocations of one unit (exclusion constraint / trigger); such a refusal is turned
+into a clean :class:`BookingConflict`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mapservice.booking import capacity
+from mapservice.booking.rules import Request, VenueRules, check, week_bounds
+from mapservice.core.errors import (
+    BookingConflict,
+    DomainError,
+    NotAllowed,
+    NotFound,
+    RuleViolation,
+    Violation,
+)
+from mapservice.core.i18n import _
+from mapservice.core.opening import local_instant
+from mapservice.core.vocab import BookableBy, BookingStatus, UnitStatus
+from mapservice.db import is_immediate
+from mapservice.models import Booking, BookingAllocation, Group, Notification, User, Venue
+from mapservice.operations import access
+from mapservice.operations.audit import record
+
+ACTIVE = (BookingStatus.PENDING.value, BookingStatus.CONFIRMED.value)
+MAX_OCCURRENCES = 104
+
+
+# ---------------------------------------------------------------- who may do what
+
+
+def is_owner(actor: User | None, venue: Venue) -> bool:
+    """The venue's unit secretary or the committee admin: they run the venue."""
+    if actor is None or not actor.active:
+        return False
+    if actor.is_admin:
+        return actor.committee_id == venue.committee_id
+    return bool(actor.is_secretary and actor.unit_id == venue.unit_id)
+
+
+def may_act_for_group(actor: User, group: Group, venue: Venue) -> bool:
+    """Whether ``actor`` may make or change bookings for ``group`` at ``venue``: its own
+    group (booker), its unit's groups (secretary), any group when the actor runs the venue
+    (proxy booking: "一个电话"), anything in the committee (admin)."""
+    if not actor.active or group.committee_id != actor.committee_id:
+        return False
+    if actor.is_admin or is_owner(actor, venue):
+        return True
+    if actor.is_secretary:
+        return group.unit_id is not None and group.unit_id == actor.unit_id
+    return actor.is_booker and actor.group_id == group.id
+
+
+def group_may_book(group: Group, venue: Venue) -> bool:
+    """The venue's "who may book" rule applied to ``group``."""
+    if group.unit_id == venue.unit_id:
+        return True
+    rule = venue.bookable_by
+    if rule == BookableBy.PUBLIC.value:
+        return True
+    member = group.unit is not None and group.unit.committee_id == venue.committee_id
+    if rule == BookableBy.MEMBERS.value:
+        return member
+    return member and any(u.id == group.unit_id for u in venue.paired_units)
+
+
+def group_is_active(group: Group) -> bool:
+    return group.active and (group.unit is None or group.unit.status == UnitStatus.ACTIVE.value)
+
+
+def may_see_details(actor: User | None, venue: Venue, booking_group_id: int) -> bool:
+    """Outsiders learn only that a time is occupied, never by whom."""
+    if actor is None:
+        return False
+    if is_owner(actor, venue):
+        return True
+    return actor.is_booker and actor.group_id == booking_group_id
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def venue_tz(venue: Venue) -> ZoneInfo:
+    return ZoneInfo(venue.committee.timezone)
+
+
+def venue_rules(venue: Venue) -> VenueRules:
+    return VenueRules(
+        name=venue.name,
+        tz=venue_tz(venue),
+        capacity_units=venue.capacity_units,
+        slot_minutes=venue.slot_minutes,
+        min_duration_minutes=venue.min_duration_minutes,
+        max_duration_minutes=venue.max_duration_minutes,
+        max_days_ahead=venue.max_days_ahead,
+        min_notice_minutes=venue.min_notice_minutes,
+        max_headcount=venue.max_headcount,
+        weekly_quota_hours=venue.weekly_quota_hours,
+        ranges=venue.opening_ranges,
+        closures=tuple((c.start_at, c.end_at, c.reason) for c in venue.closures),
+        bookable=venue.is_open_for_booking,
+    )
+
+
+def lock_venue(session: Session, venue_id: int) -> None:
+    """Serialise writers of one venue (PostgreSQL row lock; SQLite: the write lock the
+    transaction took when it began)."""
+    if not is_immediate(session):
+        raise RuntimeError(
+            "booking needs a writer session (mapservice.db.writer): on SQLite the transaction"
+            " must begin IMMEDIATE so the check and the write are atomic"
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Venue.id).where(Venue.id == venue_id).with_for_update())
+
+
+def _now(now: datetime | None) -> datetime:
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("aware datetimes required")
+    return now
+
+
+def quota_used_minutes(
+    session: Session,
+    venue: Venue,
+    group_id: int,
+    start: datetime,
+    now: datetime,
+    exclude: int | None = None,
+) -> float:
+    """Capacity-minutes the group already holds at the venue in the local week of ``start``."""
+    week_start, week_end = week_bounds(start, venue_tz(venue))
+    stmt = select(Booking.start_at, Booking.end_at, Booking.units).where(
+        Booking.venue_id == venue.id,
+        Booking.group_id == group_id,
+        Booking.start_at < week_end,
+        Booking.end_at > week_start,
+        capacity.live_condition(now),
+    )
+    if exclude is not None:
+        stmt = stmt.where(Booking.id != exclude)
+    return sum(
+        (min(e, week_end) - max(s, week_start)).total_seconds() / 60 * u
+        for s, e, u in session.execute(stmt)
+    )
+
+
+def notify(session: Session, booking: Booking, kind: str, **params: Any) -> None:
+    """An in-app message for the group (and e-mail, when the edge configures SMTP)."""
+    session.add(
+        Notification(
+            group_id=booking.group_id,
+            booking_id=booking.id,
+            kind=kind,
+            params=json.dumps(
+                {"venue": booking.venue.name, "start": booking.start_at.isoformat(), **params},
+                ensure_ascii=False,
+                default=str,
+            ),
+        )
+    )
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Occupied:
+    """An occupied interval; ``group`` and ``booking_id`` only for those allowed to see."""
+
+    start: datetime
+    end: datetime
+    units: int
+    booking_id: int | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class VenueOption:
+    venue_id: int
+    name: str
+    unit: str
+    distance_m: float
+
+
+@dataclass
+class Alternatives:
+    """Nearest free windows of the same length here, and nearest similar free venues."""
+
+    windows: list[tuple[datetime, datetime]] = field(default_factory=list)
+    venues: list[VenueOption] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What happened to one occurrence of a series."""
+
+    start: datetime
+    end: datetime
+    booking: Booking | None = None
+    error: DomainError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No rule or capacity problem (booked, unless the whole series was rejected)."""
+        return self.error is None
+
+
+@dataclass
+class SeriesResult:
+    series_id: str
+    outcomes: list[Outcome]
+
+    @property
+    def booked(self) -> list[Booking]:
+        return [o.booking for o in self.outcomes if o.booking is not None]
+
+
+class SeriesRejected(DomainError):
+    """All-or-nothing series with at least one occurrence refused: nothing was written."""
+
+    status = 409
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        bad = sum(1 for o in outcomes if o.error is not None)
+        super().__init__(
+            "series_rejected",
+            _(
+                "%(n)s of %(total)s dates cannot be booked; nothing was booked.",
+                n=bad,
+                total=len(outcomes),
+            ),
+        )
+        self.outcomes = outcomes
+
+
+# ---------------------------------------------------------------- loading with access
+
+
+def _venue_for_booking(session: Session, actor: User | None, venue_id: int) -> Venue:
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    return access.get_venue(session, actor, venue_id)
+
+
+def _group(session: Session, actor: User, group_id: int, venue: Venue) -> Group:
+    group = session.scalars(
+        select(Group).where(Group.id == group_id, Group.committee_id == actor.committee_id)
+    ).one_or_none()
+    if group is None:
+        raise NotFound("group_not_found", _("No such group."))
+    if not may_act_for_group(actor, group, venue):
+        raise NotAllowed("not_your_group", _("You may only book for your own group."))
+    return group
+
+
+def _booking(session: Session, actor: User | None, booking_id: int) -> Booking:
+    """A booking the actor may manage: its group's own (booker, the group's unit secretary)
+    or any at a venue the actor runs. Others: 404."""
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    booking = session.scalars(
+        select(Booking)
+        .join(Venue, Venue.id == Booking.venue_id)
+        .where(Booking.id == booking_id, Venue.committee_id == actor.committee_id)
+    ).one_or_none()
+    if booking is None or not (
+        is_owner(actor, booking.venue) or may_act_for_group(actor, booking.group, booking.venue)
+    ):
+        raise NotFound("booking_not_found", _("No such booking."))
+    return booking
+
+
+# ---------------------------------------------------------------- core step
+
+
+def _conflicts(
+    actor: User | None, venue: Venue, holds: list[capacity.Held], session: Session
+) -> list[Occupied]:
+    groups: dict[int, tuple[int, str]] = {}
+    ids = {h.booking_id for h in holds}
+    if ids:
+        for bid, gid, gname in session.execute(
+            select(Booking.id, Booking.group_id, Group.name).join(Group).where(Booking.id.in_(ids))
+        ):
+            groups[bid] = (gid, gname)
+    merged: dict[tuple[datetime, datetime, int], set[int]] = {}
+    for h in holds:
+        merged.setdefault((h.start, h.end, h.booking_id), set()).add(h.unit_no)
+    out = []
+    for (s, e, bid), units in sorted(merged.items()):
+        gid, gname = groups.get(bid, (0, ""))
+        visible = may_see_details(actor, venue, gid)
+        out.append(Occupied(s, e, len(units), bid if visible else None, gname if visible else None))
+    return out
+
+
+def _check_and_hold(
+    session: Session,
+    actor: User,
+    venue: Venue,
+    group: Group,
+    start: datetime,
+    end: datetime,
+    units: int,
+    headcount: int | None,
+    now: datetime,
+    *,
+    exclude_booking_id: int | None = None,
+    with_alternatives: bool = True,
+) -> list[int]:
+    """Under the venue lock: apply every rule, then find ``units`` units free for the whole
+    time. Returns their numbers, or raises RuleViolation / BookingConflict."""
+    owner = is_owner(actor, venue)
+    violations = check(
+        Request(start, end, units, headcount),
+        venue_rules(venue),
+        now,
+        may_book=group_may_book(group, venue),
+        group_active=group_is_active(group),
+        quota_used_minutes=quota_used_minutes(
+            session, venue, group.id, start, now, exclude_booking_id
+        ),
+        exempt=owner,
+    )
+    if violations:
+        raise RuleViolation(violations)
+    holds = capacity.held(
+        session, [venue.id], start, end, now, exclude_booking_id=exclude_booking_id
+    )
+    free = capacity.free_unit_numbers(venue.capacity_units, holds, start, end)
+    if len(free) < units:
+        from mapservice.booking.availability import alternatives
+
+        alts = (
+            alternatives(session, actor, venue, group, start, end, units, now)
+            if with_alternatives
+            else Alternatives()
+        )
+        raise BookingConflict(
+            _(
+                "Not enough free units: %(free)s of %(capacity)s free for the whole time, %(asked)s asked.",
+                free=len(free),
+                capacity=venue.capacity_units,
+                asked=units,
+            ),
+            _conflicts(actor, venue, holds, session),
+            alts,
+        )
+    return free[:units]
+
+
+def _write_allocations(
+    session: Session, booking: Booking, venue: Venue, numbers: list[int]
+) -> None:
+    """Insert the allocations in a savepoint: if the database's own overlap guard fires (it
+    should not, behind the lock), answer with a clean conflict and leave the transaction usable."""
+    try:
+        with session.begin_nested():
+            for n in numbers:
+                session.add(
+                    BookingAllocation(
+                        booking=booking,
+                        venue_id=venue.id,
+                        unit_no=n,
+                        start_at=booking.start_at,
+                        end_at=booking.end_at,
+                    )
+                )
+            session.flush()
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        if "overlap" in text or "ex_booking_allocations" in text:
+            raise BookingConflict(
+                _("That time was just taken; please choose another."), []
+            ) from exc
+        raise
+
+
+def expire_holds(session: Session, now: datetime | None = None, venue_id: int | None = None) -> int:
+    """Expire pending requests whose hold ran out (run on access, or `mapservice bookings
+    expire`). Returns how many expired."""
+    now = _now(now)
+    stmt = select(Booking).where(
+        Booking.status == BookingStatus.PENDING.value,
+        Booking.hold_expires_at.is_not(None),
+        Booking.hold_expires_at <= now,
+    )
+    if venue_id is not None:
+        stmt = stmt.where(Booking.venue_id == venue_id)
+    expired = list(session.scalars(stmt))
+    for booking in expired:
+        capacity.release(session, booking)
+        booking.status = BookingStatus.DECLINED.value
+        booking.status_reason = "expired"
+        booking.decided_at = now
+        notify(session, booking, "expired")
+        record(session, None, "booking.expire", booking, committee_id=booking.venue.committee_id)
+    session.flush()
+    return len(expired)
+
+
+# ---------------------------------------------------------------- operations
+
+
+def book(
+    session: Session,
+    actor: User | None,
+    venue_id: int,
+    group_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    units: int = 1,
+    purpose: str = "",
+    headcount: int | None = None,
+    now: datetime | None = None,
+    series_id: str | None = None,
+    with_alternatives: bool = True,
+) -> Booking:
+    """Book ``units`` of the venue for the group over ``[start, end)``, atomically.
+
+    Confirmed at once, or ``pending`` (holding the slot for ``venue.hold_hours``) when the
+    venue requires approval and the actor does not run it. Raises RuleViolation (422) or
+    BookingConflict (409, with alternatives); nothing is written then."""
+    now = _now(now)
+    venue = _venue_for_booking(session, actor, venue_id)
+    assert actor is not None
+    group = _group(session, actor, group_id, venue)
+    lock_venue(session, venue.id)
+    expire_holds(session, now, venue.id)
+    numbers = _check_and_hold(
+        session,
+        actor,
+        venue,
+        group,
+        start,
+        end,
+        units,
+        headcount,
+        now,
+        with_alternatives=with_alternatives,
+    )
+    pending = venue.requires_approval and not is_owner(actor, venue)
+    booking = Booking(
+        venue_id=venue.id,
+        group_id=group.id,
+        entered_by_id=actor.id,
+        start_at=start,
+        end_at=end,
+        units=units,
+        purpose=purpose.strip()[:2000],
+        headcount=headcount,
+        status=BookingStatus.PENDING.value if pending else BookingStatus.CONFIRMED.value,
+        hold_expires_at=now + timedelta(hours=venue.hold_hours) if pending else None,
+        series_id=series_id,
+    )
+    session.add(booking)
+    session.flush()
+    _write_allocations(session, booking, venue, numbers)
+    record(
+        session,
+        actor,
+        "booking.create",
+        booking,
+        committee_id=venue.committee_id,
+        venue=venue.name,
+        group=group.name,
+        start=start,
+        end=end,
+        units=numbers,
+        status=booking.status,
+        proxy=actor.group_id != group.id,
+    )
+    return booking
+
+
+def occurrences(
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+    freq: str,
+    *,
+    count: int | None = None,
+    until: date | None = None,
+) -> list[tuple[datetime, datetime, bool]]:
+    """The series' occurrences keeping the first one's wall-clock time in ``tz`` (so 19:00
+    stays 19:00 across a clock change). The flag is False when that wall-clock time does not
+    exist on that day (the skipped hour)."""
+    step = {"daily": 1, "weekly": 7, "biweekly": 14}.get(freq)
+    if step is None:
+        raise ValueError(f"unknown frequency {freq!r}")
+    if (count is None) == (until is None):
+        raise ValueError("give either count or until")
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    s_min = local_start.hour * 60 + local_start.minute
+    span_days = (local_end.date() - local_start.date()).days
+    e_min = local_end.hour * 60 + local_end.minute
+    out = []
+    i = 0
+    while True:
+        day = local_start.date() + timedelta(days=i * step)
+        if (
+            (count is not None and i >= count)
+            or (until is not None and day > until)
+            or i >= MAX_OCCURRENCES
+        ):
+            break
+        s = local_instant(day, s_min, tz)
+        e = local_instant(day + timedelta(days=span_days), e_min, tz)
+        exists = (s.hour * 60 + s.minute) == s_min and (e.hour * 60 + e.minute) == e_min
+        out.append((s, e, exists))
+        i += 1
+    return out
+
+
+def book_series(
+    session: Session,
+    actor: User | None,
+    venue_id: int,
+    group_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    freq: str,
+    count: int | None = None,
+    until: date | None = None,
+    policy: str = "all_or_nothing",
+    units: int = 1,
+    purpose: str = "",
+    headcount: int | None = None,
+    now: datetime | None = None,
+) -> SeriesResult:
+    """Book a daily / weekly / every-two-weeks series. ``all_or_nothing``: every occurrence or
+    none (SeriesRejected listing each); ``skip_conflicts``: book what can be booked and report
+    the rest. Either way the result lists every occurrence and what happened to it."""
+    if policy not in ("all_or_nothing", "skip_conflicts"):
+        raise ValueError(f"unknown policy {policy!r}")
+    now = _now(now)
+    venue = _venue_for_booking(session, actor, venue_id)
+    if count is not None and not 1 <= count <= MAX_OCCURRENCES:
+        raise RuleViolation(
+            [
+                Violation(
+                    "series_count",
+                    "count",
+                    _("A series has 1 to %(max)s dates.", max=MAX_OCCURRENCES),
+                )
+            ]
+        )
+    series_id = str(uuid.uuid4())
+    outcomes: list[Outcome] = []
+    savepoint = session.begin_nested()
+    for s, e, exists in occurrences(start, end, venue_tz(venue), freq, count=count, until=until):
+        if not exists:
+            outcomes.append(
+                Outcome(
+                    s,
+                    e,
+                    error=RuleViolation(
+                        [
+                            Violation(
+                                "skipped_hour",
+                                "start",
+                                _(
+                                    "That wall-clock time does not exist on this day (the clocks go forward)."
+                                ),
+                            )
+                        ]
+                    ),
+                )
+            )
+            continue
+        try:
+            with session.begin_nested():
+                booking = book(
+                    session,
+                    actor,
+                    venue_id,
+                    group_id,
+                    s,
+                    e,
+                    units=units,
+                    purpose=purpose,
+                    headcount=headcount,
+                    now=now,
+                    series_id=series_id,
+                    with_alternatives=False,
+                )
+            outcomes.append(Outcome(s, e, booking=booking))
+        except (RuleViolation, BookingConflict) as exc:
+            outcomes.append(Outcome(s, e, error=exc))
+    if policy == "all_or_nothing" and any(o.error is not None for o in outcomes):
+        savepoint.rollback()
+        for o in outcomes:
+            o.booking = None  # rolled back: those without an error could have been booked
+        raise SeriesRejected(outcomes)
+    savepoint.commit()
+    return SeriesResult(series_id, outcomes)
+
+
+def _cancel_one(
+    session: Session, actor: User, booking: Booking, reason: str, now: datetime
+) -> None:
+    capacity.release(session, booking)
+    booking.status = BookingStatus.CANCELLED.value
+    booking.status_reason = reason.strip()[:200]
+    booking.decided_by_id = actor.id
+    booking.decided_at = now
+    if is_owner(actor, booking.venue) and not may_act_for_group_self(actor, booking):
+        notify(session, booking, "cancelled_by_owner", reason=booking.status_reason)
+    record(
+        session,
+        actor,
+        "booking.cancel",
+        booking,
+        committee_id=booking.venue.committee_id,
+        reason=reason,
+    )
+
+
+def may_act_for_group_self(actor: User, booking: Booking) -> bool:
+    return actor.is_booker and actor.group_id == booking.group_id
+
+
+def cancel(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    *,
+    scope: str = "one",
+    reason: str = "",
+    now: datetime | None = None,
+) -> list[Booking]:
+    """Cancel one booking, this and the following ones of its series, or the whole series
+    (future, active occurrences). Bookers must cancel before the venue's cut-off; the owner
+    may cancel any time (the group is notified). Returns what was cancelled."""
+    now = _now(now)
+    booking = _booking(session, actor, booking_id)
+    assert actor is not None
+    if scope not in ("one", "following", "series"):
+        raise ValueError(f"unknown scope {scope!r}")
+    lock_venue(session, booking.venue_id)
+    if scope == "one" or booking.series_id is None:
+        targets = [booking]
+    else:
+        stmt = select(Booking).where(
+            Booking.series_id == booking.series_id,
+            Booking.status.in_(ACTIVE),
+            Booking.start_at > now,
+        )
+        if scope == "following":
+            stmt = stmt.where(Booking.start_at >= booking.start_at)
+        targets = list(session.scalars(stmt.order_by(Booking.start_at)))
+    owner = is_owner(actor, booking.venue)
+    for target in targets:
+        if target.status not in ACTIVE:
+            raise RuleViolation(
+                [
+                    Violation(
+                        "not_active",
+                        "status",
+                        _("Only pending or confirmed bookings can be cancelled."),
+                    )
+                ]
+            )
+        if target.start_at <= now:
+            raise RuleViolation(
+                [Violation("started", "start", _("This booking has already started."))]
+            )
+        cutoff = timedelta(minutes=target.venue.cancel_cutoff_minutes)
+        if not owner and target.start_at - now < cutoff:
+            raise RuleViolation(
+                [
+                    Violation(
+                        "cancel_cutoff",
+                        "start",
+                        _(
+                            "Cancel at least %(min)s minutes before the start; please call the venue.",
+                            min=target.venue.cancel_cutoff_minutes,
+                        ),
+                    )
+                ]
+            )
+        _cancel_one(session, actor, target, reason, now)
+    session.flush()
+    return targets
+
+
+def reschedule(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    units: int | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    """Move a booking to a new time at the same venue, atomically: the old slot is kept
+    until the new one is secured; on refusal nothing changes."""
+    now = _now(now)
+    booking = _booking(session, actor, booking_id)
+    assert actor is not None
+    if booking.status not in ACTIVE or booking.start_at <= now:
+        raise RuleViolation(
+            [
+                Violation(
+                    "not_active",
+                    "status",
+                    _("Only future pending or confirmed bookings can be moved."),
+                )
+            ]
+        )
+    venue = booking.venue
+    lock_venue(session, venue.id)
+    expire_holds(session, now, venue.id)
+    units = units or booking.units
+    numbers = _check_and_hold(
+        session,
+        actor,
+        venue,
+        booking.group,
+        start,
+        end,
+        units,
+        booking.headcount,
+        now,
+        exclude_booking_id=booking.id,
+    )
+    old = (booking.start_at, booking.end_at, booking.unit_numbers)
+    capacity.release(session, booking)
+    session.flush()
+    booking.start_at, booking.end_at, booking.units = start, end, units
+    if venue.requires_approval and not is_owner(actor, venue):
+        booking.status = BookingStatus.PENDING.value
+        booking.hold_expires_at = now + timedelta(hours=venue.hold_hours)
+    session.flush()
+    _write_allocations(session, booking, venue, numbers)
+    record(
+        session,
+        actor,
+        "booking.reschedule",
+        booking,
+        committee_id=venue.committee_id,
+        old=[old[0], old[1], old[2]],
+        new=[start, end, numbers],
+    )
+    return booking
+
+
+def _owned_booking(session: Session, actor: User | None, booking_id: int) -> Booking:
+    booking = _booking(session, actor, booking_id)
+    if not is_owner(actor, booking.venue):
+        raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
+    return booking
+
+
+def confirm(
+    session: Session, actor: User | None, booking_id: int, *, now: datetime | None = None
+) -> Booking:
+    """The owning unit accepts a pending request."""
+    now = _now(now)
+    booking = _owned_booking(session, actor, booking_id)
+    lock_venue(session, booking.venue_id)
+    expire_holds(session, now, booking.venue_id)
+    if booking.status != BookingStatus.PENDING.value:
+        raise RuleViolation(
+            [
+                Violation(
+                    "not_pending",
+                    "status",
+                    _(
+                        "Only pending requests can be confirmed (this one is %(status)s).",
+                        status=BookingStatus(booking.status).label(),
+                    ),
+                )
+            ]
+        )
+    booking.status = BookingStatus.CONFIRMED.value
+    booking.hold_expires_at = None
+    booking.decided_by_id = actor.id if actor else None
+    booking.decided_at = now
+    notify(session, booking, "confirmed")
+    record(session, actor, "booking.confirm", booking, committee_id=booking.venue.committee_id)
+    return booking
+
+
+def decline(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    reason: str,
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """The owning unit refuses a pending request, saying why; the slot is freed."""
+    now = _now(now)
+    booking = _owned_booking(session, actor, booking_id)
+    if not reason.strip():
+        raise RuleViolation(
+            [Violation("reason_required", "reason", _("Please give a reason for declining."))]
+        )
+    lock_venue(session, booking.venue_id)
+    if booking.status != BookingStatus.PENDING.value:
+        raise RuleViolation(
+            [
+                Violation(
+                    "not_pending",
+                    "status",
+                    _(
+                        "Only pending requests can be declined (this one is %(status)s).",
+                        status=BookingStatus(booking.status).label(),
+                    ),
+                )
+            ]
+        )
+    capacity.release(session, booking)
+    booking.status = BookingStatus.DECLINED.value
+    booking.status_reason = reason.strip()[:200]
+    booking.decided_by_id = actor.id if actor else None
+    booking.decided_at = now
+    notify(session, booking, "declined", reason=booking.status_reason)
+    record(
+        session,
+        actor,
+        "booking.decline",
+        booking,
+        committee_id=booking.venue.committee_id,
+        reason=reason,
+    )
+    return booking
+
+
+def check_in(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    *,
+    no_show: bool = False,
+    now: datetime | None = None,
+) -> Booking:
+    """The owner records that the group came (``completed``) or did not (``no_show``)."""
+    now = _now(now)
+    booking = _owned_booking(session, actor, booking_id)
+    if booking.status != BookingStatus.CONFIRMED.value:
+        raise RuleViolation(
+            [
+                Violation(
+                    "not_confirmed",
+                    "status",
+                    _("Only confirmed bookings can be checked in or marked no-show."),
+                )
+            ]
+        )
+    earliest = booking.start_at - timedelta(minutes=30) if not no_show else booking.start_at
+    if now < earliest:
+        raise RuleViolation(
+            [
+                Violation(
+                    "too_early",
+                    "start",
+                    _("Too early: check-in opens 30 minutes before the start; no-show after it."),
+                )
+            ]
+        )
+    booking.status = BookingStatus.NO_SHOW.value if no_show else BookingStatus.COMPLETED.value
+    booking.decided_by_id = actor.id if actor else None
+    booking.decided_at = now
+    record(
+        session,
+        actor,
+        "booking.no_show" if no_show else "booking.check_in",
+        booking,
+        committee_id=booking.venue.committee_id,
+    )
+    return booking
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance in metres (accurate to well under 1 % at city scale)."""
+    r = 6371008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+__all__ = [
+    "Alternatives",
+    "Occupied",
+    "Outcome",
+    "SeriesRejected",
+    "SeriesResult",
+    "VenueOption",
+    "book",
+    "book_series",
+    "cancel",
+    "check_in",
+    "confirm",
+    "decline",
+    "expire_holds",
+    "reschedule",
+]

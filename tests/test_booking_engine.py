@@ -1,0 +1,487 @@
+"""The booking engine: rules with their messages, capacity by unit, conflicts with
+alternatives, approval and expiry, series, cancel, reschedule, check-in, proxy booking, audit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from mapservice.booking import engine
+from mapservice.booking.availability import free_venue_ids, week_slots
+from mapservice.core.errors import BookingConflict, NotAllowed, NotFound, RuleViolation
+from mapservice.core.i18n import use_locale
+from mapservice.models import (
+    AuditEntry,
+    Booking,
+    BookingAllocation,
+    Closure,
+    Notification,
+    Unit,
+    Venue,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 12, 1, 8, 0, tzinfo=TZ)  # a Tuesday morning
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    """Local time on 2026-12-(day)."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=TZ)
+
+
+@pytest.fixture
+def w(make: Any, wdb: Any) -> dict[str, Any]:
+    committee = make.committee()
+    owner = make.unit(committee, "移动公司")
+    other = make.unit(committee, "邮政公司")
+    third = make.unit(committee, "华电公司")
+    g_owner = make.group(committee, owner, "移动团支部")
+    g_other = make.group(committee, other, "邮政团支部")
+    g_third = make.group(committee, third, "华电团支部")
+    g_free = make.group(committee, None, "志愿者协会")
+    users = {
+        "admin": make.admin(committee, username="admin"),
+        "sec": make.secretary(owner, username="sec"),
+        "sec_other": make.secretary(other, username="sec-other"),
+        "booker": make.booker(g_other, username="booker"),
+        "booker_third": make.booker(g_third, username="booker-third"),
+        "booker_free": make.booker(g_free, username="booker-free"),
+    }
+    court = make.venue(
+        owner,
+        name="羽毛球馆",
+        capacity_units=3,
+        max_headcount=20,
+        hours="Mon-Sun 08:00-22:00",
+        slot_minutes=60,
+        min_duration_minutes=60,
+        max_duration_minutes=180,
+        weekly_quota_hours=4,
+        max_days_ahead=30,
+        min_notice_minutes=120,
+    )
+    court2 = make.venue(
+        other,
+        name="邮政羽毛球馆",
+        capacity_units=2,
+        hours="Mon-Sun 08:00-22:00",
+        lon=119.43,
+        lat=32.20,
+    )
+    hall = make.venue(
+        owner,
+        name="报告厅",
+        type="lecture_hall",
+        requires_approval=True,
+        hours="Mon-Fri 09:00-17:00",
+        slot_minutes=30,
+        min_duration_minutes=30,
+        max_duration_minutes=240,
+    )
+    wdb.commit()
+    # Load objects in the writer session the engine uses.
+    objs = {k: wdb.merge(v) for k, v in users.items()}
+    objs.update(
+        court=wdb.get(Venue, court.id),
+        court2=wdb.get(Venue, court2.id),
+        hall=wdb.get(Venue, hall.id),
+        g_owner=g_owner,
+        g_other=g_other,
+        g_third=g_third,
+        g_free=g_free,
+        committee=committee,
+    )
+    wdb.rollback()
+    return objs
+
+
+def book(wdb, w, who="booker", venue="court", group="g_other", start=None, end=None, **kw):
+    b = engine.book(
+        wdb,
+        w[who],
+        w[venue].id,
+        w[group].id,
+        start or at(2, 19),
+        end or at(2, 20),
+        now=kw.pop("now", NOW),
+        **kw,
+    )
+    wdb.commit()
+    return b
+
+
+def test_book_assigns_a_court_and_records_it(wdb, w):
+    b = book(wdb, w)
+    assert b.status == "confirmed" and b.unit_numbers == [1]
+    b2 = book(wdb, w, units=2)
+    assert b2.unit_numbers == [2, 3]
+    entry = wdb.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "booking.create", AuditEntry.object_id == b.id
+        )
+    ).one()
+    assert entry.actor_name == "booker"
+
+
+def test_capacity_is_never_exceeded_and_back_to_back_is_fine(wdb, w):
+    for _ in range(3):
+        book(wdb, w, who="booker_third", group="g_third")
+    with pytest.raises(BookingConflict) as info:
+        book(wdb, w)
+    conflict = info.value
+    assert [c.units for c in conflict.conflicts] == [1, 1, 1]
+    assert all(
+        c.group is None and c.booking_id is None for c in conflict.conflicts
+    )  # outsiders: only "occupied"
+    # Half-open intervals: 20:00-21:00 touches 19:00-20:00 and is free.
+    assert book(wdb, w, start=at(2, 20), end=at(2, 21)).unit_numbers == [1]
+
+
+def test_conflict_proposes_nearest_windows_and_venues(wdb, w):
+    for _ in range(3):
+        book(wdb, w)
+    with pytest.raises(BookingConflict) as info:
+        book(wdb, w)
+    alts = info.value.alternatives
+    # Same day first, nearest in time: 18:00 and 20:00 before 17:00 and 21:00.
+    assert alts.windows[:4] == [
+        (at(2, 18), at(2, 19)),
+        (at(2, 20), at(2, 21)),
+        (at(2, 17), at(2, 18)),
+        (at(2, 21), at(2, 22)),
+    ]
+    assert [v.name for v in alts.venues] == ["邮政羽毛球馆"]
+    assert alts.venues[0].distance_m > 0
+
+
+def test_owner_sees_who_holds_the_conflicting_slots(wdb, w):
+    for _ in range(3):
+        book(wdb, w, who="booker_third", group="g_third")
+    with pytest.raises(BookingConflict) as info:
+        book(wdb, w, who="sec", group="g_owner")
+    assert {c.group for c in info.value.conflicts} == {"华电团支部"}
+
+
+RULE_CASES = [
+    # (description, overrides, code, Chinese fragment, English fragment)
+    (
+        "misaligned",
+        {"start": at(2, 19, 30), "end": at(2, 20, 30)},
+        "misaligned",
+        "60",
+        "60-minute",
+    ),
+    ("too short", {"start": at(2, 19), "end": at(2, 19, 30)}, "misaligned", "60", "60"),
+    ("too long", {"start": at(2, 14), "end": at(2, 18)}, "too_long", "180", "180"),
+    (
+        "outside hours",
+        {"start": at(2, 21), "end": at(2, 23)},
+        "outside_hours",
+        "08:00-22:00",
+        "08:00-22:00",
+    ),
+    ("in the past", {"start": at(1, 6), "end": at(1, 7)}, "in_past", "", "past"),
+    ("notice", {"start": at(1, 9), "end": at(1, 10)}, "notice", "120", "120"),
+    (
+        "too far ahead",
+        {"start": at(31, 19) + timedelta(days=5), "end": at(31, 20) + timedelta(days=5)},
+        "too_far_ahead",
+        "30",
+        "30",
+    ),
+    ("headcount", {"headcount": 25}, "headcount", "20", "20"),
+    ("units", {"units": 4}, "units", "3", "3"),
+    ("end before start", {"start": at(2, 20), "end": at(2, 19)}, "end_before_start", "", "after"),
+]
+
+
+@pytest.mark.parametrize(
+    "desc, overrides, code, zh, en", RULE_CASES, ids=[c[0] for c in RULE_CASES]
+)
+def test_rule_table(wdb, w, desc, overrides, code, zh, en):
+    messages = {}
+    for locale, fragment in (("zh_CN", zh), ("en", en)):
+        with use_locale(locale), pytest.raises(RuleViolation) as info:
+            book(wdb, w, **overrides)
+        wdb.rollback()
+        codes = [v.code for v in info.value.violations]
+        assert code in codes
+        messages[locale] = next(v.message for v in info.value.violations if v.code == code)
+        assert fragment in messages[locale]
+    assert messages["zh_CN"] != messages["en"]  # translated
+    assert wdb.scalar(select(Booking.id)) is None  # nothing written
+
+
+def test_too_short_is_its_own_rule(wdb, w):
+    w["court"].slot_minutes = 30
+    w["court"].min_duration_minutes = 60
+    wdb.commit()
+    with pytest.raises(RuleViolation) as info:
+        book(wdb, w, start=at(2, 19), end=at(2, 19, 30))
+    assert [v.code for v in info.value.violations] == ["too_short"]
+
+
+def test_closure_rule_names_the_closure(wdb, w):
+    w["court"].closures.append(Closure(start_at=at(2, 0), end_at=at(3, 0), reason="设备检修"))
+    wdb.commit()
+    with pytest.raises(RuleViolation) as info, use_locale("en"):
+        book(wdb, w)
+    assert info.value.violations[0].code == "closed"
+    assert "设备检修" in info.value.violations[0].message
+
+
+def test_weekly_quota(wdb, w):
+    book(wdb, w, start=at(2, 9), end=at(2, 12))  # 3 h this week (Mon 30 Nov – Sun 6 Dec)
+    with pytest.raises(RuleViolation) as info:
+        book(wdb, w, start=at(3, 9), end=at(3, 11))
+    assert info.value.violations[0].code == "quota"
+    book(wdb, w, start=at(3, 9), end=at(3, 10))  # exactly 4 h: allowed
+    book(wdb, w, start=at(7, 9), end=at(7, 12))  # next week starts Monday 7 Dec
+
+
+@pytest.mark.parametrize(
+    "bookable_by, who, group, allowed",
+    [
+        ("members", "booker", "g_other", True),
+        ("members", "booker_free", "g_free", False),  # standalone group is not a member unit
+        ("paired", "booker", "g_other", True),
+        ("paired", "booker_third", "g_third", False),
+        ("public", "booker_free", "g_free", True),
+    ],
+)
+def test_who_may_book(wdb, w, bookable_by, who, group, allowed):
+    w["court"].bookable_by = bookable_by
+    if bookable_by == "paired":
+        w["court"].paired_units = [wdb.get(Unit, w["g_other"].unit_id)]
+    wdb.commit()
+    if allowed:
+        assert book(wdb, w, who=who, group=group).status == "confirmed"
+    else:
+        with pytest.raises(RuleViolation) as info:
+            book(wdb, w, who=who, group=group)
+        assert info.value.violations[0].code == "not_allowed"
+
+
+def test_booker_only_for_own_group_and_secretary_proxies(wdb, w):
+    with pytest.raises(NotAllowed):
+        book(wdb, w, who="booker", group="g_third")
+    wdb.rollback()
+    proxy = book(wdb, w, who="sec", group="g_third")  # "一个电话": the owner books for a caller
+    assert proxy.entered_by_id == w["sec"].id and proxy.group_id == w["g_third"].id
+    with pytest.raises(NotAllowed):  # another unit's secretary may not book for a foreign group
+        book(wdb, w, who="sec_other", group="g_third")
+
+
+def test_suspended_unit_and_retired_venue(wdb, w):
+    wdb.get(Unit, w["g_other"].unit_id).status = "suspended"
+    wdb.commit()
+    with pytest.raises(RuleViolation) as info:
+        book(wdb, w)
+    assert info.value.violations[0].code == "group_inactive"
+    wdb.rollback()
+    w["court"].retired = True
+    wdb.commit()
+    with pytest.raises(NotFound):  # retired venues are out of sight for bookers
+        book(wdb, w, who="booker_third", group="g_third")
+
+
+def test_approval_hold_confirm_decline_and_expiry(wdb, w):
+    req = book(wdb, w, venue="hall", start=at(2, 10), end=at(2, 11))
+    assert req.status == "pending" and req.hold_expires_at == NOW + timedelta(hours=48)
+    with pytest.raises(BookingConflict):  # the pending request holds the slot
+        book(
+            wdb,
+            w,
+            who="booker_third",
+            group="g_third",
+            venue="hall",
+            start=at(2, 10),
+            end=at(2, 11),
+        )
+    wdb.rollback()
+    with pytest.raises(NotAllowed):
+        engine.confirm(wdb, w["booker"], req.id, now=NOW)
+    wdb.rollback()
+    engine.confirm(wdb, w["sec"], req.id, now=NOW)
+    wdb.commit()
+    assert req.status == "confirmed"
+    second = book(wdb, w, venue="hall", start=at(3, 10), end=at(3, 11))
+    with pytest.raises(RuleViolation):
+        engine.decline(wdb, w["sec"], second.id, "  ", now=NOW)
+    wdb.rollback()
+    engine.decline(wdb, w["sec"], second.id, "场地另有安排", now=NOW)
+    wdb.commit()
+    assert second.status == "declined" and second.unit_numbers == []
+    third = book(wdb, w, venue="hall", start=at(4, 10), end=at(4, 11))
+    later = NOW + timedelta(hours=49)
+    # After the hold ran out the slot is free again; the expiry runs on access.
+    again = book(
+        wdb,
+        w,
+        who="booker_third",
+        group="g_third",
+        venue="hall",
+        start=at(4, 10),
+        end=at(4, 11),
+        now=later,
+    )
+    wdb.refresh(third)
+    assert third.status == "declined" and third.status_reason == "expired"
+    assert again.status == "pending"
+    kinds = [n.kind for n in wdb.scalars(select(Notification).order_by(Notification.id))]
+    assert kinds == ["confirmed", "declined", "expired"]
+
+
+def test_owner_proxy_booking_is_confirmed_without_approval(wdb, w):
+    b = book(wdb, w, who="sec", group="g_third", venue="hall", start=at(2, 10), end=at(2, 11))
+    assert b.status == "confirmed"
+
+
+def test_series_all_or_nothing_and_skip(wdb, w):
+    book(wdb, w, start=at(16, 19), end=at(16, 20), units=3)  # the 3rd Wednesday is full
+    with pytest.raises(engine.SeriesRejected) as info:
+        engine.book_series(
+            wdb,
+            w["booker"],
+            w["court"].id,
+            w["g_other"].id,
+            at(2, 19),
+            at(2, 20),
+            freq="weekly",
+            count=4,
+            now=NOW,
+        )
+    wdb.rollback()
+    outcomes = info.value.outcomes
+    assert [o.start.day for o in outcomes] == [2, 9, 16, 23]
+    assert [o.error is None for o in outcomes] == [True, True, False, True]
+    assert wdb.scalars(select(Booking).where(Booking.series_id.is_not(None))).all() == []
+    result = engine.book_series(
+        wdb,
+        w["booker"],
+        w["court"].id,
+        w["g_other"].id,
+        at(2, 19),
+        at(2, 20),
+        freq="weekly",
+        count=4,
+        policy="skip_conflicts",
+        now=NOW,
+    )
+    wdb.commit()
+    assert [b.start_at.astimezone(TZ).day for b in result.booked] == [2, 9, 23]
+    assert isinstance(result.outcomes[2].error, BookingConflict)
+    # Cancel this and the following: 9 and 23 go, 2 stays.
+    engine.cancel(wdb, w["booker"], result.booked[1].id, scope="following", now=NOW)
+    wdb.commit()
+    statuses = [
+        b.status
+        for b in wdb.scalars(
+            select(Booking).where(Booking.series_id == result.series_id).order_by(Booking.start_at)
+        )
+    ]
+    assert statuses == ["confirmed", "cancelled", "cancelled"]
+    engine.cancel(wdb, w["booker"], result.booked[0].id, scope="series", now=NOW)
+    wdb.commit()
+    assert (
+        wdb.scalar(
+            select(BookingAllocation.id).where(
+                BookingAllocation.booking_id.in_([b.id for b in result.booked])
+            )
+        )
+        is None
+    )
+
+
+def test_series_keeps_wall_clock_across_dst():
+    london = ZoneInfo("Europe/London")
+    start = datetime(2025, 3, 23, 19, 0, tzinfo=london)
+    occ = engine.occurrences(start, start + timedelta(hours=1), london, "weekly", count=3)
+    assert [(s.astimezone(london).hour, s.utcoffset()) for s, _e, _ok in occ] == [
+        (19, timedelta(0)),
+        (19, timedelta(hours=1)),
+        (19, timedelta(hours=1)),
+    ]
+    skipped = engine.occurrences(
+        datetime(2025, 3, 29, 1, 30, tzinfo=london),
+        datetime(2025, 3, 29, 2, 30, tzinfo=london),
+        london,
+        "daily",
+        count=2,
+    )
+    assert [ok for _s, _e, ok in skipped] == [True, False]
+
+
+def test_cancel_cutoff_and_owner_override(wdb, w):
+    b = book(wdb, w, start=at(1, 11), end=at(1, 12))
+    with pytest.raises(RuleViolation) as info:
+        engine.cancel(wdb, w["booker"], b.id, now=at(1, 10))
+    assert info.value.violations[0].code == "cancel_cutoff"
+    wdb.rollback()
+    engine.cancel(wdb, w["sec"], b.id, reason="临时检修", now=at(1, 10))
+    wdb.commit()
+    assert b.status == "cancelled"
+    assert wdb.scalars(select(Notification.kind)).all() == ["cancelled_by_owner"]
+    with pytest.raises(NotFound):  # another group's booker cannot even see it
+        engine.cancel(wdb, w["booker_third"], b.id, now=NOW)
+
+
+def test_reschedule_is_atomic(wdb, w):
+    mine = book(wdb, w)
+    for _ in range(3):
+        book(wdb, w, start=at(2, 20), end=at(2, 21), who="sec", group="g_owner")
+    with pytest.raises(BookingConflict):
+        engine.reschedule(wdb, w["booker"], mine.id, at(2, 20), at(2, 21), now=NOW)
+    wdb.rollback()
+    wdb.refresh(mine)
+    assert (mine.start_at, mine.unit_numbers) == (at(2, 19), [1])  # old slot kept
+    engine.reschedule(
+        wdb, w["booker"], mine.id, at(2, 18), at(2, 20), now=NOW
+    )  # overlaps itself: fine
+    wdb.commit()
+    wdb.refresh(mine)
+    assert (mine.start_at, mine.end_at, mine.unit_numbers) == (at(2, 18), at(2, 20), [1])
+
+
+def test_check_in_and_no_show(wdb, w):
+    b = book(wdb, w)
+    with pytest.raises(RuleViolation):
+        engine.check_in(wdb, w["sec"], b.id, now=at(2, 18))
+    wdb.rollback()
+    with pytest.raises(NotAllowed):
+        engine.check_in(wdb, w["booker"], b.id, now=at(2, 19))
+    wdb.rollback()
+    engine.check_in(wdb, w["sec"], b.id, now=at(2, 18, 45))
+    wdb.commit()
+    assert b.status == "completed"
+    other = book(wdb, w, start=at(3, 19), end=at(3, 20))
+    engine.check_in(wdb, w["sec"], other.id, no_show=True, now=at(3, 19, 15))
+    wdb.commit()
+    assert other.status == "no_show"
+
+
+def test_week_slots_and_free_venues(wdb, w, make):
+    book(wdb, w, units=2)
+    days = week_slots(wdb, None, w["court"], date(2026, 12, 2), NOW, days=1)
+    slot = next(s for s in days[0][1] if s.start == at(2, 19))
+    assert (slot.free, slot.state, slot.bookings) == (1, "partial", ())
+    owner_view = week_slots(wdb, w["sec"], w["court"], date(2026, 12, 2), NOW, days=1)
+    assert next(s for s in owner_view[0][1] if s.start == at(2, 19)).bookings[0][1] == "邮政团支部"
+    venues = [w["court"], w["court2"], w["hall"]]
+    assert free_venue_ids(wdb, venues, at(2, 19), at(2, 20), 2, NOW) == {w["court2"].id}
+    assert free_venue_ids(wdb, venues, at(2, 19), at(2, 20), 1, NOW) == {
+        w["court"].id,
+        w["court2"].id,
+    }
+
+
+def test_engine_refuses_a_non_writer_session_on_sqlite(db, w, db_kind):
+    if db_kind != "sqlite":
+        pytest.skip("PostgreSQL locks rows; any session is fine")
+    booker = db.merge(w["booker"])
+    with pytest.raises(RuntimeError, match="writer session"):
+        engine.book(db, booker, w["court"].id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
