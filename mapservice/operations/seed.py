@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,16 @@ def seed_file(session: Session, path: Path) -> dict[str, int]:
     return counts
 
 
-def seed_demo(session: Session) -> dict[str, dict[str, int]]:
-    """Load every demo seed file; returns what was added per file (zeros on a second run)."""
-    return {name: seed_file(session, SEEDS / name) for name in SEED_FILES}
+def seed_demo(session: Session, today: date | None = None) -> dict[str, dict[str, int]]:
+    """Load every demo seed file and eight weeks of bookings around ``today``; returns what
+    was added per file (zeros on a second run)."""
+    from mapservice.operations.demo_bookings import seed_bookings
+
+    out = {}
+    for name in SEED_FILES:
+        counts = seed_file(session, SEEDS / name)
+        slug = json.loads((SEEDS / name).read_text(encoding="utf-8"))["committee"]["slug"]
+        committee = session.scalars(select(Committee).where(Committee.slug == slug)).one()
+        counts["bookings"] = seed_bookings(session, committee, today=today or date.today())
+        out[name] = counts
+    return out
