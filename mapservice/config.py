@@ -49,6 +49,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": os.environ.get("MAPSERVICE_HTTPS", "") == "1",
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_I18N_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": os.environ.get("MAPSERVICE_RATELIMIT_STORAGE", "memory://"),
+        "API_RATE_LIMIT": os.environ.get("MAPSERVICE_API_RATE_LIMIT", "600 per minute"),
+        # Base maps of the one map: comma list of osm, tianditu, amap, none (see core.mapdata).
+        "MAPSERVICE_TILES": os.environ.get("MAPSERVICE_TILES", "none"),
+        "MAPSERVICE_TIANDITU_KEY": os.environ.get("MAPSERVICE_TIANDITU_KEY", ""),
+        # Booking notices by e-mail as well as in-app; unset host = in-app only.
+        "MAPSERVICE_SMTP_HOST": os.environ.get("MAPSERVICE_SMTP_HOST", ""),
+        "MAPSERVICE_SMTP_PORT": int(os.environ.get("MAPSERVICE_SMTP_PORT", "25")),
+        "MAPSERVICE_SMTP_USER": os.environ.get("MAPSERVICE_SMTP_USER", ""),
+        "MAPSERVICE_SMTP_PASSWORD": os.environ.get("MAPSERVICE_SMTP_PASSWORD", ""),
+        "MAPSERVICE_SMTP_FROM": os.environ.get("MAPSERVICE_SMTP_FROM", "mapservice@localhost"),
+        "MAPSERVICE_SMTP_STARTTLS": os.environ.get("MAPSERVICE_SMTP_STARTTLS", ""),
     }
     cfg.update(overrides)
     if "SECRET_KEY" not in cfg:

@@ -3,11 +3,13 @@
 from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
+from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
 from mapservice.models.users import User
 from mapservice.models.venues import Closure, OpeningHours, Venue, venue_paired_units
 
 __all__ = [
+    "ApiToken",
     "Area",
     "AuditEntry",
     "Booking",

@@ -1,0 +1,157 @@
+"""A small declarative layer for the JSON API: each endpoint states its method, path, query and
+body schemas, response schema, status and required scope once; the same declaration validates
+the request, serialises the response and writes the OpenAPI 3.1 document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from mapservice.api.schemas import Error, dump
+from mapservice.core.errors import DomainError
+from mapservice.core.i18n import _
+from mapservice.models import User
+from mapservice.operations import tokens
+from mapservice.web.database import get_db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ApiError(DomainError):
+    """An error with an explicit status (auth failures, bad JSON)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(code, message)
+        self.status = status
+        self.fields = fields or {}
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str  # OpenAPI style: /venues/{venue_id}
+    summary: str
+    tag: str
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    scope: str | None = None  # None: public (a token, if given, must still be valid)
+    errors: tuple[int, ...] = ()
+    path_params: tuple[str, ...] = field(default_factory=tuple)
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def api_user() -> User | None:
+    user: User | None = g.get("api_user")
+    return user
+
+
+def db() -> Session:
+    return get_db()
+
+
+def _authenticate(scope: str | None) -> None:
+    header = request.headers.get("Authorization", "")
+    g.api_user = None
+    g.api_token = None
+    if header:
+        kind, _sep, secret = header.partition(" ")
+        token = tokens.verify(db(), secret.strip()) if kind.lower() == "bearer" else None
+        if token is None:
+            raise ApiError(
+                401, "invalid_token", _("The access token is missing, revoked or wrong.")
+            )
+        g.api_user, g.api_token = token.user, token
+        if scope is not None and scope not in token.scope_set:
+            raise ApiError(
+                403, "insufficient_scope", _("This token lacks the '%(scope)s' scope.", scope=scope)
+            )
+    elif scope is not None:
+        raise ApiError(
+            401, "unauthenticated", _("Send a personal access token: 'Authorization: Bearer …'.")
+        )
+
+
+def _validate(model: type[BaseModel], data: Any) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = {
+            ".".join(str(p) for p in err["loc"]) or "body": err["msg"] for err in exc.errors()
+        }
+        raise ApiError(422, "invalid", _("Some fields are not valid."), fields) from None
+
+
+def endpoint(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tag: str,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    scope: str | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register an API view. The view receives ``query=`` and ``body=`` already validated and
+    returns an instance of ``response`` (or None for 204)."""
+    rule = path.replace("{", "<int:").replace("}", ">")
+    params = tuple(p.split("}")[0] for p in path.split("{")[1:])
+    spec = Endpoint(
+        method, path, summary, tag, query, body, response, status, scope, errors, params
+    )
+    ENDPOINTS.append(spec)
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(fn)
+        def view(**kwargs: Any) -> Any:
+            _authenticate(scope)
+            extra: dict[str, Any] = {}
+            if query is not None:
+                extra["query"] = _validate(query, request.args.to_dict())
+            if body is not None:
+                data = request.get_json(silent=True)
+                if data is None:
+                    raise ApiError(400, "invalid_json", _("The body must be a JSON object."))
+                extra["body"] = _validate(body, data)
+            result = fn(**kwargs, **extra)
+            if g.get("api_token") is not None:
+                from mapservice.db import utcnow
+
+                g.api_token.last_used_at = utcnow()
+            if result is None:
+                return Response(status=204)
+            return jsonify(dump(result)), status
+
+        bp.add_url_rule(rule, fn.__name__, view, methods=[method])
+        return view
+
+    return decorate
+
+
+def error_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    payload = Error.model_validate({"error": body}).model_dump(mode="json", exclude_none=True)
+    response = jsonify(payload)
+    response.status_code = status
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mapservice"'
+    return response
+
+
+def config(name: str, default: Any = None) -> Any:
+    return current_app.config.get(name, default)

@@ -1,0 +1,492 @@
+"""The /api/v1 endpoints: the same operations the pages use, as JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import url_for
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from mapservice.api import schemas as s
+from mapservice.api.framework import ApiError, api_user, db, endpoint
+from mapservice.booking import capacity, engine
+from mapservice.booking.availability import free_venue_ids
+from mapservice.core.coords import from_wgs84
+from mapservice.core.errors import NotAllowed
+from mapservice.core.i18n import _, lang
+from mapservice.core.opening import open_intervals
+from mapservice.core.venue_io import VenueRow
+from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
+from mapservice.models import Booking, Committee, Group, Unit, Venue
+from mapservice.operations import access
+from mapservice.operations import venues as venue_ops
+
+READ_ERRORS = (401, 403, 404, 422, 429)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 429)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ venues
+
+
+def venue_feature(
+    venue: Venue, crs: str = "wgs84", distance: float | None = None
+) -> s.VenueFeature:
+    lon, lat = from_wgs84(venue.lon, venue.lat, crs) if crs != "wgs84" else (venue.lon, venue.lat)
+    return s.VenueFeature(
+        id=venue.id,
+        geometry=s.PointGeometry(coordinates=[round(lon, 7), round(lat, 7)]),
+        properties=s.VenueProperties(
+            id=venue.id,
+            name=venue.name,
+            type=VenueType(venue.type),
+            type_label=VenueType(venue.type).label(lang()),
+            unit_id=venue.unit_id,
+            unit=venue.unit.name,
+            street=venue.street.name if venue.street else None,
+            street_approximate=bool(venue.street and venue.street.approximate),
+            address=venue.address,
+            capacity_units=venue.capacity_units,
+            max_headcount=venue.max_headcount,
+            facilities=venue.facilities,
+            phone=venue.phone,
+            hours=venue.hours_text,
+            slot_minutes=venue.slot_minutes,
+            min_duration_minutes=venue.min_duration_minutes,
+            max_duration_minutes=venue.max_duration_minutes,
+            max_days_ahead=venue.max_days_ahead,
+            min_notice_minutes=venue.min_notice_minutes,
+            requires_approval=venue.requires_approval,
+            bookable_by=BookableBy(venue.bookable_by),
+            weekly_quota_hours=venue.weekly_quota_hours,
+            published=venue.published,
+            retired=venue.retired,
+            distance_m=None if distance is None else round(distance, 1),
+            url=url_for("venues.detail", venue_id=venue.id),
+        ),
+    )
+
+
+@endpoint(
+    "GET",
+    "/venues",
+    summary="Venues as GeoJSON, filtered and paginated",
+    tag="venues",
+    query=s.VenueQuery,
+    response=s.VenueCollection,
+    errors=READ_ERRORS,
+)
+def list_venues(query: s.VenueQuery) -> s.VenueCollection:
+    user = api_user()
+    stmt = (
+        access.visible_venues(user)
+        .join(Unit, Venue.unit_id == Unit.id)
+        .where(Venue.retired.is_(False))
+        .options(
+            selectinload(Venue.hours), selectinload(Venue.closures), selectinload(Venue.street)
+        )
+    )
+    if query.type:
+        stmt = stmt.where(Venue.type.in_(query.type.split(",")))
+    if query.unit:
+        stmt = stmt.where(Venue.unit_id == query.unit)
+    if query.street:
+        stmt = stmt.where(Venue.street_id == query.street)
+    if query.min_capacity > 1:
+        stmt = stmt.where(Venue.capacity_units >= query.min_capacity)
+    if query.q:
+        like = f"%{query.q}%"
+        stmt = stmt.where(
+            or_(
+                Venue.name.ilike(like),
+                Venue.address.ilike(like),
+                Unit.name.ilike(like),
+                Venue.facilities.ilike(like),
+            )
+        )
+    centre: tuple[float, float] | None = None
+    if query.near:
+        lon_s, lat_s = query.near.split(",")
+        centre = (float(lon_s), float(lat_s))
+        if not (-180 <= centre[0] <= 180 and -90 <= centre[1] <= 90):
+            raise ApiError(
+                422, "invalid", _("Some fields are not valid."), {"near": _("Out of range.")}
+            )
+        dlat = query.radius_km / 111.0
+        dlon = query.radius_km / (111.0 * max(0.05, math.cos(math.radians(centre[1]))))
+        stmt = stmt.where(
+            Venue.lat.between(centre[1] - dlat, centre[1] + dlat),
+            Venue.lon.between(centre[0] - dlon, centre[0] + dlon),
+        )
+    venues = list(db().scalars(stmt.order_by(Venue.id)))
+    distances: dict[int, float] = {}
+    if centre is not None:
+        for v in venues:
+            distances[v.id] = engine.haversine_m(centre[0], centre[1], v.lon, v.lat)
+        venues = sorted(
+            (v for v in venues if distances[v.id] <= query.radius_km * 1000),
+            key=lambda v: distances[v.id],
+        )
+    if (query.free_from is None) != (query.free_to is None):
+        raise ApiError(
+            422,
+            "invalid",
+            _("Some fields are not valid."),
+            {"free_to": _("Give both free_from and free_to.")},
+        )
+    if query.free_from is not None and query.free_to is not None:
+        if query.free_to <= query.free_from or query.free_to - query.free_from > timedelta(days=31):
+            raise ApiError(
+                422,
+                "invalid",
+                _("Some fields are not valid."),
+                {"free_to": _("Must be after free_from, within 31 days.")},
+            )
+        free = free_venue_ids(db(), venues, query.free_from, query.free_to, query.units, _now())
+        venues = [v for v in venues if v.id in free]
+    total = len(venues)
+    page = venues[(query.page - 1) * query.per_page : query.page * query.per_page]
+    return s.VenueCollection(
+        features=[venue_feature(v, query.crs, distances.get(v.id)) for v in page],
+        meta=s.PageMeta(page=query.page, per_page=query.per_page, total=total, crs=query.crs),
+    )
+
+
+@endpoint(
+    "GET",
+    "/venues/{venue_id}",
+    summary="One venue",
+    tag="venues",
+    response=s.VenueFeature,
+    errors=READ_ERRORS,
+)
+def get_venue(venue_id: int) -> s.VenueFeature:
+    return venue_feature(access.get_venue(db(), api_user(), venue_id))
+
+
+@endpoint(
+    "GET",
+    "/venues/{venue_id}/availability",
+    summary="Free and occupied intervals",
+    tag="venues",
+    query=s.AvailabilityQuery,
+    response=s.Availability,
+    errors=READ_ERRORS,
+)
+def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availability:
+    venue = access.get_venue(db(), api_user(), venue_id)
+    start, end = query.from_, query.to
+    if end <= start or end - start > timedelta(days=31):
+        raise ApiError(
+            422,
+            "invalid",
+            _("Some fields are not valid."),
+            {"to": _("Must be after from, within 31 days.")},
+        )
+    tz = engine.venue_tz(venue)
+    opens = open_intervals(
+        venue.opening_ranges, [(c.start_at, c.end_at) for c in venue.closures], start, end, tz
+    )
+    holds = capacity.held(db(), [venue.id], start, end, _now())
+    intervals: list[s.Interval] = []
+    cursor = start
+    for a, b in opens:
+        if cursor < a:
+            intervals.append(
+                s.Interval(
+                    start=cursor,
+                    end=a,
+                    free_units=0,
+                    capacity_units=venue.capacity_units,
+                    open=False,
+                )
+            )
+        for x, y, taken in capacity.timeline(venue.capacity_units, holds, a, b):
+            intervals.append(
+                s.Interval(
+                    start=x,
+                    end=y,
+                    free_units=venue.capacity_units - taken,
+                    capacity_units=venue.capacity_units,
+                    open=True,
+                )
+            )
+        cursor = b
+    if cursor < end:
+        intervals.append(
+            s.Interval(
+                start=cursor, end=end, free_units=0, capacity_units=venue.capacity_units, open=False
+            )
+        )
+    return s.Availability(venue_id=venue.id, intervals=intervals)
+
+
+def _committee() -> Committee:
+    user = api_user()
+    assert user is not None
+    committee = db().get(Committee, user.committee_id)
+    assert committee is not None
+    return committee
+
+
+@endpoint(
+    "POST",
+    "/venues",
+    summary="Register a venue (unit secretary or committee admin)",
+    tag="venues",
+    body=s.VenueIn,
+    response=s.VenueFeature,
+    status=201,
+    scope="manage",
+    errors=WRITE_ERRORS,
+)
+def create_venue(body: s.VenueIn) -> s.VenueFeature:
+    user = api_user()
+    assert user is not None
+    if not (user.is_admin or user.is_secretary):
+        raise NotAllowed(
+            "not_allowed", _("Only committee admins and unit secretaries may register venues.")
+        )
+    data = body.model_dump()
+    if not data.get("unit"):
+        if user.unit is None:
+            raise ApiError(
+                422,
+                "invalid",
+                _("Some fields are not valid."),
+                {"unit": _("Name the owning unit.")},
+            )
+        data["unit"] = user.unit.name
+    venue = venue_ops.save_venue(db(), user, _committee(), VenueRow(**data))
+    return venue_feature(venue)
+
+
+@endpoint(
+    "PATCH",
+    "/venues/{venue_id}",
+    summary="Change a venue (its unit's secretary or the admin)",
+    tag="venues",
+    body=s.VenuePatch,
+    response=s.VenueFeature,
+    scope="manage",
+    errors=WRITE_ERRORS,
+)
+def patch_venue(venue_id: int, body: s.VenuePatch) -> s.VenueFeature:
+    user = api_user()
+    venue = access.get_venue(db(), user, venue_id, edit=True)
+    assert user is not None
+    changes = body.model_dump(exclude_unset=True)
+    row = replace(venue_ops.row_of(venue), **changes)
+    venue = venue_ops.save_venue(db(), user, venue.committee, row, venue)
+    return venue_feature(venue)
+
+
+# ------------------------------------------------------------------ bookings
+
+
+def booking_out(b: Booking) -> s.BookingOut:
+    return s.BookingOut(
+        id=b.id,
+        venue_id=b.venue_id,
+        venue=b.venue.name,
+        group_id=b.group_id,
+        group=b.group.name,
+        start=b.start_at,
+        end=b.end_at,
+        units=b.units,
+        unit_numbers=b.unit_numbers,
+        status=BookingStatus(b.status),
+        status_reason=b.status_reason,
+        purpose=b.purpose,
+        headcount=b.headcount,
+        series_id=b.series_id,
+        hold_expires_at=b.hold_expires_at,
+        entered_by=b.entered_by.username if b.entered_by else None,
+    )
+
+
+def _group_id(body_group: int | None) -> int:
+    user = api_user()
+    assert user is not None
+    if body_group is not None:
+        return body_group
+    if user.group_id is None:
+        raise ApiError(
+            422,
+            "invalid",
+            _("Some fields are not valid."),
+            {"group_id": _("Say which group the booking is for.")},
+        )
+    return user.group_id
+
+
+@endpoint(
+    "POST",
+    "/bookings",
+    summary="Book (single or series)",
+    tag="bookings",
+    body=s.BookingIn,
+    response=s.SeriesOut,
+    status=201,
+    scope="book",
+    errors=WRITE_ERRORS,
+)
+def create_booking(body: s.BookingIn) -> s.SeriesOut:
+    """201 with the booking(s) as a series result (a single booking is a series of one without
+    a series id); 409 with conflicts and alternatives; 422 with the rule and field."""
+    user = api_user()
+    group_id = _group_id(body.group_id)
+    if body.repeat is None:
+        b = engine.book(
+            db(),
+            user,
+            body.venue_id,
+            group_id,
+            body.start,
+            body.end,
+            units=body.units,
+            purpose=body.purpose,
+            headcount=body.headcount,
+        )
+        out = booking_out(b)
+        return s.SeriesOut(
+            series_id="",
+            bookings=[out],
+            occurrences=[s.OccurrenceOut(start=b.start_at, end=b.end_at, ok=True, booking_id=b.id)],
+        )
+    r = body.repeat
+    if (r.count is None) == (r.until is None):
+        raise ApiError(
+            422,
+            "invalid",
+            _("Some fields are not valid."),
+            {"repeat": _("Give either count or until.")},
+        )
+    result = engine.book_series(
+        db(),
+        user,
+        body.venue_id,
+        group_id,
+        body.start,
+        body.end,
+        freq=r.freq,
+        count=r.count,
+        until=r.until,
+        policy=r.policy,
+        units=body.units,
+        purpose=body.purpose,
+        headcount=body.headcount,
+    )
+    return s.SeriesOut(
+        series_id=result.series_id,
+        bookings=[booking_out(b) for b in result.booked],
+        occurrences=[occurrence_out(o) for o in result.outcomes],
+    )
+
+
+def occurrence_out(o: engine.Outcome) -> s.OccurrenceOut:
+    return s.OccurrenceOut(
+        start=o.start,
+        end=o.end,
+        ok=o.error is None,
+        booking_id=o.booking.id if o.booking else None,
+        code=o.error.code if o.error else None,
+        message=o.error.message if o.error else None,
+    )
+
+
+@endpoint(
+    "GET",
+    "/bookings",
+    summary="Bookings: mine, my unit's venues', or all (admin)",
+    tag="bookings",
+    query=s.BookingsQuery,
+    response=s.BookingList,
+    scope="read",
+    errors=READ_ERRORS,
+)
+def list_bookings(query: s.BookingsQuery) -> s.BookingList:
+    user = api_user()
+    assert user is not None
+    stmt = (
+        select(Booking)
+        .join(Venue, Venue.id == Booking.venue_id)
+        .where(Venue.committee_id == user.committee_id)
+    )
+    if query.scope == "all":
+        if not user.is_admin:
+            raise NotAllowed("admin_only", _("Only the committee admin may do this."))
+    elif query.scope == "unit":
+        if not user.is_secretary:
+            raise NotAllowed("secretary_only", _("Only unit secretaries have a unit's venues."))
+        stmt = stmt.where(Venue.unit_id == user.unit_id)
+    elif user.is_booker:
+        stmt = stmt.where(Booking.group_id == user.group_id)
+    elif user.is_secretary:
+        stmt = stmt.join(Group, Group.id == Booking.group_id).where(
+            or_(Group.unit_id == user.unit_id, Booking.entered_by_id == user.id)
+        )
+    else:
+        stmt = stmt.where(Booking.entered_by_id == user.id)
+    if query.status:
+        stmt = stmt.where(Booking.status == query.status)
+    rows = db().scalars(stmt.order_by(Booking.start_at).limit(1000))
+    return s.BookingList(bookings=[booking_out(b) for b in rows])
+
+
+def _action(name: str, body_model: type | None, summary: str) -> None:
+    def view(booking_id: int, body: Any = None) -> s.BookingOut | s.BookingList:
+        user = api_user()
+        if name == "confirm":
+            return booking_out(engine.confirm(db(), user, booking_id))
+        if name == "decline":
+            return booking_out(engine.decline(db(), user, booking_id, body.reason))
+        if name == "cancel":
+            done = engine.cancel(db(), user, booking_id, scope=body.scope, reason=body.reason)
+            return s.BookingList(bookings=[booking_out(b) for b in done])
+        if name == "reschedule":
+            return booking_out(
+                engine.reschedule(db(), user, booking_id, body.start, body.end, units=body.units)
+            )
+        return booking_out(engine.check_in(db(), user, booking_id, no_show=name == "no-show"))
+
+    view.__name__ = f"booking_{name.replace('-', '_')}"
+    endpoint(
+        "POST",
+        f"/bookings/{{booking_id}}/{name}",
+        summary=summary,
+        tag="bookings",
+        body=body_model,
+        response=s.BookingList if name == "cancel" else s.BookingOut,
+        scope="book" if name in ("cancel", "reschedule") else "manage",
+        errors=WRITE_ERRORS,
+    )(view)
+
+
+_action("confirm", None, "Confirm a pending request (the venue's unit)")
+_action("decline", s.DeclineIn, "Decline a pending request with a reason (the venue's unit)")
+_action("cancel", s.CancelIn, "Cancel one booking, this and the following, or the whole series")
+_action("reschedule", s.RescheduleIn, "Move a booking atomically")
+_action("check-in", None, "Record that the group came (the venue's unit)")
+_action("no-show", None, "Record that the group did not come (the venue's unit)")
+
+
+def conflict_body(exc: Any) -> dict[str, Any]:
+    alts = exc.alternatives
+    return {
+        "code": exc.code,
+        "message": exc.message,
+        "fields": {},
+        "conflicts": [asdict(c) for c in exc.conflicts],
+        "alternatives": {
+            "windows": [{"start": a, "end": b} for a, b in (alts.windows if alts else [])],
+            "venues": [asdict(v) for v in (alts.venues if alts else [])],
+        },
+    }

@@ -1,0 +1,310 @@
+"""The API's request and response schemas (pydantic). The same classes validate requests,
+shape responses and generate the OpenAPI document, so the contract cannot drift from the code."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from mapservice.core.vocab import BookableBy, BookingStatus, Crs, VenueType
+
+# The vocabulary enums themselves are the field types: values in JSON, enums in the schema.
+VenueTypeKey = VenueType
+CrsKey = Crs
+BookableByKey = BookableBy
+StatusKey = BookingStatus
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ errors
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] = Field(default_factory=dict)
+    conflicts: list[OccupiedOut] | None = None
+    alternatives: AlternativesOut | None = None
+    occurrences: list[OccurrenceOut] | None = None
+
+
+class Error(BaseModel):
+    """Every failure, whatever the status."""
+
+    error: ErrorBody
+
+
+# ------------------------------------------------------------------ venues
+
+
+class VenueQuery(Strict):
+    type: str | None = Field(None, description="Venue type key(s), comma-separated.")
+    unit: int | None = Field(None, ge=1, le=2**31 - 1, description="Owning unit id.")
+    street: int | None = Field(None, ge=1, le=2**31 - 1, description="Street area id.")
+    min_capacity: int = Field(1, ge=1, le=100, description="At least this many parallel units.")
+    q: str | None = Field(
+        None, max_length=100, description="Search in name, unit, address, facilities."
+    )
+    near: str | None = Field(
+        None, pattern=r"^-?\d{1,3}(\.\d+)?,-?\d{1,2}(\.\d+)?$", description="lon,lat (WGS-84)."
+    )
+    radius_km: float = Field(5.0, gt=0, le=100)
+    free_from: AwareDatetime | None = Field(None, description="With free_to: free for this window.")
+    free_to: AwareDatetime | None = None
+    units: int = Field(1, ge=1, le=100, description="Units that must be free (with free_from/to).")
+    crs: CrsKey = Field(Crs.WGS84, description="Coordinate system of the returned coordinates.")
+    page: int = Field(1, ge=1, le=100000)
+    per_page: int = Field(100, ge=1, le=500)
+
+    @field_validator("type")
+    @classmethod
+    def _types(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bad = [t for t in value.split(",") if t not in {v.value for v in VenueType}]
+        if bad:
+            raise ValueError(f"unknown venue type(s): {', '.join(bad)}")
+        return value
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: list[float] = Field(min_length=2, max_length=2)
+
+
+class VenueProperties(BaseModel):
+    id: int
+    name: str
+    type: VenueTypeKey
+    type_label: str
+    unit_id: int
+    unit: str
+    street: str | None
+    street_approximate: bool
+    address: str
+    capacity_units: int
+    max_headcount: int | None
+    facilities: str
+    phone: str
+    hours: str
+    slot_minutes: int
+    min_duration_minutes: int
+    max_duration_minutes: int
+    max_days_ahead: int
+    min_notice_minutes: int
+    requires_approval: bool
+    bookable_by: BookableByKey
+    weekly_quota_hours: int | None
+    published: bool
+    retired: bool
+    distance_m: float | None = None
+    url: str
+
+
+class VenueFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: int
+    geometry: PointGeometry
+    properties: VenueProperties
+
+
+class PageMeta(BaseModel):
+    page: int
+    per_page: int
+    total: int
+    crs: CrsKey
+
+
+class VenueCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[VenueFeature]
+    meta: PageMeta
+
+
+class VenueIn(Strict):
+    """A venue to register. ``unit`` (the owning unit's name) defaults to the secretary's."""
+
+    name: str = Field(min_length=1, max_length=120)
+    unit: str | None = Field(None, max_length=120)
+    type: VenueTypeKey
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: CrsKey = Crs.WGS84
+    address: str = Field("", max_length=200)
+    capacity_units: int = Field(1, ge=1, le=100)
+    max_headcount: int | None = Field(None, ge=1, le=10000)
+    facilities: str = Field("", max_length=2000)
+    phone: str = Field("", pattern=r"^[0-9+\-() ]{0,30}$")
+    hours: str = Field(
+        "", max_length=1000, description="e.g. 'Mon-Fri 09:00-21:00; Sat 08:00-12:00'"
+    )
+    slot_minutes: Literal[15, 30, 60, 120] = 60
+    min_duration_minutes: int = Field(60, ge=15, le=1440)
+    max_duration_minutes: int = Field(240, ge=15, le=1440)
+    max_days_ahead: int = Field(30, ge=1, le=365)
+    min_notice_minutes: int = Field(60, ge=0, le=10080)
+    requires_approval: bool = False
+    bookable_by: BookableByKey = BookableBy.MEMBERS
+    weekly_quota_hours: int | None = Field(None, ge=1, le=168)
+    published: bool = True
+
+
+class VenuePatch(Strict):
+    """Only the fields given change."""
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    type: VenueTypeKey | None = None
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    crs: CrsKey | None = None
+    address: str | None = Field(None, max_length=200)
+    capacity_units: int | None = Field(None, ge=1, le=100)
+    max_headcount: int | None = Field(None, ge=1, le=10000)
+    facilities: str | None = Field(None, max_length=2000)
+    phone: str | None = Field(None, pattern=r"^[0-9+\-() ]{0,30}$")
+    hours: str | None = Field(None, max_length=1000)
+    slot_minutes: Literal[15, 30, 60, 120] | None = None
+    min_duration_minutes: int | None = Field(None, ge=15, le=1440)
+    max_duration_minutes: int | None = Field(None, ge=15, le=1440)
+    max_days_ahead: int | None = Field(None, ge=1, le=365)
+    min_notice_minutes: int | None = Field(None, ge=0, le=10080)
+    requires_approval: bool | None = None
+    bookable_by: BookableByKey | None = None
+    weekly_quota_hours: int | None = Field(None, ge=1, le=168)
+    published: bool | None = None
+
+
+class AvailabilityQuery(Strict):
+    from_: AwareDatetime = Field(alias="from")
+    to: AwareDatetime
+
+
+class Interval(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+    free_units: int
+    capacity_units: int
+    open: bool
+
+
+class Availability(BaseModel):
+    venue_id: int
+    intervals: list[Interval]
+
+
+# ------------------------------------------------------------------ bookings
+
+
+class Repeat(Strict):
+    freq: Literal["daily", "weekly", "biweekly"]
+    count: int | None = Field(None, ge=1, le=104)
+    until: date | None = None
+    policy: Literal["all_or_nothing", "skip_conflicts"] = "all_or_nothing"
+
+
+class BookingIn(Strict):
+    venue_id: int = Field(ge=1, le=2**31 - 1)
+    group_id: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="Default: the booker's group."
+    )
+    start: AwareDatetime
+    end: AwareDatetime
+    units: int = Field(1, ge=1, le=100)
+    purpose: str = Field("", max_length=2000)
+    headcount: int | None = Field(None, ge=1, le=10000)
+    repeat: Repeat | None = None
+
+
+class BookingOut(BaseModel):
+    id: int
+    venue_id: int
+    venue: str
+    group_id: int
+    group: str
+    start: AwareDatetime
+    end: AwareDatetime
+    units: int
+    unit_numbers: list[int]
+    status: StatusKey
+    status_reason: str
+    purpose: str
+    headcount: int | None
+    series_id: str | None
+    hold_expires_at: AwareDatetime | None
+    entered_by: str | None
+
+
+class BookingList(BaseModel):
+    bookings: list[BookingOut]
+
+
+class OccurrenceOut(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+    ok: bool
+    booking_id: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class SeriesOut(BaseModel):
+    series_id: str
+    bookings: list[BookingOut]
+    occurrences: list[OccurrenceOut]
+
+
+class BookingsQuery(Strict):
+    scope: Literal["mine", "unit", "all"] = "mine"
+    status: StatusKey | None = None
+
+
+class DeclineIn(Strict):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class CancelIn(Strict):
+    scope: Literal["one", "following", "series"] = "one"
+    reason: str = Field("", max_length=200)
+
+
+class RescheduleIn(Strict):
+    start: AwareDatetime
+    end: AwareDatetime
+    units: int | None = Field(None, ge=1, le=100)
+
+
+class OccupiedOut(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+    units: int
+    booking_id: int | None = None
+    group: str | None = None
+
+
+class WindowOut(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class VenueOptionOut(BaseModel):
+    venue_id: int
+    name: str
+    unit: str
+    distance_m: float
+
+
+class AlternativesOut(BaseModel):
+    windows: list[WindowOut]
+    venues: list[VenueOptionOut]
+
+
+ErrorBody.model_rebuild()
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)

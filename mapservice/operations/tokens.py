@@ -1,0 +1,75 @@
+"""Personal access tokens: created (the secret shown once), listed, revoked, verified."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mapservice.core.errors import NotFound, ValidationFailed
+from mapservice.core.i18n import _
+from mapservice.db import utcnow
+from mapservice.models import ApiToken, User
+from mapservice.models.tokens import SCOPES
+from mapservice.operations.audit import record
+
+PREFIX = "ms_"
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_scopes(text: str) -> list[str]:
+    scopes = sorted({s.strip() for s in text.split(",") if s.strip()})
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad or not scopes:
+        raise ValidationFailed(
+            _("Scopes must be some of %(all)s.", all=", ".join(SCOPES)),
+            {"scopes": _("Unknown scope(s): %(bad)s", bad=", ".join(bad) or "-")},
+        )
+    return scopes
+
+
+def create_token(
+    session: Session, actor: User | None, user: User, scopes: list[str], name: str = ""
+) -> tuple[ApiToken, str]:
+    """A new token for ``user``; returns it with the secret, which is never stored."""
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name.strip()[:80],
+        prefix=secret[:10],
+        token_hash=digest(secret),
+        scopes=",".join(scopes),
+    )
+    session.add(token)
+    session.flush()
+    record(session, actor, "token.create", token, committee_id=user.committee_id, scopes=scopes)
+    return token, secret
+
+
+def revoke_token(session: Session, actor: User, token_id: int) -> ApiToken:
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == actor.id)
+    ).one_or_none()
+    if token is None:
+        raise NotFound("token_not_found", _("No such token."))
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record(session, actor, "token.revoke", token, committee_id=actor.committee_id)
+    return token
+
+
+def verify(session: Session, secret: str) -> ApiToken | None:
+    """The active token with this secret whose user is active, or None."""
+    if not secret.startswith(PREFIX):
+        return None
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == digest(secret))
+    ).one_or_none()
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    return token

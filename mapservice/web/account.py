@@ -1,0 +1,58 @@
+"""The account page: personal access tokens for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import select
+
+from mapservice.core.errors import ValidationFailed
+from mapservice.core.i18n import _
+from mapservice.models import ApiToken
+from mapservice.models.tokens import SCOPES
+from mapservice.operations import tokens as ops
+from mapservice.web.auth import current_actor
+from mapservice.web.database import get_db
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+def _page(secret: str | None = None, status: int = 200) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    rows = get_db().scalars(
+        select(ApiToken).where(ApiToken.user_id == actor.id).order_by(ApiToken.id.desc())
+    )
+    return render_template(
+        "account/tokens.html", tokens=list(rows), scopes=SCOPES, secret=secret
+    ), status
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@login_required
+def tokens() -> Any:
+    actor = current_actor()
+    assert actor is not None
+    if request.method == "POST":
+        try:
+            scopes = ops.parse_scopes(",".join(request.form.getlist("scopes")))
+        except ValidationFailed as exc:
+            flash(exc.message, "danger")
+            return _page(status=422)
+        _token, secret = ops.create_token(
+            get_db(), actor, actor, scopes, request.form.get("name", "")
+        )
+        return _page(secret)
+    return _page()
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    ops.revoke_token(get_db(), actor, token_id)
+    flash(_("Token revoked."), "success")
+    return redirect(url_for("account.tokens"))

@@ -1,0 +1,362 @@
+"""JSON API v1: tokens and scopes, every endpoint × role, the one error shape, rate limits,
+and the round trip a WeChat mini-program makes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from mapservice.models import ApiToken, Booking, Venue
+from mapservice.operations.tokens import create_token
+from tests.conftest import reload
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def soon(days: int, hour: int) -> datetime:
+    base = (datetime.now(TZ) + timedelta(days=days)).replace(
+        hour=hour, minute=0, second=0, microsecond=0
+    )
+    return base
+
+
+@pytest.fixture
+def api(make: Any, db: Any) -> dict[str, Any]:
+    committee = make.committee()
+    owner = make.unit(committee, "移动公司")
+    other = make.unit(committee, "邮政公司")
+    g_other = make.group(committee, other, "邮政团支部")
+    g_owner = make.group(committee, owner, "移动团支部")
+    users = {
+        "admin": make.admin(committee, username="admin"),
+        "sec": make.secretary(owner, username="sec"),
+        "sec_other": make.secretary(other, username="sec-other"),
+        "booker": make.booker(g_other, username="booker"),
+        "booker_owner": make.booker(g_owner, username="booker-owner"),
+    }
+    court = make.venue(
+        owner, name="羽毛球馆", capacity_units=1, hours="Mon-Sun 08:00-22:00", min_notice_minutes=0
+    )
+    make.venue(
+        other,
+        name="邮政羽毛球馆",
+        capacity_units=2,
+        hours="Mon-Sun 08:00-22:00",
+        lon=119.43,
+        lat=32.20,
+        min_notice_minutes=0,
+    )
+    hidden = make.venue(owner, name="内部会议室", type="meeting_room", published=False)
+    tokens = {}
+    for name, user in users.items():
+        _t, secret = create_token(db, None, user, ["read", "book", "manage"])
+        tokens[name] = secret
+    _t, tokens["read_only"] = create_token(db, None, users["booker"], ["read"])
+    db.commit()
+    return {"users": users, "tokens": tokens, "court": court, "hidden": hidden, "g_other": g_other}
+
+
+def auth(api: dict[str, Any], who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api['tokens'][who]}"}
+
+
+def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert set(body) == {"error"} and {"code", "message", "fields"} <= set(body["error"])
+    if code:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+def test_public_venue_data_needs_no_token(client, api):
+    resp = client.get("/api/v1/venues")
+    assert resp.status_code == 200
+    names = sorted(f["properties"]["name"] for f in resp.get_json()["features"])
+    assert names == sorted(["邮政羽毛球馆", "羽毛球馆"])  # unpublished stays hidden
+    assert_error(client.get(f"/api/v1/venues/{api['hidden'].id}"), 404, "venue_not_found")
+    secret = client.get(f"/api/v1/venues/{api['hidden'].id}", headers=auth(api, "sec"))
+    assert secret.status_code == 200 and secret.get_json()["properties"]["name"] == "内部会议室"
+
+
+def test_bad_and_revoked_tokens_are_401(client, api, db):
+    assert_error(
+        client.get("/api/v1/venues", headers={"Authorization": "Bearer ms_nope"}),
+        401,
+        "invalid_token",
+    )
+    assert_error(client.get("/api/v1/bookings"), 401, "unauthenticated")
+    token = db.scalars(
+        select(ApiToken).where(ApiToken.user_id == api["users"]["booker"].id)
+    ).first()
+    token.revoked_at = datetime.now(TZ)
+    db.commit()
+    assert_error(client.get("/api/v1/bookings", headers=auth(api, "booker")), 401, "invalid_token")
+
+
+def test_scopes(client, api):
+    body = {
+        "venue_id": api["court"].id,
+        "start": soon(2, 19).isoformat(),
+        "end": soon(2, 20).isoformat(),
+    }
+    assert_error(
+        client.post("/api/v1/bookings", json=body, headers=auth(api, "read_only")),
+        403,
+        "insufficient_scope",
+    )
+    assert client.get("/api/v1/bookings", headers=auth(api, "read_only")).status_code == 200
+
+
+def test_mini_program_round_trip(client, api, db):
+    """List venues near a point, check availability, book, hit a conflict, take an
+    alternative, cancel."""
+    near = client.get("/api/v1/venues?near=119.4253,32.1975&radius_km=3&type=badminton").get_json()
+    assert near["features"][0]["properties"]["name"] == "羽毛球馆"
+    assert (
+        near["features"][0]["properties"]["distance_m"]
+        < near["features"][1]["properties"]["distance_m"]
+    )
+    venue_id = near["features"][0]["id"]
+    start, end = soon(2, 19), soon(2, 20)
+    avail = client.get(
+        f"/api/v1/venues/{venue_id}/availability",
+        query_string={"from": start.isoformat(), "to": end.isoformat()},
+    ).get_json()
+    assert avail["intervals"] == [
+        {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "free_units": 1,
+            "capacity_units": 1,
+            "open": True,
+        }
+    ]
+    first = client.post(
+        "/api/v1/bookings",
+        json={
+            "venue_id": venue_id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "purpose": "周赛",
+        },
+        headers=auth(api, "booker_owner"),
+    )
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert first.get_json()["bookings"][0]["unit_numbers"] == [1]
+    clash = client.post(
+        "/api/v1/bookings",
+        json={"venue_id": venue_id, "start": start.isoformat(), "end": end.isoformat()},
+        headers=auth(api, "booker"),
+    )
+    err = assert_error(clash, 409, "conflict")
+    assert (
+        err["conflicts"][0]["group"] is None if "group" in err["conflicts"][0] else True
+    )  # outsiders: no names
+    alt = err["alternatives"]["windows"][0]
+    assert [v["name"] for v in err["alternatives"]["venues"]] == ["邮政羽毛球馆"]
+    took = client.post(
+        "/api/v1/bookings",
+        json={"venue_id": venue_id, "start": alt["start"], "end": alt["end"]},
+        headers=auth(api, "booker"),
+    )
+    assert took.status_code == 201
+    booking_id = took.get_json()["bookings"][0]["id"]
+    mine = client.get("/api/v1/bookings", headers=auth(api, "booker")).get_json()["bookings"]
+    assert [b["id"] for b in mine] == [booking_id]
+    cancelled = client.post(
+        f"/api/v1/bookings/{booking_id}/cancel",
+        json={"reason": "改期"},
+        headers=auth(api, "booker"),
+    )
+    assert (
+        cancelled.status_code == 200
+        and cancelled.get_json()["bookings"][0]["status"] == "cancelled"
+    )
+
+
+def test_rule_violation_names_rule_and_field(client, api):
+    resp = client.post(
+        "/api/v1/bookings",
+        json={
+            "venue_id": api["court"].id,
+            "start": soon(2, 19).isoformat(),
+            "end": soon(2, 19).replace(minute=30).isoformat(),
+        },
+        headers=auth(api, "booker"),
+    )
+    err = assert_error(resp, 422)
+    assert err["code"] in ("misaligned", "too_short") and (
+        "end" in err["fields"] or "start" in err["fields"]
+    )
+    naive = client.post(
+        "/api/v1/bookings",
+        json={
+            "venue_id": api["court"].id,
+            "start": "2026-12-02T19:00:00",
+            "end": "2026-12-02T20:00:00",
+        },
+        headers=auth(api, "booker"),
+    )
+    assert "start" in assert_error(naive, 422, "invalid")["fields"]
+    assert_error(
+        client.post("/api/v1/bookings", data="not json", headers=auth(api, "booker")),
+        400,
+        "invalid_json",
+    )
+
+
+@pytest.mark.parametrize(
+    "who, status",
+    [("sec", 200), ("admin", 200), ("sec_other", 403), ("booker", 403)],
+)
+def test_patch_venue_by_role(client, api, db, who, status):
+    resp = client.patch(
+        f"/api/v1/venues/{api['court'].id}", json={"capacity_units": 2}, headers=auth(api, who)
+    )
+    assert resp.status_code == status
+    reload(db)
+    assert db.get(Venue, api["court"].id).capacity_units == (2 if status == 200 else 1)
+
+
+def test_create_venue_and_missing(client, api, db):
+    body = {
+        "name": "新会议室",
+        "type": "meeting_room",
+        "lon": 119.4253,
+        "lat": 32.1975,
+        "hours": "Mon-Fri 09:00-17:00",
+        "slot_minutes": 30,
+        "min_duration_minutes": 30,
+    }
+    resp = client.post("/api/v1/venues", json=body, headers=auth(api, "sec"))
+    assert resp.status_code == 201 and resp.get_json()["properties"]["unit"] == "移动公司"
+    assert_error(client.post("/api/v1/venues", json=body, headers=auth(api, "booker")), 403)
+    outside = dict(body, name="北京会议室", lon=116.39, lat=39.9)
+    assert (
+        "lon"
+        in assert_error(client.post("/api/v1/venues", json=outside, headers=auth(api, "sec")), 422)[
+            "fields"
+        ]
+    )
+    assert_error(client.get("/api/v1/venues/99999"), 404)
+    assert_error(client.post("/api/v1/bookings/99999/confirm", headers=auth(api, "sec")), 404)
+    assert db.scalar(select(func.count(Venue.id)).where(Venue.name == "北京会议室")) == 0
+
+
+def test_owner_actions_and_booking_scopes(client, api, db):
+    start, end = soon(3, 19), soon(3, 20)
+    made = client.post(
+        "/api/v1/bookings",
+        json={"venue_id": api["court"].id, "start": start.isoformat(), "end": end.isoformat()},
+        headers=auth(api, "booker"),
+    )
+    booking_id = made.get_json()["bookings"][0]["id"]
+    assert_error(
+        client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=auth(api, "booker")), 403
+    )
+    assert_error(
+        client.post(f"/api/v1/bookings/{booking_id}/check-in", headers=auth(api, "sec")),
+        422,
+        "too_early",
+    )
+    unit_view = client.get("/api/v1/bookings?scope=unit", headers=auth(api, "sec")).get_json()[
+        "bookings"
+    ]
+    assert [b["id"] for b in unit_view] == [booking_id] and unit_view[0]["group"] == "邮政团支部"
+    assert_error(client.get("/api/v1/bookings?scope=all", headers=auth(api, "sec")), 403)
+    assert (
+        len(
+            client.get("/api/v1/bookings?scope=all", headers=auth(api, "admin")).get_json()[
+                "bookings"
+            ]
+        )
+        == 1
+    )
+    moved = client.post(
+        f"/api/v1/bookings/{booking_id}/reschedule",
+        json={"start": soon(3, 20).isoformat(), "end": soon(3, 21).isoformat()},
+        headers=auth(api, "booker"),
+    )
+    assert moved.status_code == 200 and moved.get_json()["start"] == soon(3, 20).isoformat()
+
+
+def test_series_through_the_api(client, api, db):
+    start, end = soon(2, 10), soon(2, 11)
+    resp = client.post(
+        "/api/v1/bookings",
+        json={
+            "venue_id": api["court"].id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "repeat": {"freq": "daily", "count": 3},
+        },
+        headers=auth(api, "booker"),
+    )
+    assert resp.status_code == 201
+    body = resp.get_json()
+    assert (
+        len(body["bookings"]) == 3
+        and all(o["ok"] for o in body["occurrences"])
+        and body["series_id"]
+    )
+    again = client.post(
+        "/api/v1/bookings",
+        json={
+            "venue_id": api["court"].id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "repeat": {"freq": "daily", "count": 3},
+        },
+        headers=auth(api, "booker_owner"),
+    )
+    err = assert_error(again, 409, "series_rejected")
+    assert [o["ok"] for o in err["occurrences"]] == [False, False, False]
+    assert db.scalar(select(func.count(Booking.id))) == 3
+
+
+def test_rate_limit_answers_429_with_retry_after(app, client, api):
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    codes = [client.get("/api/v1/venues").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    last = client.get("/api/v1/venues")
+    assert_error(last, 429, "rate_limited")
+    assert int(last.headers["Retry-After"]) >= 1
+    # Another token has its own budget.
+    assert client.get("/api/v1/venues", headers=auth(api, "sec")).status_code == 200
+
+
+def test_openapi_document_and_reference_page(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"] == "3.1.0"
+    assert {
+        "/venues",
+        "/venues/{venue_id}",
+        "/venues/{venue_id}/availability",
+        "/bookings",
+        "/bookings/{booking_id}/confirm",
+        "/bookings/{booking_id}/no-show",
+    } <= set(doc["paths"])
+    assert "BookingIn" in doc["components"]["schemas"]
+    page = client.get("/api/v1/docs?lang=en").get_data(as_text=True)
+    assert "/api/v1/bookings" in page and "curl" in page
+
+
+def test_token_page_and_cli(client, api, db):
+    from tests.conftest import login
+
+    login(client, "booker")
+    page = client.post("/account/tokens", data={"name": "小程序", "scopes": ["read", "book"]})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="new-token"' in html
+    secret = html.split('user-select-all">')[1].split("<")[0]
+    assert (
+        client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 200
+    )
+    stored = db.scalars(select(ApiToken).where(ApiToken.name == "小程序")).one()
+    assert stored.token_hash != secret and secret not in stored.token_hash
