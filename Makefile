@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: demo test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
+.PHONY: bench bench-smoke bench-map demo test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,20 +43,22 @@ demo: install
 	@echo
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)
 
-# PostgreSQL server and Chromium + chromedriver, from Debian's packages when missing.
+# PostgreSQL server, Chromium + chromedriver and a CJK font (charts, the printed map), from
+# Debian's packages when missing.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
 translations: $(VENV)/.test-installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ --ignore-dirs ".* _* node_modules" -o mapservice/translations/messages.pot . -q
-	$(BIN)/pybabel update -i mapservice/translations/messages.pot -d mapservice/translations -q
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ --ignore-dirs ".* _* node_modules" -o mapservice/translations/messages.pot .
+	$(BIN)/pybabel update -i mapservice/translations/messages.pot -d mapservice/translations
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check mapservice tests migrations geodata
@@ -78,3 +80,17 @@ serve: install
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# The one map at 10,000 venues, ours vs the naive folium page (writes bench/results/map.json).
+bench-map: $(VENV)/.test-installed assets system-deps
+	$(BIN)/python bench/map_bench.py
+
+# City-scale benchmarks, each beside its baseline (docs/performance.md): 10,000 venues and
+# 1,000,000 bookings on SQLite and PostgreSQL. Long. Writes bench/results/latest.json and the
+# figures in docs/performance.md.
+bench: $(VENV)/.test-installed assets system-deps
+	$(BIN)/python bench/run.py
+
+# The same benchmarks at a small size, inside `make test` (checks correctness, not timings).
+bench-smoke: $(VENV)/.test-installed assets system-deps
+	$(BIN)/python bench/run.py --smoke

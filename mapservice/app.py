@@ -26,10 +26,29 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     errors.init_app(app)
 
-    from mapservice.web import auth, home, imports, units, vendor, venues
+    from mapservice.web import security
 
-    for module in (home, auth, venues, units, imports, vendor):
+    security.init_app(app)
+
+    from mapservice.web import auth, home, imports, mapview, units, vendor, venues
+
+    for module in (home, auth, venues, units, imports, vendor, mapview):
         app.register_blueprint(module.bp)
+    from mapservice.web import dashboard
+
+    app.register_blueprint(dashboard.bp)
+
+    from mapservice.web import bookings
+
+    bookings.init_app(app)
+
+    from mapservice.web import account
+
+    app.register_blueprint(account.bp)
+
+    import mapservice.api as api
+
+    api.init_app(app)
 
     import mapservice.cli as cli
 

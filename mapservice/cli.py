@@ -4,6 +4,7 @@ with a one-line reason on bad input."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,12 @@ def init_app(app: Flask) -> None:
         export_group,
         geodata_group,
         committee_group,
+        bookings_group,
+        map_group,
         serve,
+        token_group,
+        backup_cmd,
+        restore_cmd,
     ):
         app.cli.add_command(command)
 
@@ -155,6 +161,7 @@ def _password(value: str | None) -> str:
 @click.option("--group", "group_name", default=None, help="Group name (booker).")
 @click.option("--display-name", default="")
 @click.option("--phone", default="")
+@click.option("--email", default="", help="Where booking notices are e-mailed (optional).")
 @click.option("--password", default=None, help="Else MAPSERVICE_PASSWORD or a prompt.")
 @committee_option
 def user_create(
@@ -164,6 +171,7 @@ def user_create(
     group_name: str | None,
     display_name: str,
     phone: str,
+    email: str,
     password: str | None,
     committee_slug: str | None,
 ) -> None:
@@ -197,6 +205,7 @@ def user_create(
             role=role,
             display_name=display_name,
             phone=phone,
+            email=email,
             unit=unit,
             group=group,
         )
@@ -359,6 +368,65 @@ def committee_create(
     click.echo(f"created committee {slug}")
 
 
+@click.group("bookings", help="Bookings.")
+def bookings_group() -> None:
+    pass
+
+
+@bookings_group.command(
+    "expire", help="Expire pending requests whose hold ran out (also happens on access)."
+)
+def bookings_expire() -> None:
+    from mapservice.booking.engine import expire_holds
+
+    with transaction() as session:
+        n = expire_holds(session)
+    click.echo(f"expired {n} pending request(s)")
+
+
+@click.group("map", help="The printed one map.")
+def map_group() -> None:
+    pass
+
+
+@map_group.command("print", help="Print the one map: numbered venues, legend and index.")
+@click.option("--paper", type=click.Choice(["A3", "A4"]), default="A3", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["pdf", "png"]), default="pdf", show_default=True
+)
+@click.option("--output", required=True, type=click.Path(dir_okay=False))
+@committee_option
+def map_print(paper: str, fmt: str, output: str, committee_slug: str | None) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from mapservice.stats.fonts import FontMissing
+    from mapservice.stats.frames import load_areas, load_map_venues
+    from mapservice.stats.printmap import print_map
+
+    with transaction() as session:
+        committee = get_committee(session, committee_slug)
+        venues = load_map_venues(session, committee.id)
+        district, streets = load_areas(session, committee.id)
+        try:
+            data = print_map(
+                venues,
+                district,
+                streets,
+                title=f"{committee.name} 功能阵地分布图",
+                paper=paper,
+                fmt=fmt,
+                on=datetime.now(ZoneInfo(committee.timezone)).date(),
+            )
+        except FontMissing as exc:
+            _fail(str(exc))
+    try:
+        Path(output).write_bytes(data)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
+    click.echo(f"wrote the {paper} one map of {committee.slug} ({len(venues)} venues) to {output}")
+
+
 @click.command("serve", help="Serve the app with the production WSGI server (waitress).")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -385,3 +453,75 @@ def _factory() -> Flask:
 )
 def main() -> None:
     """mapservice: the shared-venue one map."""
+
+
+@click.group("token", help="Personal access tokens for the JSON API.")
+def token_group() -> None:
+    pass
+
+
+@token_group.command("create", help="Create a token; it is printed once and stored hashed.")
+@click.option("--user", "username", required=True)
+@click.option("--scopes", default="read", help="Comma-separated: read,book,manage.")
+@click.option("--name", default="cli")
+def token_create(username: str, scopes: str, name: str) -> None:
+    from mapservice.operations.tokens import create_token, parse_scopes
+
+    with transaction() as session:
+        user = session.scalars(select(User).where(User.username == username)).one_or_none()
+        if user is None:
+            _fail(f"no user {username!r}")
+        assert user is not None
+        _token, secret = create_token(session, None, user, parse_scopes(scopes), name)
+    click.echo(secret)
+
+
+@token_group.command("revoke", help="Revoke every token of a user whose secret starts with PREFIX.")
+@click.option("--user", "username", required=True)
+@click.option("--prefix", required=True)
+def token_revoke(username: str, prefix: str) -> None:
+    from mapservice.db import utcnow
+    from mapservice.models import ApiToken
+
+    with transaction() as session:
+        user = session.scalars(select(User).where(User.username == username)).one_or_none()
+        if user is None:
+            _fail(f"no user {username!r}")
+        assert user is not None
+        rows = session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        ).all()
+        hits = [t for t in rows if t.prefix.startswith(prefix[:10]) or prefix.startswith(t.prefix)]
+        if not hits:
+            _fail(f"no active token of {username} starting with {prefix!r}")
+        for t in hits:
+            t.revoked_at = utcnow()
+    click.echo(f"revoked {len(hits)} token(s)")
+
+
+@click.command("backup", help="Write a consistent backup of the database to FILE.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False))
+def backup_cmd(output: str) -> None:
+    from mapservice.maintenance import backup
+
+    try:
+        backup(current_app.config["DATABASE_URL"], Path(output))
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+        _fail(f"backup failed: {exc}")
+    click.echo(f"backup written to {output}")
+
+
+@click.command(
+    "restore",
+    help="Replace the database's contents with the backup in FILE (stop the service first).",
+)
+@click.argument("file", type=click.Path(dir_okay=False))
+def restore_cmd(file: str) -> None:
+    from mapservice.maintenance import restore
+
+    try:
+        restore(current_app.config["DATABASE_URL"], Path(file))
+    except (OSError, ValueError) as exc:
+        _fail(f"restore failed: {exc}")
+    current_app.extensions["db_engine"].dispose()
+    click.echo(f"restored from {file}")

@@ -9,7 +9,6 @@ stopped and deleted when the tests end.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import socket
@@ -18,17 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from mapservice.maintenance import find_pg_bin
+
 
 def find_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found and name != "pg_ctl":
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
-    if candidates:
-        return candidates[0]
-    if found:
-        return found
-    raise RuntimeError(f"{name} not found: install the PostgreSQL server (make test does)")
+    return find_pg_bin(name)
 
 
 def free_port() -> int:

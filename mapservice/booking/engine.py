@@ -358,7 +358,8 @@ def _check_and_hold(
         )
         raise BookingConflict(
             _(
-                "Not enough free units: %(free)s of %(capacity)s free for the whole time, %(asked)s asked.",
+                "Not enough free units: %(free)s of %(capacity)s free for the whole time,"
+                " %(asked)s asked.",
                 free=len(free),
                 capacity=venue.capacity_units,
                 asked=units,
@@ -582,7 +583,8 @@ def book_series(
                                 "skipped_hour",
                                 "start",
                                 _(
-                                    "That wall-clock time does not exist on this day (the clocks go forward)."
+                                    "That wall-clock time does not exist on this day"
+                                    " (the clocks go forward)."
                                 ),
                             )
                         ]
@@ -660,6 +662,7 @@ def cancel(
     if scope not in ("one", "following", "series"):
         raise ValueError(f"unknown scope {scope!r}")
     lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
     if scope == "one" or booking.series_id is None:
         targets = [booking]
     else:
@@ -695,7 +698,8 @@ def cancel(
                         "cancel_cutoff",
                         "start",
                         _(
-                            "Cancel at least %(min)s minutes before the start; please call the venue.",
+                            "Cancel at least %(min)s minutes before the start;"
+                            " please call the venue.",
                             min=target.venue.cancel_cutoff_minutes,
                         ),
                     )
@@ -721,6 +725,10 @@ def reschedule(
     now = _now(now)
     booking = _booking(session, actor, booking_id)
     assert actor is not None
+    venue = booking.venue
+    lock_venue(session, venue.id)
+    session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
+    expire_holds(session, now, venue.id)
     if booking.status not in ACTIVE or booking.start_at <= now:
         raise RuleViolation(
             [
@@ -731,9 +739,6 @@ def reschedule(
                 )
             ]
         )
-    venue = booking.venue
-    lock_venue(session, venue.id)
-    expire_holds(session, now, venue.id)
     units = units or booking.units
     numbers = _check_and_hold(
         session,
@@ -782,6 +787,7 @@ def confirm(
     now = _now(now)
     booking = _owned_booking(session, actor, booking_id)
     lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
     expire_holds(session, now, booking.venue_id)
     if booking.status != BookingStatus.PENDING.value:
         raise RuleViolation(
@@ -821,6 +827,7 @@ def decline(
             [Violation("reason_required", "reason", _("Please give a reason for declining."))]
         )
     lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
     if booking.status != BookingStatus.PENDING.value:
         raise RuleViolation(
             [

@@ -109,3 +109,29 @@ def open_minutes(
     return sum(
         (b - a).total_seconds() / 60 for a, b in open_intervals(ranges, closures, start, end, tz)
     )
+
+
+def opening_week(
+    ranges: Sequence[OpeningRange],
+    closures: Iterable[Interval],
+    first_day: date,
+    tz: ZoneInfo,
+    days: int = 7,
+) -> list[tuple[date, list[Interval]]]:
+    """For each of ``days`` local days from ``first_day``: the open intervals of that day
+    (weekly hours minus closures), as aware datetimes in ``tz``."""
+    closures = list(closures)
+    out: list[tuple[date, list[Interval]]] = []
+    for i in range(days):
+        day = first_day + timedelta(days=i)
+        start, end = local_instant(day, 0, tz), local_instant(day, 1440, tz)
+        out.append(
+            (
+                day,
+                [
+                    (a.astimezone(tz), b.astimezone(tz))
+                    for a, b in open_intervals(ranges, closures, start, end, tz)
+                ],
+            )
+        )
+    return out

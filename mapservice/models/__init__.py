@@ -3,6 +3,7 @@
 from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
+from mapservice.models.security import LoginAttempt
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
 from mapservice.models.users import User
@@ -19,6 +20,7 @@ __all__ = [
     "Closure",
     "Committee",
     "Group",
+    "LoginAttempt",
     "OpeningHours",
     "Unit",
     "User",

@@ -111,7 +111,8 @@ class FeedToken(Base):
     __tablename__ = "feed_tokens"
     __table_args__ = (
         CheckConstraint(
-            "(venue_id IS NOT NULL AND group_id IS NULL) OR (venue_id IS NULL AND group_id IS NOT NULL)",
+            "(venue_id IS NOT NULL AND group_id IS NULL)"
+            " OR (venue_id IS NULL AND group_id IS NOT NULL)",
             name="target",
         ),
     )

@@ -33,6 +33,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(60), unique=True)
     display_name: Mapped[str] = mapped_column(String(60), default="")
     phone: Mapped[str] = mapped_column(String(30), default="")
+    # Booking notices are e-mailed here too when SMTP is configured (empty: in-app only).
+    email: Mapped[str] = mapped_column(String(120), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)

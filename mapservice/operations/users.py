@@ -47,6 +47,7 @@ def create_user(
     role: str,
     display_name: str = "",
     phone: str = "",
+    email: str = "",
     unit: Unit | None = None,
     group: Group | None = None,
 ) -> User:
@@ -65,6 +66,9 @@ def create_user(
         errors["unit"] = _("A unit secretary needs a unit.")
     elif role == Role.BOOKER.value and group is None:
         errors["group"] = _("A booker needs a group.")
+    email = email.strip()
+    if email and (len(email) > 120 or "@" not in email or any(c.isspace() for c in email)):
+        errors["email"] = _("Enter an e-mail address like name@example.com.")
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
     user = User(
@@ -72,6 +76,7 @@ def create_user(
         username=username,
         display_name=display_name or username,
         phone=phone,
+        email=email,
         password_hash=hash_password(password),
         role=role,
         unit_id=unit.id if unit and role == Role.UNIT_SECRETARY.value else None,

@@ -9,9 +9,11 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 
 from mapservice.core.i18n import _
+from mapservice.db import utcnow
 from mapservice.models import User
+from mapservice.operations import throttle
 from mapservice.operations.users import authenticate
-from mapservice.web.database import get_db
+from mapservice.web.database import get_db, new_session
 from mapservice.web.forms import LoginForm
 
 bp = Blueprint("auth", __name__)
@@ -37,8 +39,27 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(get_db(), form.username.data or "", form.password.data or "")
+        username = form.username.data or ""
+        address = request.remote_addr or "-"
+        now = utcnow()
+        # Count the attempt as a failure first, in its own committed transaction (so a refused
+        # or crashed request still counts); a success then flips it within this request.
+        with new_session() as attempts:
+            wait = throttle.blocked_for(attempts, username, address, now)
+            if wait is None:
+                attempt_id = throttle.record_attempt(attempts, username, address, now)
+            attempts.commit()
+        if wait is not None:
+            form.password.errors = [
+                _(
+                    "Too many failed log-ins; try again in %(minutes)s minutes.",
+                    minutes=max(1, int(wait.total_seconds() // 60) + 1),
+                )
+            ]
+            return render_template("auth/login.html", form=form), 429
+        user = authenticate(get_db(), username, form.password.data or "")
         if user is not None:
+            throttle.mark_success(get_db(), attempt_id)
             session.clear()  # a fresh session on log-in
             login_user(user)
             flash(_("Welcome, %(name)s.", name=user.display_name), "success")

@@ -9,12 +9,27 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from mapservice.core.errors import DomainError, ImportRejected, ValidationFailed
+from mapservice.core.errors import (
+    BookingConflict,
+    DomainError,
+    ImportRejected,
+    RuleViolation,
+    ValidationFailed,
+)
 from mapservice.core.i18n import _
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    return (
+        request.path.startswith("/api/")
+        or request.path.endswith((".json", ".geojson"))  # data endpoints (the map's)
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+def wants_json() -> bool:
+    """Whether this request is from a script (API, XHR asking for JSON), not a page."""
+    return _wants_json()
 
 
 def _respond(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Any:
@@ -27,12 +42,41 @@ def _respond(status: int, code: str, message: str, fields: dict[str, str] | None
     ), status
 
 
+def _conflict_json(exc: BookingConflict) -> dict[str, Any]:
+    """A conflict for XHR callers: the occupied intervals (who, only for those allowed to
+    see) and the proposed alternatives."""
+    alts = exc.alternatives
+    return {
+        "code": exc.code,
+        "message": exc.message,
+        "fields": {},
+        "conflicts": [
+            {
+                "start": c.start.isoformat(),
+                "end": c.end.isoformat(),
+                "units": c.units,
+                "group": c.group,
+            }
+            for c in exc.conflicts
+        ],
+        "alternatives": {
+            "windows": [[s.isoformat(), e.isoformat()] for s, e in getattr(alts, "windows", [])],
+            "venues": [
+                {"id": v.venue_id, "name": v.name, "unit": v.unit, "distance_m": v.distance_m}
+                for v in getattr(alts, "venues", [])
+            ],
+        },
+    }
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Any:
-        fields = exc.fields if isinstance(exc, ValidationFailed) else None
+        fields = exc.fields if isinstance(exc, ValidationFailed | RuleViolation) else None
         if isinstance(exc, ImportRejected):
             fields = {str(i + 1): e for i, e in enumerate(exc.errors)}
+        if isinstance(exc, BookingConflict) and _wants_json():
+            return jsonify({"error": _conflict_json(exc)}), exc.status
         return _respond(exc.status, exc.code, exc.message, fields)
 
     @app.errorhandler(CSRFError)

@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     FloatField,
     IntegerField,
@@ -157,3 +158,67 @@ class ImportForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A form with only its CSRF token, for buttons that change state."""
+
+
+# ---------------------------------------------------------------- bookings
+
+TIME = Regexp(r"^([01]?\d|2[0-4]):[0-5]\d$", message=_l("Use a time like 19:00."))
+
+
+class BookingForm(FlaskForm):
+    """A booking request in the venue's local time; the engine judges the rules."""
+
+    group = SelectField(_l("For group"), coerce=str, validate_choice=False)
+    date = DateField(_l("Date"), validators=[InputRequired()])
+    start = StringField(_l("From"), validators=[InputRequired(), TIME])
+    end = StringField(_l("Until"), validators=[InputRequired(), TIME])
+    units = IntegerField(
+        _l("Units (courts, tables…)"), default=1, validators=[InputRequired(), NumberRange(1, 100)]
+    )
+    headcount = IntegerField(_l("Headcount"), validators=[Optional(), NumberRange(1, 10000)])
+    purpose = TextAreaField(_l("Purpose"), validators=[Optional(), Length(max=2000)])
+    repeat = SelectField(
+        _l("Repeat"),
+        default="",
+        choices=options(
+            [
+                ("", _l("Does not repeat")),
+                ("daily", _l("Daily")),
+                ("weekly", _l("Weekly")),
+                ("biweekly", _l("Every two weeks")),
+            ]
+        ),
+    )
+    count = IntegerField(_l("Number of dates"), validators=[Optional(), NumberRange(1, 104)])
+    until = DateField(_l("Until date"), validators=[Optional()])
+    policy = SelectField(
+        _l("If some dates are taken"),
+        default="all_or_nothing",
+        choices=options(
+            [
+                ("all_or_nothing", _l("Book none of them")),
+                ("skip_conflicts", _l("Book the free dates only")),
+            ]
+        ),
+    )
+
+
+class RescheduleForm(FlaskForm):
+    date = DateField(_l("Date"), validators=[InputRequired()])
+    start = StringField(_l("From"), validators=[InputRequired(), TIME])
+    end = StringField(_l("Until"), validators=[InputRequired(), TIME])
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+    scope = SelectField(
+        _l("Which dates"),
+        default="one",
+        choices=options(
+            [
+                ("one", _l("Only this one")),
+                ("following", _l("This and the following")),
+                ("series", _l("The whole series")),
+            ]
+        ),
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.hours import day_text
 from mapservice.core.i18n import _, lang
+from mapservice.core.opening import opening_week
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
 from mapservice.models import Area, Committee, Unit, Venue
@@ -218,6 +219,12 @@ def detail(venue_id: int) -> Any:
     tz = ZoneInfo(venue.committee.timezone)
     return render_template(
         "venues/detail.html",
+        week=opening_week(
+            venue.opening_ranges,
+            [(c.start_at, c.end_at) for c in venue.closures],
+            datetime.now(tz).date(),
+            tz,
+        ),
         venue=venue,
         can_edit=can_edit,
         tz=tz,

@@ -90,4 +90,18 @@
       el.dataset.picked = lon.value + "," + lat.value;
     });
   };
+  // Start the maps a page asks for with data-map (no inline script: the CSP forbids it).
+  function start() {
+    document.querySelectorAll("[data-map=picker]").forEach(function (el) {
+      window.MapService.pickerMap(el.id);
+    });
+    document.querySelectorAll("[data-map=venue]").forEach(function (el) {
+      window.MapService.venueMap(el.id);
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
 })();

@@ -1,0 +1,180 @@
+"""What a booking notice says, and sending it by e-mail.
+
+The engine writes :class:`~mapservice.models.Notification` rows (kind + JSON params) inside
+the booking's transaction; this module turns one into a translated sentence for the in-app
+list, and, once the transaction has committed, into an e-mail to the group's bookers when SMTP
+is configured. Pure: no Flask; the edge passes the settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from mapservice.core.i18n import _, use_locale
+from mapservice.models import Booking, Notification, User, Venue
+
+log = logging.getLogger(__name__)
+
+KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner")
+
+
+def _when(params: Mapping[str, Any], tz: ZoneInfo | None) -> str:
+    raw = params.get("start")
+    if not raw:
+        return ""
+    try:
+        instant = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return str(raw)
+    if tz is not None:
+        instant = instant.astimezone(tz)
+    return instant.strftime("%Y-%m-%d %H:%M")
+
+
+def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
+    """The notice as one translated sentence in the current locale."""
+    try:
+        params: dict[str, Any] = json.loads(params_json or "{}")
+    except ValueError:
+        params = {}
+    venue = str(params.get("venue", ""))
+    when = _when(params, tz)
+    reason = str(params.get("reason", "")).strip()
+    if kind == "confirmed":
+        return _("Your booking of %(venue)s on %(when)s is confirmed.", venue=venue, when=when)
+    if kind == "declined":
+        return _(
+            "Your request for %(venue)s on %(when)s was declined: %(reason)s",
+            venue=venue,
+            when=when,
+            reason=reason or "—",
+        )
+    if kind == "expired":
+        return _(
+            "Your request for %(venue)s on %(when)s expired: the venue's unit did not answer.",
+            venue=venue,
+            when=when,
+        )
+    if kind == "cancelled_by_owner":
+        return _(
+            "The venue's unit cancelled your booking of %(venue)s on %(when)s: %(reason)s",
+            venue=venue,
+            when=when,
+            reason=reason or "—",
+        )
+    return _("Booking %(venue)s on %(when)s: %(kind)s", venue=venue, when=when, kind=kind)
+
+
+def notification_tz(n: Notification, bookings: Mapping[int, Booking]) -> ZoneInfo | None:
+    booking = bookings.get(n.booking_id or 0)
+    return ZoneInfo(booking.venue.committee.timezone) if booking is not None else None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    user: str = ""
+    password: str = ""
+    sender: str = "mapservice@localhost"
+    starttls: bool = False
+    timeout: float = 10.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings | None:
+        """None when no SMTP host is configured (then notices stay in-app only)."""
+        host = str(config.get("MAPSERVICE_SMTP_HOST") or "").strip()
+        if not host:
+            return None
+        return cls(
+            host=host,
+            port=int(config.get("MAPSERVICE_SMTP_PORT") or 25),
+            user=str(config.get("MAPSERVICE_SMTP_USER") or ""),
+            password=str(config.get("MAPSERVICE_SMTP_PASSWORD") or ""),
+            sender=str(config.get("MAPSERVICE_SMTP_FROM") or "mapservice@localhost"),
+            starttls=str(config.get("MAPSERVICE_SMTP_STARTTLS") or "") in ("1", "true", "yes"),
+        )
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: tuple[str, ...]
+    subject: str
+    body: str
+
+
+def mails_for(session: Session, notification_ids: Sequence[int], locale: str) -> list[Mail]:
+    """One e-mail per notification to the active bookers of its group that have an address."""
+    if not notification_ids:
+        return []
+    notes = list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(notification_ids))
+            .order_by(Notification.id)
+        )
+    )
+    booking_ids = {n.booking_id for n in notes if n.booking_id}
+    bookings = {
+        b.id: b
+        for b in session.scalars(
+            select(Booking)
+            .where(Booking.id.in_(booking_ids))
+            .options(selectinload(Booking.venue).selectinload(Venue.committee))
+        )
+    }
+    group_ids = {n.group_id for n in notes}
+    addresses: dict[int, list[str]] = {}
+    for gid, email in session.execute(
+        select(User.group_id, User.email).where(
+            User.group_id.in_(group_ids), User.active.is_(True), User.email != ""
+        )
+    ):
+        if gid is not None:
+            addresses.setdefault(gid, []).append(email)
+    out: list[Mail] = []
+    with use_locale(locale):
+        for n in notes:
+            to = tuple(sorted(set(addresses.get(n.group_id, []))))
+            if not to:
+                continue
+            text = notice_text(n.kind, n.params, notification_tz(n, bookings))
+            out.append(Mail(to, _("Venue booking: %(text)s", text=text)[:150], text))
+    return out
+
+
+def send(settings: SmtpSettings, mails: Iterable[Mail]) -> int:
+    """Send ``mails`` over one SMTP connection; returns how many were accepted. A failure is
+    logged, never raised: the booking itself has already been saved."""
+    mails = list(mails)
+    if not mails:
+        return 0
+    sent = 0
+    try:
+        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+            if settings.starttls:
+                smtp.starttls()
+            if settings.user:
+                smtp.login(settings.user, settings.password)
+            for mail in mails:
+                msg = EmailMessage()
+                msg["From"] = settings.sender
+                msg["To"] = ", ".join(mail.to)
+                msg["Subject"] = mail.subject
+                msg.set_content(mail.body)
+                smtp.send_message(msg)
+                sent += 1
+    except (OSError, smtplib.SMTPException):
+        log.exception("sending booking notices by e-mail failed (%s sent)", sent)
+    return sent

@@ -1,0 +1,301 @@
+"""Charts and static maps of a :class:`~mapservice.stats.report.Report`, drawn server-side with
+matplotlib (no pyplot state: each call builds its own Figure, so threads do not collide) and
+GeoPandas, as PNG or SVG that print and export as they look on screen."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import geopandas as gpd
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from mapservice.core.geo import WGS84, metric_crs
+from mapservice.core.i18n import _
+from mapservice.stats.fonts import RENDER_LOCK, use_cjk
+from mapservice.stats.report import Report
+
+RED = "#c62828"
+GREY = "#90a4ae"
+
+
+def render(figure: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
+    buf = io.BytesIO()
+    figure.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _pct_axis(ax: Axes, axis: str = "x") -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(PercentFormatter(1.0))
+
+
+def _empty(ax: Axes) -> None:
+    ax.text(0.5, 0.5, _("No data for this period"), ha="center", va="center", color="#666")
+    ax.set_axis_off()
+
+
+def trend(r: Report) -> Figure:
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    t = r.trend
+    if t.empty:
+        _empty(ax)
+        return fig
+    x = np.arange(len(t))
+    ax.plot(x, t["utilization"], marker="o", color=RED, label=_("Utilization"))
+    ax.plot(x, t["realized_utilization"], marker="s", color="#1565c0", label=_("Realized"))
+    ax.set_xticks(x, list(t["week"]), rotation=45 if len(t) > 8 else 0)
+    ax.set_ylim(0, max(0.05, float(t["utilization"].max()) * 1.2))
+    _pct_axis(ax, "y")
+    ax.set_title(_("Utilization by week"))
+    ax.set_xlabel(_("Week (Monday)"))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def _bars(frame: pd.DataFrame, value: str, title: str, limit: int = 20) -> Figure:
+    frame = frame.sort_values(value, ascending=True).tail(limit)
+    fig = Figure(figsize=(7, max(2.4, 0.28 * len(frame) + 1)))
+    ax = fig.add_subplot()
+    if frame.empty:
+        _empty(ax)
+        return fig
+    y = np.arange(len(frame))
+    ax.barh(y, frame[value], color=RED)
+    ax.set_yticks(y, [str(n)[:18] for n in frame["name"]], fontsize=8)
+    for yy, v in zip(y, frame[value], strict=True):
+        ax.text(float(v), float(yy), f" {float(v):.0%}", va="center", fontsize=7)
+    _pct_axis(ax)
+    ax.set_xlim(0, max(0.05, float(frame[value].max()) * 1.25))
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def by_type(r: Report) -> Figure:
+    return _bars(r.by_type, "utilization", _("Utilization by venue type"))
+
+
+def by_unit(r: Report) -> Figure:
+    return _bars(r.by_unit, "utilization", _("Utilization by unit (top 20)"))
+
+
+def top(r: Report) -> Figure:
+    return _bars(r.top, "utilization", _("Most used venues"), 10)
+
+
+def idle(r: Report) -> Figure:
+    frame = r.idle.head(10).iloc[::-1]
+    fig = _bars(frame, "utilization", _("Idle venues (below %(t)s)", t=f"{r.threshold:.0%}"), 10)
+    return fig
+
+
+def heatmap(r: Report) -> Figure:
+    fig = Figure(figsize=(7, 3))
+    ax = fig.add_subplot()
+    grid = r.heat.to_numpy()
+    im = ax.imshow(grid, aspect="auto", cmap="Reds", interpolation="nearest")
+    days = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
+    ax.set_yticks(range(7), days)
+    ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
+    ax.set_xlabel(_("Hour of day"))
+    ax.set_title(_("Booked capacity-hours by weekday and hour"))
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    return fig
+
+
+def sharing(r: Report) -> Figure:
+    s = r.sharing[r.sharing["booked_cap_hours"] > 0]
+    fig = Figure(figsize=(7, 4.2))
+    ax1, ax2 = fig.subplots(1, 2, sharex=True)
+    if s.empty:
+        _empty(ax1)
+        _empty(ax2)
+        return fig
+    most = s.sort_values(["sharing_rate", "shared_cap_hours"], ascending=False).head(8)
+    least = s.sort_values(["sharing_rate", "shared_cap_hours"], ascending=True).head(8)
+    for ax, frame, title, colour in (
+        (ax1, most.iloc[::-1], _("Share most"), "#2e7d32"),
+        (ax2, least.iloc[::-1], _("Share least"), GREY),
+    ):
+        y = np.arange(len(frame))
+        ax.barh(y, frame["sharing_rate"], color=colour)
+        ax.set_yticks(y, [str(n)[:12] for n in frame["name"]], fontsize=7)
+        ax.set_title(title, fontsize=10)
+        _pct_axis(ax)
+        ax.set_xlim(0, 1.05)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(_("Sharing rate by unit (hours used by other units' groups)"), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --- maps -------------------------------------------------------------------------------------
+
+
+def _crs(r: Report) -> str:
+    if r.district is not None:
+        return metric_crs(float(r.district.centroid.x))
+    lon = float(r.venues["lon"].mean()) if len(r.venues) else 119.0
+    return metric_crs(lon)
+
+
+def _base(r: Report, ax: Axes, crs: str) -> gpd.GeoDataFrame:
+    streets = gpd.GeoDataFrame(
+        {"name": [n for n, _ in r.street_shapes]},
+        geometry=[g for _, g in r.street_shapes],
+        crs=WGS84,
+    ).to_crs(crs)
+    if r.district is not None:
+        gpd.GeoSeries([r.district], crs=WGS84).to_crs(crs).plot(
+            ax=ax, facecolor="none", edgecolor=RED, linewidth=1.5
+        )
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    return streets
+
+
+def _label_streets(ax: Axes, streets: gpd.GeoDataFrame) -> None:
+    for name, geom in zip(streets["name"], streets.geometry, strict=True):
+        p = geom.representative_point()
+        ax.annotate(str(name), (p.x, p.y), ha="center", fontsize=7, color="#37474f")
+
+
+def _venue_points(r: Report, crs: str) -> gpd.GeoDataFrame:
+    vt = r.venues
+    return gpd.GeoDataFrame(
+        vt[["name", "utilization", "capacity_units"]].reset_index(drop=True),
+        geometry=gpd.points_from_xy(vt["lon"], vt["lat"]),
+        crs=WGS84,
+    ).to_crs(crs)
+
+
+def map_venues(r: Report) -> Figure:
+    fig = Figure(figsize=(6.5, 6))
+    ax = fig.add_subplot()
+    crs = _crs(r)
+    streets = _base(r, ax, crs)
+    streets.plot(ax=ax, facecolor="#fafafa", edgecolor=GREY, linewidth=0.6, linestyle="--")
+    _label_streets(ax, streets)
+    pts = _venue_points(r, crs)
+    if len(pts):
+        sc = ax.scatter(
+            pts.geometry.x,
+            pts.geometry.y,
+            s=20 + 400 * pts["utilization"].to_numpy(),
+            c=pts["utilization"].to_numpy(),
+            cmap="RdYlGn",
+            vmin=0,
+            vmax=max(0.01, float(pts["utilization"].max())),
+            edgecolors="#333",
+            linewidths=0.4,
+            alpha=0.85,
+        )
+        cb = fig.colorbar(sc, ax=ax, fraction=0.035, pad=0.02)
+        cb.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_title(_("Venues by utilization (size and colour)"))
+    return fig
+
+
+def _choropleth(r: Report, column: str, title: str, pct: bool) -> Figure:
+    fig = Figure(figsize=(6.5, 6))
+    ax = fig.add_subplot()
+    crs = _crs(r)
+    streets = _base(r, ax, crs)
+    values = r.streets.set_index("name")[column]
+    streets["value"] = values.reindex(streets["name"]).fillna(0.0).to_numpy()
+    if len(streets):
+        streets.plot(
+            ax=ax,
+            column="value",
+            cmap="Reds",
+            edgecolor="#555",
+            linewidth=0.6,
+            legend=True,
+            legend_kwds={"fraction": 0.035, "pad": 0.02},
+        )
+        for name, geom, v in zip(streets["name"], streets.geometry, streets["value"], strict=True):
+            p = geom.representative_point()
+            text = f"{name}\n{v:.0%}" if pct else f"{name}\n{v:.1f}"
+            ax.annotate(text, (p.x, p.y), ha="center", fontsize=7)
+    ax.set_title(title)
+    return fig
+
+
+def map_density(r: Report) -> Figure:
+    return _choropleth(r, "venues_per_km2", _("Streets: venues per km²"), pct=False)
+
+
+def map_street_utilization(r: Report) -> Figure:
+    return _choropleth(r, "utilization", _("Streets: utilization"), pct=True)
+
+
+def map_coverage(r: Report) -> Figure:
+    fig = Figure(figsize=(6.5, 6))
+    ax = fig.add_subplot()
+    crs = _crs(r)
+    streets = _base(r, ax, crs)
+    streets.plot(ax=ax, facecolor="#e8f5e9", edgecolor="#555", linewidth=0.6)
+    gaps = gpd.GeoSeries([s.gap for s in r.coverage.streets], crs=WGS84).to_crs(crs)
+    gaps = gaps[~gaps.is_empty]
+    if len(gaps):
+        gaps.plot(ax=ax, facecolor="#ffcdd2", edgecolor=RED, hatch="///", linewidth=0.3)
+    reach = gpd.GeoSeries([r.coverage.reach], crs=WGS84).to_crs(crs)
+    if not r.coverage.reach.is_empty:
+        reach.plot(ax=ax, facecolor="none", edgecolor="#2e7d32", linewidth=1)
+    if r.coverage_points:
+        pts = gpd.GeoSeries(
+            gpd.points_from_xy(*zip(*r.coverage_points, strict=True)), crs=WGS84
+        ).to_crs(crs)
+        ax.scatter(pts.x, pts.y, s=14, color="#2e7d32", zorder=3)
+    for s, geom in zip(r.coverage.streets, streets.geometry, strict=True):
+        p = geom.representative_point()
+        ax.annotate(f"{s.name}\n{s.share:.0%}", (p.x, p.y), ha="center", fontsize=7)
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[
+            Patch(facecolor="#e8f5e9", edgecolor="#555", label=_("Within reach")),
+            Patch(facecolor="#ffcdd2", edgecolor=RED, hatch="///", label=_("Gap (out of reach)")),
+        ],
+        loc="lower left",
+        fontsize=8,
+    )
+    ax.set_title(
+        _(
+            "Coverage: %(type)s within %(km)s km — %(share)s of the area",
+            type=r.coverage_type_label,
+            km=f"{r.coverage.radius_m / 1000:g}",
+            share=f"{r.coverage.share:.0%}",
+        )
+    )
+    return fig
+
+
+CHARTS: dict[str, Callable[[Report], Figure]] = {
+    "trend": trend,
+    "by_type": by_type,
+    "by_unit": by_unit,
+    "heatmap": heatmap,
+    "top": top,
+    "idle": idle,
+    "sharing": sharing,
+    "map_venues": map_venues,
+    "map_density": map_density,
+    "map_utilization": map_street_utilization,
+    "map_coverage": map_coverage,
+}
+
+
+def chart(report: Report, name: str, fmt: str = "png") -> bytes:
+    """Render chart ``name`` (a key of :data:`CHARTS`) as ``png`` or ``svg`` bytes."""
+    use_cjk()
+    with RENDER_LOCK:
+        return render(CHARTS[name](report), fmt)

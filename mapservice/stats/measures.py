@@ -1,0 +1,343 @@
+"""The measures of ``docs/stats.md``, computed on DataFrames without a loop per booking.
+
+Times are integer seconds since the Unix epoch (UTC). Inputs:
+
+``venues``
+    one row per venue: ``venue_id, name, unit_id, unit_name, type, street_id, street_name,
+    capacity_units, lon, lat, phone``.
+``open_iv``
+    the venue's open intervals inside the period (weekly hours minus closures, merged, one
+    venue's intervals disjoint): ``venue_id, start, end``.
+``bookings``
+    every booking of those venues that meets the period or starts in it: ``booking_id,
+    venue_id, group_unit_id (NaN for a group of no unit), start, end, units, status,
+    created``.
+
+The key step is :class:`OpenClock`: for each venue, the open seconds elapsed since the
+period's start as a step-linear function of time. A booking's open overlap is then
+``F(end) - F(start)`` for all bookings at once, by binary search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+BOOKED = ("confirmed", "completed")
+REALIZED = ("completed",)
+#: Grouping keys: the column holding the key and the one holding its display name.
+GROUPS: dict[str, tuple[str, str]] = {
+    "venue": ("venue_id", "name"),
+    "unit": ("unit_id", "unit_name"),
+    "type": ("type", "type"),
+    "street": ("street_key", "street_name"),
+}
+
+VENUE_COLUMNS = [
+    "venue_id",
+    "name",
+    "unit_id",
+    "unit_name",
+    "type",
+    "street_id",
+    "street_name",
+    "capacity_units",
+    "lon",
+    "lat",
+    "phone",
+]
+BOOKING_COLUMNS = [
+    "booking_id",
+    "venue_id",
+    "group_unit_id",
+    "start",
+    "end",
+    "units",
+    "status",
+    "created",
+]
+
+
+def empty_venues() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in VENUE_COLUMNS})
+
+
+def empty_bookings() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="int64") for c in BOOKING_COLUMNS})
+    frame["group_unit_id"] = frame["group_unit_id"].astype("float64")
+    frame["status"] = frame["status"].astype("object")
+    return frame
+
+
+class OpenClock:
+    """Open seconds of each venue since ``t0``, inside ``[t0, t1)``, as a function of time."""
+
+    def __init__(self, open_iv: pd.DataFrame, t0: int, t1: int) -> None:
+        self.t0, self.t1 = int(t0), int(t1)
+        self.span = self.t1 - self.t0 + 1
+        iv = open_iv.sort_values(["venue_id", "start"], kind="stable")
+        starts = np.clip(iv["start"].to_numpy(dtype="int64"), self.t0, self.t1)
+        ends = np.clip(iv["end"].to_numpy(dtype="int64"), self.t0, self.t1)
+        self.venues = pd.Index(pd.unique(iv["venue_id"]))
+        self.code = self.venues.get_indexer(iv["venue_id"]).astype("int64")
+        self.start = starts
+        self.length = np.maximum(ends - starts, 0)
+        self.key = self.code * self.span + (starts - self.t0)
+        cum = pd.Series(self.length).groupby(self.code).cumsum().to_numpy(dtype="int64")
+        self.before = cum - self.length
+
+    def at(self, venue_ids: Any, t: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """F(t): open seconds of each venue in ``[t0, min(t, t1))``."""
+        code = self.venues.get_indexer(pd.Index(venue_ids)).astype("int64")
+        tt = np.clip(np.asarray(t, dtype="int64"), self.t0, self.t1)
+        key = np.where(code >= 0, code, 0) * self.span + (tt - self.t0)
+        i = np.searchsorted(self.key, key, side="right") - 1
+        ok = (code >= 0) & (i >= 0)
+        i = np.where(ok, i, 0)
+        if len(self.key) == 0:
+            return np.zeros(len(tt), dtype="int64")
+        ok &= self.code[i] == code
+        value = self.before[i] + np.clip(tt - self.start[i], 0, self.length[i])
+        return np.where(ok, value, 0).astype("int64")
+
+    def between(self, venue_ids: Any, a: Any, b: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Open seconds inside ``[a, b)`` (0 when ``b <= a``)."""
+        return np.maximum(self.at(venue_ids, b) - self.at(venue_ids, a), 0)
+
+
+def open_seconds_by_venue(open_iv: pd.DataFrame) -> pd.Series:
+    return (open_iv["end"] - open_iv["start"]).groupby(open_iv["venue_id"]).sum()
+
+
+def _booked_pieces(
+    bookings: pd.DataFrame, clock: OpenClock, a: int | None = None, b: int | None = None
+) -> pd.DataFrame:
+    """Booked (confirmed/completed) bookings with ``open_s``: the seconds inside the window
+    (the period, or ``[a, b)``) and inside opening hours, and ``cap_s`` = that × units."""
+    live = bookings[bookings["status"].isin(BOOKED)].copy()
+    s, e = live["start"].to_numpy(dtype="int64"), live["end"].to_numpy(dtype="int64")
+    if a is not None and b is not None:
+        s, e = np.clip(s, a, b), np.clip(e, a, b)
+    live["open_s"] = clock.between(live["venue_id"].to_numpy(), s, e)
+    live["cap_s"] = live["open_s"] * live["units"].astype("int64")
+    return live
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    """num / den, 0 where den is 0, never above 1."""
+    den_f = den.astype("float64")
+    out = num.astype("float64").div(den_f.where(den_f > 0)).fillna(0.0)
+    return out.clip(lower=0.0, upper=1.0)
+
+
+@dataclass
+class Figures:
+    """Everything the tables and charts are cut from, computed once per period and scope."""
+
+    t0: int
+    t1: int
+    clock: OpenClock
+    #: one row per venue (see :func:`compute`)
+    venues: pd.DataFrame
+    #: confirmed/completed bookings with ``open_s``, ``cap_s``, ``shared``, ``realized``
+    booked: pd.DataFrame
+    #: every loaded booking (all statuses)
+    bookings: pd.DataFrame
+
+
+def compute(
+    venues: pd.DataFrame,
+    open_iv: pd.DataFrame,
+    bookings: pd.DataFrame,
+    t0: int,
+    t1: int,
+) -> Figures:
+    """The venue table: open, booked, realized and shared capacity-hours, the rates and the
+    booking counts of ``docs/stats.md``, one row per venue (indexed by venue id)."""
+    clock = OpenClock(open_iv, t0, t1)
+    table = venues.copy().set_index("venue_id", drop=False)
+    table.index.name = None
+    table["street_key"] = table["street_id"].fillna(-1).astype("int64")
+    cap = table["capacity_units"].astype("int64")
+    open_s = open_seconds_by_venue(open_iv).reindex(table.index, fill_value=0)
+    table["open_hours"] = open_s.astype("float64") / 3600
+    table["open_cap_hours"] = table["open_hours"] * cap
+    live = _booked_pieces(bookings, clock)
+    owner = table["unit_id"].reindex(live["venue_id"]).to_numpy()
+    live["owner_unit_id"] = owner
+    live["shared"] = ~(live["group_unit_id"].to_numpy() == owner)
+    live["realized"] = live["status"].isin(REALIZED)
+    booked = live.groupby("venue_id")["cap_s"].sum()
+    realized = live[live["realized"]].groupby("venue_id")["cap_s"].sum()
+    shared = live[live["shared"]].groupby("venue_id")["cap_s"].sum()
+    table["booked_cap_hours"] = booked.reindex(table.index, fill_value=0) / 3600
+    table["realized_cap_hours"] = realized.reindex(table.index, fill_value=0) / 3600
+    table["shared_cap_hours"] = shared.reindex(table.index, fill_value=0) / 3600
+    table = pd.concat([table, event_counts(bookings, t0, t1, "venue_id", table.index)], axis=1)
+    return Figures(t0, t1, clock, add_rates(table), live, bookings)
+
+
+def event_counts(
+    bookings: pd.DataFrame, t0: int, t1: int, key: str, index: pd.Index
+) -> pd.DataFrame:
+    """Per ``key`` over the bookings that start in ``[t0, t1)``: how many, cancelled,
+    completed, no-show, and the median lead time in days (of confirmed, completed and
+    no-show bookings)."""
+    started = bookings[(bookings["start"] >= t0) & (bookings["start"] < t1)]
+    keys = started[key]
+    status = started["status"]
+    frame = pd.DataFrame(
+        {
+            "k": keys,
+            "bookings": 1,
+            "cancelled": (status == "cancelled").astype("int64"),
+            "completed": (status == "completed").astype("int64"),
+            "no_show": (status == "no_show").astype("int64"),
+        }
+    )
+    counts = frame.groupby("k")[["bookings", "cancelled", "completed", "no_show"]].sum()
+    held = status.isin(("confirmed", "completed", "no_show"))
+    lead = (started["start"] - started["created"]) / 86400
+    lead_days = lead[held].groupby(keys[held]).median()
+    out = counts.reindex(index, fill_value=0).astype("int64")
+    out["lead_days"] = lead_days.reindex(index).astype("float64")
+    return out
+
+
+def add_rates(table: pd.DataFrame) -> pd.DataFrame:
+    table["utilization"] = _ratio(table["booked_cap_hours"], table["open_cap_hours"])
+    table["realized_utilization"] = _ratio(table["realized_cap_hours"], table["open_cap_hours"])
+    table["sharing_rate"] = _ratio(table["shared_cap_hours"], table["booked_cap_hours"])
+    table["no_show_rate"] = _ratio(table["no_show"], table["completed"] + table["no_show"])
+    table["cancellation_rate"] = _ratio(table["cancelled"], table["bookings"])
+    return table
+
+
+SUMMED = [
+    "open_hours",
+    "open_cap_hours",
+    "booked_cap_hours",
+    "realized_cap_hours",
+    "shared_cap_hours",
+    "bookings",
+    "cancelled",
+    "completed",
+    "no_show",
+]
+
+
+def grouped(fig: Figures, by: str) -> pd.DataFrame:
+    """The venue table summed by ``venue``, ``unit``, ``type`` or ``street`` (ratios of sums,
+    not means of ratios), with ``key``, ``name`` and ``venues`` (how many venues)."""
+    vt = fig.venues
+    if by == "venue":
+        return vt.assign(key=vt["venue_id"], venues=1)
+    key, name = GROUPS[by]
+    return _group_on(fig, vt[key], vt[name])
+
+
+def _group_on(fig: Figures, key: pd.Series, name: pd.Series) -> pd.DataFrame:
+    vt = fig.venues
+    sums = vt.groupby(key)[SUMMED].sum()
+    sums["venues"] = vt.groupby(key).size()
+    sums["name"] = name.groupby(key).first()
+    sums["key"] = sums.index
+    keyed = fig.bookings.assign(_k=key.reindex(fig.bookings["venue_id"]).to_numpy())
+    sums["lead_days"] = event_counts(keyed, fig.t0, fig.t1, "_k", sums.index)["lead_days"]
+    return add_rates(sums)
+
+
+def totals(fig: Figures) -> dict[str, float]:
+    """The whole scope's figures (ratios of sums)."""
+    vt = fig.venues
+    one = pd.Series(0, index=vt.index)
+    table = _group_on(fig, one, pd.Series("", index=vt.index))
+    columns = [*SUMMED, "utilization", "realized_utilization", "sharing_rate", "no_show_rate"]
+    columns += ["cancellation_rate", "lead_days", "venues"]
+    if table.empty:
+        return {c: 0.0 for c in columns}
+    row = table.iloc[0]
+    return {c: float(row[c]) if pd.notna(row[c]) else 0.0 for c in columns}
+
+
+def weekly_trend(fig: Figures, weeks: list[tuple[Any, int, int]]) -> pd.DataFrame:
+    """Utilization and realized utilization of the whole scope per week (``weeks``: label,
+    start, end). A loop per week, vectorized over venues and bookings within it."""
+    cap = fig.venues["capacity_units"].astype("int64")
+    vids = cap.index.to_numpy()
+    live = fig.booked
+    units = live["units"].to_numpy(dtype="int64")
+    done = live["realized"].to_numpy(dtype="bool")
+    rows = []
+    for label, a, b in weeks:
+        aa, bb = np.full(len(vids), a), np.full(len(vids), b)
+        open_cap = float((fig.clock.between(vids, aa, bb) * cap.to_numpy()).sum())
+        s = np.clip(live["start"].to_numpy(dtype="int64"), a, b)
+        e = np.clip(live["end"].to_numpy(dtype="int64"), a, b)
+        cap_s = fig.clock.between(live["venue_id"].to_numpy(), s, e) * units
+        rows.append(
+            {
+                "week": label,
+                "open_cap_hours": open_cap / 3600,
+                "booked_cap_hours": float(cap_s.sum()) / 3600,
+                "realized_cap_hours": float(cap_s[done].sum()) / 3600,
+            }
+        )
+    columns = ["week", "open_cap_hours", "booked_cap_hours", "realized_cap_hours"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["utilization"] = _ratio(out["booked_cap_hours"], out["open_cap_hours"])
+    out["realized_utilization"] = _ratio(out["realized_cap_hours"], out["open_cap_hours"])
+    return out
+
+
+def heatmap(fig: Figures, tz: ZoneInfo) -> pd.DataFrame:
+    """Booked capacity-hours by local weekday (rows 0 = Monday … 6) and hour of day (columns
+    0…23): confirmed and completed bookings clipped to the period. Each booking is cut at
+    the clock hours it spans (bookings last hours, not days, so the expansion stays small)."""
+    live = fig.booked
+    s = np.clip(live["start"].to_numpy(dtype="int64"), fig.t0, fig.t1)
+    e = np.clip(live["end"].to_numpy(dtype="int64"), fig.t0, fig.t1)
+    units = live["units"].to_numpy(dtype="int64")
+    keep = e > s
+    s, e, units = s[keep], e[keep], units[keep]
+    first = s // 3600
+    n = (e - 1) // 3600 - first + 1
+    idx = np.repeat(np.arange(len(s)), n)
+    offset = np.arange(len(idx)) - np.repeat(np.cumsum(n) - n, n)
+    hour_start = (first[idx] + offset) * 3600
+    piece = np.minimum(e[idx], hour_start + 3600) - np.maximum(s[idx], hour_start)
+    local = pd.to_datetime(pd.Series(hour_start, dtype="int64"), unit="s", utc=True)
+    local = local.dt.tz_convert(tz)
+    frame = pd.DataFrame(
+        {
+            "weekday": local.dt.day_of_week.to_numpy(),
+            "hour": local.dt.hour.to_numpy(),
+            "cap_hours": piece * units[idx] / 3600,
+        }
+    )
+    grid = frame.groupby(["weekday", "hour"])["cap_hours"].sum().unstack(fill_value=0.0)
+    return grid.reindex(index=range(7), columns=range(24), fill_value=0.0).astype("float64")
+
+
+def unit_sharing(fig: Figures) -> pd.DataFrame:
+    """Per unit: capacity-hours its venues gave to other units' groups (``shared_cap_hours``),
+    its sharing rate, and the capacity-hours its own groups used at other units' venues
+    (``used_elsewhere_cap_hours``, among the venues in scope)."""
+    vt = fig.venues
+    out = vt.groupby("unit_id").agg(
+        name=("unit_name", "first"),
+        venues=("venue_id", "size"),
+        booked_cap_hours=("booked_cap_hours", "sum"),
+        shared_cap_hours=("shared_cap_hours", "sum"),
+    )
+    live = fig.booked
+    away = live[live["shared"] & live["group_unit_id"].notna()]
+    used = away.groupby(away["group_unit_id"].astype("int64"))["cap_s"].sum() / 3600
+    out["used_elsewhere_cap_hours"] = used.reindex(out.index, fill_value=0.0)
+    out["sharing_rate"] = _ratio(out["shared_cap_hours"], out["booked_cap_hours"])
+    out["key"] = out.index
+    return out.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)

@@ -1,0 +1,252 @@
+"""The committee's dashboard: utilization, sharing, coverage — tables, charts, maps, exports
+and the printed one map. A committee admin sees the committee, a unit secretary its own
+unit's venues, a booker nothing (403). The figures come from :mod:`mapservice.stats`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from mapservice.core.errors import NotAllowed, ValidationFailed
+from mapservice.core.i18n import _, current_locale
+from mapservice.core.vocab import VenueType
+from mapservice.models import Committee, Unit, User
+from mapservice.stats import charts, export
+from mapservice.stats.fonts import FontMissing
+from mapservice.stats.frames import Scope, load_areas, load_map_venues
+from mapservice.stats.periods import KINDS, Period, period_for
+from mapservice.stats.printmap import FORMATS, PAPERS, print_map
+from mapservice.stats.report import (
+    DEFAULT_COVERAGE_TYPE,
+    DEFAULT_THRESHOLD,
+    GROUP_BYS,
+    Report,
+    build_report,
+    tables,
+)
+from mapservice.web.auth import current_actor
+from mapservice.web.database import get_db
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+CACHE_SECONDS = 60
+_lock = threading.Lock()
+
+
+def _actor() -> User:
+    actor = current_actor()
+    if actor is None:
+        abort(401)
+    if not actor.active or not (actor.is_admin or actor.is_secretary):
+        raise NotAllowed(
+            "dashboard_not_allowed",
+            _("The dashboard is for the committee admin and unit secretaries."),
+        )
+    return actor
+
+
+def _scope(actor: User) -> Scope:
+    return Scope(actor.committee_id, None if actor.is_admin else actor.unit_id)
+
+
+def _date(name: str, default: date) -> date:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            _("Please give dates as YYYY-MM-DD."), {name: _("Not a date: %(v)s", v=text)}
+        ) from None
+
+
+def _number(name: str, default: float, lo: float, hi: float) -> float:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not lo <= value <= hi:
+        raise ValidationFailed(
+            _("A value is out of range."),
+            {name: _("Between %(lo)s and %(hi)s.", lo=f"{lo:g}", hi=f"{hi:g}")},
+        )
+    return value
+
+
+def _params(tz: ZoneInfo) -> dict[str, Any]:
+    args = request.args
+    kind = args.get("period", "month")
+    if kind not in KINDS:
+        kind = "month"
+    today = datetime.now(tz).date()
+    try:
+        if kind == "custom":
+            period = period_for(
+                "custom", _date("start", today.replace(day=1)), tz, last_day=_date("end", today)
+            )
+        else:
+            period = period_for(kind, _date("at", today), tz)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), {"end": str(exc)}) from None
+    by = args.get("by", "venue")
+    ctype = args.get("type", DEFAULT_COVERAGE_TYPE)
+    return {
+        "period": period,
+        "by": by if by in GROUP_BYS else "venue",
+        "threshold": _number("threshold", DEFAULT_THRESHOLD * 100, 0, 100) / 100,
+        "type": ctype if ctype in {t.value for t in VenueType} else DEFAULT_COVERAGE_TYPE,
+        "radius_km": _number("radius", 1.0, 0.1, 20),
+    }
+
+
+def _report(actor: User) -> tuple[Report, dict[str, Any], Committee]:
+    """Build (or reuse, for a minute) the report the request's parameters ask for: the page
+    and its dozen chart images then cost one computation."""
+    db = get_db()
+    committee = db.get(Committee, actor.committee_id)
+    assert committee is not None
+    params = _params(ZoneInfo(committee.timezone))
+    scope = _scope(actor)
+    period: Period = params["period"]
+    key = (
+        scope,
+        period.kind,
+        period.first_day,
+        period.last_day,
+        params["by"],
+        params["threshold"],
+        params["type"],
+        params["radius_km"],
+        current_locale(),
+    )
+    cache: dict[Any, tuple[float, Report]] = current_app.extensions.setdefault("stats_cache", {})
+    now = time.monotonic()
+    with _lock:
+        hit = cache.get(key)
+        if hit and now - hit[0] < CACHE_SECONDS:
+            return hit[1], params, committee
+    report = build_report(
+        db,
+        scope,
+        period,
+        group_by=params["by"],
+        threshold=params["threshold"],
+        coverage_type=params["type"],
+        radius_m=params["radius_km"] * 1000,
+    )
+    with _lock:
+        for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
+            del cache[k]
+        if len(cache) > 32:
+            cache.clear()
+        cache[key] = (now, report)
+    return report, params, committee
+
+
+def _attachment(data: bytes, mimetype: str, filename: str, download: bool = True) -> Response:
+    response = Response(data, mimetype=mimetype)
+    if download:
+        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    actor = _actor()
+    report, params, committee = _report(actor)
+    unit = get_db().get(Unit, actor.unit_id) if actor.unit_id else None
+    query = request.args.to_dict()
+    return render_template(
+        "dashboard/index.html",
+        report=report,
+        params=params,
+        committee=committee,
+        unit=unit,
+        tables=tables(report),
+        charts=list(charts.CHARTS),
+        query=query,
+        prev_at=report.period.shifted(-1).first_day.isoformat(),
+        next_at=report.period.shifted(1).first_day.isoformat(),
+        kinds=KINDS,
+        group_bys=GROUP_BYS,
+        papers=list(PAPERS),
+    )
+
+
+@bp.route("/chart/<name>.<fmt>")
+@login_required
+def chart(name: str, fmt: str) -> Any:
+    actor = _actor()
+    if name not in charts.CHARTS or fmt not in ("png", "svg"):
+        abort(404)
+    report, _params_, _c = _report(actor)
+    data = charts.chart(report, name, fmt)
+    mimetype = "image/png" if fmt == "png" else "image/svg+xml"
+    filename = f"{name}-{report.period.first_day.isoformat()}.{fmt}"
+    return _attachment(data, mimetype, filename, download=bool(request.args.get("download")))
+
+
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@bp.route("/export/<name>.<fmt>")
+@login_required
+def export_table(name: str, fmt: str) -> Any:
+    actor = _actor()
+    if fmt not in EXPORT_TYPES:
+        abort(404)
+    report, _params_, _c = _report(actor)
+    all_tables = tables(report)
+    stamp = report.period.first_day.isoformat()
+    if name == "all" and fmt == "xlsx":
+        data = export.write_xlsx(list(all_tables.values()), [t.title for t in all_tables.values()])
+        return _attachment(data, EXPORT_TYPES[fmt], f"stats-{stamp}.xlsx")
+    if name not in all_tables:
+        abort(404)
+    data = export.write_table(all_tables[name], fmt)
+    return _attachment(data, EXPORT_TYPES[fmt], f"{name}-{stamp}.{fmt}")
+
+
+@bp.route("/print.<fmt>")
+@login_required
+def print_one_map(fmt: str) -> Any:
+    """The printed one map of every published venue of the committee (public information)."""
+    actor = _actor()
+    paper = request.args.get("paper", "A3")
+    if fmt not in FORMATS or paper not in PAPERS:
+        abort(404)
+    db = get_db()
+    committee = db.get(Committee, actor.committee_id)
+    assert committee is not None
+    district, streets = load_areas(db, committee.id)
+    try:
+        data = print_map(
+            load_map_venues(db, committee.id),
+            district,
+            streets,
+            title=f"{committee.name} 功能阵地分布图",
+            paper=paper,
+            fmt=fmt,
+            on=datetime.now(ZoneInfo(committee.timezone)).date(),
+        )
+    except FontMissing as exc:
+        current_app.logger.error("%s", exc)
+        raise ValidationFailed(_("The server has no Chinese font to print with."), {}) from exc
+    mimetype = "application/pdf" if fmt == "pdf" else "image/png"
+    return _attachment(data, mimetype, f"{committee.slug}-one-map-{paper}.{fmt}")

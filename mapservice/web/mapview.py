@@ -1,0 +1,248 @@
+"""The one map (一张图): the map page, its chrome-less embed, the venue and boundary data it
+draws, and downloads of the filtered result.
+
+The page is a small shell (HTML + config); the venues come from ``/map/data.geojson`` as
+compact GeoJSON with the same filter parameters as the page, gzipped, and are drawn by
+``static/js/one-map.js`` with Leaflet and Leaflet.markercluster. Filtering happens in
+``mapservice.core.mapfilter``; building the GeoJSON in ``mapservice.core.mapdata``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from sqlalchemy import select
+
+from mapservice.core import mapdata
+from mapservice.core.errors import ValidationFailed
+from mapservice.core.i18n import _, lang
+from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
+from mapservice.core.venue_io import write_venues
+from mapservice.core.vocab import VenueType
+from mapservice.models import Committee
+from mapservice.operations import mapview as ops
+from mapservice.operations.venues import row_of
+from mapservice.web.auth import current_actor
+from mapservice.web.compress import finish, gzip_bytes
+from mapservice.web.database import get_db
+
+bp = Blueprint("map", __name__, url_prefix="/map")
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
+
+
+def _committee() -> Committee:
+    committee = ops.map_committee(get_db(), current_actor(), request.args.get("committee", ""))
+    if committee is None:
+        abort(404)
+    return committee
+
+
+def _filter(committee: Committee) -> tuple[MapFilter, dict[str, str], ZoneInfo]:
+    tz = ZoneInfo(committee.timezone)
+    flt, errors = parse_filter(request.args.to_dict(flat=False), tz)
+    return flt, errors, tz
+
+
+def _crs() -> str:
+    crs = request.args.get("crs", "wgs84")
+    if crs not in mapdata.DISPLAY_CRS:
+        raise ValidationFailed(_("Unknown coordinate system '%(value)s'.", value=crs), {"crs": crs})
+    return crs
+
+
+def _matches(committee: Committee, flt: MapFilter, tz: ZoneInfo) -> tuple[list[Match], int]:
+    """The filtered venues and today's weekday (for the popups' opening hours)."""
+    today = datetime.now(tz).weekday()
+    free = flt.free_from is not None and flt.free_to is not None
+    facts = ops.load_facts(
+        get_db(),
+        current_actor(),
+        committee,
+        weekdays=None if free else [today],
+        closures_between=(flt.free_from, flt.free_to)
+        if flt.free_from is not None and flt.free_to is not None
+        else None,
+    )
+    check = None
+    if flt.free_from is not None and flt.free_to is not None:
+        check = ops.engine_free_check(
+            get_db(), facts, flt.free_from, flt.free_to, flt.min_units or 1, tz, datetime.now(tz)
+        )
+    return select_venues(facts, flt, tz, free_check=check), today
+
+
+def _query(committee: Committee, flt: MapFilter, **extra: str) -> str:
+    pairs = [("committee", committee.slug), *flt.query_pairs(), *extra.items()]
+    return urlencode(pairs)
+
+
+def _shell(template: str, embed: bool) -> Any:
+    db = get_db()
+    actor = current_actor()
+    committee = _committee()
+    flt, errors, _tz = _filter(committee)
+    units, streets = ops.filter_choices(db, actor, committee)
+    tiles = mapdata.tile_layers(
+        current_app.config.get("MAPSERVICE_TILES", "none"),
+        current_app.config.get("MAPSERVICE_TIANDITU_KEY", ""),
+        lang(),
+    )
+    venue_id = request.args.get("venue", "")
+    query = _query(committee, flt)
+    types = [
+        {"key": t.value, "label": t.label(lang()), "color": c, "glyph": g}
+        for t in VenueType
+        for c, g in [mapdata.TYPE_STYLE[t.value]]
+    ]
+    config = {
+        "dataUrl": url_for("map.data") + "?" + query,
+        "areasUrl": url_for("map.areas") + "?" + urlencode([("committee", committee.slug)]),
+        "venueUrl": url_for("venues.detail", venue_id=0)[:-1],
+        "tiles": [t.as_json() for t in tiles],
+        "types": types,
+        "units": [{"id": u, "name": n} for u, n in units],
+        "venue": int(venue_id) if venue_id.isdigit() else None,
+        "near": list(flt.near) if flt.near else None,
+        "radiusKm": flt.radius_km,
+        "embed": embed,
+        "labels": {
+            "approx": _("approximate"),
+            "units": _("Capacity units"),
+            "headcount": _("Maximum headcount"),
+            "today": _("Open today"),
+            "closedToday": _("Closed today"),
+            "facilities": _("Facilities"),
+            "phone": _("Phone"),
+            "address": _("Address"),
+            "details": _("Details"),
+            "book": _("Book"),
+            "km": _("km"),
+            "locate": _("Show my location"),
+            "locateFailed": _("Your location is not available."),
+            "fullscreen": _("Full screen"),
+            "exitFullscreen": _("Exit full screen"),
+            "shown": _("%(shown)s of %(total)s venues shown"),
+            "more": _("… and %(n)s more: zoom in or filter."),
+            "none": _("No venue matches these filters."),
+            "layers": _("Venue types"),
+            "unitLayers": _("Member units"),
+            "loadFailed": _("The venues could not be loaded; reload the page."),
+            "pick": _("Click the map to choose the point."),
+        },
+    }
+    response = render_template(
+        template,
+        committee=committee,
+        flt=flt,
+        errors=errors,
+        units=units,
+        streets=streets,
+        types=types,
+        config=config,
+        query=query,
+        committees=list(db.scalars(select(Committee).order_by(Committee.id)))
+        if actor is None
+        else [],
+        embed_src=url_for("map.embed") + "?" + query,
+    )
+    return finish(Response(response, mimetype="text/html"))
+
+
+@bp.route("")
+def page() -> Any:
+    return _shell("map/page.html", embed=False)
+
+
+@bp.route("/embed")
+def embed() -> Any:
+    return _shell("map/embed.html", embed=True)
+
+
+# Built answers of the data endpoint, per app: key -> (stamp, expiry, body, gzipped body).
+# The stamp (operations.mapview.data_stamp) catches venue, hours, closure and unit changes;
+# the expiry bounds what it cannot see (a unit renamed) and the turn of the day. Answers to
+# "free between" are never cached (they depend on bookings).
+CACHE_SECONDS = 60
+CACHE_ENTRIES = 64
+
+
+def _scope_key(committee: Committee) -> tuple[Any, ...]:
+    actor = current_actor()
+    if actor is None:
+        return (committee.id, "public")
+    staff = actor.is_admin or actor.is_secretary
+    return (committee.id, "staff" if staff else "member")
+
+
+@bp.route("/data.geojson")
+def data() -> Any:
+    """The filtered venues, compact GeoJSON in ``crs`` (``wgs84`` or ``gcj02``)."""
+    committee = _committee()
+    flt, errors, tz = _filter(committee)
+    if errors:
+        raise ValidationFailed(_("Some filters are not valid."), errors)
+    crs = _crs()
+    cache: dict[Any, Any] = current_app.extensions.setdefault("map_data_cache", {})
+    key = (_scope_key(committee), tuple(flt.query_pairs()), crs, datetime.now(tz).date())
+    stamp = ops.data_stamp(get_db(), committee)
+    # "Free between" depends on bookings, which change all the time: never cached.
+    hit = cache.get(key) if flt.free_from is None else None
+    if hit is not None and hit[0] == stamp and hit[1] > time.monotonic():
+        body, zipped = hit[2], hit[3]
+    else:
+        matches, today = _matches(committee, flt, tz)
+        body = json.dumps(
+            mapdata.venue_features(matches, crs, today, flt.near),
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        zipped = gzip_bytes(body)
+        if flt.free_from is None:
+            if len(cache) >= CACHE_ENTRIES:
+                cache.pop(next(iter(cache)))
+            cache[key] = (stamp, time.monotonic() + CACHE_SECONDS, body, zipped)
+    response = Response(body, mimetype="application/geo+json")
+    response.headers["Cache-Control"] = "private, no-cache"
+    return finish(response, gzipped=zipped)
+
+
+@bp.route("/areas.geojson")
+def areas() -> Any:
+    """The committee's district and street boundaries in ``crs``."""
+    committee = _committee()
+    crs = _crs()
+    body = json.dumps(
+        mapdata.area_features(ops.load_areas(get_db(), committee), crs),
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    response = Response(body, mimetype="application/geo+json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return finish(response)
+
+
+@bp.route("/export.<fmt>")
+def export(fmt: str) -> Any:
+    """The filtered venues as a file (same columns as the registry's export)."""
+    if fmt not in EXPORT_TYPES:
+        abort(404)
+    committee = _committee()
+    flt, errors, tz = _filter(committee)
+    if errors:
+        raise ValidationFailed(_("Some filters are not valid."), errors)
+    matches, _today = _matches(committee, flt, tz)
+    venues = ops.load_venues(get_db(), [m.venue.id for m in matches])
+    rows = [row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]
+    stamp = datetime.now(tz).strftime("%Y%m%d")
+    return Response(
+        write_venues(rows, fmt),
+        mimetype=EXPORT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="map-venues-{stamp}.{fmt}"'},
+    )

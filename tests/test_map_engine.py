@@ -1,0 +1,40 @@
+"""The map's "free between FROM and TO" is answered by the booking engine: capacity-aware."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from mapservice.booking import engine
+from mapservice.models import Venue
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def names(client, params):
+    resp = client.get("/map/data.geojson", query_string=params)
+    assert resp.status_code == 200
+    return sorted(f["properties"]["n"] for f in resp.get_json()["features"])
+
+
+def test_free_filter_counts_bookings_and_units(client, make, wdb):
+    committee = make.committee(with_streets=False)
+    unit = make.unit(committee, "移动公司")
+    group = make.group(committee, unit)
+    make.venue(unit, name="单片场", capacity_units=1, min_notice_minutes=0)
+    make.venue(unit, name="三片场", capacity_units=3, min_notice_minutes=0)
+    admin = wdb.merge(make.admin(committee, username="admin"))
+    day = (datetime.now(TZ) + timedelta(days=3)).date()
+    start = datetime(day.year, day.month, day.day, 19, tzinfo=TZ)
+    window = {"free_from": f"{day.isoformat()}T19:00", "free_to": f"{day.isoformat()}T20:00"}
+    assert names(client, window) == ["三片场", "单片场"]
+    for venue_name, units in (("单片场", 1), ("三片场", 2)):
+        venue = wdb.scalars(select(Venue).where(Venue.name == venue_name)).one()
+        engine.book(wdb, admin, venue.id, group.id, start, start + timedelta(hours=1), units=units)
+        wdb.commit()
+    assert names(client, window) == ["三片场"]  # one of three courts still free
+    assert names(client, {**window, "min_units": "2"}) == []  # but not two
+    later = {"free_from": f"{day.isoformat()}T20:00", "free_to": f"{day.isoformat()}T21:00"}
+    assert names(client, later) == ["三片场", "单片场"]  # back-to-back is free

@@ -1,0 +1,55 @@
+"""Security headers: strict CSP (scripts only from the app), no sniffing, framing only for
+the embeddable map."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("path", ["/login", "/venues/", "/map", "/api/v1/venues"])
+def test_every_response_carries_the_policy(client, path):
+    resp = client.get(path)
+    csp = resp.headers["Content-Security-Policy"]
+    assert (
+        "script-src 'self'" in csp
+        and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    )
+    assert "object-src 'none'" in csp and "frame-ancestors 'self'" in csp
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_only_the_embed_may_be_framed(client, make):
+    make.committee(with_streets=False)
+    resp = client.get("/map/embed")
+    assert resp.status_code == 200
+    assert "frame-ancestors *" in resp.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in resp.headers
+
+
+def test_templates_have_no_inline_scripts():
+    """Inline scripts would be blocked by the CSP; data blocks (application/json) are fine."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "templates"
+    offenders = []
+    for path in root.rglob("*.html"):
+        for tag in re.findall(r"<script\b[^>]*>", path.read_text(encoding="utf-8")):
+            if "src=" not in tag and "application/json" not in tag:
+                offenders.append(f"{path.relative_to(root)}: {tag}")
+        if re.search(
+            r"\son(click|load|change|submit|error|input)=", path.read_text(encoding="utf-8")
+        ):
+            offenders.append(f"{path.relative_to(root)}: inline event handler")
+    assert offenders == []
+
+
+def test_session_cookie_flags(client, make):
+    from tests.conftest import login
+
+    committee = make.committee(with_streets=False)
+    make.admin(committee, username="admin")
+    resp = login(client, "admin")
+    cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
