@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from mapservice.booking import engine
@@ -38,3 +39,24 @@ def test_free_filter_counts_bookings_and_units(client, make, wdb):
     assert names(client, {**window, "min_units": "2"}) == []  # but not two
     later = {"free_from": f"{day.isoformat()}T20:00", "free_to": f"{day.isoformat()}T21:00"}
     assert names(client, later) == ["三片场", "单片场"]  # back-to-back is free
+
+
+def test_popup_free_today_comes_from_the_engine(client, make, wdb):
+    committee = make.committee(with_streets=False)
+    unit = make.unit(committee, "移动公司")
+    group = make.group(committee, unit)
+    venue = make.venue(
+        unit, name="单片场", capacity_units=1, hours="Mon-Sun 00:00-24:00", min_notice_minutes=0
+    )
+    admin = wdb.merge(make.admin(committee, username="admin"))
+    now = datetime.now(TZ)
+    if now.hour >= 21:
+        pytest.skip("too late in the local day to have two future hours to compare")
+    first = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    engine.book(wdb, admin, venue.id, group.id, first, first + timedelta(hours=1))
+    wdb.commit()
+    body = client.get(f"/map/venues/{venue.id}/free-today").get_json()
+    assert body["free"][0][0] != f"{first:%H:%M}"  # the booked hour is not offered
+    starts = [w[0] for w in body["free"]]
+    assert f"{first + timedelta(hours=1):%H:%M}" in starts
+    assert client.get("/map/venues/99999/free-today").status_code == 404

@@ -16,7 +16,16 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from mapservice.core import mapdata
@@ -105,6 +114,7 @@ def _shell(template: str, embed: bool) -> Any:
         "dataUrl": url_for("map.data") + "?" + query,
         "areasUrl": url_for("map.areas") + "?" + urlencode([("committee", committee.slug)]),
         "venueUrl": url_for("venues.detail", venue_id=0)[:-1],
+        "freeUrl": url_for("map.free_today", venue_id=0)[: -len("0/free-today")],
         "tiles": [t.as_json() for t in tiles],
         "types": types,
         "units": [{"id": u, "name": n} for u, n in units],
@@ -118,6 +128,8 @@ def _shell(template: str, embed: bool) -> Any:
             "headcount": _("Maximum headcount"),
             "today": _("Open today"),
             "closedToday": _("Closed today"),
+            "freeToday": _("Free today"),
+            "noFreeToday": _("No free slot left today"),
             "facilities": _("Facilities"),
             "phone": _("Phone"),
             "address": _("Address"),
@@ -246,3 +258,30 @@ def export(fmt: str) -> Any:
         mimetype=EXPORT_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="map-venues-{stamp}.{fmt}"'},
     )
+
+
+@bp.route("/venues/<int:venue_id>/free-today")
+def free_today(venue_id: int) -> Any:
+    """The next free slots today at a venue (for the popup), from the booking engine:
+    consecutive free slots joined, at most three windows, only the future."""
+    from mapservice.booking.availability import week_slots
+    from mapservice.operations.access import get_venue
+
+    venue = get_venue(get_db(), current_actor(), venue_id)
+    tz = ZoneInfo(venue.committee.timezone)
+    now = datetime.now(tz)
+    windows: list[list[str]] = []
+    for _day, slots in week_slots(get_db(), current_actor(), venue, now.date(), now, days=1):
+        for slot in slots:
+            if slot.start < now or slot.free == 0:
+                continue
+            start, end = slot.start.astimezone(tz), slot.end.astimezone(tz)
+            if windows and windows[-1][1] == f"{start:%H:%M}":
+                windows[-1][1] = f"{end:%H:%M}"
+            elif len(windows) < 3:
+                windows.append([f"{start:%H:%M}", f"{end:%H:%M}"])
+            else:
+                break
+    response = jsonify({"venue": venue.id, "free": windows})
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response

@@ -176,8 +176,23 @@
     book.href = cfg.venueUrl + encodeURIComponent(p.i) + "#book";
     links.appendChild(details);
     links.appendChild(book);
+    var free = el("div", "popup-free small", T.freeToday + ": …");
+    box.appendChild(free);
     box.appendChild(links);
+    loadFreeToday(p.i, free);
     return box;
+  }
+
+  // The next free slots today come from the booking engine when the popup opens.
+  function loadFreeToday(venueId, target) {
+    fetch(cfg.freeUrl + encodeURIComponent(venueId) + "/free-today", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) {
+        target.textContent = data.free.length
+          ? T.freeToday + ": " + data.free.map(function (w) { return w[0] + "-" + w[1]; }).join(", ")
+          : T.noFreeToday;
+      })
+      .catch(function () { target.textContent = ""; });
   }
 
   function makeMarker(f) {
