@@ -360,3 +360,17 @@ def test_token_page_and_cli(client, api, db):
     )
     stored = db.scalars(select(ApiToken).where(ApiToken.name == "小程序")).one()
     assert stored.token_hash != secret and secret not in stored.token_hash
+
+
+def test_patch_refuses_nulls_for_required_fields(client, api, db):
+    resp = client.patch(
+        f"/api/v1/venues/{api['court'].id}",
+        json={"type": None, "max_headcount": None},
+        headers=auth(api, "sec"),
+    )
+    err = assert_error(resp, 422, "invalid")
+    assert "type" in next(iter(err["fields"].values()))
+    cleared = client.patch(
+        f"/api/v1/venues/{api['court'].id}", json={"max_headcount": None}, headers=auth(api, "sec")
+    )
+    assert cleared.status_code == 200 and cleared.get_json()["properties"]["max_headcount"] is None

@@ -53,3 +53,17 @@ def test_session_cookie_flags(client, make):
     resp = login(client, "admin")
     cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_nul_characters_are_refused_everywhere(client, make):
+    from tests.conftest import login
+
+    committee = make.committee(with_streets=False)
+    make.admin(committee, username="admin")
+    login(client, "admin")
+    assert client.post("/units/new", data={"name": "坏\x00名", "kind": "soe"}).status_code == 400
+    assert client.get("/venues/?q=a%00b").status_code == 400
+    resp = client.post(
+        "/api/v1/venues", data='{"name": "a\\u0000"}', content_type="application/json"
+    )
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "http_400"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mapservice.core.vocab import BookableBy, BookingStatus, Crs, VenueType
 
@@ -155,7 +155,18 @@ class VenueIn(Strict):
 
 
 class VenuePatch(Strict):
-    """Only the fields given change."""
+    """Only the fields given change; ``null`` clears the optional limits (max_headcount,
+    weekly_quota_hours) and is refused for every other field."""
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> VenuePatch:
+        nullable = {"max_headcount", "weekly_quota_hours"}
+        bad = sorted(
+            k for k in self.model_fields_set if getattr(self, k) is None and k not in nullable
+        )
+        if bad:
+            raise ValueError(f"must not be null: {', '.join(bad)}")
+        return self
 
     name: str | None = Field(None, min_length=1, max_length=120)
     type: VenueTypeKey | None = None

@@ -36,7 +36,12 @@ def _violations(session, actor, venue, group, s, e, units, now, quota_cache):  #
     week = week_bounds(s, tz)[0]
     key = (venue.id, week)
     if key not in quota_cache:
-        quota_cache[key] = quota_used_minutes(session, venue, group.id, s, now)
+        # Only a venue with a weekly quota needs what the group used (a query per venue).
+        quota_cache[key] = (
+            quota_used_minutes(session, venue, group.id, s, now)
+            if venue.weekly_quota_hours is not None
+            else 0.0
+        )
     return check(
         Request(s, e, units),
         venue_rules(venue),

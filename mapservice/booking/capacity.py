@@ -8,10 +8,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from mapservice.core.vocab import BookingStatus
+from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation
 
 Interval = tuple[datetime, datetime]
@@ -69,14 +70,26 @@ def held(
         .join(Booking, Booking.id == BookingAllocation.booking_id)
         .where(
             BookingAllocation.venue_id.in_(venue_ids),
-            BookingAllocation.start_at < end,
-            BookingAllocation.end_at > start,
+            _overlaps(session, start, end),
             live_condition(now),
         )
     )
     if exclude_booking_id is not None:
         stmt = stmt.where(BookingAllocation.booking_id != exclude_booking_id)
     return [Held(*row) for row in session.execute(stmt)]
+
+
+def _overlaps(session: Session, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Allocations meeting ``[start, end)``. On PostgreSQL as a range overlap, which the
+    exclusion constraint's GiST index answers and the planner estimates well; the two
+    comparisons look unselective to it, and it plans a parallel scan whose start-up alone
+    costs ~10 ms (bench/booking_bench.py, #2). Same rows either way."""
+    plain = and_(BookingAllocation.start_at < end, BookingAllocation.end_at > start)
+    if session.get_bind().dialect.name != "postgresql" or not start < end:
+        return plain
+    stored = func.tsrange(BookingAllocation.start_at, BookingAllocation.end_at, "[)")
+    asked = func.tsrange(literal(start, UTCDateTime()), literal(end, UTCDateTime()), "[)")
+    return stored.bool_op("&&")(asked)
 
 
 def free_unit_numbers(

@@ -869,6 +869,8 @@ def check_in(
     """The owner records that the group came (``completed``) or did not (``no_show``)."""
     now = _now(now)
     booking = _owned_booking(session, actor, booking_id)
+    lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # another decision may have committed while we waited
     if booking.status != BookingStatus.CONFIRMED.value:
         raise RuleViolation(
             [

@@ -25,8 +25,28 @@ def _tile_origins(app: Flask) -> list[str]:
     return sorted(origins)
 
 
+def _has_nul() -> bool:
+    """NUL characters in parameters, form fields or a JSON body: never meaningful, and
+    PostgreSQL cannot store them (uploaded files are checked by their own readers)."""
+    if any("\x00" in v for values in request.args.listvalues() for v in values):
+        return True
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return any("\x00" in v for values in request.form.listvalues() for v in values)
+    if request.is_json:
+        raw = request.get_data(cache=True)
+        return b"\x00" in raw or b"\\u0000" in raw
+    return False
+
+
 def init_app(app: Flask) -> None:
     tiles = " ".join(_tile_origins(app))
+
+    @app.before_request
+    def _refuse_nul() -> None:
+        if _has_nul():
+            from werkzeug.exceptions import BadRequest
+
+            raise BadRequest("NUL characters are not allowed in any field.")
 
     @app.after_request
     def _headers(response: Response) -> Response:
