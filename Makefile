@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: bench bench-smoke bench-map demo test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
+.PHONY: bench bench-smoke bench-map demo demo-fonts test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ node_modules/.installed: package.json package-lock.json
 
 assets: node_modules/.installed
 
-demo: install
+# Charts and the printed map draw Chinese with Debian's Noto CJK font (not shipped in the repo).
+demo-fonts:
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { echo "installing fonts-noto-cjk"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q fonts-noto-cjk \
+	  || echo "warning: no CJK font: the dashboard's charts and the printed map need fonts-noto-cjk"; }
+
+demo: install demo-fonts
 	$(BIN)/mapservice db upgrade
 	$(BIN)/mapservice seed demo
 	@echo
