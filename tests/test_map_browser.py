@@ -299,3 +299,35 @@ def test_hostile_names_show_as_text_on_the_map_and_venue_page(app, client, db, m
             )
             no_alert(driver)
             assert driver.find_elements(By.CSS_SELECTOR, "main img[src='x']") == []
+
+
+def test_the_demo_map_shows_every_published_venue(app, db):
+    """On the demo data (the Runzhou committee): clusters and markers add up to the number of
+    published venues of admitted units, with nothing loaded from outside."""
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from mapservice.models import Committee, Unit, Venue
+    from mapservice.operations.seed import seed_demo
+
+    seed_demo(db, today=date.today())
+    db.commit()
+    expected = db.scalar(
+        select(func.count(Venue.id))
+        .join(Unit, Unit.id == Venue.unit_id)
+        .join(Committee, Committee.id == Venue.committee_id)
+        .where(
+            Committee.slug == "runzhou",
+            Venue.published.is_(True),
+            Venue.retired.is_(False),
+            Unit.status == "active",
+        )
+    )
+    assert expected >= 80
+    with live_server(app) as base, chromium(1280, 900) as driver:
+        block_outside(driver)
+        driver.get(f"{base}/map?committee=runzhou")
+        ready(driver)
+        fit_all_and_count(driver, expected)
+        own_origin_only(driver, base)
