@@ -374,3 +374,49 @@ def test_patch_refuses_nulls_for_required_fields(client, api, db):
         f"/api/v1/venues/{api['court'].id}", json={"max_headcount": None}, headers=auth(api, "sec")
     )
     assert cleared.status_code == 200 and cleared.get_json()["properties"]["max_headcount"] is None
+
+
+def test_stats_endpoints_by_role(client, api, db, make):
+    from sqlalchemy.orm import Session
+
+    from mapservice.booking import engine as booking_engine
+    from mapservice.db import writer
+
+    start = soon(2, 19)
+    with Session(writer(db.get_bind())) as w:
+        booker = w.merge(api["users"]["booker"])
+        booking_engine.book(
+            w, booker, api["court"].id, api["g_other"].id, start, start + timedelta(hours=2)
+        )
+        w.commit()
+    day = start.date()
+    q = {"from": day.isoformat(), "to": day.isoformat(), "group_by": "venue"}
+    body = client.get(
+        "/api/v1/stats/utilization", query_string=q, headers=auth(api, "admin")
+    ).get_json()
+    court = next(r for r in body["rows"] if r["name"] == "羽毛球馆")
+    assert court["booked_cap_hours"] == 2.0 and court["open_cap_hours"] == 14.0
+    assert court["utilization"] == pytest.approx(2 / 14) and court["sharing_rate"] == 1.0
+    assert body["total"]["booked_cap_hours"] == 2.0
+    mine = client.get(
+        "/api/v1/stats/utilization", query_string=q, headers=auth(api, "sec_other")
+    ).get_json()
+    assert [r["name"] for r in mine["rows"]] == ["邮政羽毛球馆"]  # a secretary sees its own unit
+    assert_error(
+        client.get("/api/v1/stats/utilization", query_string=q, headers=auth(api, "booker")), 403
+    )
+    assert_error(client.get("/api/v1/stats/utilization", query_string=q), 401)
+    bad = dict(q, to=(day - timedelta(days=1)).isoformat())
+    assert (
+        "to"
+        in assert_error(
+            client.get("/api/v1/stats/utilization", query_string=bad, headers=auth(api, "admin")),
+            422,
+        )["fields"]
+    )
+    cov = client.get(
+        "/api/v1/stats/coverage?type=badminton&radius_km=1", headers=auth(api, "admin")
+    ).get_json()
+    assert cov["crs"] == "EPSG:4549" and 0 < cov["share"] < 1
+    assert {s["name"] for s in cov["streets"]} >= {"和平路街道"}
+    assert "韦岗街道" in cov["uncovered_streets"]

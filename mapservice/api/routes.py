@@ -478,6 +478,148 @@ _action("check-in", None, "Record that the group came (the venue's unit)")
 _action("no-show", None, "Record that the group did not come (the venue's unit)")
 
 
+# ------------------------------------------------------------------ stats
+
+
+def _stats_scope() -> Any:
+    from mapservice.stats.frames import Scope
+
+    user = api_user()
+    assert user is not None
+    if not (user.is_admin or user.is_secretary):
+        raise NotAllowed("not_allowed", _("Only committee admins and unit secretaries see stats."))
+    return Scope(user.committee_id, None if user.is_admin else user.unit_id)
+
+
+def _row(key: Any, name: Any, r: Any) -> s.UtilizationRow:
+    def num(col: str) -> float:
+        value = r.get(col, 0.0)
+        return 0.0 if value is None or value != value else float(value)  # NaN → 0
+
+    return s.UtilizationRow(
+        key=str(key),
+        name=str(name or ""),
+        venues=int(num("venues")),
+        open_cap_hours=round(num("open_cap_hours"), 3),
+        booked_cap_hours=round(num("booked_cap_hours"), 3),
+        realized_cap_hours=round(num("realized_cap_hours"), 3),
+        shared_cap_hours=round(num("shared_cap_hours"), 3),
+        bookings=int(num("bookings")),
+        utilization=min(1.0, num("utilization")),
+        realized_utilization=min(1.0, num("realized_utilization")),
+        sharing_rate=min(1.0, num("sharing_rate")),
+        no_show_rate=min(1.0, num("no_show_rate")),
+        cancellation_rate=min(1.0, num("cancellation_rate")),
+    )
+
+
+@endpoint(
+    "GET",
+    "/stats/utilization",
+    summary="Utilization and sharing, grouped",
+    tag="stats",
+    query=s.UtilizationQuery,
+    response=s.UtilizationOut,
+    scope="read",
+    errors=READ_ERRORS,
+)
+def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
+    """The same figures as the dashboard (docs/stats.md), for a custom period of local days."""
+    from zoneinfo import ZoneInfo
+
+    from mapservice.stats import measures as m
+    from mapservice.stats.frames import load_bookings, load_open_intervals, load_venues
+    from mapservice.stats.periods import period_for
+
+    scope = _stats_scope()
+    if query.to < query.from_ or (query.to - query.from_).days > 366:
+        raise ApiError(
+            422,
+            "invalid",
+            _("Some fields are not valid."),
+            {"to": _("From 1 to 366 days after from.")},
+        )
+    period = period_for("custom", query.from_, ZoneInfo(_committee().timezone), last_day=query.to)
+    venues = load_venues(db(), scope)
+    open_iv = load_open_intervals(db(), [int(v) for v in venues["venue_id"]], period)
+    bookings = load_bookings(db(), scope, period)
+    fig = m.compute(
+        venues, open_iv, bookings, int(period.start_at.timestamp()), int(period.end_at.timestamp())
+    )
+    table = m.grouped(fig, query.group_by)
+    if query.group_by == "type":
+        table["name"] = [
+            VenueType(str(k)).label(lang()) if str(k) in VenueType._value2member_map_ else k
+            for k in table["key"]
+        ]
+    rows = [_row(r["key"], r.get("name", ""), r) for r in table.to_dict("records")]
+    return s.UtilizationOut(
+        from_=query.from_,
+        to=query.to,
+        group_by=query.group_by,
+        total=_row("total", "", m.totals(fig)),
+        rows=rows,
+    )
+
+
+@endpoint(
+    "GET",
+    "/stats/coverage",
+    summary="Share of each street within reach of a venue type",
+    tag="stats",
+    query=s.CoverageQuery,
+    response=s.CoverageOut,
+    scope="read",
+    errors=READ_ERRORS,
+)
+def stats_coverage(query: s.CoverageQuery) -> s.CoverageOut:
+    import json
+
+    from shapely.geometry import shape
+
+    from mapservice.core.coverage import coverage
+    from mapservice.models import Area
+
+    scope = _stats_scope()
+    streets = [
+        (a.name, shape(json.loads(a.geometry)))
+        for a in db().scalars(
+            select(Area)
+            .where(Area.committee_id == scope.committee_id, Area.level == "street")
+            .order_by(Area.name)
+        )
+    ]
+    stmt = select(Venue.lon, Venue.lat).where(
+        Venue.committee_id == scope.committee_id,
+        Venue.type == query.type,
+        Venue.published.is_(True),
+        Venue.retired.is_(False),
+    )
+    if scope.unit_id is not None:
+        stmt = stmt.where(Venue.unit_id == scope.unit_id)
+    points = [(float(x), float(y)) for x, y in db().execute(stmt)]
+    cov = coverage(points, streets, query.radius_km * 1000)
+    return s.CoverageOut(
+        type=query.type,
+        radius_km=query.radius_km,
+        crs=cov.crs,
+        share=min(1.0, cov.share),
+        area_km2=round(cov.area_km2, 4),
+        covered_km2=round(cov.covered_km2, 4),
+        streets=[
+            s.StreetCoverageOut(
+                name=st.name,
+                area_km2=round(st.area_km2, 4),
+                covered_km2=round(st.covered_km2, 4),
+                share=min(1.0, max(0.0, st.share)),
+                venues=st.venues,
+            )
+            for st in cov.streets
+        ],
+        uncovered_streets=[st.name for st in cov.uncovered],
+    )
+
+
 def conflict_body(exc: Any) -> dict[str, Any]:
     alts = exc.alternatives
     return {

@@ -314,6 +314,63 @@ class AlternativesOut(BaseModel):
     venues: list[VenueOptionOut]
 
 
+# ------------------------------------------------------------------ stats
+
+
+class UtilizationQuery(Strict):
+    from_: date = Field(alias="from", description="First day (local), inclusive.")
+    to: date = Field(description="Last day (local), inclusive; at most 366 days after from.")
+    group_by: Literal["venue", "unit", "type", "street"] = "venue"
+
+
+class UtilizationRow(BaseModel):
+    key: str
+    name: str
+    venues: int
+    open_cap_hours: float
+    booked_cap_hours: float
+    realized_cap_hours: float
+    shared_cap_hours: float
+    bookings: int
+    utilization: float = Field(ge=0, le=1)
+    realized_utilization: float = Field(ge=0, le=1)
+    sharing_rate: float = Field(ge=0, le=1)
+    no_show_rate: float = Field(ge=0, le=1)
+    cancellation_rate: float = Field(ge=0, le=1)
+
+
+class UtilizationOut(BaseModel):
+    from_: date = Field(serialization_alias="from")
+    to: date
+    group_by: str
+    total: UtilizationRow
+    rows: list[UtilizationRow]
+
+
+class CoverageQuery(Strict):
+    type: VenueTypeKey = VenueType.YOUTH_HOME
+    radius_km: float = Field(1.0, gt=0, le=20)
+
+
+class StreetCoverageOut(BaseModel):
+    name: str
+    area_km2: float
+    covered_km2: float
+    share: float = Field(ge=0, le=1)
+    venues: int
+
+
+class CoverageOut(BaseModel):
+    type: VenueTypeKey
+    radius_km: float
+    crs: str
+    share: float = Field(ge=0, le=1)
+    area_km2: float
+    covered_km2: float
+    streets: list[StreetCoverageOut]
+    uncovered_streets: list[str]
+
+
 ErrorBody.model_rebuild()
 
 
