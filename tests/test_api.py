@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -420,3 +421,110 @@ def test_stats_endpoints_by_role(client, api, db, make):
     assert cov["crs"] == "EPSG:4549" and 0 < cov["share"] < 1
     assert {s["name"] for s in cov["streets"]} >= {"和平路街道"}
     assert "韦岗街道" in cov["uncovered_streets"]
+
+
+# Every endpoint × role: the status each role gets. {b} is a booking of the booker's group (of
+# "sec_other"'s unit) at the court (owned by "sec"'s unit), {v} the court; each case also
+# tries ids that don't exist.
+ANON, BOOKER, OWNER, OTHER_SEC, ADMIN = "anon", "booker", "sec", "sec_other", "admin"
+STRANGER = "booker_owner"  # a booker of another group: the booking is out of sight
+MATRIX = [
+    ("GET", "/venues", None, {ANON: 200, BOOKER: 200, OWNER: 200, ADMIN: 200}),
+    ("GET", "/venues/{v}", None, {ANON: 200, BOOKER: 200, OWNER: 200, ADMIN: 200}),
+    (
+        "GET",
+        "/venues/{v}/availability?from={t0}&to={t1}",
+        None,
+        {ANON: 200, BOOKER: 200, OWNER: 200},
+    ),
+    (
+        "PATCH",
+        "/venues/{v}",
+        {"capacity_units": 2},
+        {ANON: 401, BOOKER: 403, OTHER_SEC: 403, OWNER: 200, ADMIN: 200},
+    ),
+    ("GET", "/bookings", None, {ANON: 401, BOOKER: 200, OWNER: 200, ADMIN: 200}),
+    (
+        "POST",
+        "/bookings/{b}/confirm",
+        None,
+        {ANON: 401, BOOKER: 403, OTHER_SEC: 403, STRANGER: 404, OWNER: 422, ADMIN: 422},
+    ),
+    (
+        "POST",
+        "/bookings/{b}/decline",
+        {"reason": "x"},
+        {ANON: 401, BOOKER: 403, OTHER_SEC: 403, STRANGER: 404, OWNER: 422},
+    ),
+    (
+        "POST",
+        "/bookings/{b}/check-in",
+        None,
+        {ANON: 401, BOOKER: 403, OTHER_SEC: 403, STRANGER: 404, OWNER: 422},
+    ),
+    (
+        "POST",
+        "/bookings/{b}/no-show",
+        None,
+        {ANON: 401, BOOKER: 403, OTHER_SEC: 403, STRANGER: 404, OWNER: 422},
+    ),
+    (
+        "POST",
+        "/bookings/{b}/reschedule",
+        {"start": "{t2}", "end": "{t3}"},
+        {ANON: 401, STRANGER: 404, OTHER_SEC: 200, BOOKER: 200},
+    ),
+    ("POST", "/bookings/{b}/cancel", {}, {ANON: 401, STRANGER: 404, OTHER_SEC: 200, BOOKER: 200}),
+    (
+        "GET",
+        "/stats/utilization?from={d}&to={d}",
+        None,
+        {ANON: 401, BOOKER: 403, OWNER: 200, ADMIN: 200},
+    ),
+    ("GET", "/stats/coverage", None, {ANON: 401, BOOKER: 403, OWNER: 200, ADMIN: 200}),
+]
+CASES = [(m, p, body, who, status) for m, p, body, roles in MATRIX for who, status in roles.items()]
+
+
+@pytest.mark.parametrize(
+    "method, path, body, who, status", CASES, ids=[f"{c[0]} {c[1]} {c[3]}" for c in CASES]
+)
+def test_endpoint_role_matrix(client, api, db, method, path, body, who, status):
+    from sqlalchemy.orm import Session
+
+    from mapservice.booking import engine as booking_engine
+    from mapservice.db import writer
+
+    start = soon(3, 19)
+    with Session(writer(db.get_bind())) as w:
+        booker = w.merge(api["users"]["booker"])
+        booking = booking_engine.book(
+            w, booker, api["court"].id, api["g_other"].id, start, start + timedelta(hours=1)
+        )
+        w.commit()
+        booking_id = booking.id
+    values = {
+        "v": api["court"].id,
+        "b": booking_id,
+        "d": start.date().isoformat(),
+        "t0": quote(start.isoformat()),
+        "t1": quote((start + timedelta(hours=2)).isoformat()),
+        "t2": (start + timedelta(hours=1)).isoformat(),
+        "t3": (start + timedelta(hours=2)).isoformat(),
+    }
+    url = "/api/v1" + path.format(**values)
+    payload = (
+        None
+        if body is None
+        else {k: v.format(**values) if isinstance(v, str) else v for k, v in body.items()}
+    )
+    headers = {} if who == ANON else auth(api, who)
+    resp = client.open(url, method=method, json=payload, headers=headers)
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    if status >= 400:
+        assert set(resp.get_json()) == {"error"}
+    if "{" in path and status not in (401,):
+        missing = "/api/v1" + path.format(**{**values, "v": 99999, "b": 99999})
+        if missing != url:
+            gone = client.open(missing, method=method, json=payload, headers=headers)
+            assert gone.status_code in (404, 403), gone.get_data(as_text=True)
