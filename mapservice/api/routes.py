@@ -548,10 +548,9 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     )
     table = m.grouped(fig, query.group_by)
     if query.group_by == "type":
-        table["name"] = [
-            VenueType(str(k)).label(lang()) if str(k) in VenueType._value2member_map_ else k
-            for k in table["key"]
-        ]
+        from mapservice.stats.report import type_label
+
+        table["name"] = [type_label(str(k)) for k in table["key"]]
     rows = [_row(r["key"], r.get("name", ""), r) for r in table.to_dict("records")]
     return s.UtilizationOut(
         from_=query.from_,
@@ -573,32 +572,9 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     errors=READ_ERRORS,
 )
 def stats_coverage(query: s.CoverageQuery) -> s.CoverageOut:
-    import json
+    from mapservice.stats.report import coverage_for
 
-    from shapely.geometry import shape
-
-    from mapservice.core.coverage import coverage
-    from mapservice.models import Area
-
-    scope = _stats_scope()
-    streets = [
-        (a.name, shape(json.loads(a.geometry)))
-        for a in db().scalars(
-            select(Area)
-            .where(Area.committee_id == scope.committee_id, Area.level == "street")
-            .order_by(Area.name)
-        )
-    ]
-    stmt = select(Venue.lon, Venue.lat).where(
-        Venue.committee_id == scope.committee_id,
-        Venue.type == query.type,
-        Venue.published.is_(True),
-        Venue.retired.is_(False),
-    )
-    if scope.unit_id is not None:
-        stmt = stmt.where(Venue.unit_id == scope.unit_id)
-    points = [(float(x), float(y)) for x, y in db().execute(stmt)]
-    cov = coverage(points, streets, query.radius_km * 1000)
+    cov = coverage_for(db(), _stats_scope(), query.type, query.radius_km * 1000)
     return s.CoverageOut(
         type=query.type,
         radius_km=query.radius_km,

@@ -153,16 +153,7 @@ def build_report(
     district, streets = _areas(session, scope.committee_id)
     street_table = _street_table(fig, streets)
     street_shapes = [(name, geom) for _, name, geom in streets]
-    # Coverage uses every published venue of the type in scope (not only those with hours).
-    cov_stmt = select(Venue.lon, Venue.lat).where(
-        Venue.committee_id == scope.committee_id,
-        Venue.type == coverage_type,
-        Venue.published.is_(True),
-        Venue.retired.is_(False),
-    )
-    if scope.unit_id is not None:
-        cov_stmt = cov_stmt.where(Venue.unit_id == scope.unit_id)
-    points = [(float(x), float(y)) for x, y in session.execute(cov_stmt)]
+    points = coverage_points(session, scope, coverage_type)
     cov = coverage(points, street_shapes, radius_m)
     grouped = m.grouped(fig, group_by)
     if group_by == "type":
@@ -188,6 +179,27 @@ def build_report(
         coverage=cov,
         coverage_type=coverage_type,
         coverage_points=points,
+    )
+
+
+def coverage_points(session: Session, scope: Scope, venue_type: str) -> list[tuple[float, float]]:
+    """Every published venue of the type in scope (not only those with hours), WGS-84."""
+    stmt = select(Venue.lon, Venue.lat).where(
+        Venue.committee_id == scope.committee_id,
+        Venue.type == venue_type,
+        Venue.published.is_(True),
+        Venue.retired.is_(False),
+    )
+    if scope.unit_id is not None:
+        stmt = stmt.where(Venue.unit_id == scope.unit_id)
+    return [(float(x), float(y)) for x, y in session.execute(stmt)]
+
+
+def coverage_for(session: Session, scope: Scope, venue_type: str, radius_m: float) -> Coverage:
+    """Coverage of the committee's streets by the venue type in scope."""
+    _district, streets = _areas(session, scope.committee_id)
+    return coverage(
+        coverage_points(session, scope, venue_type), [(n, g) for _, n, g in streets], radius_m
     )
 
 
