@@ -1,0 +1,1 @@
+"""City-scale benchmarks (see docs/performance.md)."""

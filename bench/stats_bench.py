@@ -1,0 +1,247 @@
+"""Stats (#5) and coverage (#6) at city scale, each beside a plain-Python baseline that must
+give the same figures.
+
+5. A year of bookings: utilization, sharing rate and the weekday × hour heatmap from
+   :mod:`mapservice.stats` (frames + measures) vs a Python loop over the booking rows.
+6. Share of community points within 1 km of a youth home: :func:`mapservice.core.coverage.coverage`
+   (discs in the metric CRS) vs brute-force haversine over every (point, youth home) pair.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bench.common import Report, ratio
+from bench.generate import GEODATA, TZ_NAME, Dataset
+from mapservice.booking.engine import haversine_m
+from mapservice.core import geo
+from mapservice.db import make_engine
+from mapservice.models import Booking, Group, Venue
+
+BOOKED = ("confirmed", "completed")
+
+
+def _stats_ours(session: Session, scope: Any, period: Any) -> dict[str, Any]:
+    from mapservice.stats import frames
+    from mapservice.stats import measures as m
+
+    venues = frames.load_venues(session, scope)
+    open_iv = frames.load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
+    t_loaded = time.perf_counter()
+    bookings = frames.load_bookings(session, scope, period)
+    t_bookings = time.perf_counter()
+    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
+    fig = m.compute(venues, open_iv, bookings, t0, t1)
+    totals = m.totals(fig)
+    sharing = m.unit_sharing(fig)
+    heat = m.heatmap(fig, period.tz)
+    return {
+        "utilization": totals["utilization"],
+        "sharing_rate": totals["sharing_rate"],
+        "booked_cap_hours": totals["booked_cap_hours"],
+        "heat": heat.to_numpy(),
+        "units_sharing": len(sharing),
+        "bookings": len(bookings),
+        "_marks": (t_loaded, t_bookings),
+    }
+
+
+def _stats_loop(session: Session, scope: Any, period: Any) -> dict[str, Any]:
+    """The same figures from a loop over booking rows (open intervals per venue as lists,
+    bisect for each booking's open overlap, one local-time conversion per booked hour)."""
+    from mapservice.stats import frames
+
+    venues = frames.load_venues(session, scope)
+    vids = [int(v) for v in venues["venue_id"]]
+    cap = dict(zip(vids, venues["capacity_units"].astype(int), strict=True))
+    owner = dict(zip(vids, venues["unit_id"].astype(int), strict=True))
+    open_iv = frames.load_open_intervals(session, vids, period)
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    for vid, a, b in zip(open_iv["venue_id"], open_iv["start"], open_iv["end"], strict=True):
+        starts.setdefault(int(vid), []).append(int(a))
+        ends.setdefault(int(vid), []).append(int(b))
+    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
+    open_cap = sum(
+        (b - a) * cap[v] for v in starts for a, b in zip(starts[v], ends[v], strict=True)
+    )
+    rows = session.execute(
+        select(
+            Booking.venue_id,
+            Group.unit_id,
+            Booking.start_at,
+            Booking.end_at,
+            Booking.units,
+            Booking.status,
+        )
+        .join(Group, Booking.group_id == Group.id)
+        .where(Booking.start_at < period.end_at, Booking.end_at > period.start_at)
+    )
+    tz = period.tz
+    booked = shared = 0
+    heat = [[0.0] * 24 for _ in range(7)]
+    n = 0
+    for vid, gunit, s_at, e_at, units, status in rows:
+        if vid not in cap:
+            continue
+        n += 1
+        if status not in BOOKED:
+            continue
+        s = max(t0, min(int(s_at.timestamp()), t1))
+        e = max(t0, min(int(e_at.timestamp()), t1))
+        open_s = 0
+        st, en = starts.get(vid, []), ends.get(vid, [])
+        i = bisect.bisect_right(en, s)
+        while i < len(st) and st[i] < e:
+            open_s += max(0, min(e, en[i]) - max(s, st[i]))
+            i += 1
+        booked += open_s * units
+        if gunit != owner[vid]:
+            shared += open_s * units
+        h = s - s % 3600
+        while h < e:
+            piece = min(e, h + 3600) - max(s, h)
+            local = datetime.fromtimestamp(h, UTC).astimezone(tz)
+            heat[local.weekday()][local.hour] += piece * units / 3600
+            h += 3600
+    return {
+        "utilization": min(1.0, booked / open_cap) if open_cap else 0.0,
+        "sharing_rate": min(1.0, shared / booked) if booked else 0.0,
+        "booked_cap_hours": booked / 3600,
+        "heat": np.array(heat),
+        "bookings": n,
+    }
+
+
+def stats(report: Report, url: str, ds: Dataset, label: str) -> None:
+    """#5: the stats of the dataset's year, ours vs the loop; figures compared."""
+    try:
+        from mapservice.stats.frames import Scope
+        from mapservice.stats.periods import Period
+    except ImportError as exc:  # the stats module is another engineer's, maybe not there yet
+        report.line(f"5 stats [{label}]", f"not measured: mapservice.stats not importable ({exc})")
+        return
+    tz = ZoneInfo(TZ_NAME)
+    scope = Scope(committee_id=ds.committee_id)
+    period = Period("custom", ds.first_day, ds.last_day, tz)
+    engine = make_engine(url)
+    with Session(engine) as s:  # warm: imports, compiled statements, page cache
+        _stats_ours(s, scope, period)
+    with Session(engine) as s:
+        t0 = time.perf_counter()
+        ours = _stats_ours(s, scope, period)
+        ours_s = time.perf_counter() - t0
+    with Session(engine) as s:
+        t0 = time.perf_counter()
+        loop = _stats_loop(s, scope, period)
+        loop_s = time.perf_counter() - t0
+    engine.dispose()
+    t_loaded, t_bookings = ours["_marks"]
+    load_s = t_bookings - t_loaded
+    equal = (
+        math.isclose(ours["utilization"], loop["utilization"], rel_tol=1e-9, abs_tol=1e-12)
+        and math.isclose(ours["sharing_rate"], loop["sharing_rate"], rel_tol=1e-9, abs_tol=1e-12)
+        and bool(np.allclose(ours["heat"], loop["heat"], rtol=1e-9, atol=1e-6))
+    )
+    report.line(
+        f"5 stats [{label}]",
+        f"a year, {ours['bookings']} bookings, {len(ours['heat'])}x{ours['heat'].shape[1]} heatmap:"
+        f" ours {ours_s:.2f} s (of which loading the bookings {load_s:.2f} s)"
+        f" | Python loop {loop_s:.2f} s | loop/ours {ratio(loop_s, ours_s)}"
+        f" | utilization {ours['utilization']:.4f} vs {loop['utilization']:.4f},"
+        f" sharing {ours['sharing_rate']:.4f} vs {loop['sharing_rate']:.4f},"
+        f" figures equal: {'yes' if equal else 'NO'} | target <= 2 s and >= 20x",
+        ours_s=ours_s,
+        ours_bookings_load_s=load_s,
+        loop_s=loop_s,
+        utilization=[ours["utilization"], loop["utilization"]],
+        sharing_rate=[ours["sharing_rate"], loop["sharing_rate"]],
+        heat_max_abs_diff=float(np.abs(ours["heat"] - loop["heat"]).max()),
+        equal=equal,
+    )
+
+
+def coverage_bench(
+    report: Report, url: str, ds: Dataset, label: str, *, communities: int = 5000
+) -> None:
+    """#6: share of ``communities`` random points in Runzhou within 1 km of a youth home."""
+    try:
+        from mapservice.core.coverage import coverage
+    except ImportError as exc:
+        report.line(
+            f"6 coverage [{label}]", f"not measured: mapservice.core.coverage missing ({exc})"
+        )
+        return
+    district = next(
+        a for a in geo.read_areas(GEODATA / "runzhou" / "district.geojson") if a.name == "润州区"
+    )
+    streets = [
+        (a.name, a.geometry) for a in geo.read_areas(GEODATA / "runzhou" / "streets.geojson")
+    ]
+    engine = make_engine(url)
+    with Session(engine) as s:
+        pts = s.execute(
+            select(Venue.lon, Venue.lat)
+            .where(Venue.type == "youth_home", Venue.published.is_(True), Venue.retired.is_(False))
+            .order_by(Venue.id)
+        ).all()
+    engine.dispose()
+    xs = np.array([p[0] for p in pts])
+    ys = np.array([p[1] for p in pts])
+    inside = shapely.contains_xy(district.geometry, xs, ys) if len(pts) else np.array([], bool)
+    # Every seventh youth home of the district (ordered as stored): about 60 at full size, a
+    # real district's count (all ~420 generated ones reach every point within 1 km).
+    homes = [(float(x), float(y)) for x, y in zip(xs[inside], ys[inside], strict=True)][::7]
+    rnd = random.Random(11)
+    minx, miny, maxx, maxy = district.geometry.bounds
+    comm: list[tuple[float, float]] = []
+    while len(comm) < communities:
+        x, y = rnd.uniform(minx, maxx), rnd.uniform(miny, maxy)
+        if geo.contains(district.geometry, x, y):
+            comm.append((x, y))
+    coverage(homes[:5], streets, 1000.0, comm[:50])  # warm (pyproj transformers)
+    t0 = time.perf_counter()
+    cov = coverage(homes, streets, 1000.0, comm)
+    ours_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    brute = sum(any(haversine_m(cx, cy, hx, hy) <= 1000.0 for hx, hy in homes) for cx, cy in comm)
+    brute_s = time.perf_counter() - t0
+    # Untimed: how many answers lie within the sphere's error of the 1 km edge. Haversine
+    # takes the Earth for a sphere (up to ~0.5 % off the CGCS2000 ellipsoid the metric CRS
+    # uses), so the two may disagree there and only there.
+    near_edge = sum(
+        995.0 <= min((haversine_m(cx, cy, hx, hy) for hx, hy in homes), default=math.inf) <= 1005.0
+        for cx, cy in comm
+    )
+    same = cov.communities_covered == brute
+    consistent = abs(cov.communities_covered - brute) <= near_edge
+    report.line(
+        f"6 coverage [{label}]",
+        f"{len(comm)} community points, {len(homes)} youth homes, 1 km:"
+        f" ours (metric-CRS discs) {ours_s * 1000:.0f} ms, {cov.communities_covered} covered"
+        f" | brute-force haversine {brute_s * 1000:.0f} ms, {brute} covered"
+        f" | brute/ours {ratio(brute_s, ours_s)} | same answer: {'yes' if same else 'no'},"
+        f" {abs(cov.communities_covered - brute)} apart; {near_edge} points lie within"
+        f" 0.5 % (the sphere's error) of the 1 km edge:"
+        f" {'consistent' if consistent else 'INCONSISTENT'}",
+        ours_s=ours_s,
+        brute_s=brute_s,
+        ours_covered=cov.communities_covered,
+        brute_covered=brute,
+        homes=len(homes),
+        communities=len(comm),
+        near_edge=near_edge,
+        same=same,
+        consistent=consistent,
+    )
