@@ -528,3 +528,15 @@ def test_endpoint_role_matrix(client, api, db, method, path, body, who, status):
         if missing != url:
             gone = client.open(missing, method=method, json=payload, headers=headers)
             assert gone.status_code in (404, 403), gone.get_data(as_text=True)
+
+
+def test_token_last_use_is_noted_without_write_locking_reads(client, api, db):
+    token = db.scalars(select(ApiToken).where(ApiToken.user_id == api["users"]["sec"].id)).first()
+    assert token.last_used_at is None
+    assert client.get("/api/v1/bookings", headers=auth(api, "sec")).status_code == 200
+    reload(db)
+    first = db.get(ApiToken, token.id).last_used_at
+    assert first is not None
+    assert client.get("/api/v1/bookings", headers=auth(api, "sec")).status_code == 200
+    reload(db)
+    assert db.get(ApiToken, token.id).last_used_at == first  # at most once a minute

@@ -15,7 +15,7 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.exceptions import HTTPException
 
 from mapservice.api import routes, schemas
-from mapservice.api.framework import ENDPOINTS, ApiError, bp, error_response
+from mapservice.api.framework import ENDPOINTS, ApiError, bp, error_response, touch_later
 from mapservice.core.errors import (
     BookingConflict,
     DomainError,
@@ -61,6 +61,7 @@ def init_app(app: Flask) -> None:
 
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.teardown_request(touch_later)
 
     @app.route("/api/v1/openapi.json")
     def openapi_json() -> Any:

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mapservice.api.schemas import Error, dump
 from mapservice.core.errors import DomainError
 from mapservice.core.i18n import _
-from mapservice.models import User
+from mapservice.db import utcnow
+from mapservice.models import ApiToken, User
 from mapservice.operations import tokens
 from mapservice.web.database import get_db
 
@@ -129,9 +133,7 @@ def endpoint(
                 extra["body"] = _validate(body, data)
             result = fn(**kwargs, **extra)
             if g.get("api_token") is not None:
-                from mapservice.db import utcnow
-
-                g.api_token.last_used_at = utcnow()
+                _touch(g.api_token)
             if result is None:
                 return Response(status=204)
             return jsonify(dump(result)), status
@@ -140,6 +142,40 @@ def endpoint(
         return view
 
     return decorate
+
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _touch(token: Any) -> None:
+    """Ask for the token's last use to be noted once the request is over (see touch_later)."""
+    if token.last_used_at is None or utcnow() - token.last_used_at >= TOUCH_EVERY:
+        g.touch_token_id = token.id
+
+
+def touch_later(_exc: BaseException | None) -> None:
+    """Note when a token was last used: at most once a minute, after the request's own
+    transaction has ended, in a short transaction that never waits long for SQLite's write
+    lock and never fails anything — a read request stays a read."""
+    token_id = g.pop("touch_token_id", None)
+    if token_id is None:
+        return
+    session: Session = current_app.extensions["db_sessionmaker"]()
+    try:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        if sqlite:
+            session.connection().exec_driver_sql("PRAGMA busy_timeout=100")
+        session.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+        )
+        session.commit()
+    except OperationalError:  # busy: a later request will note it
+        session.rollback()
+    finally:
+        if sqlite:
+            session.connection().exec_driver_sql("PRAGMA busy_timeout=30000")
+            session.rollback()
+        session.close()
 
 
 def error_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import url_for
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from mapservice.api import schemas as s
@@ -90,7 +90,10 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
         .join(Unit, Venue.unit_id == Unit.id)
         .where(Venue.retired.is_(False))
         .options(
-            selectinload(Venue.hours), selectinload(Venue.closures), selectinload(Venue.street)
+            selectinload(Venue.hours),
+            selectinload(Venue.closures),
+            selectinload(Venue.street),
+            selectinload(Venue.unit),
         )
     )
     if query.type:
@@ -125,6 +128,23 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
             Venue.lat.between(centre[1] - dlat, centre[1] + dlat),
             Venue.lon.between(centre[0] - dlon, centre[0] + dlon),
         )
+    if (query.free_from is None) != (query.free_to is None):
+        raise ApiError(
+            422,
+            "invalid",
+            _("Some fields are not valid."),
+            {"free_to": _("Give both free_from and free_to.")},
+        )
+    if centre is None and query.free_from is None:
+        # Nothing to compute in Python: count and paginate in SQL.
+        total = db().scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        page_rows = db().scalars(
+            stmt.order_by(Venue.id).offset((query.page - 1) * query.per_page).limit(query.per_page)
+        )
+        return s.VenueCollection(
+            features=[venue_feature(v, query.crs) for v in page_rows],
+            meta=s.PageMeta(page=query.page, per_page=query.per_page, total=total, crs=query.crs),
+        )
     venues = list(db().scalars(stmt.order_by(Venue.id)))
     distances: dict[int, float] = {}
     if centre is not None:
@@ -133,13 +153,6 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
         venues = sorted(
             (v for v in venues if distances[v.id] <= query.radius_km * 1000),
             key=lambda v: distances[v.id],
-        )
-    if (query.free_from is None) != (query.free_to is None):
-        raise ApiError(
-            422,
-            "invalid",
-            _("Some fields are not valid."),
-            {"free_to": _("Give both free_from and free_to.")},
         )
     if query.free_from is not None and query.free_to is not None:
         if query.free_to <= query.free_from or query.free_to - query.free_from > timedelta(days=31):
