@@ -81,6 +81,9 @@ def _api_error(exc: ApiError) -> Any:
 
 @bp.errorhandler(BookingConflict)
 def _conflict(exc: BookingConflict) -> Any:
+    from mapservice.web.database import resolve_after_rollback
+
+    resolve_after_rollback(exc)
     return error_response(409, routes.conflict_body(exc))
 
 

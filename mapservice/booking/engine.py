@@ -15,6 +15,7 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -349,14 +350,7 @@ def _check_and_hold(
     )
     free = capacity.free_unit_numbers(venue.capacity_units, holds, start, end)
     if len(free) < units:
-        from mapservice.booking.availability import alternatives
-
-        alts = (
-            alternatives(session, actor, venue, group, start, end, units, now)
-            if with_alternatives
-            else Alternatives()
-        )
-        raise BookingConflict(
+        exc = BookingConflict(
             _(
                 "Not enough free units: %(free)s of %(capacity)s free for the whole time,"
                 " %(asked)s asked.",
@@ -365,9 +359,39 @@ def _check_and_hold(
                 asked=units,
             ),
             _conflicts(actor, venue, holds, session),
-            alts,
+            None if with_alternatives else Alternatives(),
+            suggest=partial(_suggest, actor.id, actor, venue.id, group.id, start, end, units, now)
+            if with_alternatives
+            else None,
         )
+        exc._session = session
+        raise exc
     return free[:units]
+
+
+def _suggest(
+    actor_id: int | None,
+    actor: User,
+    venue_id: int,
+    group_id: int,
+    start: datetime,
+    end: datetime,
+    units: int,
+    now: datetime,
+    session: Session,
+) -> Alternatives:
+    """The alternatives for a refused request, computed with ``session`` (after the edge has
+    released the lock, so they cost the other bookers nothing)."""
+    from mapservice.booking.availability import alternatives
+
+    if actor_id is not None:
+        found = session.get(User, actor_id)
+        actor = found if found is not None else actor
+    venue = session.get(Venue, venue_id)
+    group = session.get(Group, group_id)
+    if venue is None or group is None:
+        return Alternatives()
+    return alternatives(session, actor, venue, group, start, end, units, now)
 
 
 def _write_allocations(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,10 +69,34 @@ class BookingConflict(DomainError):
 
     status = 409
 
-    def __init__(self, message: str, conflicts: list[Any], alternatives: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        conflicts: list[Any],
+        alternatives: Any = None,
+        suggest: Callable[[Any], Any] | None = None,
+    ) -> None:
         super().__init__("conflict", message)
         self.conflicts = conflicts
-        self.alternatives = alternatives
+        self._alternatives = alternatives
+        #: Computes the alternatives with a given session. Kept apart so an edge can first
+        #: end the transaction (releasing the venue's lock) and then compute them, reading.
+        self.suggest = suggest
+        self._session: Any = None
+
+    def resolve(self, session: Any) -> Any:
+        """Compute the alternatives now, reading through ``session``."""
+        if self._alternatives is None and self.suggest is not None:
+            self._alternatives = self.suggest(session)
+        return self._alternatives
+
+    @property
+    def alternatives(self) -> Any:
+        """The proposals; computed on first use with the engine's own session unless an
+        edge has already resolved them with another."""
+        if self._alternatives is None and self.suggest is not None and self._session is not None:
+            return self.resolve(self._session)
+        return self._alternatives
 
 
 @dataclass(frozen=True)

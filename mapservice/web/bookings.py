@@ -38,7 +38,7 @@ from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Notification, User, Venue
 from mapservice.operations import access
 from mapservice.web.auth import _safe_next, current_actor
-from mapservice.web.database import get_db
+from mapservice.web.database import get_db, resolve_after_rollback
 from mapservice.web.errors import wants_json
 from mapservice.web.forms import BookingForm, EmptyForm, ReasonForm, RescheduleForm, options
 
@@ -319,6 +319,7 @@ def book(venue_id: int) -> Any:
     except BookingConflict as exc:
         if wants_json():
             raise
+        resolve_after_rollback(exc)
         return _book_page(venue, 409, form=form, conflict=exc, window=window)
     except SeriesRejected as exc:
         return _book_page(venue, 409, form=form, outcomes=exc.outcomes, general=[exc.message])
@@ -491,6 +492,7 @@ def reschedule(booking_id: int) -> Any:
         _attach_violations(form, exc, general)
         return _reschedule_page(booking, form, 422, general=general)
     except BookingConflict as exc:
+        resolve_after_rollback(exc)
         return _reschedule_page(booking, form, 409, conflict=exc)
     flash(
         _(

@@ -6,6 +6,8 @@ else (an error status or an exception) rolls back, so a request never leaves hal
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
@@ -56,3 +58,15 @@ def new_session() -> Session:
     """A session outside any request (CLI commands)."""
     session: Session = current_app.extensions["db_write_sessionmaker"]()
     return session
+
+
+def resolve_after_rollback(exc: Any) -> None:
+    """For a refused booking: end this request's transaction first (releasing the venue's
+    lock for the other bookers), then compute the engine's alternatives with a read-only
+    session."""
+    get_db().rollback()
+    session: Session = current_app.extensions["db_sessionmaker"]()
+    try:
+        exc.resolve(session)
+    finally:
+        session.close()

@@ -45,6 +45,9 @@ def _respond(status: int, code: str, message: str, fields: dict[str, str] | None
 def _conflict_json(exc: BookingConflict) -> dict[str, Any]:
     """A conflict for XHR callers: the occupied intervals (who, only for those allowed to
     see) and the proposed alternatives."""
+    from mapservice.web.database import resolve_after_rollback
+
+    resolve_after_rollback(exc)
     alts = exc.alternatives
     return {
         "code": exc.code,
