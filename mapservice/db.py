@@ -70,9 +70,12 @@ def make_engine(url: str, **kw: Any) -> Engine:
         def _sqlite_pragmas(dbapi_conn: Any, _rec: Any) -> None:
             dbapi_conn.isolation_level = None  # the driver emits no BEGIN; we do, below
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            # Switching to WAL needs the database to itself; once set it persists in the
+            # file, so new connections only check it.
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
         @event.listens_for(engine, "begin")
