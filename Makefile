@@ -79,7 +79,7 @@ test-sqlite: $(VENV)/.test-installed assets
 test-postgresql: $(VENV)/.test-installed assets system-deps
 	$(BIN)/pytest -q -p no:cacheprovider --db postgresql
 
-test: system-deps $(VENV)/.test-installed assets lint typecheck test-sqlite test-postgresql
+test: system-deps $(VENV)/.test-installed assets lint typecheck test-sqlite test-postgresql bench-smoke
 
 serve: install
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)
