@@ -67,3 +67,19 @@ def test_nul_characters_are_refused_everywhere(client, make):
         "/api/v1/venues", data='{"name": "a\\u0000"}', content_type="application/json"
     )
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "http_400"
+
+
+def test_oversized_requests_are_refused_with_413(app, client, make):
+    from tests.conftest import login
+
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    committee = make.committee(with_streets=False)
+    make.admin(committee, username="admin")
+    login(client, "admin")
+    big = {"file": (__import__("io").BytesIO(b"x" * 5000), "venues.csv")}
+    page = client.post("/import/venues", data=big, content_type="multipart/form-data")
+    assert page.status_code == 413
+    api = client.post(
+        "/api/v1/venues", data="{" + " " * 5000 + "}", content_type="application/json"
+    )
+    assert api.status_code == 413 and api.get_json()["error"]["code"] == "http_413"
