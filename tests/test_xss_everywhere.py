@@ -1,0 +1,134 @@
+"""Stored XSS: hostile text in every text field (unit, group, venue name/address/facilities,
+booking purpose, closure reason, decline reason) is shown as text on every page that shows it —
+in headless Chromium no script runs — and exported cells beginning with = + - @ are neutralised."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from selenium.webdriver.common.by import By
+from sqlalchemy.orm import Session
+
+from mapservice.booking import engine
+from mapservice.db import writer
+from mapservice.models import Closure, Venue
+from tests.browser import chromium, live_server
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+PAYLOADS = [
+    "<img src=x onerror=alert(1)>",
+    "${alert(1)}",
+    "x\\`);alert(1)",
+    "`",
+    "</script><script>alert(1)</script>",
+]
+TRAP = "window.__alerts = 0; window.alert = function () { window.__alerts += 1; };"
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def hostile(app: Any, db: Any, make: Any) -> dict[str, Any]:
+    committee = make.committee()
+    p = PAYLOADS
+    unit = make.unit(committee, "单位" + p[0], secretary=p[1])
+    group = make.group(committee, make.unit(committee, "外单位" + p[4]), "团支部" + p[2])
+    make.secretary(unit, username="sec")
+    admin = make.admin(committee, username="admin")
+    make.booker(group, username="booker")
+    venue = make.venue(
+        unit,
+        name="场地" + p[3] + p[0],
+        address="地址" + p[4],
+        facilities="=SUM(A1)" + p[1],
+        min_notice_minutes=0,
+        hours="Mon-Sun 00:00-24:00",
+    )
+    start = (datetime.now(TZ) + timedelta(days=2)).replace(
+        hour=19, minute=0, second=0, microsecond=0
+    )
+    with Session(writer(db.get_bind()), expire_on_commit=False) as w:
+        v = w.get(Venue, venue.id)
+        v.closures.append(
+            Closure(
+                start_at=start + timedelta(days=1),
+                end_at=start + timedelta(days=2),
+                reason="检修" + p[2],
+            )
+        )
+        booker = w.merge(make.session.get(type(admin), admin.id))
+        engine.book(
+            w,
+            booker,
+            venue.id,
+            group.id,
+            start,
+            start + timedelta(hours=1),
+            purpose="目的" + p[4] + p[0],
+        )
+        w.commit()
+    return {"venue": venue, "unit": unit, "group": group}
+
+
+def log_in(driver: Any, base: str, username: str) -> None:
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login-submit").click()
+
+
+def test_no_page_runs_the_payloads(app, hostile):
+    app.config["WTF_CSRF_ENABLED"] = True
+    venue = hostile["venue"]
+    pages = [
+        "/venues/",
+        f"/venues/{venue.id}",
+        "/units/",
+        "/bookings/",
+        "/bookings/requests",
+        f"/venues/{venue.id}/calendar",
+        "/dashboard",
+        f"/map?venue={venue.id}",
+    ]
+    with live_server(app) as base, chromium(1280, 900) as driver:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAP})
+        log_in(driver, base, "sec")
+        seen = ""
+        for path in pages:
+            driver.get(base + path)
+            assert driver.execute_script("return window.__alerts") == 0, path
+            assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']"), path
+            seen += driver.execute_script("return document.body.textContent")
+        driver.delete_all_cookies()
+        log_in(driver, base, "booker")
+        for path in ("/bookings/", f"/venues/{venue.id}", "/notifications"):
+            driver.get(base + path)
+            assert driver.execute_script("return window.__alerts") == 0, path
+            assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']"), path
+            seen += driver.execute_script("return document.body.textContent")
+        # The hostile text is shown, as text.
+        for fragment in (
+            "单位<img src=x onerror=alert(1)>",
+            "检修x\\`);alert(1)",
+            "目的</script><script>alert(1)</script>",
+        ):
+            assert fragment in seen, fragment
+
+
+def test_exports_neutralise_formulas(client, hostile):
+    from tests.conftest import login
+
+    login(client, "sec")
+    text = client.get("/venues/export.csv").get_data(as_text=True)
+    row = next(
+        r
+        for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        if r["name"].startswith("场地")
+    )
+    assert row["facilities"].startswith("'=SUM(A1)")
