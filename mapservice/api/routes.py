@@ -238,6 +238,9 @@ def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availabil
                 start=cursor, end=end, free_units=0, capacity_units=venue.capacity_units, open=False
             )
         )
+    # Instants in the committee's local time, as people read them.
+    for iv in intervals:
+        iv.start, iv.end = iv.start.astimezone(tz), iv.end.astimezone(tz)
     return s.Availability(venue_id=venue.id, intervals=intervals)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from mapservice.core.errors import Violation
@@ -100,7 +100,7 @@ def check(
                 ),
             )
         )
-    minutes = (req.end - req.start).total_seconds() / 60
+    minutes = (req.end.astimezone(UTC) - req.start.astimezone(UTC)).total_seconds() / 60
     slot = venue.slot_minutes
     for name, instant in (("start", req.start), ("end", req.end)):
         local = instant.astimezone(tz)

@@ -64,7 +64,7 @@ def open_intervals(
     tz: ZoneInfo,
 ) -> list[Interval]:
     """The open intervals inside ``[start, end)``: weekly ranges on each local day, merged,
-    clipped to the window, minus closures."""
+    clipped to the window, minus closures. Returned in UTC (format them with ``astimezone``)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("aware datetimes required")
     if end <= start:
@@ -75,14 +75,18 @@ def open_intervals(
     day = start.astimezone(tz).date() - timedelta(days=1)
     last = end.astimezone(tz).date()
     pieces: list[Interval] = []
+    # Work in UTC: Python compares and subtracts two datetimes of the same zone by their wall
+    # clocks, which is wrong across a clock change (a 23- or 25-hour day).
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     while day <= last:
         for r in by_day.get(day.weekday(), []):
-            a, b = local_instant(day, r.start_min, tz), local_instant(day, r.end_min, tz)
+            a = local_instant(day, r.start_min, tz).astimezone(UTC)
+            b = local_instant(day, r.end_min, tz).astimezone(UTC)
             a, b = max(a, start), min(b, end)
             if a < b:
                 pieces.append((a, b))
         day += timedelta(days=1)
-    return subtract(merge(pieces), closures)
+    return subtract(merge(pieces), [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in closures])
 
 
 def is_open_throughout(
