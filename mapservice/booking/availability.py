@@ -24,7 +24,7 @@ from mapservice.booking.engine import (
     venue_tz,
 )
 from mapservice.booking.rules import Request, check, week_bounds
-from mapservice.core.opening import is_open_throughout, local_instant, open_intervals
+from mapservice.core.opening import day_open_intervals, is_open_throughout, local_instant
 from mapservice.models import Booking, Group, User, Venue
 
 SEARCH_DAYS = 7
@@ -80,12 +80,8 @@ def alternatives(
     windows: list[tuple[datetime, datetime]] = []
     for offset in range(SEARCH_DAYS + 1):
         day = first_day + timedelta(days=offset)
-        opens = open_intervals(
-            venue.opening_ranges,
-            [(c.start_at, c.end_at) for c in venue.closures],
-            local_instant(day, 0, tz),
-            local_instant(day + timedelta(days=1), 0, tz),
-            tz,
+        opens = day_open_intervals(
+            venue.opening_ranges, [(c.start_at, c.end_at) for c in venue.closures], day, tz
         )
         candidates: list[datetime] = []
         for a, b in opens:
@@ -258,13 +254,7 @@ def week_slots(
     out: list[tuple[date, list[Slot]]] = []
     for i in range(days):
         day = first_day + timedelta(days=i)
-        opens = open_intervals(
-            venue.opening_ranges,
-            closures,
-            local_instant(day, 0, tz),
-            local_instant(day + timedelta(days=1), 0, tz),
-            tz,
-        )
+        opens = day_open_intervals(venue.opening_ranges, closures, day, tz)
         slots: list[Slot] = []
         for a, b in opens:
             s = a

@@ -89,6 +89,15 @@ def open_intervals(
     return subtract(merge(pieces), [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in closures])
 
 
+def day_open_intervals(
+    ranges: Sequence[OpeningRange], closures: Iterable[Interval], day: date, tz: ZoneInfo
+) -> list[Interval]:
+    """The open intervals of one local day (midnight to midnight in ``tz``), in UTC."""
+    return open_intervals(
+        ranges, closures, local_instant(day, 0, tz), local_instant(day, 1440, tz), tz
+    )
+
+
 def is_open_throughout(
     ranges: Sequence[OpeningRange],
     closures: Iterable[Interval],
@@ -128,14 +137,6 @@ def opening_week(
     out: list[tuple[date, list[Interval]]] = []
     for i in range(days):
         day = first_day + timedelta(days=i)
-        start, end = local_instant(day, 0, tz), local_instant(day, 1440, tz)
-        out.append(
-            (
-                day,
-                [
-                    (a.astimezone(tz), b.astimezone(tz))
-                    for a, b in open_intervals(ranges, closures, start, end, tz)
-                ],
-            )
-        )
+        opens = day_open_intervals(ranges, closures, day, tz)
+        out.append((day, [(a.astimezone(tz), b.astimezone(tz)) for a, b in opens]))
     return out

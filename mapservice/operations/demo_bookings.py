@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice.booking.capacity import Held, free_unit_numbers
-from mapservice.core.opening import open_intervals
+from mapservice.core.opening import day_open_intervals
 from mapservice.core.vocab import BookingStatus
 from mapservice.db import utcnow
 from mapservice.models import Booking, BookingAllocation, Committee, Group, Venue
@@ -126,10 +126,7 @@ def _plan_venue(
     others = [g for g in groups if g.unit_id != venue.unit_id]
     slot = timedelta(minutes=venue.slot_minutes)
     for day in days:
-        midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
-        opens = open_intervals(
-            venue.opening_ranges, closures, midnight, midnight + timedelta(days=1), tz
-        )
+        opens = day_open_intervals(venue.opening_ranges, closures, day, tz)
         weekend = day.weekday() >= 5
         for a, b in opens:
             s = a
