@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy.orm import Session
 
 from mapservice.booking import engine
@@ -81,6 +82,7 @@ def log_in(driver: Any, base: str, username: str) -> None:
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.ID, "login-submit").click()
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "whoami"))
 
 
 def test_no_page_runs_the_payloads(app, hostile):
