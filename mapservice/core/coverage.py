@@ -5,20 +5,35 @@ Reach is the union of discs of ``radius_m`` metres around the venues, drawn in a
 so a kilometre is a kilometre wherever the district lies. A street's coverage is the share of
 its area inside reach; when community points are given, also the share of them within reach.
 The gaps (street area out of reach) come back as WGS-84 geometry to draw. Pure: no Flask.
+
+A community point is "within reach" when its geodesic distance on the WGS-84 ellipsoid to some
+venue is at most ``radius_m`` (:func:`within_reach`): an exact definition that does not depend
+on the projection, answered with a spatial index in the metric CRS (candidates) and the exact
+distance for the candidates only. The drawn discs are polygons (128 sides) in the projection,
+so a point within centimetres of the edge may look covered while not counted, or the reverse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import geopandas as gpd
+import numpy as np
 import shapely
+from pyproj import Geod, Proj, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from mapservice.core.geo import WGS84, metric_crs
 
-__all__ = ["Coverage", "StreetCoverage", "coverage"]
+__all__ = ["GEOD", "Coverage", "StreetCoverage", "coverage", "within_reach"]
+
+#: The ellipsoid distances are measured on (CGCS2000's differs from it by 0.1 mm).
+GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,96 @@ class Coverage:
         return [s for s in self.streets if s.covered_km2 <= 1e-9]
 
 
+@lru_cache(maxsize=16)
+def _to_metric(crs: str) -> Transformer:
+    return Transformer.from_crs(WGS84, crs, always_xy=True)
+
+
+@lru_cache(maxsize=16)
+def _proj(crs: str) -> Proj:
+    return Proj(crs)
+
+
+def _scale_range(crs: str, lons: np.ndarray, lats: np.ndarray) -> tuple[float, float]:
+    """Bounds (low, high) of the projection's scale factor over the points' bounding box.
+
+    The factor is sampled on a 5 x 5 grid over the box, corners included: in a transverse
+    Mercator (Gauss-Krüger) projection it grows with the distance from the central meridian
+    and towards the equator, so its extremes over a box lie on the grid's edges. A distance
+    in the projection is between ``low`` and ``high`` times the geodesic distance; a margin
+    of 0.1 % each way covers geodesics bending off the box and the grid's sampling."""
+    gx, gy = np.meshgrid(
+        np.linspace(float(lons.min()), float(lons.max()), 5),
+        np.linspace(float(lats.min()), float(lats.max()), 5),
+    )
+    factors = _proj(crs).get_factors(gx.ravel(), gy.ravel())
+    scales = np.concatenate([factors.meridional_scale, factors.parallel_scale])
+    return float(scales.min()) / 1.001, float(scales.max()) * 1.001
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Thousands of point geometries are created at once: each allocation counts towards
+    Python's cycle collector, whose runs (over every object of the process) would cost more
+    than the points themselves. They hold no reference cycles, so it is paused meanwhile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _lonlat(points: Sequence[tuple[float, float]]) -> np.ndarray:
+    return np.fromiter(itertools.chain.from_iterable(points), float, 2 * len(points)).reshape(-1, 2)
+
+
+def within_reach(
+    points: Sequence[tuple[float, float]],
+    targets: Sequence[tuple[float, float]],
+    radius_m: float,
+    crs: str | None = None,
+) -> np.ndarray:
+    """For each of ``targets`` (WGS-84 lon, lat): is some point of ``points`` at most
+    ``radius_m`` metres away, measured along the WGS-84 ellipsoid (geodesic distance)?
+
+    Answered with an STR-tree of ``points`` in the metric ``crs`` (default: the Gauss-Krüger
+    zone of the points' mean longitude). With ``low``..``high`` the projection's scale over
+    the data (:func:`_scale_range`), pairs farther apart than ``radius_m * high`` in the
+    projection cannot be within reach (the tree never returns them), pairs closer than
+    ``radius_m * low`` certainly are; only the pairs in between are measured on the ellipsoid.
+    Same answer as measuring every pair on the ellipsoid."""
+    if radius_m <= 0:
+        raise ValueError("radius must be positive")
+    n = len(targets)
+    if not n or not points:
+        return np.zeros(n, dtype=bool)
+    p = _lonlat(points)
+    t = _lonlat(targets)
+    if crs is None:
+        crs = metric_crs(float(p[:, 0].mean()))
+    to_metric = _to_metric(crs)
+    px, py = to_metric.transform(p[:, 0], p[:, 1])
+    tx, ty = to_metric.transform(t[:, 0], t[:, 1])
+    low, high = _scale_range(
+        crs, np.concatenate([p[:, 0], t[:, 0]]), np.concatenate([p[:, 1], t[:, 1]])
+    )
+    tree = shapely.STRtree(shapely.points(px, py))
+    t_idx, p_idx = tree.query(shapely.points(tx, ty), predicate="dwithin", distance=radius_m * high)
+    out = np.zeros(n, dtype=bool)
+    if not len(t_idx):
+        return out
+    projected = np.hypot(tx[t_idx] - px[p_idx], ty[t_idx] - py[p_idx])
+    out[t_idx[projected <= radius_m * low]] = True
+    band = ~out[t_idx]  # pairs of targets not yet known to be covered
+    if band.any():
+        ti, pi = t_idx[band], p_idx[band]
+        _az, _baz, dist = GEOD.inv(t[ti, 0], t[ti, 1], p[pi, 0], p[pi, 1])
+        out[ti[np.asarray(dist) <= radius_m]] = True
+    return out
+
+
 def coverage(
     points: Sequence[tuple[float, float]],
     streets: Sequence[tuple[str, BaseGeometry]],
@@ -71,8 +176,8 @@ def coverage(
 ) -> Coverage:
     """Coverage of ``streets`` (name, WGS-84 polygon) by discs of ``radius_m`` around
     ``points`` (WGS-84 lon, lat); ``communities`` are optional (lon, lat) points counted
-    as covered when within reach. ``crs`` overrides the metric CRS (chosen from the
-    streets' centre otherwise)."""
+    as covered when within ``radius_m`` of a point on the ellipsoid (:func:`within_reach`).
+    ``crs`` overrides the metric CRS (chosen from the streets' centre otherwise)."""
     if radius_m <= 0:
         raise ValueError("radius must be positive")
     geoms = [g for _, g in streets]
@@ -96,9 +201,7 @@ def coverage(
     comm = gpd.GeoSeries(
         gpd.points_from_xy([c[0] for c in communities], [c[1] for c in communities]), crs=WGS84
     ).to_crs(crs)
-    comm_in_reach: list[bool] = (
-        [bool(x) for x in shapely.intersects(reach_m, comm.to_numpy())] if len(comm) else []
-    )
+    comm_in_reach: list[bool] = [bool(x) for x in within_reach(points, communities, radius_m, crs)]
     out: list[StreetCoverage] = []
     gaps_m: list[BaseGeometry] = []
     for (name, _), geom in zip(streets, street_m, strict=True):
