@@ -401,3 +401,9 @@ def test_committee_create(cli, db):
     )
     assert "Mars/Olympus_Mons" in line
     assert count(db, Committee) == 1
+
+
+def test_serve_refuses_a_negative_worker_count(cli: Cli) -> None:
+    result = cli("serve", "--workers", "-1")
+    assert result.exit_code == 2
+    assert "--workers" in result.output and "-1" in result.output

@@ -1,6 +1,7 @@
 """Crash safety: kill -9 the server in the middle of a booking load, several rounds, on each
-database. Afterwards every booking whose request got a success answer is there, no series is
-half-written, and no unit is double-booked."""
+database; and, separately, kill -9 one worker process of the multi-process server (gunicorn)
+while the others go on serving. Afterwards every booking whose request got a success answer is
+there, no series is half-written, and no unit is double-booked."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(database_url: str, tmp: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    database_url: str, tmp: Path, port: int, workers: int = 0
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -49,7 +52,10 @@ def start_server(database_url: str, tmp: Path, port: int) -> subprocess.Popen[by
     exe = str(Path(sys.executable).parent / "mapservice")
     with (tmp / "server.log").open("ab") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(
-            [exe, "serve", "--port", str(port), "--threads", "8"], env=env, stdout=log, stderr=log
+            [exe, "serve", "--port", str(port), "--threads", "8", "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=log,
         )
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -76,68 +82,138 @@ def post(url: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any
         return err.code, {}
 
 
-def test_kill_9_mid_load_loses_nothing_answered(db, make, database_url, tmp_path):
-    committee = make.committee(with_streets=False)
-    unit = make.unit(committee, "移动公司")
-    group = make.group(committee, unit, "移动团支部")
-    venues = [
-        make.venue(
-            unit,
-            name=f"场地{i}",
-            capacity_units=2,
-            hours="Mon-Sun 00:00-24:00",
-            min_notice_minutes=0,
-            max_days_ahead=120,
+def worker_pids(master: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+def wait_for_workers(master: int, n: int, avoid: frozenset[int] = frozenset()) -> list[int]:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        pids = worker_pids(master)
+        if len(pids) == n and not set(pids) & avoid:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"gunicorn has workers {worker_pids(master)}, expected {n} new ones")
+
+
+class Load:
+    """Booking threads against a server: each keeps the ids of the bookings it was answered
+    201 for (and the series ids), until stopped or the server is gone."""
+
+    def __init__(self, db: Any, make: Any) -> None:
+        committee = make.committee(with_streets=False)
+        unit = make.unit(committee, "移动公司")
+        group = make.group(committee, unit, "移动团支部")
+        self.venues = [
+            make.venue(
+                unit,
+                name=f"场地{i}",
+                capacity_units=2,
+                hours="Mon-Sun 00:00-24:00",
+                min_notice_minutes=0,
+                max_days_ahead=120,
+            )
+            for i in range(3)
+        ]
+        booker = make.booker(group, username="booker")
+        _t, self.token = create_token(db, None, booker, ["read", "book"])
+        db.commit()
+        self.base_day = (datetime.now(TZ) + timedelta(days=1)).replace(
+            hour=0, minute=0, second=0, microsecond=0
         )
-        for i in range(3)
-    ]
-    booker = make.booker(group, username="booker")
-    _t, token = create_token(db, None, booker, ["read", "book"])
-    db.commit()
-    base_day = (datetime.now(TZ) + timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    answered: list[int] = []  # booking ids whose request got 201
-    series_ok: list[str] = []
-    rng = random.Random(7)
-    lock = threading.Lock()
-    for round_no in range(ROUNDS):
-        port = free_port()
-        server = start_server(database_url, tmp_path, port)
+        self.answered: list[int] = []
+        self.series_ok: list[str] = []
+        self.refused_connections = 0
+        self.unexpected: Counter[int] = Counter()  # answers other than 201, 409, 422
+        self.lock = threading.Lock()
+
+    def start(self, port: int, seed: int, *, until_gone: bool = True) -> threading.Event:
         url = f"http://127.0.0.1:{port}/api/v1/bookings"
         stop = threading.Event()
+        rng = random.Random(seed)
 
-        def worker(seed: float, stop: threading.Event = stop, url: str = url) -> None:
+        def worker(seed: float) -> None:
             r = random.Random(seed)
             while not stop.is_set():
-                start = base_day + timedelta(days=r.randrange(0, 20), hours=r.randrange(0, 23))
+                start = self.base_day + timedelta(days=r.randrange(0, 20), hours=r.randrange(0, 23))
                 body: dict[str, Any] = {
-                    "venue_id": r.choice(venues).id,
+                    "venue_id": r.choice(self.venues).id,
                     "start": start.isoformat(),
                     "end": (start + timedelta(hours=1)).isoformat(),
                 }
                 if r.random() < 0.3:
                     body["repeat"] = {"freq": "weekly", "count": 3, "policy": "all_or_nothing"}
                 try:
-                    status, data = post(url, token, body)
+                    status, data = post(url, self.token, body)
                 except OSError:
-                    return  # the server is gone
+                    if until_gone:
+                        return  # the server is gone
+                    with self.lock:  # a request in flight on the killed worker
+                        self.refused_connections += 1
+                    continue
+                if status not in (201, 409, 422):
+                    with self.lock:
+                        self.unexpected[status] += 1
                 if status == 201:
-                    with lock:
-                        answered.extend(b["id"] for b in data["bookings"])
+                    with self.lock:
+                        self.answered.extend(b["id"] for b in data["bookings"])
                         if data["series_id"]:
-                            series_ok.append(data["series_id"])
+                            self.series_ok.append(data["series_id"])
 
-        threads = [threading.Thread(target=worker, args=(rng.random(),)) for _ in range(WORKERS)]
-        for t in threads:
+        self.threads = [
+            threading.Thread(target=worker, args=(rng.random(),)) for _ in range(WORKERS)
+        ]
+        for t in self.threads:
             t.start()
+        self.stop = stop
+        return stop
+
+    def join(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+    def check(self, db: Any) -> tuple[int, int]:
+        """Every answered booking stored, no half-written series, no unit double-booked."""
+        reload(db)
+        stored = {b.id: b for b in db.scalars(select(Booking))}
+        missing = [i for i in self.answered if i not in stored]
+        assert missing == [], f"{len(missing)} answered bookings lost"
+        # No series half-written: an all-or-nothing series has all three occurrences or none.
+        per_series = Counter(b.series_id for b in stored.values() if b.series_id)
+        assert all(n == 3 for n in per_series.values()), per_series
+        assert set(self.series_ok) <= set(per_series)
+        # No unit double-booked, and every booking holds its units.
+        spans: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
+        for v, n, s, e in db.execute(
+            select(
+                BookingAllocation.venue_id,
+                BookingAllocation.unit_no,
+                BookingAllocation.start_at,
+                BookingAllocation.end_at,
+            )
+        ):
+            spans.setdefault((v, n), []).append((s, e))
+        for intervals in spans.values():
+            intervals.sort()
+            assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:], strict=False))
+        held = Counter(a.booking_id for a in db.scalars(select(BookingAllocation)))
+        assert all(held[b.id] == b.units for b in stored.values())
+        return len(stored), len(per_series)
+
+
+def test_kill_9_mid_load_loses_nothing_answered(db, make, database_url, tmp_path):
+    load = Load(db, make)
+    rng = random.Random(7)
+    for round_no in range(ROUNDS):
+        port = free_port()
+        server = start_server(database_url, tmp_path, port)
+        load.start(port, round_no)
         time.sleep(1.5 + rng.random())
         os.kill(server.pid, signal.SIGKILL)  # mid-load, no warning
         server.wait(timeout=10)
-        stop.set()
-        for t in threads:
-            t.join(timeout=15)
-        assert answered, f"round {round_no}: no booking was answered before the kill"
+        load.join()
+        assert load.answered, f"round {round_no}: no booking was answered before the kill"
     # Restart once more and read through the server: it comes back and serves.
     port = free_port()
     server = start_server(database_url, tmp_path, port)
@@ -147,32 +223,45 @@ def test_kill_9_mid_load_loses_nothing_answered(db, make, database_url, tmp_path
     finally:
         server.terminate()
         server.wait(timeout=10)
-    reload(db)
-    stored = {b.id: b for b in db.scalars(select(Booking))}
-    missing = [i for i in answered if i not in stored]
-    assert missing == [], f"{len(missing)} answered bookings lost"
-    # No series half-written: an all-or-nothing series has all three occurrences or none.
-    per_series = Counter(b.series_id for b in stored.values() if b.series_id)
-    assert all(n == 3 for n in per_series.values()), per_series
-    assert set(series_ok) <= set(per_series)
-    # No unit double-booked, and every booking holds its units.
-    spans: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
-    for v, n, s, e in db.execute(
-        select(
-            BookingAllocation.venue_id,
-            BookingAllocation.unit_no,
-            BookingAllocation.start_at,
-            BookingAllocation.end_at,
-        )
-    ):
-        spans.setdefault((v, n), []).append((s, e))
-    for intervals in spans.values():
-        intervals.sort()
-        assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:], strict=False))
-    held = Counter(a.booking_id for a in db.scalars(select(BookingAllocation)))
-    assert all(held[b.id] == b.units for b in stored.values())
+    stored, series = load.check(db)
     print(
-        f"crash rounds {ROUNDS}: answered {len(answered)}, stored {len(stored)},"
-        f" series {len(per_series)}",
+        f"crash rounds {ROUNDS}: answered {len(load.answered)}, stored {stored}, series {series}",
+        file=sys.stderr,
+    )
+
+
+def test_kill_9_one_worker_the_others_serve_on(db, make, database_url, tmp_path):
+    """gunicorn with two workers: kill -9 one mid-load, three times. The master starts a new
+    worker each time, the load goes on throughout (only the killed worker's requests in
+    flight fail), and nothing answered is lost."""
+    load = Load(db, make)
+    port = free_port()
+    server = start_server(database_url, tmp_path, port, workers=2)
+    rng = random.Random(11)
+    try:
+        pids = wait_for_workers(server.pid, 2)
+        load.start(port, 99, until_gone=False)
+        for round_no in range(ROUNDS):
+            time.sleep(1.0 + rng.random())
+            before = len(load.answered)
+            victim = pids[round_no % 2]
+            os.kill(victim, signal.SIGKILL)
+            pids = wait_for_workers(server.pid, 2, avoid=frozenset({victim}))
+            time.sleep(1.0)
+            assert len(load.answered) > before, f"round {round_no}: no booking after the kill"
+        load.join()
+        assert server.poll() is None, "the master died with its worker"
+        assert load.unexpected == Counter(), load.unexpected
+        status = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/venues", timeout=5).status
+        assert status == 200
+    finally:
+        if hasattr(load, "stop"):
+            load.stop.set()
+        server.terminate()
+        server.wait(timeout=20)
+    stored, series = load.check(db)
+    print(
+        f"worker kills {ROUNDS}: answered {len(load.answered)}, stored {stored},"
+        f" series {series}, requests cut off {load.refused_connections}",
         file=sys.stderr,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -160,22 +161,25 @@ def touch_later(_exc: BaseException | None) -> None:
     token_id = g.pop("touch_token_id", None)
     if token_id is None:
         return
-    session: Session = current_app.extensions["db_sessionmaker"]()
-    try:
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        if sqlite:
-            session.connection().exec_driver_sql("PRAGMA busy_timeout=100")
-        session.execute(
-            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
-        )
-        session.commit()
-    except OperationalError:  # busy: a later request will note it
-        session.rollback()
-    finally:
-        if sqlite:
-            session.connection().exec_driver_sql("PRAGMA busy_timeout=30000")
-            session.rollback()
-        session.close()
+    # One connection throughout: the short busy timeout must be set back on the very
+    # connection it was set on (a session may hand back a different pooled connection after
+    # its commit, which would leave a 100 ms timeout behind for a booking's BEGIN IMMEDIATE).
+    engine: Engine = current_app.extensions["db_engine"]
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        try:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout=100")
+            conn.execute(
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+            )
+            conn.commit()
+        except OperationalError:  # busy: a later request will note it
+            conn.rollback()
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+                conn.rollback()
 
 
 def error_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
