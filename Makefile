@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: bench bench-smoke bench-map demo demo-fonts test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
+.PHONY: soak bench bench-smoke bench-map demo demo-fonts test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ test-postgresql: $(VENV)/.test-installed assets system-deps
 	$(BIN)/pytest -q -p no:cacheprovider --db postgresql
 
 test: system-deps $(VENV)/.test-installed assets lint typecheck test-sqlite test-postgresql bench-smoke
+
+# The soak at full length: 32 clients booking, cancelling and rescheduling through gunicorn for
+# five minutes on each database (make test runs the same test for 15 s per database).
+SOAK_SECONDS ?= 300
+soak: $(VENV)/.test-installed assets system-deps
+	$(BIN)/pytest -q -s -p no:cacheprovider --db sqlite --soak-seconds $(SOAK_SECONDS) tests/test_soak.py
+	$(BIN)/pytest -q -s -p no:cacheprovider --db postgresql --soak-seconds $(SOAK_SECONDS) tests/test_soak.py
 
 serve: install
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)

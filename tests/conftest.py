@@ -45,6 +45,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["sqlite", "postgresql"],
         help="database to run the suite on",
     )
+    parser.addoption(
+        "--soak-seconds",
+        default=15.0,
+        type=float,
+        help="how long tests/test_soak.py keeps its 32 clients busy (make soak: 300)",
+    )
 
 
 @pytest.fixture(scope="session")
