@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -93,7 +94,8 @@ def _mix_text(d: dict[str, Any], mix: Any) -> str:
         f"{d['per_s']:.1f} req/s, p50 {d['all']['p50_ms']:.0f} ms, p99 {d['all']['p99_ms']:.0f} ms,"
         f" errors {d['errors']} ({'; '.join(parts)};"
         f" bookings 201×{booked.get('201', 0)} 409×{booked.get('409', 0)}"
-        f" 422×{booked.get('422', 0)})"
+        f" 422×{booked.get('422', 0)};"
+        f" load client {d['client_cpu_s'] / d['seconds']:.0%} of a core)"
     )
 
 
@@ -219,19 +221,22 @@ def _client(
         t.start()
     for t in threads:
         t.join()
-    out.put((time.perf_counter() - t0, results))
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    out.put((time.perf_counter() - t0, results, cpu.ru_utime + cpu.ru_stime))
 
 
 def _phase(
     port: int, plan: dict[str, Any], kinds: list[tuple[str, float]], seconds: float, clients: int
-) -> tuple[float, list[tuple[str, int, float]]]:
+) -> dict[str, Any]:
+    """One bounded phase; its figures, with the CPU time the load client itself used (it
+    shares the machine's cores with the server)."""
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()
     p = ctx.Process(target=_client, args=(port, plan, kinds, seconds, clients, q))
     p.start()
-    wall, results = q.get(timeout=seconds + 600)
+    wall, results, cpu = q.get(timeout=seconds + 600)
     p.join()
-    return wall, results
+    return {**_describe(wall, results), "client_cpu_s": cpu}
 
 
 OK = {
@@ -337,10 +342,10 @@ def http_load(
                 map_bytes += len(resp.read())
             map_times.append(time.perf_counter() - t0)
         rss_map = _rss_kb(server.pid)
-        mix_wall, mix = _phase(port, plan, list(MIX), seconds, clients)
+        m = _phase(port, plan, list(MIX), seconds, clients)
         rss_mix = _rss_kb(server.pid)
-        trivial_wall, trivial = _phase(port, plan, [("healthz", 1.0)], trivial_seconds, clients)
-        pages_wall, pages = _phase(port, plan, list(MIX_PAGES), pages_seconds, clients)
+        t = _phase(port, plan, [("healthz", 1.0)], trivial_seconds, clients)
+        pg = _phase(port, plan, list(MIX_PAGES), pages_seconds, clients)
         rss_end = _rss_kb(server.pid)
     finally:
         server.terminate()
@@ -353,8 +358,6 @@ def http_load(
     shutil.rmtree(tmp, ignore_errors=True)
     overlaps = count_overlaps(engine)
     engine.dispose()
-    m, t = _describe(mix_wall, mix), _describe(trivial_wall, trivial)
-    pg = _describe(pages_wall, pages)
     logged = ", ".join(f"{k} ×{v}" for k, v in server_errors.items())
     report.line(
         f"7 HTTP under load [{label}]",
