@@ -485,3 +485,101 @@ def test_engine_refuses_a_non_writer_session_on_sqlite(db, w, db_kind):
     booker = db.merge(w["booker"])
     with pytest.raises(RuntimeError, match="writer session"):
         engine.book(db, booker, w["court"].id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+
+
+def _edit_court_rules(db, venue_id, how):
+    """Another connection changes the court's rules and commits."""
+    from mapservice.models import OpeningHours
+
+    db.rollback()  # a fresh transaction: the fixtures' reads are behind the writer's commits
+    if how == "closure":
+        db.add(Closure(venue_id=venue_id, start_at=at(2, 18), end_at=at(2, 22), reason="检修"))
+    elif how == "max_duration":
+        db.get(Venue, venue_id).max_duration_minutes = 60
+    elif how == "hours":
+        for h in db.scalars(select(OpeningHours).where(OpeningHours.venue_id == venue_id)):
+            h.end_min = 19 * 60
+    elif how == "paired_only":
+        db.get(Venue, venue_id).bookable_by = "paired"
+    db.commit()
+
+
+@pytest.mark.parametrize(
+    "how, code",
+    [
+        ("closure", "closed"),
+        ("max_duration", "too_long"),
+        ("hours", "outside_hours"),
+        ("paired_only", "not_allowed"),
+    ],
+)
+def test_rules_changed_between_the_checks_and_the_lock_are_honoured(db, wdb, w, how, code):
+    court_id = w["court"].id  # read now: after the rollback below it would reload in wdb
+    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 21), now=NOW)
+    wdb.rollback()  # SQLite: no write lock held while the other connection edits
+    version = p.stamp[0]
+    _edit_court_rules(db, court_id, how)
+    assert db.scalar(select(Venue.rules_version).where(Venue.id == court_id)) > version
+    with pytest.raises(RuleViolation) as info:
+        engine.book_prepared(wdb, w["booker"], p)
+    assert code in [v.code for v in info.value.violations]
+    wdb.rollback()
+    assert wdb.scalar(select(Booking.id).where(Booking.venue_id == court_id)) is None
+
+
+def test_group_suspended_between_the_checks_and_the_lock_is_refused(db, wdb, w):
+    court_id, unit_id = w["court"].id, w["g_other"].unit_id
+    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+    wdb.rollback()
+    db.rollback()
+    db.get(Unit, unit_id).status = "suspended"
+    db.commit()
+    with pytest.raises(RuleViolation) as info:
+        engine.book_prepared(wdb, w["booker"], p)
+    assert info.value.violations[0].code == "group_inactive"
+    wdb.rollback()
+    assert wdb.scalar(select(Booking.id).where(Booking.venue_id == court_id)) is None
+
+
+def test_unchanged_rules_book_from_the_prepared_request(db, wdb, w):
+    court2_id = w["court2"].id
+    p = engine.prepare(
+        wdb, w["booker"], w["court"].id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW
+    )
+    wdb.rollback()
+    db.rollback()
+    db.get(Venue, court2_id).max_duration_minutes = 60  # another venue: no effect here
+    db.commit()
+    b = engine.book_prepared(wdb, w["booker"], p)
+    wdb.commit()
+    assert (b.status, b.unit_numbers, b.start_at, b.end_at) == (
+        "confirmed",
+        [1],
+        at(2, 19),
+        at(2, 20),
+    )
+    entry = wdb.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "booking.create", AuditEntry.object_id == b.id
+        )
+    ).one()
+    assert entry.actor_name == "booker" and '"units": [1]' in entry.details
+
+
+def test_expired_hold_is_released_when_its_slot_is_booked(wdb, w):
+    held = book(wdb, w, who="booker", venue="hall", start=at(2, 10), end=at(2, 11))
+    assert held.status == "pending"
+    later = NOW + timedelta(hours=49)  # the hall's 48-hour hold ran out
+    taker = book(
+        wdb,
+        w,
+        who="booker_third",
+        venue="hall",
+        group="g_third",
+        start=at(3, 10),
+        end=at(3, 11),
+        now=later,
+    )
+    assert taker.status == "pending"
+    wdb.refresh(held)
+    assert (held.status, held.status_reason, held.unit_numbers) == ("declined", "expired", [])

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -33,11 +33,24 @@ from mapservice.core.errors import (
     RuleViolation,
     Violation,
 )
+from mapservice.core.hours import OpeningRange
 from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookableBy, BookingStatus, UnitStatus
 from mapservice.db import is_immediate
-from mapservice.models import Booking, BookingAllocation, Group, Notification, User, Venue
+from mapservice.models import (
+    AuditEntry,
+    Booking,
+    BookingAllocation,
+    Closure,
+    Committee,
+    Group,
+    Notification,
+    OpeningHours,
+    Unit,
+    User,
+    Venue,
+)
 from mapservice.operations import access
 from mapservice.operations.audit import record
 
@@ -149,9 +162,21 @@ def quota_used_minutes(
     exclude: int | None = None,
 ) -> float:
     """Capacity-minutes the group already holds at the venue in the local week of ``start``."""
-    week_start, week_end = week_bounds(start, venue_tz(venue))
+    return _quota_minutes(session, venue.id, venue_tz(venue), group_id, start, now, exclude)
+
+
+def _quota_minutes(
+    session: Session,
+    venue_id: int,
+    tz: ZoneInfo,
+    group_id: int,
+    start: datetime,
+    now: datetime,
+    exclude: int | None = None,
+) -> float:
+    week_start, week_end = week_bounds(start, tz)
     stmt = select(Booking.start_at, Booking.end_at, Booking.units).where(
-        Booking.venue_id == venue.id,
+        Booking.venue_id == venue_id,
         Booking.group_id == group_id,
         Booking.start_at < week_end,
         Booking.end_at > week_start,
@@ -447,6 +472,359 @@ def expire_holds(session: Session, now: datetime | None = None, venue_id: int | 
 # ---------------------------------------------------------------- operations
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A booking request checked against everything that does not depend on the venue's
+    bookings (who asks, for which group, the venue's rules, hours, closures, notice, length…),
+    with the plain values the locked step needs. ``stamp`` is what those checks relied on
+    (the venue's ``rules_version``, its committee's time zone, the group's state); under the
+    lock it is read again in the same statement that takes the lock, and any difference sends
+    the request through the checks again."""
+
+    venue_id: int
+    group_id: int
+    start: datetime
+    end: datetime
+    units: int
+    headcount: int | None
+    purpose: str
+    series_id: str | None
+    now: datetime
+    actor_id: int
+    actor_name: str
+    actor_group_id: int | None
+    actor_is_booker: bool
+    owner: bool
+    pending: bool
+    hold_hours: int
+    committee_id: int
+    venue_name: str
+    group_name: str
+    rules: VenueRules
+    may_book: bool
+    group_active: bool
+    stamp: tuple[Any, ...]
+
+    @property
+    def quota_applies(self) -> bool:
+        return not self.owner and self.rules.weekly_quota_hours is not None
+
+    def sees_details(self, group_id: int) -> bool:
+        """:func:`may_see_details` for this actor at this venue."""
+        return self.owner or (self.actor_is_booker and self.actor_group_id == group_id)
+
+
+def _booking_rules(session: Session, venue: Venue, start: datetime, end: datetime) -> VenueRules:
+    """:func:`venue_rules` read with two small queries (opening hours, the closures near the
+    request) instead of the venue's collections, which may have been loaded earlier."""
+    ranges = [
+        OpeningRange(*row)
+        for row in session.execute(
+            select(OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min)
+            .where(OpeningHours.venue_id == venue.id)
+            .order_by(OpeningHours.weekday, OpeningHours.start_min)
+        )
+    ]
+    margin = timedelta(days=2)  # the refused request's day is described with its closures
+    closures = tuple(
+        (a, b, r)
+        for a, b, r in session.execute(
+            select(Closure.start_at, Closure.end_at, Closure.reason)
+            .where(
+                Closure.venue_id == venue.id,
+                Closure.start_at < end + margin,
+                Closure.end_at > start - margin,
+            )
+            .order_by(Closure.start_at)
+        )
+    )
+    return VenueRules(
+        name=venue.name,
+        tz=venue_tz(venue),
+        capacity_units=venue.capacity_units,
+        slot_minutes=venue.slot_minutes,
+        min_duration_minutes=venue.min_duration_minutes,
+        max_duration_minutes=venue.max_duration_minutes,
+        max_days_ahead=venue.max_days_ahead,
+        min_notice_minutes=venue.min_notice_minutes,
+        max_headcount=venue.max_headcount,
+        weekly_quota_hours=venue.weekly_quota_hours,
+        ranges=ranges,
+        closures=closures,
+        bookable=venue.is_open_for_booking,
+    )
+
+
+def prepare(
+    session: Session,
+    actor: User | None,
+    venue_id: int,
+    group_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    units: int = 1,
+    purpose: str = "",
+    headcount: int | None = None,
+    now: datetime | None = None,
+    series_id: str | None = None,
+) -> Prepared:
+    """Check a booking request against every rule that does not depend on the venue's
+    bookings, reading only (no lock needed). Raises NotAllowed / NotFound / RuleViolation
+    (with the quota counted too, so the list is the one :func:`book` would give)."""
+    now = _now(now)
+    venue = _venue_for_booking(session, actor, venue_id)
+    assert actor is not None
+    version = venue.rules_version  # read with (or before) everything checked below
+    group = _group(session, actor, group_id, venue)
+    owner = is_owner(actor, venue)
+    rules = _booking_rules(session, venue, start, end)
+    may_book = group_may_book(group, venue)
+    active = group_is_active(group)
+    unit = group.unit
+    req = Request(start, end, units, headcount)
+    violations = check(req, rules, now, may_book=may_book, group_active=active, exempt=owner)
+    if violations:
+        if not owner and rules.weekly_quota_hours is not None:
+            used = _quota_minutes(session, venue.id, rules.tz, group.id, start, now)
+            violations = check(
+                req,
+                rules,
+                now,
+                may_book=may_book,
+                group_active=active,
+                quota_used_minutes=used,
+                exempt=owner,
+            )
+        raise RuleViolation(violations)
+    return Prepared(
+        venue_id=venue.id,
+        group_id=group.id,
+        start=start,
+        end=end,
+        units=units,
+        headcount=headcount,
+        purpose=purpose.strip()[:2000],
+        series_id=series_id,
+        now=now,
+        actor_id=actor.id,
+        actor_name=actor.username,
+        actor_group_id=actor.group_id,
+        actor_is_booker=actor.is_booker,
+        owner=owner,
+        pending=venue.requires_approval and not owner,
+        hold_hours=venue.hold_hours,
+        committee_id=venue.committee_id,
+        venue_name=venue.name,
+        group_name=group.name,
+        rules=rules,
+        may_book=may_book,
+        group_active=active,
+        stamp=(
+            version,
+            venue.committee.timezone,
+            group.active,
+            group.unit_id,
+            unit.status if unit is not None else None,
+            unit.committee_id if unit is not None else None,
+        ),
+    )
+
+
+def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | None, bool]:
+    """Take the venue's lock and, in the same statement, read what ``p``'s checks relied on
+    and whether the venue has pending holds that ran out. (None, False) if the venue or the
+    group is gone."""
+    if not is_immediate(session):
+        raise RuntimeError(
+            "booking needs a writer session (mapservice.db.writer): on SQLite the transaction"
+            " must begin IMMEDIATE so the check and the write are atomic"
+        )
+    expired = (
+        select(Booking.id)
+        .where(
+            Booking.venue_id == Venue.id,
+            Booking.status == BookingStatus.PENDING.value,
+            Booking.hold_expires_at <= p.now,
+        )
+        .exists()
+    )
+    stmt = (
+        select(
+            Venue.rules_version,
+            Committee.timezone,
+            Group.active,
+            Group.unit_id,
+            Unit.status,
+            Unit.committee_id,
+            expired,
+        )
+        .select_from(Venue)
+        .join(Committee, Committee.id == Venue.committee_id)
+        .join(Group, Group.id == p.group_id)
+        .outerjoin(Unit, Unit.id == Group.unit_id)
+        .where(Venue.id == p.venue_id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Venue)
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        return None, False
+    return tuple(row[:6]), bool(row[6])
+
+
+def book_prepared(
+    session: Session,
+    actor: User | None,
+    p: Prepared,
+    *,
+    with_alternatives: bool = True,
+) -> Booking:
+    """The locked step of :func:`book`: lock the venue; if anything ``p`` was checked against
+    changed meanwhile, check again (now under the lock); expire the venue's run-out holds (if
+    any); count the quota (if the venue has one); find free units; insert the booking, its
+    units and the audit entry. ``session`` must be a writer session."""
+    stamp, has_expired = _lock_and_stamp(session, p)
+    if stamp != p.stamp:
+        session.flush()
+        session.expire_all()  # read the venue and the group as they are now, under the lock
+        p = prepare(
+            session,
+            actor,
+            p.venue_id,
+            p.group_id,
+            p.start,
+            p.end,
+            units=p.units,
+            purpose=p.purpose,
+            headcount=p.headcount,
+            now=p.now,
+            series_id=p.series_id,
+        )
+    if has_expired:
+        expire_holds(session, p.now, p.venue_id)
+    if p.quota_applies:
+        used = _quota_minutes(session, p.venue_id, p.rules.tz, p.group_id, p.start, p.now)
+        violations = check(
+            Request(p.start, p.end, p.units, p.headcount),
+            p.rules,
+            p.now,
+            may_book=p.may_book,
+            group_active=p.group_active,
+            quota_used_minutes=used,
+            exempt=p.owner,
+        )
+        if violations:
+            raise RuleViolation(violations)
+    holds = capacity.held(session, [p.venue_id], p.start, p.end, p.now)
+    free = capacity.free_unit_numbers(p.rules.capacity_units, holds, p.start, p.end)
+    if len(free) < p.units:
+        _refuse(session, actor, p, holds, len(free), with_alternatives)
+    numbers = free[: p.units]
+    booking = Booking(
+        venue_id=p.venue_id,
+        group_id=p.group_id,
+        entered_by_id=p.actor_id,
+        start_at=p.start,
+        end_at=p.end,
+        units=p.units,
+        purpose=p.purpose,
+        headcount=p.headcount,
+        status=BookingStatus.PENDING.value if p.pending else BookingStatus.CONFIRMED.value,
+        hold_expires_at=p.now + timedelta(hours=p.hold_hours) if p.pending else None,
+        series_id=p.series_id,
+        allocations=[
+            BookingAllocation(venue_id=p.venue_id, unit_no=n, start_at=p.start, end_at=p.end)
+            for n in numbers
+        ],
+    )
+    session.add(booking)
+    try:
+        session.flush()  # the booking, then its units in one statement
+    except IntegrityError as exc:
+        _overlap_refused(exc)
+        raise
+    session.add(
+        AuditEntry(
+            committee_id=p.committee_id,
+            actor_id=p.actor_id,
+            actor_name=p.actor_name,
+            action="booking.create",
+            object_type="booking",
+            object_id=booking.id,
+            details=json.dumps(
+                {
+                    "venue": p.venue_name,
+                    "group": p.group_name,
+                    "start": p.start,
+                    "end": p.end,
+                    "units": numbers,
+                    "status": booking.status,
+                    "proxy": p.actor_group_id != p.group_id,
+                },
+                ensure_ascii=False,
+                default=str,
+                sort_keys=True,
+            ),
+        )
+    )
+    return booking
+
+
+def _refuse(
+    session: Session,
+    actor: User | None,
+    p: Prepared,
+    holds: list[capacity.Held],
+    free: int,
+    with_alternatives: bool,
+) -> NoReturn:
+    assert actor is not None
+    occupied: dict[tuple[datetime, datetime, int], set[int]] = {}
+    for h in holds:
+        occupied.setdefault((h.start, h.end, h.booking_id), set()).add(h.unit_no)
+    groups: dict[int, tuple[int, str]] = {}
+    if occupied and (p.owner or p.actor_is_booker):
+        ids = {bid for _s, _e, bid in occupied}
+        for bid, gid, gname in session.execute(
+            select(Booking.id, Booking.group_id, Group.name).join(Group).where(Booking.id.in_(ids))
+        ):
+            groups[bid] = (gid, gname)
+    conflicts = []
+    for (s, e, bid), units in sorted(occupied.items()):
+        gid, gname = groups.get(bid, (0, ""))
+        visible = p.sees_details(gid)
+        conflicts.append(
+            Occupied(s, e, len(units), bid if visible else None, gname if visible else None)
+        )
+    exc = BookingConflict(
+        _(
+            "Not enough free units: %(free)s of %(capacity)s free for the whole time,"
+            " %(asked)s asked.",
+            free=free,
+            capacity=p.rules.capacity_units,
+            asked=p.units,
+        ),
+        conflicts,
+        None if with_alternatives else Alternatives(),
+        suggest=partial(
+            _suggest, p.actor_id, actor, p.venue_id, p.group_id, p.start, p.end, p.units, p.now
+        )
+        if with_alternatives
+        else None,
+    )
+    exc._session = session
+    raise exc
+
+
+def _overlap_refused(exc: IntegrityError) -> None:
+    """The database's own overlap guard fired (it should not, behind the lock): a clean
+    conflict instead of an error."""
+    text = str(exc.orig)
+    if "overlap" in text or "ex_booking_allocations" in text:
+        raise BookingConflict(_("That time was just taken; please choose another."), []) from exc
+
+
 def book(
     session: Session,
     actor: User | None,
@@ -466,57 +844,38 @@ def book(
 
     Confirmed at once, or ``pending`` (holding the slot for ``venue.hold_hours``) when the
     venue requires approval and the actor does not run it. Raises RuleViolation (422) or
-    BookingConflict (409, with alternatives); nothing is written then."""
+    BookingConflict (409, with alternatives); nothing is written then.
+
+    Two steps: :func:`prepare` checks the request reading only, then :func:`book_prepared`
+    takes the venue's lock and does only what depends on the bookings. On SQLite, when the
+    session has no transaction yet, the first step runs in its own short read transaction,
+    so the database's write lock is held only for the second."""
     now = _now(now)
-    venue = _venue_for_booking(session, actor, venue_id)
-    assert actor is not None
-    group = _group(session, actor, group_id, venue)
-    lock_venue(session, venue.id)
-    expire_holds(session, now, venue.id)
-    numbers = _check_and_hold(
-        session,
-        actor,
-        venue,
-        group,
-        start,
-        end,
-        units,
-        headcount,
-        now,
-        with_alternatives=with_alternatives,
+    read_apart = (
+        session.get_bind().dialect.name == "sqlite"
+        and not session.in_transaction()
+        and not (session.new or session.dirty or session.deleted)
     )
-    pending = venue.requires_approval and not is_owner(actor, venue)
-    booking = Booking(
-        venue_id=venue.id,
-        group_id=group.id,
-        entered_by_id=actor.id,
-        start_at=start,
-        end_at=end,
-        units=units,
-        purpose=purpose.strip()[:2000],
-        headcount=headcount,
-        status=BookingStatus.PENDING.value if pending else BookingStatus.CONFIRMED.value,
-        hold_expires_at=now + timedelta(hours=venue.hold_hours) if pending else None,
-        series_id=series_id,
-    )
-    session.add(booking)
-    session.flush()
-    _write_allocations(session, booking, venue, numbers)
-    record(
-        session,
-        actor,
-        "booking.create",
-        booking,
-        committee_id=venue.committee_id,
-        venue=venue.name,
-        group=group.name,
-        start=start,
-        end=end,
-        units=numbers,
-        status=booking.status,
-        proxy=actor.group_id != group.id,
-    )
-    return booking
+    if read_apart:
+        session.connection(execution_options={"sqlite_begin": "deferred"})
+    try:
+        prepared = prepare(
+            session,
+            actor,
+            venue_id,
+            group_id,
+            start,
+            end,
+            units=units,
+            purpose=purpose,
+            headcount=headcount,
+            now=now,
+            series_id=series_id,
+        )
+    finally:
+        if read_apart:
+            session.rollback()  # read only: ends the read transaction, nothing is lost
+    return book_prepared(session, actor, prepared, with_alternatives=with_alternatives)
 
 
 def occurrences(
@@ -942,15 +1301,18 @@ __all__ = [
     "Alternatives",
     "Occupied",
     "Outcome",
+    "Prepared",
     "SeriesRejected",
     "SeriesResult",
     "VenueOption",
     "book",
+    "book_prepared",
     "book_series",
     "cancel",
     "check_in",
     "confirm",
     "decline",
     "expire_holds",
+    "prepare",
     "reschedule",
 ]

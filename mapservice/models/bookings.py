@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mapservice.core.vocab import BookingStatus
@@ -26,6 +35,13 @@ class Booking(Base):
         CheckConstraint("headcount IS NULL OR headcount >= 1", name="headcount"),
         CheckConstraint(_in("status", [s.value for s in BookingStatus]), name="status"),
         Index("ix_bookings_venue_time", "venue_id", "start_at", "end_at"),
+        Index(
+            "ix_bookings_pending_hold",
+            "venue_id",
+            "hold_expires_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

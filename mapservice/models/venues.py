@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -56,6 +57,8 @@ class Venue(Base):
         CheckConstraint("weekly_quota_hours IS NULL OR weekly_quota_hours >= 1", name="quota"),
         CheckConstraint("hold_hours BETWEEN 1 AND 720", name="hold_hours"),
         CheckConstraint("cancel_cutoff_minutes BETWEEN 0 AND 10080", name="cancel_cutoff"),
+        # "Venues of type T near P": the bounding box's rows of that type only.
+        Index("ix_venues_type_lat_lon", "type", "lat", "lon"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -94,6 +97,10 @@ class Venue(Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: Bumped by the database (triggers) on every change to the venue, its opening hours,
+    #: closures or paired units: the booking engine validates a request before taking the
+    #: venue's lock and, under it, rechecks only this counter.
+    rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     committee: Mapped[Committee] = relationship()
     unit: Mapped[Unit] = relationship(back_populates="venues", foreign_keys=[unit_id])
