@@ -52,7 +52,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": os.environ.get("MAPSERVICE_HTTPS", "") == "1",
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_I18N_ENABLED": True,
-        "RATELIMIT_STORAGE_URI": os.environ.get("MAPSERVICE_RATELIMIT_STORAGE", "memory://"),
+        "RATELIMIT_STORAGE_URI": os.environ.get(
+            "MAPSERVICE_RATELIMIT_STORAGE", "mapservice-memory://"
+        ),
         "API_RATE_LIMIT": os.environ.get("MAPSERVICE_API_RATE_LIMIT", "600 per minute"),
         # Base maps of the one map: comma list of osm, tianditu, amap, none (see core.mapdata).
         "MAPSERVICE_TILES": os.environ.get("MAPSERVICE_TILES", "none"),

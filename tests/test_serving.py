@@ -1,14 +1,29 @@
-"""The server plumbing around requests: connections go back to the pool as they were taken.
-(Serving with several worker processes is exercised by tests/test_crash.py.)"""
+"""The server plumbing around requests: connections go back to the pool as they were taken;
+the rate limiter's storage does not start a thread per request. (Serving with several worker
+processes is exercised by tests/test_crash.py and tests/test_soak.py.)"""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from sqlalchemy import select
 
+from mapservice.api.ratelimit import SWEEP_EVERY, SweepingMemoryStorage
 from mapservice.models import ApiToken
 from mapservice.operations.tokens import create_token
 from tests.conftest import reload
+
+
+@pytest.fixture
+def api_token_headers(make, db):
+    committee = make.committee(with_streets=False)
+    booker = make.booker(
+        make.group(committee, make.unit(committee, "移动公司"), "移动团支部"), username="booker"
+    )
+    _token, secret = create_token(db, None, booker, ["read"])
+    db.commit()
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def test_noting_a_tokens_use_leaves_every_pooled_connection_patient(app, client, db, make, db_kind):
@@ -39,3 +54,30 @@ def test_noting_a_tokens_use_leaves_every_pooled_connection_patient(app, client,
             conn.close()
     assert len(timeouts) >= 3
     assert set(timeouts) == {30000}, timeouts
+
+
+def test_rate_limit_storage_starts_no_thread_per_request(app, client, api_token_headers):
+    """limits' memory storage starts a sweeper thread 10 ms after every hit; ours sweeps at
+    most once a second. 300 requests over more than 10 ms each would have started dozens."""
+    limiter = app.extensions["api_limiter"]
+    storage = limiter.storage
+    assert type(storage).__name__ == "SweepingMemoryStorage"
+    timers = set()
+    t0 = time.monotonic()
+    for _ in range(300):
+        assert client.get("/api/v1/venues", headers=api_token_headers).status_code == 200
+        timers.add(id(storage.timer))
+        time.sleep(0.001)
+    elapsed = time.monotonic() - t0
+    assert len(timers) <= elapsed / SWEEP_EVERY + 2, (len(timers), elapsed)
+
+
+def test_rate_limit_still_counts_and_expires(app):
+    """Expiry does not wait for the sweep: a counter past its window reads as zero."""
+    storage = SweepingMemoryStorage()
+    assert storage.incr("k", expiry=0.05) == 1
+    assert storage.incr("k", expiry=0.05) == 2
+    assert storage.get("k") == 2
+    time.sleep(0.06)
+    assert storage.get("k") == 0
+    assert storage.incr("k", expiry=0.05) == 1

@@ -50,8 +50,11 @@ def _rate_key() -> str:
 
 def init_app(app: Flask) -> None:
     """Register the API with its own rate limiter (per token, else per address; storage from
-    ``RATELIMIT_STORAGE_URI``, e.g. ``redis://`` when several processes serve the app)."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    ``RATELIMIT_STORAGE_URI``: in-process by default (:mod:`mapservice.api.ratelimit`), e.g.
+    ``redis://`` for limits shared by several worker processes)."""
+    from mapservice.api import ratelimit  # noqa: F401 - registers mapservice-memory://
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "mapservice-memory://")
     app.config.setdefault("API_RATE_LIMIT", "600 per minute")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(key_func=_rate_key, default_limits=[], app=app)
