@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _
@@ -68,7 +68,9 @@ def verify(session: Session, secret: str) -> ApiToken | None:
     if not secret.startswith(PREFIX):
         return None
     token = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == digest(secret))
+        select(ApiToken)
+        .where(ApiToken.token_hash == digest(secret))
+        .options(joinedload(ApiToken.user))  # every API request: one query, not two
     ).one_or_none()
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
