@@ -66,7 +66,7 @@ def _stats_loop(session: Session, scope: Any, period: Any) -> dict[str, Any]:
     vids = [int(v) for v in venues["venue_id"]]
     cap = dict(zip(vids, venues["capacity_units"].astype(int), strict=True))
     owner = dict(zip(vids, venues["unit_id"].astype(int), strict=True))
-    open_iv = frames.load_open_intervals(session, vids, period)
+    open_iv = frames.load_open_intervals(session, vids, period).frame()
     starts: dict[int, list[int]] = {}
     ends: dict[int, list[int]] = {}
     for vid, a, b in zip(open_iv["venue_id"], open_iv["start"], open_iv["end"], strict=True):

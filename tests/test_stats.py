@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from mapservice.core.coverage import coverage
+from mapservice.core.hours import OpeningRange
+from mapservice.core.opening import local_instant, open_intervals
 from mapservice.models import Booking, Closure
 from mapservice.stats import measures as m
-from mapservice.stats.frames import Scope
+from mapservice.stats.calendars import ZoneClock, build_open_intervals
+from mapservice.stats.frames import Scope, load_bookings
 from mapservice.stats.periods import period_for
 from mapservice.stats.report import build_report
 
@@ -220,3 +223,171 @@ def test_period_kinds():
     assert w.start_at.astimezone(UTC).hour == 16  # Shanghai midnight
     with pytest.raises(ValueError):
         period_for("custom", date(2026, 3, 3), TZ, last_day=date(2026, 3, 1))
+
+
+# --- bulk calendars and the bookings query ---------------------------------------------------
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def _epochs(intervals):
+    return [(int(a.timestamp()), int(b.timestamp())) for a, b in intervals]
+
+
+def test_zone_clock_reads_wall_clock_times_like_local_instant():
+    """Every minute of London's 23- and 25-hour days and Lord Howe's half-hour changes: the
+    bulk conversion gives the instant ``local_instant`` gives (skipped times moved forward,
+    repeated ones their first occurrence), and back to the same wall clock."""
+    for tz, days in [
+        (LONDON, [date(2026, 3, 29), date(2026, 10, 25), date(2041, 3, 31)]),
+        (ZoneInfo("Australia/Lord_Howe"), [date(2026, 4, 5), date(2026, 10, 4)]),
+    ]:
+        for day in days:
+            zone = ZoneClock.build(tz, int(local_instant(day, 0, tz).timestamp()), T0 * 2)
+            base = (day - date(1970, 1, 1)).days * DAY
+            minutes = np.arange(0, 1441)
+            got = zone.instant(base + minutes * 60)
+            expected = [int(local_instant(day, int(mi), tz).timestamp()) for mi in minutes]
+            assert got.tolist() == expected
+            back = zone.local(np.asarray(expected))
+            assert back[:60].tolist() == (base + minutes[:60] * 60).tolist()
+    london = ZoneClock.build(LONDON, T0, T0 + 400 * DAY)
+    spring = (date(2026, 3, 29) - date(1970, 1, 1)).days * DAY
+    # 01:30 does not exist on 29 March 2026: it is read as 02:30 BST = 01:30 UTC
+    assert london.instant(np.array([spring + 90 * 60])).tolist() == [spring + 90 * 60]
+
+
+@pytest.mark.parametrize("tz_name", ["Europe/London", "Australia/Lord_Howe", "Asia/Shanghai"])
+def test_bulk_open_intervals_equal_the_per_venue_loop(tz_name):
+    """Venues sharing weekly hours share a calendar; venues with closures (overlapping,
+    touching, across the period's edges) get their own; all equal ``open_intervals``."""
+    tz = ZoneInfo(tz_name)
+    patterns = [
+        [OpeningRange(d, 9 * 60, 21 * 60) for d in range(5)]
+        + [OpeningRange(5, 0, 1440), OpeningRange(6, 60, 150), OpeningRange(6, 150, 180)],
+        [OpeningRange(d, 0, 1440) for d in range(7)],
+        [OpeningRange(d, 90, 150) for d in range(7)]
+        + [OpeningRange(d, 1380, 1440) for d in range(7)],
+        [],
+    ]
+    period = period_for("custom", date(2026, 3, 1), tz, last_day=date(2026, 11, 30))
+    start, end = period.start_at, period.end_at
+    hour = timedelta(hours=1)
+    closures = {
+        2: [(start - 30 * hour, start + 5 * hour), (end - hour, end + 48 * hour)],
+        5: [
+            (datetime(2026, 3, 28, 12, tzinfo=tz), datetime(2026, 3, 30, 12, tzinfo=tz)),
+            (datetime(2026, 3, 30, 12, tzinfo=tz), datetime(2026, 4, 2, 9, 30, tzinfo=tz)),
+            (datetime(2026, 4, 1, tzinfo=tz), datetime(2026, 4, 1, 10, tzinfo=tz)),
+            (datetime(2026, 10, 25, 1, 30, tzinfo=tz), datetime(2026, 10, 25, 12, tzinfo=tz)),
+        ],
+        6: [(datetime(2026, 6, 6, 10, tzinfo=tz), datetime(2026, 6, 6, 11, tzinfo=tz))],
+    }
+    venue_ids = [1, 2, 3, 4, 5, 6, 7, 8]
+    hours = {v: patterns[v % 4] for v in venue_ids}
+    t0, t1 = int(start.timestamp()), int(end.timestamp())
+    got = build_open_intervals(
+        venue_ids,
+        [(v, r.weekday, r.start_min, r.end_min) for v in venue_ids for r in hours[v]],
+        [(v, int(a.timestamp()), int(b.timestamp())) for v, cs in closures.items() for a, b in cs],
+        start.astimezone(tz).date(),
+        end.astimezone(tz).date(),
+        t0,
+        t1,
+        tz,
+    )
+    # venues 1; 3 and 7; 4 and 8 share three weekly calendars, 2, 5 and 6 have closures
+    assert got.calendars == 3 + 3
+    assert got.calendar[2] == got.calendar[6] and got.calendar[3] == got.calendar[7]
+    frame = got.frame()
+    seconds = got.seconds_by_venue()
+    for v in venue_ids:
+        expected = _epochs(open_intervals(hours[v], closures.get(v, []), start, end, tz))
+        rows = frame[frame["venue_id"] == v]
+        assert list(zip(rows["start"], rows["end"], strict=True)) == expected
+        assert seconds[v] == sum(b - a for a, b in expected)
+    # The venue open round the clock (pattern 1, no closure) is one interval: the whole period
+    assert _epochs([(start, end)]) == list(
+        zip(frame[frame.venue_id == 1]["start"], frame[frame.venue_id == 1]["end"], strict=True)
+    )
+    if tz_name == "Europe/London":
+        # 275 days of which one has 23 hours and one 25: 275 x 24 hours open
+        assert seconds[1] == 275 * 24 * 3600
+
+
+def test_london_day_with_a_clock_change_counts_its_real_hours(db, make):
+    """A London committee, a venue open 00:00-24:00: the 23-hour day (29 March 2026) has 23
+    open hours and the booking over it 23 booked hours; the heatmap files them by London
+    hour (no 01:00 that day)."""
+    committee = make.committee(slug="london", timezone="Europe/London")
+    unit = make.unit(committee, "Hall owners")
+    group = make.group(committee, unit)
+    venue = make.venue(unit, name="Round-the-clock hall", hours="Mon-Sun 00:00-24:00")
+    day = date(2026, 3, 29)
+    db.add(
+        Booking(
+            venue_id=venue.id,
+            group_id=group.id,
+            start_at=local_instant(day, 0, LONDON),
+            end_at=local_instant(day, 1440, LONDON),
+            units=1,
+            status="confirmed",
+            created_at=datetime(2026, 3, 1, tzinfo=UTC),
+        )
+    )
+    db.commit()
+    period = period_for("custom", day, LONDON, last_day=day)
+    report = build_report(db, Scope(committee.id), period)
+    row = report.venues.loc[venue.id]
+    assert row["open_hours"] == pytest.approx(23)
+    assert row["booked_cap_hours"] == pytest.approx(23)
+    assert row["utilization"] == pytest.approx(1)
+    sunday = report.heat.loc[6]
+    assert sunday[1] == 0 and sunday[0] == pytest.approx(1) and sunday[2] == pytest.approx(1)
+    assert report.heat.to_numpy().sum() == pytest.approx(23)
+
+
+def test_bookings_load_with_their_instants_units_status_and_group_unit(db, make):
+    """The bookings query hands over whole seconds since the epoch (fractions dropped), every
+    status, NaN for a group of no unit, and leaves out bookings that miss the period."""
+    committee = make.committee()
+    unit = make.unit(committee, "业主单位")
+    groups = [make.group(committee, unit), make.group(committee, None)]
+    venue = make.venue(unit, name="会议室甲", capacity_units=4)
+    period = period_for("custom", date(2026, 3, 2), TZ, last_day=date(2026, 3, 3))
+    rows = []
+    statuses = ["pending", "confirmed", "declined", "cancelled", "completed", "no_show"]
+    for i, status in enumerate(statuses):
+        start = local(1, 23) + timedelta(hours=7 * i, seconds=0.75 * i)
+        booking = Booking(
+            venue_id=venue.id,
+            group_id=groups[i % 2].id,
+            start_at=start,
+            end_at=start + timedelta(hours=2),
+            units=1 + i % 3,
+            status=status,
+            created_at=local(1, 9, 15) + timedelta(microseconds=123456 * i),
+        )
+        db.add(booking)
+        rows.append(booking)
+    db.add(  # ends where the period starts: not loaded
+        Booking(
+            venue_id=venue.id,
+            group_id=groups[0].id,
+            start_at=local(1, 20),
+            end_at=local(2, 0),
+            units=1,
+            status="confirmed",
+            created_at=local(1, 9),
+        )
+    )
+    db.commit()
+    got = load_bookings(db, Scope(committee.id), period).sort_values("booking_id")
+    assert got["booking_id"].tolist() == [b.id for b in rows]
+    assert got["status"].astype(str).tolist() == statuses
+    assert got["start"].tolist() == [int(b.start_at.timestamp() // 1) for b in rows]
+    assert got["end"].tolist() == [int(b.end_at.timestamp() // 1) for b in rows]
+    assert got["created"].tolist() == [int(b.created_at.timestamp() // 1) for b in rows]
+    assert got["units"].tolist() == [1, 2, 3, 1, 2, 3]
+    assert got["group_unit_id"].fillna(-1).tolist() == [unit.id, -1] * 3
+    assert (got["venue_id"] == venue.id).all()

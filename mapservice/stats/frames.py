@@ -1,27 +1,30 @@
-"""Load what the measures need from the database as DataFrames: one query for the venues in
-scope, one for their opening hours and closures, one for the bookings that meet the period.
-Opening intervals come from :func:`mapservice.core.opening.open_intervals` (a loop per venue,
-never per booking)."""
+"""Load what the measures need from the database as DataFrames and arrays: one query for the
+venues in scope, one for their opening hours and closures, one for the bookings that meet the
+period (integer columns, instants as epoch seconds computed by the database). Opening intervals
+are built once per distinct weekly calendar (:mod:`mapservice.stats.calendars`), never per
+booking nor per venue and day."""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import and_, or_, select
+from sqlalchemy import BigInteger, Select, Text, case, cast, func, literal, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
-from mapservice.core.hours import OpeningRange
-from mapservice.core.opening import Interval, open_intervals
 from mapservice.models import Area, Booking, Closure, Group, OpeningHours, Unit, Venue
-from mapservice.stats.measures import BOOKING_COLUMNS, VENUE_COLUMNS
+from mapservice.stats.calendars import OpenIntervals, build_open_intervals
+from mapservice.stats.measures import VENUE_COLUMNS
 from mapservice.stats.periods import Period
 from mapservice.stats.printmap import MapVenue
 
@@ -88,85 +91,151 @@ def load_venues(session: Session, scope: Scope) -> pd.DataFrame:
     return frame
 
 
-def load_open_intervals(session: Session, venue_ids: list[int], period: Period) -> pd.DataFrame:
-    """The open intervals of each venue inside the period (weekly hours minus closures)."""
-    ranges: dict[int, list[OpeningRange]] = defaultdict(list)
-    closures: dict[int, list[Interval]] = defaultdict(list)
+def load_open_intervals(session: Session, venue_ids: list[int], period: Period) -> OpenIntervals:
+    """The open intervals of each venue inside the period (weekly hours minus closures), the
+    same as :func:`mapservice.core.opening.open_intervals` gives for each venue, computed once
+    per calendar (see :mod:`mapservice.stats.calendars`)."""
+    ranges: list[tuple[int, int, int, int]] = []
+    closures: list[tuple[int, int, int]] = []
     if venue_ids:
-        for vid, wd, lo, hi in session.execute(
+        columns = int_columns(
+            session,
             select(
                 OpeningHours.venue_id,
                 OpeningHours.weekday,
                 OpeningHours.start_min,
                 OpeningHours.end_min,
-            ).where(OpeningHours.venue_id.in_(venue_ids))
-        ):
-            ranges[vid].append(OpeningRange(wd, lo, hi))
-        for vid, s, e in session.execute(
-            select(Closure.venue_id, Closure.start_at, Closure.end_at).where(
-                Closure.venue_id.in_(venue_ids),
-                Closure.start_at < period.end_at,
-                Closure.end_at > period.start_at,
+            ).where(OpeningHours.venue_id.in_(venue_ids)),
+        )
+        ranges = list(zip(*(c.tolist() for c in columns), strict=True))
+        closures = [
+            (vid, _seconds(s), _seconds(e))
+            for vid, s, e in session.execute(
+                select(Closure.venue_id, Closure.start_at, Closure.end_at).where(
+                    Closure.venue_id.in_(venue_ids),
+                    Closure.start_at < period.end_at,
+                    Closure.end_at > period.start_at,
+                )
             )
-        ):
-            closures[vid].append((s, e))
-    vid_col: list[int] = []
-    starts: list[float] = []
-    ends: list[float] = []
-    for vid in venue_ids:  # one loop per venue: its calendar, not its bookings
-        for a, b in open_intervals(
-            ranges[vid], closures[vid], period.start_at, period.end_at, period.tz
-        ):
-            vid_col.append(vid)
-            starts.append(a.timestamp())
-            ends.append(b.timestamp())
-    return pd.DataFrame(
-        {
-            "venue_id": np.asarray(vid_col, dtype="int64"),
-            "start": np.asarray(starts, dtype="float64").round().astype("int64"),
-            "end": np.asarray(ends, dtype="float64").round().astype("int64"),
-        }
+        ]
+    start, end = period.start_at, period.end_at
+    return build_open_intervals(
+        venue_ids,
+        ranges,
+        closures,
+        start.astimezone(period.tz).date(),
+        end.astimezone(period.tz).date(),
+        _seconds(start),
+        _seconds(end),
+        period.tz,
     )
 
 
+def _seconds(at: datetime) -> int:
+    """Whole seconds since the epoch (rounded, as the intervals always were)."""
+    return round(at.timestamp())
+
+
+class epoch(FunctionElement[int]):  # noqa: N801 - reads as the SQL function it stands for
+    """Whole seconds since the Unix epoch of a datetime column stored as naive UTC (floor)."""
+
+    type = BigInteger()
+    name = "epoch"
+    inherit_cache = True
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(element.clauses, **kw)
+    if sqlite3.sqlite_version_info >= (3, 38):
+        return f"unixepoch({arg})"
+    return f"CAST(strftime('%s', {arg}) AS INTEGER)"
+
+
+@compiles(epoch)
+def _epoch_default(element: epoch, compiler: Any, **kw: Any) -> str:
+    return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+def int_columns(
+    session: Session, stmt: Select[*tuple[Any, ...]]
+) -> list[np.ndarray[Any, np.dtype[np.int64]]]:
+    """The columns of ``stmt`` (integers, never NULL) as numpy arrays.
+
+    A million rows handed over one by one by the driver take seconds; here the database joins
+    each column into one comma-separated text (``group_concat`` / ``string_agg``, all columns in
+    the same pass, so in the same row order) and numpy parses it."""
+    sub = stmt.subquery()
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        aggs = [func.group_concat(c) for c in sub.c]
+    elif dialect == "postgresql":
+        aggs = [func.string_agg(cast(c, Text), literal(",")) for c in sub.c]
+    else:  # pragma: no cover - the two databases we run on are above
+        rows = session.execute(stmt).all()
+        return [np.asarray(col, dtype="int64") for col in zip(*rows, strict=True)] or [
+            np.zeros(0, dtype="int64") for _ in sub.c
+        ]
+    texts = session.execute(select(*aggs)).one()
+    out = []
+    for text in texts:
+        if not text:
+            out.append(np.zeros(0, dtype="int64"))
+            continue
+        values = np.fromstring(text, dtype="int64", sep=",")
+        if len(values) != text.count(",") + 1:
+            raise ValueError("a column did not parse as integers")
+        out.append(values)
+    if len({len(v) for v in out}) > 1:
+        raise ValueError("columns of different lengths")
+    return out
+
+
+#: Booking statuses by the small integer the bookings query returns for them.
+STATUSES = ("pending", "confirmed", "declined", "cancelled", "completed", "no_show")
+
+
 def load_bookings(session: Session, scope: Scope, period: Period) -> pd.DataFrame:
-    """Every booking of the venues in scope that overlaps the period or starts in it."""
+    """Every booking of the venues in scope that overlaps the period or starts in it (a
+    booking that starts in it overlaps it: bookings end after they start)."""
     stmt = (
         select(
             Booking.id,
             Booking.venue_id,
-            Group.unit_id,
-            Booking.start_at,
-            Booking.end_at,
+            Booking.group_id,
+            epoch(Booking.start_at),
+            epoch(Booking.end_at),
             Booking.units,
-            Booking.status,
-            Booking.created_at,
+            case({s: i for i, s in enumerate(STATUSES)}, value=Booking.status, else_=-1),
+            epoch(Booking.created_at),
         )
         .join(Venue, Booking.venue_id == Venue.id)
-        .join(Group, Booking.group_id == Group.id)
         .where(
             *_venue_filter(scope),  # type: ignore[arg-type]
-            or_(
-                and_(Booking.start_at < period.end_at, Booking.end_at > period.start_at),
-                and_(Booking.start_at >= period.start_at, Booking.start_at < period.end_at),
-            ),
+            Booking.start_at < period.end_at,
+            Booking.end_at > period.start_at,
         )
     )
-    rows = session.execute(stmt).all()
-    raw = pd.DataFrame([tuple(r) for r in rows], columns=BOOKING_COLUMNS)
-    frame = pd.DataFrame(
+    bid, vid, group, start, end, units, status, created = int_columns(session, stmt)
+    if (status < 0).any():
+        raise ValueError("a booking has an unknown status")
+    # Each group's unit (-1: none), looked up here: a join per booking costs more.
+    gid, gunit = int_columns(session, select(Group.id, func.coalesce(Group.unit_id, -1)))
+    unit_of = np.full(int(max(gid.max(initial=0), group.max(initial=0))) + 1, -1, dtype="int64")
+    unit_of[gid] = gunit
+    unit = unit_of[group]
+    return pd.DataFrame(
         {
-            "booking_id": raw["booking_id"].astype("int64"),
-            "venue_id": raw["venue_id"].astype("int64"),
-            "group_unit_id": raw["group_unit_id"].astype("float64"),
-            "start": epoch_seconds(raw["start"]),
-            "end": epoch_seconds(raw["end"]),
-            "units": raw["units"].astype("int64"),
-            "status": raw["status"].astype("object"),
-            "created": epoch_seconds(raw["created"]),
+            "booking_id": bid,
+            "venue_id": vid,
+            "group_unit_id": np.where(unit < 0, np.nan, unit.astype("float64")),
+            "start": start,
+            "end": end,
+            "units": units,
+            "status": pd.Categorical.from_codes(status, STATUSES),
+            "created": created,
         }
     )
-    return frame
 
 
 def week_windows(period: Period) -> list[tuple[str, int, int]]:

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from mapservice.stats.calendars import DAY_S, EPOCH_WEEKDAY, OpenIntervals, ZoneClock
+
 BOOKED = ("confirmed", "completed")
 REALIZED = ("completed",)
 #: Grouping keys: the column holding the key and the one holding its display name.
@@ -74,42 +76,68 @@ def empty_bookings() -> pd.DataFrame:
 
 
 class OpenClock:
-    """Open seconds of each venue since ``t0``, inside ``[t0, t1)``, as a function of time."""
+    """Open seconds of each venue since ``t0``, inside ``[t0, t1)``, as a function of time.
 
-    def __init__(self, open_iv: pd.DataFrame, t0: int, t1: int) -> None:
+    Venues that share a calendar (same weekly hours, no closure) share its intervals."""
+
+    def __init__(self, open_iv: OpenIntervals | pd.DataFrame, t0: int, t1: int) -> None:
+        iv = open_iv if isinstance(open_iv, OpenIntervals) else OpenIntervals.from_frame(open_iv)
         self.t0, self.t1 = int(t0), int(t1)
         self.span = self.t1 - self.t0 + 1
-        iv = open_iv.sort_values(["venue_id", "start"], kind="stable")
-        starts = np.clip(iv["start"].to_numpy(dtype="int64"), self.t0, self.t1)
-        ends = np.clip(iv["end"].to_numpy(dtype="int64"), self.t0, self.t1)
-        self.venues = pd.Index(pd.unique(iv["venue_id"]))
-        self.code = self.venues.get_indexer(iv["venue_id"]).astype("int64")
+        starts = np.clip(iv.start, self.t0, self.t1)
+        ends = np.clip(iv.end, self.t0, self.t1)
+        self.venues = pd.Index(iv.venue_ids)
+        self.calendar = iv.calendar
+        self.code = iv.cal
         self.start = starts
         self.length = np.maximum(ends - starts, 0)
         self.key = self.code * self.span + (starts - self.t0)
-        cum = pd.Series(self.length).groupby(self.code).cumsum().to_numpy(dtype="int64")
-        self.before = cum - self.length
+        # Open seconds of the same calendar before each interval.
+        cum = np.cumsum(self.length)
+        first = np.searchsorted(self.code, self.code)  # the calendar's first row
+        self.before = cum - self.length - (cum - self.length)[first]
+        self._dense: np.ndarray[Any, np.dtype[np.int64]] | None = None
+        ids = iv.venue_ids
+        if len(ids) and ids.min() >= 0 and ids.max() < 4 * len(ids) + 1024:
+            self._dense = np.full(int(ids.max()) + 1, -1, dtype="int64")
+            self._dense[ids] = iv.calendar
+
+    def calendars_of(self, venue_ids: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Each venue's calendar (-1 for a venue not known)."""
+        vids = np.asarray(venue_ids, dtype="int64")
+        if self._dense is not None:
+            inside = (vids >= 0) & (vids < len(self._dense))
+            return np.where(inside, self._dense[np.where(inside, vids, 0)], -1)
+        if not len(self.calendar):
+            return np.full(len(vids), -1, dtype="int64")
+        code = self.venues.get_indexer(pd.Index(vids))
+        return np.where(code >= 0, self.calendar[np.maximum(code, 0)], -1).astype("int64")
 
     def at(self, venue_ids: Any, t: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
         """F(t): open seconds of each venue in ``[t0, min(t, t1))``."""
-        code = self.venues.get_indexer(pd.Index(venue_ids)).astype("int64")
+        return self._at(self.calendars_of(venue_ids), t)
+
+    def _at(self, code: Any, t: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
         tt = np.clip(np.asarray(t, dtype="int64"), self.t0, self.t1)
+        if len(self.key) == 0:
+            return np.zeros(len(tt), dtype="int64")
         key = np.where(code >= 0, code, 0) * self.span + (tt - self.t0)
         i = np.searchsorted(self.key, key, side="right") - 1
         ok = (code >= 0) & (i >= 0)
         i = np.where(ok, i, 0)
-        if len(self.key) == 0:
-            return np.zeros(len(tt), dtype="int64")
         ok &= self.code[i] == code
         value = self.before[i] + np.clip(tt - self.start[i], 0, self.length[i])
         return np.where(ok, value, 0).astype("int64")
 
     def between(self, venue_ids: Any, a: Any, b: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
         """Open seconds inside ``[a, b)`` (0 when ``b <= a``)."""
-        return np.maximum(self.at(venue_ids, b) - self.at(venue_ids, a), 0)
+        code = self.calendars_of(venue_ids)
+        return np.maximum(self._at(code, b) - self._at(code, a), 0)
 
 
-def open_seconds_by_venue(open_iv: pd.DataFrame) -> pd.Series:
+def open_seconds_by_venue(open_iv: OpenIntervals | pd.DataFrame) -> pd.Series:
+    if isinstance(open_iv, OpenIntervals):
+        return open_iv.seconds_by_venue()
     return (open_iv["end"] - open_iv["start"]).groupby(open_iv["venue_id"]).sum()
 
 
@@ -151,7 +179,7 @@ class Figures:
 
 def compute(
     venues: pd.DataFrame,
-    open_iv: pd.DataFrame,
+    open_iv: OpenIntervals | pd.DataFrame,
     bookings: pd.DataFrame,
     t0: int,
     t1: int,
@@ -171,24 +199,37 @@ def compute(
     live["owner_unit_id"] = owner
     live["shared"] = ~(live["group_unit_id"].to_numpy() == owner)
     live["realized"] = live["status"].isin(REALIZED)
-    booked = live.groupby("venue_id")["cap_s"].sum()
-    realized = live[live["realized"]].groupby("venue_id")["cap_s"].sum()
-    shared = live[live["shared"]].groupby("venue_id")["cap_s"].sum()
-    table["booked_cap_hours"] = booked.reindex(table.index, fill_value=0) / 3600
-    table["realized_cap_hours"] = realized.reindex(table.index, fill_value=0) / 3600
-    table["shared_cap_hours"] = shared.reindex(table.index, fill_value=0) / 3600
-    table = pd.concat([table, event_counts(bookings, t0, t1, "venue_id", table.index)], axis=1)
+    cap_s = live["cap_s"].to_numpy(dtype="int64")
+    sums = (
+        pd.DataFrame(
+            {
+                "booked": cap_s,
+                "realized": np.where(live["realized"].to_numpy(dtype=bool), cap_s, 0),
+                "shared": np.where(live["shared"].to_numpy(dtype=bool), cap_s, 0),
+            }
+        )
+        .groupby(live["venue_id"].to_numpy())
+        .sum()
+        .reindex(table.index, fill_value=0)
+    )
+    table["booked_cap_hours"] = sums["booked"] / 3600
+    table["realized_cap_hours"] = sums["realized"] / 3600
+    table["shared_cap_hours"] = sums["shared"] / 3600
+    counts = event_counts(bookings, t0, t1, "venue_id", table.index)
+    table = pd.concat([table, counts], axis=1)
     return Figures(t0, t1, clock, add_rates(table), live, bookings)
 
 
 def event_counts(
-    bookings: pd.DataFrame, t0: int, t1: int, key: str, index: pd.Index
+    bookings: pd.DataFrame, t0: int, t1: int, key: str | pd.Series, index: pd.Index
 ) -> pd.DataFrame:
-    """Per ``key`` over the bookings that start in ``[t0, t1)``: how many, cancelled,
-    completed, no-show, and the median lead time in days (of confirmed, completed and
-    no-show bookings)."""
-    started = bookings[(bookings["start"] >= t0) & (bookings["start"] < t1)]
-    keys = started[key]
+    """Per ``key`` (a column of ``bookings``, or a key for each booking) over the bookings that
+    start in ``[t0, t1)``: how many, cancelled, completed, no-show, and the median lead time in
+    days (of confirmed, completed and no-show bookings)."""
+    start = bookings["start"].to_numpy(dtype="int64")
+    inside = (start >= t0) & (start < t1)
+    started = bookings[inside]
+    keys = started[key] if isinstance(key, str) else key[inside]
     status = started["status"]
     frame = pd.DataFrame(
         {
@@ -246,8 +287,8 @@ def _group_on(fig: Figures, key: pd.Series, name: pd.Series) -> pd.DataFrame:
     sums["venues"] = vt.groupby(key).size()
     sums["name"] = name.groupby(key).first()
     sums["key"] = sums.index
-    keyed = fig.bookings.assign(_k=key.reindex(fig.bookings["venue_id"]).to_numpy())
-    sums["lead_days"] = event_counts(keyed, fig.t0, fig.t1, "_k", sums.index)["lead_days"]
+    keys = pd.Series(key.reindex(fig.bookings["venue_id"]).to_numpy(), index=fig.bookings.index)
+    sums["lead_days"] = event_counts(fig.bookings, fig.t0, fig.t1, keys, sums.index)["lead_days"]
     return add_rates(sums)
 
 
@@ -297,7 +338,8 @@ def weekly_trend(fig: Figures, weeks: list[tuple[Any, int, int]]) -> pd.DataFram
 def heatmap(fig: Figures, tz: ZoneInfo) -> pd.DataFrame:
     """Booked capacity-hours by local weekday (rows 0 = Monday … 6) and hour of day (columns
     0…23): confirmed and completed bookings clipped to the period. Each booking is cut at
-    the clock hours it spans (bookings last hours, not days, so the expansion stays small)."""
+    the (UTC) clock hours it spans and each piece counted at the local weekday and hour where
+    it starts (bookings last hours, not days, so the expansion stays small)."""
     live = fig.booked
     s = np.clip(live["start"].to_numpy(dtype="int64"), fig.t0, fig.t1)
     e = np.clip(live["end"].to_numpy(dtype="int64"), fig.t0, fig.t1)
@@ -310,17 +352,12 @@ def heatmap(fig: Figures, tz: ZoneInfo) -> pd.DataFrame:
     offset = np.arange(len(idx)) - np.repeat(np.cumsum(n) - n, n)
     hour_start = (first[idx] + offset) * 3600
     piece = np.minimum(e[idx], hour_start + 3600) - np.maximum(s[idx], hour_start)
-    local = pd.to_datetime(pd.Series(hour_start, dtype="int64"), unit="s", utc=True)
-    local = local.dt.tz_convert(tz)
-    frame = pd.DataFrame(
-        {
-            "weekday": local.dt.day_of_week.to_numpy(),
-            "hour": local.dt.hour.to_numpy(),
-            "cap_hours": piece * units[idx] / 3600,
-        }
-    )
-    grid = frame.groupby(["weekday", "hour"])["cap_hours"].sum().unstack(fill_value=0.0)
-    return grid.reindex(index=range(7), columns=range(24), fill_value=0.0).astype("float64")
+    local = ZoneClock.build(tz, fig.t0, fig.t1).local(hour_start)
+    weekday = (local // DAY_S + EPOCH_WEEKDAY) % 7
+    hour = local % DAY_S // 3600
+    cap_s = np.bincount(weekday * 24 + hour, weights=piece * units[idx], minlength=7 * 24)
+    grid = pd.DataFrame((cap_s / 3600).reshape(7, 24), index=range(7), columns=range(24))
+    return grid.astype("float64")
 
 
 def unit_sharing(fig: Figures) -> pd.DataFrame:
