@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from mapservice.models import ApiToken, Booking, Venue
+from mapservice.booking import engine
+from mapservice.models import ApiToken, Booking, Closure, Venue
 from mapservice.operations.tokens import create_token
 from tests.conftest import reload
 
@@ -178,6 +179,121 @@ def test_mini_program_round_trip(client, api, db):
         cancelled.status_code == 200
         and cancelled.get_json()["bookings"][0]["status"] == "cancelled"
     )
+
+
+def free_search(client: Any, start: datetime, end: datetime, **params: Any) -> list[str]:
+    """Names the venue search returns for "badminton, free for [start, end), within 3 km"."""
+    query = {
+        "near": "119.4253,32.1975",
+        "radius_km": "3",
+        "type": "badminton",
+        "free_from": start.isoformat(),
+        "free_to": end.isoformat(),
+        **params,
+    }
+    resp = client.get("/api/v1/venues", query_string=query)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["meta"]["total"] == len(body["features"])
+    return [f["properties"]["name"] for f in body["features"]]
+
+
+def test_venue_search_by_free_window(client, make, db, wdb):
+    """Capacity by unit, live holds only, closures and hours (half-open), radius, nearest
+    first, and the page: what a booker searching for a free court sees."""
+    committee = make.committee(with_streets=False)
+    unit = make.unit(committee, "移动公司")
+    group = make.group(committee, unit)
+    booker_user = make.booker(group, username="booker")
+    admin_user = make.admin(committee, username="admin")
+    base = {"hours": "Mon-Sun 08:00-22:00", "min_notice_minutes": 0}
+    venues = {
+        name: make.venue(
+            unit, name=name, lon=119.4253 + dlon, lat=32.1975 + dlat, capacity_units=cap, **kw
+        )
+        for name, dlon, dlat, cap, kw in (
+            ("满场", 0.001, 0, 1, base),
+            ("三片场", 0.002, 0, 3, base),
+            ("修缮中", 0.003, 0, 2, base),
+            ("刚修好", 0.004, 0, 2, base),
+            ("只开上午", 0.005, 0, 2, {**base, "hours": "Mon-Sun 08:00-12:00"}),
+            ("待审批", 0.006, 0, 1, {**base, "requires_approval": True}),
+            ("审批过期", 0.007, 0, 1, {**base, "requires_approval": True}),
+            ("角落", -0.025, -0.02, 2, base),  # inside the 3 km box but 3.2 km away
+        )
+    }
+    start = soon(3, 19)
+    end = start + timedelta(hours=1)
+    everything = ["满场", "三片场", "修缮中", "刚修好", "待审批", "审批过期"]
+    assert free_search(client, start, end) == everything  # nearest first, the corner out
+    booker, admin = wdb.merge(booker_user), wdb.merge(admin_user)
+    engine.book(wdb, admin, venues["满场"].id, group.id, start, end)
+    engine.book(wdb, admin, venues["三片场"].id, group.id, start - timedelta(hours=1), end, units=2)
+    engine.book(wdb, booker, venues["待审批"].id, group.id, start, end)  # pending, held
+    expired = engine.book(wdb, booker, venues["审批过期"].id, group.id, start, end)
+    assert expired.status == "pending"
+    expired.hold_expires_at = datetime.now(TZ) - timedelta(minutes=1)  # its hold has run out
+    wdb.add(
+        Closure(
+            venue_id=venues["修缮中"].id,
+            start_at=start + timedelta(minutes=30),
+            end_at=start + timedelta(days=2),
+            reason="修缮",
+        )
+    )
+    wdb.add(
+        Closure(
+            venue_id=venues["刚修好"].id,
+            start_at=start - timedelta(days=2),
+            end_at=start,
+            reason="修缮",
+        )
+    )  # ends as the window begins
+    wdb.commit()
+    assert free_search(client, start, end) == ["三片场", "刚修好", "审批过期"]
+    assert free_search(client, start, end, units="2") == ["刚修好"]  # one court left of three
+    assert free_search(client, start, end, units="3") == []
+    # Back to back with the bookings (half-open): all free again but the closed one.
+    later = (end, end + timedelta(hours=1))
+    assert free_search(client, *later) == ["满场", "三片场", "刚修好", "待审批", "审批过期"]
+    morning = (soon(3, 9), soon(3, 11))
+    assert "只开上午" in free_search(client, *morning)
+    assert "只开上午" not in free_search(client, soon(3, 11), soon(3, 13))  # closes at 12
+    page = client.get(
+        "/api/v1/venues",
+        query_string={
+            "near": "119.4253,32.1975",
+            "radius_km": "3",
+            "free_from": later[0].isoformat(),
+            "free_to": later[1].isoformat(),
+            "per_page": "2",
+            "page": "2",
+        },
+    ).get_json()
+    assert [f["properties"]["name"] for f in page["features"]] == ["刚修好", "待审批"]
+    assert page["meta"]["total"] == 5
+    assert 190 < page["features"][0]["properties"]["distance_m"] < 390  # 0.004° east: ~377 m
+    listed = client.get("/api/v1/venues", query_string={"type": "badminton"}).get_json()
+    assert listed["meta"]["total"] == 8  # without a window or a point: every one, by id
+
+
+def test_venue_search_free_window_in_local_time_across_dst(client, make):
+    """Opening hours are the committee's wall clock: on the morning Berlin moves to summer
+    time, a venue opening at 08:00 opens at 08:00 CEST (06:00 UTC), not 08:00 CET."""
+    committee = make.committee(slug="berlin", with_streets=False, timezone="Europe/Berlin")
+    unit = make.unit(committee, "Sportverein")
+    make.venue(unit, name="Halle", hours="Mon-Sun 08:00-12:00")
+    cest = ZoneInfo("Europe/Berlin")
+    day = datetime(2030, 3, 31, tzinfo=cest)  # clocks go 02:00 → 03:00
+    at = lambda h: day.replace(hour=h)  # noqa: E731
+    assert at(8).utcoffset() == timedelta(hours=2)
+    assert free_search(client, at(8), at(9)) == ["Halle"]
+    assert free_search(client, at(7), at(9)) == []  # 07:00 CEST: not open yet
+    assert free_search(client, at(11), at(12)) == ["Halle"]
+    assert free_search(client, at(11), at(13)) == []
+    # The same instants asked in UTC give the same answer.
+    utc = ZoneInfo("UTC")
+    assert free_search(client, at(8).astimezone(utc), at(9).astimezone(utc)) == ["Halle"]
 
 
 def test_rule_violation_names_rule_and_field(client, api):

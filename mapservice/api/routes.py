@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,15 +13,14 @@ from sqlalchemy.orm import selectinload
 from mapservice.api import schemas as s
 from mapservice.api.framework import ApiError, api_user, db, endpoint
 from mapservice.booking import capacity, engine
-from mapservice.booking.availability import free_venue_ids
 from mapservice.core.coords import from_wgs84
 from mapservice.core.errors import NotAllowed
 from mapservice.core.i18n import _, lang
 from mapservice.core.opening import open_intervals
 from mapservice.core.venue_io import VenueRow
 from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
-from mapservice.models import Booking, Committee, Group, Unit, Venue
-from mapservice.operations import access
+from mapservice.models import Booking, Committee, Group, Venue
+from mapservice.operations import access, venue_search
 from mapservice.operations import venues as venue_ops
 
 READ_ERRORS = (401, 403, 404, 422, 429)
@@ -85,35 +83,6 @@ def venue_feature(
 )
 def list_venues(query: s.VenueQuery) -> s.VenueCollection:
     user = api_user()
-    stmt = (
-        access.visible_venues(user)
-        .join(Unit, Venue.unit_id == Unit.id)
-        .where(Venue.retired.is_(False))
-        .options(
-            selectinload(Venue.hours),
-            selectinload(Venue.closures),
-            selectinload(Venue.street),
-            selectinload(Venue.unit),
-        )
-    )
-    if query.type:
-        stmt = stmt.where(Venue.type.in_(query.type.split(",")))
-    if query.unit:
-        stmt = stmt.where(Venue.unit_id == query.unit)
-    if query.street:
-        stmt = stmt.where(Venue.street_id == query.street)
-    if query.min_capacity > 1:
-        stmt = stmt.where(Venue.capacity_units >= query.min_capacity)
-    if query.q:
-        like = f"%{query.q}%"
-        stmt = stmt.where(
-            or_(
-                Venue.name.ilike(like),
-                Venue.address.ilike(like),
-                Unit.name.ilike(like),
-                Venue.facilities.ilike(like),
-            )
-        )
     centre: tuple[float, float] | None = None
     if query.near:
         lon_s, lat_s = query.near.split(",")
@@ -122,12 +91,6 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
             raise ApiError(
                 422, "invalid", _("Some fields are not valid."), {"near": _("Out of range.")}
             )
-        dlat = query.radius_km / 111.0
-        dlon = query.radius_km / (111.0 * max(0.05, math.cos(math.radians(centre[1]))))
-        stmt = stmt.where(
-            Venue.lat.between(centre[1] - dlat, centre[1] + dlat),
-            Venue.lon.between(centre[0] - dlon, centre[0] + dlon),
-        )
     if (query.free_from is None) != (query.free_to is None):
         raise ApiError(
             422,
@@ -135,25 +98,7 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
             _("Some fields are not valid."),
             {"free_to": _("Give both free_from and free_to.")},
         )
-    if centre is None and query.free_from is None:
-        # Nothing to compute in Python: count and paginate in SQL.
-        total = db().scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-        page_rows = db().scalars(
-            stmt.order_by(Venue.id).offset((query.page - 1) * query.per_page).limit(query.per_page)
-        )
-        return s.VenueCollection(
-            features=[venue_feature(v, query.crs) for v in page_rows],
-            meta=s.PageMeta(page=query.page, per_page=query.per_page, total=total, crs=query.crs),
-        )
-    venues = list(db().scalars(stmt.order_by(Venue.id)))
-    distances: dict[int, float] = {}
-    if centre is not None:
-        for v in venues:
-            distances[v.id] = engine.haversine_m(centre[0], centre[1], v.lon, v.lat)
-        venues = sorted(
-            (v for v in venues if distances[v.id] <= query.radius_km * 1000),
-            key=lambda v: distances[v.id],
-        )
+    free: venue_search.FreeWindow | None = None
     if query.free_from is not None and query.free_to is not None:
         if query.free_to <= query.free_from or query.free_to - query.free_from > timedelta(days=31):
             raise ApiError(
@@ -162,13 +107,47 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
                 _("Some fields are not valid."),
                 {"free_to": _("Must be after free_from, within 31 days.")},
             )
-        free = free_venue_ids(db(), venues, query.free_from, query.free_to, query.units, _now())
-        venues = [v for v in venues if v.id in free]
-    total = len(venues)
-    page = venues[(query.page - 1) * query.per_page : query.page * query.per_page]
+        free = venue_search.FreeWindow(query.free_from, query.free_to, query.units)
+    flt = venue_search.VenueFilter(
+        types=query.type.split(",") if query.type else (),
+        unit_id=query.unit,
+        street_id=query.street,
+        min_capacity=query.min_capacity,
+        text=query.q,
+        near=centre,
+        radius_km=query.radius_km,
+    )
+    shown = (
+        selectinload(Venue.hours),
+        selectinload(Venue.street),
+        selectinload(Venue.unit),
+    )
+    if centre is None and free is None:
+        # Nothing to compute in Python: count and paginate in SQL.
+        stmt = venue_search.statement(user, flt)
+        total = db().scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        page_rows = db().scalars(
+            stmt.options(*shown)
+            .order_by(Venue.id)
+            .offset((query.page - 1) * query.per_page)
+            .limit(query.per_page)
+        )
+        return s.VenueCollection(
+            features=[venue_feature(v, query.crs) for v in page_rows],
+            meta=s.PageMeta(page=query.page, per_page=query.per_page, total=total, crs=query.crs),
+        )
+    # Search on bare rows; only the page shown is loaded as objects.
+    found = venue_search.find(db(), user, flt, free, _now())
+    page = found[(query.page - 1) * query.per_page : query.page * query.per_page]
+    loaded = {
+        v.id: v
+        for v in db().scalars(
+            select(Venue).where(Venue.id.in_([f.id for f in page])).options(*shown)
+        )
+    }
     return s.VenueCollection(
-        features=[venue_feature(v, query.crs, distances.get(v.id)) for v in page],
-        meta=s.PageMeta(page=query.page, per_page=query.per_page, total=total, crs=query.crs),
+        features=[venue_feature(loaded[f.id], query.crs, f.distance_m) for f in page],
+        meta=s.PageMeta(page=query.page, per_page=query.per_page, total=len(found), crs=query.crs),
     )
 
 

@@ -3,11 +3,14 @@ alternatives proposed when a request conflicts. Reads only (no lock needed)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice.booking import capacity
@@ -24,8 +27,10 @@ from mapservice.booking.engine import (
     venue_tz,
 )
 from mapservice.booking.rules import Request, check, week_bounds
-from mapservice.core.opening import day_open_intervals, is_open_throughout, local_instant
-from mapservice.models import Booking, Group, User, Venue
+from mapservice.core.hours import OpeningRange
+from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
+from mapservice.db import UTCDateTime
+from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
 
 SEARCH_DAYS = 7
 NEAREST_VENUES = 40
@@ -175,6 +180,124 @@ def similar_free_venues(
     return out
 
 
+class FreeCandidate(NamedTuple):
+    """What the free check needs of a venue, as a bare row: no hours or closures loaded."""
+
+    id: int
+    capacity_units: int
+    timezone: str  # the committee's
+
+
+# Ids per IN list: far below SQLite's and PostgreSQL's bound-parameter limits.
+_IN_CHUNK = 2000
+
+# Built once: a search runs these for every request, and building and hashing a statement
+# costs more than SQLite takes to answer it.
+_HOURS = select(
+    OpeningHours.venue_id, OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min
+).where(
+    OpeningHours.venue_id.in_(bindparam("ids", expanding=True)),
+    OpeningHours.weekday.in_(bindparam("weekdays", expanding=True)),
+)
+# Only closures meeting the window can make a hole in it.
+_CLOSURES = select(Closure.venue_id, Closure.start_at, Closure.end_at).where(
+    Closure.venue_id.in_(bindparam("ids", expanding=True)),
+    Closure.start_at < bindparam("end", type_=UTCDateTime()),
+    Closure.end_at > bindparam("start", type_=UTCDateTime()),
+)
+# The units taken over the window: live allocations meeting it (the engine's definition of
+# live, capacity.live_condition). Plain comparisons on both databases: with the venue ids
+# given, both plan them on (venue_id, start_at, end_at), well under a millisecond; the
+# range overlap capacity.held uses on PostgreSQL went through the exclusion constraint's
+# GiST index and took 2-5 ms here (bench/booking_bench.py, #2).
+_TAKEN = (
+    select(BookingAllocation.venue_id, BookingAllocation.unit_no)
+    .join(Booking, Booking.id == BookingAllocation.booking_id)
+    .where(
+        BookingAllocation.venue_id.in_(bindparam("ids", expanding=True)),
+        BookingAllocation.start_at < bindparam("end", type_=UTCDateTime()),
+        BookingAllocation.end_at > bindparam("start", type_=UTCDateTime()),
+        capacity.live_condition(bindparam("now", type_=UTCDateTime())),  # type: ignore[arg-type]
+    )
+)
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
+
+
+def _local_weekdays(start: datetime, end: datetime, tz: ZoneInfo) -> set[int]:
+    """The weekdays whose opening ranges can meet ``[start, end)`` in ``tz``: the local days
+    :func:`mapservice.core.opening.open_intervals` looks at (from the day before)."""
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    out: set[int] = set()
+    while day <= last and len(out) < 7:
+        out.add(day.weekday())
+        day += timedelta(days=1)
+    return out
+
+
+def open_venue_ids(
+    session: Session, venues: Sequence[FreeCandidate], start: datetime, end: datetime
+) -> set[int]:
+    """Of ``venues``, those open for the whole of ``[start, end)`` (weekly hours in their
+    committee's time zone, minus closures), read as bare rows: two queries for any number."""
+    if not venues or not start < end:
+        return set()
+    zones = {v.timezone: ZoneInfo(v.timezone) for v in venues}
+    weekdays = sorted(set().union(*(_local_weekdays(start, end, tz) for tz in zones.values())))
+    ranges: dict[int, list[OpeningRange]] = defaultdict(list)
+    closures: dict[int, list[Interval]] = defaultdict(list)
+    for part in _chunks([v.id for v in venues]):
+        for vid, wd, a_min, b_min in session.execute(_HOURS, {"ids": part, "weekdays": weekdays}):
+            ranges[vid].append(OpeningRange(wd, a_min, b_min))
+        for vid, a, b in session.execute(_CLOSURES, {"ids": part, "start": start, "end": end}):
+            closures[vid].append((a, b))
+    # Most venues share a few weekly patterns: decide each pattern once.
+    decided: dict[tuple[str, tuple[OpeningRange, ...], tuple[Interval, ...]], bool] = {}
+    out: set[int] = set()
+    for v in venues:
+        key = (v.timezone, tuple(sorted(ranges[v.id])), tuple(sorted(closures[v.id])))
+        is_open = decided.get(key)
+        if is_open is None:
+            is_open = decided[key] = is_open_throughout(
+                key[1], key[2], start, end, zones[v.timezone]
+            )
+        if is_open:
+            out.add(v.id)
+    return out
+
+
+def free_candidate_ids(
+    session: Session,
+    venues: Sequence[FreeCandidate],
+    start: datetime,
+    end: datetime,
+    units: int,
+    now: datetime,
+) -> set[int]:
+    """Of ``venues``, those open for the whole of ``[start, end)`` with at least ``units``
+    units free throughout: of units 1..capacity, those no live allocation (confirmed,
+    completed, no-show, or pending with its hold unexpired at ``now``) holds at any moment of
+    the window. Bare rows only (hours, closures, allocations: three queries), so a search
+    over a city costs a millisecond or two where loading its venues as objects with their
+    hours cost tens (bench/booking_bench.py, #2)."""
+    big_enough = [v for v in venues if v.capacity_units >= units]
+    is_open = open_venue_ids(session, big_enough, start, end)
+    candidates = [v for v in big_enough if v.id in is_open]
+    taken: dict[int, set[int]] = defaultdict(set)
+    for part in _chunks([v.id for v in candidates]):
+        params = {"ids": part, "start": start, "end": end, "now": now}
+        for vid, unit_no in session.execute(_TAKEN, params):
+            taken[vid].add(unit_no)
+    return {
+        v.id
+        for v in candidates
+        if sum(1 for n in range(1, v.capacity_units + 1) if n not in taken[v.id]) >= units
+    }
+
+
 def free_venue_ids(
     session: Session,
     venues: Sequence[Venue],
@@ -184,25 +307,16 @@ def free_venue_ids(
     now: datetime,
 ) -> set[int]:
     """Of ``venues``, those open for the whole of ``[start, end)`` with at least ``units``
-    units free throughout (one query for all their bookings)."""
-    # Too small or closed venues first (no query), then the bookings of the rest only.
-    candidates = [
-        v
-        for v in venues
-        if v.capacity_units >= units
-        and is_open_throughout(
-            v.opening_ranges, [(c.start_at, c.end_at) for c in v.closures], start, end, venue_tz(v)
-        )
-    ]
-    held = capacity.by_venue(capacity.held(session, [v.id for v in candidates], start, end, now))
-    out: set[int] = set()
-    for v in candidates:
-        if (
-            len(capacity.free_unit_numbers(v.capacity_units, held.get(v.id, []), start, end))
-            >= units
-        ):
-            out.add(v.id)
-    return out
+    units free throughout (:func:`free_candidate_ids` on their ids; their hours and closures
+    are read again from the database, so loaded objects and bare rows get one answer)."""
+    return free_candidate_ids(
+        session,
+        [FreeCandidate(v.id, v.capacity_units, v.committee.timezone) for v in venues],
+        start,
+        end,
+        units,
+        now,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,127 @@
+"""Finding venues: the filters of the venue list (type, unit, street, size, text, a circle
+around a point) and "with k units free for FROM–TO", answered on bare rows.
+
+A search over a city touches hundreds or thousands of venues; only the page that is shown is
+then loaded as objects. The free check is the booking engine's
+(:func:`mapservice.booking.availability.free_candidate_ids`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, or_
+from sqlalchemy.orm import Session
+
+from mapservice.booking.availability import FreeCandidate, free_candidate_ids
+from mapservice.booking.engine import haversine_m
+from mapservice.models import Committee, Unit, User, Venue
+from mapservice.operations import access
+
+
+@dataclass(frozen=True)
+class VenueFilter:
+    """What the venue list is narrowed to; ``near`` is (lon, lat) in WGS-84."""
+
+    types: Sequence[str] = ()
+    unit_id: int | None = None
+    street_id: int | None = None
+    min_capacity: int = 1
+    text: str | None = None
+    near: tuple[float, float] | None = None
+    radius_km: float = 5.0
+
+
+@dataclass(frozen=True)
+class FreeWindow:
+    """Free for the whole of ``[start, end)`` with at least ``units`` units."""
+
+    start: datetime
+    end: datetime
+    units: int = 1
+
+
+@dataclass(frozen=True)
+class Found:
+    """One venue found, with its distance from the point asked about (if one was)."""
+
+    id: int
+    distance_m: float | None
+
+
+def statement(user: User | None, flt: VenueFilter) -> Select[Venue]:
+    """The venues ``user`` may see that pass ``flt``, not retired (the circle as its bounding
+    box: :func:`find` keeps only what lies within the radius)."""
+    stmt = access.visible_venues(user).where(Venue.retired.is_(False))
+    if flt.types:
+        stmt = stmt.where(Venue.type.in_(list(flt.types)))
+    if flt.unit_id is not None:
+        stmt = stmt.where(Venue.unit_id == flt.unit_id)
+    if flt.street_id is not None:
+        stmt = stmt.where(Venue.street_id == flt.street_id)
+    if flt.min_capacity > 1:
+        stmt = stmt.where(Venue.capacity_units >= flt.min_capacity)
+    if flt.text:
+        like = f"%{flt.text}%"
+        stmt = stmt.join(Unit, Venue.unit_id == Unit.id).where(
+            or_(
+                Venue.name.ilike(like),
+                Venue.address.ilike(like),
+                Unit.name.ilike(like),
+                Venue.facilities.ilike(like),
+            )
+        )
+    if flt.near is not None:
+        lon, lat = flt.near
+        dlat = flt.radius_km / 111.0
+        dlon = flt.radius_km / (111.0 * max(0.05, math.cos(math.radians(lat))))
+        stmt = stmt.where(
+            Venue.lat.between(lat - dlat, lat + dlat),
+            Venue.lon.between(lon - dlon, lon + dlon),
+        )
+    return stmt
+
+
+def find(
+    session: Session,
+    user: User | None,
+    flt: VenueFilter,
+    free: FreeWindow | None,
+    now: datetime,
+) -> list[Found]:
+    """The venues ``user`` may see that pass ``flt`` (and are free for ``free``, when given):
+    nearest first when ``flt.near`` is given (ties by id), else by id. One query for the
+    candidates as bare rows, then the engine's free check on those within the radius."""
+    stmt = statement(user, flt)
+    if free is not None:
+        stmt = stmt.where(Venue.capacity_units >= free.units)
+    rows = session.execute(
+        stmt.join(Committee, Committee.id == Venue.committee_id)
+        .with_only_columns(Venue.id, Venue.lon, Venue.lat, Venue.capacity_units, Committee.timezone)
+        .order_by(Venue.id)
+    ).all()
+    found = [Found(r.id, None) for r in rows]
+    if flt.near is not None:
+        lon, lat = flt.near
+        limit = flt.radius_km * 1000
+        found = []
+        for r in rows:
+            d = haversine_m(lon, lat, r.lon, r.lat)
+            if d <= limit:
+                found.append(Found(r.id, d))
+        found.sort(key=lambda f: f.distance_m or 0.0)
+    if free is None:
+        return found
+    within = {f.id for f in found}
+    ok = free_candidate_ids(
+        session,
+        [FreeCandidate(r.id, r.capacity_units, r.timezone) for r in rows if r.id in within],
+        free.start,
+        free.end,
+        free.units,
+        now,
+    )
+    return [f for f in found if f.id in ok]
