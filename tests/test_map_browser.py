@@ -146,6 +146,10 @@ def test_the_map_draws_offline_counts_toggles_and_links(app, demo):
             lambda d: d.find_element(By.CSS_SELECTOR, f".venue-popup[data-venue-id='{target.id}']")
         )
         assert popup.find_element(By.CLASS_NAME, "popup-name").text == target.name
+        # Details fetched when the popup opened: capacity and today's hours.
+        capacity = popup.find_element(By.CLASS_NAME, "popup-capacity").text
+        assert capacity.endswith(f": {target.capacity_units}")
+        assert "08:00-22:00" in popup.find_element(By.CLASS_NAME, "popup-hours").text
         tel = popup.find_element(By.CSS_SELECTOR, ".popup-phone a")
         assert tel.get_attribute("href") == "tel:" + target.phone.replace("-", "")
         popup.find_element(By.CLASS_NAME, "popup-book").click()
@@ -282,6 +286,14 @@ def test_hostile_names_show_as_text_on_the_map_and_venue_page(app, client, db, m
                 )
             )
             popup = driver.find_element(By.CSS_SELECTOR, f".venue-popup[data-venue-id='{v.id}']")
+            if v.address:  # fetched when the popup opened: text too
+                WebDriverWait(driver, 5).until(
+                    lambda d, v=v: d.find_element(
+                        By.CSS_SELECTOR, f".venue-popup[data-venue-id='{v.id}'] .popup-address"
+                    ).text.endswith(v.address)
+                )
+                facilities = popup.find_element(By.CLASS_NAME, "popup-facilities").text
+                assert facilities.endswith(v.facilities)
             assert popup.find_elements(By.TAG_NAME, "img") == []
         # Leaflet's marker titles are properties too: the hover text is the name itself.
         titles = driver.execute_script(

@@ -26,6 +26,7 @@ from mapservice.core.mapfilter import (
 )
 from mapservice.models import Area, Closure
 from tests.conftest import login
+from tests.test_map_data import same_as_geojson
 
 TZ = ZoneInfo("Asia/Shanghai")
 # Next Monday and the Saturday after it, from a fixed date far enough ahead.
@@ -101,9 +102,9 @@ def world(db, make) -> dict[str, Any]:
 
 
 def names(client: Any, params: dict[str, Any] | list[tuple[str, str]]) -> list[str]:
-    resp = client.get("/map/data.geojson", query_string=params)
-    assert resp.status_code == 200, resp.data
-    return [f["properties"]["n"] for f in resp.get_json()["features"]]
+    """Names of the venues shown for ``params``; the page's columns (``/map/data.json``) are
+    checked to say the same as the GeoJSON."""
+    return [v["n"] for v in same_as_geojson(client, params)]
 
 
 ALL = ["会议室 Alpha", "移动健身房", "移动羽毛球馆", "银行羽毛球场"]

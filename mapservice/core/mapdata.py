@@ -1,5 +1,6 @@
-"""What the one map draws: base-map definitions, the venues as compact GeoJSON and the
-boundaries, each in the coordinate system of the base map shown.
+"""What the one map draws: base-map definitions, the venues (as columns for the map page, as
+compact GeoJSON for other readers) and the boundaries, each in the coordinate system of the
+base map shown.
 
 Pure: plain values in, plain (JSON-ready) values out. Venues and boundaries are stored in
 WGS-84; an AMap base map is GCJ-02, so for it every coordinate is converted here, on the
@@ -14,7 +15,7 @@ from typing import Any
 
 from mapservice.core.coords import from_wgs84
 from mapservice.core.hours import day_text
-from mapservice.core.mapfilter import Match
+from mapservice.core.mapfilter import Match, VenueFacts
 from mapservice.core.vocab import VenueType
 
 __all__ = [
@@ -25,7 +26,9 @@ __all__ = [
     "area_features",
     "convert_geometry",
     "tile_layers",
+    "venue_columns",
     "venue_features",
+    "venue_popup",
 ]
 
 #: Coordinate systems a base map may need.
@@ -33,6 +36,11 @@ DISPLAY_CRS: tuple[str, ...] = ("wgs84", "gcj02")
 TILE_KEYS: tuple[str, ...] = ("osm", "tianditu", "amap", "none")
 #: Decimals kept in map coordinates: 1e-6° is about 0.1 m.
 COORD_DECIMALS = 6
+#: The map page's coordinates are integers of 1e-5° (about 1 m; a marker is 24 px wide and
+#: a pixel is 0.3 m at the deepest zoom).
+COORD_SCALE = 100_000
+#: Version of the column format below (the page refuses what it does not know).
+COLUMNS_VERSION = 1
 
 #: Marker colour and a one-character glyph per venue type (the legend shows both).
 TYPE_STYLE: dict[str, tuple[str, str]] = {
@@ -181,6 +189,72 @@ def venue_features(
         out["near"] = _point(near[0], near[1], crs)
     out["features"] = features
     return out
+
+
+def venue_columns(
+    matches: Sequence[Match], crs: str = "wgs84", near: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """The matched venues as columns: only what the map page needs to draw the markers,
+    the legend, the layer switches and the list, in the order of ``matches``. Popup details
+    come one venue at a time (:func:`venue_popup`).
+
+    ``id``, ``x``, ``y``: venue ids and coordinates in ``crs`` as integers of
+    1/``scale`` degree, each column delta-encoded (the first value as is, then differences
+    from the previous one); ``t``: index into ``types`` (venue type keys); ``u``: index into
+    ``units`` (``[unit id, name]`` pairs); ``name``: venue names. ``near`` (the filter's
+    point, WGS-84) comes back in ``crs`` as plain degrees. gzip does the rest: about 7 bytes
+    a venue instead of 24 for the GeoJSON.
+    """
+    types: dict[str, int] = {}
+    units: dict[int, int] = {}
+    unit_list: list[list[Any]] = []
+    ids: list[int] = []
+    xs: list[int] = []
+    ys: list[int] = []
+    ts: list[int] = []
+    us: list[int] = []
+    names: list[str] = []
+    last_id = last_x = last_y = 0
+    convert = crs != "wgs84"
+    for m in matches:
+        v = m.venue
+        lon, lat = from_wgs84(v.lon, v.lat, crs) if convert else (v.lon, v.lat)
+        qx, qy = round(lon * COORD_SCALE), round(lat * COORD_SCALE)
+        ids.append(v.id - last_id)
+        xs.append(qx - last_x)
+        ys.append(qy - last_y)
+        last_id, last_x, last_y = v.id, qx, qy
+        ts.append(types.setdefault(v.type, len(types)))
+        if v.unit_id not in units:
+            units[v.unit_id] = len(unit_list)
+            unit_list.append([v.unit_id, v.unit_name])
+        us.append(units[v.unit_id])
+        names.append(v.name)
+    out: dict[str, Any] = {
+        "v": COLUMNS_VERSION,
+        "crs": crs,
+        "scale": COORD_SCALE,
+        "types": list(types),
+        "units": unit_list,
+    }
+    if near is not None:
+        out["near"] = _point(near[0], near[1], crs)
+    out.update(id=ids, x=xs, y=ys, t=ts, u=us, name=names)
+    return out
+
+
+def venue_popup(venue: VenueFacts, weekday: int) -> dict[str, Any]:
+    """What a venue's popup adds to the map's columns: capacity, headcount, today's opening
+    hours (``weekday``, 0 = Monday; ``""`` closed), facilities, address, phone."""
+    return {
+        "venue": venue.id,
+        "capacity": venue.capacity_units,
+        "headcount": venue.max_headcount,
+        "today": day_text(list(venue.ranges), weekday),
+        "facilities": venue.facilities,
+        "address": venue.address,
+        "phone": venue.phone,
+    }
 
 
 def _convert_coords(coords: Any, crs: str) -> Any:

@@ -1,10 +1,13 @@
 """The one map (一张图): the map page, its chrome-less embed, the venue and boundary data it
 draws, and downloads of the filtered result.
 
-The page is a small shell (HTML + config); the venues come from ``/map/data.geojson`` as
-compact GeoJSON with the same filter parameters as the page, gzipped, and are drawn by
-``static/js/one-map.js`` with Leaflet and Leaflet.markercluster. Filtering happens in
-``mapservice.core.mapfilter``; building the GeoJSON in ``mapservice.core.mapdata``.
+The page is a small shell (HTML + config); the venues come from ``/map/data.json`` as
+delta-encoded columns (ids, 1 m integer coordinates, type and unit as indexes, names) with the
+same filter parameters as the page, gzipped, and are drawn by ``static/js/one-map.js`` with
+Leaflet and Leaflet.markercluster; a popup fetches its venue's details when it opens
+(``/map/venues/ID/popup``, ``/map/venues/ID/free-today``). ``/map/data.geojson`` answers the
+same filters as compact GeoJSON for other readers. Filtering happens in
+``mapservice.core.mapfilter``; building the answers in ``mapservice.core.mapdata``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -66,15 +71,18 @@ def _crs() -> str:
     return crs
 
 
-def _matches(committee: Committee, flt: MapFilter, tz: ZoneInfo) -> tuple[list[Match], int]:
-    """The filtered venues and today's weekday (for the popups' opening hours)."""
+def _matches(
+    committee: Committee, flt: MapFilter, tz: ZoneInfo, *, hours_today: bool = True
+) -> tuple[list[Match], int]:
+    """The filtered venues and today's weekday (for the popups' opening hours; with
+    ``hours_today=False`` today's hours are not loaded unless the filter needs hours)."""
     today = datetime.now(tz).weekday()
     free = flt.free_from is not None and flt.free_to is not None
     facts = ops.load_facts(
         get_db(),
         current_actor(),
         committee,
-        weekdays=None if free else [today],
+        weekdays=None if free else [today] if hours_today else [],
         closures_between=(flt.free_from, flt.free_to)
         if flt.free_from is not None and flt.free_to is not None
         else None,
@@ -111,10 +119,11 @@ def _shell(template: str, embed: bool) -> Any:
         for c, g in [mapdata.TYPE_STYLE[t.value]]
     ]
     config = {
-        "dataUrl": url_for("map.data") + "?" + query,
+        "dataUrl": url_for("map.columns") + "?" + query,
         "areasUrl": url_for("map.areas") + "?" + urlencode([("committee", committee.slug)]),
         "venueUrl": url_for("venues.detail", venue_id=0)[:-1],
         "freeUrl": url_for("map.free_today", venue_id=0)[: -len("0/free-today")],
+        "popupUrl": url_for("map.popup", venue_id=0)[: -len("0/popup")],
         "tiles": [t.as_json() for t in tiles],
         "types": types,
         "units": [{"id": u, "name": n} for u, n in units],
@@ -193,35 +202,84 @@ def _scope_key(committee: Committee) -> tuple[Any, ...]:
     return (committee.id, "staff" if staff else "member")
 
 
-@bp.route("/data.geojson")
-def data() -> Any:
-    """The filtered venues, compact GeoJSON in ``crs`` (``wgs84`` or ``gcj02``)."""
+def _cached_answer(kind: str, build: Any, mimetype: str) -> Any:
+    """The filtered venues built by ``build(matches, crs, today, near) -> JSON value``,
+    cached per scope, filter, coordinate system and day (see above)."""
     committee = _committee()
     flt, errors, tz = _filter(committee)
     if errors:
         raise ValidationFailed(_("Some filters are not valid."), errors)
     crs = _crs()
     cache: dict[Any, Any] = current_app.extensions.setdefault("map_data_cache", {})
-    key = (_scope_key(committee), tuple(flt.query_pairs()), crs, datetime.now(tz).date())
+    key = (kind, _scope_key(committee), tuple(flt.query_pairs()), crs, datetime.now(tz).date())
     stamp = ops.data_stamp(get_db(), committee)
     # "Free between" depends on bookings, which change all the time: never cached.
     hit = cache.get(key) if flt.free_from is None else None
     if hit is not None and hit[0] == stamp and hit[1] > time.monotonic():
         body, zipped = hit[2], hit[3]
     else:
-        matches, today = _matches(committee, flt, tz)
-        body = json.dumps(
-            mapdata.venue_features(matches, crs, today, flt.near),
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
+        with ops.cycle_collector_paused():
+            matches, today = _matches(committee, flt, tz, hours_today=kind == "geojson")
+            body = json.dumps(
+                build(matches, crs, today, flt.near), ensure_ascii=False, separators=(",", ":")
+            ).encode()
+            del matches
         zipped = gzip_bytes(body)
         if flt.free_from is None:
             if len(cache) >= CACHE_ENTRIES:
                 cache.pop(next(iter(cache)))
             cache[key] = (stamp, time.monotonic() + CACHE_SECONDS, body, zipped)
-    response = Response(body, mimetype="application/geo+json")
+    response = Response(body, mimetype=mimetype)
     response.headers["Cache-Control"] = "private, no-cache"
+    return finish(response, gzipped=zipped)
+
+
+@bp.route("/data.json")
+def columns() -> Any:
+    """What the map page draws: the filtered venues as delta-encoded columns in ``crs``
+    (``wgs84`` or ``gcj02``); see :func:`mapservice.core.mapdata.venue_columns`."""
+    return _cached_answer(
+        "columns",
+        lambda matches, crs, _today, near: mapdata.venue_columns(matches, crs, near),
+        "application/json",
+    )
+
+
+@bp.route("/data.geojson")
+def data() -> Any:
+    """The filtered venues, compact GeoJSON in ``crs`` (``wgs84`` or ``gcj02``)."""
+    return _cached_answer("geojson", mapdata.venue_features, "application/geo+json")
+
+
+@bp.route("/venues/<int:venue_id>/popup")
+def popup(venue_id: int) -> Any:
+    """A venue's popup details (capacity, today's hours, facilities, address, phone), fetched
+    by the map page when the popup opens; 404 unless the venue is on a map the user sees."""
+    found = ops.load_one(get_db(), current_actor(), venue_id)
+    if found is None:
+        abort(404)
+    facts, tz_name = found
+    today = datetime.now(ZoneInfo(tz_name)).weekday()
+    response = jsonify(mapdata.venue_popup(facts, today))
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@lru_cache(maxsize=4)
+def _script_bytes(path: str, _mtime: float) -> tuple[bytes, bytes]:
+    body = Path(path).read_bytes()
+    return body, gzip_bytes(body)
+
+
+@bp.route("/one-map.js")
+def script() -> Any:
+    """The map page's script (``static/js/one-map.js``), gzipped — Flask's static route sends
+    files uncompressed, and it is a fifth of a first visit's bytes otherwise — with an ETag,
+    so a revisit costs a 304."""
+    path = Path(current_app.static_folder or "", "js", "one-map.js")
+    body, zipped = _script_bytes(str(path), path.stat().st_mtime)
+    response = Response(body, mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-cache"
     return finish(response, gzipped=zipped)
 
 

@@ -1,5 +1,6 @@
-/* The one map (一张图): venues from /map/data.geojson drawn with Leaflet + markercluster,
- * boundaries from /map/areas.geojson, legend and per-type / per-unit toggles, the list of
+/* The one map (一张图): venues from /map/data.json (delta-encoded columns, decoded below)
+ * drawn with Leaflet + markercluster, each popup's details fetched when it opens
+ * (/map/venues/ID/popup and /free-today), boundaries from /map/areas.geojson, legend and per-type / per-unit toggles, the list of
  * matches, locate-me, fullscreen and a base-map switch that reloads the data in the base
  * map's coordinate system (GCJ-02 for AMap, converted on the server).
  *
@@ -147,45 +148,83 @@
   var areasLayer = L.layerGroup().addTo(map);
   var nearLayer = L.layerGroup().addTo(map);
 
-  function popupContent(f) {
-    var p = f.properties;
+  // The map data: columns of ids, coordinates (integers of 1/scale degree), type and unit
+  // indexes and names, each of id/x/y delta-encoded (mapservice.core.mapdata.venue_columns).
+  // A venue becomes {i: id, n: name, t: type key, u: unit id, x: lon, y: lat}.
+  function decodeVenues(d) {
+    if (d.v !== 1) throw new Error("unknown map data version " + d.v);
+    var n = d.id.length, out = new Array(n), id = 0, x = 0, y = 0, s = d.scale;
+    for (var k = 0; k < n; k++) {
+      id += d.id[k];
+      x += d.x[k];
+      y += d.y[k];
+      out[k] = { i: id, n: d.name[k], t: d.types[d.t[k]], u: d.units[d.u[k]][0], x: x / s, y: y / s };
+    }
+    return out;
+  }
+
+  // Distance (km) of a venue from the filter's point or the located position, if any.
+  function distanceOf(f) {
+    var ref = refPoint();
+    return ref ? haversineKm(ref[0], ref[1], f.x, f.y) : null;
+  }
+
+  // The popup: what the map data has at once, the rest (capacity, hours, facilities, address,
+  // phone) when /popup answers, the next free slots when /free-today does. Text only. (Leaflet
+  // calls this on every opening; the lines filled in later grow the open popup upwards.)
+  function popupContent(f, marker) {
     var box = el("div", "venue-popup");
-    box.dataset.venueId = String(p.i);
-    box.appendChild(el("div", "popup-name", p.n));
-    var info = typeInfo[p.t] || typeInfo.other;
-    box.appendChild(el("div", "popup-meta text-muted", info.label + " · " + (state.units[p.u] || "")));
-    var cap = T.units + ": " + p.c + (p.h ? " · " + T.headcount + ": " + p.h : "");
-    box.appendChild(el("div", "popup-capacity", cap));
-    if (p.o !== undefined) {
-      box.appendChild(el("div", "popup-hours", p.o ? T.today + ": " + p.o.replace(/,/g, ", ") : T.closedToday));
-    }
-    if (p.f) box.appendChild(el("div", "popup-facilities", T.facilities + ": " + p.f));
-    if (p.a) box.appendChild(el("div", "popup-address", T.address + ": " + p.a));
-    if (p.p) {
-      var line = el("div", "popup-phone", T.phone + ": ");
-      var tel = el("a", "", p.p);
-      tel.href = "tel:" + String(p.p).replace(/[^0-9+]/g, "");
-      line.appendChild(tel);
-      box.appendChild(line);
-    }
-    if (p.d !== undefined) box.appendChild(el("div", "popup-distance", p.d.toFixed(2) + " " + T.km));
+    box.dataset.venueId = String(f.i);
+    box.appendChild(el("div", "popup-name", f.n));
+    var info = typeInfo[f.t] || typeInfo.other;
+    box.appendChild(el("div", "popup-meta text-muted", info.label + " · " + (state.units[f.u] || "")));
+    var details = el("div", "popup-details-box");
+    box.appendChild(details);
+    var d = state.near ? distanceOf(f) : null;
+    if (d !== null) box.appendChild(el("div", "popup-distance", d.toFixed(2) + " " + T.km));
     var links = el("div", "popup-links d-flex gap-3 mt-1");
-    var details = el("a", "popup-details", T.details);
-    details.href = cfg.venueUrl + encodeURIComponent(p.i);
+    var page = el("a", "popup-details", T.details);
+    page.href = cfg.venueUrl + encodeURIComponent(f.i);
     var book = el("a", "popup-book fw-semibold", T.book);
-    book.href = cfg.venueUrl + encodeURIComponent(p.i) + "#book";
-    links.appendChild(details);
+    book.href = cfg.venueUrl + encodeURIComponent(f.i) + "#book";
+    links.appendChild(page);
     links.appendChild(book);
     var free = el("div", "popup-free small", T.freeToday + ": …");
     box.appendChild(free);
     box.appendChild(links);
-    loadFreeToday(p.i, free);
+    marker.detailsLoaded = Promise.all([
+      loadDetails(f.i, details),
+      loadFreeToday(f.i, free),
+    ]);
     return box;
+  }
+
+  function fillDetails(p, box) {
+    box.replaceChildren();
+    var cap = T.units + ": " + p.capacity + (p.headcount ? " · " + T.headcount + ": " + p.headcount : "");
+    box.appendChild(el("div", "popup-capacity", cap));
+    box.appendChild(el("div", "popup-hours", p.today ? T.today + ": " + p.today.replace(/,/g, ", ") : T.closedToday));
+    if (p.facilities) box.appendChild(el("div", "popup-facilities", T.facilities + ": " + p.facilities));
+    if (p.address) box.appendChild(el("div", "popup-address", T.address + ": " + p.address));
+    if (p.phone) {
+      var line = el("div", "popup-phone", T.phone + ": ");
+      var tel = el("a", "", p.phone);
+      tel.href = "tel:" + String(p.phone).replace(/[^0-9+]/g, "");
+      line.appendChild(tel);
+      box.appendChild(line);
+    }
+  }
+
+  function loadDetails(venueId, target) {
+    return fetch(cfg.popupUrl + encodeURIComponent(venueId) + "/popup", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (p) { fillDetails(p, target); })
+      .catch(function () { target.textContent = ""; });
   }
 
   // The next free slots today come from the booking engine when the popup opens.
   function loadFreeToday(venueId, target) {
-    fetch(cfg.freeUrl + encodeURIComponent(venueId) + "/free-today", { credentials: "same-origin" })
+    return fetch(cfg.freeUrl + encodeURIComponent(venueId) + "/free-today", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (data) {
         target.textContent = data.free.length
@@ -196,15 +235,14 @@
   }
 
   function makeMarker(f) {
-    var c = f.geometry.coordinates;
-    var m = L.marker([c[1], c[0]], { icon: iconFor(f.properties.t), title: f.properties.n });
-    m.feature = f;
-    m.bindPopup(function () { return popupContent(f); }, { maxWidth: 280, autoPanPadding: [20, 20] });
+    var m = L.marker([f.y, f.x], { icon: iconFor(f.t), title: f.n });
+    m.venue = f;
+    m.bindPopup(function () { return popupContent(f, m); }, { minWidth: 220, maxWidth: 280, autoPanPadding: [20, 20] });
     return m;
   }
 
   function isShown(f) {
-    return !state.hiddenTypes[f.properties.t] && !state.hiddenUnits[f.properties.u];
+    return !state.hiddenTypes[f.t] && !state.hiddenUnits[f.u];
   }
 
   function shownFeatures() {
@@ -225,15 +263,14 @@
     var ref = refPoint();
     var byDistance = document.getElementById("venue-sort").value === "distance" && ref;
     var items = shown.map(function (f) {
-      var c = f.geometry.coordinates;
-      return { f: f, d: ref ? haversineKm(ref[0], ref[1], c[0], c[1]) : null };
+      return { f: f, d: ref ? haversineKm(ref[0], ref[1], f.x, f.y) : null };
     });
     if (byDistance) {
-      items.sort(function (a, b) { return a.d - b.d || a.f.properties.i - b.f.properties.i; });
+      items.sort(function (a, b) { return a.d - b.d || a.f.i - b.f.i; });
     }
     list.replaceChildren();
     items.slice(0, LIST_LIMIT).forEach(function (it) {
-      var p = it.f.properties;
+      var p = it.f;
       var li = el("li", "venue-item");
       li.dataset.venueId = String(p.i);
       li.tabIndex = 0;
@@ -260,7 +297,7 @@
     if (!m || !cluster.hasLayer(m)) return false;
     cluster.zoomToShowLayer(m, function () {
       m.openPopup();
-      if (done) done();
+      if (done) (m.detailsLoaded || Promise.resolve()).then(done);
     });
     return true;
   }
@@ -301,8 +338,8 @@
     var counts = {};
     var unitCounts = {};
     state.features.forEach(function (f) {
-      counts[f.properties.t] = (counts[f.properties.t] || 0) + 1;
-      unitCounts[f.properties.u] = (unitCounts[f.properties.u] || 0) + 1;
+      counts[f.t] = (counts[f.t] || 0) + 1;
+      unitCounts[f.u] = (unitCounts[f.u] || 0) + 1;
     });
     cfg.types.forEach(function (t) {
       if (!counts[t.key]) return;
@@ -333,7 +370,7 @@
     api.ready = false;
     mapEl.dataset.status = "drawing";
     cluster.clearLayers();
-    var layers = shownFeatures().map(function (f) { return state.markers[f.properties.i]; });
+    var layers = shownFeatures().map(function (f) { return state.markers[f.i]; });
     var finished = false;
     function done() {
       if (finished) return;
@@ -389,13 +426,15 @@
     var dataReq = getJSON(withParam(cfg.dataUrl, "crs", crs));
     var areaReq = getJSON(withParam(cfg.areasUrl, "crs", crs));
     return Promise.all([dataReq, areaReq]).then(function (res) {
-      var fc = res[0];
+      var data = res[0];
+      var venues = decodeVenues(data);
       state.crs = crs;
-      state.features = fc.features;
-      state.units = fc.units || {};
-      state.near = fc.near || null;
+      state.features = venues;
+      state.units = {};
+      data.units.forEach(function (u) { state.units[u[0]] = u[1]; });
+      state.near = data.near || null;
       state.markers = {};
-      fc.features.forEach(function (f) { state.markers[f.properties.i] = makeMarker(f); });
+      venues.forEach(function (f) { state.markers[f.i] = makeMarker(f); });
       var areas = drawAreas(res[1]);
       nearLayer.clearLayers();
       if (state.near && cfg.radiusKm) {
@@ -405,10 +444,8 @@
       renderLayers();
       var permalink = state.firstLoad && cfg.venue && state.markers[cfg.venue];
       if (!keepView) {
-        var bounds = fc.features.length
-          ? L.latLngBounds(fc.features.map(function (f) {
-            return [f.geometry.coordinates[1], f.geometry.coordinates[0]];
-          }))
+        var bounds = venues.length
+          ? L.latLngBounds(venues.map(function (f) { return [f.y, f.x]; }))
           : areas.getBounds();
         if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20], maxZoom: 16, animate: false });
       }
