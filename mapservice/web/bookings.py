@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from mapservice.booking import engine, feeds, notices
 from mapservice.booking.availability import week_slots
 from mapservice.booking.engine import SeriesRejected, is_owner, venue_tz
-from mapservice.core.errors import BookingConflict, NotAllowed, RuleViolation
+from mapservice.core.errors import BookingConflict, NotAllowed, NotFound, RuleViolation
 from mapservice.core.i18n import _, lang
 from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookingStatus
@@ -748,13 +748,17 @@ def mark_read(notification_id: int | None = None) -> Any:
     if not EmptyForm().validate_on_submit():
         abort(400)
     db = get_db()
-    stmt = select(Notification).where(
-        notifications_condition(actor), Notification.read_at.is_(None)
-    )
+    stmt = select(Notification).where(notifications_condition(actor))
     if notification_id is not None:
-        stmt = stmt.where(Notification.id == notification_id)
+        # One notice: through the same scoped query; someone else's is not there (404).
+        note = db.scalars(stmt.where(Notification.id == notification_id)).one_or_none()
+        if note is None:
+            raise NotFound("notification_not_found", _("No such notification."))
+        notes = [note] if note.read_at is None else []
+    else:
+        notes = list(db.scalars(stmt.where(Notification.read_at.is_(None))))
     now = _now()
-    for n in db.scalars(stmt):
+    for n in notes:
         n.read_at = now
     return redirect(url_for("bookings.notifications"), 303)
 

@@ -1,0 +1,1290 @@
+"""Issue 8: every HTML route × every role × objects owned by unit A, unit B and another
+committee, through real HTTP with CSRF on.
+
+Roles: anonymous, a booker of group A (unit A), a booker of group B (unit B), the secretaries of
+units A and B, the committee admin, and the admin of another committee. Every cell's expected
+outcome is written out below; a cell that is refused must leave the database as it was (every
+table, row for row, the audit log included); a cell that succeeds must really have made its
+change. The world is built once per module; a cell that is expected to change something acts
+on a fresh object of its own, so the shared objects stay as they were for every other cell.
+
+The matrix must cover every route of ``app.url_map`` (the JSON API has its own matrix in
+``tests/test_api.py``; static files and vendored front-end libraries are listed below): a new
+route fails ``test_every_route_is_in_the_matrix`` until it is added here.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mapservice.booking import engine as booking_engine
+from mapservice.booking import feeds
+from mapservice.db import Base, writer
+from mapservice.models import (
+    ApiToken,
+    Booking,
+    Closure,
+    FeedToken,
+    Notification,
+    Unit,
+    User,
+    Venue,
+)
+from mapservice.operations.tokens import create_token
+from tests.conftest import PASSWORD, Factory, empty_database
+
+TZ = ZoneInfo("Asia/Shanghai")
+ROLES = ("anon", "booker_a", "booker_b", "sec_a", "sec_b", "admin", "other_admin")
+OWNERS = ("A", "B", "X")  # unit A, unit B (same committee), unit X of another committee
+USERNAMES = {
+    "booker_a": "booker-a",
+    "booker_b": "booker-b",
+    "sec_a": "sec-a",
+    "sec_b": "sec-b",
+    "admin": "admin",
+    "other_admin": "other-admin",
+}
+# Routes outside this matrix, on purpose.
+NOT_IN_MATRIX = {
+    "/static/<path:filename>": "static files: public, no data",
+    "/vendor/<package>/<path:filename>": "front-end libraries: public, no data",
+}
+API_PREFIX = "/api/v1/"  # endpoints × roles: tests/test_api.py (its docs pages are below)
+CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+IGNORED_TABLES = {"login_attempts", "areas"}  # log-in throttle bookkeeping; static geometry
+
+
+# ---------------------------------------------------------------- the world
+
+
+class World:
+    """Committee C (units A and B, groups A and B, their bookers and secretaries, the admin)
+    and committee X (unit X, group X, its admin); a venue per unit. ``obj(kind, owner)`` gives
+    the shared object of that kind owned by A, B or X, ``fresh(kind, owner)`` a new one."""
+
+    def __init__(self, session: Session, engine: Engine, areas: Any) -> None:
+        self.session = session
+        self.engine = engine
+        make = Factory(session, areas)
+        self.make = make
+        self.committee = make.committee("runzhou")
+        self.other_committee = make.committee("other", with_streets=False)
+        self.units = {
+            "A": make.unit(self.committee, "甲单位"),
+            "B": make.unit(self.committee, "乙单位"),
+            "X": make.unit(self.other_committee, "外会单位"),
+        }
+        self.groups = {o: make.group(u.committee, u, f"{o}团支部") for o, u in self.units.items()}
+        self.users: dict[str, User] = {
+            "booker_a": make.booker(self.groups["A"], username="booker-a"),
+            "booker_b": make.booker(self.groups["B"], username="booker-b"),
+            "sec_a": make.secretary(self.units["A"], username="sec-a"),
+            "sec_b": make.secretary(self.units["B"], username="sec-b"),
+            "admin": make.admin(self.committee, username="admin"),
+            "other_admin": make.admin(self.other_committee, username="other-admin"),
+        }
+        self.seq = itertools.count(1)
+        self.slots = itertools.count(0)
+        self.shared: dict[tuple[str, str], Any] = {}
+
+    # Who "owns" a token or a feed: A's booker, B's booker, the other committee's admin.
+    def holder(self, owner: str) -> User:
+        return self.users[{"A": "booker_a", "B": "booker_b", "X": "other_admin"}[owner]]
+
+    def venue_of(self, owner: str) -> Venue:
+        return self.obj("venue", owner)
+
+    def obj(self, kind: str, owner: str) -> Any:
+        if kind == "unit":
+            return self.units[owner]
+        key = (kind, owner)
+        if key not in self.shared:
+            self.shared[key] = self.fresh(kind, owner)
+        return self.shared[key]
+
+    def slot(self) -> tuple[datetime, datetime]:
+        """A new one-hour slot, 2 to ~20 days ahead, 08:00 to 21:00 local."""
+        n = next(self.slots)
+        day = (datetime.now(TZ) + timedelta(days=2 + n // 13)).date()
+        start = datetime(day.year, day.month, day.day, 8 + n % 13, tzinfo=TZ)
+        return start, start + timedelta(hours=1)
+
+    def fresh(self, kind: str, owner: str) -> Any:
+        make, db = self.make, self.session
+        # End any read transaction first: on SQLite (WAL) a transaction that read before
+        # another connection committed may not write ("database is locked" at once).
+        db.rollback()
+        n = next(self.seq)
+        if kind == "venue":
+            return make.venue(
+                self.units[owner],
+                name=f"{owner}场地{n}号",
+                capacity_units=20,
+                hours="Mon-Sun 00:00-24:00",
+                min_notice_minutes=0,
+            )
+        if kind == "closure":
+            venue = self.venue_of(owner)
+            start = datetime.now(UTC) + timedelta(days=40 + n)
+            closure = Closure(venue_id=venue.id, start_at=start, end_at=start + timedelta(hours=2))
+            db.add(closure)
+            db.commit()
+            return closure
+        if kind == "unit":
+            return make.unit(self.units[owner].committee, f"{owner}新单位{n}")
+        if kind in ("booking", "pending", "underway", "series"):
+            return self._booking(kind, owner)
+        if kind == "token":
+            token, _secret = create_token(db, None, self.holder(owner), ["read"], f"t{n}")
+            db.commit()
+            return token
+        if kind == "feed":
+            token, secret = feeds.create_token(
+                db, self.holder(owner), group_id=self.groups[owner].id
+            )
+            db.commit()
+            token.secret = secret  # type: ignore[attr-defined]
+            return token
+        if kind == "note":
+            note = Notification(
+                group_id=self.groups[owner].id,
+                kind="confirmed",
+                params=json.dumps({"venue": f"通知{n}"}),
+            )
+            db.add(note)
+            db.commit()
+            return note
+        raise AssertionError(kind)
+
+    def _booking(self, kind: str, owner: str) -> Any:
+        """A booking of group ``owner`` at the *other* unit's venue (A's group at B's venue,
+        B's at A's, X's at X's): both the booker's side and the venue's side are exercised."""
+        venue = self.venue_of({"A": "B", "B": "A", "X": "X"}[owner])
+        group = self.groups[owner]
+        actor = self.users["admin" if owner != "X" else "other_admin"]
+        now = None
+        if kind == "underway":  # booked an hour ago for the hour now under way
+            start = datetime.now(TZ).replace(minute=0, second=0, microsecond=0)
+            end, now = start + timedelta(hours=1), start - timedelta(hours=1)
+        else:
+            start, end = self.slot()
+        with Session(writer(self.engine), expire_on_commit=False) as w:
+            booker = w.get(User, actor.id)
+            if kind == "series":
+                result = booking_engine.book_series(
+                    w, booker, venue.id, group.id, start, end, freq="daily", count=3
+                )
+                w.commit()
+                return result.booked[0]
+            booking = booking_engine.book(w, booker, venue.id, group.id, start, end, now=now)
+            if kind == "pending":
+                booking.status = "pending"
+                booking.hold_expires_at = None
+            w.commit()
+            return booking
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but the log-in throttle's and the static boundaries)."""
+    out = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            if table.name in IGNORED_TABLES:
+                continue
+            rows = conn.execute(table.select().order_by(*table.primary_key.columns)).all()
+            out[table.name] = [tuple(r) for r in rows]
+    return out
+
+
+def changed_tables(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [name for name in before if before[name] != after[name]]
+
+
+class Clients:
+    """One logged-in test client per role (CSRF on: tokens read from the pages)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.clients: dict[str, Any] = {}
+        self.tokens: dict[str, str] = {}
+        for role in ROLES:
+            self.clients[role], self.tokens[role] = self.new(role)
+
+    def new(self, role: str) -> tuple[Any, str]:
+        client = self.app.test_client()
+        token = csrf_of(client.get("/login"))
+        if role != "anon":
+            resp = client.post(
+                "/login",
+                data={"username": USERNAMES[role], "password": PASSWORD, "csrf_token": token},
+            )
+            assert resp.status_code == 302, resp.get_data(as_text=True)
+            token = csrf_of(client.get("/account/tokens"))
+        forget_flashes(client)
+        return client, token
+
+
+def csrf_of(resp: Any) -> str:
+    found = CSRF_RE.search(resp.get_data(as_text=True))
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def forget_flashes(client: Any) -> None:
+    """Messages flashed by redirects would pile up in the session cookie."""
+    with client.session_transaction() as sess:
+        sess.pop("_flashes", None)
+
+
+@pytest.fixture(scope="module")
+def world(engine: Engine, runzhou_areas: Any) -> Iterator[World]:
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield World(session, engine, runzhou_areas)
+    finally:
+        session.rollback()
+        session.close()
+        empty_database(engine)
+
+
+@pytest.fixture(scope="module")
+def web(world: World, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from mapservice import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "matrix-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path_factory.mktemp("matrix"),
+            "WTF_CSRF_ENABLED": True,
+        }
+    )
+    try:
+        yield Clients(app)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+# ---------------------------------------------------------------- the matrix
+
+OK, LOGIN = "ok", "login"
+Data = Callable[[World, str, Any], dict[str, Any]]
+Check = Callable[[World, str, Any, Any], bool]
+
+
+@dataclass
+class Case:
+    """One route (rule + method), and the outcome for each role: for routes about an object,
+    three outcomes (the objects of A, B and X); for listings, ``+``/``-`` per owner (listed or
+    not, or for a bulk action: changed or not); else one outcome for the role."""
+
+    rule: str
+    method: str
+    url: Callable[[World, Any], str]
+    expect: dict[str, str]
+    kind: str | None = None  # object kind (per-owner cells), None for role-only routes
+    listing: bool = False
+    data: Data | None = None
+    check: Check | None = None  # for successes: did the change really happen?
+    label: str = ""
+    files: bool = False
+    shown: Callable[[World, Any, str], Any] | None = None  # listings: is owner's object shown?
+    fresh_all: bool = False  # bulk actions: fresh objects for every owner in every cell
+
+    @property
+    def mutating(self) -> bool:
+        return self.method == "POST"
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.rule}{' ' + self.label if self.label else ''}"
+
+
+def R(**kw: str) -> dict[str, str]:
+    return kw
+
+
+def reload(world: World, obj: Any) -> Any:
+    world.session.rollback()
+    world.session.expire_all()
+    return world.session.get(type(obj), obj.id)
+
+
+def venue_form(world: World, role: str, venue: Venue) -> dict[str, Any]:
+    unit = world.session.get(Unit, venue.unit_id)
+    assert unit is not None
+    data = {
+        "name": f"改名{next(world.seq)}",
+        "unit": unit.name,
+        "type": "badminton",
+        "crs": "wgs84",
+        "lon": "119.4253",
+        "lat": "32.1975",
+        "capacity_units": "20",
+        "slot_minutes": "60",
+        "min_duration_minutes": "60",
+        "max_duration_minutes": "240",
+        "max_days_ahead": "30",
+        "min_notice_minutes": "0",
+        "bookable_by": "members",
+        "published": "y",
+    }
+    data.update({f"hours_{d}": "00:00-24:00" for d in range(7)})
+    return data
+
+
+def renamed(world: World, role: str, venue: Venue, data: Any) -> bool:
+    return reload(world, venue).name == data["name"]
+
+
+def new_venue_form(world: World, role: str, owner: str) -> dict[str, Any]:
+    data = venue_form(world, role, world.venue_of(owner))
+    data["name"] = f"新场地{next(world.seq)}"
+    return data
+
+
+def venue_named(world: World, role: str, owner: str, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(Venue.id).where(
+                Venue.name == data.get("_name", data.get("name")),
+                Venue.unit_id == world.units[owner].id,
+            )
+        )
+    )
+
+
+def import_file(world: World, role: str, owner: str) -> dict[str, Any]:
+    name = f"导入场地{next(world.seq)}"
+    csv = f"name,unit,type,lon,lat,hours\n{name},{world.units[owner].name},meeting_room,"
+    csv += "119.4253,32.1975,Mon-Fri 09:00-17:00\n"
+    return {"file": (io.BytesIO(csv.encode()), "venues.csv"), "_name": name}
+
+
+def closure_form(world: World, role: str, venue: Venue) -> dict[str, Any]:
+    day = (datetime.now(TZ) + timedelta(days=60 + next(world.seq))).date()
+    return {"start_at": f"{day}T08:00", "end_at": f"{day}T12:00", "reason": "检修"}
+
+
+def closure_gone(world: World, closure: Closure) -> bool:
+    world.session.rollback()
+    return not world.session.scalar(select(Closure.id).where(Closure.id == closure.id))
+
+
+def closures_of(world: World, venue_id: int) -> int:
+    world.session.rollback()
+    return int(
+        world.session.scalar(select(func.count(Closure.id)).where(Closure.venue_id == venue_id))
+        or 0
+    )
+
+
+def booking_form(world: World, role: str, venue: Venue) -> dict[str, Any]:
+    start, end = world.slot()
+    data: dict[str, Any] = {
+        "date": start.date().isoformat(),
+        "start": f"{start:%H:%M}",
+        "end": f"{end:%H:%M}",
+        "units": "1",
+        "repeat": "",
+        "policy": "all_or_nothing",
+        "purpose": f"矩阵{next(world.seq)}",
+    }
+    actor = world.users.get(role)
+    if actor is not None and not actor.is_booker:  # the group picker: one's own, else A
+        group = world.groups["X" if actor.committee_id == world.other_committee.id else "A"]
+        if actor.is_secretary:
+            group = next(g for g in world.groups.values() if g.unit_id == actor.unit_id)
+        data["group"] = str(group.id)
+    return data
+
+
+def booked(world: World, role: str, venue: Venue, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(Booking.id).where(
+                Booking.venue_id == venue.id, Booking.purpose == data["purpose"]
+            )
+        )
+    )
+
+
+def status_is(*statuses: str) -> Check:
+    def check(world: World, role: str, booking: Booking, data: Any) -> bool:
+        return reload(world, booking).status in statuses
+
+    return check
+
+
+def series_cancelled(world: World, role: str, booking: Booking, data: Any) -> bool:
+    world.session.rollback()
+    world.session.expire_all()
+    got = world.session.scalars(
+        select(Booking.status).where(Booking.series_id == booking.series_id)
+    ).all()
+    return len(got) == 3 and set(got) == {"cancelled"}
+
+
+def reschedule_form(world: World, role: str, booking: Booking) -> dict[str, Any]:
+    start, end = world.slot()
+    return {"date": start.date().isoformat(), "start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
+
+
+def moved(world: World, role: str, booking: Booking, data: Any) -> bool:
+    b = reload(world, booking)
+    return b.start_at.astimezone(TZ).strftime("%H:%M") == data["start"] and (
+        b.start_at.astimezone(TZ).date().isoformat() == data["date"]
+    )
+
+
+def feed_made(target: str) -> Check:
+    def check(world: World, role: str, owner: str, data: Any) -> bool:
+        world.session.rollback()
+        col = FeedToken.venue_id if target == "venue" else FeedToken.group_id
+        obj_id = world.venue_of(owner).id if target == "venue" else world.groups[owner].id
+        return bool(
+            world.session.scalar(
+                select(func.count(FeedToken.id)).where(
+                    col == obj_id, FeedToken.created_by_id == world.users[role].id
+                )
+            )
+        )
+
+    return check
+
+
+def revoked(world: World, role: str, token: Any, data: Any) -> bool:
+    return reload(world, token).revoked_at is not None
+
+
+def note_read(world: World, role: str, note: Notification, data: Any) -> bool:
+    return reload(world, note).read_at is not None
+
+
+def unit_secretary_is(world: World, role: str, unit: Unit, data: Any) -> bool:
+    return reload(world, unit).secretary == data["secretary"]
+
+
+def unit_form(world: World, role: str, unit: Unit) -> dict[str, Any]:
+    return {"name": unit.name, "kind": unit.kind, "secretary": f"书记{next(world.seq)}"}
+
+
+def own_api_tokens(world: World, role: str) -> int:
+    if role == "anon":
+        return 0
+    world.session.rollback()
+    return int(
+        world.session.scalar(
+            select(func.count(ApiToken.id)).where(ApiToken.user_id == world.users[role].id)
+        )
+        or 0
+    )
+
+
+# Outcomes per role for the objects of A, B and X.
+SEE_VENUE = R(
+    anon="ok ok ok",
+    booker_a="ok ok 404",
+    booker_b="ok ok 404",
+    sec_a="ok ok 404",
+    sec_b="ok ok 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+USE_VENUE = {**SEE_VENUE, "anon": "login login login"}
+EDIT_VENUE = R(
+    anon="login login login",
+    booker_a="403 403 404",
+    booker_b="403 403 404",
+    sec_a="ok 403 404",
+    sec_b="403 ok 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+# A's booking is group A's at B's venue; B's is group B's at A's venue.
+MANAGE_BOOKING = R(
+    anon="login login login",
+    booker_a="ok 404 404",
+    booker_b="404 ok 404",
+    sec_a="ok ok 404",
+    sec_b="ok ok 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+RUN_BOOKING = R(
+    anon="login login login",
+    booker_a="403 404 404",
+    booker_b="404 403 404",
+    sec_a="403 ok 404",
+    sec_b="ok 403 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+OWN_GROUP = R(
+    anon="login login login",
+    booker_a="ok 404 404",
+    booker_b="404 ok 404",
+    sec_a="ok 404 404",
+    sec_b="404 ok 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+REGISTER_FOR_UNIT = R(
+    anon="login login login",
+    booker_a="403 403 403",
+    booker_b="403 403 403",
+    sec_a="ok 422 422",
+    sec_b="422 ok 422",
+    admin="ok ok 422",
+    other_admin="422 422 ok",
+)
+ADMIN_UNIT = R(
+    anon="login login login",
+    booker_a="403 403 403",
+    booker_b="403 403 403",
+    sec_a="403 403 403",
+    sec_b="403 403 403",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+EVERYONE = R(**{r: "ok" for r in ROLES})
+SIGNED_IN = {**EVERYONE, "anon": LOGIN}
+STAFF = {**SIGNED_IN, "booker_a": "403", "booker_b": "403"}
+ADMINS = {**STAFF, "sec_a": "403", "sec_b": "403"}
+# Listings: which owners' objects are shown (+) or not (-).
+LIST_VENUES = R(
+    anon="+ + +",
+    booker_a="+ + -",
+    booker_b="+ + -",
+    sec_a="+ + -",
+    sec_b="+ + -",
+    admin="+ + -",
+    other_admin="- - +",
+)
+MAP_VENUES = {**LIST_VENUES, "anon": "+ + -"}  # a visitor's map is the first committee's
+STAFF_LIST = R(
+    anon=LOGIN,
+    booker_a="403",
+    booker_b="403",
+    sec_a="+ - -",
+    sec_b="- + -",
+    admin="+ + -",
+    other_admin="- - +",
+)
+
+
+def venue_url(path: str) -> Callable[[World, Any], str]:
+    return lambda w, v: path.format(v=v.id)
+
+
+def booking_url(path: str) -> Callable[[World, Any], str]:
+    return lambda w, b: path.format(b=b.id)
+
+
+def const(path: str) -> Callable[[World, Any], str]:
+    return lambda w, _o: path
+
+
+def ids_in(attr: str) -> Callable[[World, Any, str], Any]:
+    """A listing shows object ``o`` when the page carries its data-…-id attribute."""
+    return lambda w, o, body: f'{attr}="{o.id}"' in body
+
+
+def name_in(w: World, o: Any, body: str) -> bool:
+    if o.name in body:
+        return True
+    if body.startswith(("{", "[")):  # JSON may escape the name
+        return o.name in json.dumps(json.loads(body), ensure_ascii=False)
+    return False
+
+
+CASES: list[Case] = [
+    # -- venues
+    Case(
+        "/venues/",
+        "GET",
+        const("/venues/"),
+        LIST_VENUES,
+        "venue",
+        True,
+        shown=ids_in("data-venue-id"),
+    ),
+    Case(
+        "/venues/export.<fmt>",
+        "GET",
+        const("/venues/export.csv"),
+        LIST_VENUES,
+        "venue",
+        True,
+        shown=name_in,
+    ),
+    Case("/venues/<int:venue_id>", "GET", venue_url("/venues/{v}"), SEE_VENUE, "venue"),
+    Case("/venues/new", "GET", const("/venues/new"), {**STAFF}),
+    Case(
+        "/venues/new",
+        "POST",
+        const("/venues/new"),
+        REGISTER_FOR_UNIT,
+        "owner",
+        data=lambda w, r, o: new_venue_form(w, r, o),
+        check=venue_named,
+    ),
+    Case("/venues/<int:venue_id>/edit", "GET", venue_url("/venues/{v}/edit"), EDIT_VENUE, "venue"),
+    Case(
+        "/venues/<int:venue_id>/edit",
+        "POST",
+        venue_url("/venues/{v}/edit"),
+        EDIT_VENUE,
+        "venue",
+        data=venue_form,
+        check=renamed,
+    ),
+    Case(
+        "/venues/<int:venue_id>/retire",
+        "POST",
+        venue_url("/venues/{v}/retire"),
+        EDIT_VENUE,
+        "venue",
+        data=lambda w, r, v: {"retired": "1"},
+        check=lambda w, r, v, d: reload(w, v).retired,
+    ),
+    Case(
+        "/venues/<int:venue_id>/closures",
+        "POST",
+        venue_url("/venues/{v}/closures"),
+        EDIT_VENUE,
+        "venue",
+        data=closure_form,
+        check=lambda w, r, v, d: closures_of(w, v.id) == 1,
+    ),
+    Case(
+        "/venues/<int:venue_id>/closures/<int:closure_id>/delete",
+        "POST",
+        lambda w, c: f"/venues/{c.venue_id}/closures/{c.id}/delete",
+        EDIT_VENUE,
+        "closure",
+        data=lambda w, r, c: {},
+        check=lambda w, r, c, d: closure_gone(w, c),
+    ),
+    Case("/import/venues", "GET", const("/import/venues"), {**STAFF}),
+    Case(
+        "/import/venues",
+        "POST",
+        const("/import/venues"),
+        REGISTER_FOR_UNIT,
+        "owner",
+        data=lambda w, r, o: import_file(w, r, o),
+        check=venue_named,
+        files=True,
+    ),
+    # -- units
+    Case(
+        "/units/",
+        "GET",
+        const("/units/"),
+        {**LIST_VENUES, "anon": LOGIN},
+        "unit",
+        True,
+        shown=ids_in("data-unit-id"),
+    ),
+    Case("/units/new", "GET", const("/units/new"), {**ADMINS}),
+    Case(
+        "/units/new",
+        "POST",
+        const("/units/new"),
+        {**ADMINS},
+        None,
+        data=lambda w, r, _o: {"name": f"新单位{next(w.seq)}", "kind": "soe"},
+        check=lambda w, r, _o, d: bool(
+            (w.session.rollback() or True)
+            and w.session.scalar(
+                select(Unit.id).where(
+                    Unit.name == d["name"], Unit.committee_id == w.users[r].committee_id
+                )
+            )
+        ),
+    ),
+    Case(
+        "/units/<int:unit_id>/edit", "GET", lambda w, u: f"/units/{u.id}/edit", ADMIN_UNIT, "unit"
+    ),
+    Case(
+        "/units/<int:unit_id>/edit",
+        "POST",
+        lambda w, u: f"/units/{u.id}/edit",
+        ADMIN_UNIT,
+        "unit",
+        data=lambda w, r, u: unit_form(w, r, u),
+        check=unit_secretary_is,
+    ),
+    Case(
+        "/units/<int:unit_id>/status",
+        "POST",
+        lambda w, u: f"/units/{u.id}/status",
+        {
+            **ADMIN_UNIT,
+            "booker_a": "403 403 404",
+            "booker_b": "403 403 404",
+            "sec_a": "403 403 404",
+            "sec_b": "403 403 404",
+        },
+        "unit",
+        data=lambda w, r, u: {"status": "suspended"},
+        check=lambda w, r, u, d: reload(w, u).status == "suspended",
+    ),
+    # -- booking a venue, the owner's calendar, the map's free slots
+    Case("/venues/<int:venue_id>/book", "GET", venue_url("/venues/{v}/book"), USE_VENUE, "venue"),
+    Case(
+        "/venues/<int:venue_id>/book",
+        "POST",
+        venue_url("/venues/{v}/book"),
+        USE_VENUE,
+        "venue",
+        data=booking_form,
+        check=booked,
+    ),
+    Case(
+        "/venues/<int:venue_id>/calendar",
+        "GET",
+        venue_url("/venues/{v}/calendar"),
+        {**EDIT_VENUE},
+        "venue",
+    ),
+    Case(
+        "/map/venues/<int:venue_id>/free-today",
+        "GET",
+        venue_url("/map/venues/{v}/free-today"),
+        SEE_VENUE,
+        "venue",
+    ),
+    # -- my bookings, the owner's queue and the actions on a booking
+    Case(
+        "/bookings/",
+        "GET",
+        const("/bookings/"),
+        {**STAFF_LIST, "booker_a": "+ - -", "booker_b": "- + -"},
+        "booking",
+        True,
+        shown=ids_in("data-booking-id"),
+    ),
+    Case(
+        "/bookings/requests",
+        "GET",
+        const("/bookings/requests"),
+        {**STAFF_LIST, "sec_a": "- + -", "sec_b": "+ - -"},
+        "pending",
+        True,
+        shown=ids_in("data-booking-id"),
+    ),
+    Case(
+        "/bookings/<int:booking_id>/cancel",
+        "POST",
+        booking_url("/bookings/{b}/cancel"),
+        MANAGE_BOOKING,
+        "booking",
+        data=lambda w, r, b: {"reason": "矩阵", "scope": "one"},
+        check=status_is("cancelled"),
+    ),
+    Case(
+        "/bookings/<int:booking_id>/cancel",
+        "POST",
+        booking_url("/bookings/{b}/cancel"),
+        MANAGE_BOOKING,
+        "series",
+        data=lambda w, r, b: {"reason": "", "scope": "series"},
+        check=series_cancelled,
+        label="series",
+    ),
+    Case(
+        "/bookings/<int:booking_id>/reschedule",
+        "GET",
+        booking_url("/bookings/{b}/reschedule"),
+        MANAGE_BOOKING,
+        "booking",
+    ),
+    Case(
+        "/bookings/<int:booking_id>/reschedule",
+        "POST",
+        booking_url("/bookings/{b}/reschedule"),
+        MANAGE_BOOKING,
+        "booking",
+        data=reschedule_form,
+        check=moved,
+    ),
+    Case(
+        "/bookings/<int:booking_id>/confirm",
+        "POST",
+        booking_url("/bookings/{b}/confirm"),
+        RUN_BOOKING,
+        "pending",
+        data=lambda w, r, b: {},
+        check=status_is("confirmed"),
+    ),
+    Case(
+        "/bookings/<int:booking_id>/decline",
+        "POST",
+        booking_url("/bookings/{b}/decline"),
+        RUN_BOOKING,
+        "pending",
+        data=lambda w, r, b: {"reason": "检修"},
+        check=status_is("declined"),
+    ),
+    Case(
+        "/bookings/<int:booking_id>/check-in",
+        "POST",
+        booking_url("/bookings/{b}/check-in"),
+        RUN_BOOKING,
+        "underway",
+        data=lambda w, r, b: {},
+        check=status_is("completed"),
+    ),
+    Case(
+        "/bookings/<int:booking_id>/check-in",
+        "POST",
+        booking_url("/bookings/{b}/check-in"),
+        RUN_BOOKING,
+        "underway",
+        data=lambda w, r, b: {"no_show": "1"},
+        check=status_is("no_show"),
+        label="no-show",
+    ),
+    # -- notifications
+    Case(
+        "/notifications",
+        "GET",
+        const("/notifications"),
+        {
+            **STAFF_LIST,
+            "booker_a": "+ - -",
+            "booker_b": "- + -",
+            "admin": "- - -",
+            "other_admin": "- - -",
+        },
+        "note",
+        True,
+        shown=ids_in("data-notification-id"),
+    ),
+    Case(
+        "/notifications/<int:notification_id>/read",
+        "POST",
+        lambda w, n: f"/notifications/{n.id}/read",
+        OWN_GROUP | {"admin": "404 404 404", "other_admin": "404 404 404"},
+        "note",
+        data=lambda w, r, n: {},
+        check=note_read,
+    ),
+    Case(
+        "/notifications/read",
+        "POST",
+        const("/notifications/read"),
+        {
+            **STAFF_LIST,
+            "booker_a": "+ - -",
+            "booker_b": "- + -",
+            "admin": "- - -",
+            "other_admin": "- - -",
+        },
+        "note",
+        True,
+        data=lambda w, r, n: {},
+        fresh_all=True,
+        shown=lambda w, n, body: note_read(w, "", n, None),
+    ),
+    # -- calendar feeds
+    Case("/feeds/", "GET", const("/feeds/"), SIGNED_IN),
+    Case(
+        "/feeds/",
+        "POST",
+        const("/feeds/"),
+        OWN_GROUP,
+        "owner",
+        label="group",
+        data=lambda w, r, o: {"target": f"group:{w.groups[o].id}"},
+        check=feed_made("group"),
+    ),
+    Case(
+        "/feeds/",
+        "POST",
+        const("/feeds/"),
+        EDIT_VENUE,
+        "owner",
+        label="venue",
+        data=lambda w, r, o: {"target": f"venue:{w.venue_of(o).id}"},
+        check=feed_made("venue"),
+    ),
+    Case(
+        "/feeds/<int:token_id>/revoke",
+        "POST",
+        lambda w, t: f"/feeds/{t.id}/revoke",
+        OWN_GROUP | {"sec_a": "404 404 404", "sec_b": "404 404 404"},
+        "feed",
+        data=lambda w, r, t: {},
+        check=revoked,
+    ),
+    Case(
+        "/feeds/<token>.ics",
+        "GET",
+        lambda w, t: f"/feeds/{t.secret}.ics",
+        R(**{r: "ok ok ok" for r in ROLES}),
+        "feed",
+    ),
+    # -- account: API tokens
+    Case("/account/tokens", "GET", const("/account/tokens"), SIGNED_IN),
+    Case(
+        "/account/tokens",
+        "POST",
+        const("/account/tokens"),
+        SIGNED_IN,
+        data=lambda w, r, _o: {"name": "矩阵", "scopes": ["read"], "_before": own_api_tokens(w, r)},
+        check=lambda w, r, _o, d: own_api_tokens(w, r) == d["_before"] + 1,
+    ),
+    Case(
+        "/account/tokens/<int:token_id>/revoke",
+        "POST",
+        lambda w, t: f"/account/tokens/{t.id}/revoke",
+        R(
+            anon="login login login",
+            booker_a="ok 404 404",
+            booker_b="404 ok 404",
+            sec_a="404 404 404",
+            sec_b="404 404 404",
+            admin="404 404 404",
+            other_admin="404 404 ok",
+        ),
+        "token",
+        data=lambda w, r, t: {},
+        check=revoked,
+    ),
+    # -- dashboard
+    Case("/dashboard/", "GET", const("/dashboard/"), STAFF_LIST, "venue", True, shown=name_in),
+    Case(
+        "/dashboard/export/<name>.<fmt>",
+        "GET",
+        const("/dashboard/export/grouped.csv"),
+        STAFF_LIST,
+        "venue",
+        True,
+        shown=name_in,
+    ),
+    Case("/dashboard/chart/<name>.<fmt>", "GET", const("/dashboard/chart/trend.svg"), STAFF),
+    Case("/dashboard/print.<fmt>", "GET", const("/dashboard/print.png?paper=A4"), STAFF),
+    # -- the one map
+    Case("/map", "GET", const("/map"), EVERYONE),
+    Case("/map/embed", "GET", const("/map/embed"), EVERYONE),
+    Case("/map/areas.geojson", "GET", const("/map/areas.geojson"), EVERYONE),
+    Case(
+        "/map/data.geojson",
+        "GET",
+        const("/map/data.geojson"),
+        MAP_VENUES,
+        "venue",
+        True,
+        shown=name_in,
+    ),
+    Case("/map/one-map.js", "GET", const("/map/one-map.js"), EVERYONE),
+    Case(
+        "/map/data.json", "GET", const("/map/data.json"), MAP_VENUES, "venue", True, shown=name_in
+    ),
+    Case(
+        "/map/venues/<int:venue_id>/popup",
+        "GET",
+        venue_url("/map/venues/{v}/popup"),
+        SEE_VENUE,
+        "venue",
+    ),
+    Case(
+        "/map/export.<fmt>",
+        "GET",
+        const("/map/export.csv"),
+        MAP_VENUES,
+        "venue",
+        True,
+        shown=name_in,
+    ),
+    # -- front page, health, API reference, log-in and log-out
+    Case("/", "GET", const("/"), EVERYONE),
+    Case("/healthz", "GET", const("/healthz"), EVERYONE),
+    Case("/api/v1/docs", "GET", const("/api/v1/docs"), EVERYONE),
+    Case("/api/v1/openapi.json", "GET", const("/api/v1/openapi.json"), EVERYONE),
+    Case("/login", "GET", const("/login"), EVERYONE),
+    Case("/login", "POST", const("/login"), {**EVERYONE, "anon": "401"}),
+    Case("/logout", "POST", const("/logout"), SIGNED_IN),
+]
+
+
+# ---------------------------------------------------------------- running the cells
+
+
+def cells() -> list[tuple[Case, str, str | None]]:
+    out: list[tuple[Case, str, str | None]] = []
+    for case in CASES:
+        for role in ROLES:
+            if case.kind is None or case.listing:
+                out.append((case, role, None))
+            else:
+                out.extend((case, role, owner) for owner in OWNERS)
+    return out
+
+
+CELLS = cells()
+
+
+def expected(case: Case, role: str, owner: str | None) -> str:
+    spec = case.expect[role]
+    if owner is None:
+        return spec
+    return spec.split()[OWNERS.index(owner)]
+
+
+def outcome(resp: Any) -> str:
+    status = resp.status_code
+    if status in (301, 302, 303) and "/login" in resp.headers.get("Location", ""):
+        return LOGIN
+    return OK if status in (200, 201, 302, 303) else str(status)
+
+
+def send(client: Any, case: Case, url: str, data: dict[str, Any] | None, token: str | None) -> Any:
+    if case.method == "GET":
+        resp = client.get(url)
+    else:
+        form = {k: v for k, v in (data or {}).items() if not k.startswith("_")}
+        if token is not None:
+            form["csrf_token"] = token
+        resp = client.post(
+            url,
+            data=form,
+            content_type="multipart/form-data" if case.files else None,
+        )
+    resp.close()
+    forget_flashes(client)
+    return resp
+
+
+def run_login_cell(web: Clients, world: World, case: Case, role: str, want: str) -> None:
+    """Log-in and log-out act on the session, so each cell gets a client of its own."""
+    if case.rule == "/logout":
+        client, token = web.new(role)
+        got = outcome(send(client, case, "/logout", {}, token))
+        assert got == want
+        after = client.get("/account/tokens")
+        assert outcome(after) == LOGIN  # logged out (or never in)
+        return
+    client = web.app.test_client()
+    token = csrf_of(client.get("/login"))
+    before = snapshot(world.engine)
+    username = USERNAMES.get(role, "nobody")
+    resp = send(client, case, "/login", {"username": username, "password": PASSWORD}, token)
+    assert outcome(resp) == want
+    signed_in = client.get("/account/tokens").status_code == 200
+    assert signed_in == (want == OK)
+    if want != OK:
+        assert changed_tables(before, snapshot(world.engine)) == []
+
+
+def run_listing_cell(web: Clients, world: World, case: Case, role: str, want: str) -> None:
+    client, token = web.clients[role], web.tokens[role]
+    objs = {
+        o: world.fresh(case.kind, o) if case.fresh_all else world.obj(case.kind, o) for o in OWNERS
+    }  # type: ignore[arg-type]
+    data = case.data(world, role, None) if case.data else None
+    before = snapshot(world.engine) if case.mutating else None
+    resp = send(client, case, case.url(world, None), data, token)
+    body = resp.get_data(as_text=True)
+    if " " not in want:  # refused as a whole
+        assert outcome(resp) == want, body[:2000]
+        if before is not None:
+            assert changed_tables(before, snapshot(world.engine)) == []
+        return
+    assert outcome(resp) == OK, body[:2000]
+    assert case.shown is not None
+    got = " ".join("+" if case.shown(world, objs[o], body) else "-" for o in OWNERS)
+    assert got == want, f"{case.name} as {role}: shown {got}, expected {want}"
+    if before is not None and "+" not in want:
+        assert changed_tables(before, snapshot(world.engine)) == []
+
+
+@pytest.mark.parametrize(
+    "case, role, owner",
+    CELLS,
+    ids=[f"{c.name}|{r}" + (f"|{o}" if o else "") for c, r, o in CELLS],
+)
+def test_cell(web: Clients, world: World, case: Case, role: str, owner: str | None) -> None:
+    want = expected(case, role, owner)
+    if case.rule in ("/login", "/logout") and case.method == "POST":
+        run_login_cell(web, world, case, role, want)
+        return
+    if case.listing:
+        run_listing_cell(web, world, case, role, want)
+        return
+    client, token = web.clients[role], web.tokens[role]
+    obj: Any = None
+    if case.kind == "owner":
+        obj = owner
+    elif case.kind is not None:
+        assert owner is not None
+        succeeds = case.mutating and want == OK
+        obj = world.fresh(case.kind, owner) if succeeds else world.obj(case.kind, owner)
+    url = case.url(world, obj)
+    data = case.data(world, role, obj) if case.data else None
+    before = snapshot(world.engine) if case.mutating and want != OK else None
+    resp = send(client, case, url, data, token)
+    got = outcome(resp)
+    assert got == want, (
+        f"{case.name} as {role} on {owner}'s: {resp.status_code} "
+        + (resp.get_data(as_text=True)[:1500])
+    )
+    if want == OK and case.mutating:
+        assert case.check is not None
+        assert case.check(world, role, obj, data), f"{case.name} as {role}: nothing changed"
+    if before is not None:
+        assert changed_tables(before, snapshot(world.engine)) == [], "a refused request wrote"
+
+
+def test_every_route_is_in_the_matrix(web: Clients) -> None:
+    """Every (rule, method) of the app is a case here, the JSON API (its own matrix) and the
+    static assets aside: a new route fails this until it is added."""
+    covered = {(c.rule, c.method) for c in CASES}
+    missing = []
+    for rule in web.app.url_map.iter_rules():
+        if rule.rule in NOT_IN_MATRIX:
+            continue
+        if rule.rule.startswith(API_PREFIX) and rule.endpoint.startswith("api."):
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            if (rule.rule, method) not in covered:
+                missing.append(f"{method} {rule.rule}")
+    assert missing == []
+    stale = covered - {
+        (r.rule, m) for r in web.app.url_map.iter_rules() for m in (r.methods or set())
+    }
+    assert stale == set()  # the matrix names no route that is gone
+
+
+POSTS = [c for c in CASES if c.mutating]
+
+
+@pytest.mark.parametrize("case", POSTS, ids=[c.name for c in POSTS])
+def test_state_changing_forms_need_the_csrf_token(web: Clients, world: World, case: Case) -> None:
+    """Posted without its token by a user who may do it: 400, and nothing changes."""
+    role = next(r for r in ROLES if r != "anon" and {OK, "+"} & set(case.expect[r].split()))
+    if case.rule == "/login":
+        role = "anon"
+    owner = "X" if role == "other_admin" else "A"
+    if case.kind is not None and case.expect[role].split()[0] != OK and not case.listing:
+        owner = OWNERS[case.expect[role].split().index(OK)]
+    client = web.clients[role]
+    obj: Any = owner if case.kind == "owner" else None
+    if case.kind not in (None, "owner"):
+        obj = world.fresh(case.kind, owner)
+    data = case.data(world, role, obj) if case.data else {}
+    if case.rule == "/login":
+        data = {"username": "admin", "password": PASSWORD}
+    before = snapshot(world.engine)
+    resp = send(client, case, case.url(world, obj), data, None)
+    assert resp.status_code == 400 and "缺少安全令牌" in resp.get_data(as_text=True)
+    assert changed_tables(before, snapshot(world.engine)) == []
+
+
+OBJECT_GETS_AND_POSTS = [c for c in CASES if c.kind not in (None, "owner") and not c.listing]
+
+
+@pytest.mark.parametrize("case", OBJECT_GETS_AND_POSTS, ids=[c.name for c in OBJECT_GETS_AND_POSTS])
+def test_ids_that_do_not_exist_are_404(web: Clients, world: World, case: Case) -> None:
+    class Missing:
+        id = 987654
+        venue_id = world.venue_of("A").id
+        secret = "ms_no-such-feed"
+
+    data = case.data(world, "admin", world.obj(case.kind, "A")) if case.data else None  # type: ignore[arg-type]
+    before = snapshot(world.engine)
+    resp = send(web.clients["admin"], case, case.url(world, Missing()), data, web.tokens["admin"])
+    assert resp.status_code == 404
+    assert changed_tables(before, snapshot(world.engine)) == []
+
+
+def test_a_closure_is_reached_only_through_its_own_venue(web: Clients, world: World) -> None:
+    """B's closure addressed under A's venue (which A's secretary may edit): 404, kept."""
+    closure = world.obj("closure", "B")
+    venue_a = world.venue_of("A")
+    before = snapshot(world.engine)
+    resp = web.clients["sec_a"].post(
+        f"/venues/{venue_a.id}/closures/{closure.id}/delete",
+        data={"csrf_token": web.tokens["sec_a"]},
+    )
+    forget_flashes(web.clients["sec_a"])
+    assert resp.status_code == 404
+    assert changed_tables(before, snapshot(world.engine)) == []
+
+
+# ---------------------------------------------------------------- the session cookie
+
+
+def test_log_in_starts_a_fresh_session(web: Clients, world: World) -> None:
+    """Session fixation: whatever a visitor's session held before logging in (a value an
+    attacker planted, the pre-log-in CSRF token) is gone after it; the cookie changes."""
+    client = web.app.test_client()
+    token = csrf_of(client.get("/login"))
+    with client.session_transaction() as sess:
+        sess["planted"] = "by-an-attacker"
+        before = dict(sess)
+    cookie_before = client.get_cookie("session").value
+    resp = client.post(
+        "/login", data={"username": "sec-a", "password": PASSWORD, "csrf_token": token}
+    )
+    assert resp.status_code == 302
+    with client.session_transaction() as sess:
+        after = dict(sess)
+    assert "planted" not in after and after.get("_user_id") == str(world.users["sec_a"].id)
+    assert after.get("csrf_token") != before.get("csrf_token")
+    assert client.get_cookie("session").value != cookie_before
+    # The token of the session before log-in no longer passes.
+    stale = client.post("/units/new", data={"name": "x", "kind": "soe", "csrf_token": token})
+    assert stale.status_code == 400
+
+
+@pytest.mark.parametrize("https", ["1", ""])
+def test_session_cookie_is_secure_behind_https(
+    https: str,
+    world: World,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HttpOnly and SameSite=Lax always (tests/test_security_headers.py); Secure when the
+    site is served over HTTPS (MAPSERVICE_HTTPS=1), else browsers would drop it on http."""
+    from mapservice import create_app
+
+    monkeypatch.setenv("MAPSERVICE_HTTPS", https)
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "matrix-secret",
+            "INSTANCE_PATH": tmp_path,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    try:
+        client = app.test_client()
+        resp = client.post("/login", data={"username": "admin", "password": PASSWORD})
+        cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("session="))
+        flags = {p.strip().split("=")[0] for p in cookie.split(";")[1:]}
+        assert {"HttpOnly", "SameSite"} <= flags and "SameSite=Lax" in cookie
+        assert ("Secure" in flags) == (https == "1")
+    finally:
+        app.extensions["db_engine"].dispose()
