@@ -131,11 +131,12 @@ def within_reach(
     """For each of ``targets`` (WGS-84 lon, lat): is some point of ``points`` at most
     ``radius_m`` metres away, measured along the WGS-84 ellipsoid (geodesic distance)?
 
-    Answered with an STR-tree of ``points`` in the metric ``crs`` (default: the Gauss-Krüger
-    zone of the points' mean longitude). With ``low``..``high`` the projection's scale over
-    the data (:func:`_scale_range`), pairs farther apart than ``radius_m * high`` in the
-    projection cannot be within reach (the tree never returns them), pairs closer than
-    ``radius_m * low`` certainly are; only the pairs in between are measured on the ellipsoid.
+    Answered with an STR-tree (of the larger of the two sets) in the metric ``crs`` (default:
+    the Gauss-Krüger zone of the points' mean longitude). With ``low``..``high`` the
+    projection's scale over the data (:func:`_scale_range`), pairs farther apart than
+    ``radius_m * high`` in the projection cannot be within reach (the tree never returns
+    them), pairs closer than ``radius_m * low`` certainly are; only the pairs in between are
+    measured on the ellipsoid.
     Same answer as measuring every pair on the ellipsoid."""
     if radius_m <= 0:
         raise ValueError("radius must be positive")
@@ -152,8 +153,17 @@ def within_reach(
     low, high = _scale_range(
         crs, np.concatenate([p[:, 0], t[:, 0]]), np.concatenate([p[:, 1], t[:, 1]])
     )
-    tree = shapely.STRtree(shapely.points(px, py))
-    t_idx, p_idx = tree.query(shapely.points(tx, ty), predicate="dwithin", distance=radius_m * high)
+    with _cycle_collector_paused():
+        # The tree holds the larger set and the smaller one queries it (fewer, larger answers).
+        p_geoms, t_geoms = shapely.points(px, py), shapely.points(tx, ty)
+        if len(t_geoms) > len(p_geoms):
+            p_idx, t_idx = shapely.STRtree(t_geoms).query(
+                p_geoms, predicate="dwithin", distance=radius_m * high
+            )
+        else:
+            t_idx, p_idx = shapely.STRtree(p_geoms).query(
+                t_geoms, predicate="dwithin", distance=radius_m * high
+            )
     out = np.zeros(n, dtype=bool)
     if not len(t_idx):
         return out
