@@ -101,6 +101,17 @@ KEYS: tuple[str, ...] = tuple(k for k, _ in COLUMNS)
 ZH_HEADERS: dict[str, str] = dict(COLUMNS)
 REQUIRED_COLUMNS: tuple[str, ...] = ("name", "unit", "type", "lon", "lat")
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "geojson")
+#: Venues per file. A district has hundreds of venues; a larger file is almost certainly a
+#: mistake, and refusing it at once beats an import that runs into the request timeout.
+MAX_ROWS = 5000
+#: Physical lines or sheet rows read, blank ones included: bounds the work on a file of
+#: millions of empty lines or an XLSX whose rows are numbered into the billions.
+MAX_LINES = 100_000
+#: Sheet columns read (the format has 22); cells further right are ignored.
+MAX_XLSX_COLUMNS = 200
+#: Total unpacked size of an XLSX archive. A real 5,000-venue export unpacks to about
+#: 5 MB; a zip bomb would unpack to gigabytes (openpyxl reads shared strings into memory).
+MAX_XLSX_UNPACKED = 64 * 1024 * 1024
 #: Coordinates are rounded to this many decimal places on import.
 COORD_DECIMALS = 7
 
@@ -227,7 +238,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "无法识别文件编码，请另存为 UTF-8 或 GBK 编码的 CSV",
         "the file's text encoding is not recognised; save it as CSV in UTF-8 or GBK",
     ),
-    "bad_csv": ("CSV 格式不正确：{detail}", "the CSV file is malformed: {detail}"),
+    "bad_csv": (
+        "CSV 格式不正确（引号或分隔符不配对），请用 Excel 重新另存为 CSV",
+        "the CSV is malformed (unbalanced quotes or separators); save it again as CSV",
+    ),
+    "cell_too_long": (
+        "单元格内容过长（超过 {max} 个字符），可能是引号没有成对",
+        "a cell is longer than {max} characters; perhaps a quote is not closed",
+    ),
+    "too_many_lines": (
+        "文件行数过多（含空行超过 {max} 行），请删除多余的空行或拆分文件",
+        "the file has too many lines (over {max}, blank lines included); "
+        "delete the empty rows or split the file",
+    ),
+    "xlsx_too_large": (
+        "Excel 文件解压后超过 {max} MB，可能已损坏；请另存为 CSV 或拆分文件",
+        "the Excel file unpacks to more than {max} MB and may be damaged; "
+        "save it as CSV or split it",
+    ),
+    "bad_json": (
+        "不是有效的 GeoJSON 文件：第 {line} 行第 {column} 列附近有 JSON 语法错误",
+        "not a valid GeoJSON file: JSON syntax error near line {line}, column {column}",
+    ),
     "not_xlsx": (
         "不是有效的 Excel（.xlsx）文件，可能已损坏或是旧版 .xls 格式",
         "not a valid Excel (.xlsx) file; it may be damaged or in the old .xls format",
@@ -238,8 +270,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "empty_file": ("文件中没有场地数据", "the file contains no venues"),
     "too_many_rows": (
-        "行数过多：最多 {max} 行场地数据",
-        "too many rows: at most {max} venues per file",
+        "行数过多：每个文件最多 {max} 行场地数据，请拆分成多个文件分别导入",
+        "too many rows: at most {max} venues per file; split it into several files",
     ),
 }
 
@@ -254,6 +286,15 @@ _HOURS_REASONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: not_geojson details -> (Chinese, English).
+_GEOJSON_REASONS: dict[str, tuple[str, str]] = {
+    "not_utf8": ("不是 UTF-8 文本", "not UTF-8 text"),
+    "not_collection": ("顶层不是 FeatureCollection", "the top level is not a FeatureCollection"),
+    "features_not_list": ("「features」不是列表", "'features' is not a list"),
+    "too_deep": ("嵌套层数过多", "nested too deeply"),
+}
+
+
 def message(err: RowError, lang: str = "zh") -> str:
     """The human message for ``err`` in Chinese (default) or English."""
     idx = 1 if lang.startswith("en") else 0
@@ -264,6 +305,10 @@ def message(err: RowError, lang: str = "zh") -> str:
         reason = _HOURS_REASONS.get(err.params["reason"])
         if reason is not None:
             params["reason"] = reason[idx]
+    if err.code == "not_geojson":
+        detail = _GEOJSON_REASONS.get(err.params.get("detail", ""))
+        if detail is not None:
+            params["detail"] = detail[idx]
     if err.row > 0 and err.field:
         prefix = _PREFIX["row_field"][idx]
     elif err.row > 0:
@@ -302,17 +347,19 @@ def _unguard(text: str) -> str:
 class _FileError(Exception):
     """Internal: a file-level problem that stops reading."""
 
-    def __init__(self, code: str, **params: str) -> None:
+    def __init__(self, code: str, row: int = 0, **params: str) -> None:
         super().__init__(code)
-        self.error = RowError(0, "", code, dict(params))
+        self.error = RowError(row, "", code, dict(params))
 
 
 def read_venues(
-    data: bytes, filename: str, *, max_rows: int = 20000
+    data: bytes, filename: str, *, max_rows: int = MAX_ROWS
 ) -> tuple[list[VenueRow], list[RowError]]:
     """Parse and validate a venue file; return the good rows and every error found.
 
-    The format comes from the extension (.csv, .xlsx, .geojson/.json). Never raises.
+    The format comes from the extension (.csv, .xlsx, .geojson/.json). Never raises, and the
+    work is bounded by the size of ``data``: at most ``max_rows`` venues and ``MAX_LINES``
+    lines are read, and an XLSX is refused before unpacking more than ``MAX_XLSX_UNPACKED``.
     """
     ext = filename.rsplit(".", 1)[-1].strip().lower() if "." in filename else ""
     try:
@@ -326,7 +373,7 @@ def read_venues(
     except _FileError as exc:
         return [], [exc.error]
     except RecursionError:
-        return [], [RowError(0, "", "not_geojson", {"detail": "nested too deeply"})]
+        return [], [RowError(0, "", "not_geojson", {"detail": "too_deep"})]
 
 
 def _decode(data: bytes) -> str:
@@ -367,8 +414,13 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[object]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _FileError("bad_csv", detail=str(exc)) from None
+            line = reader.line_num
+            if "field limit" in str(exc):
+                raise _FileError("cell_too_long", line, max=str(csv.field_size_limit())) from None
+            raise _FileError("bad_csv", line) from None
         rownum += 1
+        if rownum > MAX_LINES:
+            raise _FileError("too_many_lines", max=str(MAX_LINES))
         yield rownum, list(record)
 
 
@@ -380,7 +432,14 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[object]]]:
 
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise _FileError("not_xlsx")
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # Declared sizes: zipfile stops (CRC error) at the declared size if a member lies.
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_XLSX_UNPACKED:
+            raise _FileError("xlsx_too_large", max=str(MAX_XLSX_UNPACKED // (1024 * 1024)))
+        wb = openpyxl.load_workbook(
+            io.BytesIO(data), read_only=True, data_only=True, keep_links=False
+        )
     except _FileError:
         raise
     except Exception:
@@ -389,9 +448,14 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[object]]]:
         if not wb.worksheets:
             raise _FileError("not_xlsx")
         ws = wb.worksheets[0]
+        # The stored dimension may be wrong: too small, openpyxl would silently drop the rows
+        # below it; huge (A1:XFD1048576), it would pad a million empty rows. Read what is there.
+        ws.reset_dimensions()  # type: ignore[union-attr]
         rownum = 0
-        for values in ws.iter_rows(values_only=True):
+        for values in ws.iter_rows(max_col=MAX_XLSX_COLUMNS, values_only=True):
             rownum += 1
+            if rownum > MAX_LINES:
+                raise _FileError("too_many_lines", max=str(MAX_LINES))
             yield rownum, list(values)
     except _FileError:
         raise
@@ -410,6 +474,10 @@ def _read_xlsx(data: bytes, max_rows: int) -> tuple[list[VenueRow], list[RowErro
 
 def _is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _blank_row(cells: list[object]) -> bool:
+    return cells.count(None) == len(cells) or all(_is_blank(c) for c in cells)
 
 
 def _map_headers(names: Sequence[str]) -> tuple[list[str | None], list[RowError]]:
@@ -463,7 +531,7 @@ def _read_tabular(
 ) -> tuple[list[VenueRow], list[RowError]]:
     header: list[object] | None = None
     for _rownum, cells in rows:
-        if not all(_is_blank(c) for c in cells):
+        if not _blank_row(cells):
             header = cells
             break
     if header is None:
@@ -475,7 +543,7 @@ def _read_tabular(
 
     records: list[tuple[int, dict[str, object]]] = []
     for rownum, cells in rows:
-        if all(_is_blank(c) for c in cells):
+        if _blank_row(cells):
             continue
         if len(records) >= max_rows:
             raise _FileError("too_many_rows", max=str(max_rows))
@@ -496,18 +564,20 @@ def _read_geojson(data: bytes, max_rows: int) -> tuple[list[VenueRow], list[RowE
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _FileError("not_geojson", detail="not UTF-8 text") from None
+        raise _FileError("not_geojson", detail="not_utf8") from None
     if not text.strip():
         raise _FileError("empty_file")
     try:
         doc: Any = json.loads(text)
-    except ValueError as exc:
-        raise _FileError("not_geojson", detail=str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise _FileError("bad_json", line=str(exc.lineno), column=str(exc.colno)) from None
+    except ValueError:  # e.g. an integer literal of more than 4,300 digits
+        raise _FileError("not_geojson", detail="not_collection") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-        raise _FileError("not_geojson", detail="top level is not a FeatureCollection")
+        raise _FileError("not_geojson", detail="not_collection")
     features = doc.get("features")
     if not isinstance(features, list):
-        raise _FileError("not_geojson", detail="'features' is not a list")
+        raise _FileError("not_geojson", detail="features_not_list")
     if not features:
         raise _FileError("empty_file")
     if len(features) > max_rows:
@@ -532,8 +602,8 @@ def _read_geojson(data: bytes, max_rows: int) -> tuple[list[VenueRow], list[RowE
         for name, value in props.items():
             key = _HEADER_LOOKUP.get(_norm_header(str(name)))
             if key is None:
-                if str(name) not in unknown:
-                    unknown.append(str(name))
+                if _show(name) not in unknown:
+                    unknown.append(_show(name))
                 continue
             if key in values:
                 errors.append(RowError(rownum, "", "duplicate_column", {"columns": key}))
@@ -575,12 +645,17 @@ def _read_geojson(data: bytes, max_rows: int) -> tuple[list[VenueRow], list[RowE
 
 
 def _show(value: object) -> str:
-    """A short printable rendering of a raw cell value for messages."""
-    if isinstance(value, float) and value.is_integer():
+    """A short printable rendering of a raw cell value for messages: control characters and
+    lone surrogates (which no page or terminal can print) become U+FFFD."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         text = str(int(value))
     else:
-        text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        try:
+            text = str(value)
+        except ValueError:  # an int of more than 4,300 digits
+            text = "9" * 60
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return _CONTROL.sub("\ufffd", text.replace("\n", " ").replace("\r", " "))
 
 
 def _validate_all(
@@ -802,7 +877,7 @@ def _build_row(
     lon = r.number("lon", -180.0, 180.0)
     lat = r.number("lat", -90.0, 90.0)
     crs = r.choice("crs", Crs, "unknown_crs", Crs.WGS84.value)
-    address = r.text("address", max_len=255)
+    address = r.text("address", max_len=200)
     street = r.text("street", max_len=120)
     capacity = r.integer("capacity_units", 1, 100, 1)
     headcount = r.integer("max_headcount", 1, 10000, None)

@@ -54,6 +54,14 @@ def init_app(app: Flask) -> None:
     i18n.compile_catalogs()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.TRANSLATIONS_DIR)
     babel.init_app(app, locale_selector=select_locale)
+
+    # Before CSRFProtect's check: a refusal it raises (bad token, or 413 while it reads an
+    # oversized form) is then answered in the chosen language too.
+    @app.before_request
+    def _locale() -> None:
+        g.locale = select_locale()
+        i18n.set_locale(g.locale)
+
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -74,11 +82,6 @@ def init_app(app: Flask) -> None:
 
         flash(i18n._("Please log in first."), "warning")
         return redirect(url_for("auth.login", next=request.full_path))
-
-    @app.before_request
-    def _locale() -> None:
-        g.locale = select_locale()
-        i18n.set_locale(g.locale)
 
     @app.after_request
     def _remember_lang(response: Any) -> Any:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_login import login_required
 
 from mapservice.core.errors import ImportRejected
 from mapservice.core.i18n import _, lang
-from mapservice.core.venue_io import message, read_venues
+from mapservice.core.venue_io import MAX_ROWS, message, read_venues
 from mapservice.models import Committee
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
@@ -34,16 +34,23 @@ def venues() -> Any:
     if form.validate_on_submit():
         upload = form.file.data
         data = upload.read()
-        rows, errors = read_venues(data, upload.filename or "")
+        max_rows = int(current_app.config.get("IMPORT_MAX_ROWS", MAX_ROWS))
+        rows, errors = read_venues(data, upload.filename or "", max_rows=max_rows)
         problems = [message(e, lang()) for e in errors]
         committee = get_db().get(Committee, actor.committee_id)
         assert committee is not None
-        try:
-            report = ops.import_venues(get_db(), actor, committee, rows)
-        except ImportRejected as exc:
-            problems += exc.errors
         # Every problem at once: rows the file reader refused and rows the database refuses.
-        if not problems:
+        # With the former, the good rows are only checked, never written.
+        report = None
+        if problems:
+            region = ops.Region.of(get_db(), committee)
+            problems += ops.check_import(get_db(), actor, committee, rows, region)[1]
+        else:
+            try:
+                report = ops.import_venues(get_db(), actor, committee, rows)
+            except ImportRejected as exc:
+                problems += exc.errors
+        if report is not None and not problems:
             return render_template(
                 "imports/venues.html",
                 form=ImportForm(formdata=None),
