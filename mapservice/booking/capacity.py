@@ -7,8 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from mapservice.core.vocab import BookingStatus
@@ -29,8 +30,9 @@ class Held:
     booking_id: int
 
 
-def live_condition(now: datetime):  # type: ignore[no-untyped-def]
-    """Bookings that hold capacity at ``now``: confirmed, or pending with an unexpired hold."""
+def live_condition(now: datetime | ColumnElement[datetime]):  # type: ignore[no-untyped-def]
+    """Bookings that hold capacity at ``now`` (an instant or a bound parameter): confirmed, or
+    pending with an unexpired hold."""
     return or_(
         Booking.status.in_(
             (
@@ -77,6 +79,47 @@ def held(
     if exclude_booking_id is not None:
         stmt = stmt.where(BookingAllocation.booking_id != exclude_booking_id)
     return [Held(*row) for row in session.execute(stmt)]
+
+
+def _held_one_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    if postgresql:
+        overlap: ColumnElement[bool] = func.tsrange(
+            BookingAllocation.start_at, BookingAllocation.end_at, "[)"
+        ).bool_op("&&")(func.tsrange(start, end, "[)"))
+    else:
+        overlap = and_(BookingAllocation.start_at < end, BookingAllocation.end_at > start)
+    return (
+        select(
+            BookingAllocation.venue_id,
+            BookingAllocation.unit_no,
+            BookingAllocation.start_at,
+            BookingAllocation.end_at,
+            BookingAllocation.booking_id,
+        )
+        .join(Booking, Booking.id == BookingAllocation.booking_id)
+        .where(
+            BookingAllocation.venue_id == bindparam("venue_id"),
+            overlap,
+            live_condition(bindparam("now", type_=UTCDateTime())),
+        )
+    )
+
+
+# Built once: under the venue's lock, building and keying a statement costs more than running it.
+_HELD_ONE = {False: _held_one_stmt(False), True: _held_one_stmt(True)}
+
+
+def held_at(
+    session: Session, venue_id: int, start: datetime, end: datetime, now: datetime
+) -> list[Held]:
+    """:func:`held` for one venue and a non-empty window, with a statement built once (the
+    booking engine's step under the lock)."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    rows = session.connection().execute(
+        _HELD_ONE[postgresql], {"venue_id": venue_id, "start": start, "end": end, "now": now}
+    )
+    return [Held(v, n, s, e, b) for v, n, s, e, b in rows]
 
 
 def _overlaps(session: Session, start: datetime, end: datetime) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,7 @@ from mapservice.core.hours import OpeningRange
 from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookableBy, BookingStatus, UnitStatus
-from mapservice.db import is_immediate
+from mapservice.db import UTCDateTime, is_immediate, utcnow
 from mapservice.models import (
     AuditEntry,
     Booking,
@@ -631,21 +631,13 @@ def prepare(
     )
 
 
-def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | None, bool]:
-    """Take the venue's lock and, in the same statement, read what ``p``'s checks relied on
-    and whether the venue has pending holds that ran out. (None, False) if the venue or the
-    group is gone."""
-    if not is_immediate(session):
-        raise RuntimeError(
-            "booking needs a writer session (mapservice.db.writer): on SQLite the transaction"
-            " must begin IMMEDIATE so the check and the write are atomic"
-        )
+def _stamp_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
     expired = (
         select(Booking.id)
         .where(
             Booking.venue_id == Venue.id,
             Booking.status == BookingStatus.PENDING.value,
-            Booking.hold_expires_at <= p.now,
+            Booking.hold_expires_at <= bindparam("now", type_=UTCDateTime()),
         )
         .exists()
     )
@@ -661,13 +653,31 @@ def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | No
         )
         .select_from(Venue)
         .join(Committee, Committee.id == Venue.committee_id)
-        .join(Group, Group.id == p.group_id)
+        .join(Group, Group.id == bindparam("group_id"))
         .outerjoin(Unit, Unit.id == Group.unit_id)
-        .where(Venue.id == p.venue_id)
+        .where(Venue.id == bindparam("venue_id"))
     )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=Venue)
-    row = session.execute(stmt).one_or_none()
+    return stmt.with_for_update(of=Venue) if postgresql else stmt
+
+
+# Built once: under the venue's lock, building and keying a statement costs more than running it.
+_STAMP = {False: _stamp_stmt(False), True: _stamp_stmt(True)}
+
+
+def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | None, bool]:
+    """Take the venue's lock and, in the same statement, read what ``p``'s checks relied on
+    and whether the venue has pending holds that ran out. (None, False) if the venue or the
+    group is gone."""
+    if not is_immediate(session):
+        raise RuntimeError(
+            "booking needs a writer session (mapservice.db.writer): on SQLite the transaction"
+            " must begin IMMEDIATE so the check and the write are atomic"
+        )
+    conn = session.connection()
+    stmt = _STAMP[conn.dialect.name == "postgresql"]
+    row = conn.execute(
+        stmt, {"venue_id": p.venue_id, "group_id": p.group_id, "now": p.now}
+    ).one_or_none()
     if row is None:
         return None, False
     return tuple(row[:6]), bool(row[6])
@@ -716,59 +726,85 @@ def book_prepared(
         )
         if violations:
             raise RuleViolation(violations)
-    holds = capacity.held(session, [p.venue_id], p.start, p.end, p.now)
+    holds = capacity.held_at(session, p.venue_id, p.start, p.end, p.now)
     free = capacity.free_unit_numbers(p.rules.capacity_units, holds, p.start, p.end)
     if len(free) < p.units:
         _refuse(session, actor, p, holds, len(free), with_alternatives)
     numbers = free[: p.units]
-    booking = Booking(
-        venue_id=p.venue_id,
-        group_id=p.group_id,
-        entered_by_id=p.actor_id,
-        start_at=p.start,
-        end_at=p.end,
-        units=p.units,
-        purpose=p.purpose,
-        headcount=p.headcount,
-        status=BookingStatus.PENDING.value if p.pending else BookingStatus.CONFIRMED.value,
-        hold_expires_at=p.now + timedelta(hours=p.hold_hours) if p.pending else None,
-        series_id=p.series_id,
-        allocations=[
-            BookingAllocation(venue_id=p.venue_id, unit_no=n, start_at=p.start, end_at=p.end)
-            for n in numbers
-        ],
-    )
+    created = utcnow()
+    values: dict[str, Any] = {
+        "venue_id": p.venue_id,
+        "group_id": p.group_id,
+        "entered_by_id": p.actor_id,
+        "start_at": p.start,
+        "end_at": p.end,
+        "units": p.units,
+        "purpose": p.purpose,
+        "headcount": p.headcount,
+        "status": BookingStatus.PENDING.value if p.pending else BookingStatus.CONFIRMED.value,
+        "series_id": p.series_id,
+        "hold_expires_at": p.now + timedelta(hours=p.hold_hours) if p.pending else None,
+        "status_reason": "",
+        "decided_by_id": None,
+        "decided_at": None,
+        "created_at": created,
+        "updated_at": created,
+    }
+    booking = Booking(**values)
     session.add(booking)
     try:
-        session.flush()  # the booking, then its units in one statement
+        session.flush()  # the row, and its id
+        booking_id = booking.id
+        conn = session.connection()
+        conn.execute(
+            _INSERT_ALLOCATION,
+            [
+                {
+                    "booking_id": booking_id,
+                    "venue_id": p.venue_id,
+                    "unit_no": n,
+                    "start_at": p.start,
+                    "end_at": p.end,
+                }
+                for n in numbers
+            ],
+        )
     except IntegrityError as exc:
         _overlap_refused(exc)
         raise
-    session.add(
-        AuditEntry(
-            committee_id=p.committee_id,
-            actor_id=p.actor_id,
-            actor_name=p.actor_name,
-            action="booking.create",
-            object_type="booking",
-            object_id=booking.id,
-            details=json.dumps(
+    conn.execute(
+        _INSERT_AUDIT,
+        {
+            "at": created,
+            "committee_id": p.committee_id,
+            "actor_id": p.actor_id,
+            "actor_name": p.actor_name,
+            "action": "booking.create",
+            "object_type": "booking",
+            "object_id": booking_id,
+            "details": json.dumps(
                 {
                     "venue": p.venue_name,
                     "group": p.group_name,
                     "start": p.start,
                     "end": p.end,
                     "units": numbers,
-                    "status": booking.status,
+                    "status": values["status"],
                     "proxy": p.actor_group_id != p.group_id,
                 },
                 ensure_ascii=False,
                 default=str,
                 sort_keys=True,
             ),
-        )
+        },
     )
+    session.expire(booking, ["allocations"])  # written apart: loads on first use
     return booking
+
+
+# Built once, like the statements above.
+_INSERT_ALLOCATION = insert(BookingAllocation)
+_INSERT_AUDIT = insert(AuditEntry)
 
 
 def _refuse(
