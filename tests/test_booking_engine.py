@@ -583,3 +583,31 @@ def test_expired_hold_is_released_when_its_slot_is_booked(wdb, w):
     assert taker.status == "pending"
     wdb.refresh(held)
     assert (held.status, held.status_reason, held.unit_numbers) == ("declined", "expired", [])
+
+
+def test_every_rule_edit_moves_the_venue_rules_version(db, wdb, w):
+    """The database bumps ``rules_version`` itself, whatever code path edits the rules."""
+    from sqlalchemy import delete, insert
+
+    from mapservice.models import OpeningHours, venue_paired_units
+
+    court_id, other_unit = w["court"].id, w["g_other"].unit_id
+    wdb.rollback()  # reading those ids reloaded them in the writer session
+    db.rollback()
+
+    def version() -> int:
+        return db.scalar(select(Venue.rules_version).where(Venue.id == court_id))
+
+    seen = [version()]
+    for edit in (
+        insert(venue_paired_units).values(venue_id=court_id, unit_id=other_unit),
+        delete(venue_paired_units).where(venue_paired_units.c.venue_id == court_id),
+        insert(Closure).values(venue_id=court_id, start_at=at(5, 8), end_at=at(5, 12)),
+        delete(Closure).where(Closure.venue_id == court_id),
+        delete(OpeningHours).where(OpeningHours.venue_id == court_id, OpeningHours.weekday == 6),
+        Venue.__table__.update().where(Venue.id == court_id).values(min_notice_minutes=0),
+    ):
+        db.execute(edit)
+        db.commit()
+        seen.append(version())
+    assert all(b > a for a, b in zip(seen, seen[1:], strict=False)), seen
