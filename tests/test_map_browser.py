@@ -343,3 +343,37 @@ def test_the_demo_map_shows_every_published_venue(app, db):
         ready(driver)
         fit_all_and_count(driver, expected)
         own_origin_only(driver, base)
+
+
+def test_an_amap_base_map_draws_the_venues_in_gcj02(app, demo):
+    """Switching to the AMap base map reloads the venues converted to GCJ-02 (its tiles are
+    blocked here: only the markers' positions are checked)."""
+    from mapservice.core.coords import wgs84_to_gcj02
+
+    app.config["MAPSERVICE_TILES"] = "none,amap"
+    venue = demo["venues"][0]
+    with live_server(app) as base, chromium(1280, 900) as driver:
+        block_outside(driver)
+        driver.get(f"{base}/map")
+        ready(driver)
+
+        def position() -> list[float]:
+            return driver.execute_script(
+                "var m = MapService.oneMap.state.markers[arguments[0]].getLatLng();"
+                "return [m.lng, m.lat];",
+                venue.id,
+            )
+
+        assert position() == pytest.approx([venue.lon, venue.lat], abs=1e-5)
+        labels = driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-base label")
+        amap = next(lab for lab in labels if "高德" in lab.get_attribute("textContent"))
+        # The control is folded away until hovered: click its radio button directly.
+        driver.execute_script("arguments[0].querySelector('input').click()", amap)
+        WebDriverWait(driver, 5).until(
+            lambda d: d.execute_script(
+                "return MapService.oneMap.state.crs === 'gcj02' && MapService.oneMap.ready"
+            )
+        )
+        assert position() == pytest.approx(list(wgs84_to_gcj02(venue.lon, venue.lat)), abs=1e-5)
+        fit_all_and_count(driver, 12)
+        no_alert(driver)

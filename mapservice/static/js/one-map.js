@@ -1,8 +1,9 @@
 /* The one map (一张图): venues from /map/data.json (delta-encoded columns, decoded below)
  * drawn with Leaflet + markercluster, each popup's details fetched when it opens
- * (/map/venues/ID/popup and /free-today), boundaries from /map/areas.geojson, legend and per-type / per-unit toggles, the list of
- * matches, locate-me, fullscreen and a base-map switch that reloads the data in the base
- * map's coordinate system (GCJ-02 for AMap, converted on the server).
+ * (/map/venues/ID/popup and /free-today), boundaries from /map/areas.geojson, legend and
+ * per-type / per-unit toggles, the list of matches, locate-me, fullscreen and a base-map
+ * switch that reloads the data in the base map's coordinate system (GCJ-02 for AMap,
+ * converted on the server).
  *
  * Every piece of venue text goes into the DOM with textContent / DOM properties: never
  * innerHTML, never a template literal. */
