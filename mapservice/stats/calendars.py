@@ -148,7 +148,7 @@ def _ranks(counts: Ints) -> Ints:
 
 def build_open_intervals(
     venue_ids: Sequence[int],
-    ranges: Iterable[tuple[int, int, int, int]],
+    ranges: Sequence[tuple[int, int, int, int]] | Ints,
     closures: Iterable[tuple[int, int, int]],
     first_day: date,
     last_day: date,
@@ -158,30 +158,40 @@ def build_open_intervals(
 ) -> OpenIntervals:
     """The open intervals inside ``[t0, t1)`` of each venue: its weekly ranges ``(venue_id,
     weekday, start_min, end_min)`` on each local day ``first_day``..``last_day``, merged,
-    clipped, minus its closures ``(venue_id, start, end)`` (epoch seconds).
+    clipped, minus its closures ``(venue_id, start, end)`` (epoch seconds). Ranges and
+    closures of other venues are ignored.
 
     ``first_day``/``last_day`` are the local days of ``t0``/``t1`` (for a period: its first
     day and the day after its last); the day before the first is included too, as in
     :func:`~mapservice.core.opening.open_intervals`."""
     vids = np.asarray(list(venue_ids), dtype="int64")
-    weekly: dict[int, list[tuple[int, int, int]]] = {}
-    for vid, wd, lo, hi in ranges:
-        weekly.setdefault(int(vid), []).append((int(wd), int(lo), int(hi)))
+    table = np.asarray(ranges, dtype="int64").reshape(-1, 4)
+    table = table[np.isin(table[:, 0], vids)]
+    table = table[np.lexsort((table[:, 3], table[:, 2], table[:, 1], table[:, 0]))]
+    # Each venue's weekly hours as one bytes key: (weekday, start, end) packed in one integer
+    # (minutes fit in 11 bits), sorted.
+    packed = (table[:, 1] * 2048 + table[:, 2]) * 2048 + table[:, 3]
+    owners, first, counts = np.unique(table[:, 0], return_index=True, return_counts=True)
+    weekly = {
+        v: packed[a : a + n]
+        for v, a, n in zip(owners.tolist(), first.tolist(), counts.tolist(), strict=True)
+    }
     holes: dict[int, list[tuple[int, int]]] = {}
     for vid, a, b in closures:
         holes.setdefault(int(vid), []).append((int(a), int(b)))
     # Calendars: one per distinct weekly pattern among venues without closures, one per venue
     # with closures.
+    none = np.zeros(0, dtype="int64")
     keys: dict[object, int] = {}
     patterns: list[list[tuple[int, int, int]]] = []
     calendar = np.empty(len(vids), dtype="int64")
     own: dict[int, int] = {}  # calendar -> venue whose closures it carries
     for i, vid in enumerate(vids.tolist()):
-        pattern = sorted(weekly.get(vid, []))
-        key: object = ("venue", vid) if vid in holes else tuple(pattern)
+        hours = weekly.get(vid, none)
+        key: object = ("venue", vid) if vid in holes else hours.tobytes()
         if key not in keys:
             keys[key] = len(patterns)
-            patterns.append(pattern)
+            patterns.append([(p >> 22, (p >> 11) & 2047, p & 2047) for p in hours.tolist()])
             if vid in holes:
                 own[keys[key]] = vid
         calendar[i] = keys[key]
