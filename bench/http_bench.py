@@ -8,7 +8,8 @@ first the mix (map data around a point and a page of the whole venue list throug
 personal access token), then the trivial ``/healthz`` on the same server for comparison.
 Afterwards the database is checked for overlapping allocations, and the largest worker's peak
 resident memory (``VmHWM``) is read from ``/proc``, after it has also served the whole
-10,000-venue map (``/map`` and ``/map/data.geojson``).
+10,000-venue map (``/map`` and the ``/map/data.json`` its page draws from) and the whole city
+as GeoJSON (``/map/data.geojson``).
 """
 
 from __future__ import annotations
@@ -335,12 +336,16 @@ def http_load(
         # The whole map, as a visitor opens it: the page, then all venues' data (gzipped).
         map_times = []
         map_bytes = 0
-        for path in ("/map", f"/map/data.geojson?committee={COMMITTEE_SLUG}"):
+        for path in ("/map", f"/map/data.json?committee={COMMITTEE_SLUG}"):
             req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
             t0 = time.perf_counter()
             with urllib.request.urlopen(req, timeout=120) as resp:
                 map_bytes += len(resp.read())
             map_times.append(time.perf_counter() - t0)
+        # And the whole city as GeoJSON (the download, the heaviest answer), on every worker.
+        for _ in range(max(1, workers)):
+            url = f"{base}/map/data.geojson?committee={COMMITTEE_SLUG}"
+            urllib.request.urlopen(url, timeout=120).read()
         rss_map = _rss_kb(server.pid)
         m = _phase(port, plan, list(MIX), seconds, clients)
         rss_mix = _rss_kb(server.pid)
@@ -385,7 +390,7 @@ def http_load(
         f" {rss_start['VmRSS'] / 1024:.0f} MB after start,"
         f" {rss_map['VmRSS'] / 1024:.0f} MB after serving the {ds.venues}-venue map"
         f" ({map_bytes / 1e3:.0f} kB gzipped; page {map_times[0] * 1000:.0f} ms,"
-        f" data {map_times[1] * 1000:.0f} ms cold),"
+        f" data {map_times[1] * 1000:.0f} ms cold) and its GeoJSON,"
         f" peak (VmHWM) {rss_mix['VmHWM'] / 1024:.0f} MB after the interactive mix,"
         f" {rss_end['VmHWM'] / 1024:.0f} MB after the mix with whole-list pages"
         f" | target <= 300 MB",
