@@ -1288,3 +1288,54 @@ def test_session_cookie_is_secure_behind_https(
         assert ("Secure" in flags) == (https == "1")
     finally:
         app.extensions["db_engine"].dispose()
+
+
+# ---------------------------------------------------------------- forged form values
+
+
+def post_refused(web: Clients, world: World, role: str, url: str, data: dict[str, Any]) -> int:
+    """Post as ``role`` and return the status; the database must not change."""
+    client = web.clients[role]
+    before = snapshot(world.engine)
+    resp = client.post(
+        url,
+        data={**data, "csrf_token": web.tokens[role]},
+        content_type="multipart/form-data" if "file" in data else None,
+    )
+    resp.close()
+    forget_flashes(client)
+    assert changed_tables(before, snapshot(world.engine)) == []
+    return int(resp.status_code)
+
+
+def test_a_secretary_cannot_move_its_venue_to_another_unit(web: Clients, world: World) -> None:
+    venue = world.venue_of("A")
+    data = venue_form(world, "sec_a", venue)
+    data["unit"] = world.units["B"].name  # not among the form's choices for A's secretary
+    assert post_refused(web, world, "sec_a", f"/venues/{venue.id}/edit", data) == 422
+
+
+def test_an_import_cannot_update_another_units_venue(web: Clients, world: World) -> None:
+    """A row naming B's venue and unit B would update it: refused for A's secretary."""
+    venue = world.venue_of("B")
+    csv = f"name,unit,type,lon,lat,capacity_units\n{venue.name},{world.units['B'].name},"
+    csv += "badminton,119.4253,32.1975,1\n"
+    data = {"file": (io.BytesIO(csv.encode()), "venues.csv")}
+    assert post_refused(web, world, "sec_a", "/import/venues", data) == 422
+
+
+@pytest.mark.parametrize(
+    "role, venue_owner, group_owner, status",
+    [
+        ("sec_a", "B", "B", 403),  # B's group at B's venue: not A's secretary's to book for
+        ("admin", "A", "X", 404),  # a group of another committee
+        ("other_admin", "X", "A", 404),
+    ],
+)
+def test_booking_for_a_group_one_may_not_act_for(
+    web: Clients, world: World, role: str, venue_owner: str, group_owner: str, status: int
+) -> None:
+    venue = world.venue_of(venue_owner)
+    data = booking_form(world, role, venue)
+    data["group"] = str(world.groups[group_owner].id)
+    assert post_refused(web, world, role, f"/venues/{venue.id}/book", data) == status
