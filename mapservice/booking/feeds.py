@@ -12,8 +12,9 @@ import secrets
 from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
-from sqlalchemy import select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice.booking.engine import is_owner
 from mapservice.core.errors import NotAllowed, NotFound
@@ -36,15 +37,30 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def may_feed_group(actor: User, group: Group) -> bool:
-    """A group's own booker, its unit's secretary, the committee admin."""
-    if not actor.active or group.committee_id != actor.committee_id:
-        return False
+def feedable_groups(actor: User) -> ColumnElement[bool]:
+    """Groups whose feed ``actor`` may make: its own group (booker), its unit's groups
+    (secretary), the committee's groups (admin) — as a condition of the one query that loads
+    the group."""
+    if not actor.active:
+        return false()
+    in_committee = Group.committee_id == actor.committee_id
     if actor.is_admin:
-        return True
+        return in_committee
     if actor.is_secretary:
-        return group.unit_id is not None and group.unit_id == actor.unit_id
-    return actor.group_id == group.id
+        return and_(in_committee, Group.unit_id.is_not(None), Group.unit_id == actor.unit_id)
+    return and_(in_committee, Group.id == actor.group_id)
+
+
+def revocable_feeds(actor: User) -> ColumnElement[bool]:
+    """Feeds ``actor`` may stop: those it made, and any of its committee's (admin)."""
+    mine = FeedToken.created_by_id == actor.id
+    if not actor.is_admin:
+        return mine
+    return or_(
+        mine,
+        FeedToken.venue_id.in_(select(Venue.id).where(Venue.committee_id == actor.committee_id)),
+        FeedToken.group_id.in_(select(Group.id).where(Group.committee_id == actor.committee_id)),
+    )
 
 
 def create_token(
@@ -65,8 +81,10 @@ def create_token(
         if not is_owner(actor, venue):
             raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
     else:
-        group = session.get(Group, group_id)
-        if group is None or not may_feed_group(actor, group):
+        group = session.scalars(
+            select(Group).where(Group.id == group_id, feedable_groups(actor))
+        ).one_or_none()
+        if group is None:
             raise NotFound("group_not_found", _("No such group."))
     secret = secrets.token_urlsafe(24)
     token = FeedToken(
@@ -102,16 +120,14 @@ def tokens_of(session: Session, actor: User) -> list[FeedToken]:
 
 def revoke(session: Session, actor: User | None, token_id: int, now: datetime) -> FeedToken:
     """Stop a feed link working (its creator, or the committee admin)."""
-    token = session.get(FeedToken, token_id)
-    ok = (
-        token is not None
-        and actor is not None
-        and (
-            token.created_by_id == actor.id
-            or (actor.is_admin and _committee_of(session, token) == actor.committee_id)
-        )
+    token = (
+        None
+        if actor is None
+        else session.scalars(
+            select(FeedToken).where(FeedToken.id == token_id, revocable_feeds(actor))
+        ).one_or_none()
     )
-    if not ok or token is None:
+    if token is None:
         raise NotFound("feed_not_found", _("No such feed."))
     if token.revoked_at is None:
         token.revoked_at = now
