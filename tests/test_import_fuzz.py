@@ -292,7 +292,8 @@ def render(plan: Plan) -> bytes:
             if "lon" in props and "lat" in props:
                 geometry = {"type": "Point", "coordinates": [props.pop("lon"), props.pop("lat")]}
             features.append({"type": "Feature", "geometry": geometry, "properties": props})
-        data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+        doc = {"type": "FeatureCollection", "features": features}
+        data = json.dumps(doc, default=str).encode()  # dates as a script would write them
     if plan.truncate_at is not None:
         data = data[: int(len(data) * plan.truncate_at)]
     for where in plan.nul_at:
@@ -317,7 +318,7 @@ def xlsx_value(value: Any) -> Any:
 BAD: dict[str, list[Any]] = {
     "name": ["", "   ", "名" * 121],
     "unit": ["不存在的单位", "单位乙", ""],
-    "type": ["moon_base", "123", "", "羽毛球馆X"],
+    "type": ["moon_base", "123", "", "羽毛球馆X", datetime(2024, 5, 1, 9, 30)],
     "lon": [
         "abc",
         181,
@@ -327,13 +328,15 @@ BAD: dict[str, list[Any]] = {
         "-Infinity",
         "1e400",
         "",
+        True,
+        datetime(2024, 5, 1),
         "119,4",
         116.397,
         "东经119",
     ],
     "lat": [91, -90.01, "nan", "-inf", "北纬32", 39.909, "", "3 2.1.9"],
     "crs": ["utm", "EPSG:4326", "mercator"],
-    "capacity_units": [0, 101, -3, 2.5, "三", "1e3", 10**30],
+    "capacity_units": [0, 101, -3, 2.5, "三", "1e3", 10**30, datetime(2024, 5, 1), False],
     "max_headcount": [0, 10001, "many", -1],
     "phone": ["call me", "12", "1" * 31, "=1+1"],
     "hours": [
@@ -343,6 +346,7 @@ BAD: dict[str, list[Any]] = {
         "Mon 09:00-12:00; Mon 11:00-13:00",
         "always",
         "Mon 09:00-",
+        datetime(2024, 5, 1, 9, 0),
     ],
     "slot_minutes": [45, 0, "hour", 90],
     "min_duration_minutes": [10, 1441, 90, "短"],
@@ -693,7 +697,7 @@ def test_upload_above_the_size_limit_is_413(db, world, csrf_app):
     assert state(db) == before
 
 
-@pytest.mark.parametrize("fmt", ["csv", "geojson"])
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "xlsx"])
 def test_20000_rows_just_under_the_size_limit_are_refused_quickly(db, world, csrf_app, fmt):
     """Product decision: at most MAX_ROWS venues per file, refused with a message that says
     the limit and what to do, rather than an import that outlives the request timeout."""
@@ -714,7 +718,16 @@ def test_20000_rows_just_under_the_size_limit_are_refused_quickly(db, world, csr
             for i in range(20_000)
         ]
         data = write_venues(rows, "geojson")
-    assert limit * 0.7 < len(data) < limit, len(data)
+    if fmt == "xlsx":
+        wb = openpyxl.Workbook(write_only=True)
+        ws = wb.create_sheet("场地")
+        ws.append(["名称", "所属单位", "类型", "经度", "纬度", "设施"])
+        for i in range(25_000):  # compressed, 25,000 rows are far below the size limit
+            ws.append([f"批量{i}", "单位甲", "健身房", *RUNZHOU_POINT, f"设施说明{i}"])
+        out = io.BytesIO()
+        wb.save(out)
+        data = out.getvalue()
+    assert (limit * 0.7 if fmt != "xlsx" else 0) < len(data) < limit, len(data)
     before = state(db)
     for lang, text in (
         ("en", f"at most {MAX_ROWS} venues per file; split it"),
@@ -728,6 +741,8 @@ def test_20000_rows_just_under_the_size_limit_are_refused_quickly(db, world, csr
 
 def test_a_file_at_the_row_limit_imports_whole_and_one_more_is_refused(db, world, csrf_app):
     csrf_app.config["IMPORT_MAX_ROWS"] = 40
+    page = world.browser.client.get("/import/venues?lang=en").get_data(as_text=True)
+    assert "At most 40 venues per file." in page  # the limit is said before the upload
     keep = venue_ids(db)
     before = state(db)
     resp = world.browser.upload(many_rows_csv(41), "41.csv")

@@ -31,10 +31,10 @@ def venues() -> Any:
             "not_allowed", _("Only committee admins and unit secretaries may import venues.")
         )
     form = ImportForm()
+    max_rows = int(current_app.config.get("IMPORT_MAX_ROWS", MAX_ROWS))
     if form.validate_on_submit():
         upload = form.file.data
         data = upload.read()
-        max_rows = int(current_app.config.get("IMPORT_MAX_ROWS", MAX_ROWS))
         rows, errors = read_venues(data, upload.filename or "", max_rows=max_rows)
         problems = [message(e, lang()) for e in errors]
         committee = get_db().get(Committee, actor.committee_id)
@@ -56,9 +56,13 @@ def venues() -> Any:
                 form=ImportForm(formdata=None),
                 report=report,
                 problems=[],
+                max_rows=max_rows,
             )
         return render_template(
-            "imports/venues.html", form=form, report=None, problems=problems
+            "imports/venues.html", form=form, report=None, problems=problems, max_rows=max_rows
         ), 422
     status = 422 if form.is_submitted() else 200
-    return render_template("imports/venues.html", form=form, report=None, problems=[]), status
+    page = render_template(
+        "imports/venues.html", form=form, report=None, problems=[], max_rows=max_rows
+    )
+    return page, status
