@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from mapservice.booking import capacity
 from mapservice.booking.rules import Request, VenueRules, check, week_bounds
@@ -514,33 +514,45 @@ class Prepared:
         return self.owner or (self.actor_is_booker and self.actor_group_id == group_id)
 
 
-def _booking_rules(session: Session, venue: Venue, start: datetime, end: datetime) -> VenueRules:
+_HOURS = (
+    select(OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min)
+    .where(OpeningHours.venue_id == bindparam("venue_id"))
+    .order_by(OpeningHours.weekday, OpeningHours.start_min)
+)
+_CLOSURES = (
+    select(Closure.start_at, Closure.end_at, Closure.reason)
+    .where(
+        Closure.venue_id == bindparam("venue_id"),
+        Closure.start_at < bindparam("to", type_=UTCDateTime()),
+        Closure.end_at > bindparam("from", type_=UTCDateTime()),
+    )
+    .order_by(Closure.start_at)
+)
+_TIMEZONE = select(Committee.timezone).where(Committee.id == bindparam("committee_id"))
+_GROUP = (
+    select(Group)
+    .options(joinedload(Group.unit))
+    .where(Group.id == bindparam("group_id"), Group.committee_id == bindparam("committee_id"))
+)
+
+
+def _booking_rules(
+    session: Session, venue: Venue, tz: ZoneInfo, start: datetime, end: datetime
+) -> VenueRules:
     """:func:`venue_rules` read with two small queries (opening hours, the closures near the
     request) instead of the venue's collections, which may have been loaded earlier."""
-    ranges = [
-        OpeningRange(*row)
-        for row in session.execute(
-            select(OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min)
-            .where(OpeningHours.venue_id == venue.id)
-            .order_by(OpeningHours.weekday, OpeningHours.start_min)
-        )
-    ]
+    conn = session.connection()
+    ranges = [OpeningRange(*row) for row in conn.execute(_HOURS, {"venue_id": venue.id})]
     margin = timedelta(days=2)  # the refused request's day is described with its closures
     closures = tuple(
         (a, b, r)
-        for a, b, r in session.execute(
-            select(Closure.start_at, Closure.end_at, Closure.reason)
-            .where(
-                Closure.venue_id == venue.id,
-                Closure.start_at < end + margin,
-                Closure.end_at > start - margin,
-            )
-            .order_by(Closure.start_at)
+        for a, b, r in conn.execute(
+            _CLOSURES, {"venue_id": venue.id, "to": end + margin, "from": start - margin}
         )
     )
     return VenueRules(
         name=venue.name,
-        tz=venue_tz(venue),
+        tz=tz,
         capacity_units=venue.capacity_units,
         slot_minutes=venue.slot_minutes,
         min_duration_minutes=venue.min_duration_minutes,
@@ -576,9 +588,18 @@ def prepare(
     venue = _venue_for_booking(session, actor, venue_id)
     assert actor is not None
     version = venue.rules_version  # read with (or before) everything checked below
-    group = _group(session, actor, group_id, venue)
+    group = session.scalars(
+        _GROUP, {"group_id": group_id, "committee_id": actor.committee_id}
+    ).one_or_none()
+    if group is None:
+        raise NotFound("group_not_found", _("No such group."))
+    if not may_act_for_group(actor, group, venue):
+        raise NotAllowed("not_your_group", _("You may only book for your own group."))
     owner = is_owner(actor, venue)
-    rules = _booking_rules(session, venue, start, end)
+    timezone = (
+        session.connection().execute(_TIMEZONE, {"committee_id": venue.committee_id}).scalar_one()
+    )
+    rules = _booking_rules(session, venue, ZoneInfo(timezone), start, end)
     may_book = group_may_book(group, venue)
     active = group_is_active(group)
     unit = group.unit
@@ -622,7 +643,7 @@ def prepare(
         group_active=active,
         stamp=(
             version,
-            venue.committee.timezone,
+            timezone,
             group.active,
             group.unit_id,
             unit.status if unit is not None else None,
