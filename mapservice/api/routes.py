@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import url_for
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from mapservice.api import schemas as s
 from mapservice.api.framework import ApiError, api_user, db, endpoint
@@ -117,11 +117,8 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
         near=centre,
         radius_km=query.radius_km,
     )
-    shown = (
-        selectinload(Venue.hours),
-        selectinload(Venue.street),
-        selectinload(Venue.unit),
-    )
+    # What a feature shows: its unit and street joined in (one row each), its hours after.
+    shown = (joinedload(Venue.unit), joinedload(Venue.street), selectinload(Venue.hours))
     if centre is None and free is None:
         # Nothing to compute in Python: count and paginate in SQL.
         stmt = venue_search.statement(user, flt)
