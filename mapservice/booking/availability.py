@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, cast, null, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice.booking import capacity
@@ -193,17 +193,29 @@ _IN_CHUNK = 2000
 
 # Built once: a search runs these for every request, and building and hashing a statement
 # costs more than SQLite takes to answer it.
-_HOURS = select(
-    OpeningHours.venue_id, OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min
-).where(
-    OpeningHours.venue_id.in_(bindparam("ids", expanding=True)),
-    OpeningHours.weekday.in_(bindparam("weekdays", expanding=True)),
-)
-# Only closures meeting the window can make a hole in it.
-_CLOSURES = select(Closure.venue_id, Closure.start_at, Closure.end_at).where(
-    Closure.venue_id.in_(bindparam("ids", expanding=True)),
-    Closure.start_at < bindparam("end", type_=UTCDateTime()),
-    Closure.end_at > bindparam("start", type_=UTCDateTime()),
+# Opening ranges on the window's weekdays and the closures meeting it (only those can make a
+# hole in it), in one round trip: hours rows have no instants, closure rows no minutes.
+_NO_INSTANT = cast(null(), UTCDateTime())
+_NO_MINUTE = cast(null(), Integer())
+_OPENING = union_all(
+    select(
+        OpeningHours.venue_id,
+        OpeningHours.weekday,
+        OpeningHours.start_min,
+        OpeningHours.end_min,
+        _NO_INSTANT.label("start_at"),
+        _NO_INSTANT.label("end_at"),
+    ).where(
+        OpeningHours.venue_id.in_(bindparam("ids", expanding=True)),
+        OpeningHours.weekday.in_(bindparam("weekdays", expanding=True)),
+    ),
+    select(
+        Closure.venue_id, _NO_MINUTE, _NO_MINUTE, _NO_MINUTE, Closure.start_at, Closure.end_at
+    ).where(
+        Closure.venue_id.in_(bindparam("ids", expanding=True)),
+        Closure.start_at < bindparam("end", type_=UTCDateTime()),
+        Closure.end_at > bindparam("start", type_=UTCDateTime()),
+    ),
 )
 # The units taken over the window: live allocations meeting it (the engine's definition of
 # live, capacity.live_condition). Plain comparisons on both databases: with the venue ids
@@ -242,7 +254,7 @@ def open_venue_ids(
     session: Session, venues: Sequence[FreeCandidate], start: datetime, end: datetime
 ) -> set[int]:
     """Of ``venues``, those open for the whole of ``[start, end)`` (weekly hours in their
-    committee's time zone, minus closures), read as bare rows: two queries for any number."""
+    committee's time zone, minus closures), read as bare rows: one query for any number."""
     if not venues or not start < end:
         return set()
     zones = {v.timezone: ZoneInfo(v.timezone) for v in venues}
@@ -250,10 +262,12 @@ def open_venue_ids(
     ranges: dict[int, list[OpeningRange]] = defaultdict(list)
     closures: dict[int, list[Interval]] = defaultdict(list)
     for part in _chunks([v.id for v in venues]):
-        for vid, wd, a_min, b_min in session.execute(_HOURS, {"ids": part, "weekdays": weekdays}):
-            ranges[vid].append(OpeningRange(wd, a_min, b_min))
-        for vid, a, b in session.execute(_CLOSURES, {"ids": part, "start": start, "end": end}):
-            closures[vid].append((a, b))
+        params = {"ids": part, "weekdays": weekdays, "start": start, "end": end}
+        for vid, wd, a_min, b_min, a, b in session.execute(_OPENING, params):
+            if a is None:
+                ranges[vid].append(OpeningRange(wd, a_min, b_min))
+            else:
+                closures[vid].append((a, b))
     # Most venues share a few weekly patterns: decide each pattern once.
     decided: dict[tuple[str, tuple[OpeningRange, ...], tuple[Interval, ...]], bool] = {}
     out: set[int] = set()
@@ -280,7 +294,7 @@ def free_candidate_ids(
     """Of ``venues``, those open for the whole of ``[start, end)`` with at least ``units``
     units free throughout: of units 1..capacity, those no live allocation (confirmed,
     completed, no-show, or pending with its hold unexpired at ``now``) holds at any moment of
-    the window. Bare rows only (hours, closures, allocations: three queries), so a search
+    the window. Bare rows only (hours with closures, then allocations: two queries), so a search
     over a city costs a millisecond or two where loading its venues as objects with their
     hours cost tens (bench/booking_bench.py, #2)."""
     big_enough = [v for v in venues if v.capacity_units >= units]
