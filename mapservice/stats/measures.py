@@ -356,8 +356,12 @@ def heatmap(fig: Figures, tz: ZoneInfo) -> pd.DataFrame:
     weekday = (local // DAY_S + EPOCH_WEEKDAY) % 7
     hour = local % DAY_S // 3600
     cap_s = np.bincount(weekday * 24 + hour, weights=piece * units[idx], minlength=7 * 24)
-    grid = pd.DataFrame((cap_s / 3600).reshape(7, 24), index=range(7), columns=range(24))
-    return grid.astype("float64")
+    return pd.DataFrame(
+        (cap_s / 3600).reshape(7, 24),
+        index=pd.RangeIndex(7, name="weekday"),
+        columns=pd.RangeIndex(24, name="hour"),
+        dtype="float64",
+    )
 
 
 def unit_sharing(fig: Figures) -> pd.DataFrame:
