@@ -3,6 +3,7 @@ address, even with the right password; successes don't count; the window passes.
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -63,4 +64,21 @@ def test_successes_do_not_count(client, db, make):
             )
         )
         == 0
+    )
+
+
+def test_a_guessing_run_never_reaches_the_right_password(client, db, make):
+    """50 guesses at one account from one address, the right password being the 30th: ten
+    are answered "wrong", the other 40 refused untried, and nobody is logged in."""
+    committee = make.committee(with_streets=False)
+    make.admin(committee, username="guessed")
+    guesses = [f"guess-number-{i:03d}" for i in range(50)]
+    guesses[29] = PASSWORD
+    answers = [login(client, "guessed", g).status_code for g in guesses]
+    assert answers == [401] * 10 + [429] * 40
+    assert client.get("/account/tokens").status_code in (302, 401)  # not logged in
+    print(
+        f"log-in guessing: {len(guesses)} tried, {answers.count(401)} answered wrong,"
+        f" {answers.count(429)} refused untried, 0 logged in",
+        file=sys.stderr,
     )
