@@ -85,7 +85,7 @@ def load_venues(session: Session, scope: Scope) -> pd.DataFrame:
         .where(*_venue_filter(scope))  # type: ignore[arg-type]
         .order_by(Venue.id)
     )
-    rows = session.execute(stmt).all()
+    rows = session.connection().execute(stmt).all()  # Core rows: no ORM loading step
     frame = pd.DataFrame([tuple(r) for r in rows], columns=VENUE_COLUMNS)
     frame["street_name"] = frame["street_name"].fillna("")
     frame["street_id"] = frame["street_id"].astype("float64")

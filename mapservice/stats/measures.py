@@ -346,16 +346,17 @@ def heatmap(fig: Figures, tz: ZoneInfo) -> pd.DataFrame:
     units = live["units"].to_numpy(dtype="int64")
     keep = e > s
     s, e, units = s[keep], e[keep], units[keep]
-    first = s // 3600
-    n = (e - 1) // 3600 - first + 1
-    idx = np.repeat(np.arange(len(s)), n)
-    offset = np.arange(len(idx)) - np.repeat(np.cumsum(n) - n, n)
-    hour_start = (first[idx] + offset) * 3600
-    piece = np.minimum(e[idx], hour_start + 3600) - np.maximum(s[idx], hour_start)
-    local = ZoneClock.build(tz, fig.t0, fig.t1).local(hour_start)
-    weekday = (local // DAY_S + EPOCH_WEEKDAY) % 7
-    hour = local % DAY_S // 3600
-    cap_s = np.bincount(weekday * 24 + hour, weights=piece * units[idx], minlength=7 * 24)
+    zone = ZoneClock.build(tz, fig.t0, fig.t1)
+    hour = s // 3600 * 3600  # the UTC clock hour each booking's k-th piece starts in
+    cap_s = np.zeros(7 * 24)
+    while len(s):  # k-th pieces of every booking that has one: a few rounds, not a row loop
+        piece = np.minimum(e, hour + 3600) - np.maximum(s, hour)
+        local = zone.local(hour)
+        slot = (local // DAY_S + EPOCH_WEEKDAY) % 7 * 24 + local % DAY_S // 3600
+        cap_s += np.bincount(slot, weights=piece * units, minlength=7 * 24)  # exact: integers
+        hour += 3600
+        more = e > hour
+        s, e, units, hour = s[more], e[more], units[more], hour[more]
     return pd.DataFrame(
         (cap_s / 3600).reshape(7, 24),
         index=pd.RangeIndex(7, name="weekday"),
