@@ -492,7 +492,7 @@ def _map_headers(names: Sequence[str]) -> tuple[list[str | None], list[RowError]
             continue
         key = _HEADER_LOOKUP.get(_norm_header(name))
         if key is None:
-            unknown.append(name.strip())
+            unknown.append(_show(name.strip()))
             keys.append(None)
             continue
         seen[key] = seen.get(key, 0) + 1
