@@ -950,6 +950,7 @@ REFUSALS: list[tuple[str, bytes, str]] = [
         "not_geojson",
     ),
     ("x.csv", many_rows_csv(1) + b"x,y,z,1,1,,extra\r\n", "extra_cells"),
+    ("x.csv", many_rows_csv(1) + b"\r\n" * 100_001, "too_many_lines"),
 ]
 
 
