@@ -192,15 +192,22 @@ def save_venue(
     *,
     region: Region | None = None,
     paired_unit_ids: list[int] | None = None,
+    checked: tuple[Unit, tuple[float, float]] | None = None,
 ) -> Venue:
     """Create (``venue`` None) or update a venue from ``row``; raise ValidationFailed with
-    every field error, changing nothing."""
+    every field error, changing nothing. ``checked``: the (unit, WGS-84 point) from a
+    ``validate_row`` and access check made earlier in this transaction (the importer's),
+    so they are not repeated."""
     region = region or Region.of(session, committee)
-    if venue is not None:
-        venue = access.get_venue(session, actor, venue.id, edit=True)
-    errors, unit, point = validate_row(session, actor, region, row, venue)
-    if errors or unit is None or point is None:
-        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    if checked is not None:
+        unit, point = checked
+    else:
+        if venue is not None:
+            venue = access.get_venue(session, actor, venue.id, edit=True)
+        errors, found_unit, found_point = validate_row(session, actor, region, row, venue)
+        if errors or found_unit is None or found_point is None:
+            raise ValidationFailed(_("Please correct the marked fields."), errors)
+        unit, point = found_unit, found_point
     before = snapshot(venue) if venue is not None else None
     creating = venue is None
     if venue is None:
@@ -302,11 +309,11 @@ class ImportReport:
 
 def check_import(
     session: Session, actor: User, committee: Committee, rows: list[VenueRow], region: Region
-) -> tuple[list[tuple[VenueRow, Venue | None, tuple[float, float]]], list[str]]:
+) -> tuple[list[tuple[VenueRow, Venue | None, Unit, tuple[float, float]]], list[str]]:
     """Validate every row against the database without writing: the plan (row, the venue
-    it updates or None, its WGS-84 point) and a row-numbered message per problem."""
+    it updates or None, its unit, its WGS-84 point) and a row-numbered message per problem."""
     problems: list[str] = []
-    plan: list[tuple[VenueRow, Venue | None, tuple[float, float]]] = []
+    plan: list[tuple[VenueRow, Venue | None, Unit, tuple[float, float]]] = []
     for row in rows:
         existing = session.scalars(
             select(Venue)
@@ -317,7 +324,7 @@ def check_import(
                 Venue.name == row.name.strip(),
             )
         ).one_or_none()
-        errors, _unit, point = validate_row(session, actor, region, row, existing)
+        errors, unit, point = validate_row(session, actor, region, row, existing)
         if existing is not None and not errors:
             try:
                 access.get_venue(session, actor, existing.id, edit=True)
@@ -327,8 +334,8 @@ def check_import(
             problems.append(
                 _("Row %(row)s, %(field)s: %(message)s", row=row.row, field=fld, message=msg)
             )
-        if point is not None:
-            plan.append((row, existing, point))
+        if unit is not None and point is not None:
+            plan.append((row, existing, unit, point))
     return plan, problems
 
 
@@ -342,15 +349,15 @@ def import_venues(
     plan, problems = check_import(session, actor, committee, rows, region)
     if problems:
         raise ImportRejected(problems)
-    region.prefetch_streets([point for _row, _existing, point in plan])
+    region.prefetch_streets([point for _row, _existing, _unit, point in plan])
     report = ImportReport()
-    for row, existing, _point in plan:
+    for row, existing, unit, point in plan:
         if existing is not None and {
             k: v for k, v in row.__dict__.items() if k not in ("row", "street")
         } == {k: v for k, v in row_of(existing).__dict__.items() if k not in ("row", "street")}:
             report.unchanged += 1
             continue
-        save_venue(session, actor, committee, row, existing, region=region)
+        save_venue(session, actor, committee, row, existing, region=region, checked=(unit, point))
         if existing is None:
             report.created += 1
         else:
