@@ -22,6 +22,7 @@ from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
 from mapservice.models import Booking, Committee, Group, Venue
 from mapservice.operations import access, venue_search
 from mapservice.operations import venues as venue_ops
+from mapservice.web.database import end_read_phase
 
 READ_ERRORS = (401, 403, 404, 422, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 429)
@@ -336,6 +337,7 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
     user = api_user()
     group_id = _group_id(body.group_id)
     if body.repeat is None:
+        end_read_phase()
         b = engine.book(
             db(),
             user,

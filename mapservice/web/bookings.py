@@ -38,7 +38,7 @@ from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Notification, User, Venue
 from mapservice.operations import access
 from mapservice.web.auth import _safe_next, current_actor
-from mapservice.web.database import get_db, resolve_after_rollback
+from mapservice.web.database import end_read_phase, get_db, resolve_after_rollback
 from mapservice.web.errors import wants_json
 from mapservice.web.forms import BookingForm, EmptyForm, ReasonForm, RescheduleForm, options
 
@@ -310,6 +310,7 @@ def book(venue_id: int) -> Any:
                 **common,
             )
         else:
+            end_read_phase()
             booking = engine.book(db, actor, venue.id, group_id, start, end, **common)
     except RuleViolation as exc:
         if wants_json():

@@ -54,6 +54,20 @@ def get_db() -> Session:
     return session
 
 
+def end_read_phase() -> None:
+    """Before a booking, on SQLite: end this request's transaction if so far it has only read
+    (logging the user in, loading the venue), so that the booking engine checks the request
+    outside the database's write lock and holds the lock only to write (``engine.book`` takes
+    it itself). Nothing is lost: nothing was written yet, and loaded objects stay usable."""
+    session = get_db()
+    if (
+        session.get_bind().dialect.name == "sqlite"
+        and session.in_transaction()
+        and not (session.new or session.dirty or session.deleted)
+    ):
+        session.commit()
+
+
 def new_session() -> Session:
     """A session outside any request (CLI commands)."""
     session: Session = current_app.extensions["db_write_sessionmaker"]()
