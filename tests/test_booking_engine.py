@@ -611,3 +611,16 @@ def test_every_rule_edit_moves_the_venue_rules_version(db, wdb, w):
         db.commit()
         seen.append(version())
     assert all(b > a for a, b in zip(seen, seen[1:], strict=False)), seen
+
+
+def test_outside_hours_message_ends_an_evening_at_24_00(wdb, make):
+    committee = make.committee(slug="evening", with_streets=False)
+    unit = make.unit(committee, "晚场单位")
+    group = make.group(committee, unit, "晚场团支部")
+    venue = make.venue(unit, name="晚场球馆", hours="Mon-Sun 20:00-24:00", min_notice_minutes=0)
+    booker = make.booker(group, username="evening-booker")
+    with use_locale("en"), pytest.raises(RuleViolation) as info:
+        engine.book(wdb, booker, venue.id, group.id, at(2, 8), at(2, 9), now=NOW)
+    wdb.rollback()
+    messages = [v.message for v in info.value.violations if v.code == "outside_hours"]
+    assert messages == ["Outside opening hours; that day the venue is open 20:00-24:00."]

@@ -44,6 +44,14 @@ class Request:
     headcount: int | None = None
 
 
+def _hm(dt: datetime, tz: ZoneInfo, *, end: bool = False) -> str:
+    """Local HH:MM; an interval ending at midnight ends at 24:00 (not 00:00)."""
+    local = dt.astimezone(tz)
+    if end and (local.hour, local.minute) == (0, 0):
+        return "24:00"
+    return f"{local:%H:%M}"
+
+
 def _local(dt: datetime, tz: ZoneInfo) -> str:
     return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
@@ -160,9 +168,7 @@ def check(
         day = req.start.astimezone(tz)
         day_start = day.replace(hour=0, minute=0, second=0, microsecond=0)
         hours = open_intervals(venue.ranges, closures, day_start, day_start + timedelta(days=1), tz)
-        text = ", ".join(
-            f"{a.astimezone(tz):%H:%M}-{b.astimezone(tz):%H:%M}" for a, b in hours
-        ) or _("closed")
+        text = ", ".join(f"{_hm(a, tz)}-{_hm(b, tz, end=True)}" for a, b in hours) or _("closed")
         v.append(
             Violation(
                 "outside_hours",
