@@ -208,7 +208,8 @@ def _write_doc(report: Report, path: Path) -> None:
     block += ["", "```"]
     rerun = d["started_at"] if "merged_into" in d else None
     block += [
-        f"{b['line']}   [load {b['load']}{'; rerun' if b.get('from_run') == rerun else ''}]"
+        f"{b['line']}   [load {b['load']}"
+        f"{'; rerun' if rerun is not None and b.get('from_run') == rerun else ''}]"
         for b in d["benchmarks"]
     ]
     block += ["```", END]
