@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -299,19 +299,39 @@ def _group(session: Session, actor: User, group_id: int, venue: Venue) -> Group:
     return group
 
 
+def manageable_bookings(actor: User) -> ColumnElement[bool]:
+    """Bookings ``actor`` may manage, as the condition of the one query that loads them
+    (joined with their venue and group): any at a venue the actor runs (the venue's unit
+    secretary, the committee admin), or its group's own (booker, the group's unit secretary) —
+    the SQL form of :func:`is_owner` or :func:`may_act_for_group`."""
+    if not actor.active:
+        return false()
+    in_committee = Venue.committee_id == actor.committee_id
+    if actor.is_admin:
+        return in_committee
+    group_here = Group.committee_id == actor.committee_id
+    if actor.is_secretary:
+        return and_(
+            in_committee,
+            or_(Venue.unit_id == actor.unit_id, and_(group_here, Group.unit_id == actor.unit_id)),
+        )
+    if actor.is_booker:
+        return and_(in_committee, group_here, Booking.group_id == actor.group_id)
+    return false()
+
+
 def _booking(session: Session, actor: User | None, booking_id: int) -> Booking:
-    """A booking the actor may manage: its group's own (booker, the group's unit secretary)
-    or any at a venue the actor runs. Others: 404."""
+    """A booking the actor may manage (:func:`manageable_bookings`), loaded through that one
+    scoped query. Others: 404."""
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
     booking = session.scalars(
         select(Booking)
         .join(Venue, Venue.id == Booking.venue_id)
-        .where(Booking.id == booking_id, Venue.committee_id == actor.committee_id)
+        .join(Group, Group.id == Booking.group_id)
+        .where(Booking.id == booking_id, manageable_bookings(actor))
     ).one_or_none()
-    if booking is None or not (
-        is_owner(actor, booking.venue) or may_act_for_group(actor, booking.group, booking.venue)
-    ):
+    if booking is None:
         raise NotFound("booking_not_found", _("No such booking."))
     return booking
 
