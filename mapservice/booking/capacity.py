@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from mapservice.core.vocab import BookingStatus
@@ -123,16 +123,12 @@ def held_at(
 
 
 def _overlaps(session: Session, start: datetime, end: datetime) -> ColumnElement[bool]:
-    """Allocations meeting ``[start, end)``. On PostgreSQL as a range overlap, which the
-    exclusion constraint's GiST index answers and the planner estimates well; the two
-    comparisons look unselective to it, and it plans a parallel scan whose start-up alone
-    costs ~10 ms (bench/booking_bench.py, #2). Same rows either way."""
-    plain = and_(BookingAllocation.start_at < end, BookingAllocation.end_at > start)
-    if session.get_bind().dialect.name != "postgresql" or not start < end:
-        return plain
-    stored = func.tsrange(BookingAllocation.start_at, BookingAllocation.end_at, "[)")
-    asked = func.tsrange(literal(start, UTCDateTime()), literal(end, UTCDateTime()), "[)")
-    return stored.bool_op("&&")(asked)
+    """Allocations meeting ``[start, end)``: two comparisons the ``(venue_id, start_at,
+    end_at)`` index answers. (A ``tsrange`` overlap through the exclusion constraint's GiST
+    index was used on PostgreSQL to dodge a parallel plan seen earlier; measured on the
+    10,000-venue, 1,000,000-booking data it is the slower: one venue over a week p50 0.69 vs
+    0.46 ms, 40 venues over a day 1.43 vs 0.84 ms, interleaved.)"""
+    return and_(BookingAllocation.start_at < end, BookingAllocation.end_at > start)
 
 
 def free_unit_numbers(
