@@ -43,14 +43,6 @@ class Scope:
     venue_type: str | None = None
 
 
-def epoch_seconds(values: pd.Series) -> pd.Series:
-    """Aware datetimes → integer seconds since the epoch (UTC)."""
-    if values.empty:
-        return pd.Series(dtype="int64", index=values.index)
-    stamps = pd.to_datetime(values, utc=True)
-    return ((stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
-
-
 def _venue_filter(scope: Scope) -> list[object]:
     cond: list[object] = [
         Venue.committee_id == scope.committee_id,
