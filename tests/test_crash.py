@@ -5,6 +5,7 @@ there, no series is half-written, and no unit is double-booked."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -145,7 +146,9 @@ class Load:
                     body["repeat"] = {"freq": "weekly", "count": 3, "policy": "all_or_nothing"}
                 try:
                     status, data = post(url, self.token, body)
-                except OSError:
+                except (OSError, http.client.HTTPException):
+                    # Refused, reset, or cut off mid-answer (IncompleteRead): the request's
+                    # outcome is unknown to the client, so it is not counted as answered.
                     if until_gone:
                         return  # the server is gone
                     with self.lock:  # a request in flight on the killed worker
