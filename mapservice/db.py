@@ -6,10 +6,11 @@ comparisons, range constraints and sorting agree on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, exc
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -84,8 +85,44 @@ def make_engine(url: str, **kw: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    kw.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kw)
+    engine = create_engine(url, **kw)
+    if not kw.get("pool_pre_ping"):
+        _ping_after_idle(engine)
+    return engine
+
+
+#: A pooled connection idle longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_S = 5.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling without a round trip per checkout (``pool_pre_ping``
+    pings every time: on PostgreSQL one more round trip per request and per booking). A
+    connection known broken by the driver is replaced at once; one idle for more than
+    :data:`PING_AFTER_IDLE_S` (a database restarted meanwhile, a firewall's idle cut) is pinged
+    first and replaced if the ping fails. A connection in steady use is not pinged: if the
+    server goes away mid-use, SQLAlchemy invalidates the pool on the error it sees."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_conn: Any, rec: Any) -> None:
+        rec.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_conn: Any, rec: Any, _proxy: Any) -> None:
+        if getattr(dbapi_conn, "closed", False) or getattr(dbapi_conn, "broken", False):
+            raise exc.DisconnectionError("connection closed")
+        since = rec.info.get("idle_since")
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE_S:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
+            dbapi_conn.rollback()  # the ping's implicit transaction
+        except Exception as err:  # any failure: a new connection (the pool retries)
+            raise exc.DisconnectionError(str(err)) from err
 
 
 def writer(engine: Engine) -> Engine:

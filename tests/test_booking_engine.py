@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from mapservice.booking import engine
 from mapservice.booking.availability import free_venue_ids, week_slots
@@ -395,6 +395,36 @@ def test_series_all_or_nothing_and_skip(wdb, w):
         )
         is None
     )
+
+
+def test_a_rejected_series_leaves_no_booking_behind_in_the_session(wdb, w):
+    """The series' savepoint is rolled back; the same transaction then books on and commits:
+    every booking the session still holds is a stored row (on PostgreSQL the booking is
+    written with one Core statement and joins the session as the row it is)."""
+    book(wdb, w, start=at(16, 19), end=at(16, 20), units=3)  # the 3rd Wednesday is full
+    with pytest.raises(engine.SeriesRejected):
+        engine.book_series(
+            wdb,
+            w["booker"],
+            w["court"].id,
+            w["g_other"].id,
+            at(2, 19),
+            at(2, 20),
+            freq="weekly",
+            count=4,
+            now=NOW,
+        )
+    again = engine.book(
+        wdb, w["booker"], w["court"].id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW
+    )
+    wdb.commit()
+    stored = set(wdb.scalars(select(Booking.id)))
+    held = {
+        inspect(o).identity[0] for o in list(wdb.identity_map.values()) if isinstance(o, Booking)
+    }
+    assert again.id in stored and held <= stored, held - stored
+    assert again.unit_numbers == [1] and again.status == "confirmed"
+    assert len(stored) == 2
 
 
 def test_series_keeps_wall_clock_across_dst():

@@ -8,8 +8,12 @@ import time
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
+import mapservice.db
 from mapservice.api.ratelimit import SWEEP_EVERY, SweepingMemoryStorage
+from mapservice.db import make_engine
 from mapservice.models import ApiToken
 from mapservice.operations.tokens import create_token
 from tests.conftest import reload
@@ -81,3 +85,52 @@ def test_rate_limit_still_counts_and_expires(app):
     time.sleep(0.06)
     assert storage.get("k") == 0
     assert storage.incr("k", expiry=0.05) == 1
+
+
+def _backend_pid(eng) -> int:
+    with eng.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    other = make_engine(database_url, poolclass=NullPool)
+    with other.begin() as conn:
+        assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar_one()
+    other.dispose()
+
+
+def test_an_idle_pooled_connection_whose_server_went_away_is_replaced(
+    database_url, db_kind, monkeypatch
+):
+    """No ping per checkout on PostgreSQL (a round trip per request), but a connection idle
+    past PING_AFTER_IDLE_S is pinged and replaced when its backend is gone: no error."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite connections are files, not servers")
+    eng = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        first = _backend_pid(eng)
+        assert _backend_pid(eng) == first  # in steady use: the same connection
+        _terminate(database_url, first)
+        monkeypatch.setattr(mapservice.db, "PING_AFTER_IDLE_S", 0.0)
+        time.sleep(0.05)
+        second = _backend_pid(eng)  # pinged, found dead, replaced: no error
+        assert second != first
+    finally:
+        eng.dispose()
+
+
+def test_without_the_idle_ping_a_dead_connection_fails_once(database_url, db_kind, monkeypatch):
+    """The ping above is what saves that request: a connection not idle long enough is
+    handed out unpinged, its first use fails, and the pool recovers on the next."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite connections are files, not servers")
+    monkeypatch.setattr(mapservice.db, "PING_AFTER_IDLE_S", 3600.0)
+    eng = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        first = _backend_pid(eng)
+        _terminate(database_url, first)
+        with pytest.raises(OperationalError):
+            _backend_pid(eng)
+        assert _backend_pid(eng) != first
+    finally:
+        eng.dispose()

@@ -19,9 +19,21 @@ from functools import partial
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, false, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from mapservice.booking import capacity
 from mapservice.booking.rules import Request, VenueRules, check, week_bounds
@@ -791,54 +803,66 @@ def book_prepared(
         "created_at": created,
         "updated_at": created,
     }
-    booking = Booking(**values)
-    session.add(booking)
-    try:
-        session.flush()  # the row, and its id
-        booking_id = booking.id
-        conn = session.connection()
-        conn.execute(
-            _INSERT_ALLOCATION,
-            [
-                {
-                    "booking_id": booking_id,
-                    "venue_id": p.venue_id,
-                    "unit_no": n,
-                    "start_at": p.start,
-                    "end_at": p.end,
-                }
-                for n in numbers
-            ],
-        )
-    except IntegrityError as exc:
-        _overlap_refused(exc)
-        raise
-    conn.execute(
-        _INSERT_AUDIT,
-        {
-            "at": created,
-            "committee_id": p.committee_id,
-            "actor_id": p.actor_id,
-            "actor_name": p.actor_name,
-            "action": "booking.create",
-            "object_type": "booking",
-            "object_id": booking_id,
-            "details": json.dumps(
-                {
-                    "venue": p.venue_name,
-                    "group": p.group_name,
-                    "start": p.start,
-                    "end": p.end,
-                    "units": numbers,
-                    "status": values["status"],
-                    "proxy": p.actor_group_id != p.group_id,
-                },
-                ensure_ascii=False,
-                default=str,
-                sort_keys=True,
-            ),
-        },
-    )
+    audit = {
+        "at": created,
+        "committee_id": p.committee_id,
+        "actor_id": p.actor_id,
+        "actor_name": p.actor_name,
+        "action": "booking.create",
+        "object_type": "booking",
+        "details": json.dumps(
+            {
+                "venue": p.venue_name,
+                "group": p.group_name,
+                "start": p.start,
+                "end": p.end,
+                "units": numbers,
+                "status": values["status"],
+                "proxy": p.actor_group_id != p.group_id,
+            },
+            ensure_ascii=False,
+            default=str,
+            sort_keys=True,
+        ),
+    }
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # One statement, one round trip under the lock: the booking, its units and the audit
+        # entry (a CTE per insert); the object then joins the session as the row it is.
+        try:
+            booking_id = conn.execute(
+                _INSERT_BOOKING_CTE,
+                {**values, **{f"audit_{k}": v for k, v in audit.items()}, "unit_nos": numbers},
+            ).scalar_one()
+        except IntegrityError as exc:
+            _overlap_refused(exc)
+            raise
+        booking = Booking(id=booking_id, **values)
+        make_transient_to_detached(booking)
+        session.add(booking)
+    else:
+        booking = Booking(**values)
+        session.add(booking)
+        try:
+            session.flush()  # the row, and its id
+            booking_id = booking.id
+            conn.execute(
+                _INSERT_ALLOCATION,
+                [
+                    {
+                        "booking_id": booking_id,
+                        "venue_id": p.venue_id,
+                        "unit_no": n,
+                        "start_at": p.start,
+                        "end_at": p.end,
+                    }
+                    for n in numbers
+                ],
+            )
+        except IntegrityError as exc:
+            _overlap_refused(exc)
+            raise
+        conn.execute(_INSERT_AUDIT, {**audit, "object_id": booking_id})
     session.expire(booking, ["allocations"])  # written apart: loads on first use
     return booking
 
@@ -846,6 +870,42 @@ def book_prepared(
 # Built once, like the statements above.
 _INSERT_ALLOCATION = insert(BookingAllocation)
 _INSERT_AUDIT = insert(AuditEntry)
+
+
+def _insert_booking_cte() -> Select[Any]:
+    """PostgreSQL: ``WITH b AS (INSERT booking RETURNING id), INSERT its units (one per
+    number in ``unit_nos``), INSERT the audit entry SELECT b.id``, in one statement."""
+    columns = [c.key for c in Booking.__table__.columns if c.key != "id"]
+    new = (
+        insert(Booking)
+        .values({c: bindparam(c) for c in columns})
+        .returning(Booking.id)
+        .cte("new_booking")
+    )
+    units = insert(BookingAllocation).from_select(
+        ["booking_id", "venue_id", "unit_no", "start_at", "end_at"],
+        select(
+            new.c.id,
+            bindparam("venue_id"),
+            func.unnest(bindparam("unit_nos", type_=ARRAY(Integer))),
+            bindparam("start_at", type_=UTCDateTime()),
+            bindparam("end_at", type_=UTCDateTime()),
+        ),
+    )
+    audit_columns = ["at", "committee_id", "actor_id", "actor_name", "action", "object_type"]
+    audit = insert(AuditEntry).from_select(
+        [*audit_columns, "object_id", "details"],
+        select(
+            bindparam("audit_at", type_=UTCDateTime()),
+            *(bindparam(f"audit_{c}") for c in audit_columns[1:]),
+            new.c.id,
+            bindparam("audit_details"),
+        ),
+    )
+    return select(new.c.id).add_cte(units.cte("new_units"), audit.cte("new_audit"))
+
+
+_INSERT_BOOKING_CTE = _insert_booking_cte()
 
 
 def _refuse(
@@ -1074,6 +1134,10 @@ def book_series(
     if policy == "all_or_nothing" and any(o.error is not None for o in outcomes):
         savepoint.rollback()
         for o in outcomes:
+            if o.booking is not None and o.booking in session:
+                # Written by one Core statement on PostgreSQL, the booking joined the session
+                # as a loaded row, which a rollback expires but does not expunge.
+                session.expunge(o.booking)
             o.booking = None  # rolled back: those without an error could have been booked
         raise SeriesRejected(outcomes)
     savepoint.commit()
