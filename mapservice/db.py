@@ -88,7 +88,37 @@ def make_engine(url: str, **kw: Any) -> Engine:
     engine = create_engine(url, **kw)
     if not kw.get("pool_pre_ping"):
         _ping_after_idle(engine)
+    if engine.dialect.driver == "psycopg":
+        _rollback_keeping_prepared_statements(engine)
     return engine
+
+
+def _rollback_keeping_prepared_statements(engine: Engine) -> None:
+    """psycopg prepares a statement on the server once a connection has run it five times,
+    and forgets every prepared statement, deallocating them on the server, at each
+    ``rollback()`` (a rolled-back transaction might have changed the schema they refer to).
+    Requests roll back often (every refused booking and every error answer; the pool resets
+    a connection it gets back with one), so on this service statements were almost never
+    prepared and PostgreSQL planned each one again: most of a booking's server time. Our
+    request transactions never change the schema (migrations run apart), so the ROLLBACK is
+    sent directly and the prepared statements are kept. Measured single process, 200
+    bookings at hot venues, interleaved: the backend's CPU per attempt 1.75 -> 1.18 ms."""
+    from psycopg import OperationalError, pq
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        pgconn = dbapi_conn.pgconn
+        if pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            return
+        if getattr(dbapi_conn, "_pipeline", None) is not None or dbapi_conn.closed:
+            dbapi_conn.rollback()  # not how we use it: psycopg's own way
+            return
+        result = pgconn.exec_(b"ROLLBACK")
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise OperationalError(
+                (result.error_message or pgconn.error_message).decode("utf-8", "replace")
+            )
+
+    engine.dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
 
 
 #: A pooled connection idle longer than this is pinged before it is handed out.

@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 import mapservice.db
 from mapservice.api.ratelimit import SWEEP_EVERY, SweepingMemoryStorage
 from mapservice.db import make_engine
-from mapservice.models import ApiToken
+from mapservice.models import ApiToken, Committee
 from mapservice.operations.tokens import create_token
 from tests.conftest import reload
 
@@ -132,5 +132,31 @@ def test_without_the_idle_ping_a_dead_connection_fails_once(database_url, db_kin
         with pytest.raises(OperationalError):
             _backend_pid(eng)
         assert _backend_pid(eng) != first
+    finally:
+        eng.dispose()
+
+
+def test_a_rollback_keeps_the_prepared_statements_and_still_rolls_back(database_url, db_kind, db):
+    """psycopg forgets its prepared statements at each rollback; ours sends the ROLLBACK
+    itself so that statements run often stay prepared (PostgreSQL does not plan them again),
+    and the rollback still undoes the transaction, including one an error aborted."""
+    if db_kind != "postgresql":
+        pytest.skip("prepared statements are psycopg's")
+    eng = make_engine(database_url, pool_size=1, max_overflow=0)
+    stmt = select(Committee.id).where(Committee.name == bindparam("name"))
+    try:
+        with eng.connect() as conn:
+            for i in range(8):  # psycopg prepares from the 5th run on
+                conn.execute(stmt, {"name": f"c{i}"}).all()
+            conn.execute(insert(Committee).values(slug="rollback", name="回滚"))
+            conn.rollback()
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements")
+            assert prepared.scalar_one() >= 1
+            assert conn.execute(stmt, {"name": "回滚"}).all() == []
+            with pytest.raises(IntegrityError):
+                conn.execute(insert(Committee).values(id=-1, name=None))
+            conn.rollback()
+            assert conn.execute(stmt, {"name": "回滚"}).all() == []
+            conn.rollback()
     finally:
         eng.dispose()

@@ -23,13 +23,18 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    Text,
     and_,
     bindparam,
+    cast,
     false,
     func,
     insert,
+    literal,
+    null,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
@@ -300,17 +305,6 @@ def _venue_for_booking(session: Session, actor: User | None, venue_id: int) -> V
     return access.get_venue(session, actor, venue_id)
 
 
-def _group(session: Session, actor: User, group_id: int, venue: Venue) -> Group:
-    group = session.scalars(
-        select(Group).where(Group.id == group_id, Group.committee_id == actor.committee_id)
-    ).one_or_none()
-    if group is None:
-        raise NotFound("group_not_found", _("No such group."))
-    if not may_act_for_group(actor, group, venue):
-        raise NotAllowed("not_your_group", _("You may only book for your own group."))
-    return group
-
-
 def manageable_bookings(actor: User) -> ColumnElement[bool]:
     """Bookings ``actor`` may manage, as the condition of the one query that loads them
     (joined with their venue and group): any at a venue the actor runs (the venue's unit
@@ -546,42 +540,68 @@ class Prepared:
         return self.owner or (self.actor_is_booker and self.actor_group_id == group_id)
 
 
-_HOURS = (
-    select(OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min)
-    .where(OpeningHours.venue_id == bindparam("venue_id"))
-    .order_by(OpeningHours.weekday, OpeningHours.start_min)
+_VENUE_AND_GROUP = (
+    select(Venue, Committee.timezone, Group)
+    .join(Committee, Committee.id == Venue.committee_id)
+    .outerjoin(
+        Group,
+        and_(Group.id == bindparam("group_id"), Group.committee_id == bindparam("committee_id")),
+    )
+    .options(joinedload(Group.unit))
+    .where(Venue.id == bindparam("venue_id"))
 )
-_CLOSURES = (
-    select(Closure.start_at, Closure.end_at, Closure.reason)
-    .where(
+
+
+def _rules_rows() -> Select[Any]:
+    """The venue's opening hours (kind 0) and the closures near the request (kind 1), in one
+    query."""
+    no_int = cast(null(), Integer)
+    no_time = cast(null(), UTCDateTime())
+    hours = select(
+        literal(0, Integer).label("kind"),
+        OpeningHours.weekday.label("weekday"),
+        OpeningHours.start_min.label("start_min"),
+        OpeningHours.end_min.label("end_min"),
+        no_time.label("start_at"),
+        no_time.label("end_at"),
+        cast(null(), Text).label("reason"),
+    ).where(OpeningHours.venue_id == bindparam("venue_id"))
+    closures = select(
+        literal(1, Integer),
+        no_int,
+        no_int,
+        no_int,
+        Closure.start_at,
+        Closure.end_at,
+        cast(Closure.reason, Text),
+    ).where(
         Closure.venue_id == bindparam("venue_id"),
         Closure.start_at < bindparam("to", type_=UTCDateTime()),
         Closure.end_at > bindparam("from", type_=UTCDateTime()),
     )
-    .order_by(Closure.start_at)
-)
-_TIMEZONE = select(Committee.timezone).where(Committee.id == bindparam("committee_id"))
-_GROUP = (
-    select(Group)
-    .options(joinedload(Group.unit))
-    .where(Group.id == bindparam("group_id"), Group.committee_id == bindparam("committee_id"))
-)
+    both = union_all(hours, closures).subquery()
+    return select(both).order_by(both.c.kind, both.c.weekday, both.c.start_min, both.c.start_at)
+
+
+_RULES_ROWS = _rules_rows()
 
 
 def _booking_rules(
     session: Session, venue: Venue, tz: ZoneInfo, start: datetime, end: datetime
 ) -> VenueRules:
-    """:func:`venue_rules` read with two small queries (opening hours, the closures near the
+    """:func:`venue_rules` read with one small query (opening hours and the closures near the
     request) instead of the venue's collections, which may have been loaded earlier."""
-    conn = session.connection()
-    ranges = [OpeningRange(*row) for row in conn.execute(_HOURS, {"venue_id": venue.id})]
     margin = timedelta(days=2)  # the refused request's day is described with its closures
-    closures = tuple(
-        (a, b, r)
-        for a, b, r in conn.execute(
-            _CLOSURES, {"venue_id": venue.id, "to": end + margin, "from": start - margin}
-        )
-    )
+    ranges: list[OpeningRange] = []
+    found: list[tuple[datetime, datetime, str]] = []
+    for kind, weekday, start_min, end_min, c_start, c_end, reason in session.connection().execute(
+        _RULES_ROWS, {"venue_id": venue.id, "to": end + margin, "from": start - margin}
+    ):
+        if kind == 0:
+            ranges.append(OpeningRange(weekday, start_min, end_min))
+        else:
+            found.append((c_start, c_end, reason))
+    closures = tuple(found)
     return VenueRules(
         name=venue.name,
         tz=tz,
@@ -617,20 +637,23 @@ def prepare(
     bookings, reading only (no lock needed). Raises NotAllowed / NotFound / RuleViolation
     (with the quota counted too, so the list is the one :func:`book` would give)."""
     now = _now(now)
-    venue = _venue_for_booking(session, actor, venue_id)
-    assert actor is not None
-    version = venue.rules_version  # read with (or before) everything checked below
-    group = session.scalars(
-        _GROUP, {"group_id": group_id, "committee_id": actor.committee_id}
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    # The venue (as the actor may see it), its committee's time zone and the group (with its
+    # unit), in one query: each query is a round trip on PostgreSQL.
+    row = session.execute(
+        _VENUE_AND_GROUP.where(access.venue_visible(actor)),
+        {"venue_id": venue_id, "group_id": group_id, "committee_id": actor.committee_id},
     ).one_or_none()
+    if row is None:
+        raise NotFound("venue_not_found", _("No such venue."))
+    venue, timezone, group = row
+    version = venue.rules_version  # read with (or before) everything checked below
     if group is None:
         raise NotFound("group_not_found", _("No such group."))
     if not may_act_for_group(actor, group, venue):
         raise NotAllowed("not_your_group", _("You may only book for your own group."))
     owner = is_owner(actor, venue)
-    timezone = (
-        session.connection().execute(_TIMEZONE, {"committee_id": venue.committee_id}).scalar_one()
-    )
     rules = _booking_rules(session, venue, ZoneInfo(timezone), start, end)
     may_book = group_may_book(group, venue)
     active = group_is_active(group)
