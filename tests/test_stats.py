@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -11,14 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
+from sqlalchemy import BigInteger, case, cast, func, select
 
 from mapservice.core.coverage import coverage
 from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import local_instant, open_intervals
-from mapservice.models import Booking, Closure
+from mapservice.models import Booking, Closure, Group
 from mapservice.stats import measures as m
 from mapservice.stats.calendars import ZoneClock, build_open_intervals
-from mapservice.stats.frames import Scope, load_bookings
+from mapservice.stats.frames import STATUSES, Scope, epoch, int_columns, load_bookings
 from mapservice.stats.periods import period_for
 from mapservice.stats.report import build_report
 
@@ -391,3 +393,96 @@ def test_bookings_load_with_their_instants_units_status_and_group_unit(db, make)
     assert got["units"].tolist() == [1, 2, 3, 1, 2, 3]
     assert got["group_unit_id"].fillna(-1).tolist() == [unit.id, -1] * 3
     assert (got["venue_id"] == venue.id).all()
+
+
+def test_int_columns_equal_a_row_by_row_fetch_of_the_same_statement(db, make):
+    """``int_columns`` (on PostgreSQL one packed ``bytea`` fetched in binary, the timestamps
+    floored to epoch seconds in numpy; on SQLite one text per column) gives exactly what
+    fetching the same statement row by row gives: same values in the same row alignment,
+    int64, instants floored to whole seconds — fractions of a second, before 2000-01-01 (where
+    PostgreSQL's binary timestamps are negative) and before 1970 (negative epoch seconds) — and
+    empty columns when no row matches."""
+    committee = make.committee()
+    unit = make.unit(committee, "业主单位")
+    groups = [make.group(committee, unit), make.group(committee, None)]
+    venue = make.venue(unit, name="会议室甲", capacity_units=4)
+    starts = [
+        datetime(2026, 3, 2, 8, 0, 0, 750000, tzinfo=UTC),
+        datetime(2000, 1, 1, 0, 0, 0, 250000, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+        datetime(1960, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
+        datetime(1901, 12, 13, 20, 45, 52, 999000, tzinfo=TZ),
+        datetime(2038, 1, 19, 3, 14, 8, 123000, tzinfo=UTC),
+    ]
+    if db.get_bind().dialect.name == "postgresql":
+        # SQLite reads times to the millisecond, so it rounds these up to the next second.
+        starts += [
+            datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            datetime(2026, 3, 2, 8, 0, 0, 999999, tzinfo=UTC),
+        ]
+    bookings = [
+        Booking(
+            venue_id=venue.id,
+            group_id=groups[i % 2].id,
+            start_at=start,
+            end_at=start + timedelta(hours=i, microseconds=1 + 3217 * i),
+            units=1 + i % 3,
+            status=STATUSES[i % len(STATUSES)],
+            status_reason="o'clock; --" if i % 2 else "",
+            created_at=start - timedelta(days=400 * i, milliseconds=7 * i),
+        )
+        for i, start in enumerate(starts)
+    ]
+    db.add_all(bookings)
+    db.commit()
+
+    def statement(since: datetime) -> Any:
+        return (
+            select(
+                Booking.id,
+                epoch(Booking.start_at),
+                epoch(Booking.end_at).label("end_s"),
+                Booking.units,
+                case({s: i for i, s in enumerate(STATUSES)}, value=Booking.status, else_=-1),
+                func.coalesce(Group.unit_id, -1).label("unit"),
+                epoch(Booking.created_at),
+                cast(Booking.venue_id, BigInteger) * 3_000_000_000,
+            )
+            .join(Group, Booking.group_id == Group.id)
+            .where(
+                Booking.venue_id == venue.id,
+                Booking.start_at >= since,  # an aware datetime: the bind processor's work
+                Booking.status_reason.in_(["", "o'clock; --"]),  # quoted strings, expanded
+            )
+        )
+
+    stmt = statement(datetime(1900, 1, 1, tzinfo=UTC))
+    columns = int_columns(db, stmt)
+    rows = sorted(tuple(r) for r in db.execute(stmt).all())
+    assert len(rows) == len(bookings)
+    assert all(c.dtype == np.dtype("int64") and c.flags.c_contiguous for c in columns)
+    order = np.argsort(columns[0], kind="stable")
+    assert [tuple(int(c[k]) for c in columns) for k in order] == rows
+
+    def floor_s(at: datetime) -> int:
+        return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+
+    by_id = {b.id: b for b in bookings}
+    assert [r[1:4] for r in rows] == [
+        (floor_s(by_id[r[0]].start_at), floor_s(by_id[r[0]].end_at), by_id[r[0]].units)
+        for r in rows
+    ]
+    assert [r[4] for r in rows] == [STATUSES.index(by_id[r[0]].status) for r in rows]
+    assert [r[5] for r in rows] == [
+        unit.id if by_id[r[0]].group_id == groups[0].id else -1 for r in rows
+    ]
+    assert [r[6] for r in rows] == [floor_s(by_id[r[0]].created_at) for r in rows]
+    assert {r[7] for r in rows} == {venue.id * 3_000_000_000}
+    assert -1 in [r[1] for r in rows] and min(r[6] for r in rows) < 0
+
+    empty = int_columns(db, statement(datetime(2100, 1, 1, tzinfo=UTC)))
+    assert len(empty) == 8
+    assert all(c.dtype == np.dtype("int64") and len(c) == 0 for c in empty)

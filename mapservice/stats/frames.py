@@ -1,6 +1,7 @@
 """Load what the measures need from the database as DataFrames and arrays: one query for the
 venues in scope, one for their opening hours and closures, one for the bookings that meet the
-period (integer columns, instants as epoch seconds computed by the database). Opening intervals
+period (integer columns packed by the database into one value; instants as whole epoch
+seconds: computed by SQLite, from PostgreSQL's binary timestamps in numpy). Opening intervals
 are built once per distinct weekly calendar (:mod:`mapservice.stats.calendars`), never per
 booking nor per venue and day."""
 
@@ -18,11 +19,23 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import BigInteger, LargeBinary, Select, case, cast, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    Select,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator
 
 from mapservice.models import Area, Booking, Closure, Group, OpeningHours, Unit, Venue
 from mapservice.stats.calendars import OpenIntervals, build_open_intervals
@@ -167,22 +180,13 @@ def int_columns(
 
     A million rows handed over one by one by the driver take seconds; here the database
     aggregates them into one value that numpy reads at once. PostgreSQL: one ``bytea`` of each
-    row's columns as 8-byte big-endian integers (``int8send``), rows one after another.
-    SQLite: one comma-separated text per column (``group_concat``, all columns in the same
-    pass, so in the same row order)."""
-    sub = stmt.subquery()
-    width = len(sub.c)
+    row's columns in their binary send format, rows one after another, fetched in binary (see
+    :func:`_pg_int_columns`). SQLite: one comma-separated text per column (``group_concat``,
+    all columns in the same pass, so in the same row order)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        row: list[ColumnElement[bytes]] = [
-            func.int8send(cast(c, BigInteger), type_=LargeBinary) for c in sub.c
-        ]
-        packed = reduce(lambda x, y: x.op("||", return_type=LargeBinary)(y), row)
-        blob = session.execute(
-            select(func.string_agg(packed, literal(b"", LargeBinary), type_=LargeBinary))
-        ).scalar()
-        table = np.frombuffer(blob or b"", dtype=">i8").astype("int64").reshape(-1, width)
-        return [table[:, i].copy() for i in range(width)]
+        return _pg_int_columns(session, stmt)
+    sub = stmt.subquery()
     if dialect != "sqlite":  # pragma: no cover - the two databases we run on are above
         rows = session.execute(stmt).all()
         return [np.asarray(col, dtype="int64") for col in zip(*rows, strict=True)] or [
@@ -201,6 +205,104 @@ def int_columns(
     if len({len(v) for v in out}) > 1:
         raise ValueError("columns of different lengths")
     return out
+
+
+#: PostgreSQL's binary timestamps count microseconds from 2000-01-01 00:00 (UTC for
+#: ``timestamptz``): this many seconds after the Unix epoch.
+PG_EPOCH_S = 946_684_800
+#: ``-infinity`` and ``infinity`` as binary timestamps.
+INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
+def _pg_int_columns(
+    session: Session, stmt: Select[*tuple[Any, ...]]
+) -> list[np.ndarray[Any, np.dtype[np.int64]]]:
+    """:func:`int_columns` on PostgreSQL. Each row becomes one ``bytea``: its 32-bit integer
+    columns as ``int4send`` (4 bytes), other integers as ``int8send`` of a BIGINT, and each
+    :class:`epoch` of a timestamp column as the raw timestamp (``timestamp_send``: 8 bytes of
+    microseconds since 2000-01-01), floored to whole seconds here (the same figure as
+    ``floor(date_part('epoch', …))``, without computing it per row on the server).
+    ``string_agg`` joins the rows into one value, fetched in binary (as text it would come
+    hex-encoded, twice the size, and be decoded by the driver); numpy reads it with one record
+    dtype, so the columns stay in row alignment by construction."""
+    cols: list[ColumnElement[bytes]] = []
+    fields: list[tuple[str, str]] = []
+    timestamps: list[bool] = []
+    for i, col in enumerate(stmt.selected_columns):
+        inner = col.element if isinstance(col, Label) else col
+        if isinstance(inner, epoch) and (send := _timestamp_send(inner)) is not None:
+            cols.append(send)
+            fields.append((f"c{i}", ">i8"))
+            timestamps.append(True)
+            continue
+        # 32-bit columns as they are (a value beyond that range would fail in the database,
+        # never be cut); anything else as BIGINT.
+        narrow = isinstance(col.type, Integer) and not isinstance(col.type, BigInteger)
+        if narrow:
+            cols.append(func.int4send(cast(col, Integer), type_=LargeBinary))
+        else:
+            cols.append(func.int8send(cast(col, BigInteger), type_=LargeBinary))
+        fields.append((f"c{i}", ">i4" if narrow else ">i8"))
+        timestamps.append(False)
+    packed = reduce(lambda x, y: x.op("||", return_type=LargeBinary)(y), cols)
+    rows = stmt.with_only_columns(packed.label("r"), maintain_column_froms=True).subquery()
+    query = select(func.string_agg(rows.c.r, literal(b"", LargeBinary), type_=LargeBinary))
+    sql, params = _driver_query(session, query)
+    driver = session.connection().connection.driver_connection
+    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
+        raise RuntimeError("no driver connection")
+    # The session's connection, so in its transaction (same snapshot as its other queries).
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    blob = bytes(found[0]) if found is not None and found[0] is not None else b""
+    record = np.dtype(fields)
+    if len(blob) % record.itemsize:
+        raise ValueError("the packed rows do not have the expected size")
+    table = np.frombuffer(blob, dtype=record)
+    out = []
+    for (name, _), is_time in zip(fields, timestamps, strict=True):
+        values = table[name].astype("int64")
+        if is_time:
+            if len(values) and (values.min() == INT64_MIN or values.max() == INT64_MAX):
+                raise ValueError("an infinite timestamp has no epoch seconds")
+            values = values // 1_000_000 + PG_EPOCH_S  # floor, as floor(date_part(...))
+        out.append(values)
+    return out
+
+
+def _timestamp_send(element: epoch) -> ColumnElement[bytes] | None:
+    """The binary send of the timestamp an :class:`epoch` reads, or None when its argument is
+    not a timestamp column (then the epoch is computed by the database as elsewhere)."""
+    (arg,) = element.clauses
+    kind = arg.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    if not isinstance(kind, DateTime):
+        return None
+    if kind.timezone:
+        return func.timestamptz_send(arg, type_=LargeBinary)
+    return func.timestamp_send(arg, type_=LargeBinary)
+
+
+def _driver_query(session: Session, stmt: Select[*tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
+    """The SQL text and parameters that SQLAlchemy would hand the driver for ``stmt`` (its bind
+    processors applied, e.g. aware datetimes to naive UTC), for a query run on the driver's own
+    cursor: the values are sent as parameters, never spliced into the text."""
+    dialect = session.get_bind().dialect
+    compiled = stmt.compile(dialect=dialect)
+    state = compiled.construct_expanded_state()  # IN lists expanded, as at execution
+    processors = dict(state.processors)
+    for name, bind in compiled.binds.items():
+        key = compiled.escaped_bind_names.get(name, name)
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.setdefault(key, process)
+    params = {
+        key: processors[key](value) if key in processors else value
+        for key, value in state.parameters.items()
+    }
+    return state.statement, params
 
 
 #: Booking statuses by the small integer the bookings query returns for them.
