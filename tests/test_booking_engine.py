@@ -341,6 +341,36 @@ def test_owner_proxy_booking_is_confirmed_without_approval(wdb, w):
     assert b.status == "confirmed"
 
 
+def test_proposed_venues_are_the_nearest_free_ones_the_group_may_book(make, db, wdb, w):
+    """Of the nearest venues of the type, those taken, closed or not open to the group are
+    skipped; the rest come nearest first, at most five."""
+    unit_id, lon, lat = w["court2"].unit_id, w["court"].lon, w["court"].lat
+    wdb.rollback()  # reading those began a writer transaction (SQLite: the write lock)
+    unit = db.get(Unit, unit_id)
+    made = {}
+    for i, kind in enumerate(["taken", "free", "closed", "members", "free", "free", "free"]):
+        made[i] = make.venue(
+            unit,
+            name=f"{kind}{i}",
+            capacity_units=1,
+            hours="Mon-Sun 21:00-22:00" if kind == "closed" else "Mon-Sun 08:00-22:00",
+            bookable_by="paired" if kind == "members" else "public",
+            lon=lon - 0.0005 * (i + 1),  # nearer than 邮政羽毛球馆, in this order
+            lat=lat,
+        )
+    db.commit()
+    engine.book(wdb, w["sec_other"], made[0].id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+    wdb.commit()
+    for _ in range(3):
+        book(wdb, w, who="sec", group="g_owner")
+    with pytest.raises(BookingConflict) as info:
+        book(wdb, w, who="booker_third", group="g_third")
+    names = [v.name for v in info.value.alternatives.venues]
+    assert names == ["free1", "free4", "free5", "free6", "邮政羽毛球馆"], names
+    distances = [v.distance_m for v in info.value.alternatives.venues]
+    assert distances == sorted(distances)
+
+
 def test_series_all_or_nothing_and_skip(wdb, w):
     book(wdb, w, start=at(16, 19), end=at(16, 20), units=3)  # the 3rd Wednesday is full
     with pytest.raises(engine.SeriesRejected) as info:

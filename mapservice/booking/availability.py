@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, bindparam, cast, null, select, union_all
@@ -37,8 +37,10 @@ NEAREST_VENUES = 40
 
 
 def _violations(session, actor, venue, group, s, e, units, now, quota_cache):  # type: ignore[no-untyped-def]
-    tz = venue_tz(venue)
-    week = week_bounds(s, tz)[0]
+    rules = quota_cache.get(venue.id)
+    if rules is None:  # built once per venue: hours and closures turned into rules
+        rules = quota_cache[venue.id] = venue_rules(venue)
+    week = week_bounds(s, rules.tz)[0]
     key = (venue.id, week)
     if key not in quota_cache:
         # Only a venue with a weekly quota needs what the group used (a query per venue).
@@ -49,7 +51,7 @@ def _violations(session, actor, venue, group, s, e, units, now, quota_cache):  #
         )
     return check(
         Request(s, e, units),
-        venue_rules(venue),
+        rules,
         now,
         may_book=group_may_book(group, venue),
         group_active=group_is_active(group),
@@ -81,7 +83,7 @@ def alternatives(
     horizon_start = local_instant(first_day, 0, tz)
     horizon_end = local_instant(first_day + timedelta(days=SEARCH_DAYS + 1), 0, tz) + length
     holds = capacity.held(session, [venue.id], horizon_start, horizon_end, now)
-    quota_cache: dict[tuple[int, datetime], float] = {}
+    quota_cache: dict[Any, Any] = {}  # (venue, week) -> quota used; venue -> its rules
     windows: list[tuple[datetime, datetime]] = []
     for offset in range(SEARCH_DAYS + 1):
         day = first_day + timedelta(days=offset)
@@ -135,7 +137,7 @@ def similar_free_venues(
     # ranking it (10,000 venues: ~400 ms → a few ms; bench/booking_bench.py, #3).
     located = list(
         session.execute(
-            select(Venue.id, Venue.lon, Venue.lat)
+            select(Venue.id, Venue.lon, Venue.lat, Venue.capacity_units)
             .where(
                 Venue.committee_id == venue.committee_id,
                 Venue.type == venue.type,
@@ -148,35 +150,51 @@ def similar_free_venues(
         )
     )
     located.sort(key=lambda r: haversine_m(venue.lon, venue.lat, r.lon, r.lat))
-    rank = {r.id: i for i, r in enumerate(located[:NEAREST_VENUES])}
-    others = sorted(
-        session.scalars(
-            select(Venue)
-            .where(Venue.id.in_(rank))
-            .options(
-                selectinload(Venue.hours), selectinload(Venue.closures), selectinload(Venue.unit)
-            )
-        ),
-        key=lambda v: rank[v.id],
+    nearest = located[:NEAREST_VENUES]
+    # Which of them are open with the units free: bare rows, two queries. Only those are
+    # loaded as objects, nearest first, for the rules that need them (who may book, notice,
+    # quota): at a busy hour most of the nearest are taken, and loading each with its hours
+    # cost more than the rest of a refusal.
+    timezone = venue_tz(venue).key
+    free = free_candidate_ids(
+        session,
+        [FreeCandidate(r.id, r.capacity_units, timezone) for r in nearest],
+        start,
+        end,
+        units,
+        now,
     )
-    held = capacity.by_venue(capacity.held(session, [v.id for v in others], start, end, now))
-    quota_cache: dict[tuple[int, datetime], float] = {}
+    ranked = [r.id for r in nearest if r.id in free]
+    quota_cache: dict[Any, Any] = {}
     out: list[VenueOption] = []
-    for v in others:
-        if (
-            len(capacity.free_unit_numbers(v.capacity_units, held.get(v.id, []), start, end))
-            < units
-        ):
-            continue
-        if _violations(session, actor, v, group, start, end, units, now, quota_cache):
-            continue
-        out.append(
-            VenueOption(
-                v.id, v.name, v.unit.name, round(haversine_m(venue.lon, venue.lat, v.lon, v.lat))
+    for i in range(0, len(ranked), limit):
+        batch = ranked[i : i + limit]
+        loaded = {
+            v.id: v
+            for v in session.scalars(
+                select(Venue)
+                .where(Venue.id.in_(batch))
+                .options(
+                    selectinload(Venue.hours),
+                    selectinload(Venue.closures),
+                    selectinload(Venue.unit),
+                )
             )
-        )
-        if len(out) >= limit:
-            break
+        }
+        for vid in batch:
+            v = loaded[vid]
+            if _violations(session, actor, v, group, start, end, units, now, quota_cache):
+                continue
+            out.append(
+                VenueOption(
+                    v.id,
+                    v.name,
+                    v.unit.name,
+                    round(haversine_m(venue.lon, venue.lat, v.lon, v.lat)),
+                )
+            )
+            if len(out) >= limit:
+                return out
     return out
 
 
