@@ -198,6 +198,30 @@ def free_search(client: Any, start: datetime, end: datetime, **params: Any) -> l
     return [f["properties"]["name"] for f in body["features"]]
 
 
+def test_listed_venues_show_each_its_own_hours(client, make, db):
+    """The list reads hours as bare rows and formats each weekly pattern once: every feature
+    still shows its own venue's hours, in the search by point and in the plain list."""
+    committee = make.committee(with_streets=False)
+    unit = make.unit(committee, "移动公司")
+    make.admin(committee, username="admin")
+    patterns = {
+        "全天": "Mon-Sun 08:00-22:00",
+        "全天二": "Mon-Sun 08:00-22:00",
+        "工作日": "Mon-Fri 09:00-12:00,14:00-17:00",
+        "周末": "Sat-Sun 10:00-16:00",
+        "无时间": "",
+    }
+    for i, (name, hours) in enumerate(patterns.items()):
+        make.venue(unit, name=name, hours=hours, lon=119.4253 + 0.001 * i, lat=32.1975)
+    db.commit()
+    expected = {name: v.hours_text for name, v in ((v.name, v) for v in db.scalars(select(Venue)))}
+    assert expected["工作日"] != expected["周末"] != expected["全天"]
+    for query in ({"near": "119.4253,32.1975", "radius_km": "3"}, {"per_page": "50"}):
+        body = client.get("/api/v1/venues", query_string=query).get_json()
+        shown = {f["properties"]["name"]: f["properties"]["hours"] for f in body["features"]}
+        assert shown == expected, query
+
+
 def test_venue_search_by_free_window(client, make, db, wdb):
     """Capacity by unit, live holds only, closures and hours (half-open), radius, nearest
     first, and the page: what a booker searching for a free court sees."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import url_for
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from mapservice.api import schemas as s
 from mapservice.api.framework import ApiError, api_user, db, endpoint
@@ -22,6 +22,7 @@ from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
 from mapservice.models import Booking, Committee, Group, Venue
 from mapservice.operations import access, venue_search
 from mapservice.operations import venues as venue_ops
+from mapservice.operations.venue_search import hours_texts
 from mapservice.web.database import end_read_phase
 
 READ_ERRORS = (401, 403, 404, 422, 429)
@@ -36,7 +37,7 @@ def _now() -> datetime:
 
 
 def venue_feature(
-    venue: Venue, crs: str = "wgs84", distance: float | None = None
+    venue: Venue, crs: str = "wgs84", distance: float | None = None, hours: str | None = None
 ) -> s.VenueFeature:
     lon, lat = from_wgs84(venue.lon, venue.lat, crs) if crs != "wgs84" else (venue.lon, venue.lat)
     return s.VenueFeature(
@@ -56,7 +57,7 @@ def venue_feature(
             max_headcount=venue.max_headcount,
             facilities=venue.facilities,
             phone=venue.phone,
-            hours=venue.hours_text,
+            hours=venue.hours_text if hours is None else hours,
             slot_minutes=venue.slot_minutes,
             min_duration_minutes=venue.min_duration_minutes,
             max_duration_minutes=venue.max_duration_minutes,
@@ -118,20 +119,24 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
         near=centre,
         radius_km=query.radius_km,
     )
-    # What a feature shows: its unit and street joined in (one row each), its hours after.
-    shown = (joinedload(Venue.unit), joinedload(Venue.street), selectinload(Venue.hours))
+    # What a feature shows: its unit and street joined in (one row each); its hours as text,
+    # from bare rows (hours_texts).
+    shown = (joinedload(Venue.unit), joinedload(Venue.street))
     if centre is None and free is None:
         # Nothing to compute in Python: count and paginate in SQL.
         stmt = venue_search.statement(user, flt)
         total = db().scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-        page_rows = db().scalars(
-            stmt.options(*shown)
-            .order_by(Venue.id)
-            .offset((query.page - 1) * query.per_page)
-            .limit(query.per_page)
+        page_rows = list(
+            db().scalars(
+                stmt.options(*shown)
+                .order_by(Venue.id)
+                .offset((query.page - 1) * query.per_page)
+                .limit(query.per_page)
+            )
         )
+        hours = hours_texts(db(), [v.id for v in page_rows])
         return s.VenueCollection(
-            features=[venue_feature(v, query.crs) for v in page_rows],
+            features=[venue_feature(v, query.crs, hours=hours[v.id]) for v in page_rows],
             meta=s.PageMeta(page=query.page, per_page=query.per_page, total=total, crs=query.crs),
         )
     # Search on bare rows; only the page shown is loaded as objects.
@@ -143,8 +148,9 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
             select(Venue).where(Venue.id.in_([f.id for f in page])).options(*shown)
         )
     }
+    hours = hours_texts(db(), [f.id for f in page])
     return s.VenueCollection(
-        features=[venue_feature(loaded[f.id], query.crs, f.distance_m) for f in page],
+        features=[venue_feature(loaded[f.id], query.crs, f.distance_m, hours[f.id]) for f in page],
         meta=s.PageMeta(page=query.page, per_page=query.per_page, total=len(found), crs=query.crs),
     )
 

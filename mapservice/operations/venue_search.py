@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from mapservice.booking.availability import FreeCandidate, free_candidate_ids
 from mapservice.booking.engine import haversine_m
-from mapservice.models import Committee, Unit, User, Venue
+from mapservice.core.hours import OpeningRange, format_hours
+from mapservice.models import Committee, OpeningHours, Unit, User, Venue
 from mapservice.operations import access
 
 
@@ -125,3 +126,33 @@ def find(
         now,
     )
     return [f for f in found if f.id in ok]
+
+
+def hours_texts(session: Session, venue_ids: Sequence[int]) -> dict[int, str]:
+    """Each venue's weekly hours as text (:attr:`Venue.hours_text`), from bare rows in one
+    query: a page of venues loaded with their hours as objects cost more than the rest of
+    the page (a 2 km search: ~25 venues, ~175 hour rows), and most venues share a few weekly
+    patterns, each formatted once."""
+    ranges: dict[int, list[OpeningRange]] = {vid: [] for vid in venue_ids}
+    if venue_ids:
+        rows = session.execute(
+            select(
+                OpeningHours.venue_id,
+                OpeningHours.weekday,
+                OpeningHours.start_min,
+                OpeningHours.end_min,
+            )
+            .where(OpeningHours.venue_id.in_(venue_ids))
+            .order_by(OpeningHours.venue_id, OpeningHours.weekday, OpeningHours.start_min)
+        )
+        for vid, weekday, start_min, end_min in rows:
+            ranges[vid].append(OpeningRange(weekday, start_min, end_min))
+    texts: dict[tuple[OpeningRange, ...], str] = {}
+    out: dict[int, str] = {}
+    for vid, found in ranges.items():
+        key = tuple(found)
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = format_hours(found)
+        out[vid] = text
+    return out
