@@ -177,7 +177,9 @@ def get_venue(venue_id: int) -> s.VenueFeature:
     errors=READ_ERRORS,
 )
 def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availability:
-    venue = access.get_venue(db(), api_user(), venue_id)
+    # The committee (its time zone) in the venue's query; hours and the closures near the
+    # window in one more (engine.booking_rules), not two lazy loads.
+    venue = access.get_venue(db(), api_user(), venue_id, options=(joinedload(Venue.committee),))
     start, end = query.from_, query.to
     if end <= start or end - start > timedelta(days=31):
         raise ApiError(
@@ -187,9 +189,8 @@ def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availabil
             {"to": _("Must be after from, within 31 days.")},
         )
     tz = engine.venue_tz(venue)
-    opens = open_intervals(
-        venue.opening_ranges, [(c.start_at, c.end_at) for c in venue.closures], start, end, tz
-    )
+    rules = engine.booking_rules(db(), venue, tz, start, end)
+    opens = open_intervals(rules.ranges, [(a, b) for a, b, _r in rules.closures], start, end, tz)
     holds = capacity.held(db(), [venue.id], start, end, _now())
     intervals: list[s.Interval] = []
     cursor = start

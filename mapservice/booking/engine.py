@@ -586,7 +586,7 @@ def _rules_rows() -> Select[Any]:
 _RULES_ROWS = _rules_rows()
 
 
-def _booking_rules(
+def booking_rules(
     session: Session, venue: Venue, tz: ZoneInfo, start: datetime, end: datetime
 ) -> VenueRules:
     """:func:`venue_rules` read with one small query (opening hours and the closures near the
@@ -654,7 +654,7 @@ def prepare(
     if not may_act_for_group(actor, group, venue):
         raise NotAllowed("not_your_group", _("You may only book for your own group."))
     owner = is_owner(actor, venue)
-    rules = _booking_rules(session, venue, ZoneInfo(timezone), start, end)
+    rules = booking_rules(session, venue, ZoneInfo(timezone), start, end)
     may_book = group_may_book(group, venue)
     active = group_is_active(group)
     unit = group.unit

@@ -4,8 +4,11 @@ change is 403."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ExecutableOption
 from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice.core.errors import NotAllowed, NotFound
@@ -36,10 +39,20 @@ def visible_venues(user: User | None) -> Select[Venue]:
     return select(Venue).where(venue_visible(user))
 
 
-def get_venue(session: Session, user: User | None, venue_id: int, *, edit: bool = False) -> Venue:
-    """The venue if ``user`` may see it (and edit it, with ``edit``); else NotFound/NotAllowed."""
+def get_venue(
+    session: Session,
+    user: User | None,
+    venue_id: int,
+    *,
+    edit: bool = False,
+    options: Sequence[ExecutableOption] = (),
+) -> Venue:
+    """The venue if ``user`` may see it (and edit it, with ``edit``); else NotFound/NotAllowed.
+    ``options``: loader options (what the caller will read of it, loaded in the same query)."""
     cond = and_(venue_visible(user), venue_editable(user)) if edit else venue_visible(user)
-    venue = session.scalars(select(Venue).where(Venue.id == venue_id, cond)).one_or_none()
+    venue = session.scalars(
+        select(Venue).where(Venue.id == venue_id, cond).options(*options)
+    ).one_or_none()
     if venue is not None:
         return venue
     if edit and session.scalar(select(Venue.id).where(Venue.id == venue_id, venue_visible(user))):
