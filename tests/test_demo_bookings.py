@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -13,10 +13,11 @@ from mapservice.operations.demo_bookings import seed_bookings
 from mapservice.operations.seed import seed_demo
 
 TODAY = date(2026, 11, 18)
+NOW = datetime(2026, 11, 18, 4, 0, tzinfo=UTC)  # noon in Shanghai: the statuses as then
 
 
 def test_demo_bookings_are_plausible_and_safe(db):
-    counts = seed_demo(db, today=TODAY)
+    counts = seed_demo(db, today=TODAY, now=NOW)
     db.commit()
     assert counts["runzhou.json"]["bookings"] > 1000
     rows = db.execute(
@@ -48,7 +49,7 @@ def test_demo_bookings_are_plausible_and_safe(db):
         spans.sort()
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
     # A second run adds nothing.
-    again = seed_demo(db, today=TODAY)
+    again = seed_demo(db, today=TODAY, now=NOW)
     assert again["runzhou.json"]["bookings"] == 0
 
 
@@ -59,14 +60,14 @@ def test_demo_bookings_are_deterministic(db, make):
     make.group(committee, None)
     make.venue(unit, capacity_units=2)
     make.venue(make.unit(committee), type="gym")
-    first = seed_bookings(db, committee, today=TODAY)
+    first = seed_bookings(db, committee, today=TODAY, now=NOW)
     snapshot = db.execute(
         select(Booking.venue_id, Booking.group_id, Booking.start_at, Booking.status).order_by(
             Booking.id
         )
     ).all()
     db.rollback()
-    assert seed_bookings(db, committee, today=TODAY) == first
+    assert seed_bookings(db, committee, today=TODAY, now=NOW) == first
     assert (
         db.execute(
             select(Booking.venue_id, Booking.group_id, Booking.start_at, Booking.status).order_by(

@@ -50,12 +50,15 @@ def seed_bookings(
     committee: Committee,
     *,
     today: date,
+    now: datetime | None = None,
     seed: int = 20231,
     weeks_back: int = 6,
     weeks_ahead: int = 2,
 ) -> int:
-    """Generate the committee's demo bookings unless it has bookings already. Returns the
-    number written."""
+    """Generate the committee's demo bookings unless it has bookings already: ``weeks_back``
+    weeks before ``today``'s week to ``weeks_ahead`` after, each one's status as seen at ``now``
+    (default: the present; past bookings completed or no-shows, later ones confirmed or
+    pending). Returns the number written."""
     existing = session.scalar(
         select(func.count(Booking.id)).join(Venue).where(Venue.committee_id == committee.id)
     )
@@ -82,7 +85,7 @@ def seed_bookings(
     monday = today - timedelta(days=today.weekday())
     days = [monday + timedelta(days=i) for i in range(-7 * weeks_back, 7 * weeks_ahead)]
     plan = _Plan()
-    now = utcnow()
+    now = now if now is not None else utcnow()
     for venue in venues:
         _plan_venue(plan, rng, venue, groups, days, ZoneInfo(committee.timezone), now)
     if not plan.bookings:

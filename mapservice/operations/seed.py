@@ -181,9 +181,12 @@ def seed_file(session: Session, path: Path) -> dict[str, int]:
     return counts
 
 
-def seed_demo(session: Session, today: date | None = None) -> dict[str, dict[str, int]]:
-    """Load every demo seed file and eight weeks of bookings around ``today``; returns what
-    was added per file (zeros on a second run)."""
+def seed_demo(
+    session: Session, today: date | None = None, now: datetime | None = None
+) -> dict[str, dict[str, int]]:
+    """Load every demo seed file and eight weeks of bookings around ``today``, their statuses
+    as at ``now`` (default: the present); returns what was added per file (zeros on a second
+    run)."""
     from mapservice.operations.demo_bookings import seed_bookings
 
     out = {}
@@ -191,6 +194,6 @@ def seed_demo(session: Session, today: date | None = None) -> dict[str, dict[str
         counts = seed_file(session, SEEDS / name)
         slug = json.loads((SEEDS / name).read_text(encoding="utf-8"))["committee"]["slug"]
         committee = session.scalars(select(Committee).where(Committee.slug == slug)).one()
-        counts["bookings"] = seed_bookings(session, committee, today=today or date.today())
+        counts["bookings"] = seed_bookings(session, committee, today=today or date.today(), now=now)
         out[name] = counts
     return out
