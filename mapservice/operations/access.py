@@ -4,7 +4,7 @@ change is 403."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import Session
@@ -23,6 +23,14 @@ def venue_visible(user: User | None) -> ColumnElement[bool]:
     if user.is_admin or user.is_secretary:
         return Venue.committee_id == user.committee_id
     return and_(public, Venue.committee_id == user.committee_id)
+
+
+def venue_visibility_key(user: User | None) -> Hashable:
+    """Everything :func:`venue_visible` reads of ``user``: users with equal keys get the same
+    condition (callers may keep a statement built with it per key)."""
+    if user is None:
+        return None
+    return (user.is_admin or user.is_secretary, user.committee_id)
 
 
 def venue_editable(user: User | None) -> ColumnElement[bool]:
