@@ -638,6 +638,41 @@ def test_rules_changed_between_the_checks_and_the_lock_are_honoured(db, wdb, w, 
     assert wdb.scalar(select(Booking.id).where(Booking.venue_id == court_id)) is None
 
 
+def test_postgresql_book_locks_the_venue_in_the_query_that_reads_it(db_kind, wdb, w):
+    """On PostgreSQL book() prepares with ``lock``: the venue's row is locked from the first
+    read (another writer cannot take it), and the locked step reads no stamp again. Without
+    the lock, prepare() leaves the row free."""
+    if db_kind != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite's writer session locks the database)")
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    court_id = w["court"].id
+
+    def other_writer_gets_the_row() -> bool:
+        with wdb.get_bind().connect() as other:
+            try:
+                other.execute(
+                    text("SELECT id FROM venues WHERE id = :v FOR UPDATE NOWAIT"), {"v": court_id}
+                )
+                return True
+            except OperationalError:
+                return False
+            finally:
+                other.rollback()
+
+    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+    assert not p.locked and other_writer_gets_the_row()
+    wdb.rollback()
+    p = engine.prepare(
+        wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW, lock=True
+    )
+    assert p.locked and not other_writer_gets_the_row()
+    booking = engine.book_prepared(wdb, w["booker"], p)
+    wdb.commit()
+    assert booking.unit_numbers == [1] and other_writer_gets_the_row()
+
+
 def test_group_suspended_between_the_checks_and_the_lock_is_refused(db, wdb, w):
     court_id, unit_id = w["court"].id, w["g_other"].unit_id
     p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)

@@ -562,6 +562,8 @@ class Prepared:
     rules: VenueRules
     may_book: bool
     group_active: bool
+    locked: bool
+    has_expired: bool
     stamp: tuple[Any, ...]
 
     @property
@@ -642,7 +644,21 @@ _VENUE_AND_GROUP: Select[Any] = (
     .outerjoin(Unit, Unit.id == Group.unit_id)
     .where(Venue.id == bindparam("venue_id"))
 )
-_VENUE_AND_GROUP_BY_VISIBILITY: dict[Hashable, Select[Any]] = {}
+_VENUE_AND_GROUP_BY_VISIBILITY: dict[tuple[Hashable, bool], Select[Any]] = {}
+
+
+def _expired_holds() -> ColumnElement[bool]:
+    """Whether the venue (of the enclosing query) has pending holds that ran out by ``now``."""
+    return (
+        select(Booking.id)
+        .where(
+            Booking.venue_id == Venue.id,
+            Booking.status == BookingStatus.PENDING.value,
+            Booking.hold_expires_at <= bindparam("now", type_=UTCDateTime()),
+        )
+        .exists()
+    )
+
 
 _PAIRED = select(venue_paired_units.c.unit_id).where(
     venue_paired_units.c.venue_id == bindparam("venue_id"),
@@ -651,24 +667,32 @@ _PAIRED = select(venue_paired_units.c.unit_id).where(
 
 
 def _venue_and_group(
-    session: Session, actor: User, venue_id: int, group_id: int
-) -> tuple[BookingVenue, str, BookingGroup | None] | None:
-    key = access.venue_visibility_key(actor)
+    session: Session, actor: User, venue_id: int, group_id: int, now: datetime, lock: bool
+) -> tuple[BookingVenue, str, BookingGroup | None, bool] | None:
+    """The venue as ``actor`` may see it, its time zone, the group (None if not in the actor's
+    committee) and, with ``lock`` (PostgreSQL), the venue's row locked by the same statement
+    and whether it has run-out holds."""
+    key = (access.venue_visibility_key(actor), lock)
     stmt = _VENUE_AND_GROUP_BY_VISIBILITY.get(key)
     if stmt is None:
         stmt = _VENUE_AND_GROUP.where(access.venue_visible(actor))
+        if lock:
+            stmt = stmt.add_columns(_expired_holds()).with_for_update(of=Venue)
         _VENUE_AND_GROUP_BY_VISIBILITY[key] = stmt
-    row = (
-        session.connection()
-        .execute(
-            stmt, {"venue_id": venue_id, "group_id": group_id, "committee_id": actor.committee_id}
-        )
-        .one_or_none()
-    )
+    params: dict[str, Any] = {
+        "venue_id": venue_id,
+        "group_id": group_id,
+        "committee_id": actor.committee_id,
+    }
+    if lock:
+        params["now"] = now
+    row = session.connection().execute(stmt, params).one_or_none()
     if row is None:
         return None
-    group = BookingGroup(*row[_N_VENUE + 1 :]) if row[_N_VENUE + 1] is not None else None
-    return BookingVenue(*row[:_N_VENUE]), row[_N_VENUE], group
+    g = _N_VENUE + 1
+    group = BookingGroup(*row[g : g + len(BookingGroup._fields)]) if row[g] is not None else None
+    expired = bool(row[-1]) if lock else False
+    return BookingVenue(*row[:_N_VENUE]), row[_N_VENUE], group, expired
 
 
 def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) -> bool:
@@ -766,17 +790,25 @@ def prepare(
     headcount: int | None = None,
     now: datetime | None = None,
     series_id: str | None = None,
+    lock: bool = False,
 ) -> Prepared:
     """Check a booking request against every rule that does not depend on the venue's
     bookings, reading only (no lock needed). Raises NotAllowed / NotFound / RuleViolation
-    (with the quota counted too, so the list is the one :func:`book` would give)."""
+    (with the quota counted too, so the list is the one :func:`book` would give).
+
+    ``lock`` (PostgreSQL, in the transaction that then books): the venue's row is locked by
+    the query that reads it, so nothing checked here can change before the booking is written
+    and :func:`book_prepared` need not lock and re-read (one statement less). On SQLite the
+    whole database would be locked meanwhile: there the checks run outside the write lock."""
     now = _now(now)
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
-    found = _venue_and_group(session, actor, venue_id, group_id)
+    if lock:
+        _require_writer(session)
+    found = _venue_and_group(session, actor, venue_id, group_id, now, lock)
     if found is None:
         raise NotFound("venue_not_found", _("No such venue."))
-    venue, timezone, group = found
+    venue, timezone, group, has_expired = found
     version = venue.rules_version  # read with (or before) everything checked below
     if group is None:
         raise NotFound("group_not_found", _("No such group."))
@@ -824,6 +856,8 @@ def prepare(
         rules=rules,
         may_book=may_book,
         group_active=active,
+        locked=lock,
+        has_expired=has_expired,
         stamp=(
             version,
             timezone,
@@ -836,15 +870,7 @@ def prepare(
 
 
 def _stamp_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
-    expired = (
-        select(Booking.id)
-        .where(
-            Booking.venue_id == Venue.id,
-            Booking.status == BookingStatus.PENDING.value,
-            Booking.hold_expires_at <= bindparam("now", type_=UTCDateTime()),
-        )
-        .exists()
-    )
+    expired = _expired_holds()
     stmt = (
         select(
             Venue.rules_version,
@@ -868,15 +894,19 @@ def _stamp_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
 _STAMP = {False: _stamp_stmt(False), True: _stamp_stmt(True)}
 
 
-def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | None, bool]:
-    """Take the venue's lock and, in the same statement, read what ``p``'s checks relied on
-    and whether the venue has pending holds that ran out. (None, False) if the venue or the
-    group is gone."""
+def _require_writer(session: Session) -> None:
     if not is_immediate(session):
         raise RuntimeError(
             "booking needs a writer session (mapservice.db.writer): on SQLite the transaction"
             " must begin IMMEDIATE so the check and the write are atomic"
         )
+
+
+def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | None, bool]:
+    """Take the venue's lock and, in the same statement, read what ``p``'s checks relied on
+    and whether the venue has pending holds that ran out. (None, False) if the venue or the
+    group is gone."""
+    _require_writer(session)
     conn = session.connection()
     stmt = _STAMP[conn.dialect.name == "postgresql"]
     row = conn.execute(
@@ -897,8 +927,13 @@ def book_prepared(
     """The locked step of :func:`book`: lock the venue; if anything ``p`` was checked against
     changed meanwhile, check again (now under the lock); expire the venue's run-out holds (if
     any); count the quota (if the venue has one); find free units; insert the booking, its
-    units and the audit entry. ``session`` must be a writer session."""
-    stamp, has_expired = _lock_and_stamp(session, p)
+    units and the audit entry. ``session`` must be a writer session. (When ``p`` was prepared
+    with the lock, in this transaction, the venue is locked already and ``p`` is current.)"""
+    stamp: tuple[Any, ...] | None
+    if p.locked:
+        stamp, has_expired = p.stamp, p.has_expired
+    else:
+        stamp, has_expired = _lock_and_stamp(session, p)
     if stamp != p.stamp:
         session.flush()
         session.expire_all()  # read the venue and the group as they are now, under the lock
@@ -1143,10 +1178,13 @@ def book(
     Two steps: :func:`prepare` checks the request reading only, then :func:`book_prepared`
     takes the venue's lock and does only what depends on the bookings. On SQLite, when the
     session has no transaction yet, the first step runs in its own short read transaction,
-    so the database's write lock is held only for the second."""
+    so the database's write lock is held only for the second; on PostgreSQL the first step's
+    query locks the venue's row (only that venue's writers wait), so the second need not lock
+    and re-read."""
     now = _now(now)
+    postgresql = session.get_bind().dialect.name == "postgresql"
     read_apart = (
-        session.get_bind().dialect.name == "sqlite"
+        not postgresql
         and not session.in_transaction()
         and not (session.new or session.dirty or session.deleted)
     )
@@ -1165,6 +1203,7 @@ def book(
             headcount=headcount,
             now=now,
             series_id=series_id,
+            lock=postgresql,
         )
     finally:
         if read_apart:
