@@ -244,6 +244,24 @@ def test_closure_rule_names_the_closure(wdb, w):
     assert "设备检修" in info.value.violations[0].message
 
 
+def test_closures_are_read_to_the_second_in_the_venues_time_zone(wdb, w):
+    """The closures come with the venue's row (as JSON text on both databases): one ending at
+    19:00 local does not touch 19:00–20:00, one starting at 20:00 neither; one second into
+    the hour does."""
+    w["court"].closures.append(Closure(start_at=at(2, 17), end_at=at(2, 19), reason="检修"))
+    w["court"].closures.append(Closure(start_at=at(2, 20), end_at=at(2, 21), reason="比赛"))
+    wdb.commit()
+    assert book(wdb, w, start=at(2, 19), end=at(2, 20)).status == "confirmed"
+    w["court"].closures.append(
+        Closure(start_at=at(3, 19) + timedelta(seconds=1), end_at=at(3, 19, 30), reason="消杀")
+    )
+    wdb.commit()
+    with pytest.raises(RuleViolation) as info:
+        book(wdb, w, start=at(3, 19), end=at(3, 20))
+    assert [v.code for v in info.value.violations] == ["closed"]
+    assert "消杀" in info.value.violations[0].message
+
+
 def test_weekly_quota(wdb, w):
     book(wdb, w, start=at(2, 9), end=at(2, 12))  # 3 h this week (Mon 30 Nov – Sun 6 Dec)
     with pytest.raises(RuleViolation) as info:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, NoReturn, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Integer,
     Select,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -644,7 +646,50 @@ _VENUE_AND_GROUP: Select[Any] = (
     .outerjoin(Unit, Unit.id == Group.unit_id)
     .where(Venue.id == bindparam("venue_id"))
 )
-_VENUE_AND_GROUP_BY_VISIBILITY: dict[tuple[Hashable, bool], Select[Any]] = {}
+_VENUE_AND_GROUP_BY_VISIBILITY: dict[tuple[Hashable, bool, bool], Select[Any]] = {}
+_RULES_MARGIN = timedelta(days=2)  # a refused request's day is described with its closures
+
+
+def _rules_columns(postgresql: bool) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The venue's opening hours and its closures near the request (``from`` – ``to``) as two
+    JSON arrays, so that the query reading the venue reads its rules too."""
+    agg, row = (
+        (func.json_agg, func.json_build_array)
+        if postgresql
+        else (func.json_group_array, func.json_array)
+    )
+    hours = (
+        select(agg(row(OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min)))
+        .where(OpeningHours.venue_id == Venue.id)
+        .scalar_subquery()
+    )
+    closures = (
+        select(agg(row(Closure.start_at, Closure.end_at, Closure.reason)))
+        .where(
+            Closure.venue_id == Venue.id,
+            Closure.start_at < bindparam("to", type_=UTCDateTime()),
+            Closure.end_at > bindparam("from", type_=UTCDateTime()),
+        )
+        .scalar_subquery()
+    )
+    return type_coerce(hours, JSON), type_coerce(closures, JSON)
+
+
+def _rules_from_json(
+    venue: BookingVenue, tz: ZoneInfo, hours: list[Any] | None, closures: list[Any] | None
+) -> VenueRules:
+    """:func:`booking_rules` from :func:`_rules_columns`' arrays (an instant as ISO text, in
+    UTC; no rows: NULL on PostgreSQL, ``[]`` on SQLite)."""
+    ranges = sorted(OpeningRange(w, a, b) for w, a, b in hours or ())
+    found = sorted(
+        (
+            datetime.fromisoformat(a).replace(tzinfo=UTC),
+            datetime.fromisoformat(b).replace(tzinfo=UTC),
+            reason,
+        )
+        for a, b, reason in closures or ()
+    )
+    return _venue_rules_of(venue, tz, ranges, tuple(found))
 
 
 def _expired_holds() -> ColumnElement[bool]:
@@ -667,15 +712,25 @@ _PAIRED = select(venue_paired_units.c.unit_id).where(
 
 
 def _venue_and_group(
-    session: Session, actor: User, venue_id: int, group_id: int, now: datetime, lock: bool
-) -> tuple[BookingVenue, str, BookingGroup | None, bool] | None:
-    """The venue as ``actor`` may see it, its time zone, the group (None if not in the actor's
-    committee) and, with ``lock`` (PostgreSQL), the venue's row locked by the same statement
-    and whether it has run-out holds."""
-    key = (access.venue_visibility_key(actor), lock)
+    session: Session,
+    actor: User,
+    venue_id: int,
+    group_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    lock: bool,
+) -> tuple[BookingVenue, VenueRules, BookingGroup | None, bool] | None:
+    """The venue as ``actor`` may see it with its rules for ``[start, end)``, the group (None
+    if not in the actor's committee) and, with ``lock`` (PostgreSQL), the venue's row locked
+    by the same statement and whether it has run-out holds. One statement."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    key = (access.venue_visibility_key(actor), lock, postgresql)
     stmt = _VENUE_AND_GROUP_BY_VISIBILITY.get(key)
     if stmt is None:
-        stmt = _VENUE_AND_GROUP.where(access.venue_visible(actor))
+        stmt = _VENUE_AND_GROUP.where(access.venue_visible(actor)).add_columns(
+            *_rules_columns(postgresql)
+        )
         if lock:
             stmt = stmt.add_columns(_expired_holds()).with_for_update(of=Venue)
         _VENUE_AND_GROUP_BY_VISIBILITY[key] = stmt
@@ -683,6 +738,8 @@ def _venue_and_group(
         "venue_id": venue_id,
         "group_id": group_id,
         "committee_id": actor.committee_id,
+        "from": start - _RULES_MARGIN,
+        "to": end + _RULES_MARGIN,
     }
     if lock:
         params["now"] = now
@@ -690,9 +747,12 @@ def _venue_and_group(
     if row is None:
         return None
     g = _N_VENUE + 1
-    group = BookingGroup(*row[g : g + len(BookingGroup._fields)]) if row[g] is not None else None
-    expired = bool(row[-1]) if lock else False
-    return BookingVenue(*row[:_N_VENUE]), row[_N_VENUE], group, expired
+    r = g + len(BookingGroup._fields)
+    group = BookingGroup(*row[g:r]) if row[g] is not None else None
+    expired = bool(row[r + 2]) if lock else False
+    venue = BookingVenue(*row[:_N_VENUE])
+    rules = _rules_from_json(venue, ZoneInfo(row[_N_VENUE]), row[r], row[r + 1])
+    return venue, rules, group, expired
 
 
 def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) -> bool:
@@ -749,7 +809,7 @@ def booking_rules(
 ) -> VenueRules:
     """:func:`venue_rules` read with one small query (opening hours and the closures near the
     request) instead of the venue's collections, which may have been loaded earlier."""
-    margin = timedelta(days=2)  # the refused request's day is described with its closures
+    margin = _RULES_MARGIN
     ranges: list[OpeningRange] = []
     found: list[tuple[datetime, datetime, str]] = []
     for kind, weekday, start_min, end_min, c_start, c_end, reason in session.connection().execute(
@@ -759,7 +819,15 @@ def booking_rules(
             ranges.append(OpeningRange(weekday, start_min, end_min))
         else:
             found.append((c_start, c_end, reason))
-    closures = tuple(found)
+    return _venue_rules_of(venue, tz, ranges, tuple(found))
+
+
+def _venue_rules_of(
+    venue: Venue | BookingVenue,
+    tz: ZoneInfo,
+    ranges: list[OpeningRange],
+    closures: tuple[tuple[datetime, datetime, str], ...],
+) -> VenueRules:
     return VenueRules(
         name=venue.name,
         tz=tz,
@@ -805,17 +873,16 @@ def prepare(
         raise NotAllowed("login_required", _("Please log in first."))
     if lock:
         _require_writer(session)
-    found = _venue_and_group(session, actor, venue_id, group_id, now, lock)
+    found = _venue_and_group(session, actor, venue_id, group_id, start, end, now, lock)
     if found is None:
         raise NotFound("venue_not_found", _("No such venue."))
-    venue, timezone, group, has_expired = found
+    venue, rules, group, has_expired = found
     version = venue.rules_version  # read with (or before) everything checked below
     if group is None:
         raise NotFound("group_not_found", _("No such group."))
     if not may_act_for_group(actor, group, venue):
         raise NotAllowed("not_your_group", _("You may only book for your own group."))
     owner = is_owner(actor, venue)
-    rules = booking_rules(session, venue, ZoneInfo(timezone), start, end)
     may_book = _group_may_book(session, group, venue)
     active = _active(group.active, group.unit_status)
     req = Request(start, end, units, headcount)
@@ -860,7 +927,7 @@ def prepare(
         has_expired=has_expired,
         stamp=(
             version,
-            timezone,
+            rules.tz.key,
             group.active,
             group.unit_id,
             group.unit_status,
