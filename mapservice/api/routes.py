@@ -177,9 +177,6 @@ def get_venue(venue_id: int) -> s.VenueFeature:
     errors=READ_ERRORS,
 )
 def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availability:
-    # The committee (its time zone) in the venue's query; hours and the closures near the
-    # window in one more (engine.booking_rules), not two lazy loads.
-    venue = access.get_venue(db(), api_user(), venue_id, options=(joinedload(Venue.committee),))
     start, end = query.from_, query.to
     if end <= start or end - start > timedelta(days=31):
         raise ApiError(
@@ -188,10 +185,12 @@ def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availabil
             _("Some fields are not valid."),
             {"to": _("Must be after from, within 31 days.")},
         )
-    tz = engine.venue_tz(venue)
-    rules = engine.booking_rules(db(), venue, tz, start, end)
+    # The venue as this user may see it, with its time zone, hours and the closures near the
+    # window, in one statement built once; the units held over it in another.
+    venue, rules = engine.venue_and_rules(db(), api_user(), venue_id, start, end)
+    tz = rules.tz
     opens = open_intervals(rules.ranges, [(a, b) for a, b, _r in rules.closures], start, end, tz)
-    holds = capacity.held(db(), [venue.id], start, end, _now())
+    holds = capacity.held_at(db(), venue.id, start, end, _now())
     intervals: list[s.Interval] = []
     cursor = start
     for a, b in opens:

@@ -713,9 +713,9 @@ _PAIRED = select(venue_paired_units.c.unit_id).where(
 
 def _venue_and_group(
     session: Session,
-    actor: User,
+    actor: User | None,
     venue_id: int,
-    group_id: int,
+    group_id: int | None,
     start: datetime,
     end: datetime,
     now: datetime,
@@ -737,7 +737,7 @@ def _venue_and_group(
     params: dict[str, Any] = {
         "venue_id": venue_id,
         "group_id": group_id,
-        "committee_id": actor.committee_id,
+        "committee_id": actor.committee_id if actor is not None else None,
         "from": start - _RULES_MARGIN,
         "to": end + _RULES_MARGIN,
     }
@@ -753,6 +753,18 @@ def _venue_and_group(
     venue = BookingVenue(*row[:_N_VENUE])
     rules = _rules_from_json(venue, ZoneInfo(row[_N_VENUE]), row[r], row[r + 1])
     return venue, rules, group, expired
+
+
+def venue_and_rules(
+    session: Session, actor: User | None, venue_id: int, start: datetime, end: datetime
+) -> tuple[BookingVenue, VenueRules]:
+    """The venue as ``actor`` (None: anyone) may see it, with its rules for ``[start, end)``
+    (time zone, hours, the closures near the window), in one statement built once: what a
+    venue's availability needs. NotFound otherwise."""
+    found = _venue_and_group(session, actor, venue_id, None, start, end, start, False)
+    if found is None:
+        raise NotFound("venue_not_found", _("No such venue."))
+    return found[0], found[1]
 
 
 def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) -> bool:
