@@ -187,7 +187,8 @@ def _write_doc(report: Report, path: Path) -> None:
         f"Run `{base['command']}` started {base['started_at']}, finished {base['finished_at']};"
         f" {m['cpus']} × {m['cpu']}, {m['memory_gb']} GB, {m['platform']}, Python {m['python']}.",
         f"Load average (1/5/15 min) at start {base['load_at_start']},"
-        f" at end {base['load_at_end']} (other engineers' test suites share this machine).",
+        f" at end {base['load_at_end']} (the benchmark's own processes count in it, and anything"
+        " else the shared machine runs).",
     ]
     if "merged_into" in d:
         block.append(
