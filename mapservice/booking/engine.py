@@ -25,19 +25,14 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
-    Text,
     and_,
     bindparam,
-    cast,
     false,
     func,
     insert,
-    literal,
-    null,
     or_,
     select,
     type_coerce,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
@@ -169,20 +164,11 @@ def venue_tz(venue: Venue) -> ZoneInfo:
 
 
 def venue_rules(venue: Venue) -> VenueRules:
-    return VenueRules(
-        name=venue.name,
-        tz=venue_tz(venue),
-        capacity_units=venue.capacity_units,
-        slot_minutes=venue.slot_minutes,
-        min_duration_minutes=venue.min_duration_minutes,
-        max_duration_minutes=venue.max_duration_minutes,
-        max_days_ahead=venue.max_days_ahead,
-        min_notice_minutes=venue.min_notice_minutes,
-        max_headcount=venue.max_headcount,
-        weekly_quota_hours=venue.weekly_quota_hours,
-        ranges=venue.opening_ranges,
-        closures=tuple((c.start_at, c.end_at, c.reason) for c in venue.closures),
-        bookable=venue.is_open_for_booking,
+    return _venue_rules_of(
+        venue,
+        venue_tz(venue),
+        venue.opening_ranges,
+        tuple((c.start_at, c.end_at, c.reason) for c in venue.closures),
     )
 
 
@@ -678,7 +664,7 @@ def _rules_columns(postgresql: bool) -> tuple[ColumnElement[Any], ColumnElement[
 def _rules_from_json(
     venue: BookingVenue, tz: ZoneInfo, hours: list[Any] | None, closures: list[Any] | None
 ) -> VenueRules:
-    """:func:`booking_rules` from :func:`_rules_columns`' arrays (an instant as ISO text, in
+    """:func:`venue_rules` from :func:`_rules_columns`' arrays (an instant as ISO text, in
     UTC; no rows: NULL on PostgreSQL, ``[]`` on SQLite)."""
     ranges = sorted(OpeningRange(w, a, b) for w, a, b in hours or ())
     found = sorted(
@@ -780,58 +766,6 @@ def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) 
             is not None
         ),
     )
-
-
-def _rules_rows() -> Select[Any]:
-    """The venue's opening hours (kind 0) and the closures near the request (kind 1), in one
-    query."""
-    no_int = cast(null(), Integer)
-    no_time = cast(null(), UTCDateTime())
-    hours = select(
-        literal(0, Integer).label("kind"),
-        OpeningHours.weekday.label("weekday"),
-        OpeningHours.start_min.label("start_min"),
-        OpeningHours.end_min.label("end_min"),
-        no_time.label("start_at"),
-        no_time.label("end_at"),
-        cast(null(), Text).label("reason"),
-    ).where(OpeningHours.venue_id == bindparam("venue_id"))
-    closures = select(
-        literal(1, Integer),
-        no_int,
-        no_int,
-        no_int,
-        Closure.start_at,
-        Closure.end_at,
-        cast(Closure.reason, Text),
-    ).where(
-        Closure.venue_id == bindparam("venue_id"),
-        Closure.start_at < bindparam("to", type_=UTCDateTime()),
-        Closure.end_at > bindparam("from", type_=UTCDateTime()),
-    )
-    both = union_all(hours, closures).subquery()
-    return select(both).order_by(both.c.kind, both.c.weekday, both.c.start_min, both.c.start_at)
-
-
-_RULES_ROWS = _rules_rows()
-
-
-def booking_rules(
-    session: Session, venue: Venue | BookingVenue, tz: ZoneInfo, start: datetime, end: datetime
-) -> VenueRules:
-    """:func:`venue_rules` read with one small query (opening hours and the closures near the
-    request) instead of the venue's collections, which may have been loaded earlier."""
-    margin = _RULES_MARGIN
-    ranges: list[OpeningRange] = []
-    found: list[tuple[datetime, datetime, str]] = []
-    for kind, weekday, start_min, end_min, c_start, c_end, reason in session.connection().execute(
-        _RULES_ROWS, {"venue_id": venue.id, "to": end + margin, "from": start - margin}
-    ):
-        if kind == 0:
-            ranges.append(OpeningRange(weekday, start_min, end_min))
-        else:
-            found.append((c_start, c_end, reason))
-    return _venue_rules_of(venue, tz, ranges, tuple(found))
 
 
 def _venue_rules_of(
