@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine  # noqa: E402
 
 from mapservice.core import geo  # noqa: E402
 from mapservice.core.opening import local_instant  # noqa: E402
-from mapservice.db import make_engine  # noqa: E402
+from mapservice.db import make_engine, sqlite_instant  # noqa: E402
 from mapservice.migrate import upgrade  # noqa: E402
 from mapservice.models import (  # noqa: E402
     Area,
@@ -147,8 +147,8 @@ def _bulk(conn: Connection, table: Any, rows: list[dict[str, Any]], chunk: int =
                         [_pg_value(row[c]) for c in cols]  # naive UTC, as UTCDateTime stores
                     )
         return
-    # SQLite: the driver's executemany on values already in the form SQLAlchemy stores
-    # (naive UTC text with microseconds, booleans as 0/1), inside the same transaction.
+    # SQLite: the driver's executemany on values already in the form the models store
+    # (instants as integer microseconds, booleans as 0/1), inside the same transaction.
     cols = list(rows[0])
     marks = ", ".join("?" * len(cols))
     sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"  # noqa: S608 (our names)
@@ -166,7 +166,7 @@ def _pg_value(v: Any) -> Any:
 
 def _sqlite_value(v: Any) -> Any:
     if isinstance(v, datetime):
-        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return sqlite_instant(v)
     if isinstance(v, bool):
         return int(v)
     return v

@@ -1,16 +1,20 @@
 """Database plumbing: the declarative base, a UTC datetime type, engines and sessions.
 
-Instants are stored as naive UTC on both databases and come back timezone-aware (UTC), so
-comparisons, range constraints and sorting agree on SQLite and PostgreSQL.
+Instants come back timezone-aware (UTC). PostgreSQL stores them as naive UTC ``timestamp``;
+SQLite as integer microseconds since the Unix epoch (UTC) in a ``DATETIME`` column, whose
+NUMERIC affinity keeps them integers: compared, sorted and range-checked as numbers, and read
+by the statistics without parsing text. Either way comparisons, range constraints and sorting
+agree on the two databases.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, exc
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -28,24 +32,64 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def sqlite_instant(value: datetime) -> int:
+    """An aware instant as SQLite stores it: integer microseconds since the Unix epoch."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given where an aware one is required")
+    return (value - EPOCH) // MICROSECOND
+
+
+def instant_from_sqlite(value: int) -> datetime:
+    """The aware UTC instant of :func:`sqlite_instant`'s integer."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(
+            f"an instant stored as {type(value).__name__} where SQLite stores integer "
+            "microseconds: the database needs `mapservice migrate`"
+        )
+    return EPOCH + value * MICROSECOND
+
+
+class _SQLiteInstant(sqlite.DATETIME):
+    """``DATETIME`` in the DDL; values pass to and from the driver as they are (integers made
+    by :class:`UTCDateTime`), not as SQLite's default ISO text."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out; naive UTC in the column."""
+    """Aware datetimes in, aware UTC datetimes out. In the column: naive UTC on PostgreSQL,
+    integer microseconds since the Unix epoch on SQLite (:func:`sqlite_instant`)."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteInstant())
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given where an aware one is required")
+        if dialect.name == "sqlite":
+            return sqlite_instant(value)
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # pragma: no cover - raw SQLite text
-            value = datetime.fromisoformat(value)
+        if dialect.name == "sqlite":
+            return instant_from_sqlite(value)
         aware: datetime = value.replace(tzinfo=UTC)
         return aware
 

@@ -11,10 +11,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mapservice.db import Base, make_engine
 from mapservice.migrate import downgrade, upgrade
-from mapservice.models import Booking, Closure, User, Venue
+from mapservice.models import Booking, Closure, LoginAttempt, User, Venue
 from tests.conftest import reload
 
 
@@ -46,6 +47,57 @@ def test_migrations_down_and_up(pg_cluster, db_kind, tmp_path):
         inspect(eng).get_table_names()
     )
     eng.dispose()
+
+
+def test_sqlite_instants_migrate_to_integer_microseconds_and_back(db_kind, tmp_path):
+    """0008: SQLite's instants, ISO text until 0007, become integer microseconds since the
+    epoch and read back as the same instants; downgrading gives the same text again."""
+    if db_kind != "sqlite":
+        pytest.skip("PostgreSQL keeps timestamp columns; 0008 changes nothing there")
+    url = f"sqlite:///{tmp_path / 'instants.db'}"
+    upgrade(url)
+    when = [
+        datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC),
+        datetime(2026, 3, 1, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")),  # 16:00 UTC the day before
+        datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),  # before the epoch
+    ]
+    eng = make_engine(url)
+    with Session(eng) as session:
+        session.add_all(
+            LoginAttempt(username=f"u{i}", address="127.0.0.1", at=at) for i, at in enumerate(when)
+        )
+        session.commit()
+    with eng.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT at, typeof(at) FROM login_attempts ORDER BY id").all()
+    assert stored == [
+        (1_796_203_815_123_456, "integer"),
+        (1_772_294_400_000_000, "integer"),
+        (-500_000, "integer"),
+    ]
+    eng.dispose()
+
+    downgrade(url, "0007")
+    eng = make_engine(url)
+    with eng.connect() as conn:
+        texts = conn.exec_driver_sql("SELECT at FROM login_attempts ORDER BY id").scalars().all()
+    eng.dispose()
+    assert texts == [
+        "2026-12-02 09:30:15.123456",
+        "2026-02-28 16:00:00.000000",
+        "1969-12-31 23:59:59.500000",
+    ]
+
+    upgrade(url)
+    eng = make_engine(url)
+    with Session(eng) as session:
+        back = session.scalars(select(LoginAttempt.at).order_by(LoginAttempt.id)).all()
+        # Compared as numbers: the instant of the second row, not the text, is the earlier.
+        earlier = session.scalars(
+            select(LoginAttempt.username).where(LoginAttempt.at < when[0])
+        ).all()
+    eng.dispose()
+    assert back == when and all(b.tzinfo is not None for b in back)
+    assert sorted(earlier) == ["u1", "u2"]
 
 
 @pytest.mark.parametrize(

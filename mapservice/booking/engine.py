@@ -52,7 +52,7 @@ from mapservice.core.hours import OpeningRange
 from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookableBy, BookingStatus, UnitStatus
-from mapservice.db import UTCDateTime, is_immediate, utcnow
+from mapservice.db import UTCDateTime, instant_from_sqlite, is_immediate, utcnow
 from mapservice.models import (
     AuditEntry,
     Booking,
@@ -664,18 +664,18 @@ def _rules_columns(postgresql: bool) -> tuple[ColumnElement[Any], ColumnElement[
 def _rules_from_json(
     venue: BookingVenue, tz: ZoneInfo, hours: list[Any] | None, closures: list[Any] | None
 ) -> VenueRules:
-    """:func:`venue_rules` from :func:`_rules_columns`' arrays (an instant as ISO text, in
-    UTC; no rows: NULL on PostgreSQL, ``[]`` on SQLite)."""
+    """:func:`venue_rules` from :func:`_rules_columns`' arrays (an instant as ISO text in UTC
+    on PostgreSQL, as SQLite stores it on SQLite; no rows: NULL on PostgreSQL, ``[]`` on
+    SQLite)."""
     ranges = sorted(OpeningRange(w, a, b) for w, a, b in hours or ())
-    found = sorted(
-        (
-            datetime.fromisoformat(a).replace(tzinfo=UTC),
-            datetime.fromisoformat(b).replace(tzinfo=UTC),
-            reason,
-        )
-        for a, b, reason in closures or ()
-    )
+    found = sorted((_json_instant(a), _json_instant(b), reason) for a, b, reason in closures or ())
     return _venue_rules_of(venue, tz, ranges, tuple(found))
+
+
+def _json_instant(value: str | int) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return instant_from_sqlite(value)
 
 
 def _expired_holds() -> ColumnElement[bool]:

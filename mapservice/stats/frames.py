@@ -1,7 +1,7 @@
 """Load what the measures need from the database as DataFrames and arrays: one query for the
 venues in scope, one for their opening hours and closures, one for the bookings that meet the
 period (integer columns packed by the database into one value; instants as whole epoch
-seconds: computed by SQLite, from PostgreSQL's binary timestamps in numpy). Opening intervals
+seconds: from SQLite's stored microseconds, from PostgreSQL's binary timestamps in numpy). Opening intervals
 are built once per distinct weekly calendar (:mod:`mapservice.stats.calendars`), never per
 booking nor per venue and day."""
 
@@ -150,7 +150,8 @@ def _seconds(at: datetime) -> int:
 
 
 class epoch(FunctionElement[int]):  # noqa: N801 - reads as the SQL function it stands for
-    """Whole seconds since the Unix epoch of a datetime column stored as naive UTC (floor)."""
+    """Whole seconds since the Unix epoch (floor) of a :class:`mapservice.db.UTCDateTime`
+    column."""
 
     type = BigInteger()
     name = "epoch"
@@ -159,10 +160,10 @@ class epoch(FunctionElement[int]):  # noqa: N801 - reads as the SQL function it 
 
 @compiles(epoch, "sqlite")
 def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
+    # SQLite stores an instant as integer microseconds (mapservice.db.UTCDateTime): floored
+    # to seconds (its integer division truncates towards zero, hence the case for negatives).
     arg = compiler.process(element.clauses, **kw)
-    if sqlite3.sqlite_version_info >= (3, 38):
-        return f"unixepoch({arg})"
-    return f"CAST(strftime('%s', {arg}) AS INTEGER)"
+    return f"(CASE WHEN {arg} < 0 THEN ({arg} - 999999) / 1000000 ELSE {arg} / 1000000 END)"
 
 
 @compiles(epoch)
