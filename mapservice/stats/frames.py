@@ -1,14 +1,13 @@
 """Load what the measures need from the database as DataFrames and arrays: one query for the
 venues in scope, one for their opening hours and closures, one for the bookings that meet the
 period (integer columns packed by the database into one value; instants as whole epoch
-seconds: from SQLite's stored microseconds, from PostgreSQL's binary timestamps in numpy). Opening intervals
-are built once per distinct weekly calendar (:mod:`mapservice.stats.calendars`), never per
-booking nor per venue and day."""
+seconds: from SQLite's stored microseconds, from PostgreSQL's binary timestamps in numpy).
+Opening intervals are built once per distinct weekly calendar
+(:mod:`mapservice.stats.calendars`), never per booking nor per venue and day."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
