@@ -9,9 +9,8 @@ Times are integer seconds since the Unix epoch (UTC). Inputs:
     the venue's open intervals inside the period (weekly hours minus closures, merged, one
     venue's intervals disjoint): ``venue_id, start, end``.
 ``bookings``
-    every booking of those venues that meets the period or starts in it: ``booking_id,
-    venue_id, group_unit_id (NaN for a group of no unit), start, end, units, status,
-    created``.
+    every booking of those venues that meets the period or starts in it: ``venue_id,
+    group_unit_id (NaN for a group of no unit), start, end, units, status, created``.
 
 The key step is :class:`OpenClock`: for each venue, the open seconds elapsed since the
 period's start as a step-linear function of time. A booking's open overlap is then
@@ -53,7 +52,6 @@ VENUE_COLUMNS = [
     "phone",
 ]
 BOOKING_COLUMNS = [
-    "booking_id",
     "venue_id",
     "group_unit_id",
     "start",
