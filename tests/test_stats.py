@@ -154,7 +154,7 @@ def scenario(draw):
                         "end": T0 + b,
                         "units": 1,
                         "status": draw(st.sampled_from(["confirmed", "completed", "cancelled"])),
-                        "created": T0 - DAY,
+                        "created": T0 + a - draw(st.integers(60, 5 * DAY)),
                     }  # fmt: skip
                 )
     bookings = pd.DataFrame(books, columns=m.BOOKING_COLUMNS) if books else m.empty_bookings()
@@ -172,6 +172,11 @@ def test_utilization_bounded_and_venues_sum_to_total(case):
     assert (vt["booked_cap_hours"] <= vt["open_cap_hours"] + 1e-9).all()
     total = m.totals(fig)
     assert vt["booked_cap_hours"].sum() == pytest.approx(total["booked_cap_hours"])
+    # the same figures as the venue table grouped into one group, lead time's median included
+    one = m._group_on(fig, pd.Series(0, index=vt.index), pd.Series("", index=vt.index))
+    for column, value in total.items():
+        expected_value = float(one.iloc[0][column]) if len(one) else 0.0
+        assert value == pytest.approx(0.0 if np.isnan(expected_value) else expected_value)
     assert 0 <= total["utilization"] <= 1
     # brute force: booked seconds of each booking inside open intervals
     expected = 0.0

@@ -291,16 +291,31 @@ def _group_on(fig: Figures, key: pd.Series, name: pd.Series) -> pd.DataFrame:
 
 
 def totals(fig: Figures) -> dict[str, float]:
-    """The whole scope's figures (ratios of sums)."""
+    """The whole scope's figures (ratios of sums): :func:`grouped` with one group, the lead
+    time's median taken over all the scope's bookings at once."""
     vt = fig.venues
-    one = pd.Series(0, index=vt.index)
-    table = _group_on(fig, one, pd.Series("", index=vt.index))
     columns = [*SUMMED, "utilization", "realized_utilization", "sharing_rate", "no_show_rate"]
     columns += ["cancellation_rate", "lead_days", "venues"]
-    if table.empty:
+    if vt.empty:
         return {c: 0.0 for c in columns}
-    row = table.iloc[0]
+    table = vt[SUMMED].sum().to_frame().T
+    table["venues"] = len(vt)
+    bookings = fig.bookings
+    ours = bookings[np.isin(bookings["venue_id"].to_numpy(), vt.index.to_numpy())]
+    lead = _held_lead_days(ours, fig.t0, fig.t1)
+    table["lead_days"] = float(lead.median()) if len(lead) else np.nan
+    row = add_rates(table).iloc[0]
     return {c: float(row[c]) if pd.notna(row[c]) else 0.0 for c in columns}
+
+
+def _held_lead_days(bookings: pd.DataFrame, t0: int, t1: int) -> pd.Series:
+    """Lead time in days of the bookings that start in ``[t0, t1)`` and were held (confirmed,
+    completed or no-show), as :func:`event_counts` takes its median."""
+    start = bookings["start"].to_numpy(dtype="int64")
+    started = bookings[(start >= t0) & (start < t1)]
+    held = started["status"].isin(("confirmed", "completed", "no_show"))
+    lead: pd.Series = (started["start"] - started["created"]) / 86400
+    return lead[held]
 
 
 def weekly_trend(fig: Figures, weeks: list[tuple[Any, int, int]]) -> pd.DataFrame:
