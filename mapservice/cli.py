@@ -535,10 +535,15 @@ def backup_cmd(output: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def restore_cmd(file: str) -> None:
     from mapservice.maintenance import restore
+    from mapservice.migrate import upgrade
 
+    url = current_app.config["DATABASE_URL"]
     try:
-        restore(current_app.config["DATABASE_URL"], Path(file))
+        restore(url, Path(file))
     except (OSError, ValueError) as exc:
         _fail(f"restore failed: {exc}")
     current_app.extensions["db_engine"].dispose()
-    click.echo(f"restored from {file}")
+    # A backup taken before a later release's migrations comes back up to date (on SQLite,
+    # e.g., instants stored as text before 0008 become integers).
+    upgrade(url)
+    click.echo(f"restored from {file}; the schema is up to date")

@@ -38,6 +38,14 @@ _users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 RUNZHOU_POINT = (119.4253, 32.1975)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The app compiles its catalogs when it is built; core tests that translate messages
+    # without building an app (run alone, in a fresh checkout) need them compiled too.
+    from mapservice.core import i18n
+
+    i18n.compile_catalogs()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--db",

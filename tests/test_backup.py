@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from sqlalchemy import func, select, text
@@ -70,3 +71,45 @@ def test_restore_refuses_a_bad_file(app, db, tmp_path: Path, make):
     assert result.exit_code == 1 and "no such backup" in result.output
     reload(db)
     assert db.scalar(text("SELECT count(*) FROM committees")) == 1
+
+
+def test_restore_brings_an_older_backup_up_to_date(app, db, db_kind, tmp_path: Path):
+    """A SQLite backup made before migration 0008 (instants stored as ISO text) is restored
+    and migrated: its instants read back as the same aware datetimes and compare as such."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from mapservice.migrate import upgrade
+    from mapservice.models import LoginAttempt
+
+    if db_kind != "sqlite":
+        pytest.skip("the instants' storage changed on SQLite only")
+    old = tmp_path / "old.db"
+    upgrade(f"sqlite:///{old}", "0007")
+    with sqlite3.connect(old) as conn:
+        conn.executemany(
+            "INSERT INTO login_attempts (username, address, at, success) VALUES (?, ?, ?, 0)",
+            [
+                ("a", "10.0.0.1", "2026-11-30 23:59:59.250000"),
+                ("b", "10.0.0.2", "2026-12-01 00:00:00.000000"),
+            ],
+        )
+    conn.close()
+    app.extensions["db_engine"].dispose()
+    db.close()
+    db.get_bind().dispose()
+    result = run(app, "restore", str(old))
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    reload(db)
+    rows = db.execute(
+        select(LoginAttempt.username, LoginAttempt.at).order_by(LoginAttempt.id)
+    ).all()
+    assert rows == [
+        ("a", datetime(2026, 11, 30, 23, 59, 59, 250000, tzinfo=UTC)),
+        ("b", datetime(2026, 12, 1, tzinfo=UTC)),
+    ]
+    december = datetime(2026, 12, 1, tzinfo=UTC)
+    assert db.scalars(select(LoginAttempt.username).where(LoginAttempt.at >= december)).all() == [
+        "b"
+    ]
