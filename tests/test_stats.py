@@ -454,6 +454,7 @@ def test_int_columns_equal_a_row_by_row_fetch_of_the_same_statement(db, make):
                 func.coalesce(Group.unit_id, -1).label("unit"),
                 epoch(Booking.created_at),
                 cast(Booking.venue_id, BigInteger) * 3_000_000_000,
+                epoch(Booking.start_at, SINCE),  # seconds from a period's start
             )
             .join(Group, Booking.group_id == Group.id)
             .where(
@@ -463,6 +464,7 @@ def test_int_columns_equal_a_row_by_row_fetch_of_the_same_statement(db, make):
             )
         )
 
+    SINCE = 1_772_409_600  # noqa: N806 - 2026-03-02 00:00 UTC
     stmt = statement(datetime(1900, 1, 1, tzinfo=UTC))
     columns = int_columns(db, stmt)
     rows = sorted(tuple(r) for r in db.execute(stmt).all())
@@ -485,8 +487,9 @@ def test_int_columns_equal_a_row_by_row_fetch_of_the_same_statement(db, make):
     ]
     assert [r[6] for r in rows] == [floor_s(by_id[r[0]].created_at) for r in rows]
     assert {r[7] for r in rows} == {venue.id * 3_000_000_000}
+    assert [r[8] for r in rows] == [floor_s(by_id[r[0]].start_at) - SINCE for r in rows]
     assert -1 in [r[1] for r in rows] and min(r[6] for r in rows) < 0
 
     empty = int_columns(db, statement(datetime(2100, 1, 1, tzinfo=UTC)))
-    assert len(empty) == 8
+    assert len(empty) == 9
     assert all(c.dtype == np.dtype("int64") and len(c) == 0 for c in empty)

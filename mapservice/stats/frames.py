@@ -8,6 +8,7 @@ Opening intervals are built once per distinct weekly calendar
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
@@ -31,7 +32,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
@@ -149,28 +150,44 @@ def _seconds(at: datetime) -> int:
 
 
 class epoch(FunctionElement[int]):  # noqa: N801 - reads as the SQL function it stands for
-    """Whole seconds since the Unix epoch (floor) of a :class:`mapservice.db.UTCDateTime`
-    column."""
+    """Whole seconds (floor) since the Unix epoch of a :class:`mapservice.db.UTCDateTime`
+    column, less ``since`` (whole epoch seconds; default 0). Seconds from the period's start
+    are smaller numbers than seconds from 1970: on SQLite, which hands integers over as text
+    (:func:`int_columns`), fewer digits to write and to parse."""
 
     type = BigInteger()
     name = "epoch"
     inherit_cache = True
+
+    def __init__(
+        self, column: ColumnElement[Any] | InstrumentedAttribute[Any], since: int = 0
+    ) -> None:
+        # ``since`` is a bound parameter, so statements that differ only in it share the
+        # compiled SQL; the attribute serves the PostgreSQL path, which subtracts in numpy.
+        super().__init__(column, literal(int(since), BigInteger()))
+        self.since = int(since)
+
+
+def _epoch_parts(element: epoch, compiler: Any, **kw: Any) -> tuple[str, str]:
+    column, since = element.clauses.clauses
+    return compiler.process(column, **kw), compiler.process(since, **kw)
 
 
 @compiles(epoch, "sqlite")
 def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
     # SQLite stores an instant as integer microseconds (mapservice.db.UTCDateTime): floored
     # to seconds (its integer division truncates towards zero, hence the case for negatives).
-    arg = compiler.process(element.clauses, **kw)
-    return f"(CASE WHEN {arg} < 0 THEN ({arg} - 999999) / 1000000 ELSE {arg} / 1000000 END)"
+    arg, since = _epoch_parts(element, compiler, **kw)
+    seconds = f"CASE WHEN {arg} < 0 THEN ({arg} - 999999) / 1000000 ELSE {arg} / 1000000 END"
+    return f"(({seconds}) - {since})"
 
 
 @compiles(epoch)
 def _epoch_default(element: epoch, compiler: Any, **kw: Any) -> str:
     # date_part gives a double (extract a numeric, slower): whole seconds up to 2^53 µs are
     # exact in it and a fraction never rounds up to the next second at these magnitudes.
-    arg = compiler.process(element.clauses, **kw)
-    return f"CAST(floor(date_part('epoch', {arg})) AS BIGINT)"
+    arg, since = _epoch_parts(element, compiler, **kw)
+    return f"(CAST(floor(date_part('epoch', {arg})) AS BIGINT) - {since})"
 
 
 def int_columns(
@@ -227,13 +244,13 @@ def _pg_int_columns(
     dtype, so the columns stay in row alignment by construction."""
     cols: list[ColumnElement[bytes]] = []
     fields: list[tuple[str, str]] = []
-    timestamps: list[bool] = []
+    timestamps: list[int | None] = []  # an epoch's ``since``; None: not a timestamp
     for i, col in enumerate(stmt.selected_columns):
         inner = col.element if isinstance(col, Label) else col
         if isinstance(inner, epoch) and (send := _timestamp_send(inner)) is not None:
             cols.append(send)
             fields.append((f"c{i}", ">i8"))
-            timestamps.append(True)
+            timestamps.append(inner.since)
             continue
         # 32-bit columns as they are (a value beyond that range would fail in the database,
         # never be cut); anything else as BIGINT.
@@ -243,7 +260,7 @@ def _pg_int_columns(
         else:
             cols.append(func.int8send(cast(col, BigInteger), type_=LargeBinary))
         fields.append((f"c{i}", ">i4" if narrow else ">i8"))
-        timestamps.append(False)
+        timestamps.append(None)
     packed = reduce(lambda x, y: x.op("||", return_type=LargeBinary)(y), cols)
     rows = stmt.with_only_columns(packed.label("r"), maintain_column_froms=True).subquery()
     query = select(func.string_agg(rows.c.r, literal(b"", LargeBinary), type_=LargeBinary))
@@ -261,12 +278,13 @@ def _pg_int_columns(
         raise ValueError("the packed rows do not have the expected size")
     table = np.frombuffer(blob, dtype=record)
     out = []
-    for (name, _), is_time in zip(fields, timestamps, strict=True):
+    for (name, _), since in zip(fields, timestamps, strict=True):
         values = table[name].astype("int64")
-        if is_time:
+        if since is not None:
             if len(values) and (values.min() == INT64_MIN or values.max() == INT64_MAX):
                 raise ValueError("an infinite timestamp has no epoch seconds")
-            values = values // 1_000_000 + PG_EPOCH_S  # floor, as floor(date_part(...))
+            # floor, as floor(date_part(...)), less the epoch's ``since``
+            values = values // 1_000_000 + (PG_EPOCH_S - since)
         out.append(values)
     return out
 
@@ -274,7 +292,7 @@ def _pg_int_columns(
 def _timestamp_send(element: epoch) -> ColumnElement[bytes] | None:
     """The binary send of the timestamp an :class:`epoch` reads, or None when its argument is
     not a timestamp column (then the epoch is computed by the database as elsewhere)."""
-    (arg,) = element.clauses
+    arg = element.clauses.clauses[0]
     kind = arg.type
     if isinstance(kind, TypeDecorator):
         kind = kind.impl_instance
@@ -324,13 +342,14 @@ def load_bookings(session: Session, scope: Scope, period: Period) -> pd.DataFram
     status_code = case(
         {s: i for i, s in enumerate(STATUSES)}, value=Booking.status, else_=_UNKNOWN_STATUS
     )
+    t0 = math.floor(period.start_at.timestamp())  # instants handed over relative to it
     stmt = (
         select(
             cast(Booking.venue_id, BigInteger) * literal(2**_ID_BITS, BigInteger)
             + Booking.group_id,
-            epoch(Booking.start_at),
-            epoch(Booking.end_at),
-            epoch(Booking.created_at),
+            epoch(Booking.start_at, t0),
+            epoch(Booking.end_at, t0),
+            epoch(Booking.created_at, t0),
             Booking.units * 2**_STATUS_BITS + status_code,
         )
         .join(Venue, Booking.venue_id == Venue.id)
@@ -354,11 +373,11 @@ def load_bookings(session: Session, scope: Scope, period: Period) -> pd.DataFram
         {
             "venue_id": vid,
             "group_unit_id": np.where(unit < 0, np.nan, unit.astype("float64")),
-            "start": start,
-            "end": end,
+            "start": start + t0,
+            "end": end + t0,
             "units": units,
             "status": pd.Categorical.from_codes(status, STATUSES),
-            "created": created,
+            "created": created + t0,
         }
     )
 
