@@ -48,7 +48,7 @@ def instant_from_sqlite(value: int) -> datetime:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(
             f"an instant stored as {type(value).__name__} where SQLite stores integer "
-            "microseconds: the database needs `mapservice migrate`"
+            "microseconds: the database needs `mapservice db upgrade`"
         )
     return EPOCH + value * MICROSECOND
 

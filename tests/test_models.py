@@ -100,6 +100,24 @@ def test_sqlite_instants_migrate_to_integer_microseconds_and_back(db_kind, tmp_p
     assert sorted(earlier) == ["u1", "u2"]
 
 
+def test_sqlite_instant_left_as_text_is_refused_with_the_command_that_fixes_it(db_kind, tmp_path):
+    """An instant still stored as text (a database not yet migrated to 0008) is not read as
+    some other instant: reading it fails and names `mapservice db upgrade`."""
+    if db_kind != "sqlite":
+        pytest.skip("the instants' storage changed on SQLite only")
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    upgrade(url)
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO login_attempts (username, address, at, success)"
+            " VALUES ('u', '127.0.0.1', '2026-12-02 09:30:15.000000', 0)"
+        )
+    with Session(eng) as session, pytest.raises(TypeError, match="mapservice db upgrade"):
+        session.scalars(select(LoginAttempt.at)).all()
+    eng.dispose()
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
