@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mapservice.booking import engine
+from mapservice.db import writer
 from mapservice.models import ApiToken, Booking, Closure, Venue
 from mapservice.operations.tokens import create_token
 from tests.conftest import reload
@@ -680,3 +681,51 @@ def test_token_last_use_is_noted_without_write_locking_reads(client, api, db):
     assert client.get("/api/v1/bookings", headers=auth(api, "sec")).status_code == 200
     reload(db)
     assert db.get(ApiToken, token.id).last_used_at == first  # at most once a minute
+
+
+@pytest.mark.parametrize("repeat", [None, {"freq": "daily", "count": 2}])
+def test_booking_answer_is_built_after_the_lock_is_released(
+    client, api, db, engine, monkeypatch, repeat
+):
+    """The booking is committed before its answer is built: meanwhile another writer can take
+    SQLite's write lock (PostgreSQL: the venue's row lock) at once, and sees the booking."""
+    from mapservice.api import routes
+
+    seen: list[int] = []
+    build = routes.booking_out
+
+    def probe(b: Booking) -> Any:
+        with writer(engine).connect() as other:
+            raw = other.connection.dbapi_connection
+            sqlite = other.dialect.name == "sqlite"
+            if sqlite:  # BEGIN IMMEDIATE fails at once ("database is locked") if still held
+                raw.execute("PRAGMA busy_timeout=0")
+            try:
+                with other.begin() as trans:
+                    if not sqlite:
+                        other.exec_driver_sql("SET LOCAL lock_timeout = '1ms'")
+                        other.execute(
+                            select(Venue.id).where(Venue.id == api["court"].id).with_for_update()
+                        )
+                    seen.append(other.scalar(select(func.count(Booking.id))) or 0)
+                    trans.rollback()
+            finally:
+                if sqlite:
+                    raw.execute("PRAGMA busy_timeout=30000")
+        return build(b)
+
+    monkeypatch.setattr(routes, "booking_out", probe)
+    start, end = soon(2, 14), soon(2, 15)
+    body: dict[str, Any] = {
+        "venue_id": api["court"].id,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    if repeat:
+        body["repeat"] = repeat
+    resp = client.post("/api/v1/bookings", json=body, headers=auth(api, "booker"))
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    booked = len(resp.get_json()["bookings"])
+    assert booked == (2 if repeat else 1)
+    assert seen == [booked] * booked
+    assert resp.get_json()["bookings"][0]["venue"] == "羽毛球馆"

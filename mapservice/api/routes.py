@@ -23,7 +23,7 @@ from mapservice.models import Booking, Committee, Group, Venue
 from mapservice.operations import access, venue_search
 from mapservice.operations import venues as venue_ops
 from mapservice.operations.venue_search import hours_texts
-from mapservice.web.database import end_read_phase
+from mapservice.web.database import end_read_phase, end_write_phase
 
 READ_ERRORS = (401, 403, 404, 422, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 429)
@@ -355,6 +355,7 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
             purpose=body.purpose,
             headcount=body.headcount,
         )
+        end_write_phase()
         out = booking_out(b)
         return s.SeriesOut(
             series_id="",
@@ -384,6 +385,7 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
         purpose=body.purpose,
         headcount=body.headcount,
     )
+    end_write_phase()
     return s.SeriesOut(
         series_id=result.series_id,
         bookings=[booking_out(b) for b in result.booked],

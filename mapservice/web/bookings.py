@@ -38,7 +38,12 @@ from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Notification, User, Venue
 from mapservice.operations import access
 from mapservice.web.auth import _safe_next, current_actor
-from mapservice.web.database import end_read_phase, get_db, resolve_after_rollback
+from mapservice.web.database import (
+    end_read_phase,
+    end_write_phase,
+    get_db,
+    resolve_after_rollback,
+)
 from mapservice.web.errors import wants_json
 from mapservice.web.forms import BookingForm, EmptyForm, ReasonForm, RescheduleForm, options
 
@@ -324,6 +329,7 @@ def book(venue_id: int) -> Any:
         return _book_page(venue, 409, form=form, conflict=exc, window=window)
     except SeriesRejected as exc:
         return _book_page(venue, 409, form=form, outcomes=exc.outcomes, general=[exc.message])
+    end_write_phase()
     if form.repeat.data:
         booked = result.booked
         skipped = [o for o in result.outcomes if o.error is not None]

@@ -68,6 +68,17 @@ def end_read_phase() -> None:
         session.commit()
 
 
+def end_write_phase() -> None:
+    """After the booking engine has written: commit at once, so that SQLite's write lock (on
+    PostgreSQL, the venue's row lock) is released before the answer is built — loading the
+    names it shows, serialising it — rather than held to the end of the request; what
+    follows reads in a transaction of its own (on SQLite a deferred one: it takes no lock)."""
+    session = get_db()
+    session.commit()
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "deferred"})
+
+
 def new_session() -> Session:
     """A session outside any request (CLI commands)."""
     session: Session = current_app.extensions["db_write_sessionmaker"]()
