@@ -223,6 +223,30 @@ def test_listed_venues_show_each_its_own_hours(client, make, db):
         assert shown == expected, query
 
 
+def test_listed_features_equal_each_venues_own(client, make, db):
+    """The list builds its features from bare rows, the single venue from its object: the
+    two agree on every property (street, unit, hours, rules); the search by point gives the
+    same features as the plain list, in either CRS."""
+    committee = make.committee()
+    unit = make.unit(committee, "移动公司")
+    make.admin(committee, username="admin")
+    make.venue(unit, name="球馆", hours="Mon-Fri 09:00-12:00,14:00-17:00", max_headcount=30)
+    make.venue(unit, name="会议室", type="meeting_room", hours="", requires_approval=True)
+    db.commit()
+    for crs in ("wgs84", "gcj02"):
+        listed = client.get("/api/v1/venues", query_string={"crs": crs}).get_json()["features"]
+        assert len(listed) == 2
+        for feature in listed if crs == "wgs84" else ():  # one venue: WGS-84 only
+            assert feature == client.get(f"/api/v1/venues/{feature['id']}").get_json()
+        near = client.get(
+            "/api/v1/venues",
+            query_string={"crs": crs, "near": f"{listed[0]['geometry']['coordinates'][0]},32.2"},
+        ).get_json()["features"]
+        assert {f["id"]: {**f["properties"], "distance_m": None} for f in near} == {
+            f["id"]: f["properties"] for f in listed
+        }
+
+
 def test_venue_search_by_free_window(client, make, db, wdb):
     """Capacity by unit, live holds only, closures and hours (half-open), radius, nearest
     first, and the page: what a booker searching for a free court sees."""

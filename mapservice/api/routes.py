@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import url_for
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload
 
 from mapservice.api import schemas as s
 from mapservice.api.framework import ApiError, api_user, db, endpoint
@@ -22,7 +21,6 @@ from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
 from mapservice.models import Booking, Committee, Group, Venue
 from mapservice.operations import access, venue_search
 from mapservice.operations import venues as venue_ops
-from mapservice.operations.venue_search import hours_texts
 from mapservice.web.database import end_read_phase, end_write_phase
 
 READ_ERRORS = (401, 403, 404, 422, 429)
@@ -39,25 +37,61 @@ def _now() -> datetime:
 def venue_feature(
     venue: Venue, crs: str = "wgs84", distance: float | None = None, hours: str | None = None
 ) -> s.VenueFeature:
+    street = venue.street
+    return _feature(
+        venue,
+        venue.unit.name,
+        street.name if street else None,
+        bool(street and street.approximate),
+        venue.hours_text if hours is None else hours,
+        crs,
+        distance,
+    )
+
+
+def row_feature(row: Any, crs: str = "wgs84", distance: float | None = None) -> s.VenueFeature:
+    """:func:`venue_feature` of a :func:`venue_search.shown_rows` row."""
+    return _feature(
+        row,
+        row.unit_name,
+        row.street_name,
+        bool(row.street_approximate),
+        venue_search.shown_hours(row.hours_raw),
+        crs,
+        distance,
+    )
+
+
+def _feature(
+    venue: Any,
+    unit: str,
+    street: str | None,
+    approximate: bool,
+    hours: str,
+    crs: str,
+    distance: float | None,
+) -> s.VenueFeature:
+    """A venue (an object or a row with the same attribute names) as a GeoJSON feature."""
     lon, lat = from_wgs84(venue.lon, venue.lat, crs) if crs != "wgs84" else (venue.lon, venue.lat)
+    kind = VenueType(venue.type)
     return s.VenueFeature(
         id=venue.id,
         geometry=s.PointGeometry(coordinates=[round(lon, 7), round(lat, 7)]),
         properties=s.VenueProperties(
             id=venue.id,
             name=venue.name,
-            type=VenueType(venue.type),
-            type_label=VenueType(venue.type).label(lang()),
+            type=kind,
+            type_label=kind.label(lang()),
             unit_id=venue.unit_id,
-            unit=venue.unit.name,
-            street=venue.street.name if venue.street else None,
-            street_approximate=bool(venue.street and venue.street.approximate),
+            unit=unit,
+            street=street,
+            street_approximate=approximate,
             address=venue.address,
             capacity_units=venue.capacity_units,
             max_headcount=venue.max_headcount,
             facilities=venue.facilities,
             phone=venue.phone,
-            hours=venue.hours_text if hours is None else hours,
+            hours=hours,
             slot_minutes=venue.slot_minutes,
             min_duration_minutes=venue.min_duration_minutes,
             max_duration_minutes=venue.max_duration_minutes,
@@ -119,38 +153,29 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
         near=centre,
         radius_km=query.radius_km,
     )
-    # What a feature shows: its unit and street joined in (one row each); its hours as text,
-    # from bare rows (hours_texts).
-    shown = (joinedload(Venue.unit), joinedload(Venue.street))
     if centre is None and free is None:
         # Nothing to compute in Python: count and paginate in SQL.
         stmt = venue_search.statement(user, flt)
         total = db().scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-        page_rows = list(
+        ids = list(
             db().scalars(
-                stmt.options(*shown)
+                stmt.with_only_columns(Venue.id)
                 .order_by(Venue.id)
                 .offset((query.page - 1) * query.per_page)
                 .limit(query.per_page)
             )
         )
-        hours = hours_texts(db(), [v.id for v in page_rows])
+        rows = venue_search.shown_rows(db(), ids)
         return s.VenueCollection(
-            features=[venue_feature(v, query.crs, hours=hours[v.id]) for v in page_rows],
+            features=[row_feature(rows[i], query.crs) for i in ids],
             meta=s.PageMeta(page=query.page, per_page=query.per_page, total=total, crs=query.crs),
         )
-    # Search on bare rows; only the page shown is loaded as objects.
+    # Search on bare rows; the page shown is then read in one query (shown_rows).
     found = venue_search.find(db(), user, flt, free, _now())
     page = found[(query.page - 1) * query.per_page : query.page * query.per_page]
-    loaded = {
-        v.id: v
-        for v in db().scalars(
-            select(Venue).where(Venue.id.in_([f.id for f in page])).options(*shown)
-        )
-    }
-    hours = hours_texts(db(), [f.id for f in page])
+    rows = venue_search.shown_rows(db(), [f.id for f in page])
     return s.VenueCollection(
-        features=[venue_feature(loaded[f.id], query.crs, f.distance_m, hours[f.id]) for f in page],
+        features=[row_feature(rows[f.id], query.crs, f.distance_m) for f in page],
         meta=s.PageMeta(page=query.page, per_page=query.per_page, total=len(found), crs=query.crs),
     )
 

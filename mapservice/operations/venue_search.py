@@ -12,14 +12,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from mapservice.booking.availability import FreeCandidate, free_candidate_ids
 from mapservice.booking.engine import haversine_m
 from mapservice.core.hours import OpeningRange, format_hours
-from mapservice.models import Committee, OpeningHours, Unit, User, Venue
+from mapservice.models import Area, Committee, OpeningHours, Unit, User, Venue
 from mapservice.operations import access
 
 
@@ -128,31 +130,53 @@ def find(
     return [f for f in found if f.id in ok]
 
 
-def hours_texts(session: Session, venue_ids: Sequence[int]) -> dict[int, str]:
-    """Each venue's weekly hours as text (:attr:`Venue.hours_text`), from bare rows in one
-    query: a page of venues loaded with their hours as objects cost more than the rest of
-    the page (a 2 km search: ~25 venues, ~175 hour rows), and most venues share a few weekly
-    patterns, each formatted once."""
-    ranges: dict[int, list[OpeningRange]] = {vid: [] for vid in venue_ids}
-    if venue_ids:
-        rows = session.execute(
-            select(
-                OpeningHours.venue_id,
-                OpeningHours.weekday,
-                OpeningHours.start_min,
-                OpeningHours.end_min,
-            )
-            .where(OpeningHours.venue_id.in_(venue_ids))
-            .order_by(OpeningHours.venue_id, OpeningHours.weekday, OpeningHours.start_min)
+def _hours_aggregate(dialect: str) -> Any:
+    """Each venue's opening ranges as one text, ``weekday:start-end`` joined by commas (in
+    no particular order: :func:`shown_hours` sorts them)."""
+    h = OpeningHours.__table__.alias("h")
+    item = (
+        cast(h.c.weekday, String)
+        + ":"
+        + cast(h.c.start_min, String)
+        + "-"
+        + cast(h.c.end_min, String)
+    )
+    agg = func.string_agg(item, ",") if dialect == "postgresql" else func.group_concat(item, ",")
+    return select(agg).where(h.c.venue_id == Venue.id).scalar_subquery()
+
+
+@lru_cache(maxsize=4096)
+def shown_hours(raw: str | None) -> str:
+    """:func:`format_hours` of a :func:`shown_rows` row's ``hours_raw`` (most venues share a
+    few weekly patterns: each is formatted once)."""
+    ranges = []
+    for item in (raw or "").split(","):
+        if item:
+            weekday, _sep, span = item.partition(":")
+            start, _sep, end = span.partition("-")
+            ranges.append(OpeningRange(int(weekday), int(start), int(end)))
+    return format_hours(sorted(ranges, key=lambda r: (r.weekday, r.start_min, r.end_min)))
+
+
+def shown_rows(session: Session, venue_ids: Sequence[int]) -> dict[int, Any]:
+    """The venues as a list shows them, by id, in one query of bare rows: their own columns
+    (named as :class:`Venue`'s attributes), ``unit_name``, ``street_name``,
+    ``street_approximate`` and ``hours_raw`` (its opening ranges: :func:`shown_hours` gives
+    :attr:`Venue.hours_text`'s text). Loading a page
+    of venues as objects, with their unit, street and hours, cost more than the search."""
+    if not venue_ids:
+        return {}
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(
+        select(
+            *Venue.__table__.columns,
+            Unit.name.label("unit_name"),
+            Area.name.label("street_name"),
+            Area.approximate.label("street_approximate"),
+            _hours_aggregate(dialect).label("hours_raw"),
         )
-        for vid, weekday, start_min, end_min in rows:
-            ranges[vid].append(OpeningRange(weekday, start_min, end_min))
-    texts: dict[tuple[OpeningRange, ...], str] = {}
-    out: dict[int, str] = {}
-    for vid, found in ranges.items():
-        key = tuple(found)
-        text = texts.get(key)
-        if text is None:
-            text = texts[key] = format_hours(found)
-        out[vid] = text
-    return out
+        .join(Unit, Unit.id == Venue.unit_id)
+        .outerjoin(Area, Area.id == Venue.street_id)
+        .where(Venue.id.in_(list(venue_ids)))
+    )
+    return {r.id: r for r in rows}
