@@ -40,7 +40,7 @@ def _stats_ours(session: Session, scope: Any, period: Any) -> dict[str, Any]:
     venues = frames.load_venues(session, scope)
     open_iv = frames.load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
     t_loaded = time.perf_counter()
-    bookings = frames.load_bookings(session, scope, period)
+    bookings = frames.load_bookings(session, scope, period, parts=frames.LOAD_PARTS)  # as the app
     t_bookings = time.perf_counter()
     t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
     fig = m.compute(venues, open_iv, bookings, t0, t1)

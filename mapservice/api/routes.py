@@ -555,7 +555,12 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     from zoneinfo import ZoneInfo
 
     from mapservice.stats import measures as m
-    from mapservice.stats.frames import load_bookings, load_open_intervals, load_venues
+    from mapservice.stats.frames import (
+        LOAD_PARTS,
+        load_bookings,
+        load_open_intervals,
+        load_venues,
+    )
     from mapservice.stats.periods import period_for
 
     scope = _stats_scope()
@@ -569,7 +574,7 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     period = period_for("custom", query.from_, ZoneInfo(_committee().timezone), last_day=query.to)
     venues = load_venues(db(), scope)
     open_iv = load_open_intervals(db(), [int(v) for v in venues["venue_id"]], period)
-    bookings = load_bookings(db(), scope, period)
+    bookings = load_bookings(db(), scope, period, parts=LOAD_PARTS)  # a GET: nothing written
     fig = m.compute(
         venues, open_iv, bookings, int(period.start_at.timestamp()), int(period.end_at.timestamp())
     )

@@ -138,14 +138,16 @@ def build_report(
     threshold: float = DEFAULT_THRESHOLD,
     coverage_type: str = DEFAULT_COVERAGE_TYPE,
     radius_m: float = DEFAULT_RADIUS_M,
+    load_parts: int = 1,
 ) -> Report:
-    """Everything the dashboard shows for ``scope`` over ``period``."""
+    """Everything the dashboard shows for ``scope`` over ``period`` (``load_parts``: see
+    :func:`mapservice.stats.frames.load_bookings`' ``parts``)."""
     if group_by not in GROUP_BYS:
         raise ValueError(f"unknown grouping {group_by!r}")
     venues = load_venues(session, scope)
     venues["type_label"] = [type_label(t) for t in venues["type"]]
     open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
-    bookings = load_bookings(session, scope, period)
+    bookings = load_bookings(session, scope, period, parts=load_parts)
     t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
     fig = m.compute(venues, open_iv, bookings, t0, t1)
     by_type = m.grouped(fig, "type")

@@ -21,7 +21,7 @@ from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Unit, User
 from mapservice.stats import charts, export
 from mapservice.stats.fonts import FontMissing
-from mapservice.stats.frames import Scope, load_areas, load_map_venues
+from mapservice.stats.frames import LOAD_PARTS, Scope, load_areas, load_map_venues
 from mapservice.stats.periods import KINDS, Period, period_for
 from mapservice.stats.printmap import FORMATS, PAPERS, print_map
 from mapservice.stats.report import (
@@ -144,6 +144,7 @@ def _report(actor: User) -> tuple[Report, dict[str, Any], Committee]:
         threshold=params["threshold"],
         coverage_type=params["type"],
         radius_m=params["radius_km"] * 1000,
+        load_parts=LOAD_PARTS,  # a GET: its session has written nothing
     )
     with _lock:
         for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
