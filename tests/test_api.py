@@ -716,9 +716,9 @@ def test_booking_answer_is_built_after_the_lock_is_released(
     from mapservice.api import routes
 
     seen: list[int] = []
-    build = routes.booking_out
+    build = routes.created_out
 
-    def probe(b: Booking) -> Any:
+    def probe(bookings: list[Booking]) -> Any:
         with writer(engine).connect() as other:
             raw = other.connection.dbapi_connection
             sqlite = other.dialect.name == "sqlite"
@@ -736,9 +736,9 @@ def test_booking_answer_is_built_after_the_lock_is_released(
             finally:
                 if sqlite:
                     raw.execute("PRAGMA busy_timeout=30000")
-        return build(b)
+        return build(bookings)
 
-    monkeypatch.setattr(routes, "booking_out", probe)
+    monkeypatch.setattr(routes, "created_out", probe)
     start, end = soon(2, 14), soon(2, 15)
     body: dict[str, Any] = {
         "venue_id": api["court"].id,
@@ -751,5 +751,11 @@ def test_booking_answer_is_built_after_the_lock_is_released(
     assert resp.status_code == 201, resp.get_data(as_text=True)
     booked = len(resp.get_json()["bookings"])
     assert booked == (2 if repeat else 1)
-    assert seen == [booked] * booked
-    assert resp.get_json()["bookings"][0]["venue"] == "羽毛球馆"
+    assert seen == [booked]
+    for out in resp.get_json()["bookings"]:
+        assert (out["venue"], out["group"], out["entered_by"]) == (
+            "羽毛球馆",
+            "邮政团支部",
+            "booker",
+        )
+        assert out["unit_numbers"] == [1] and out["status"] == "confirmed"

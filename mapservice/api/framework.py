@@ -82,6 +82,9 @@ def _authenticate(scope: str | None) -> None:
             raise ApiError(
                 403, "insufficient_scope", _("This token lacks the '%(scope)s' scope.", scope=scope)
             )
+        # Its use is noted after the request, decided now on what was just read: the view
+        # may expire the objects (a booking does), and reading the token again costs a query.
+        _touch(token)
     elif scope is not None:
         raise ApiError(
             401, "unauthenticated", _("Send a personal access token: 'Authorization: Bearer …'.")
@@ -133,8 +136,6 @@ def endpoint(
                     raise ApiError(400, "invalid_json", _("The body must be a JSON object."))
                 extra["body"] = _validate(body, data)
             result = fn(**kwargs, **extra)
-            if g.get("api_token") is not None:
-                _touch(g.api_token)
             if result is None:
                 return Response(status=204)
             return jsonify(dump(result)), status

@@ -18,7 +18,7 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.opening import open_intervals
 from mapservice.core.venue_io import VenueRow
 from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
-from mapservice.models import Booking, Committee, Group, Venue
+from mapservice.models import Booking, BookingAllocation, Committee, Group, User, Venue
 from mapservice.operations import access, venue_search
 from mapservice.operations import venues as venue_ops
 from mapservice.web.database import end_read_phase, end_write_phase
@@ -316,23 +316,69 @@ def patch_venue(venue_id: int, body: s.VenuePatch) -> s.VenueFeature:
 
 
 def booking_out(b: Booking) -> s.BookingOut:
+    entered_by = b.entered_by
+    return _booking_out(
+        b, b.venue.name, b.group.name, b.unit_numbers, entered_by.username if entered_by else None
+    )
+
+
+def created_out(bookings: list[Booking]) -> list[s.BookingOut]:
+    """:func:`booking_out` of bookings just written, their venue, group and author's names
+    and their units read in two queries (the engine's transactions expired the related
+    objects: loading each again costs a query apiece)."""
+    if not bookings:
+        return []
+    ids = [b.id for b in bookings]
+    names = {
+        r.id: r
+        for r in db().execute(
+            select(
+                Booking.id,
+                Venue.name.label("venue"),
+                Group.name.label("group"),
+                User.username.label("entered_by"),
+            )
+            .join(Venue, Venue.id == Booking.venue_id)
+            .join(Group, Group.id == Booking.group_id)
+            .outerjoin(User, User.id == Booking.entered_by_id)
+            .where(Booking.id.in_(ids))
+        )
+    }
+    units: dict[int, list[int]] = {}
+    for booking_id, unit_no in db().execute(
+        select(BookingAllocation.booking_id, BookingAllocation.unit_no)
+        .where(BookingAllocation.booking_id.in_(ids))
+        .order_by(BookingAllocation.booking_id, BookingAllocation.unit_no)
+    ):
+        units.setdefault(booking_id, []).append(unit_no)
+    return [
+        _booking_out(
+            b, names[b.id].venue, names[b.id].group, units.get(b.id, []), names[b.id].entered_by
+        )
+        for b in bookings
+    ]
+
+
+def _booking_out(
+    b: Booking, venue: str, group: str, unit_numbers: list[int], entered_by: str | None
+) -> s.BookingOut:
     return s.BookingOut(
         id=b.id,
         venue_id=b.venue_id,
-        venue=b.venue.name,
+        venue=venue,
         group_id=b.group_id,
-        group=b.group.name,
+        group=group,
         start=b.start_at,
         end=b.end_at,
         units=b.units,
-        unit_numbers=b.unit_numbers,
+        unit_numbers=unit_numbers,
         status=BookingStatus(b.status),
         status_reason=b.status_reason,
         purpose=b.purpose,
         headcount=b.headcount,
         series_id=b.series_id,
         hold_expires_at=b.hold_expires_at,
-        entered_by=b.entered_by.username if b.entered_by else None,
+        entered_by=entered_by,
     )
 
 
@@ -381,7 +427,7 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
             headcount=body.headcount,
         )
         end_write_phase()
-        out = booking_out(b)
+        (out,) = created_out([b])
         return s.SeriesOut(
             series_id="",
             bookings=[out],
@@ -413,7 +459,7 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
     end_write_phase()
     return s.SeriesOut(
         series_id=result.series_id,
-        bookings=[booking_out(b) for b in result.booked],
+        bookings=created_out(result.booked),
         occurrences=[occurrence_out(o) for o in result.outcomes],
     )
 
