@@ -15,7 +15,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Integer, Select, String, any_, bindparam, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from mapservice.booking.availability import FreeCandidate, free_candidate_ids
@@ -167,9 +168,23 @@ def shown_rows(session: Session, venue_ids: Sequence[int]) -> dict[int, Any]:
     if not venue_ids:
         return {}
     dialect = session.get_bind().dialect.name
-    rows = session.execute(
+    stmt = _SHOWN.get(dialect)
+    if stmt is None:
+        stmt = _SHOWN[dialect] = _shown_statement(dialect)
+    rows = session.execute(stmt, {"ids": list(venue_ids)})
+    return {r.id: r for r in rows}
+
+
+def _shown_statement(dialect: str) -> Select[Any]:
+    if dialect == "postgresql":
+        # One statement text whatever the number of ids (an IN list's text changes with it),
+        # so that the driver prepares it and PostgreSQL stops planning it anew.
+        wanted = Venue.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    else:
+        wanted = Venue.id.in_(bindparam("ids", expanding=True))
+    return (
         select(
-            *Venue.__table__.columns,
+            *(Venue.__table__.c[name] for name in SHOWN_COLUMNS),
             Unit.name.label("unit_name"),
             Area.name.label("street_name"),
             Area.approximate.label("street_approximate"),
@@ -177,6 +192,35 @@ def shown_rows(session: Session, venue_ids: Sequence[int]) -> dict[int, Any]:
         )
         .join(Unit, Unit.id == Venue.unit_id)
         .outerjoin(Area, Area.id == Venue.street_id)
-        .where(Venue.id.in_(list(venue_ids)))
+        .where(wanted)
     )
-    return {r.id: r for r in rows}
+
+
+# Built once per database kind: building and keying the statement cost more than running it.
+_SHOWN: dict[str, Select[Any]] = {}
+
+
+#: The venue's own columns a listed venue shows (:func:`mapservice.api.routes.row_feature`).
+SHOWN_COLUMNS = (
+    "id",
+    "lon",
+    "lat",
+    "name",
+    "type",
+    "unit_id",
+    "address",
+    "capacity_units",
+    "max_headcount",
+    "facilities",
+    "phone",
+    "slot_minutes",
+    "min_duration_minutes",
+    "max_duration_minutes",
+    "max_days_ahead",
+    "min_notice_minutes",
+    "requires_approval",
+    "bookable_by",
+    "weekly_quota_hours",
+    "published",
+    "retired",
+)
