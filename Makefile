@@ -63,7 +63,7 @@ system-deps:
 	fi
 
 translations: $(VENV)/.test-installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ --ignore-dirs ".* _* node_modules" -o mapservice/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ -k N_ --ignore-dirs ".* _* node_modules" -o mapservice/translations/messages.pot .
 	$(BIN)/pybabel update -i mapservice/translations/messages.pot -d mapservice/translations
 
 lint: $(VENV)/.test-installed

@@ -27,13 +27,15 @@ EXTRACT_ARGS = [
     "_l",
     "-k",
     "_",
+    "-k",
+    "N_",
     "--ignore-dirs",
     ".* _* node_modules",
 ]
 # %(name)s, %(lon).6f, %(n)d, ... — the whole placeholder, conversion included.
 PLACEHOLDER = re.compile(r"%\([^)]*\)[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[diouxXeEfFgGcrsa]")
 HOW_TO_FIX = (
-    "run `make translations` (pybabel extract -F babel.cfg -k _l -k _"
+    "run `make translations` (pybabel extract -F babel.cfg -k _l -k _ -k N_"
     " --ignore-dirs '.* _* node_modules' -o mapservice/translations/messages.pot ."
     " && pybabel update -i mapservice/translations/messages.pot -d mapservice/translations),"
     " then translate the new entries in"

@@ -14,7 +14,7 @@ from mapservice.api.framework import ApiError, api_user, db, endpoint
 from mapservice.booking import capacity, engine
 from mapservice.core.coords import from_wgs84
 from mapservice.core.errors import NotAllowed
-from mapservice.core.i18n import _, lang
+from mapservice.core.i18n import N_, _, lang
 from mapservice.core.opening import open_intervals
 from mapservice.core.venue_io import VenueRow
 from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
@@ -111,7 +111,7 @@ def _feature(
 @endpoint(
     "GET",
     "/venues",
-    summary="Venues as GeoJSON, filtered and paginated",
+    summary=N_("Venues as GeoJSON, filtered and paginated"),
     tag="venues",
     query=s.VenueQuery,
     response=s.VenueCollection,
@@ -183,7 +183,7 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
 @endpoint(
     "GET",
     "/venues/{venue_id}",
-    summary="One venue",
+    summary=N_("One venue"),
     tag="venues",
     response=s.VenueFeature,
     errors=READ_ERRORS,
@@ -195,7 +195,7 @@ def get_venue(venue_id: int) -> s.VenueFeature:
 @endpoint(
     "GET",
     "/venues/{venue_id}/availability",
-    summary="Free and occupied intervals",
+    summary=N_("Free and occupied intervals"),
     tag="venues",
     query=s.AvailabilityQuery,
     response=s.Availability,
@@ -263,7 +263,7 @@ def _committee() -> Committee:
 @endpoint(
     "POST",
     "/venues",
-    summary="Register a venue (unit secretary or committee admin)",
+    summary=N_("Register a venue (unit secretary or committee admin)"),
     tag="venues",
     body=s.VenueIn,
     response=s.VenueFeature,
@@ -295,7 +295,7 @@ def create_venue(body: s.VenueIn) -> s.VenueFeature:
 @endpoint(
     "PATCH",
     "/venues/{venue_id}",
-    summary="Change a venue (its unit's secretary or the admin)",
+    summary=N_("Change a venue (its unit's secretary or the admin)"),
     tag="venues",
     body=s.VenuePatch,
     response=s.VenueFeature,
@@ -400,7 +400,7 @@ def _group_id(body_group: int | None) -> int:
 @endpoint(
     "POST",
     "/bookings",
-    summary="Book (single or series)",
+    summary=N_("Book (single or series)"),
     tag="bookings",
     body=s.BookingIn,
     response=s.SeriesOut,
@@ -478,7 +478,7 @@ def occurrence_out(o: engine.Outcome) -> s.OccurrenceOut:
 @endpoint(
     "GET",
     "/bookings",
-    summary="Bookings: mine, my unit's venues', or all (admin)",
+    summary=N_("Bookings: mine, my unit's venues', or all (admin)"),
     tag="bookings",
     query=s.BookingsQuery,
     response=s.BookingList,
@@ -543,12 +543,12 @@ def _action(name: str, body_model: type | None, summary: str) -> None:
     )(view)
 
 
-_action("confirm", None, "Confirm a pending request (the venue's unit)")
-_action("decline", s.DeclineIn, "Decline a pending request with a reason (the venue's unit)")
-_action("cancel", s.CancelIn, "Cancel one booking, this and the following, or the whole series")
-_action("reschedule", s.RescheduleIn, "Move a booking atomically")
-_action("check-in", None, "Record that the group came (the venue's unit)")
-_action("no-show", None, "Record that the group did not come (the venue's unit)")
+_action("confirm", None, N_("Confirm a pending request (the venue's unit)"))
+_action("decline", s.DeclineIn, N_("Decline a pending request with a reason (the venue's unit)"))
+_action("cancel", s.CancelIn, N_("Cancel one booking, this and the following, or the whole series"))
+_action("reschedule", s.RescheduleIn, N_("Move a booking atomically"))
+_action("check-in", None, N_("Record that the group came (the venue's unit)"))
+_action("no-show", None, N_("Record that the group did not come (the venue's unit)"))
 
 
 # ------------------------------------------------------------------ stats
@@ -589,7 +589,7 @@ def _row(key: Any, name: Any, r: Any) -> s.UtilizationRow:
 @endpoint(
     "GET",
     "/stats/utilization",
-    summary="Utilization and sharing, grouped",
+    summary=N_("Utilization and sharing, grouped"),
     tag="stats",
     query=s.UtilizationQuery,
     response=s.UtilizationOut,
@@ -642,7 +642,7 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
 @endpoint(
     "GET",
     "/stats/coverage",
-    summary="Share of each street within reach of a venue type",
+    summary=N_("Share of each street within reach of a venue type"),
     tag="stats",
     query=s.CoverageQuery,
     response=s.CoverageOut,

@@ -73,4 +73,10 @@ def _(msgid: str, /, **params: object) -> str:
     return text % params if params else text
 
 
+def N_(msgid: str, /) -> str:
+    """Mark ``msgid`` for the catalogue without translating it here: the text stays English
+    where it is stored (the OpenAPI document) and is translated where a page shows it."""
+    return msgid
+
+
 gettext = _

@@ -182,7 +182,8 @@ def map_venues(r: Report) -> Figure:
     ax = fig.add_subplot()
     crs = _crs(r)
     streets = _base(r, ax, crs)
-    streets.plot(ax=ax, facecolor="#fafafa", edgecolor=GREY, linewidth=0.6, linestyle="--")
+    if len(streets):  # a committee may have no street boundaries loaded
+        streets.plot(ax=ax, facecolor="#fafafa", edgecolor=GREY, linewidth=0.6, linestyle="--")
     _label_streets(ax, streets)
     pts = _venue_points(r, crs)
     if len(pts):
@@ -242,7 +243,8 @@ def map_coverage(r: Report) -> Figure:
     ax = fig.add_subplot()
     crs = _crs(r)
     streets = _base(r, ax, crs)
-    streets.plot(ax=ax, facecolor="#e8f5e9", edgecolor="#555", linewidth=0.6)
+    if len(streets):
+        streets.plot(ax=ax, facecolor="#e8f5e9", edgecolor="#555", linewidth=0.6)
     gaps = gpd.GeoSeries([s.gap for s in r.coverage.streets], crs=WGS84).to_crs(crs)
     gaps = gaps[~gaps.is_empty]
     if len(gaps):

@@ -19,6 +19,15 @@ from mapservice.web.database import get_db
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
+def scope_labels() -> dict[str, tuple[str, str]]:
+    """Each token scope's name and what it lets the token do, in the reader's language."""
+    return {
+        "read": (_("Read"), _("See venues, availability and your bookings.")),
+        "book": (_("Book"), _("Book, cancel and move bookings.")),
+        "manage": (_("Manage"), _("Register and change venues, decide on requests.")),
+    }
+
+
 def _page(secret: str | None = None, status: int = 200) -> Any:
     actor = current_actor()
     assert actor is not None
@@ -26,7 +35,11 @@ def _page(secret: str | None = None, status: int = 200) -> Any:
         select(ApiToken).where(ApiToken.user_id == actor.id).order_by(ApiToken.id.desc())
     )
     return render_template(
-        "account/tokens.html", tokens=list(rows), scopes=SCOPES, secret=secret
+        "account/tokens.html",
+        tokens=list(rows),
+        scopes=SCOPES,
+        scope_labels=scope_labels(),
+        secret=secret,
     ), status
 
 

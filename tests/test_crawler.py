@@ -1,0 +1,410 @@
+"""The crawler (issue 16): on a world holding every kind of object — single, series, pending,
+declined, expired, cancelled, checked-in, no-show and proxy bookings; a closure over a booking;
+an active, a suspended and an applied unit; retired and unpublished venues; a venue of another
+committee; calendar feeds and notices — every page reachable from the menus, and every link on
+those pages, is visited as each role (anonymous, booker, unit secretary, committee admin, another
+committee's admin), in Chinese and in English, through real HTTP.
+
+Every page must answer without a server error, every link a page shows must lead somewhere
+(no 404 behind a link), a Chinese page must show no English words outside the data (names,
+addresses, user names the world put there), an English page no Chinese outside the data, and
+no page may show a message id, a template placeholder or a format string left unfilled.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mapservice.booking import engine as booking_engine
+from mapservice.booking import feeds
+from mapservice.db import writer
+from mapservice.models import Closure, Committee, Group, Unit, User, Venue
+from mapservice.models.committees import Area
+from tests.conftest import PASSWORD, Factory, empty_database
+
+TZ = ZoneInfo("Asia/Shanghai")
+ROLES = ("anon", "booker", "secretary", "admin", "other_admin")
+USERNAMES = {
+    "booker": "qingnian",
+    "secretary": "shuji",
+    "admin": "guanliyuan",
+    "other_admin": "waihui",
+}
+LANGS = ("zh_CN", "en")
+#: Words a Chinese page may show in Latin letters: names of formats, standards and products,
+#: and units of measure, which Chinese software writes the same way.
+LATIN_ALLOWED = {
+    "api", "csv", "xlsx", "xls", "geojson", "json", "pdf", "png", "svg", "ics", "icalendar",
+    "url", "id", "wgs", "gcj", "bd", "osm", "openstreetmap", "amap", "tianditu", "leaflet",
+    "km", "bearer", "authorization", "token", "http", "https", "a3", "a4", "utf", "excel",
+    "wps", "mapservice", "get", "post", "patch", "v1", "tel", "min", "ok", "iframe", "openapi",
+    "gps", "gbk", "utc",
+}  # fmt: skip
+#: Paths the crawler does not follow: static files (no text of ours), logging out (it would end
+#: the session mid-crawl; it is a POST anyway).
+SKIP_PREFIXES = ("/static/", "/vendor/", "/logout")
+#: Of one path with the same query keys, at most this many variants (sort orders, pages…);
+#: of a file (a chart, an export, the printed map), one: its options are tested where it is made.
+VARIANTS_PER_SHAPE = 3
+FILE = re.compile(r"\.(pdf|png|svg|xlsx|csv|geojson|json|ics|zip)$")
+PLACEHOLDER_LEFT = re.compile(r"%\(\w+\)[sd]|\{\{|\}\}|\{%|%\}|\b_l?\(")
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z]+)*")
+CJK = re.compile(r"[\u3400-\u9fff]+")
+
+
+# ---------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    """Names of everything the world holds (the data a page may show in any language)."""
+
+    data: set[str] = field(default_factory=set)
+    venue_ids: list[int] = field(default_factory=list)
+    feed_secret: str = ""
+
+    def note(self, *texts: str | None) -> None:
+        self.data.update(t for t in texts if t)
+
+
+def _at(days: int, hour: int) -> datetime:
+    day = (datetime.now(TZ) + timedelta(days=days)).date()
+    return datetime(day.year, day.month, day.day, hour, tzinfo=TZ)
+
+
+def build_world(session: Session, engine: Engine, areas: Any) -> World:
+    make = Factory(session, areas)
+    world = World()
+    committee = make.committee("runzhou", name="润州区青工委")
+    other = make.committee("qiqihar", with_streets=False, name="建华区青工委")
+    unit_a = make.unit(committee, "甲单位")
+    unit_b = make.unit(committee, "乙单位")
+    suspended = make.unit(committee, "停用单位")
+    applied = make.unit(committee, "申请单位")
+    unit_x = make.unit(other, "外会单位")
+    group_a = make.group(committee, unit_a, "甲团支部")
+    group_b = make.group(committee, unit_b, "乙团支部")
+    lone = make.group(committee, None, "青年志愿者协会")
+    group_x = make.group(other, unit_x, "外会团支部")
+    users = {
+        "booker": make.booker(group_a, username=USERNAMES["booker"], display_name="小青"),
+        "secretary": make.secretary(unit_a, username=USERNAMES["secretary"], display_name="书记"),
+        "admin": make.admin(committee, username=USERNAMES["admin"], display_name="管理员"),
+        "other_admin": make.admin(other, username=USERNAMES["other_admin"], display_name="外会"),
+        "booker_b": make.booker(group_b, username="yituan", display_name="小乙"),
+        "booker_x": make.booker(group_x, username="waituan", display_name="小外"),
+    }
+    always = {"hours": "Mon-Sun 07:00-22:00", "min_notice_minutes": 0, "capacity_units": 3}
+    v_a = make.venue(
+        unit_a, name="甲羽毛球馆", address="润州区和平路1号", phone="0511-1234567",
+        bookable_by="public", **always,
+    )  # fmt: skip
+    v_approval = make.venue(
+        unit_a, name="甲会议室", type="meeting_room", requires_approval=True, **always
+    )
+    v_b = make.venue(unit_b, name="乙健身房", type="gym", **always)
+    v_suspended = make.venue(suspended, name="停用单位活动室", type="meeting_room", **always)
+    v_applied = make.venue(applied, name="申请单位阅览室", type="reading_room", **always)
+    v_retired = make.venue(unit_a, name="甲旧球场", **always)
+    v_hidden = make.venue(unit_a, name="甲未发布场地", published=False, **always)
+    v_x = make.venue(unit_x, name="外会青年之家", type="youth_home", **always)
+    world.venue_ids = [
+        v.id for v in (v_a, v_approval, v_b, v_suspended, v_applied, v_retired, v_hidden, v_x)
+    ]
+
+    with Session(writer(engine), expire_on_commit=False) as w:
+
+        def actor(role: str) -> User:
+            user = w.get(User, users[role].id)
+            assert user is not None
+            return user
+
+        book = booking_engine.book
+        # a single booking of A's group at B's venue, and a weekly series there
+        book(w, actor("booker"), v_b.id, group_a.id, _at(2, 9), _at(2, 10), purpose="训练")
+        booking_engine.book_series(
+            w, actor("booker"), v_b.id, group_a.id, _at(3, 19), _at(3, 21), freq="weekly", count=3
+        )
+        # B's group asks for A's meeting room: one stays pending, one is declined
+        pending = book(w, actor("booker_b"), v_approval.id, group_b.id, _at(4, 14), _at(4, 16))
+        declined = book(w, actor("booker_b"), v_approval.id, group_b.id, _at(5, 14), _at(5, 16))
+        booking_engine.decline(w, actor("secretary"), declined.id, "当天另有安排")
+        # a request whose hold ran out
+        expiring = book(w, actor("booker_b"), v_approval.id, group_b.id, _at(6, 9), _at(6, 10))
+        expiring.hold_expires_at = datetime.now(UTC) - timedelta(minutes=1)
+        w.flush()
+        booking_engine.expire_holds(w, venue_id=v_approval.id)
+        # a cancelled one, a proxy booking the secretary took by phone for the lone group
+        cancelled = book(w, actor("booker"), v_b.id, group_a.id, _at(7, 9), _at(7, 10))
+        booking_engine.cancel(w, actor("booker"), cancelled.id, reason="改期")
+        book(w, actor("secretary"), v_a.id, lone.id, _at(3, 8), _at(3, 9), purpose="电话预约")
+        # past bookings: one checked in, one no-show
+        then = datetime.now(UTC) - timedelta(days=3)
+        done = book(w, actor("booker_b"), v_a.id, group_b.id, _at(-2, 9), _at(-2, 10), now=then)
+        missed = book(w, actor("booker_b"), v_a.id, group_b.id, _at(-2, 11), _at(-2, 12), now=then)
+        booking_engine.check_in(w, actor("secretary"), done.id)
+        booking_engine.check_in(w, actor("secretary"), missed.id, no_show=True)
+        # bookings at the venues that stop being open below, and at the other committee's
+        book(w, actor("booker_b"), v_suspended.id, group_b.id, _at(8, 9), _at(8, 10))
+        book(w, actor("booker_b"), v_retired.id, group_b.id, _at(9, 9), _at(9, 10))
+        book(w, actor("booker_x"), v_x.id, group_x.id, _at(2, 10), _at(2, 11))
+        # a booking the closure below will lie over
+        over = book(w, actor("booker"), v_a.id, group_a.id, _at(10, 10), _at(10, 11))
+        w.commit()
+        assert pending.status == "pending"
+    session.add(Closure(venue_id=v_a.id, start_at=over.start_at, end_at=over.end_at, reason="检修"))
+    session.add(Closure(venue_id=v_b.id, start_at=_at(20, 0), end_at=_at(21, 0), reason="比赛"))
+    for unit, status in ((suspended, "suspended"), (applied, "applied")):
+        unit.status = status
+    venue = session.get(Venue, v_retired.id)
+    assert venue is not None
+    venue.retired = True
+    _token, world.feed_secret = feeds.create_token(session, users["booker"], group_id=group_a.id)
+    session.commit()
+
+    for model in (Committee, Unit, Group, Venue):
+        for obj in session.scalars(select(model)):
+            world.note(obj.name, getattr(obj, "address", None), getattr(obj, "phone", None))
+    for user in session.scalars(select(User)):
+        world.note(user.username, user.display_name)
+    for area in session.scalars(select(Area)):
+        world.note(area.name)
+    world.note("训练", "当天另有安排", "改期", "电话预约", "检修", "比赛")
+    return world
+
+
+@pytest.fixture(scope="module")
+def world(engine: Engine, runzhou_areas: Any) -> Iterator[World]:
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield build_world(session, engine, runzhou_areas)
+    finally:
+        session.rollback()
+        session.close()
+        empty_database(engine)
+
+
+@pytest.fixture(scope="module")
+def web_app(world: World, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from mapservice import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "crawler-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path_factory.mktemp("crawler"),
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+# ---------------------------------------------------------------- reading pages
+
+
+class PageText(HTMLParser):
+    """The text a person reads on a page in its language: text nodes and the attributes shown
+    to people (titles, placeholders, labels, button values), outside scripts and styles, code
+    (names a program reads: parameters, JSON, an embed snippet) and elements that declare a
+    language of their own (the language switch); and the page's links."""
+
+    SHOWN_ATTRS = ("title", "placeholder", "aria-label", "alt")
+    SKIPPED = ("script", "style", "template", "code", "pre", "kbd", "samp", "textarea")
+    VOID = ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self.links: list[str] = []
+        self._skip = 0
+        self._open: list[tuple[str, bool]] = []  # open elements: does each start a skipped part?
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "a" and a.get("href"):
+            self.links.append(str(a["href"]))
+        if tag in self.VOID:
+            if self._skip:
+                return
+        else:
+            skipped = tag in self.SKIPPED or (tag != "html" and "lang" in a)
+            self._open.append((tag, skipped))
+            self._skip += skipped
+        if self._skip:
+            return
+        for name in self.SHOWN_ATTRS:
+            if a.get(name):
+                self.texts.append(str(a[name]))
+        if tag == "input" and a.get("type") in ("submit", "button") and a.get("value"):
+            self.texts.append(str(a["value"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID or all(name != tag for name, _ in self._open):
+            return
+        while self._open:  # elements left open inside it (<li>, <p>) end with it
+            name, skipped = self._open.pop()
+            self._skip -= skipped
+            if name == tag:
+                return
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.texts.append(data)
+
+
+def without_data(text: str, data: list[str]) -> str:
+    for item in data:  # longest first: a name inside a longer name goes with it
+        text = text.replace(item, " ")
+    return text
+
+
+def language_problems(texts: list[str], lang: str, data: list[str]) -> list[str]:
+    problems = []
+    for raw in texts:
+        text = without_data(raw, data)
+        if PLACEHOLDER_LEFT.search(text):
+            problems.append(f"unfilled placeholder: {raw.strip()[:120]!r}")
+        if lang == "zh_CN":
+            words = [w for w in LATIN_WORD.findall(text) if w.lower() not in LATIN_ALLOWED]
+            words = [w for w in words if len(w) > 1 and not re.fullmatch(r"[A-Z]?\d+\w*", w)]
+            if words:
+                problems.append(f"English {words} in {raw.strip()[:120]!r}")
+        elif CJK.search(text):
+            problems.append(f"Chinese {CJK.findall(text)} in {raw.strip()[:120]!r}")
+    return problems
+
+
+# ---------------------------------------------------------------- crawling
+
+
+@dataclass
+class Visit:
+    url: str
+    status: int
+    referrer: str
+    problems: list[str]
+    seconds: float = 0.0
+
+
+def _keep(href: str, base: str) -> str | None:
+    """The link as a local path + query to visit, or None for what the crawler leaves."""
+    if href.startswith(("mailto:", "tel:", "javascript:", "#", "data:")):
+        return None
+    parts = urlsplit(urljoin(base, href))
+    if parts.netloc not in ("", "localhost") or parts.path.startswith(SKIP_PREFIXES):
+        return None
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"]
+    if len(query) != len(parse_qsl(parts.query, keep_blank_values=True)):
+        return None  # the language switch: crawled as the other language's run
+    return parts.path + (f"?{urlencode(sorted(query))}" if query else "")
+
+
+def crawl(app: Any, role: str, lang: str, world: World) -> list[Visit]:
+    client = app.test_client()
+    client.set_cookie("lang", lang)
+    if role != "anon":
+        resp = client.post("/login", data={"username": USERNAMES[role], "password": PASSWORD})
+        assert resp.status_code == 302, f"{role} could not log in"
+    data = sorted(world.data, key=len, reverse=True)
+    seeds = ["/", "/map", "/venues/", "/login", "/api/v1/docs", f"/feeds/{world.feed_secret}.ics"]
+    seeds += [f"/venues/{vid}" for vid in world.venue_ids]
+    seeds += [f"/map/venues/{vid}/popup" for vid in world.venue_ids]
+    queue: list[tuple[str, str]] = [(s, "(start)") for s in seeds]
+    seen: set[str] = set()
+    shapes: dict[tuple[str, tuple[str, ...]], int] = {}
+    visits: list[Visit] = []
+    while queue:
+        url, referrer = queue.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        parts = urlsplit(url)
+        is_file = bool(FILE.search(parts.path))
+        keys = () if is_file else tuple(sorted(k for k, _ in parse_qsl(parts.query)))
+        shape = (parts.path, keys)
+        shapes[shape] = shapes.get(shape, 0) + 1
+        if shapes[shape] > (1 if is_file else VARIANTS_PER_SHAPE):
+            continue
+        began = time.perf_counter()
+        resp = client.get(url)
+        took = time.perf_counter() - began
+        problems: list[str] = []
+        if resp.status_code >= 500:
+            problems.append(resp.get_data(as_text=True)[:300])
+        if resp.status_code in (301, 302, 303) and resp.location:
+            target = _keep(resp.location, url)
+            if target:
+                queue.append((target, url))
+        elif resp.mimetype == "text/html" and resp.status_code < 500:
+            page = PageText()
+            page.feed(resp.get_data(as_text=True))
+            problems += language_problems(page.texts, lang, data)
+            for href in page.links:
+                target = _keep(href, url)
+                if target and target not in seen:
+                    queue.append((target, url))
+        visits.append(Visit(url, resp.status_code, referrer, problems, took))
+    return visits
+
+
+@pytest.fixture(scope="module")
+def crawls(web_app: Any, world: World) -> dict[tuple[str, str], list[Visit]]:
+    return {(role, lang): crawl(web_app, role, lang, world) for role in ROLES for lang in LANGS}
+
+
+CASES = [(role, lang) for role in ROLES for lang in LANGS]
+
+
+@pytest.mark.parametrize(("role", "lang"), CASES)
+def test_no_page_fails(crawls: dict[tuple[str, str], list[Visit]], role: str, lang: str) -> None:
+    visits = crawls[(role, lang)]
+    assert len(visits) > 15, [v.url for v in visits]
+    errors = [f"{v.status} {v.url} (from {v.referrer})" for v in visits if v.status >= 500]
+    assert not errors, "server errors:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize(("role", "lang"), CASES)
+def test_no_link_leads_nowhere(
+    crawls: dict[tuple[str, str], list[Visit]], role: str, lang: str
+) -> None:
+    broken = [
+        f"{v.status} {v.url} (from {v.referrer})"
+        for v in crawls[(role, lang)]
+        if v.status in (404, 405, 400, 422) and v.referrer != "(start)"
+    ]
+    assert not broken, "links that lead nowhere:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize(("role", "lang"), CASES)
+def test_every_page_speaks_its_language(
+    crawls: dict[tuple[str, str], list[Visit]], role: str, lang: str
+) -> None:
+    problems = [f"{v.url}: {p}" for v in crawls[(role, lang)] for p in v.problems]
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:80])
+
+
+def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list[Visit]]) -> None:
+    """The crawl itself can fail: a world or a menu that leaves pages out would make the
+    checks above pass by seeing less."""
+    reached = {urlsplit(v.url).path for visits in crawls.values() for v in visits}
+    for path in ("/map", "/venues/", "/bookings/", "/bookings/requests", "/dashboard",
+                 "/units/", "/venues/new", "/import/venues", "/notifications", "/feeds/",
+                 "/account/tokens"):  # fmt: skip
+        assert any(p.rstrip("/") == path.rstrip("/") for p in reached), path
+    secretary = {urlsplit(v.url).path for v in crawls[("secretary", "zh_CN")]}
+    assert any(re.fullmatch(r"/bookings/\d+/reschedule", p) for p in secretary)
