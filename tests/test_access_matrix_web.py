@@ -745,7 +745,7 @@ CASES: list[Case] = [
             "sec_b": "403 403 404",
         },
         "unit",
-        data=lambda w, r, u: {"status": "suspended"},
+        data=lambda w, r, u: {"status": "suspended", "confirmed": "1"},
         check=lambda w, r, u, d: reload(w, u).status == "suspended",
     ),
     # -- booking a venue, the owner's calendar, the map's free slots
@@ -798,7 +798,7 @@ CASES: list[Case] = [
         booking_url("/bookings/{b}/cancel"),
         MANAGE_BOOKING,
         "booking",
-        data=lambda w, r, b: {"reason": "矩阵", "scope": "one"},
+        data=lambda w, r, b: {"reason": "矩阵", "scope": "one", "confirmed": "1"},
         check=status_is("cancelled"),
     ),
     Case(
@@ -807,7 +807,7 @@ CASES: list[Case] = [
         booking_url("/bookings/{b}/cancel"),
         MANAGE_BOOKING,
         "series",
-        data=lambda w, r, b: {"reason": "", "scope": "series"},
+        data=lambda w, r, b: {"reason": "", "scope": "series", "confirmed": "1"},
         check=series_cancelled,
         label="series",
     ),

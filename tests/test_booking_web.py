@@ -391,7 +391,9 @@ def test_cancel_and_reschedule_from_my_bookings(client, db, w):
     assert resp.status_code == 422
     assert "Outside opening hours" in " ".join(field_errors(text(resp), "start"))
     assert bookings(db)[0].start_at == local(DAY, "21:00")
-    resp = client.post(f"/bookings/{b.id}/cancel", data={"reason": "rain", "scope": "one"})
+    resp = client.post(
+        f"/bookings/{b.id}/cancel", data={"reason": "rain", "scope": "one", "confirmed": "1"}
+    )
     assert resp.status_code == 303
     assert "1 booking(s) cancelled." in text(client.get("/bookings/"))
     (b,) = bookings(db)
@@ -421,7 +423,8 @@ def test_cancel_this_and_following_of_a_series(client, db, w):
     series = bookings(db)
     assert len(series) == 3
     resp = client.post(
-        f"/bookings/{series[1].id}/cancel", data={"reason": "", "scope": "following"}
+        f"/bookings/{series[1].id}/cancel",
+        data={"reason": "", "scope": "following", "confirmed": "1"},
     )
     assert resp.status_code == 303
     assert [b.status for b in bookings(db)] == ["confirmed", "cancelled", "cancelled"]

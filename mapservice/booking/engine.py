@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from mapservice.booking import capacity
 from mapservice.booking.rules import Request, VenueRules, check, week_bounds
@@ -414,6 +414,7 @@ def _check_and_hold(
             session, venue, group.id, start, now, exclude_booking_id
         ),
         exempt=owner,
+        group_name=group.name,
     )
     if violations:
         raise RuleViolation(violations)
@@ -832,7 +833,15 @@ def prepare(
     may_book = _group_may_book(session, group, venue)
     active = _active(group.active, group.unit_status)
     req = Request(start, end, units, headcount)
-    violations = check(req, rules, now, may_book=may_book, group_active=active, exempt=owner)
+    violations = check(
+        req,
+        rules,
+        now,
+        may_book=may_book,
+        group_active=active,
+        exempt=owner,
+        group_name=group.name,
+    )
     if violations:
         if not owner and rules.weekly_quota_hours is not None:
             used = _quota_minutes(session, venue.id, rules.tz, group.id, start, now)
@@ -844,6 +853,7 @@ def prepare(
                 group_active=active,
                 quota_used_minutes=used,
                 exempt=owner,
+                group_name=group.name,
             )
         raise RuleViolation(violations)
     return Prepared(
@@ -975,6 +985,7 @@ def book_prepared(
             group_active=p.group_active,
             quota_used_minutes=used,
             exempt=p.owner,
+            group_name=p.group_name,
         )
         if violations:
             raise RuleViolation(violations)
@@ -1264,6 +1275,38 @@ def occurrences(
     return out
 
 
+def own_overlaps(
+    session: Session,
+    group_id: int,
+    venue_id: int,
+    windows: Sequence[tuple[datetime, datetime]],
+    now: datetime | None = None,
+) -> list[Booking]:
+    """The group's active bookings at the venue (pending ones still holding their slot) that
+    overlap any of ``windows``. Booking the same time twice is allowed (two courts for one
+    tournament) but is more often a double tap: the booking form asks first."""
+    now = _now(now)
+    if not windows:
+        return []
+    first = min(s for s, _e in windows)
+    last = max(e for _s, e in windows)
+    found = session.scalars(
+        select(Booking)
+        .where(
+            Booking.group_id == group_id,
+            Booking.venue_id == venue_id,
+            Booking.status.in_(ACTIVE),
+            or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now),
+            Booking.start_at < last,
+            Booking.end_at > first,
+            Booking.end_at > now,
+        )
+        .options(selectinload(Booking.allocations))
+        .order_by(Booking.start_at, Booking.id)
+    )
+    return [b for b in found if any(b.start_at < e and s < b.end_at for s, e in windows)]
+
+
 def book_series(
     session: Session,
     actor: User | None,
@@ -1397,6 +1440,34 @@ def cancel(
         raise ValueError(f"unknown scope {scope!r}")
     lock_venue(session, booking.venue_id)
     session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
+    targets = _cancel_targets(session, actor, booking, scope, now)
+    for target in targets:
+        _cancel_one(session, actor, target, reason, now)
+    session.flush()
+    return targets
+
+
+def cancel_preview(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    *,
+    scope: str = "one",
+    now: datetime | None = None,
+) -> list[Booking]:
+    """What :func:`cancel` with ``scope`` would cancel now, checked the same way (the same
+    NotFound / RuleViolation), changing nothing: what a person confirms before cancelling."""
+    now = _now(now)
+    booking = _booking(session, actor, booking_id)
+    assert actor is not None
+    if scope not in ("one", "following", "series"):
+        raise ValueError(f"unknown scope {scope!r}")
+    return _cancel_targets(session, actor, booking, scope, now)
+
+
+def _cancel_targets(
+    session: Session, actor: User, booking: Booking, scope: str, now: datetime
+) -> list[Booking]:
     if scope == "one" or booking.series_id is None:
         targets = [booking]
     else:
@@ -1439,8 +1510,6 @@ def cancel(
                     )
                 ]
             )
-        _cancel_one(session, actor, target, reason, now)
-    session.flush()
     return targets
 
 

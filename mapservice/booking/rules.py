@@ -65,11 +65,14 @@ def check(
     group_active: bool = True,
     quota_used_minutes: float = 0.0,
     exempt: bool = False,
+    group_name: str = "",
 ) -> list[Violation]:
     """Every rule the request breaks (empty when it may go ahead, capacity permitting).
 
     ``exempt`` (the owning unit entering a booking itself) lifts the notice, days-ahead and
-    quota limits, which protect the owner, not the venue."""
+    quota limits, which protect the owner, not the venue. ``group_name``: the group the
+    booking is for, named in the messages about it (a secretary booking for a caller's group
+    must not read "your group")."""
     v: list[Violation] = []
     tz = venue.tz
     if not venue.bookable:
@@ -89,7 +92,12 @@ def check(
             Violation(
                 "not_allowed",
                 "group",
-                _("Your group may not book this venue (see 'who may book')."),
+                _(
+                    "%(group)s may not book this venue (see 'who may book').",
+                    group=group_name,
+                )
+                if group_name
+                else _("Your group may not book this venue (see 'who may book')."),
             )
         )
     if req.start.tzinfo is None or req.end.tzinfo is None:
@@ -208,6 +216,14 @@ def check(
                 "quota",
                 "end",
                 _(
+                    "%(group)s may book at most %(hours)s hours a week here;"
+                    " %(used)s already booked that week.",
+                    group=group_name,
+                    hours=venue.weekly_quota_hours,
+                    used=f"{quota_used_minutes / 60:g}",
+                )
+                if group_name
+                else _(
                     "Your group may book at most %(hours)s hours a week here;"
                     " %(used)s already booked that week.",
                     hours=venue.weekly_quota_hours,

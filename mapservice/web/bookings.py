@@ -18,19 +18,28 @@ from flask import (
     Response,
     abort,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_login import login_required
-from sqlalchemy import event, false, func, select
+from sqlalchemy import event, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice.booking import engine, feeds, notices
 from mapservice.booking.availability import week_slots
-from mapservice.booking.engine import SeriesRejected, is_owner, venue_tz
+from mapservice.booking.engine import (
+    SeriesRejected,
+    group_is_active,
+    group_may_book,
+    is_owner,
+    manageable_bookings,
+    may_act_for_group,
+    venue_tz,
+)
 from mapservice.core.errors import BookingConflict, NotAllowed, NotFound, RuleViolation
 from mapservice.core.i18n import _, lang
 from mapservice.core.opening import local_instant
@@ -165,15 +174,24 @@ def when_text(booking: Booking) -> str:
 
 
 def bookable_groups(actor: User, venue: Venue) -> list[Group]:
-    """Groups ``actor`` may pick for a booking here: any active group of the committee for
-    the venue's owners and the admin (proxy booking, "一个电话"), the unit's own groups for
-    another unit's secretary. Bookers book for their own group (no picker)."""
+    """Groups ``actor`` may pick for a booking here: those the engine lets the actor act for
+    (any group of the committee for the venue's owners and the admin — proxy booking,
+    "一个电话" —, the unit's own groups for another unit's secretary) that are active and
+    that the venue's "who may book" rule admits. Bookers book for their own group (no
+    picker)."""
     if actor.is_booker:
         return []
-    stmt = select(Group).where(Group.committee_id == actor.committee_id, Group.active.is_(True))
-    if not (actor.is_admin or is_owner(actor, venue)):
-        stmt = stmt.where(Group.unit_id == actor.unit_id)
-    return list(get_db().scalars(stmt.order_by(Group.name)))
+    groups = get_db().scalars(
+        select(Group)
+        .where(Group.committee_id == actor.committee_id, Group.active.is_(True))
+        .options(selectinload(Group.unit))
+        .order_by(Group.name)
+    )
+    return [
+        g
+        for g in groups
+        if may_act_for_group(actor, g, venue) and group_is_active(g) and group_may_book(g, venue)
+    ]
 
 
 def booking_form(venue: Venue, actor: User | None, prefill: Any = None) -> BookingForm:
@@ -262,9 +280,67 @@ def prefill_url(venue_id: int, start: datetime, end: datetime, tz: ZoneInfo, for
 
 
 def _book_page(venue: Venue, status: int, **extra: Any) -> Any:
+    form = extra.get("form")
+    if status == 422 and not extra.get("general") and form is not None:
+        if any(field.errors for field in form):
+            # On a phone the marked field may be far below; say so where the eye lands.
+            extra["general"] = [_("Please correct the marked fields.")]
     return render_template(
         "bookings/book.html", panel=booking_panel(venue, **extra), venue=venue
     ), status
+
+
+def _form_group_id(form: BookingForm, actor: User, general: list[str]) -> int | None:
+    """The group the booking is for: a booker's own; otherwise the one picked (None, with
+    the message at the field or above the form, when none is)."""
+    if actor.is_booker:
+        return actor.group_id or 0
+    if (form.group.data or "").isdigit():
+        return int(form.group.data or 0)
+    if form.group.choices:
+        _add_error(form.group, _("Choose the group the booking is for."))
+    else:
+        general.append(no_group_message())
+    return None
+
+
+def no_group_message() -> str:
+    return _("None of the groups you book for may book this venue (see 'who may book').")
+
+
+def _series_error(form: BookingForm) -> bool:
+    """Attach the repeat fields' errors across fields; True if there were any."""
+    if not form.repeat.data:
+        return False
+    if (form.count.data is None) == (form.until.data is None):
+        _add_error(form.count, _("Give either the number of dates or the last date."))
+        return True
+    if form.until.data is not None and form.date.data and form.until.data < form.date.data:
+        _add_error(form.until, _("The last date cannot be before the first date."))
+        return True
+    return False
+
+
+def _own_overlaps(
+    form: BookingForm, actor: User, venue: Venue, group_id: int, start: datetime, end: datetime
+) -> list[Booking]:
+    """The group's own bookings here at the requested time(s), if the actor may act for the
+    group (nobody learns another group's bookings this way)."""
+    group = get_db().get(Group, group_id)
+    if group is None or not may_act_for_group(actor, group, venue):
+        return []
+    if form.repeat.data:
+        until = form.until.data if form.count.data is None else None
+        windows = [
+            (s, e)
+            for s, e, exists in engine.occurrences(
+                start, end, venue_tz(venue), form.repeat.data, count=form.count.data, until=until
+            )
+            if exists
+        ]
+    else:
+        windows = [(start, end)]
+    return engine.own_overlaps(get_db(), group_id, venue.id, windows, _now())
 
 
 @bp.route("/venues/<int:venue_id>/book", methods=["GET", "POST"])
@@ -281,19 +357,35 @@ def book(venue_id: int) -> Any:
         return _book_page(venue, 422, form=form, general=general)
     tz = venue_tz(venue)
     window = _local_range(form, tz)
-    if form.group.choices:
-        if not (form.group.data or "").isdigit():
-            _add_error(form.group, _("Choose the group the booking is for."))
-            window = None
-        group_id = int(form.group.data or 0)
-    else:
-        group_id = actor.group_id or 0
-    if form.repeat.data and (form.count.data is None) == (form.until.data is None):
-        _add_error(form.count, _("Give either the number of dates or the last date."))
-        window = None
-    if window is None:
+    group_id = _form_group_id(form, actor, general)
+    if _series_error(form) or group_id is None or window is None:
         return _book_page(venue, 422, form=form, general=general)
     start, end = window
+    if request.form.get("confirm_overlap") != "1":
+        held = _own_overlaps(form, actor, venue, group_id, start, end)
+        if held:
+            question = _(
+                "%(group)s already holds this venue at this time:", group=held[0].group.name
+            )
+            if wants_json():
+                return jsonify(
+                    {
+                        "error": {
+                            "code": "own_overlap",
+                            "message": question,
+                            "fields": {},
+                            "bookings": [
+                                {
+                                    "id": b.id,
+                                    "start": b.start_at.isoformat(),
+                                    "end": b.end_at.isoformat(),
+                                }
+                                for b in held
+                            ],
+                        }
+                    }
+                ), 409
+            return _book_page(venue, 409, form=form, overlaps=held, overlap_question=question)
     common: dict[str, Any] = {
         "units": form.units.data or 1,
         "purpose": form.purpose.data or "",
@@ -330,14 +422,30 @@ def book(venue_id: int) -> Any:
     except SeriesRejected as exc:
         return _book_page(venue, 409, form=form, outcomes=exc.outcomes, general=[exc.message])
     end_write_phase()
+    _flash_booked(form, actor, venue, result if form.repeat.data else booking)
+    return redirect(url_for("bookings.mine"), 303)
+
+
+def _flash_booked(form: BookingForm, actor: User, venue: Venue, done: Any) -> None:
+    """Say what was booked; a booking taken for another group (a caller's) names it."""
+    tz = venue_tz(venue)
     if form.repeat.data:
-        booked = result.booked
-        skipped = [o for o in result.outcomes if o.error is not None]
+        booked = done.booked
+        skipped = [o for o in done.outcomes if o.error is not None]
+        group = booked[0].group if booked and booked[0].group_id != actor.group_id else None
         flash(
             _(
+                "%(n)s of %(total)s dates booked at %(venue)s for %(group)s.",
+                n=len(booked),
+                total=len(done.outcomes),
+                venue=venue.name,
+                group=group.name,
+            )
+            if group is not None
+            else _(
                 "%(n)s of %(total)s dates booked at %(venue)s.",
                 n=len(booked),
-                total=len(result.outcomes),
+                total=len(done.outcomes),
                 venue=venue.name,
             ),
             "success",
@@ -350,28 +458,40 @@ def book(venue_id: int) -> Any:
                 else when,
                 "warning",
             )
-    elif booking.status == BookingStatus.PENDING.value:
-        flash(
+        return
+    booking: Booking = done
+    values = {
+        "venue": venue.name,
+        "when": when_text(booking),
+        "units": units_text(booking.unit_numbers),
+    }
+    proxy = booking.group_id != actor.group_id
+    if booking.status == BookingStatus.PENDING.value:
+        message = (
             _(
+                "Request sent for %(group)s: %(venue)s, %(when)s, %(units)s. It holds the slot"
+                " until the venue's unit answers.",
+                group=booking.group.name,
+                **values,
+            )
+            if proxy
+            else _(
                 "Request sent: %(venue)s, %(when)s, %(units)s. It holds the slot until the"
                 " venue's unit answers.",
-                venue=venue.name,
-                when=when_text(booking),
-                units=units_text(booking.unit_numbers),
-            ),
-            "success",
+                **values,
+            )
         )
     else:
-        flash(
+        message = (
             _(
-                "Booked: %(venue)s, %(when)s, %(units)s.",
-                venue=venue.name,
-                when=when_text(booking),
-                units=units_text(booking.unit_numbers),
-            ),
-            "success",
+                "Booked for %(group)s: %(venue)s, %(when)s, %(units)s.",
+                group=booking.group.name,
+                **values,
+            )
+            if proxy
+            else _("Booked: %(venue)s, %(when)s, %(units)s.", **values)
         )
-    return redirect(url_for("bookings.mine"), 303)
+    flash(message, "success")
 
 
 # ---------------------------------------------------------------- my bookings
@@ -400,10 +520,21 @@ def _loaded(stmt: Any) -> Any:
 @bp.route("/bookings/")
 @login_required
 def mine() -> Any:
+    """The actor's bookings: its group's (booker), its unit's groups' (secretary), the
+    committee's (admin), and those it took for other groups (a caller's, "一个电话") —
+    each one the actor may still manage (the engine's :func:`manageable_bookings`)."""
     actor = _actor()
     db = get_db()
     now = _now()
-    base = select(Booking).join(Group, Group.id == Booking.group_id).where(groups_condition(actor))
+    base = (
+        select(Booking)
+        .join(Group, Group.id == Booking.group_id)
+        .join(Venue, Venue.id == Booking.venue_id)
+        .where(
+            or_(groups_condition(actor), Booking.entered_by_id == actor.id),
+            manageable_bookings(actor),
+        )
+    )
     upcoming = list(
         db.scalars(
             _loaded(base)
@@ -426,7 +557,14 @@ def mine() -> Any:
         past=past,
         now=now,
         cancel_form=ReasonForm(),
+        # Taken by this user for a group not its own (the audit's "proxy").
+        proxy={b.id for b in (*upcoming, *past) if is_proxy(actor, b)},
     )
+
+
+def is_proxy(actor: User, booking: Booking) -> bool:
+    """Whether ``actor`` took ``booking`` for another group than its own (a caller's)."""
+    return booking.entered_by_id == actor.id and booking.group_id != actor.group_id
 
 
 def _domain_error_back(exc: RuleViolation | BookingConflict | NotAllowed, target: str) -> Any:
@@ -448,19 +586,35 @@ def _back(default: str) -> str:
 @bp.route("/bookings/<int:booking_id>/cancel", methods=["POST"])
 @login_required
 def cancel(booking_id: int) -> Any:
+    """Cancel after a confirmation: the form on "my bookings" asks in a dialog and sends
+    ``confirmed=1``; without that (no JavaScript) this answers with a page listing exactly
+    what would be cancelled, whose button sends the same request confirmed."""
     actor = _actor()
     form = ReasonForm()
-    if not form.validate_on_submit():
-        abort(400)
     back = _back(url_for("bookings.mine"))
+    if not form.validate_on_submit():
+        if not (form.reason.errors or form.scope.errors):
+            abort(400)
+        for message in form.reason.errors:
+            flash(message, "danger")
+        if form.scope.errors:
+            flash(_("Choose which dates to cancel."), "danger")
+        return redirect(back, 303)
+    scope = form.scope.data or "one"
+    reason = form.reason.data or ""
     try:
-        cancelled = engine.cancel(
-            get_db(),
-            actor,
-            booking_id,
-            scope=form.scope.data or "one",
-            reason=form.reason.data or "",
-        )
+        if request.form.get("confirmed") != "1":
+            targets = engine.cancel_preview(get_db(), actor, booking_id, scope=scope)
+            return render_template(
+                "bookings/cancel.html",
+                booking_id=booking_id,
+                targets=targets,
+                scope=scope,
+                reason=reason,
+                back=back,
+                cancel_form=form,
+            )
+        cancelled = engine.cancel(get_db(), actor, booking_id, scope=scope, reason=reason)
     except RuleViolation as exc:
         return _domain_error_back(exc, back)
     flash(_("%(n)s booking(s) cancelled.", n=len(cancelled)), "success")

@@ -75,6 +75,7 @@ def end_write_phase() -> None:
     follows reads in a transaction of its own (on SQLite a deferred one: it takes no lock)."""
     session = get_db()
     session.commit()
+    g.db_committed = True  # an error after this point must not claim "nothing was changed"
     if session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={"sqlite_begin": "deferred"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -109,6 +109,21 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         app.logger.exception("unhandled error")
-        return _respond(
-            500, "internal", _("Something went wrong on our side; nothing was changed.")
+        return _respond(500, "internal", unexpected_message())
+
+
+def unexpected_message() -> str:
+    """What a crash did, truthfully: a page that failed to show changed nothing, but saying
+    so reads as "your booking was lost"; a change either committed before the crash (the
+    booking routes commit early) or was rolled back with the request."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return _(
+            "Something went wrong on our side while showing this page; it has been logged."
+            " Please try again later."
         )
+    if g.get("db_committed"):
+        return _(
+            "Something went wrong on our side after your change was saved; please check the"
+            " result before trying again."
+        )
+    return _("Something went wrong on our side; nothing was changed.")

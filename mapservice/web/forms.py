@@ -3,8 +3,10 @@ records live in the operations, whose field errors are attached back to these fi
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -35,8 +37,15 @@ from mapservice.core.hours import DAY_KEYS, HoursError, parse_hours
 
 
 def options(pairs: Any) -> list[SelectChoice]:
-    """Choices in WTForms' current shape from (value, label) pairs."""
-    return [SelectChoice(str(value), str(label)) for value, label in pairs]
+    """Choices in WTForms' current shape from (value, label) pairs. A lazy label (``_l``) stays
+    lazy, so choices declared once on a form class read in each request's language (turned
+    into text here, at import, they would stay in the default locale's words for good).
+    Templates read a choice as ``c.value`` / ``c.label`` or render the field itself: a
+    ``SelectChoice`` unpacks into four values, not two."""
+    return [
+        SelectChoice(str(value), label if isinstance(label, LazyString) else str(label))
+        for value, label in pairs
+    ]
 
 
 PHONE = Regexp(r"^[0-9+\-() ]{3,30}$", message=_l("Use digits, spaces, + - ( ) only (3 to 30)."))
@@ -163,20 +172,42 @@ class EmptyForm(FlaskForm):
 # ---------------------------------------------------------------- bookings
 
 TIME = Regexp(r"^([01]?\d|2[0-4]):[0-5]\d$", message=_l("Use a time like 19:00."))
+# Dates a booking may name: a bound well beyond any venue's booking window that keeps the
+# date arithmetic (time zones, a series' last date) away from the calendar's ends.
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _sane_date(form: Any, field: Any) -> None:
+    if field.data is not None and not FIRST_DATE <= field.data <= LAST_DATE:
+        raise ValidationError(
+            _l("Enter a date between %(first)s and %(last)s.")
+            % {"first": FIRST_DATE.year, "last": LAST_DATE.year}
+        )
 
 
 class BookingForm(FlaskForm):
     """A booking request in the venue's local time; the engine judges the rules."""
 
     group = SelectField(_l("For group"), coerce=str, validate_choice=False)
-    date = DateField(_l("Date"), validators=[InputRequired()])
+    date = DateField(_l("Date"), validators=[InputRequired(), _sane_date])
     start = StringField(_l("From"), validators=[InputRequired(), TIME])
     end = StringField(_l("Until"), validators=[InputRequired(), TIME])
     units = IntegerField(
         _l("Units (courts, tables…)"), default=1, validators=[InputRequired(), NumberRange(1, 100)]
     )
     headcount = IntegerField(_l("Headcount"), validators=[Optional(), NumberRange(1, 10000)])
-    purpose = TextAreaField(_l("Purpose"), validators=[Optional(), Length(max=2000)])
+    purpose = TextAreaField(
+        _l("Purpose"),
+        validators=[
+            Optional(),
+            Length(
+                max=2000,
+                message=_l(
+                    "The purpose may have at most %(max)d characters (this one has %(length)d)."
+                ),
+            ),
+        ],
+    )
     repeat = SelectField(
         _l("Repeat"),
         default="",
@@ -190,7 +221,7 @@ class BookingForm(FlaskForm):
         ),
     )
     count = IntegerField(_l("Number of dates"), validators=[Optional(), NumberRange(1, 104)])
-    until = DateField(_l("Until date"), validators=[Optional()])
+    until = DateField(_l("Until date"), validators=[Optional(), _sane_date])
     policy = SelectField(
         _l("If some dates are taken"),
         default="all_or_nothing",
@@ -204,13 +235,24 @@ class BookingForm(FlaskForm):
 
 
 class RescheduleForm(FlaskForm):
-    date = DateField(_l("Date"), validators=[InputRequired()])
+    date = DateField(_l("Date"), validators=[InputRequired(), _sane_date])
     start = StringField(_l("From"), validators=[InputRequired(), TIME])
     end = StringField(_l("Until"), validators=[InputRequired(), TIME])
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+    reason = StringField(
+        _l("Reason"),
+        validators=[
+            Optional(),
+            Length(
+                max=200,
+                message=_l(
+                    "The reason may have at most %(max)d characters (this one has %(length)d)."
+                ),
+            ),
+        ],
+    )
     scope = SelectField(
         _l("Which dates"),
         default="one",
