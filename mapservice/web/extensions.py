@@ -106,4 +106,20 @@ def init_app(app: Flask) -> None:
             "BookableBy": BookableBy,
             "BookingStatus": BookingStatus,
             "me": current_user if current_user.is_authenticated else None,
+            "zone_label": zone_label,
         }
+
+
+#: Zones people in China name as Beijing time.
+BEIJING_ZONES = {"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "PRC"}
+
+
+def zone_label(tz: Any) -> str:
+    """A time zone as a reader names it: Beijing time, or its offset from UTC now."""
+    from datetime import datetime
+
+    offset = datetime.now(tz).strftime("%z")
+    utc = f"UTC{offset[:3]}:{offset[3:]}"
+    if getattr(tz, "key", "") in BEIJING_ZONES and offset == "+0800":
+        return i18n._("Beijing time, %(utc)s", utc=utc)
+    return utc
