@@ -27,17 +27,18 @@ pytestmark = pytest.mark.browser
 
 TZ = ZoneInfo("Asia/Shanghai")
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
-# Spread over the district so that no two cluster: the first ones lie at the edges of the
-# fitted view (north, west, north-west), where a popup meets the controls.
+# Spread over the district so that no two cluster. The first lies at the north-west corner of
+# the fitted view: its popup, opened, pans to the map's top-left corner, where the zoom
+# buttons are; the next two lie on the west and north edges.
 SPOTS = [
-    (119.44, 32.25),
-    (119.36, 32.17),
     (119.38, 32.21),
-    (119.40, 32.23),
+    (119.40, 32.17),
+    (119.44, 32.21),
     (119.42, 32.19),
     (119.44, 32.15),
     (119.46, 32.17),
-    (119.40, 32.17),
+    (119.42, 32.17),
+    (119.40, 32.19),
 ]
 
 
@@ -225,6 +226,8 @@ def test_the_booker_books_a_court_found_free_on_the_map_with_its_time(
             )
         )
         assert popup.find_elements(By.CLASS_NAME, "popup-free") == []  # not "free today"
+        hours = popup.find_element(By.CLASS_NAME, "popup-hours").text
+        assert hours == f"Open on {day}: 08:00-22:00"
         # "Book" opens the venue page with the form filled with that time.
         tap(driver, popup.find_element(By.CLASS_NAME, "popup-book"))
         wait.until(lambda d: f"/venues/{free.id}?" in d.current_url)

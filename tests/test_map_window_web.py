@@ -62,6 +62,8 @@ def test_the_popup_answers_for_the_filters_window(client, courts):
     ).get_json()
     text = f"{day.isoformat()} 14:00–16:00"
     assert body["window"] == {"text": text, "open": True, "free": 1, "total": 3}
+    # The hours shown are that day's, named.
+    assert (body["hours_day"], body["today"]) == (day.isoformat(), "08:00-22:00")
     body = client.get(
         f"/map/venues/{one.id}/popup", query_string=window(day, "14:00", "16:00")
     ).get_json()
@@ -81,7 +83,7 @@ def test_the_popup_answers_for_the_filters_window(client, courts):
     assert closed["window"]["open"] is False
     # Without a window: no window, and the answer may be cached a minute as before.
     plain = client.get(f"/map/venues/{three.id}/popup")
-    assert "window" not in plain.get_json()
+    assert "window" not in plain.get_json() and "hours_day" not in plain.get_json()
     with_window = client.get(
         f"/map/venues/{three.id}/popup", query_string=window(day, "14:00", "16:00")
     )

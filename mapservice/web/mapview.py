@@ -190,6 +190,8 @@ def _shell(template: str, embed: bool) -> Any:
             "headcount": _("Maximum headcount"),
             "today": _("Open today"),
             "closedToday": _("Closed today"),
+            "openOn": _("Open on %(day)s"),
+            "closedOn": _("Closed on %(day)s"),
             "freeToday": _("Free today"),
             "noFreeToday": _("No free slot left today"),
             "windowFree": _("%(when)s: %(free)s of %(total)s units free"),
@@ -316,10 +318,15 @@ def popup(venue_id: int) -> Any:
         abort(404)
     facts, tz_name = found
     tz = ZoneInfo(tz_name)
-    answer = mapdata.venue_popup(facts, datetime.now(tz).weekday())
     flt, errors = parse_filter(request.args.to_dict(flat=False), tz)
-    if flt.free_from is not None and flt.free_to is not None and not errors:
+    if flt.free_from is None or flt.free_to is None or errors:
+        answer = mapdata.venue_popup(facts, datetime.now(tz).weekday())
+    else:
         start, end = flt.free_from, flt.free_to
+        # The opening hours shown are those of the window's (first) day.
+        day = start.astimezone(tz).date()
+        answer = mapdata.venue_popup(facts, day.weekday())
+        answer["hours_day"] = day.isoformat()
         is_open, free = ops.window_availability(get_db(), facts, start, end, tz, datetime.now(tz))
         answer["window"] = {
             "text": window_text(start.astimezone(tz), end.astimezone(tz)),

@@ -220,7 +220,11 @@
     box.replaceChildren();
     var cap = T.units + ": " + p.capacity + (p.headcount ? " · " + T.headcount + ": " + p.headcount : "");
     box.appendChild(el("div", "popup-capacity", cap));
-    box.appendChild(el("div", "popup-hours", p.today ? T.today + ": " + p.today.replace(/,/g, ", ") : T.closedToday));
+    // Today's hours, or with a "free between" window those of its day.
+    var hours = p.hours_day
+      ? (p.today ? fmt(T.openOn, { day: p.hours_day }) + ": " + p.today.replace(/,/g, ", ") : fmt(T.closedOn, { day: p.hours_day }))
+      : (p.today ? T.today + ": " + p.today.replace(/,/g, ", ") : T.closedToday);
+    box.appendChild(el("div", "popup-hours", hours));
     if (p.facilities) box.appendChild(el("div", "popup-facilities", T.facilities + ": " + p.facilities));
     if (p.address) box.appendChild(el("div", "popup-address", T.address + ": " + p.address));
     if (p.phone) {
