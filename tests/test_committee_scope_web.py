@@ -195,3 +195,35 @@ def test_staff_are_told_how_list_map_and_dashboard_counts_relate(client, two, la
     assert 'id="venue-counts"' not in client.get("/venues/?committee=runzhou").get_data(
         as_text=True
     )
+
+
+def test_no_alternative_venue_is_one_the_booker_could_not_open(make, wdb):
+    """When a court is taken the engine proposes similar venues nearby: never one of a unit
+    not admitted (its page is a 404 to the booker, as on the public map)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from mapservice.booking import engine
+    from mapservice.core.errors import BookingConflict
+
+    tz = ZoneInfo("Asia/Shanghai")
+    committee = make.committee(with_streets=False)
+    owner, post = make.unit(committee, "移动公司"), make.unit(committee, "邮政公司")
+    suspended = make.unit(committee, "暂停单位")
+    court = make.venue(owner, name="移动羽毛球馆", capacity_units=1, bookable_by="public")
+    make.venue(post, name="邮政羽毛球馆", lon=119.426, lat=32.1975, bookable_by="public")
+    make.venue(suspended, name="暂停单位羽毛球馆", lon=119.4255, lat=32.1975, bookable_by="public")
+    suspended.status = "suspended"
+    make.session.commit()
+    group = make.group(committee, post, "邮政团支部")
+    owners = make.group(committee, owner, "移动团支部")
+    booker_user, admin_user = make.booker(group, username="booker"), make.admin(committee)
+    booker, admin = wdb.merge(booker_user), wdb.merge(admin_user)
+    day = (datetime.now(tz) + timedelta(days=3)).date()
+    start = datetime(day.year, day.month, day.day, 19, tzinfo=tz)
+    engine.book(wdb, admin, court.id, owners.id, start, start + timedelta(hours=1))
+    wdb.commit()
+    with pytest.raises(BookingConflict) as info:
+        engine.book(wdb, booker, court.id, group.id, start, start + timedelta(hours=1))
+    wdb.rollback()
+    assert [v.name for v in info.value.alternatives.venues] == ["邮政羽毛球馆"]
