@@ -111,6 +111,9 @@ def test_the_map_hands_the_window_to_its_popups_and_booking_links(client, courts
     assert cfg["window"]["book"] == f"date={d}&start=20%3A00&week={d}"
     assert cfg["window"]["text"] == f"{d} 20:00 – {day + timedelta(days=1)} 09:00"
     assert map_config(client, {})["window"] is None
+    # "At least 2 units, 12 people" carry over as the booking's units and headcount.
+    asked = {**window(day, "14:00", "16:00"), "min_units": "2", "min_headcount": "12"}
+    assert map_config(client, asked)["window"]["book"].endswith("&units=2&headcount=12")
 
 
 def form_values(page: str) -> dict[str, str]:
@@ -129,6 +132,12 @@ def test_the_venue_page_opens_with_the_windows_booking_form_filled(client, court
     page = client.get(f"/venues/{venue.id}?date={d}&start=14:00&end=16:00&week={d}")
     assert page.status_code == 200
     assert form_values(page.get_data(as_text=True)) == {"date": d, "start": "14:00", "end": "16:00"}
+    page = client.get(f"/venues/{venue.id}?date={d}&start=14:00&end=16:00&units=2&headcount=12")
+    form = page.get_data(as_text=True)
+    form = form[form.index('id="book-form"') :]
+    assert re.search(r'id="units"[^>]*value="2"', form) and re.search(
+        r'id="headcount"[^>]*value="12"', form
+    )
     # The week shown starts on that date.
     assert f'data-date="{d}"' in page.get_data(as_text=True)
 

@@ -82,7 +82,8 @@ def staff_counts(actor: Any, committee: Committee) -> ops.VenueCounts | None:
 def _window(flt: MapFilter, tz: ZoneInfo) -> dict[str, str] | None:
     """The filter's "free between" window for the popups: its text, the parameters that ask
     the popup endpoint about it, and those that prefill the venue page's booking form
-    (date, start and end when it lies within one day; else date and start)."""
+    (date, start and end when it lies within one day, else date and start; the units and
+    headcount asked for)."""
     if flt.free_from is None or flt.free_to is None:
         return None
     start, end = flt.free_from.astimezone(tz), flt.free_to.astimezone(tz)
@@ -92,6 +93,11 @@ def _window(flt: MapFilter, tz: ZoneInfo) -> dict[str, str] | None:
     if same_day:
         book["end"] = f"{end:%H:%M}"
     book["week"] = book["date"]
+    # "At least N units / people" become the booking's units and headcount.
+    if flt.min_units:
+        book["units"] = str(flt.min_units)
+    if flt.min_headcount:
+        book["headcount"] = str(flt.min_headcount)
     return {
         "text": window_text(start, end),
         "query": urlencode(
