@@ -41,6 +41,7 @@ from bench.generate import COMMITTEE_SLUG, TZ_NAME, Dataset, count_overlaps
 from mapservice.core.opening import local_instant
 from mapservice.db import make_engine
 from mapservice.models import User, Venue
+from mapservice.operations.access import venue_public
 from mapservice.operations.tokens import create_token
 
 TZ = ZoneInfo(TZ_NAME)
@@ -124,8 +125,9 @@ def _plan(engine: Any, ds: Dataset, seed: int = 5) -> dict[str, Any]:
     """Points, venues to ask about and to book, and a booker's token (committed)."""
     with Session(engine) as s:
         rows = s.execute(
+            # The venues a booker may see: public ones (of admitted units too).
             select(Venue.id, Venue.lon, Venue.lat, Venue.type, Venue.bookable_by).where(
-                Venue.published.is_(True), Venue.retired.is_(False)
+                venue_public()
             )
         ).all()
         booker = s.get(User, ds.booker_ids[-1])

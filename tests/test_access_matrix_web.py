@@ -499,24 +499,28 @@ def own_api_tokens(world: World, role: str) -> int:
 
 
 # Outcomes per role for the objects of A, B and X.
-SEE_VENUE = R(
-    anon="ok ok ok",
-    booker_a="ok ok 404",
-    booker_b="ok ok 404",
-    sec_a="ok ok 404",
-    sec_b="ok ok 404",
-    admin="ok ok 404",
-    other_admin="404 404 ok",
-)
+# The venues are published: public, seen by everyone, another committee's staff included
+# (issue 16: a logged-in user sees at least what a visitor sees); they may not change them.
+SEE_VENUE = R(**{r: "ok ok ok" for r in ROLES})
 USE_VENUE = {**SEE_VENUE, "anon": "login login login"}
+# Booking another committee's venue: its "who may book" rule (members) refuses the group.
+BOOK_VENUE = R(
+    anon="login login login",
+    booker_a="ok ok 422",
+    booker_b="ok ok 422",
+    sec_a="ok ok 422",
+    sec_b="ok ok 422",
+    admin="ok ok 422",
+    other_admin="422 422 ok",
+)
 EDIT_VENUE = R(
     anon="login login login",
-    booker_a="403 403 404",
-    booker_b="403 403 404",
-    sec_a="ok 403 404",
-    sec_b="403 ok 404",
-    admin="ok ok 404",
-    other_admin="404 404 ok",
+    booker_a="403 403 403",
+    booker_b="403 403 403",
+    sec_a="ok 403 403",
+    sec_b="403 ok 403",
+    admin="ok ok 403",
+    other_admin="403 403 ok",
 )
 # A's booking is group A's at B's venue; B's is group B's at A's venue.
 MANAGE_BOOKING = R(
@@ -569,8 +573,9 @@ SIGNED_IN = {**EVERYONE, "anon": LOGIN}
 STAFF = {**SIGNED_IN, "booker_a": "403", "booker_b": "403"}
 ADMINS = {**STAFF, "sec_a": "403", "sec_b": "403"}
 # Listings: which owners' objects are shown (+) or not (-).
+# A list names one committee: the user's own, a visitor's the first (?committee= for others).
 LIST_VENUES = R(
-    anon="+ + +",
+    anon="+ + -",
     booker_a="+ + -",
     booker_b="+ + -",
     sec_a="+ + -",
@@ -578,7 +583,7 @@ LIST_VENUES = R(
     admin="+ + -",
     other_admin="- - +",
 )
-MAP_VENUES = {**LIST_VENUES, "anon": "+ + -"}  # a visitor's map is the first committee's
+MAP_VENUES = LIST_VENUES  # the same venues as the list, for everyone
 STAFF_LIST = R(
     anon=LOGIN,
     booker_a="403",
@@ -754,7 +759,7 @@ CASES: list[Case] = [
         "/venues/<int:venue_id>/book",
         "POST",
         venue_url("/venues/{v}/book"),
-        USE_VENUE,
+        BOOK_VENUE,
         "venue",
         data=booking_form,
         check=booked,

@@ -31,6 +31,7 @@ from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
+from mapservice.operations import access
 
 SEARCH_DAYS = 7
 NEAREST_VENUES = 40
@@ -142,8 +143,9 @@ def similar_free_venues(
                 Venue.committee_id == venue.committee_id,
                 Venue.type == venue.type,
                 Venue.id != venue.id,
-                Venue.published.is_(True),
-                Venue.retired.is_(False),
+                # Public venues only (published, not retired, of an admitted unit): a link
+                # to one the group's people could not open would be a dead end.
+                access.venue_public(),
                 Venue.capacity_units >= units,
             )
             .order_by(Venue.id)

@@ -16,21 +16,38 @@ from mapservice.core.i18n import _
 from mapservice.models import Unit, User, Venue
 
 
+def venue_public() -> ColumnElement[bool]:
+    """Venues anyone may see, logged in or not, whatever their committee: published, not
+    retired, and of a unit the committee has admitted (not one applying or suspended)."""
+    admitted = select(Unit.id).where(Unit.status == "active").correlate(None)
+    return and_(Venue.published.is_(True), Venue.retired.is_(False), Venue.unit_id.in_(admitted))
+
+
+def is_staff_of(user: User | None, committee_id: int) -> bool:
+    """The committee's admin or one of its unit secretaries: they see all its venues,
+    unpublished and retired ones and those of units not admitted included."""
+    return (
+        user is not None
+        and (user.is_admin or user.is_secretary)
+        and user.committee_id == committee_id
+    )
+
+
 def venue_visible(user: User | None) -> ColumnElement[bool]:
-    public = and_(Venue.published.is_(True), Venue.retired.is_(False))
-    if user is None:
-        return public
-    if user.is_admin or user.is_secretary:
-        return Venue.committee_id == user.committee_id
-    return and_(public, Venue.committee_id == user.committee_id)
+    """Venues ``user`` may see: every public venue (a logged-in user sees at least what a
+    visitor sees, on any committee's map), and for the staff of a committee (its admin and
+    unit secretaries) every venue of that committee."""
+    if user is not None and (user.is_admin or user.is_secretary):
+        return or_(Venue.committee_id == user.committee_id, venue_public())
+    return venue_public()
 
 
 def venue_visibility_key(user: User | None) -> Hashable:
     """Everything :func:`venue_visible` reads of ``user``: users with equal keys get the same
     condition (callers may keep a statement built with it per key)."""
-    if user is None:
+    if user is None or not (user.is_admin or user.is_secretary):
         return None
-    return (user.is_admin or user.is_secretary, user.committee_id)
+    return (True, user.committee_id)
 
 
 def venue_editable(user: User | None) -> ColumnElement[bool]:

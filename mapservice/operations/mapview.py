@@ -12,11 +12,12 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice.core.hours import OpeningRange
@@ -42,23 +43,18 @@ def cycle_collector_paused() -> Iterator[None]:
 
 
 def map_committee(session: Session, user: User | None, slug: str = "") -> Committee | None:
-    """The committee whose map is shown: the user's own; for visitors the one named by
-    ``slug``, else the first one created. None when there is none."""
+    """The committee whose venues a page shows: the one named by ``slug`` (for anyone: a
+    logged-in user may look at another committee's public venues), else the user's own, else
+    the first one created. None when ``slug`` names no committee, or there is none."""
+    if slug:
+        return session.scalars(select(Committee).where(Committee.slug == slug)).one_or_none()
     if user is not None:
         return session.get(Committee, user.committee_id)
-    if slug:
-        found = session.scalars(select(Committee).where(Committee.slug == slug)).one_or_none()
-        if found is not None:
-            return found
     return session.scalars(select(Committee).order_by(Committee.id).limit(1)).first()
 
 
 def _scope(user: User | None, committee: Committee) -> Any:
-    # For visitors: published, non-retired venues whose unit is admitted.
-    cond = and_(venue_visible(user), Venue.committee_id == committee.id)
-    if user is None:
-        cond = and_(cond, Unit.status == "active")
-    return cond
+    return and_(venue_visible(user), Venue.committee_id == committee.id)
 
 
 def load_facts(
@@ -147,8 +143,6 @@ def load_one(session: Session, user: User | None, venue_id: int) -> tuple[VenueF
     committee's time zone; None unless ``user`` could see it on the committee's map (same
     scope as :func:`load_facts`)."""
     cond = and_(venue_visible(user), Venue.retired.is_(False), Venue.id == venue_id)
-    if user is None:
-        cond = and_(cond, Unit.status == "active")
     row = session.execute(
         select(
             Venue.id,
@@ -295,3 +289,68 @@ def engine_free_check(
         return len(free) >= units
 
     return check
+
+
+def window_availability(
+    session: Session, venue: VenueFacts, start: datetime, end: datetime, tz: ZoneInfo, now: datetime
+) -> tuple[bool, int]:
+    """Whether ``venue`` is open for the whole of ``[start, end)`` (its hours, and its closures
+    read here) and how many of its capacity units are free throughout (pending holds and
+    confirmed bookings count): what a popup says about the map's "free between" window, by
+    the same rules as :func:`engine_free_check`."""
+    from mapservice.booking import capacity
+
+    closures = [
+        (a, b)
+        for a, b in session.execute(
+            select(Closure.start_at, Closure.end_at).where(
+                Closure.venue_id == venue.id, Closure.start_at < end, Closure.end_at > start
+            )
+        )
+    ]
+    if not is_open_throughout(venue.ranges, closures, start, end, tz):
+        return False, 0
+    holds = capacity.held(session, [venue.id], start, end, now)
+    return True, len(capacity.free_unit_numbers(venue.capacity_units, holds, start, end))
+
+
+@dataclass(frozen=True)
+class VenueCounts:
+    """How the venues a committee's staff see divide up, so that the list, the map and the
+    dashboard can be reconciled. Of the venues not retired (``shown``), the ``public`` ones
+    are what anyone sees; staff also see the ``unpublished`` ones and the published ones of
+    units ``not_admitted`` (applying or suspended). The dashboard's statistics count the
+    ``published`` ones (of the secretary's own unit, for a unit secretary). ``retired`` ones
+    are listed only on request and never on the map."""
+
+    shown: int
+    public: int
+    unpublished: int
+    not_admitted: int
+    published: int
+    retired: int
+
+
+def venue_counts(session: Session, user: User, committee: Committee) -> VenueCounts:
+    """:class:`VenueCounts` of ``committee`` as ``user``, one of its staff, sees them."""
+    admitted = Unit.status == "active"
+    live = Venue.retired.is_(False)
+    published = and_(live, Venue.published.is_(True))
+    in_stats = published if user.is_admin else and_(published, Venue.unit_id == user.unit_id)
+
+    def n(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    row = session.execute(
+        select(
+            n(live),
+            n(and_(published, admitted)),
+            n(and_(live, Venue.published.is_(False))),
+            n(and_(published, ~admitted)),
+            n(in_stats),
+            n(Venue.retired.is_(True)),
+        )
+        .join(Unit, Venue.unit_id == Unit.id)
+        .where(Venue.committee_id == committee.id)
+    ).one()
+    return VenueCounts(*(int(x) for x in row))

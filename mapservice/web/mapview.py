@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,14 @@ from flask import (
 from sqlalchemy import select
 
 from mapservice.core import mapdata
-from mapservice.core.errors import ValidationFailed
+from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
 from mapservice.core.venue_io import write_venues
 from mapservice.core.vocab import VenueType
 from mapservice.models import Committee
 from mapservice.operations import mapview as ops
+from mapservice.operations.access import is_staff_of
 from mapservice.operations.venues import row_of
 from mapservice.web.auth import current_actor
 from mapservice.web.compress import finish, gzip_bytes
@@ -52,10 +54,66 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+js
 
 
 def _committee() -> Committee:
-    committee = ops.map_committee(get_db(), current_actor(), request.args.get("committee", ""))
+    return committee_asked(current_actor())
+
+
+def committee_asked(actor: Any) -> Committee:
+    """The committee a page listing venues shows: ``?committee=SLUG`` for anyone, else the
+    user's own (a visitor's: the first one); a slug naming none is a 404 saying so."""
+    slug = request.args.get("committee", "").strip()
+    committee = ops.map_committee(get_db(), actor, slug)
     if committee is None:
+        if slug:
+            raise NotFound(
+                "committee_not_found", _("There is no committee '%(slug)s'.", slug=slug[:50])
+            )
         abort(404)
     return committee
+
+
+def staff_counts(actor: Any, committee: Committee) -> ops.VenueCounts | None:
+    """The breakdown of what the committee's staff see (None for everyone else, who see its
+    public venues only)."""
+    if not is_staff_of(actor, committee.id):
+        return None
+    return ops.venue_counts(get_db(), actor, committee)
+
+
+def _window(flt: MapFilter, tz: ZoneInfo) -> dict[str, str] | None:
+    """The filter's "free between" window for the popups: its text, the parameters that ask
+    the popup endpoint about it, and those that prefill the venue page's booking form
+    (date, start and end when it lies within one day, else date and start; the units and
+    headcount asked for)."""
+    if flt.free_from is None or flt.free_to is None:
+        return None
+    start, end = flt.free_from.astimezone(tz), flt.free_to.astimezone(tz)
+    midnight = end.date() == start.date() + timedelta(days=1) and end.time() == dt_time(0)
+    same_day = end.date() == start.date() or midnight
+    book = {"date": start.date().isoformat(), "start": f"{start:%H:%M}"}
+    if same_day:
+        book["end"] = f"{end:%H:%M}"
+    book["week"] = book["date"]
+    # "At least N units / people" become the booking's units and headcount.
+    if flt.min_units:
+        book["units"] = str(flt.min_units)
+    if flt.min_headcount:
+        book["headcount"] = str(flt.min_headcount)
+    return {
+        "text": window_text(start, end),
+        "query": urlencode(
+            [("free_from", f"{start:%Y-%m-%dT%H:%M}"), ("free_to", f"{end:%Y-%m-%dT%H:%M}")]
+        ),
+        "book": urlencode(list(book.items())),
+    }
+
+
+def window_text(start: datetime, end: datetime) -> str:
+    """``2026-12-05 14:00–16:00`` (``…–24:00`` at midnight; both dates when it spans days)."""
+    if end.date() == start.date():
+        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}"
+    if end.date() == start.date() + timedelta(days=1) and end.time() == dt_time(0):
+        return f"{start:%Y-%m-%d %H:%M}–24:00"
+    return f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
 
 
 def _filter(committee: Committee) -> tuple[MapFilter, dict[str, str], ZoneInfo]:
@@ -130,6 +188,7 @@ def _shell(template: str, embed: bool) -> Any:
         "venue": int(venue_id) if venue_id.isdigit() else None,
         "near": list(flt.near) if flt.near else None,
         "radiusKm": flt.radius_km,
+        "window": _window(flt, _tz),
         "embed": embed,
         "labels": {
             "approx": _("approximate"),
@@ -137,8 +196,13 @@ def _shell(template: str, embed: bool) -> Any:
             "headcount": _("Maximum headcount"),
             "today": _("Open today"),
             "closedToday": _("Closed today"),
+            "openOn": _("Open on %(day)s"),
+            "closedOn": _("Closed on %(day)s"),
             "freeToday": _("Free today"),
             "noFreeToday": _("No free slot left today"),
+            "windowFree": _("%(when)s: %(free)s of %(total)s units free"),
+            "windowClosed": _("%(when)s: closed"),
+            "windowFull": _("%(when)s: fully booked"),
             "facilities": _("Facilities"),
             "phone": _("Phone"),
             "address": _("Address"),
@@ -168,9 +232,8 @@ def _shell(template: str, embed: bool) -> Any:
         types=types,
         config=config,
         query=query,
-        committees=list(db.scalars(select(Committee).order_by(Committee.id)))
-        if actor is None
-        else [],
+        committees=list(db.scalars(select(Committee).order_by(Committee.id))),
+        counts=None if embed else staff_counts(actor, committee),
         embed_src=url_for("map.embed") + "?" + query,
     )
     return finish(Response(response, mimetype="text/html"))
@@ -195,11 +258,10 @@ CACHE_ENTRIES = 64
 
 
 def _scope_key(committee: Committee) -> tuple[Any, ...]:
-    actor = current_actor()
-    if actor is None:
-        return (committee.id, "public")
-    staff = actor.is_admin or actor.is_secretary
-    return (committee.id, "staff" if staff else "member")
+    # The committee's staff see all its venues; everyone else (visitors, bookers, another
+    # committee's staff) its public ones.
+    staff = is_staff_of(current_actor(), committee.id)
+    return (committee.id, "staff" if staff else "public")
 
 
 def _cached_answer(kind: str, build: Any, mimetype: str) -> Any:
@@ -254,14 +316,34 @@ def data() -> Any:
 @bp.route("/venues/<int:venue_id>/popup")
 def popup(venue_id: int) -> Any:
     """A venue's popup details (capacity, today's hours, facilities, address, phone), fetched
-    by the map page when the popup opens; 404 unless the venue is on a map the user sees."""
+    by the map page when the popup opens; 404 unless the venue is on a map the user sees.
+    With the map's ``free_from``/``free_to``: also ``window``, whether it is open then and how
+    many units are free throughout (from the booking engine's holds)."""
     found = ops.load_one(get_db(), current_actor(), venue_id)
     if found is None:
         abort(404)
     facts, tz_name = found
-    today = datetime.now(ZoneInfo(tz_name)).weekday()
-    response = jsonify(mapdata.venue_popup(facts, today))
-    response.headers["Cache-Control"] = "private, max-age=60"
+    tz = ZoneInfo(tz_name)
+    flt, errors = parse_filter(request.args.to_dict(flat=False), tz)
+    if flt.free_from is None or flt.free_to is None or errors:
+        answer = mapdata.venue_popup(facts, datetime.now(tz).weekday())
+    else:
+        start, end = flt.free_from, flt.free_to
+        # The opening hours shown are those of the window's (first) day.
+        day = start.astimezone(tz).date()
+        answer = mapdata.venue_popup(facts, day.weekday())
+        answer["hours_day"] = day.isoformat()
+        is_open, free = ops.window_availability(get_db(), facts, start, end, tz, datetime.now(tz))
+        answer["window"] = {
+            "text": window_text(start.astimezone(tz), end.astimezone(tz)),
+            "open": is_open,
+            "free": free,
+            "total": facts.capacity_units,
+        }
+    response = jsonify(answer)
+    # Bookings change what is free: a window's answer is asked afresh each time.
+    window = "window" in answer
+    response.headers["Cache-Control"] = "private, no-cache" if window else "private, max-age=60"
     return response
 
 

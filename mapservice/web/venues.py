@@ -4,7 +4,8 @@ closures and export."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,17 +21,26 @@ from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
 from mapservice.models import Area, Committee, Unit, Venue
 from mapservice.operations import access
+from mapservice.operations import mapview as map_ops
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
+from mapservice.web.bookings import booking_form, booking_panel
 from mapservice.web.database import get_db
 from mapservice.web.forms import ClosureForm, EmptyForm, VenueForm, options
+from mapservice.web.mapview import committee_asked, staff_counts
 
 bp = Blueprint("venues", __name__, url_prefix="/venues")
 
 
-def _filtered(args: Any) -> list[Venue]:
+def _filtered(args: Any, committee: Committee) -> list[Venue]:
+    """The venues of ``committee`` the user may see (its public ones; all of them for its
+    staff) that pass the list's filters, retired ones only when asked for."""
     actor = current_actor()
-    stmt = access.visible_venues(actor).join(Unit, Venue.unit_id == Unit.id)
+    stmt = (
+        access.visible_venues(actor)
+        .join(Unit, Venue.unit_id == Unit.id)
+        .where(Venue.committee_id == committee.id)
+    )
     if args.get("q"):
         like = f"%{args['q'].strip()}%"
         stmt = stmt.where(
@@ -54,12 +64,23 @@ def _filtered(args: Any) -> list[Venue]:
 
 @bp.route("/")
 def index() -> Any:
+    """The venues of one committee (``?committee=SLUG``; the user's own by default, a
+    visitor's the first), named in the heading, with a choice of committee when there are
+    several; the same venues as that committee's map shows the same user."""
     actor = current_actor()
-    venues = _filtered(request.args)
-    units = (
-        get_db().scalars(select(Unit).where(access.units_visible(actor)).order_by(Unit.name)).all()
+    db = get_db()
+    committee = committee_asked(actor)
+    venues = _filtered(request.args, committee)
+    units, _streets = map_ops.filter_choices(db, actor, committee)
+    return render_template(
+        "venues/list.html",
+        venues=venues,
+        units=units,
+        args=request.args,
+        committee=committee,
+        committees=list(db.scalars(select(Committee).order_by(Committee.id))),
+        counts=staff_counts(actor, committee),
     )
-    return render_template("venues/list.html", venues=venues, units=units, args=request.args)
 
 
 def _committee() -> Committee:
@@ -208,6 +229,33 @@ def edit(venue_id: int) -> Any:
     return _edit_page(form, committee, venue)
 
 
+TIME_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def booking_prefill(args: Any, today: date) -> dict[str, str]:
+    """What the venue page's booking form is filled with from the link that opened it (the
+    map's popup carries the filter's "free between" window as ``date``/``start``/``end``):
+    each value kept only when valid — a date from today on, times as HH:MM, an end after the
+    start (00:00: midnight) — and a bad one dropped without a word. The form's other fields
+    (units, headcount, purpose, group) pass through; the booking form checks them."""
+    out = {k: str(args[k]) for k in ("units", "headcount", "purpose", "group") if args.get(k)}
+    try:
+        day = date.fromisoformat(str(args.get("date", "")).strip())
+    except ValueError:
+        return out
+    if day < today:
+        return out
+    out["date"] = day.isoformat()
+    for key in ("start", "end"):
+        found = TIME_RE.fullmatch(str(args.get(key, "")).strip())
+        if found:
+            out[key] = f"{int(found[1]):02d}:{found[2]}"
+    ends_at_midnight = out.get("end") == "00:00"
+    if "start" in out and "end" in out and not ends_at_midnight and out["end"] <= out["start"]:
+        del out["end"]
+    return out
+
+
 @bp.route("/<int:venue_id>")
 def detail(venue_id: int) -> Any:
     actor = current_actor()
@@ -217,12 +265,14 @@ def detail(venue_id: int) -> Any:
         db.scalar(select(Venue.id).where(Venue.id == venue.id, access.venue_editable(actor)))
     )
     tz = ZoneInfo(venue.committee.timezone)
+    today = datetime.now(tz).date()
+    prefill = booking_prefill(request.args, today)
     return render_template(
         "venues/detail.html",
         week=opening_week(
             venue.opening_ranges,
             [(c.start_at, c.end_at) for c in venue.closures],
-            datetime.now(tz).date(),
+            today,
             tz,
         ),
         venue=venue,
@@ -233,6 +283,9 @@ def detail(venue_id: int) -> Any:
         button_form=EmptyForm(),
         region_json=_region_json(venue.committee),
         venue_json=ops.venues_geojson([venue]),
+        panel=booking_panel(venue, form=booking_form(venue, actor, prefill)),
+        prefill=prefill,
+        foreign=actor is not None and actor.committee_id != venue.committee_id,
     )
 
 
@@ -304,7 +357,7 @@ EXPORT_TYPES = {
 def export(fmt: str) -> Any:
     if fmt not in EXPORT_TYPES:
         abort(404)
-    venues = _filtered(request.args)
+    venues = _filtered(request.args, committee_asked(current_actor()))
     rows = [ops.row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]
     stamp = datetime.now().strftime("%Y%m%d")
     return Response(

@@ -171,8 +171,9 @@
   }
 
   // The popup: what the map data has at once, the rest (capacity, hours, facilities, address,
-  // phone) when /popup answers, the next free slots when /free-today does. Text only. (Leaflet
-  // calls this on every opening; the lines filled in later grow the open popup upwards.)
+  // phone) when /popup answers, and either the next free slots today (/free-today) or, when
+  // the filter asks "free between", the venue's availability then (from /popup too). Text
+  // only. Built once per opening: the lines filled in later re-fit the open popup.
   function popupContent(f, marker) {
     var box = el("div", "venue-popup");
     box.dataset.venueId = String(f.i);
@@ -187,24 +188,43 @@
     var page = el("a", "popup-details", T.details);
     page.href = cfg.venueUrl + encodeURIComponent(f.i);
     var book = el("a", "popup-book fw-semibold", T.book);
-    book.href = cfg.venueUrl + encodeURIComponent(f.i) + "#book";
+    // With a "free between" window the booking form opens filled with it.
+    book.href = cfg.venueUrl + encodeURIComponent(f.i) + (cfg.window ? "?" + cfg.window.book : "") + "#book";
     links.appendChild(page);
     links.appendChild(book);
-    var free = el("div", "popup-free small", T.freeToday + ": …");
+    var free = cfg.window
+      ? el("div", "popup-window small fw-semibold", cfg.window.text + ": …")
+      : el("div", "popup-free small", T.freeToday + ": …");
     box.appendChild(free);
     box.appendChild(links);
-    marker.detailsLoaded = Promise.all([
-      loadDetails(f.i, details),
-      loadFreeToday(f.i, free),
-    ]);
+    var loads = [loadDetails(f.i, details, cfg.window ? free : null)];
+    if (!cfg.window) loads.push(loadFreeToday(f.i, free));
+    marker.detailsLoaded = Promise.all(loads).then(function () { refit(marker); });
     return box;
+  }
+
+  // Lay the open popup out again after its content grew, and pan it back into view.
+  function refit(marker) {
+    var popup = marker.getPopup();
+    if (popup && marker.isPopupOpen()) popup.update();
+  }
+
+  function fillWindow(w, target) {
+    var params = { when: w.text, free: w.free, total: w.total };
+    target.textContent = !w.open ? fmt(T.windowClosed, params)
+      : w.free ? fmt(T.windowFree, params) : fmt(T.windowFull, params);
+    target.dataset.free = String(w.open ? w.free : 0);
   }
 
   function fillDetails(p, box) {
     box.replaceChildren();
     var cap = T.units + ": " + p.capacity + (p.headcount ? " · " + T.headcount + ": " + p.headcount : "");
     box.appendChild(el("div", "popup-capacity", cap));
-    box.appendChild(el("div", "popup-hours", p.today ? T.today + ": " + p.today.replace(/,/g, ", ") : T.closedToday));
+    // Today's hours, or with a "free between" window those of its day.
+    var hours = p.hours_day
+      ? (p.today ? fmt(T.openOn, { day: p.hours_day }) + ": " + p.today.replace(/,/g, ", ") : fmt(T.closedOn, { day: p.hours_day }))
+      : (p.today ? T.today + ": " + p.today.replace(/,/g, ", ") : T.closedToday);
+    box.appendChild(el("div", "popup-hours", hours));
     if (p.facilities) box.appendChild(el("div", "popup-facilities", T.facilities + ": " + p.facilities));
     if (p.address) box.appendChild(el("div", "popup-address", T.address + ": " + p.address));
     if (p.phone) {
@@ -216,11 +236,19 @@
     }
   }
 
-  function loadDetails(venueId, target) {
-    return fetch(cfg.popupUrl + encodeURIComponent(venueId) + "/popup", { credentials: "same-origin" })
+  function loadDetails(venueId, target, windowTarget) {
+    var url = cfg.popupUrl + encodeURIComponent(venueId) + "/popup";
+    if (windowTarget) url += "?" + cfg.window.query;
+    return fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (p) { fillDetails(p, target); })
-      .catch(function () { target.textContent = ""; });
+      .then(function (p) {
+        fillDetails(p, target);
+        if (windowTarget && p.window) fillWindow(p.window, windowTarget);
+      })
+      .catch(function () {
+        target.textContent = "";
+        if (windowTarget) windowTarget.textContent = cfg.window.text;
+      });
   }
 
   // The next free slots today come from the booking engine when the popup opens.
@@ -235,10 +263,34 @@
       .catch(function () { target.textContent = ""; });
   }
 
+  // Popups keep clear of the controls down the map's left side (zoom, full screen, locate):
+  // their left edge stays right of that column, and they are made narrow enough to fit.
+  var POPUP_MAX = 280, POPUP_MIN = 200, POPUP_GAP = 8;
+  function fitPopupOptions(popup) {
+    var mapBox = mapEl.getBoundingClientRect();
+    var left = POPUP_GAP;
+    mapEl.querySelectorAll(".leaflet-top.leaflet-left .leaflet-control").forEach(function (c) {
+      left = Math.max(left, c.getBoundingClientRect().right - mapBox.left + POPUP_GAP);
+    });
+    var room = mapBox.width - left - POPUP_GAP - 2 * 20; // 20: the popup's own padding
+    popup.options.autoPanPaddingTopLeft = L.point(left, POPUP_GAP);
+    popup.options.autoPanPaddingBottomRight = L.point(POPUP_GAP, POPUP_GAP);
+    popup.options.maxWidth = Math.max(POPUP_MIN - 40, Math.min(POPUP_MAX, room));
+    popup.options.minWidth = Math.min(220, popup.options.maxWidth);
+  }
+
   function makeMarker(f) {
     var m = L.marker([f.y, f.x], { icon: iconFor(f.t), title: f.n });
     m.venue = f;
-    m.bindPopup(function () { return popupContent(f, m); }, { minWidth: 220, maxWidth: 280, autoPanPadding: [20, 20] });
+    var box = null;
+    // Leaflet asks for the content on every layout (opening, update): the options are fitted
+    // to the map's size and controls each time, the content built once per opening.
+    m.bindPopup(function () {
+      fitPopupOptions(m.getPopup());
+      if (!box) box = popupContent(f, m);
+      return box;
+    }, { minWidth: 220, maxWidth: POPUP_MAX, autoPanPadding: [20, 20] });
+    m.on("popupclose", function () { box = null; });
     return m;
   }
 
@@ -282,8 +334,8 @@
       var meta = (typeInfo[p.t] || typeInfo.other).label + " · " + (state.units[p.u] || "");
       if (it.d !== null) meta += " · " + it.d.toFixed(2) + " " + T.km;
       li.appendChild(el("div", "small text-muted", meta));
-      li.addEventListener("click", function () { openVenue(p.i); });
-      li.addEventListener("keydown", function (e) { if (e.key === "Enter") openVenue(p.i); });
+      li.addEventListener("click", function () { openVenue(p.i, null, true); });
+      li.addEventListener("keydown", function (e) { if (e.key === "Enter") openVenue(p.i, null, true); });
       list.appendChild(li);
     });
     document.getElementById("venue-count").textContent = shown.length
@@ -293,14 +345,24 @@
   }
   document.getElementById("venue-sort").addEventListener("change", renderList);
 
-  function openVenue(id, done) {
+  // Open a venue's popup. From the list (``reveal``), the map is first scrolled into view:
+  // on a phone the list lies below the map, which is off-screen when an entry is tapped.
+  function openVenue(id, done, reveal) {
     var m = state.markers[id];
     if (!m || !cluster.hasLayer(m)) return false;
+    if (reveal) revealMap();
     cluster.zoomToShowLayer(m, function () {
       m.openPopup();
       if (done) (m.detailsLoaded || Promise.resolve()).then(done);
     });
     return true;
+  }
+
+  function revealMap() {
+    var r = mapEl.getBoundingClientRect();
+    var viewHeight = window.innerHeight || document.documentElement.clientHeight;
+    if (r.top >= 0 && r.bottom <= viewHeight) return;
+    mapEl.scrollIntoView({ block: r.height <= viewHeight ? "nearest" : "start", behavior: "instant" });
   }
 
   // ---- legend and layer toggles (per type, per unit) --------------------------------
