@@ -154,10 +154,14 @@ def test_the_venue_page_opens_with_the_windows_booking_form_filled(client, court
         ("date={d}&start=14:00:00&end=x" + "9" * 3000, ("{d}", "", "")),
     ],
 )
-def test_bad_prefill_values_are_dropped_quietly(client, courts, query, expected):
+@pytest.mark.parametrize("page_path", ["/venues/{id}", "/venues/{id}/book"])
+def test_bad_prefill_values_are_dropped_quietly(client, courts, query, expected, page_path):
+    """The venue page and the booking page (a slot's or an alternative's link) keep only
+    valid values, by one rule."""
     login(client, "booker")
     d = courts["day"].isoformat()
-    resp = client.get(f"/venues/{courts['three'].id}?{query.format(d=d)}")
+    path = page_path.format(id=courts["three"].id)
+    resp = client.get(f"{path}?{query.format(d=d)}")
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
     want = dict(zip(("date", "start", "end"), (e.format(d=d) for e in expected), strict=True))

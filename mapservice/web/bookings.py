@@ -7,6 +7,7 @@ Times are typed in the venue's local time (its committee's zone)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -194,22 +195,49 @@ def bookable_groups(actor: User, venue: Venue) -> list[Group]:
     ]
 
 
+TIME_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def booking_prefill(args: Any, today: date) -> dict[str, str]:
+    """What the venue page's booking form is filled with from the link that opened it (the
+    map's popup carries the filter's "free between" window as ``date``/``start``/``end``):
+    each value kept only when valid — a date from today on, times as HH:MM, an end after the
+    start (00:00: midnight) — and a bad one dropped without a word. The form's other fields
+    (units, headcount, purpose, group) pass through; the booking form checks them."""
+    out = {k: str(args[k]) for k in ("units", "headcount", "purpose", "group") if args.get(k)}
+    try:
+        day = date.fromisoformat(str(args.get("date", "")).strip())
+    except ValueError:
+        return out
+    if day < today:
+        return out
+    out["date"] = day.isoformat()
+    for key in ("start", "end"):
+        found = TIME_RE.fullmatch(str(args.get(key, "")).strip())
+        if found:
+            out[key] = f"{int(found[1]):02d}:{found[2]}"
+    ends_at_midnight = out.get("end") == "00:00"
+    if "start" in out and "end" in out and not ends_at_midnight and out["end"] <= out["start"]:
+        del out["end"]
+    return out
+
+
 def booking_form(venue: Venue, actor: User | None, prefill: Any = None) -> BookingForm:
     """The form, its group choices set; on GET filled from query parameters (a slot picked
-    in the week view, an alternative proposed after a conflict)."""
+    in the week view, an alternative proposed after a conflict, the map's window), each
+    checked by :func:`booking_prefill`."""
     data: dict[str, Any] = {}
     if prefill is not None:
-        try:
-            if prefill.get("date"):
-                data["date"] = date.fromisoformat(prefill["date"])
-        except ValueError:
-            pass
+        today = datetime.now(venue_tz(venue)).date()
+        checked = booking_prefill(prefill, today)
+        if checked.get("date"):
+            data["date"] = date.fromisoformat(checked["date"])
         for key in ("start", "end", "purpose", "group"):
-            if prefill.get(key):
-                data[key] = prefill[key][:2000]
+            if checked.get(key):
+                data[key] = checked[key][:2000]
         for key in ("units", "headcount"):
-            if str(prefill.get(key, "")).isdigit():
-                data[key] = int(prefill[key])
+            if checked.get(key, "").isdigit():
+                data[key] = int(checked[key])
     form = BookingForm(data=data) if request.method == "GET" else BookingForm()
     groups = bookable_groups(actor, venue) if actor is not None else []
     form.group.choices = options([(g.id, g.name) for g in groups])

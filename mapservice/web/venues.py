@@ -4,8 +4,7 @@ closures and export."""
 from __future__ import annotations
 
 import json
-import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +23,7 @@ from mapservice.operations import access
 from mapservice.operations import mapview as map_ops
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
-from mapservice.web.bookings import booking_form, booking_panel
+from mapservice.web.bookings import booking_form, booking_panel, booking_prefill
 from mapservice.web.database import get_db
 from mapservice.web.forms import ClosureForm, EmptyForm, VenueForm, options
 from mapservice.web.mapview import committee_asked, staff_counts
@@ -227,33 +226,6 @@ def edit(venue_id: int) -> Any:
     if request.method == "POST":
         return _edit_page(form, committee, venue), 422
     return _edit_page(form, committee, venue)
-
-
-TIME_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-
-
-def booking_prefill(args: Any, today: date) -> dict[str, str]:
-    """What the venue page's booking form is filled with from the link that opened it (the
-    map's popup carries the filter's "free between" window as ``date``/``start``/``end``):
-    each value kept only when valid — a date from today on, times as HH:MM, an end after the
-    start (00:00: midnight) — and a bad one dropped without a word. The form's other fields
-    (units, headcount, purpose, group) pass through; the booking form checks them."""
-    out = {k: str(args[k]) for k in ("units", "headcount", "purpose", "group") if args.get(k)}
-    try:
-        day = date.fromisoformat(str(args.get("date", "")).strip())
-    except ValueError:
-        return out
-    if day < today:
-        return out
-    out["date"] = day.isoformat()
-    for key in ("start", "end"):
-        found = TIME_RE.fullmatch(str(args.get(key, "")).strip())
-        if found:
-            out[key] = f"{int(found[1]):02d}:{found[2]}"
-    ends_at_midnight = out.get("end") == "00:00"
-    if "start" in out and "end" in out and not ends_at_midnight and out["end"] <= out["start"]:
-        del out["end"]
-    return out
 
 
 @bp.route("/<int:venue_id>")
