@@ -20,7 +20,7 @@ from mapservice.core.coords import from_wgs84, to_wgs84
 from mapservice.core.errors import ImportRejected, NotAllowed, NotFound, ValidationFailed
 from mapservice.core.hours import HoursError, parse_hours
 from mapservice.core.i18n import _, lang
-from mapservice.core.venue_io import VenueRow
+from mapservice.core.venue_io import VenueRow, field_label
 from mapservice.core.vocab import BookableBy, Crs, UnitStatus, VenueType
 from mapservice.models import Area, Closure, Committee, OpeningHours, Unit, User, Venue
 from mapservice.operations import access
@@ -68,7 +68,7 @@ def _hours_message(err: HoursError) -> str:
         "end_before_start": _("In '%(value)s' the end is not after the start."),
         "overlap": _("Opening ranges overlap: %(value)s."),
     }
-    return messages.get(err.code, "%(value)s") % {"value": err.detail}
+    return messages.get(err.code, "%(value)s") % {"value": err.where(lang())}
 
 
 def validate_row(
@@ -110,9 +110,16 @@ def validate_row(
             )
             point = None
     try:
-        parse_hours(row.hours)
+        ranges = parse_hours(row.hours)
     except HoursError as exc:
         errors["hours"] = _hours_message(exc)
+    else:
+        if row.published and not ranges:
+            # Published with no hours, a venue shows on the map and can never be booked.
+            errors["hours"] = _(
+                "A published venue needs opening hours: with no opening hours nobody can"
+                " book it. Enter the hours, or save it unpublished until they are known."
+            )
     slot = row.slot_minutes
     if slot not in (15, 30, 60, 120):
         errors["slot_minutes"] = _("The slot length must be 15, 30, 60 or 120 minutes.")
@@ -332,7 +339,12 @@ def check_import(
                 errors["unit"] = exc.message
         for fld, msg in errors.items():
             problems.append(
-                _("Row %(row)s, %(field)s: %(message)s", row=row.row, field=fld, message=msg)
+                _(
+                    "Row %(row)s, %(field)s: %(message)s",
+                    row=row.row,
+                    field=field_label(fld, lang()),
+                    message=msg,
+                )
             )
         if unit is not None and point is not None:
             plan.append((row, existing, unit, point))

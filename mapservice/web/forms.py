@@ -48,10 +48,13 @@ class LoginForm(FlaskForm):
 
 
 def _day_validator(form: Any, field: Any) -> None:
+    """One day's ranges (field ``hours_<weekday>``), checked as that day's, so a fault is
+    reported on the day it was entered."""
     if not field.data or not field.data.strip():
         return
+    weekday = int(field.name.rsplit("_", 1)[1])
     try:
-        parse_hours(f"Mon {field.data}")
+        parse_hours(f"{DAY_KEYS[weekday]} {field.data}")
     except HoursError as exc:
         from mapservice.operations.venues import _hours_message
 
@@ -67,6 +70,11 @@ DAY_LABELS = [
     _l("Saturday"),
     _l("Sunday"),
 ]
+
+
+#: What each day's hours field holds on a new venue's form: a real value, saved as it stands
+#: (a grey placeholder would look the same and save the venue closed every day).
+DEFAULT_DAY_HOURS = "09:00-21:00"
 
 
 class VenueForm(FlaskForm):
@@ -129,6 +137,16 @@ class VenueForm(FlaskForm):
         _l("Weekly quota per group (hours)"), validators=[Optional(), NumberRange(1, 168)]
     )
     published = BooleanField(_l("Published on the map"), default=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Errors about the week as a whole (no hours at all), shown above the seven days.
+        self.week_errors: list[str] = []
+
+    def prefill_hours(self) -> None:
+        """A new venue's default week: every day 09:00-21:00, for the owner to change."""
+        for d in range(7):
+            getattr(self, f"hours_{d}").data = DEFAULT_DAY_HOURS
 
     def hours_text(self) -> str:
         return "; ".join(

@@ -18,7 +18,7 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.opening import opening_week
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
-from mapservice.models import Area, Committee, Unit, Venue
+from mapservice.models import Area, Committee, OpeningHours, Unit, Venue
 from mapservice.operations import access
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
@@ -60,6 +60,18 @@ def index() -> Any:
         get_db().scalars(select(Unit).where(access.units_visible(actor)).order_by(Unit.name)).all()
     )
     return render_template("venues/list.html", venues=venues, units=units, args=request.args)
+
+
+@bp.app_template_global()
+def hourless_venue_ids() -> set[int]:
+    """The venues the current user manages that have no opening hours (none can be booked):
+    the venue list marks them for their managers. Usually none, so one small query."""
+    actor = current_actor()
+    if actor is None or not (actor.is_admin or actor.is_secretary):
+        return set()
+    no_hours = ~select(OpeningHours.id).where(OpeningHours.venue_id == Venue.id).exists()
+    stmt = select(Venue.id).where(access.venue_editable(actor), no_hours)
+    return set(get_db().scalars(stmt))
 
 
 def _committee() -> Committee:
@@ -132,13 +144,27 @@ def _row(form: VenueForm) -> VenueRow:
 def _attach(form: VenueForm, exc: ValidationFailed) -> None:
     for name, message in exc.fields.items():
         target = "lon" if name in ("lon", "lat") else name
-        if target == "hours":
-            target = "hours_0"
+        if target == "hours":  # about the whole week: shown above the seven days
+            form.week_errors.append(message)
+            continue
         field = getattr(form, target, None)
         if field is not None:
             field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
         else:
             flash(message, "danger")
+
+
+def _warn_if_no_hours(venue: Venue) -> None:
+    """Saved without opening hours (only an unpublished venue can be): say what it means."""
+    if not venue.hours:
+        flash(
+            _(
+                "'%(name)s' has no opening hours, so it cannot be booked. Add them before"
+                " you publish it.",
+                name=venue.name,
+            ),
+            "warning",
+        )
 
 
 def _edit_page(form: VenueForm, committee: Committee, venue: Venue | None) -> Any:
@@ -157,6 +183,8 @@ def new() -> Any:
     _fill_choices(form, committee)
     if not form.unit.choices:
         abort(403)
+    if request.method == "GET":
+        form.prefill_hours()
     if form.validate_on_submit():
         try:
             venue = ops.save_venue(
@@ -166,6 +194,7 @@ def new() -> Any:
             _attach(form, exc)
             return _edit_page(form, committee, None), 422
         flash(_("Venue '%(name)s' registered.", name=venue.name), "success")
+        _warn_if_no_hours(venue)
         return redirect(url_for("venues.detail", venue_id=venue.id))
     if request.method == "POST":
         return _edit_page(form, committee, None), 422
@@ -202,6 +231,7 @@ def edit(venue_id: int) -> Any:
             _attach(form, exc)
             return _edit_page(form, committee, venue), 422
         flash(_("Changes saved."), "success")
+        _warn_if_no_hours(venue)
         return redirect(url_for("venues.detail", venue_id=venue.id))
     if request.method == "POST":
         return _edit_page(form, committee, venue), 422
