@@ -156,10 +156,27 @@ class VenueForm(FlaskForm):
         )
 
 
+#: What a datetime-local input sends: minutes, or seconds when a browser adds them.
+LOCAL_MINUTES = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
 class ClosureForm(FlaskForm):
-    start_at = DateTimeLocalField(_l("From"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
-    end_at = DateTimeLocalField(_l("Until"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
-    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+    """A closure in the venue's local time; its period and reason are judged by
+    ``operations.venues.add_closure`` (which also finds the bookings it would cover)."""
+
+    start_at = DateTimeLocalField(
+        _l("From"),
+        format=LOCAL_MINUTES,
+        invalid_value_message=_l("Enter a date and time such as 2026-12-31 08:00."),
+        validators=[InputRequired(_l("Enter when the closure begins."))],
+    )
+    end_at = DateTimeLocalField(
+        _l("Until"),
+        format=LOCAL_MINUTES,
+        invalid_value_message=_l("Enter a date and time such as 2026-12-31 08:00."),
+        validators=[InputRequired(_l("Enter when the closure ends."))],
+    )
+    reason = StringField(_l("Reason"), validators=[Optional()], render_kw={"maxlength": 200})
 
 
 class UnitForm(FlaskForm):

@@ -12,13 +12,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import login_required
 from sqlalchemy import or_, select
 
-from mapservice.core.errors import ValidationFailed
+from mapservice.core.errors import ClosureOverBookings, ValidationFailed
 from mapservice.core.hours import day_text
 from mapservice.core.i18n import _, lang
 from mapservice.core.opening import opening_week
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
-from mapservice.models import Area, Committee, OpeningHours, Unit, Venue
+from mapservice.models import Area, Booking, Committee, OpeningHours, Unit, Venue
 from mapservice.operations import access
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
@@ -280,34 +280,84 @@ def retire(venue_id: int) -> Any:
     return redirect(url_for("venues.detail", venue_id=venue.id))
 
 
+def _closure_page(
+    form: ClosureForm,
+    venue: Venue,
+    hits: list[Booking] | None = None,
+    *,
+    changed: bool = False,
+) -> str:
+    """The closure form on a page of its own: with what was entered and each field's fault,
+    or with the bookings the closure would cover, for the owner to cancel or to change the
+    dates."""
+    tz = ZoneInfo(venue.committee.timezone)
+    return render_template(
+        "venues/closure.html",
+        form=form,
+        venue=venue,
+        hits=hits or [],
+        changed=changed,
+        tz=tz,
+        start_text=form.start_at.data.strftime("%Y-%m-%dT%H:%M") if form.start_at.data else "",
+        end_text=form.end_at.data.strftime("%Y-%m-%dT%H:%M") if form.end_at.data else "",
+    )
+
+
+def _confirmed_ids(raw: str | None) -> list[int] | None:
+    """The bookings the owner saw and agreed to cancel (``cancel_ids``: "12,15"), or None
+    when the owner has not been asked yet."""
+    if raw is None:
+        return None
+    return [int(part) for part in raw.split(",") if part.strip().isdigit()]
+
+
 @bp.route("/<int:venue_id>/closures", methods=["POST"])
 @login_required
 def add_closure(venue_id: int) -> Any:
+    """Add a closure. Bad input shows the form again with its faults; a closure over
+    active bookings first lists them and asks; confirmed, cancels them and closes, in this
+    request's one transaction."""
     actor = current_actor()
     assert actor is not None
-    venue = access.get_venue(get_db(), actor, venue_id, edit=True)
+    db = get_db()
+    venue = access.get_venue(db, actor, venue_id, edit=True)
     form = ClosureForm()
     if not form.validate_on_submit() or form.start_at.data is None or form.end_at.data is None:
-        for field in (form.start_at, form.end_at, form.reason):
-            for err in field.errors:
-                flash(f"{field.label.text}: {err}", "danger")
-        return redirect(url_for("venues.detail", venue_id=venue.id)), 303
+        return _closure_page(form, venue), 422
     tz = ZoneInfo(venue.committee.timezone)
     start = form.start_at.data.replace(tzinfo=tz)
     end = form.end_at.data.replace(tzinfo=tz)
     try:
-        ops.add_closure(get_db(), actor, venue.id, start, end, form.reason.data or "")
+        ops.add_closure(
+            db,
+            actor,
+            venue.id,
+            start,
+            end,
+            form.reason.data or "",
+            cancel_bookings=_confirmed_ids(request.form.get("cancel_ids")),
+        )
     except ValidationFailed as exc:
-        for msg in exc.fields.values():
-            flash(msg, "danger")
-        return render_template(
-            "error.html",
-            status=422,
-            code="validation_failed",
-            message=exc.fields.get("end_at", exc.message),
-            fields={},
-        ), 422
+        for name, message in exc.fields.items():
+            field = getattr(form, name, None)
+            if field is not None:
+                field.errors = [*field.errors, message]
+        return _closure_page(form, venue), 422
+    except ClosureOverBookings as exc:
+        # Nothing written: the list, to confirm (or, if it changed since, to confirm again).
+        return _closure_page(form, venue, exc.bookings, changed=exc.changed), (
+            409 if exc.changed else 200
+        )
     flash(_("Closure added."), "success")
+    cancelled = request.form.get("cancel_ids")
+    if cancelled:
+        flash(
+            _(
+                "Bookings inside it cancelled: %(n)s. Their groups have been notified.",
+                n=len(_confirmed_ids(cancelled) or []),
+            ),
+            "success",
+        )
     return redirect(url_for("venues.detail", venue_id=venue.id))
 
 
