@@ -52,6 +52,8 @@ def test_new_venue_form_holds_a_real_default_week(client, db, world):
     page = client.get("/venues/new").get_data(as_text=True)
     assert [input_value(page, f"hours_{d}") for d in range(7)] == ["09:00-21:00"] * 7
     assert "默认" in page  # the hint says they are a default to change
+    # An emptied day says what it means (closed), not a grey time that looks like a value.
+    assert 'placeholder="09:00-21:00"' not in page and page.count('placeholder="闭馆"') == 7
 
 
 def test_saving_the_prefilled_form_gives_a_bookable_venue(client, db, world, wdb):
