@@ -192,6 +192,24 @@ def test_a_booking_made_after_the_list_was_shown_is_not_cancelled_unseen(client,
     assert closures(db) == 0
 
 
+def test_a_booking_its_group_cancelled_meanwhile_does_not_stop_the_closure(client, db, w, wdb):
+    """The owner agreed to cancel two; one group cancelled its own meanwhile: the other is
+    cancelled, the closure added, and the message counts what was really cancelled."""
+    confirmed, pending = w["inside"]
+    booker = wdb.scalars(select(User).where(User.username == "booker-c")).one()
+    engine.cancel(wdb, booker, pending.id)
+    wdb.commit()
+    login(client, "sec-a")
+    resp = client.post(
+        f"/venues/{w['court'].id}/closures",
+        data=closure(cancel_ids=f"{confirmed.id},{pending.id}"),
+    )
+    assert resp.status_code == 302
+    assert "已取消预约：1 个" in client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert statuses(db, w["inside"]) == ["cancelled", "cancelled"] and closures(db) == 1
+    assert db.get(Booking, pending.id).status_reason == ""  # cancelled by its group
+
+
 def test_a_closure_cannot_begin_inside_a_booking_under_way(client, db, w, wdb):
     """A booking that has begun cannot be cancelled: the closure must start after it."""
     confirmed = w["inside"][0]

@@ -335,15 +335,16 @@ def add_closure(
     cancel_bookings: Collection[int] | None = None,
     now: datetime | None = None,
     check_window: bool = True,
-) -> Closure:
-    """Close the venue over ``[start_at, end_at)``; raise ValidationFailed for a bad period
-    or reason, changing nothing.
+) -> tuple[Closure, list[Booking]]:
+    """Close the venue over ``[start_at, end_at)``; returns the closure and the bookings
+    cancelled for it. Raise ValidationFailed for a bad period or reason, changing nothing.
 
     No booking may stay active inside a closure. If the period covers pending or confirmed
     bookings, raise ClosureOverBookings listing them and change nothing, unless
-    ``cancel_bookings`` names exactly those bookings (the list the owner was shown and
-    confirmed): then cancel each, its group notified with the closure's reason, and add the
-    closure, all in the caller's one transaction. A booking already under way cannot be
+    ``cancel_bookings`` names every one of them (the list the owner was shown and confirmed;
+    one its group cancelled meanwhile need not be there any more): then cancel each, its
+    group notified with the closure's reason, and add the closure, all in the caller's one
+    transaction. A booking already under way cannot be
     cancelled, so a closure must begin after it. The venue is locked first, so no booking
     slips in between the check and the closure. ``check_window``: refuse periods far in the
     past or future (off only for trusted data: the demo's seed)."""
@@ -377,7 +378,7 @@ def add_closure(
                 )
             },
         )
-    if hits and (cancel_bookings is None or set(cancel_bookings) != {b.id for b in hits}):
+    if hits and (cancel_bookings is None or not {b.id for b in hits} <= set(cancel_bookings)):
         raise ClosureOverBookings(
             _(
                 "This closure covers %(n)s bookings that are still active.",
@@ -404,7 +405,7 @@ def add_closure(
         reason=reason,
         cancelled=[b.id for b in cancelled],
     )
-    return closure
+    return closure, cancelled
 
 
 def delete_closure(session: Session, actor: User, venue_id: int, closure_id: int) -> None:

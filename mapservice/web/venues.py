@@ -62,18 +62,6 @@ def index() -> Any:
     return render_template("venues/list.html", venues=venues, units=units, args=request.args)
 
 
-@bp.app_template_global()
-def hourless_venue_ids() -> set[int]:
-    """The venues the current user manages that have no opening hours (none can be booked):
-    the venue list marks them for their managers. Usually none, so one small query."""
-    actor = current_actor()
-    if actor is None or not (actor.is_admin or actor.is_secretary):
-        return set()
-    no_hours = ~select(OpeningHours.id).where(OpeningHours.venue_id == Venue.id).exists()
-    stmt = select(Venue.id).where(access.venue_editable(actor), no_hours)
-    return set(get_db().scalars(stmt))
-
-
 def _committee() -> Committee:
     actor = current_actor()
     if actor is None:
@@ -280,6 +268,18 @@ def retire(venue_id: int) -> Any:
     return redirect(url_for("venues.detail", venue_id=venue.id))
 
 
+@bp.app_template_global()
+def hourless_venue_ids() -> set[int]:
+    """The venues the current user manages that have no opening hours (none can be booked):
+    the venue list marks them for their managers. Usually none, so one small query."""
+    actor = current_actor()
+    if actor is None or not (actor.is_admin or actor.is_secretary):
+        return set()
+    no_hours = ~select(OpeningHours.id).where(OpeningHours.venue_id == Venue.id).exists()
+    stmt = select(Venue.id).where(access.venue_editable(actor), no_hours)
+    return set(get_db().scalars(stmt))
+
+
 def _closure_page(
     form: ClosureForm,
     venue: Venue,
@@ -328,7 +328,7 @@ def add_closure(venue_id: int) -> Any:
     start = form.start_at.data.replace(tzinfo=tz)
     end = form.end_at.data.replace(tzinfo=tz)
     try:
-        ops.add_closure(
+        _closure, cancelled = ops.add_closure(
             db,
             actor,
             venue.id,
@@ -349,12 +349,11 @@ def add_closure(venue_id: int) -> Any:
             409 if exc.changed else 200
         )
     flash(_("Closure added."), "success")
-    cancelled = request.form.get("cancel_ids")
     if cancelled:
         flash(
             _(
                 "Bookings inside it cancelled: %(n)s. Their groups have been notified.",
-                n=len(_confirmed_ids(cancelled) or []),
+                n=len(cancelled),
             ),
             "success",
         )
