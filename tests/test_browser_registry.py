@@ -53,8 +53,15 @@ def test_secretary_registers_a_venue_by_clicking_the_map(browser_app, db, make):
         capacity = driver.find_element(By.ID, "capacity_units")
         capacity.clear()
         capacity.send_keys("3")
+        # The hours hold a default week (real values, not placeholders): change Monday,
+        # close on Sunday, keep the rest.
+        prefilled = [
+            driver.find_element(By.ID, f"hours_{d}").get_attribute("value") for d in range(7)
+        ]
+        assert prefilled == ["09:00-21:00"] * 7
+        driver.find_element(By.ID, "hours_0").clear()
         driver.find_element(By.ID, "hours_0").send_keys("18:00-21:00")
-        driver.find_element(By.ID, "hours_5").send_keys("09:00-21:00")
+        driver.find_element(By.ID, "hours_6").clear()
         # Zoom in near TARGET as a user would, ask Leaflet where TARGET is, and click there.
         map_el = driver.find_element(By.ID, "pick-map")
         driver.execute_script(
@@ -103,4 +110,4 @@ def test_secretary_registers_a_venue_by_clicking_the_map(browser_app, db, make):
     assert venue.capacity_units == 3 and venue.unit_id == unit.id
     assert venue.lon == pytest.approx(lon, abs=1e-6) and venue.lat == pytest.approx(lat, abs=1e-6)
     assert venue.street is not None
-    assert venue.hours_text == "Mon 18:00-21:00; Sat 09:00-21:00"
+    assert venue.hours_text == "Mon 18:00-21:00; Tue-Sat 09:00-21:00"

@@ -302,7 +302,7 @@ def test_import_with_bad_rows_writes_nothing_and_reports_every_row(cli, db, smal
         ("missing.csv", None, "no such file"),
         ("venues.txt", b"name,unit\n", "不支持的文件类型「txt」"),
         ("empty.csv", b"", "文件中没有场地数据"),
-        ("columns.csv", b"name,unit\n", "缺少必需的列：type, lon, lat"),
+        ("columns.csv", b"name,unit\n", "缺少必需的列：类型、经度、纬度"),
     ],
 )
 def test_import_of_an_unusable_file_is_refused(cli, db, small, tmp_path, name, content, reason):

@@ -38,6 +38,7 @@ from mapservice.core.venue_io import (
     COLUMNS,
     KEYS,
     MESSAGES,
+    ZH_HEADERS,
     RowError,
     VenueRow,
     message,
@@ -527,6 +528,13 @@ def check_reader(plan: Plan, data: bytes) -> tuple[list[VenueRow], list[RowError
     return rows, errors
 
 
+def mentions(key: str, problem: str) -> bool:
+    """Whether ``problem`` names the column ``key``: by its key in English, by its Chinese
+    header in Chinese (「可并行数量」, "，所属单位：", "列：名称")."""
+    pattern = rf"(^|[「，：、]){re.escape(ZH_HEADERS[key])}($|[」：、）])"
+    return key in problem or re.search(pattern, problem) is not None
+
+
 def check_upload(db: Any, world: World, plan: Plan, lang: str, keep: set[int]) -> None:
     try:
         _check_upload(db, world, plan, lang, keep)
@@ -557,7 +565,10 @@ def _check_upload(db: Any, world: World, plan: Plan, lang: str, keep: set[int]) 
         if plan.destructive:
             return
         if plan.file_problem:
-            assert any(plan.file_problem in p for p in problems), (plan.file_problem, problems)
+            assert any(mentions(plan.file_problem, p) for p in problems), (
+                plan.file_problem,
+                problems,
+            )
             return
         expected = {plan.row_number(i) for i in plan.bad}
         assert expected, f"a file without bad cells was refused: {problems}"
@@ -567,11 +578,15 @@ def _check_upload(db: Any, world: World, plan: Plan, lang: str, keep: set[int]) 
             here = [p for p in problems if number in {int(n) for n in ROW_RE[lang].findall(p)}]
             # The database checks (unit, inside the district) run only on rows the reader
             # accepted, so with another bad cell they may go unmentioned; the row is named.
+            # Named by its key in English, by its Chinese header in Chinese.
             named = {
                 key
                 for key in keys
-                if any(key in p for p in here)
-                or (key in ("lon", "lat") and any("lon" in p or "lat" in p for p in here))
+                if any(mentions(key, p) for p in here)
+                or (
+                    key in ("lon", "lat")
+                    and any(mentions("lon", p) or mentions("lat", p) for p in here)
+                )
                 or (plan.fmt == "geojson" and key in ("lon", "lat"))
             }
             assert named and keys - named <= {"unit", "lon", "lat"}, (keys, here)
@@ -699,10 +714,10 @@ def many_rows_csv(count: int, pad: int = 0) -> bytes:
     """A valid CSV of ``count`` venues of 单位甲 (facilities padded to ``pad`` characters)."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["name", "unit", "type", "lon", "lat", "facilities"])
+    writer.writerow(["name", "unit", "type", "lon", "lat", "hours", "facilities"])
     for i in range(count):
         writer.writerow(
-            [f"批量{i}", "单位甲", "gym", RUNZHOU_POINT[0], RUNZHOU_POINT[1], "设" * pad]
+            [f"批量{i}", "单位甲", "gym", *RUNZHOU_POINT, "Mon-Sun 08:00-22:00", "设" * pad]
         )
     return buf.getvalue().encode("utf-8")
 
@@ -949,7 +964,7 @@ REFUSALS: list[tuple[str, bytes, str]] = [
         b'{"type": "FeatureCollection", "features": [' + b"[" * 100_000,
         "not_geojson",
     ),
-    ("x.csv", many_rows_csv(1) + b"x,y,z,1,1,,extra\r\n", "extra_cells"),
+    ("x.csv", many_rows_csv(1) + b"x,y,z,1,1,,,extra\r\n", "extra_cells"),
     ("x.csv", many_rows_csv(1) + b"\r\n" * 100_001, "too_many_lines"),
 ]
 

@@ -262,3 +262,54 @@ def test_export_xlsx_imports_back_unchanged(client, db, world, make):
     report = re.search(r'id="import-report">(.*?)</div>', resp.get_data(as_text=True), re.S)
     assert report and "0 new, 0 updated, 3 unchanged" in report.group(1)
     assert venue_count(db) == before
+
+
+# ---- issue 16, defect 7: the Chinese headers the page promises, listed on the page
+
+
+def test_chinese_headers_and_their_common_synonyms_import(client, db, world):
+    """ "单位" and "最多容纳人数" are what people write; the page promises Chinese headers."""
+    login(client, "sec-a")
+    header = ["名称", "单位", "类型", "经度", "纬度", "最多容纳人数", "开放时间", "时段长度"]
+    values = ["甲羽毛球馆", "单位甲", "羽毛球场", *RUNZHOU_POINT, 40, "周一-周日 08:00-22:00", 60]
+    data = ("\n".join(",".join(map(str, r)) for r in (header, values)) + "\n").encode()
+    resp = upload(client, data, "场地.csv", lang="zh_CN")
+    assert resp.status_code == 200, problems_of(resp.get_data(as_text=True))
+    reload(db)
+    venue = db.scalars(select(Venue).where(Venue.name == "甲羽毛球馆")).one()
+    assert (venue.unit_id, venue.max_headcount) == (world["unit_a"].id, 40)
+    assert venue.hours_text == "Mon-Sun 08:00-22:00"
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_import_page_lists_the_accepted_headers_in_both_languages(client, world, lang):
+    login(client, "sec-a")
+    page = client.get(f"/import/venues?lang={lang}").get_data(as_text=True)
+    block = re.search(r'id="import-columns".*?</details>', page, re.S)
+    assert block, page
+    rows = dict(re.findall(r'<tr data-column="(\w+)">(.*?)</tr>', block.group(0), re.S))
+    assert list(rows) == [k for k, _zh in COLUMNS]
+    for key, zh in COLUMNS:
+        assert key in rows[key] and zh in rows[key]
+    assert "单位" in rows["unit"] and "最多容纳人数" in rows["max_headcount"]
+    assert "*" in rows["name"] and "*" not in rows["phone"]
+
+
+def test_refusals_name_columns_in_the_readers_language(client, db, world):
+    """In Chinese the columns are named by their Chinese headers, not the English keys."""
+    login(client, "sec-a")
+    before = venue_count(db)
+    rows = [venue_row(capacity_units="很多"), venue_row(name="乙的", unit="单位乙")]
+    page = upload(client, csv_bytes(rows), "venues.csv", lang="zh_CN").get_data(as_text=True)
+    problems = problems_of(page)
+    assert any("第 2 行「可并行数量」" in p for p in problems), problems
+    assert any("第3行，所属单位：" in p for p in problems), problems
+    assert not any("capacity_units" in p or ", unit" in p for p in problems), problems
+    bad_header = b"name,unit,type,lon,lat,colour\na,b,gym,1,2,red\n"
+    page = upload(client, bad_header, "venues.csv", lang="zh_CN").get_data(as_text=True)
+    (problem,) = [p for p in problems_of(page) if "colour" in p]
+    assert "colour" in problem and "所属单位" in problem and "capacity_units" not in problem
+    page = upload(client, bad_header, "venues.csv", lang="en").get_data(as_text=True)
+    (problem,) = [p for p in problems_of(page) if "colour" in p]
+    assert "colour" in problem and "capacity_units" in problem and "所属单位" not in problem
+    assert venue_count(db) == before

@@ -719,7 +719,7 @@ def test_write_unknown_format() -> None:
 def test_every_code_has_both_messages(code: str) -> None:
     err = RowError(7, "capacity_units", code, {})
     zh, en = message(err), message(err, "en")
-    assert "第 7 行「capacity_units」" in zh and "Row 7, capacity_units" in en
+    assert "第 7 行「可并行数量」" in zh and "Row 7, capacity_units" in en
     assert "{" not in zh and "{" not in en
 
 
@@ -727,7 +727,7 @@ def test_message_examples() -> None:
     err = RowError(
         5, "capacity_units", "not_an_integer", {"value": "abc", "min": "1", "max": "100"}
     )
-    assert message(err) == "第 5 行「capacity_units」：必须是 1 到 100 之间的整数，实际为「abc」"
+    assert message(err) == "第 5 行「可并行数量」：必须是 1 到 100 之间的整数，实际为「abc」"
     assert (
         message(err, "en")
         == "Row 5, capacity_units: must be a whole number from 1 to 100, got 'abc'"
@@ -749,6 +749,40 @@ def test_messages_for_real_errors_name_row_and_field(fmt: str) -> None:
     assert codes(errors) == [(3, "hours", "bad_hours"), (3, "slot_minutes", "not_allowed")]
     zh = [message(e) for e in errors]
     en = [message(e, "en") for e in errors]
-    assert zh[0].startswith("第 3 行「hours」：") and "时间不正确" in zh[0] and "25:00" in zh[0]
+    assert zh[0].startswith("第 3 行「开放时间」：") and "时间不正确" in zh[0] and "25:00" in zh[0]
     assert en[0].startswith("Row 3, hours: ") and "bad time" in en[0]
     assert "15, 30, 60, 120" in zh[1] and "45" in en[1]
+
+
+# ---------------------------------------------------------------------------- issue 16, defect 7
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_common_chinese_synonyms_are_accepted(fmt: str) -> None:
+    header = ["场地名称", "单位", "场地类型", "经度", "纬度", "最多容纳人数", "时段长度", "电话"]
+    rows, errors = read_table(fmt, [header, ["a", "u", "羽毛球场", 119.4, 32.2, 30, 30, "110"]])
+    assert errors == []
+    (row,) = rows
+    assert (row.unit, row.type, row.max_headcount, row.slot_minutes) == ("u", "badminton", 30, 30)
+    assert row.phone == "110"
+
+
+def test_an_overlap_names_its_day_in_the_readers_language() -> None:
+    _, errors = read_table(
+        "csv", [[*EN_HEADER, "hours"], ["a", "u", "gym", 1, 2, "周三 09:00-12:00,11:00-14:00"]]
+    )
+    (err,) = errors
+    assert "周三 11:00-14:00" in message(err) and "Wed" not in message(err)
+    assert "Wednesday 11:00-14:00" in message(err, "en")
+
+
+def test_chinese_messages_list_chinese_headers_and_labels() -> None:
+    _, errors = read_table("csv", [[*EN_HEADER, "colour"], ["a", "u", "moon", 1, 2, "red"]])
+    zh = [message(e) for e in errors]
+    en = [message(e, "en") for e in errors]
+    assert "可用列：名称、所属单位、类型" in zh[0] and "allowed: name, unit, type" in en[0]
+    assert "第 2 行「类型」" in zh[1] and "羽毛球场、乒乓球室" in zh[1] and "badminton" not in zh[1]
+    assert "Row 2, type" in en[1] and "badminton, table_tennis" in en[1]
+    _, errors = read_table("csv", [["name", "type", "lon"], ["a", "gym", 1]])
+    assert "缺少必需的列：所属单位、纬度" in message(errors[0])
+    assert "missing: unit, lat" in message(errors[0], "en")

@@ -104,3 +104,16 @@ class Violation:
     code: str
     field: str
     message: str
+
+
+class ClosureOverBookings(DomainError):
+    """A closure would cover bookings still active (pending or confirmed): nothing was
+    written. ``bookings`` lists them; ``changed`` says the list differs from the one the
+    owner confirmed (a booking came or went meanwhile)."""
+
+    status = 409
+
+    def __init__(self, message: str, bookings: list[Any], *, changed: bool = False) -> None:
+        super().__init__("closure_over_bookings", message)
+        self.bookings = bookings
+        self.changed = changed

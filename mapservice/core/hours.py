@@ -13,6 +13,16 @@ import re
 from dataclasses import dataclass
 
 DAY_KEYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+#: (Chinese, English) name of each weekday, 0 = Monday, for messages.
+DAY_NAMES: tuple[tuple[str, str], ...] = (
+    ("周一", "Monday"),
+    ("周二", "Tuesday"),
+    ("周三", "Wednesday"),
+    ("周四", "Thursday"),
+    ("周五", "Friday"),
+    ("周六", "Saturday"),
+    ("周日", "Sunday"),
+)
 _DAY_ALIASES: dict[str, int] = {}
 for _i, _names in enumerate(
     [
@@ -31,13 +41,28 @@ for _i, _names in enumerate(
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
-class HoursError(ValueError):
-    """The text is not a valid weekly-hours description; ``code`` names what is wrong."""
+def day_name(weekday: int, lang: str = "zh") -> str:
+    """The weekday's name (0 = Monday) in ``zh`` (周三) or ``en`` (Wednesday)."""
+    return DAY_NAMES[weekday][1 if lang.startswith("en") else 0]
 
-    def __init__(self, code: str, detail: str) -> None:
+
+class HoursError(ValueError):
+    """The text is not a valid weekly-hours description; ``code`` names what is wrong,
+    ``detail`` the offending text and ``weekday`` (0 = Monday) the day it is on, when the
+    fault belongs to one day (an overlap)."""
+
+    def __init__(self, code: str, detail: str, weekday: int | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.weekday = weekday
+
+    def where(self, lang: str = "zh") -> str:
+        """The offending text, prefixed with its day's name in ``lang`` when it has one
+        (``周三 11:00-14:00`` / ``Wednesday 11:00-14:00``)."""
+        if self.weekday is None:
+            return self.detail
+        return f"{day_name(self.weekday, lang)} {self.detail}"
 
 
 @dataclass(frozen=True, order=True)
@@ -112,7 +137,7 @@ def parse_hours(text: str) -> list[OpeningRange]:
         merged: list[list[int]] = []
         for start, end in sorted(per_day[d]):
             if merged and start < merged[-1][1]:
-                raise HoursError("overlap", f"{DAY_KEYS[d]} {fmt_min(start)}-{fmt_min(end)}")
+                raise HoursError("overlap", f"{fmt_min(start)}-{fmt_min(end)}", weekday=d)
             if merged and start == merged[-1][1]:
                 merged[-1][1] = end
             else:

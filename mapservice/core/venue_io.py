@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from mapservice.core.hours import HoursError, format_hours, parse_hours
+from mapservice.core.hours import HoursError, day_name, format_hours, parse_hours
 from mapservice.core.vocab import BookableBy, Crs, VenueType
 
 
@@ -142,10 +142,43 @@ def _norm_header(text: str) -> str:
     )
 
 
+#: Other headers people write for a column, accepted like the export's own. Matching ignores
+#: case, spaces, full-width brackets and a bracketed unit ("时段长度" = "时段长度(分钟)").
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "name": ("场地名称", "阵地名称", "名字"),
+    "unit": ("单位", "成员单位", "单位名称"),
+    "type": ("场地类型", "阵地类型", "类别"),
+    "lon": ("longitude", "lng"),
+    "lat": ("latitude",),
+    "crs": ("坐标系统",),
+    "address": ("详细地址", "场地地址"),
+    "street": ("所属街道", "街道(乡镇)", "乡镇"),
+    "capacity_units": ("数量", "场地数量", "并行数量"),
+    "max_headcount": ("最多容纳人数", "容纳人数", "最大容纳人数", "可容纳人数", "最多人数"),
+    "facilities": ("设施设备", "配套设施"),
+    "phone": ("电话", "预约电话", "联系方式"),
+    "hours": ("开放时段", "营业时间"),
+    "requires_approval": ("是否审批", "需审批"),
+    "bookable_by": ("预约对象",),
+    "published": ("发布", "是否发布"),
+}
+
 _HEADER_LOOKUP: dict[str, str] = {}
 for _key, _zh in COLUMNS:
-    _HEADER_LOOKUP[_norm_header(_key)] = _key
-    _HEADER_LOOKUP[_norm_header(_zh)] = _key
+    for _name in (_key, _zh, *SYNONYMS.get(_key, ())):
+        _HEADER_LOOKUP[_norm_header(_name)] = _key
+        _HEADER_LOOKUP.setdefault(re.sub(r"\(.*\)$", "", _norm_header(_name)), _key)
+
+
+def field_label(key: str, lang: str = "zh") -> str:
+    """A column's name for messages: its Chinese header in Chinese, its key in English."""
+    return key if lang.startswith("en") else ZH_HEADERS.get(key, key)
+
+
+def accepted_headers() -> list[tuple[str, str, tuple[str, ...], bool]]:
+    """Every column as (English key, Chinese header, other accepted headers, required), in
+    file order: what the import page lists."""
+    return [(k, zh, SYNONYMS.get(k, ()), k in REQUIRED_COLUMNS) for k, zh in COLUMNS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +233,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "bad_hours": (
         "开放时间格式不正确（{reason}：「{detail}」），实际为「{value}」；"
-        "示例：Mon-Fri 09:00-21:00; Sat,Sun 08:00-12:00",
+        "示例：周一-周五 09:00-21:00; 周六,周日 08:00-12:00",
         "opening hours are not valid ({reason}: '{detail}'), got '{value}'; "
         "example: Mon-Fri 09:00-21:00; Sat,Sun 08:00-12:00",
     ),
@@ -295,16 +328,40 @@ _GEOJSON_REASONS: dict[str, tuple[str, str]] = {
 }
 
 
+_CHOICES: dict[str, type[StrEnum]] = {
+    "unknown_type": VenueType,
+    "unknown_crs": Crs,
+    "unknown_bookable_by": BookableBy,
+}
+
+
 def message(err: RowError, lang: str = "zh") -> str:
-    """The human message for ``err`` in Chinese (default) or English."""
+    """The human message for ``err`` in Chinese (default) or English: columns and choices
+    are named as the reader's language names them (所属单位 / unit, 羽毛球馆 / badminton)."""
     idx = 1 if lang.startswith("en") else 0
+    sep = ", " if idx else "、"
     params: defaultdict[str, str] = defaultdict(str, err.params)
     params["row"] = str(err.row)
-    params["field"] = err.field
+    params["field"] = field_label(err.field, lang)
     if err.code == "bad_hours" and "reason" in err.params:
         reason = _HOURS_REASONS.get(err.params["reason"])
         if reason is not None:
             params["reason"] = reason[idx]
+        weekday = err.params.get("weekday", "")
+        if weekday.isdigit() and int(weekday) < 7:
+            params["detail"] = f"{day_name(int(weekday), lang)} {err.params.get('detail', '')}"
+    if err.code in ("missing_column", "duplicate_column"):
+        params["columns"] = sep.join(
+            field_label(c.strip(), lang) for c in err.params.get("columns", "").split(",")
+        )
+    if err.code == "unknown_column":
+        params["allowed"] = sep.join(field_label(k, lang) for k in KEYS)
+    if err.code in _CHOICES:
+        # English: the keys (as a CSV export writes them); Chinese: the labels. Both import.
+        params["choices"] = sep.join(
+            str(m.value) if idx else _choice_label(_CHOICES[err.code], str(m.value))
+            for m in _CHOICES[err.code]
+        )
     if err.code == "not_geojson":
         detail = _GEOJSON_REASONS.get(err.params.get("detail", ""))
         if detail is not None:
@@ -892,7 +949,14 @@ def _build_row(
         try:
             hours = format_hours(parse_hours(hours_text))
         except HoursError as exc:
-            r.err("hours", "bad_hours", value=_show(hours_text), reason=exc.code, detail=exc.detail)
+            r.err(
+                "hours",
+                "bad_hours",
+                value=_show(hours_text),
+                reason=exc.code,
+                detail=exc.detail,
+                weekday="" if exc.weekday is None else str(exc.weekday),
+            )
             hours = None
     slot = r.choice_int("slot_minutes", _SLOTS, 60)
     min_dur = r.integer("min_duration_minutes", 15, 1440, 60)
@@ -1089,9 +1153,12 @@ __all__ = [
     "KEYS",
     "MESSAGES",
     "REQUIRED_COLUMNS",
+    "SYNONYMS",
     "ZH_HEADERS",
     "RowError",
     "VenueRow",
+    "accepted_headers",
+    "field_label",
     "message",
     "read_venues",
     "write_venues",

@@ -8,21 +8,40 @@ opening hours must parse, durations must fit the slot length.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from mapservice.booking import engine
 from mapservice.core import geo
 from mapservice.core.coords import from_wgs84, to_wgs84
-from mapservice.core.errors import ImportRejected, NotAllowed, NotFound, ValidationFailed
+from mapservice.core.errors import (
+    ClosureOverBookings,
+    ImportRejected,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
 from mapservice.core.hours import HoursError, parse_hours
 from mapservice.core.i18n import _, lang
-from mapservice.core.venue_io import VenueRow
+from mapservice.core.venue_io import VenueRow, field_label
 from mapservice.core.vocab import BookableBy, Crs, UnitStatus, VenueType
-from mapservice.models import Area, Closure, Committee, OpeningHours, Unit, User, Venue
+from mapservice.db import is_immediate
+from mapservice.models import (
+    Area,
+    Booking,
+    Closure,
+    Committee,
+    OpeningHours,
+    Unit,
+    User,
+    Venue,
+)
 from mapservice.operations import access
 from mapservice.operations.audit import record
 
@@ -68,7 +87,7 @@ def _hours_message(err: HoursError) -> str:
         "end_before_start": _("In '%(value)s' the end is not after the start."),
         "overlap": _("Opening ranges overlap: %(value)s."),
     }
-    return messages.get(err.code, "%(value)s") % {"value": err.detail}
+    return messages.get(err.code, "%(value)s") % {"value": err.where(lang())}
 
 
 def validate_row(
@@ -110,9 +129,16 @@ def validate_row(
             )
             point = None
     try:
-        parse_hours(row.hours)
+        ranges = parse_hours(row.hours)
     except HoursError as exc:
         errors["hours"] = _hours_message(exc)
+    else:
+        if row.published and not ranges:
+            # Published with no hours, a venue shows on the map and can never be booked.
+            errors["hours"] = _(
+                "A published venue needs opening hours: with no opening hours nobody can"
+                " book it. Enter the hours, or save it unpublished until they are known."
+            )
     slot = row.slot_minutes
     if slot not in (15, 30, 60, 120):
         errors["slot_minutes"] = _("The slot length must be 15, 30, 60 or 120 minutes.")
@@ -240,22 +266,146 @@ def set_retired(session: Session, actor: User, venue_id: int, retired: bool) -> 
     return venue
 
 
+#: How far back a closure may begin (recording last year's for the statistics is fine; a
+#: year typed wrong is not) and how far ahead it may end (a venue closed for good is retired).
+CLOSURE_PAST = timedelta(days=366)
+CLOSURE_AHEAD = timedelta(days=731)
+CLOSURE_REASON_MAX = 200
+
+
+def closure_errors(
+    start_at: datetime, end_at: datetime, reason: str, now: datetime
+) -> dict[str, str]:
+    """What is wrong with a closure's period and reason, by field (empty when nothing)."""
+    errors: dict[str, str] = {}
+    if start_at < now - CLOSURE_PAST:
+        errors["start_at"] = _(
+            "A closure may begin at most a year ago; check the year of the start."
+        )
+    if end_at <= start_at:
+        errors["end_at"] = _("The end must be after the start.")
+    elif end_at > now + CLOSURE_AHEAD:
+        errors["end_at"] = _(
+            "A closure may end at most two years ahead; check the year of the end. A venue"
+            " that closes for good is retired instead."
+        )
+    if len(reason.strip()) > CLOSURE_REASON_MAX:
+        errors["reason"] = _(
+            "The reason may be at most %(max)s characters (it has %(n)s).",
+            max=CLOSURE_REASON_MAX,
+            n=len(reason.strip()),
+        )
+    return errors
+
+
+def bookings_in(
+    session: Session, venue: Venue, start_at: datetime, end_at: datetime, now: datetime
+) -> list[Booking]:
+    """The venue's bookings still active (pending or confirmed) that overlap
+    ``[start_at, end_at)`` and have not ended, earliest first, their groups loaded."""
+    stmt = (
+        select(Booking)
+        .where(
+            Booking.venue_id == venue.id,
+            Booking.status.in_(engine.ACTIVE),
+            Booking.start_at < end_at,
+            Booking.end_at > start_at,
+            Booking.end_at > now,
+        )
+        .options(selectinload(Booking.group))
+        .order_by(Booking.start_at, Booking.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def closure_cancel_reason(reason: str) -> str:
+    """What a booking cancelled by a closure gives as its reason (and its group's notice)."""
+    reason = reason.strip()
+    return _("Venue closed: %(reason)s", reason=reason) if reason else _("Venue closed.")
+
+
 def add_closure(
-    session: Session, actor: User, venue_id: int, start_at: datetime, end_at: datetime, reason: str
-) -> Closure:
+    session: Session,
+    actor: User,
+    venue_id: int,
+    start_at: datetime,
+    end_at: datetime,
+    reason: str,
+    *,
+    cancel_bookings: Collection[int] | None = None,
+    now: datetime | None = None,
+    check_window: bool = True,
+) -> tuple[Closure, list[Booking]]:
+    """Close the venue over ``[start_at, end_at)``; returns the closure and the bookings
+    cancelled for it. Raise ValidationFailed for a bad period or reason, changing nothing.
+
+    No booking may stay active inside a closure. If the period covers pending or confirmed
+    bookings, raise ClosureOverBookings listing them and change nothing, unless
+    ``cancel_bookings`` names every one of them (the list the owner was shown and confirmed;
+    one its group cancelled meanwhile need not be there any more): then cancel each, its
+    group notified with the closure's reason, and add the closure, all in the caller's one
+    transaction. A booking already under way cannot be
+    cancelled, so a closure must begin after it. The venue is locked first, so no booking
+    slips in between the check and the closure. ``check_window``: refuse periods far in the
+    past or future (off only for trusted data: the demo's seed)."""
     venue = access.get_venue(session, actor, venue_id, edit=True)
     if start_at.tzinfo is None or end_at.tzinfo is None:
         raise ValueError("closure instants must be timezone-aware")
-    if end_at <= start_at:
+    now = now or datetime.now(UTC)
+    errors = closure_errors(start_at, end_at, reason, now)
+    if not check_window:
+        errors = {k: v for k, v in errors.items() if k != "start_at"}
+        if end_at > start_at:
+            errors.pop("end_at", None)
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    if is_immediate(session):  # PostgreSQL: the venue's row lock; SQLite: the writer's
+        engine.lock_venue(session, venue.id)
+    engine.expire_holds(session, now, venue.id)
+    hits = bookings_in(session, venue, start_at, end_at, now)
+    under_way = [b for b in hits if b.start_at <= now]
+    if under_way:
+        tz = ZoneInfo(venue.committee.timezone)
+        first = under_way[0]
         raise ValidationFailed(
             _("Please correct the marked fields."),
-            {"end_at": _("The end must be after the start.")},
+            {
+                "start_at": _(
+                    "%(group)s's booking is under way until %(end)s and cannot be cancelled;"
+                    " let the closure begin at %(end)s or later.",
+                    group=first.group.name,
+                    end=first.end_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                )
+            },
         )
-    closure = Closure(start_at=start_at, end_at=end_at, reason=reason.strip()[:200])
+    if hits and (cancel_bookings is None or not {b.id for b in hits} <= set(cancel_bookings)):
+        raise ClosureOverBookings(
+            _(
+                "This closure covers %(n)s bookings that are still active.",
+                n=len(hits),
+            ),
+            hits,
+            changed=cancel_bookings is not None,
+        )
+    cancelled = []
+    for booking in hits:
+        cancelled += engine.cancel(
+            session, actor, booking.id, reason=closure_cancel_reason(reason), now=now
+        )
+    closure = Closure(start_at=start_at, end_at=end_at, reason=reason.strip())
     venue.closures.append(closure)
     session.flush()
-    record(session, actor, "closure.create", venue, start=start_at, end=end_at, reason=reason)
-    return closure
+    record(
+        session,
+        actor,
+        "closure.create",
+        venue,
+        start=start_at,
+        end=end_at,
+        reason=reason,
+        cancelled=[b.id for b in cancelled],
+    )
+    return closure, cancelled
 
 
 def delete_closure(session: Session, actor: User, venue_id: int, closure_id: int) -> None:
@@ -332,7 +482,12 @@ def check_import(
                 errors["unit"] = exc.message
         for fld, msg in errors.items():
             problems.append(
-                _("Row %(row)s, %(field)s: %(message)s", row=row.row, field=fld, message=msg)
+                _(
+                    "Row %(row)s, %(field)s: %(message)s",
+                    row=row.row,
+                    field=field_label(fld, lang()),
+                    message=msg,
+                )
             )
         if unit is not None and point is not None:
             plan.append((row, existing, unit, point))

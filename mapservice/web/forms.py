@@ -57,10 +57,13 @@ class LoginForm(FlaskForm):
 
 
 def _day_validator(form: Any, field: Any) -> None:
+    """One day's ranges (field ``hours_<weekday>``), checked as that day's, so a fault is
+    reported on the day it was entered."""
     if not field.data or not field.data.strip():
         return
+    weekday = int(field.name.rsplit("_", 1)[1])
     try:
-        parse_hours(f"Mon {field.data}")
+        parse_hours(f"{DAY_KEYS[weekday]} {field.data}")
     except HoursError as exc:
         from mapservice.operations.venues import _hours_message
 
@@ -76,6 +79,11 @@ DAY_LABELS = [
     _l("Saturday"),
     _l("Sunday"),
 ]
+
+
+#: What each day's hours field holds on a new venue's form: a real value, saved as it stands
+#: (a grey placeholder would look the same and save the venue closed every day).
+DEFAULT_DAY_HOURS = "09:00-21:00"
 
 
 class VenueForm(FlaskForm):
@@ -139,6 +147,16 @@ class VenueForm(FlaskForm):
     )
     published = BooleanField(_l("Published on the map"), default=True)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Errors about the week as a whole (no hours at all), shown above the seven days.
+        self.week_errors: list[str] = []
+
+    def prefill_hours(self) -> None:
+        """A new venue's default week: every day 09:00-21:00, for the owner to change."""
+        for d in range(7):
+            getattr(self, f"hours_{d}").data = DEFAULT_DAY_HOURS
+
     def hours_text(self) -> str:
         return "; ".join(
             f"{DAY_KEYS[d]} {getattr(self, f'hours_{d}').data.strip()}"
@@ -147,10 +165,27 @@ class VenueForm(FlaskForm):
         )
 
 
+#: What a datetime-local input sends: minutes, or seconds when a browser adds them.
+LOCAL_MINUTES = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
 class ClosureForm(FlaskForm):
-    start_at = DateTimeLocalField(_l("From"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
-    end_at = DateTimeLocalField(_l("Until"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
-    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+    """A closure in the venue's local time; its period and reason are judged by
+    ``operations.venues.add_closure`` (which also finds the bookings it would cover)."""
+
+    start_at = DateTimeLocalField(
+        _l("From"),
+        format=LOCAL_MINUTES,
+        invalid_value_message=_l("Enter a date and time such as 2026-12-31 08:00."),
+        validators=[InputRequired(_l("Enter when the closure begins."))],
+    )
+    end_at = DateTimeLocalField(
+        _l("Until"),
+        format=LOCAL_MINUTES,
+        invalid_value_message=_l("Enter a date and time such as 2026-12-31 08:00."),
+        validators=[InputRequired(_l("Enter when the closure ends."))],
+    )
+    reason = StringField(_l("Reason"), validators=[Optional()], render_kw={"maxlength": 200})
 
 
 class UnitForm(FlaskForm):

@@ -9,7 +9,7 @@ from flask_login import login_required
 
 from mapservice.core.errors import ImportRejected
 from mapservice.core.i18n import _, lang
-from mapservice.core.venue_io import MAX_ROWS, message, read_venues
+from mapservice.core.venue_io import MAX_ROWS, accepted_headers, message, read_venues
 from mapservice.models import Committee
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
@@ -57,12 +57,23 @@ def venues() -> Any:
                 report=report,
                 problems=[],
                 max_rows=max_rows,
+                headers=accepted_headers(),
             )
         return render_template(
-            "imports/venues.html", form=form, report=None, problems=problems, max_rows=max_rows
+            "imports/venues.html",
+            form=form,
+            report=None,
+            problems=problems,
+            max_rows=max_rows,
+            headers=accepted_headers(),
         ), 422
     status = 422 if form.is_submitted() else 200
     page = render_template(
-        "imports/venues.html", form=form, report=None, problems=[], max_rows=max_rows
+        "imports/venues.html",
+        form=form,
+        report=None,
+        problems=[],
+        max_rows=max_rows,
+        headers=accepted_headers(),
     )
     return page, status

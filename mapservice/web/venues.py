@@ -12,13 +12,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import login_required
 from sqlalchemy import or_, select
 
-from mapservice.core.errors import ValidationFailed
+from mapservice.core.errors import ClosureOverBookings, ValidationFailed
 from mapservice.core.hours import day_text
 from mapservice.core.i18n import _, lang
 from mapservice.core.opening import opening_week
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
-from mapservice.models import Area, Committee, Unit, Venue
+from mapservice.models import Area, Booking, Committee, OpeningHours, Unit, Venue
 from mapservice.operations import access
 from mapservice.operations import mapview as map_ops
 from mapservice.operations import venues as ops
@@ -152,13 +152,27 @@ def _row(form: VenueForm) -> VenueRow:
 def _attach(form: VenueForm, exc: ValidationFailed) -> None:
     for name, message in exc.fields.items():
         target = "lon" if name in ("lon", "lat") else name
-        if target == "hours":
-            target = "hours_0"
+        if target == "hours":  # about the whole week: shown above the seven days
+            form.week_errors.append(message)
+            continue
         field = getattr(form, target, None)
         if field is not None:
             field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
         else:
             flash(message, "danger")
+
+
+def _warn_if_no_hours(venue: Venue) -> None:
+    """Saved without opening hours (only an unpublished venue can be): say what it means."""
+    if not venue.hours:
+        flash(
+            _(
+                "'%(name)s' has no opening hours, so it cannot be booked. Add them before"
+                " you publish it.",
+                name=venue.name,
+            ),
+            "warning",
+        )
 
 
 def _edit_page(form: VenueForm, committee: Committee, venue: Venue | None) -> Any:
@@ -177,6 +191,8 @@ def new() -> Any:
     _fill_choices(form, committee)
     if not form.unit.choices:
         abort(403)
+    if request.method == "GET":
+        form.prefill_hours()
     if form.validate_on_submit():
         try:
             venue = ops.save_venue(
@@ -186,6 +202,7 @@ def new() -> Any:
             _attach(form, exc)
             return _edit_page(form, committee, None), 422
         flash(_("Venue '%(name)s' registered.", name=venue.name), "success")
+        _warn_if_no_hours(venue)
         return redirect(url_for("venues.detail", venue_id=venue.id))
     if request.method == "POST":
         return _edit_page(form, committee, None), 422
@@ -222,6 +239,7 @@ def edit(venue_id: int) -> Any:
             _attach(form, exc)
             return _edit_page(form, committee, venue), 422
         flash(_("Changes saved."), "success")
+        _warn_if_no_hours(venue)
         return redirect(url_for("venues.detail", venue_id=venue.id))
     if request.method == "POST":
         return _edit_page(form, committee, venue), 422
@@ -275,34 +293,95 @@ def retire(venue_id: int) -> Any:
     return redirect(url_for("venues.detail", venue_id=venue.id))
 
 
+@bp.app_template_global()
+def hourless_venue_ids() -> set[int]:
+    """The venues the current user manages that have no opening hours (none can be booked):
+    the venue list marks them for their managers. Usually none, so one small query."""
+    actor = current_actor()
+    if actor is None or not (actor.is_admin or actor.is_secretary):
+        return set()
+    no_hours = ~select(OpeningHours.id).where(OpeningHours.venue_id == Venue.id).exists()
+    stmt = select(Venue.id).where(access.venue_editable(actor), no_hours)
+    return set(get_db().scalars(stmt))
+
+
+def _closure_page(
+    form: ClosureForm,
+    venue: Venue,
+    hits: list[Booking] | None = None,
+    *,
+    changed: bool = False,
+) -> str:
+    """The closure form on a page of its own: with what was entered and each field's fault,
+    or with the bookings the closure would cover, for the owner to cancel or to change the
+    dates."""
+    tz = ZoneInfo(venue.committee.timezone)
+    return render_template(
+        "venues/closure.html",
+        form=form,
+        venue=venue,
+        hits=hits or [],
+        changed=changed,
+        tz=tz,
+        start_text=form.start_at.data.strftime("%Y-%m-%dT%H:%M") if form.start_at.data else "",
+        end_text=form.end_at.data.strftime("%Y-%m-%dT%H:%M") if form.end_at.data else "",
+    )
+
+
+def _confirmed_ids(raw: str | None) -> list[int] | None:
+    """The bookings the owner saw and agreed to cancel (``cancel_ids``: "12,15"), or None
+    when the owner has not been asked yet."""
+    if raw is None:
+        return None
+    return [int(part) for part in raw.split(",") if part.strip().isdigit()]
+
+
 @bp.route("/<int:venue_id>/closures", methods=["POST"])
 @login_required
 def add_closure(venue_id: int) -> Any:
+    """Add a closure. Bad input shows the form again with its faults; a closure over
+    active bookings first lists them and asks; confirmed, cancels them and closes, in this
+    request's one transaction."""
     actor = current_actor()
     assert actor is not None
-    venue = access.get_venue(get_db(), actor, venue_id, edit=True)
+    db = get_db()
+    venue = access.get_venue(db, actor, venue_id, edit=True)
     form = ClosureForm()
     if not form.validate_on_submit() or form.start_at.data is None or form.end_at.data is None:
-        for field in (form.start_at, form.end_at, form.reason):
-            for err in field.errors:
-                flash(f"{field.label.text}: {err}", "danger")
-        return redirect(url_for("venues.detail", venue_id=venue.id)), 303
+        return _closure_page(form, venue), 422
     tz = ZoneInfo(venue.committee.timezone)
     start = form.start_at.data.replace(tzinfo=tz)
     end = form.end_at.data.replace(tzinfo=tz)
     try:
-        ops.add_closure(get_db(), actor, venue.id, start, end, form.reason.data or "")
+        _closure, cancelled = ops.add_closure(
+            db,
+            actor,
+            venue.id,
+            start,
+            end,
+            form.reason.data or "",
+            cancel_bookings=_confirmed_ids(request.form.get("cancel_ids")),
+        )
     except ValidationFailed as exc:
-        for msg in exc.fields.values():
-            flash(msg, "danger")
-        return render_template(
-            "error.html",
-            status=422,
-            code="validation_failed",
-            message=exc.fields.get("end_at", exc.message),
-            fields={},
-        ), 422
+        for name, message in exc.fields.items():
+            field = getattr(form, name, None)
+            if field is not None:
+                field.errors = [*field.errors, message]
+        return _closure_page(form, venue), 422
+    except ClosureOverBookings as exc:
+        # Nothing written: the list, to confirm (or, if it changed since, to confirm again).
+        return _closure_page(form, venue, exc.bookings, changed=exc.changed), (
+            409 if exc.changed else 200
+        )
     flash(_("Closure added."), "success")
+    if cancelled:
+        flash(
+            _(
+                "Bookings inside it cancelled: %(n)s. Their groups have been notified.",
+                n=len(cancelled),
+            ),
+            "success",
+        )
     return redirect(url_for("venues.detail", venue_id=venue.id))
 
 
