@@ -30,6 +30,7 @@ from shapely.geometry.base import BaseGeometry
 
 from mapservice.core.geo import WGS84, metric_crs
 from mapservice.stats.fonts import RENDER_LOCK, use_cjk
+from mapservice.stats.labels import clip, place_labels, text_width
 
 #: Landscape paper sizes in inches.
 PAPERS = {"A3": (16.54, 11.69), "A4": (11.69, 8.27)}
@@ -62,22 +63,6 @@ class MapVenue:
     phone: str
     lon: float
     lat: float
-
-
-def _width(text: str) -> float:
-    """Approximate width in ems: CJK characters one em, others about half."""
-    return sum(1.0 if ord(c) > 0x2E80 else 0.6 for c in text)
-
-
-def _clip(text: str, ems: float) -> str:
-    if _width(text) <= ems:
-        return text
-    out = ""
-    for c in text:
-        if _width(out + c) > ems - 1:
-            return out + "…"
-        out += c
-    return out
 
 
 def print_map(
@@ -273,8 +258,6 @@ def _scale_bar(ax: matplotlib.axes.Axes, scale: float) -> None:
 #: right), as axes fractions (x0, y0, x1, y1).
 RESERVED = ((0.68, 0.0, 1.0, 0.10), (0.90, 0.88, 1.0, 1.0))
 MARKER_PAD = 0.25  # ems around a marker's number
-#: How far a marker may move from its venue: this many rings, each 0.6 marker heights apart.
-MAX_RINGS = 28
 
 
 def _marker_sizes(fig: Figure, size: float, n: int) -> dict[int, tuple[float, float]]:
@@ -336,138 +319,6 @@ def _markers(
                       "edgecolor": "white", "linewidth": 0.5})  # fmt: skip
 
 
-def place_labels(
-    anchors: np.ndarray[Any, Any],
-    sizes: np.ndarray[Any, Any],
-    area: tuple[float, float, float, float],
-    *,
-    dot_r: float = 0.0,
-    gap: float = 1.0,
-    reserved: Sequence[tuple[float, float, float, float]] = (),
-) -> np.ndarray[Any, Any]:
-    """Centres for boxes of ``sizes`` (width, height) near their ``anchors`` (all in one unit,
-    e.g. display pixels) such that no two boxes come within ``gap`` of each other, no box
-    covers another anchor's dot (radius ``dot_r``) or a ``reserved`` rectangle, and each box
-    stays inside ``area`` (x0, y0, x1, y1). Each box takes its anchor when that is free, else
-    the nearest free place on rings around it, leaning away from its crowded neighbours; the
-    least crowded are placed first, so isolated labels sit on their points. A box with no free
-    place within MAX_RINGS rings takes the place it overlaps least there.
-
-    The area is a grid of unit cells (boxes rounded outwards): what is taken is counted in
-    it and a candidate box is checked by a summed-area table, so the work per box does not
-    grow with how many boxes there are."""
-    n = len(anchors)
-    out = anchors.astype("float64").copy()
-    if n == 0:
-        return out
-    x0, y0, x1, y1 = area
-    width, height = max(1, math.ceil(x1 - x0)), max(1, math.ceil(y1 - y0))
-    taken = np.zeros((height, width), dtype="int32")
-    for box in reserved:
-        _mark(taken, (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0))
-    # each dot as a square of side 2 (dot_r + gap): a box may not take a cell of another's
-    dot_boxes = [(ax - x0 - dot_r - gap, ay - y0 - dot_r - gap, ax - x0 + dot_r + gap,
-                  ay - y0 + dot_r + gap) for ax, ay in anchors.tolist()]  # fmt: skip
-    dots = np.zeros((height, width), dtype="int32")
-    for box in dot_boxes:
-        _mark(dots, box)
-    dot_table = _table(dots)
-    step = float(sizes[:, 1].max()) * 0.6
-    reach = 4 * float(sizes.max())
-    crowd = np.asarray([int((np.hypot(*(anchors - a).T) < reach).sum()) for a in anchors])
-    for i in np.lexsort((np.arange(n), crowd)):
-        w, h = float(sizes[i][0]), float(sizes[i][1])
-        dist = np.hypot(*(anchors - anchors[i]).T)
-        near = (dist < reach) & (np.arange(n) != i)
-        outward = anchors[i] - anchors[near].mean(axis=0) if near.any() else np.array([1.0, 1.0])
-        lean = math.atan2(outward[1], outward[0]) if np.hypot(*outward) > 1e-9 else math.pi / 4
-        dx0, dy0, dx1, dy1 = dot_boxes[i]
-        own = _cells(dx0, dy0, dx1, dy1, width, height)
-        best: tuple[float, np.ndarray[Any, Any]] | None = None
-        for ring, rings in ((0, 8), (8, MAX_RINGS)):
-            if best is not None and best[0] == 0:
-                break
-            radius = rings * step
-            # the window these rings' boxes can reach, and what is taken in it
-            cx, cy = anchors[i, 0] - x0, anchors[i, 1] - y0
-            reach_px = radius + max(w, h) + gap + 2
-            wx0, wy0 = max(0, int(cx - reach_px)), max(0, int(cy - reach_px))
-            wx1, wy1 = min(width, int(cx + reach_px) + 1), min(height, int(cy + reach_px) + 1)
-            local = _table(taken[wy0:wy1, wx0:wx1])
-            cand = np.concatenate(
-                [_ring(anchors[i], k * step, step, lean) for k in range(ring, rings)]
-            )
-            lo = cand - [x0 + w / 2 + gap, y0 + h / 2 + gap]
-            hi = cand + [-x0 + w / 2 + gap, -y0 + h / 2 + gap]
-            bx0, by0, bx1, by1 = _cells(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1], width, height)
-            inside = (lo[:, 0] + gap >= 0) & (lo[:, 1] + gap >= 0)
-            inside &= (hi[:, 0] - gap <= width) & (hi[:, 1] - gap <= height)
-            clash = _sum(local, bx0 - wx0, by0 - wy0, bx1 - wx0, by1 - wy0)
-            under = _sum(dot_table, bx0, by0, bx1, by1) - _shared((bx0, by0, bx1, by1), own)
-            bad = clash + under + np.where(inside, 0, 10**6)
-            free = bad == 0
-            # the first free place in order of preference (nearest ring, then the lean)
-            j = int(np.argmax(free)) if free.any() else int(np.argmin(bad))
-            if best is None or bad[j] < best[0]:
-                best = (float(bad[j]), cand[j])
-        assert best is not None
-        c = best[1]
-        out[i] = c
-        _mark(taken, (c[0] - x0 - w / 2, c[1] - y0 - h / 2, c[0] - x0 + w / 2, c[1] - y0 + h / 2))
-    return out
-
-
-def _cells(a: Any, b: Any, c: Any, d: Any, width: int, height: int) -> tuple[Any, Any, Any, Any]:
-    """The cells a box (x0, y0, x1, y1) touches, rounded outwards and clipped to the grid:
-    column and row ranges [x0, x1), [y0, y1)."""
-    return (
-        np.minimum(np.maximum(np.floor(a), 0), width).astype("int64"),
-        np.minimum(np.maximum(np.floor(b), 0), height).astype("int64"),
-        np.minimum(np.maximum(np.ceil(c), 0), width).astype("int64"),
-        np.minimum(np.maximum(np.ceil(d), 0), height).astype("int64"),
-    )
-
-
-def _mark(grid: Any, box: tuple[float, float, float, float]) -> None:
-    height, width = grid.shape
-    a, b, c, d = (int(v) for v in _cells(*box, width, height))
-    grid[b:d, a:c] += 1
-
-
-def _table(grid: Any) -> Any:
-    """Summed-area table: ``t[y, x]`` = sum of ``grid[:y, :x]``."""
-    table = np.zeros((grid.shape[0] + 1, grid.shape[1] + 1), dtype="int64")
-    table[1:, 1:] = grid.cumsum(axis=0).cumsum(axis=1)
-    return table
-
-
-def _sum(table: Any, a: Any, b: Any, c: Any, d: Any) -> Any:
-    """Sum of the grid's cells in [a, c) x [b, d) (clipped to the table)."""
-    hy, hx = table.shape[0] - 1, table.shape[1] - 1
-    a, c = np.minimum(np.maximum(a, 0), hx), np.minimum(np.maximum(c, 0), hx)
-    b, d = np.minimum(np.maximum(b, 0), hy), np.minimum(np.maximum(d, 0), hy)
-    return table[d, c] - table[b, c] - table[d, a] + table[b, a]
-
-
-def _shared(box: tuple[Any, Any, Any, Any], other: tuple[Any, Any, Any, Any]) -> Any:
-    """Cells two cell ranges have in common (the first may be arrays)."""
-    wx = np.minimum(box[2], other[2]) - np.maximum(box[0], other[0])
-    wy = np.minimum(box[3], other[3]) - np.maximum(box[1], other[1])
-    return np.maximum(wx, 0) * np.maximum(wy, 0)
-
-
-def _ring(centre: np.ndarray[Any, Any], radius: float, step: float, lean: float) -> Any:
-    """Points on a circle round ``centre`` about ``step`` apart, the direction ``lean`` first
-    and then alternately either side of it (only the centre for radius 0)."""
-    if radius == 0:
-        return centre[None, :].astype("float64")
-    m = max(8, int(2 * math.pi * radius / step))
-    k = np.arange(m)
-    turn = np.where(k % 2 == 1, (k + 1) // 2, -(k // 2)) * (2 * math.pi / m)
-    angles = lean + turn
-    return centre[None, :] + radius * np.column_stack([np.cos(angles), np.sin(angles)])
-
-
 # --- index ------------------------------------------------------------------------------------
 
 
@@ -486,9 +337,9 @@ def _index(
     col_w = (right - left) / cols
     ems = col_w * w_in * 72 / size * 0.95  # a margin for the estimate of text widths
     # Number, type and phone keep their full width; name and unit share the rest.
-    num_w = max(2.5, _width(str(len(venues))) + 1)
-    phone_w = min(max([_width(v.phone) for v in venues] + [2.0]) + 1, 9.0)
-    type_w = min(max([_width(v.type_label) for v in venues] + [2.0]) + 1, 9.0)
+    num_w = max(2.5, text_width(str(len(venues))) + 1)
+    phone_w = min(max([text_width(v.phone) for v in venues] + [2.0]) + 1, 9.0)
+    type_w = min(max([text_width(v.type_label) for v in venues] + [2.0]) + 1, 9.0)
     rest = max(ems - num_w - phone_w - type_w, 8.0)
     widths = [num_w, rest * 0.55, rest * 0.45, type_w, phone_w]
     labels = ["编号", "名称", "所属单位", "类型", "电话"]
@@ -517,6 +368,6 @@ def _index(
             y = top - (r + 1.2) * row_h
             values = [str(i + 1), v.name, v.unit, v.type_label, v.phone]
             for value, off, width in zip(values, offsets, widths, strict=True):
-                fig.text(x0 + off * size / 72 / w_in, y, _clip(value, width - 0.5), fontsize=size,
+                fig.text(x0 + off * size / 72 / w_in, y, clip(value, width - 0.5), fontsize=size,
                          va="top", color="#000")  # fmt: skip
     return start + count
