@@ -617,9 +617,7 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
             _("Some fields are not valid."),
             {"to": _("From 1 to 366 days after from.")},
         )
-    period = period_for(
-        "custom", query.from_, ZoneInfo(_committee().timezone), last_day=query.to
-    ).until(datetime.now(UTC))  # as the dashboard: days that have not happened count nothing
+    period = period_for("custom", query.from_, ZoneInfo(_committee().timezone), last_day=query.to)
     venues = load_venues(db(), scope)
     open_iv = load_open_intervals(db(), [int(v) for v in venues["venue_id"]], period)
     bookings = load_bookings(db(), scope, period, parts=LOAD_PARTS)  # a GET: nothing written
