@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, timedelta
 
 import pypdf
 import pytest
@@ -74,6 +75,20 @@ def test_exports_hold_the_page_numbers_and_are_formula_safe(client, db, make, ha
     assert (
         client.get("/dashboard/?period=custom&start=2026-03-05&end=2026-03-01").status_code == 422
     )
+
+
+def test_page_says_what_part_of_the_period_is_counted(client, make, hand_case):  # noqa: F811
+    """This month is counted up to now, and says so; a month to come counts nothing and says
+    that (its figures were a month of idle venues)."""
+    committee, *_ = hand_case
+    make.admin(committee, username="admin")
+    login(client, "admin")
+    page = client.get("/dashboard/?period=month").text
+    assert "统计截至" in page and "其余部分尚未到来" in page
+    later = (date.today() + timedelta(days=70)).isoformat()
+    page = client.get(f"/dashboard/?period=month&at={later}").text
+    assert "该时段尚未开始" in page
+    assert client.get(f"/dashboard/?{Q}").text.count('id="period-note"') == 0  # March: past
 
 
 def test_every_chart_is_a_png(client, make, hand_case):  # noqa: F811

@@ -111,6 +111,54 @@ def test_secretary_scope_and_empty_period(db, hand_case, make):
     assert (empty.venues["utilization"] == 0).all()
 
 
+def test_a_month_in_progress_counts_its_days_so_far(db, make):
+    """Seen on 11 March 2026 at noon, March is a third over: a court open 09:00-21:00 and
+    booked 09:00-15:00 on every day so far is half used, not a fifth; weeks that have not
+    begun are not in the trend (they fell to 0 %); a booking on 20 March has not happened;
+    only the court never booked is idle. A month that has not begun counts nothing."""
+    committee = make.committee()
+    unit = make.unit(committee, "业主单位")
+    group = make.group(committee, make.unit(committee, "兄弟单位"))
+    busy = make.venue(unit, name="常用球场", capacity_units=1, hours="Mon-Sun 09:00-21:00")
+    make.venue(unit, name="闲置球场", capacity_units=1, hours="Mon-Sun 09:00-21:00")
+    for day in [*range(1, 12), 20]:
+        db.add(
+            Booking(
+                venue_id=busy.id,
+                group_id=group.id,
+                start_at=local(day, 9),
+                end_at=local(day, 15),
+                units=1,
+                status="confirmed",
+                created_at=datetime(2026, 2, 20, tzinfo=TZ),
+            )
+        )
+    db.commit()
+    now = local(11, 12)
+    march = period_for("month", date(2026, 3, 11), TZ)
+    report = build_report(db, Scope(committee.id), march, threshold=0.25, now=now)
+    row = report.venues.loc[busy.id]
+    # 10 whole days (12 h open, 6 h booked) and 11 March 09:00-12:00 (3 h, all booked)
+    assert row["open_cap_hours"] == pytest.approx(123)
+    assert row["booked_cap_hours"] == pytest.approx(63)
+    assert row["utilization"] == pytest.approx(63 / 123)  # 51 %; counted to 31 March: 19 %
+    assert report.totals["utilization"] == pytest.approx(63 / 246)
+    assert report.period.in_progress and report.period.end_at == now
+    assert list(report.trend["week"]) == ["02-23", "03-02", "03-09"]
+    # the week in progress (both courts): 9 and 10 March whole, 11 March to noon
+    assert report.trend["utilization"].iloc[-1] == pytest.approx((12 + 3) / (2 * (24 + 3)))
+    assert list(report.idle["name"]) == ["闲置球场"]
+    assert report.heat.to_numpy().sum() == pytest.approx(63)
+    # seen from the end of March, the whole month counts, 20 March included
+    done = build_report(db, Scope(committee.id), march, now=local(31, 23, 59) + timedelta(hours=1))
+    assert done.venues.loc[busy.id, "booked_cap_hours"] == pytest.approx(72)
+    assert len(done.trend) == 6 and not done.period.in_progress
+    april = build_report(db, Scope(committee.id), march.shifted(1), threshold=0.25, now=now)
+    assert april.period.not_started
+    assert april.totals["open_cap_hours"] == 0 and april.totals["booked_cap_hours"] == 0
+    assert april.trend.empty and april.idle.empty
+
+
 # --- properties --------------------------------------------------------------------------------
 
 T0 = 1_700_000_000

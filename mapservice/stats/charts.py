@@ -8,19 +8,30 @@ import io
 from collections.abc import Callable
 
 import geopandas as gpd
-import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+from shapely.geometry.base import BaseGeometry
 
 from mapservice.core.geo import WGS84, metric_crs
 from mapservice.core.i18n import _
 from mapservice.stats.fonts import RENDER_LOCK, use_cjk
+from mapservice.stats.labels import place_labels, wrap
 from mapservice.stats.report import Report
 
 RED = "#c62828"
 GREY = "#90a4ae"
+#: Bar labels wrap at this many ems (a CJK character is one), so no name is cut.
+BAR_LABEL_EMS = 16
+#: The map panels: their size in inches (shown about this size on the page, two a row) and
+#: the type size of the streets' labels, dark on a white halo so they read on any fill.
+MAP_SIZE = (5.6, 5.2)
+MAP_LABEL_SIZE = 10
+HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
 
 
 def render(figure: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
@@ -30,9 +41,12 @@ def render(figure: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
 
 
 def _pct_axis(ax: Axes, axis: str = "x") -> None:
-    from matplotlib.ticker import PercentFormatter
-
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(PercentFormatter(1.0))
+
+
+def _row_heights(labels: list[str]) -> float:
+    """Inches the rows of a bar chart take: more for labels wrapped on several lines."""
+    return sum(max(0.28, 0.15 * (label.count("\n") + 1) + 0.08) for label in labels)
 
 
 def _empty(ax: Axes) -> None:
@@ -62,14 +76,15 @@ def trend(r: Report) -> Figure:
 
 def _bars(frame: pd.DataFrame, value: str, title: str, limit: int = 20) -> Figure:
     frame = frame.sort_values(value, ascending=True).tail(limit)
-    fig = Figure(figsize=(7, max(2.4, 0.28 * len(frame) + 1)))
+    labels = [wrap(str(n), BAR_LABEL_EMS) for n in frame["name"]]
+    fig = Figure(figsize=(7, max(2.4, _row_heights(labels) + 1)))
     ax = fig.add_subplot()
     if frame.empty:
         _empty(ax)
         return fig
     y = np.arange(len(frame))
     ax.barh(y, frame[value], color=RED)
-    ax.set_yticks(y, [str(n)[:18] for n in frame["name"]], fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
     for yy, v in zip(y, frame[value], strict=True):
         ax.text(float(v), float(yy), f" {float(v):.0%}", va="center", fontsize=7)
     _pct_axis(ax)
@@ -121,13 +136,18 @@ def sharing(r: Report) -> Figure:
         return fig
     most = s.sort_values(["sharing_rate", "shared_cap_hours"], ascending=False).head(8)
     least = s.sort_values(["sharing_rate", "shared_cap_hours"], ascending=True).head(8)
-    for ax, frame, title, colour in (
-        (ax1, most.iloc[::-1], _("Share most"), "#2e7d32"),
-        (ax2, least.iloc[::-1], _("Share least"), GREY),
-    ):
+    panels = [
+        (ax, frame, [wrap(str(n), 11) for n in frame["name"]], title, colour)
+        for ax, frame, title, colour in (
+            (ax1, most.iloc[::-1], _("Share most"), "#2e7d32"),
+            (ax2, least.iloc[::-1], _("Share least"), GREY),
+        )
+    ]
+    fig.set_size_inches(7, max(4.2, max(_row_heights(p[2]) for p in panels) + 1.4))
+    for ax, frame, labels, title, colour in panels:
         y = np.arange(len(frame))
         ax.barh(y, frame["sharing_rate"], color=colour)
-        ax.set_yticks(y, [str(n)[:12] for n in frame["name"]], fontsize=7)
+        ax.set_yticks(y, labels, fontsize=7)
         ax.set_title(title, fontsize=10)
         _pct_axis(ax)
         ax.set_xlim(0, 1.05)
@@ -162,10 +182,40 @@ def _base(r: Report, ax: Axes, crs: str) -> gpd.GeoDataFrame:
     return streets
 
 
-def _label_streets(ax: Axes, streets: gpd.GeoDataFrame) -> None:
-    for name, geom in zip(streets["name"], streets.geometry, strict=True):
-        p = geom.representative_point()
-        ax.annotate(str(name), (p.x, p.y), ha="center", fontsize=7, color="#37474f")
+def _label_areas(fig: Figure, ax: Axes, labels: list[tuple[str, BaseGeometry]]) -> None:
+    """Each area's label (dark text on a white halo) at a point inside it, moved apart where
+    labels would overlap, with a leader line when moved off the area's point. Call it last:
+    it fixes the map's scale and position on the figure (colour bars and legends first)."""
+    if not labels:
+        return
+    renderer = FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call]
+    for get, put in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
+        put(*get())  # no autoscaling by what is drawn below
+    ax.apply_aspect()
+    points = np.asarray(
+        [[g.representative_point().x, g.representative_point().y] for _, g in labels]
+    )
+    texts = [
+        ax.text(x, y, text, ha="center", va="center", fontsize=MAP_LABEL_SIZE,
+                color="#212121", zorder=6, path_effects=HALO, gid="area-label")
+        for (text, _g), (x, y) in zip(labels, points, strict=True)
+    ]  # fmt: skip
+    sizes = np.asarray(
+        [[t.get_window_extent(renderer).width, t.get_window_extent(renderer).height] for t in texts]
+    )
+    anchors = ax.transData.transform(points)
+    box = ax.get_window_extent(renderer)
+    fig_box = fig.bbox
+    # inside the figure (the map's edge may be passed: the saved image is cropped to fit)
+    area = (fig_box.x0 + 2, fig_box.y0 + 2, fig_box.x1 - 2, box.y1)
+    centres = place_labels(anchors, sizes, area, gap=2.0)
+    where = ax.transData.inverted().transform(centres)
+    for text, (x, y), (ax0, ay0), moved in zip(
+        texts, where, points, np.hypot(*(centres - anchors).T), strict=True
+    ):
+        text.set_position((x, y))
+        if moved > 0.6 * MAP_LABEL_SIZE:
+            ax.plot([ax0, x], [ay0, y], color="#455a64", linewidth=0.6, zorder=5)
 
 
 def _venue_points(r: Report, crs: str) -> gpd.GeoDataFrame:
@@ -178,13 +228,12 @@ def _venue_points(r: Report, crs: str) -> gpd.GeoDataFrame:
 
 
 def map_venues(r: Report) -> Figure:
-    fig = Figure(figsize=(6.5, 6))
+    fig = Figure(figsize=MAP_SIZE)
     ax = fig.add_subplot()
     crs = _crs(r)
     streets = _base(r, ax, crs)
     if len(streets):  # a committee may have no street boundaries loaded
         streets.plot(ax=ax, facecolor="#fafafa", edgecolor=GREY, linewidth=0.6, linestyle="--")
-    _label_streets(ax, streets)
     pts = _venue_points(r, crs)
     if len(pts):
         sc = ax.scatter(
@@ -200,33 +249,40 @@ def map_venues(r: Report) -> Figure:
             alpha=0.85,
         )
         cb = fig.colorbar(sc, ax=ax, fraction=0.035, pad=0.02)
-        cb.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        cb.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title(_("Venues by utilization (size and colour)"))
+    _label_areas(
+        fig, ax, [(str(n), g) for n, g in zip(streets["name"], streets.geometry, strict=True)]
+    )
     return fig
 
 
 def _choropleth(r: Report, column: str, title: str, pct: bool) -> Figure:
-    fig = Figure(figsize=(6.5, 6))
+    fig = Figure(figsize=MAP_SIZE)
     ax = fig.add_subplot()
     crs = _crs(r)
     streets = _base(r, ax, crs)
     values = r.streets.set_index("name")[column]
     streets["value"] = values.reindex(streets["name"]).fillna(0.0).to_numpy()
-    if len(streets):
-        streets.plot(
-            ax=ax,
-            column="value",
-            cmap="Reds",
-            edgecolor="#555",
-            linewidth=0.6,
-            legend=True,
-            legend_kwds={"fraction": 0.035, "pad": 0.02},
-        )
-        for name, geom, v in zip(streets["name"], streets.geometry, streets["value"], strict=True):
-            p = geom.representative_point()
-            text = f"{name}\n{v:.0%}" if pct else f"{name}\n{v:.1f}"
-            ax.annotate(text, (p.x, p.y), ha="center", fontsize=7)
     ax.set_title(title)
+    if len(streets):
+        legend: dict[str, object] = {"fraction": 0.035, "pad": 0.02}
+        if pct:  # the scale in % as every other figure of utilization
+            legend["format"] = PercentFormatter(1.0)
+        streets.plot(
+            ax=ax, column="value", cmap="Reds", edgecolor="#555", linewidth=0.6, legend=True,
+            legend_kwds=legend,
+        )  # fmt: skip
+        _label_areas(
+            fig,
+            ax,
+            [
+                (f"{name}\n{v:.0%}" if pct else f"{name}\n{v:.1f}", geom)
+                for name, geom, v in zip(
+                    streets["name"], streets.geometry, streets["value"], strict=True
+                )
+            ],
+        )
     return fig
 
 
@@ -239,7 +295,7 @@ def map_street_utilization(r: Report) -> Figure:
 
 
 def map_coverage(r: Report) -> Figure:
-    fig = Figure(figsize=(6.5, 6))
+    fig = Figure(figsize=MAP_SIZE)
     ax = fig.add_subplot()
     crs = _crs(r)
     streets = _base(r, ax, crs)
@@ -257,9 +313,6 @@ def map_coverage(r: Report) -> Figure:
             gpd.points_from_xy(*zip(*r.coverage_points, strict=True)), crs=WGS84
         ).to_crs(crs)
         ax.scatter(pts.x, pts.y, s=14, color="#2e7d32", zorder=3)
-    for s, geom in zip(r.coverage.streets, streets.geometry, strict=True):
-        p = geom.representative_point()
-        ax.annotate(f"{s.name}\n{s.share:.0%}", (p.x, p.y), ha="center", fontsize=7)
     from matplotlib.patches import Patch
 
     ax.legend(
@@ -267,8 +320,11 @@ def map_coverage(r: Report) -> Figure:
             Patch(facecolor="#e8f5e9", edgecolor="#555", label=_("Within reach")),
             Patch(facecolor="#ffcdd2", edgecolor=RED, hatch="///", label=_("Gap (out of reach)")),
         ],
-        loc="lower left",
-        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=2,
+        fontsize=9,
+        frameon=False,
     )
     ax.set_title(
         _(
@@ -276,7 +332,16 @@ def map_coverage(r: Report) -> Figure:
             type=r.coverage_type_label,
             km=f"{r.coverage.radius_m / 1000:g}",
             share=f"{r.coverage.share:.0%}",
-        )
+        ),
+        fontsize=10,
+    )
+    _label_areas(
+        fig,
+        ax,
+        [
+            (f"{s.name}\n{s.share:.0%}", geom)
+            for s, geom in zip(r.coverage.streets, streets.geometry, strict=True)
+        ],
     )
     return fig
 

@@ -1,9 +1,13 @@
 """Reporting periods: a week, month, quarter, year or custom range of local days, as a
-half-open interval of aware instants ``[start_at, end_at)`` in the committee's time zone."""
+half-open interval of aware instants ``[start_at, end_at)`` in the committee's time zone.
+
+A period counted "as of" an instant (:meth:`Period.until`) ends there if that instant falls
+before its last day is over: the figures of a month in progress are those of its days so far,
+not of weeks that have not happened."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,14 +26,40 @@ class Period:
     first_day: date
     last_day: date
     tz: ZoneInfo
+    #: Counting stops here (now, for a period in progress); None: the whole period.
+    until_at: datetime | None = None
 
     @property
     def start_at(self) -> datetime:
         return local_instant(self.first_day, 0, self.tz)
 
     @property
-    def end_at(self) -> datetime:
+    def calendar_end_at(self) -> datetime:
+        """The end of the period's last day, whether or not it has come."""
         return local_instant(self.last_day, 1440, self.tz)
+
+    @property
+    def end_at(self) -> datetime:
+        """Where counting ends: the period's end, or ``until_at`` if that comes first (the
+        start for a period that has not begun: nothing is counted)."""
+        end = self.calendar_end_at
+        if self.until_at is None:
+            return end
+        return max(self.start_at, min(end, self.until_at))
+
+    def until(self, at: datetime) -> Period:
+        """This period counted as of ``at`` (an aware instant): only its part before ``at``."""
+        return replace(self, until_at=at if self.until_at is None else min(at, self.until_at))
+
+    @property
+    def in_progress(self) -> bool:
+        """Counting stops inside the period: its later part has not happened yet."""
+        return self.start_at < self.end_at < self.calendar_end_at
+
+    @property
+    def not_started(self) -> bool:
+        """Counting stops at or before the period's start: nothing of it has happened."""
+        return self.end_at <= self.start_at
 
     @property
     def days(self) -> int:
@@ -57,14 +87,17 @@ class Period:
         return period_for(self.kind, date(self.first_day.year + y, m + 1, 1), self.tz)
 
     def weeks(self) -> list[tuple[date, datetime, datetime]]:
-        """The ISO weeks (Monday first) that meet the period, each clipped to it:
-        (Monday, start_at, end_at)."""
+        """The ISO weeks (Monday first) that meet the counted part of the period, each
+        clipped to it: (Monday, start_at, end_at). A week that has not begun is left out."""
         monday = self.first_day - timedelta(days=self.first_day.weekday())
+        end = self.end_at
         out: list[tuple[date, datetime, datetime]] = []
         while monday <= self.last_day:
-            a = max(monday, self.first_day)
-            b = min(monday + timedelta(days=6), self.last_day)
-            out.append((monday, local_instant(a, 0, self.tz), local_instant(b, 1440, self.tz)))
+            a = local_instant(max(monday, self.first_day), 0, self.tz)
+            if a >= end:
+                break
+            b = local_instant(min(monday + timedelta(days=6), self.last_day), 1440, self.tz)
+            out.append((monday, a, min(b, end)))
             monday += timedelta(weeks=1)
         return out
 

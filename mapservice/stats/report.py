@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -139,11 +140,15 @@ def build_report(
     coverage_type: str = DEFAULT_COVERAGE_TYPE,
     radius_m: float = DEFAULT_RADIUS_M,
     load_parts: int = 1,
+    now: datetime | None = None,
 ) -> Report:
-    """Everything the dashboard shows for ``scope`` over ``period`` (``load_parts``: see
-    :func:`mapservice.stats.frames.load_bookings`' ``parts``)."""
+    """Everything the dashboard shows for ``scope`` over ``period`` as of ``now`` (default:
+    the current time): a period in progress counts only its part so far — open hours,
+    bookings, the weekly trend and the idle test alike — and one that has not begun counts
+    nothing (``load_parts``: see :func:`mapservice.stats.frames.load_bookings`' ``parts``)."""
     if group_by not in GROUP_BYS:
         raise ValueError(f"unknown grouping {group_by!r}")
+    period = period.until(now if now is not None else datetime.now(UTC))
     venues = load_venues(session, scope)
     venues["type_label"] = [type_label(t) for t in venues["type"]]
     open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
