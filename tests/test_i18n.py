@@ -134,3 +134,17 @@ def test_lang_parameter_switches_to_english_and_the_cookie_keeps_it(i18n_client:
     page = i18n_client.get("/login?lang=zh_CN").get_data(as_text=True)
     assert "登录" in page and "Log in" not in page
     assert "登录" in i18n_client.get("/login").get_data(as_text=True)
+
+
+def test_the_language_switch_keeps_the_page_and_its_query(i18n_client: Any) -> None:
+    """Switching language on a committee's map keeps that committee (and any filter)."""
+    page = i18n_client.get("/login?next=/map&committee=runzhou").get_data(as_text=True)
+    switch = re.search(r'href="([^"]+)" id="lang-switch"', page)
+    assert switch is not None
+    href = switch.group(1).replace("&amp;", "&")
+    assert href.startswith("/login?") and "committee=runzhou" in href and "next=%2Fmap" in href
+    assert href.endswith("lang=en")
+    english = i18n_client.get(href).get_data(as_text=True)
+    back = re.search(r'href="([^"]+)" id="lang-switch"', english)
+    assert back is not None and back.group(1).count("lang=") == 1  # replaced, not appended
+    assert "lang=zh_CN" in back.group(1) and "committee=runzhou" in back.group(1)

@@ -107,7 +107,16 @@ def init_app(app: Flask) -> None:
             "BookingStatus": BookingStatus,
             "me": current_user if current_user.is_authenticated else None,
             "zone_label": zone_label,
+            "with_lang": with_lang,
         }
+
+
+def with_lang(locale: str) -> str:
+    """This page's address in another language: its query (a committee, a filter) kept."""
+    from urllib.parse import urlencode
+
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return request.path + "?" + urlencode([*args, ("lang", locale)])
 
 
 #: Zones people in China name as Beijing time.
