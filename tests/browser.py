@@ -47,6 +47,12 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
     service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(30)
+    if width < 500:  # a headless window is at least 500 px wide: emulate the phone exactly
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 3, "mobile": True},
+        )
+        driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True})
     try:
         yield driver
     finally:

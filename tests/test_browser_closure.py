@@ -61,13 +61,11 @@ def test_register_book_close_over_the_booking_and_the_booker_is_told(browser_app
     day = (datetime.now(TZ) + timedelta(days=2)).date().isoformat()
     # The browser closes before the server (its open connections would hold the server up).
     with live_server(browser_app) as base, chromium(*SIZES[size]) as driver:
-        # Headless Chromium starts at least 500 px wide whatever --window-size says; resized
-        # after the start, the phone's page is really 390 px wide.
-        driver.set_window_size(*SIZES[size])
-        assert driver.execute_script("return window.innerWidth") == SIZES[size][0]
         wait = WebDriverWait(driver, 10)
         # 1. The secretary registers a venue; the hours are there already, as values.
         switch_user(driver, base, "sec")
+        # The page is as wide as the phone (tests/browser.py emulates its viewport).
+        assert driver.execute_script("return window.innerWidth") == SIZES[size][0]
         driver.get(f"{base}/venues/new")
         hours = [driver.find_element(By.ID, f"hours_{d}").get_attribute("value") for d in range(7)]
         assert hours == ["09:00-21:00"] * 7
