@@ -13,25 +13,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, bindparam, cast, null, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
+from mapservice import policy
 from mapservice.booking import capacity
-from mapservice.booking.engine import (
-    Alternatives,
-    VenueOption,
-    group_is_active,
-    group_may_book,
-    haversine_m,
-    is_owner,
-    may_see_details,
-    quota_used_minutes,
-    venue_rules,
-    venue_tz,
-)
+from mapservice.booking.loading import quota_used_minutes, venue_rules, venue_tz
+from mapservice.booking.results import Alternatives, VenueOption
 from mapservice.booking.rules import Request, check, week_bounds
+from mapservice.core.geo import haversine_m
 from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
-from mapservice.operations import access
+from mapservice.policy import group_is_active, group_may_book, is_owner, may_see_details
 
 SEARCH_DAYS = 7
 NEAREST_VENUES = 40
@@ -145,7 +137,7 @@ def similar_free_venues(
                 Venue.id != venue.id,
                 # Public venues only (published, not retired, of an admitted unit): a link
                 # to one the group's people could not open would be a dead end.
-                access.venue_public(),
+                policy.venue_public(),
                 Venue.capacity_units >= units,
             )
             .order_by(Venue.id)
