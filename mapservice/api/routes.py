@@ -627,7 +627,7 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     )
     table = m.grouped(fig, query.group_by)
     if query.group_by == "type":
-        from mapservice.stats.report import type_label
+        from mapservice.stats.frames import type_label
 
         table["name"] = [type_label(str(k)) for k in table["key"]]
     rows = [_row(r["key"], r.get("name", ""), r) for r in table.to_dict("records")]
