@@ -18,6 +18,7 @@ from mapservice.booking import capacity
 from mapservice.booking.loading import quota_used_minutes, venue_rules, venue_tz
 from mapservice.booking.results import Alternatives, VenueOption
 from mapservice.booking.rules import Request, check, week_bounds
+from mapservice.core.errors import Violation
 from mapservice.core.geo import haversine_m
 from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
@@ -29,7 +30,20 @@ SEARCH_DAYS = 7
 NEAREST_VENUES = 40
 
 
-def _violations(session, actor, venue, group, s, e, units, now, quota_cache):  # type: ignore[no-untyped-def]
+def _violations(
+    session: Session,
+    actor: User | None,
+    venue: Venue,
+    group: Group,
+    s: datetime,
+    e: datetime,
+    units: int,
+    now: datetime,
+    quota_cache: dict[Any, Any],
+) -> list[Violation]:
+    """The rules ``group``'s request at ``venue`` breaks. ``quota_cache`` keeps, across the
+    calls of one search, each venue's rules (by id) and the group's used quota (by venue and
+    week)."""
     rules = quota_cache.get(venue.id)
     if rules is None:  # built once per venue: hours and closures turned into rules
         rules = quota_cache[venue.id] = venue_rules(venue)

@@ -33,7 +33,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from mapservice import policy
 from mapservice.booking import engine, feeds, notices
 from mapservice.booking.availability import week_slots
-from mapservice.booking.engine import SeriesRejected, venue_tz
+from mapservice.booking.engine import SeriesRejected
+from mapservice.booking.loading import venue_tz
 from mapservice.core.errors import BookingConflict, NotAllowed, NotFound, RuleViolation
 from mapservice.core.i18n import _, lang
 from mapservice.core.opening import local_instant
