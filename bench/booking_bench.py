@@ -39,6 +39,7 @@ from bench.generate import TZ_NAME, Dataset, count_overlaps
 from mapservice.booking import capacity
 from mapservice.booking import engine as booking_engine
 from mapservice.core.errors import BookingConflict, RuleViolation
+from mapservice.core.geo import haversine_m
 from mapservice.core.opening import is_open_throughout, local_instant
 from mapservice.db import make_engine, writer
 from mapservice.models import Booking, BookingAllocation, Closure, OpeningHours, User, Venue
@@ -409,7 +410,7 @@ def candidates(
         .options(selectinload(Venue.hours), selectinload(Venue.closures))
         .order_by(Venue.id)
     ).all()
-    dist = {v.id: booking_engine.haversine_m(lon, lat, v.lon, v.lat) for v in venues}
+    dist = {v.id: haversine_m(lon, lat, v.lon, v.lat) for v in venues}
     return sorted((v for v in venues if dist[v.id] <= radius_km * 1000), key=lambda v: dist[v.id])
 
 

@@ -41,8 +41,8 @@ from bench.generate import COMMITTEE_SLUG, TZ_NAME, Dataset, count_overlaps
 from mapservice.core.opening import local_instant
 from mapservice.db import make_engine
 from mapservice.models import User, Venue
-from mapservice.operations.access import venue_public
 from mapservice.operations.tokens import create_token
+from mapservice.policy import venue_public
 
 TZ = ZoneInfo(TZ_NAME)
 #: The interactive mix: map data around a point, a venue's week, a booking.

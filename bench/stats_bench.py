@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from bench.common import Report, ratio
 from bench.generate import GEODATA, TZ_NAME, Dataset
-from mapservice.booking.engine import haversine_m
 from mapservice.core import geo
+from mapservice.core.geo import haversine_m
 from mapservice.db import make_engine
 from mapservice.models import Booking, Group, Venue
 

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from mapservice.core.coords import wgs84_to_gcj02
+from mapservice.core.geo import haversine_km
 from mapservice.core.hours import OpeningRange
 from mapservice.core.mapdata import tile_layers
 from mapservice.core.mapfilter import (
     MapFilter,
     VenueFacts,
-    haversine_km,
     parse_filter,
     select_venues,
 )

@@ -9,6 +9,7 @@ from typing import Any
 from flask import url_for
 from sqlalchemy import func, or_, select
 
+from mapservice import policy
 from mapservice.api import schemas as s
 from mapservice.api.framework import ApiError, api_user, db, endpoint
 from mapservice.booking import capacity, engine
@@ -19,7 +20,7 @@ from mapservice.core.opening import open_intervals
 from mapservice.core.venue_io import VenueRow
 from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
 from mapservice.models import Booking, BookingAllocation, Committee, Group, User, Venue
-from mapservice.operations import access, venue_search
+from mapservice.operations import venue_search
 from mapservice.operations import venues as venue_ops
 from mapservice.web.database import end_read_phase, end_write_phase
 
@@ -189,7 +190,7 @@ def list_venues(query: s.VenueQuery) -> s.VenueCollection:
     errors=READ_ERRORS,
 )
 def get_venue(venue_id: int) -> s.VenueFeature:
-    return venue_feature(access.get_venue(db(), api_user(), venue_id))
+    return venue_feature(policy.get_venue(db(), api_user(), venue_id))
 
 
 @endpoint(
@@ -304,7 +305,7 @@ def create_venue(body: s.VenueIn) -> s.VenueFeature:
 )
 def patch_venue(venue_id: int, body: s.VenuePatch) -> s.VenueFeature:
     user = api_user()
-    venue = access.get_venue(db(), user, venue_id, edit=True)
+    venue = policy.get_venue(db(), user, venue_id, edit=True)
     assert user is not None
     changes = body.model_dump(exclude_unset=True)
     row = replace(venue_ops.row_of(venue), **changes)
@@ -626,7 +627,7 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     )
     table = m.grouped(fig, query.group_by)
     if query.group_by == "type":
-        from mapservice.stats.report import type_label
+        from mapservice.stats.frames import type_label
 
         table["name"] = [type_label(str(k)) for k in table["key"]]
     rows = [_row(r["key"], r.get("name", ""), r) for r in table.to_dict("records")]

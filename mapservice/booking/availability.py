@@ -13,31 +13,37 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, bindparam, cast, null, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
+from mapservice import policy
 from mapservice.booking import capacity
-from mapservice.booking.engine import (
-    Alternatives,
-    VenueOption,
-    group_is_active,
-    group_may_book,
-    haversine_m,
-    is_owner,
-    may_see_details,
-    quota_used_minutes,
-    venue_rules,
-    venue_tz,
-)
+from mapservice.booking.loading import quota_used_minutes, venue_rules, venue_tz
+from mapservice.booking.results import Alternatives, VenueOption
 from mapservice.booking.rules import Request, check, week_bounds
+from mapservice.core.errors import Violation
+from mapservice.core.geo import haversine_m
 from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
-from mapservice.operations import access
+from mapservice.policy import group_is_active, group_may_book, is_owner, may_see_details
 
 SEARCH_DAYS = 7
 NEAREST_VENUES = 40
 
 
-def _violations(session, actor, venue, group, s, e, units, now, quota_cache):  # type: ignore[no-untyped-def]
+def _violations(
+    session: Session,
+    actor: User | None,
+    venue: Venue,
+    group: Group,
+    s: datetime,
+    e: datetime,
+    units: int,
+    now: datetime,
+    quota_cache: dict[Any, Any],
+) -> list[Violation]:
+    """The rules ``group``'s request at ``venue`` breaks. ``quota_cache`` keeps, across the
+    calls of one search, each venue's rules (by id) and the group's used quota (by venue and
+    week)."""
     rules = quota_cache.get(venue.id)
     if rules is None:  # built once per venue: hours and closures turned into rules
         rules = quota_cache[venue.id] = venue_rules(venue)
@@ -145,7 +151,7 @@ def similar_free_venues(
                 Venue.id != venue.id,
                 # Public venues only (published, not retired, of an admitted unit): a link
                 # to one the group's people could not open would be a dead end.
-                access.venue_public(),
+                policy.venue_public(),
                 Venue.capacity_units >= units,
             )
             .order_by(Venue.id)

@@ -11,13 +11,12 @@ into a clean :class:`BookingConflict`.
 from __future__ import annotations
 
 import json
-import math
 import uuid
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Any, NamedTuple, NoReturn, Protocol
+from typing import Any, NamedTuple, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -27,7 +26,6 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
-    false,
     func,
     insert,
     or_,
@@ -39,10 +37,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from mapservice.booking import capacity
-from mapservice.booking.rules import Request, VenueRules, check, week_bounds
+from mapservice.booking.availability import alternatives
+from mapservice.booking.loading import (
+    quota_minutes,
+    quota_used_minutes,
+    venue_rules,
+    venue_rules_of,
+    venue_tz,
+)
+from mapservice.booking.results import (
+    Alternatives,
+    Occupied,
+    Outcome,
+    SeriesRejected,
+    SeriesResult,
+    VenueOption,
+)
+from mapservice.booking.rules import Request, VenueRules, check
 from mapservice.core.errors import (
     BookingConflict,
-    DomainError,
     NotAllowed,
     NotFound,
     RuleViolation,
@@ -51,7 +64,7 @@ from mapservice.core.errors import (
 from mapservice.core.hours import OpeningRange
 from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
-from mapservice.core.vocab import BookableBy, BookingStatus, UnitStatus
+from mapservice.core.vocab import BookingStatus
 from mapservice.db import UTCDateTime, instant_from_sqlite, is_immediate, utcnow
 from mapservice.models import (
     AuditEntry,
@@ -67,109 +80,27 @@ from mapservice.models import (
     Venue,
     venue_paired_units,
 )
-from mapservice.operations import access
-from mapservice.operations.audit import record
+from mapservice.models.audit import record
+from mapservice.policy import (
+    active_with_unit,
+    bookable_by_rule,
+    get_venue,
+    group_is_active,
+    group_may_book,
+    is_owner,
+    manageable_bookings,
+    may_act_for_group,
+    may_act_for_group_self,
+    may_see_details,
+    venue_visibility_key,
+    venue_visible,
+)
 
 ACTIVE = (BookingStatus.PENDING.value, BookingStatus.CONFIRMED.value)
 MAX_OCCURRENCES = 104
 
 
-# ---------------------------------------------------------------- who may do what
-
-
-class VenueKeys(Protocol):
-    """What the permission checks read of a venue: the ORM object, or the booking path's row."""
-
-    @property
-    def committee_id(self) -> int: ...
-    @property
-    def unit_id(self) -> int: ...
-
-
-class GroupKeys(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def committee_id(self) -> int: ...
-    @property
-    def unit_id(self) -> int | None: ...
-
-
-def is_owner(actor: User | None, venue: VenueKeys) -> bool:
-    """The venue's unit secretary or the committee admin: they run the venue."""
-    if actor is None or not actor.active:
-        return False
-    if actor.is_admin:
-        return actor.committee_id == venue.committee_id
-    return bool(actor.is_secretary and actor.unit_id == venue.unit_id)
-
-
-def may_act_for_group(actor: User, group: GroupKeys, venue: VenueKeys) -> bool:
-    """Whether ``actor`` may make or change bookings for ``group`` at ``venue``: its own
-    group (booker), its unit's groups (secretary), any group when the actor runs the venue
-    (proxy booking: "一个电话"), anything in the committee (admin)."""
-    if not actor.active or group.committee_id != actor.committee_id:
-        return False
-    if actor.is_admin or is_owner(actor, venue):
-        return True
-    if actor.is_secretary:
-        return group.unit_id is not None and group.unit_id == actor.unit_id
-    return actor.is_booker and actor.group_id == group.id
-
-
-def _bookable_by(rule: str, own_unit: bool, member: bool, paired: Callable[[], bool]) -> bool:
-    """The venue's "who may book" rule: its own unit's groups always; then anyone (public),
-    groups of the committee's member units (members), or of the units paired with the venue
-    (``paired``, asked only then)."""
-    if own_unit or rule == BookableBy.PUBLIC.value:
-        return True
-    if rule == BookableBy.MEMBERS.value:
-        return member
-    return member and paired()
-
-
-def group_may_book(group: Group, venue: Venue) -> bool:
-    """The venue's "who may book" rule applied to ``group``."""
-    return _bookable_by(
-        venue.bookable_by,
-        group.unit_id == venue.unit_id,
-        group.unit is not None and group.unit.committee_id == venue.committee_id,
-        lambda: any(u.id == group.unit_id for u in venue.paired_units),
-    )
-
-
-def _active(group_active: bool, unit_status: str | None) -> bool:
-    """A group may book while it and its unit (if it has one) are active."""
-    return group_active and (unit_status is None or unit_status == UnitStatus.ACTIVE.value)
-
-
-def group_is_active(group: Group) -> bool:
-    return _active(group.active, group.unit.status if group.unit is not None else None)
-
-
-def may_see_details(actor: User | None, venue: Venue, booking_group_id: int) -> bool:
-    """Outsiders learn only that a time is occupied, never by whom."""
-    if actor is None:
-        return False
-    if is_owner(actor, venue):
-        return True
-    return actor.is_booker and actor.group_id == booking_group_id
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def venue_tz(venue: Venue) -> ZoneInfo:
-    return ZoneInfo(venue.committee.timezone)
-
-
-def venue_rules(venue: Venue) -> VenueRules:
-    return _venue_rules_of(
-        venue,
-        venue_tz(venue),
-        venue.opening_ranges,
-        tuple((c.start_at, c.end_at, c.reason) for c in venue.closures),
-    )
 
 
 def lock_venue(session: Session, venue_id: int) -> None:
@@ -191,43 +122,6 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
-def quota_used_minutes(
-    session: Session,
-    venue: Venue,
-    group_id: int,
-    start: datetime,
-    now: datetime,
-    exclude: int | None = None,
-) -> float:
-    """Capacity-minutes the group already holds at the venue in the local week of ``start``."""
-    return _quota_minutes(session, venue.id, venue_tz(venue), group_id, start, now, exclude)
-
-
-def _quota_minutes(
-    session: Session,
-    venue_id: int,
-    tz: ZoneInfo,
-    group_id: int,
-    start: datetime,
-    now: datetime,
-    exclude: int | None = None,
-) -> float:
-    week_start, week_end = week_bounds(start, tz)
-    stmt = select(Booking.start_at, Booking.end_at, Booking.units).where(
-        Booking.venue_id == venue_id,
-        Booking.group_id == group_id,
-        Booking.start_at < week_end,
-        Booking.end_at > week_start,
-        capacity.live_condition(now),
-    )
-    if exclude is not None:
-        stmt = stmt.where(Booking.id != exclude)
-    return sum(
-        (min(e, week_end) - max(s, week_start)).total_seconds() / 60 * u
-        for s, e, u in session.execute(stmt)
-    )
-
-
 def notify(session: Session, booking: Booking, kind: str, **params: Any) -> None:
     """An in-app message for the group (and e-mail, when the edge configures SMTP)."""
     session.add(
@@ -244,107 +138,13 @@ def notify(session: Session, booking: Booking, kind: str, **params: Any) -> None
     )
 
 
-# ---------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Occupied:
-    """An occupied interval; ``group`` and ``booking_id`` only for those allowed to see."""
-
-    start: datetime
-    end: datetime
-    units: int
-    booking_id: int | None = None
-    group: str | None = None
-
-
-@dataclass(frozen=True)
-class VenueOption:
-    venue_id: int
-    name: str
-    unit: str
-    distance_m: float
-
-
-@dataclass
-class Alternatives:
-    """Nearest free windows of the same length here, and nearest similar free venues."""
-
-    windows: list[tuple[datetime, datetime]] = field(default_factory=list)
-    venues: list[VenueOption] = field(default_factory=list)
-
-
-@dataclass
-class Outcome:
-    """What happened to one occurrence of a series."""
-
-    start: datetime
-    end: datetime
-    booking: Booking | None = None
-    error: DomainError | None = None
-
-    @property
-    def ok(self) -> bool:
-        """No rule or capacity problem (booked, unless the whole series was rejected)."""
-        return self.error is None
-
-
-@dataclass
-class SeriesResult:
-    series_id: str
-    outcomes: list[Outcome]
-
-    @property
-    def booked(self) -> list[Booking]:
-        return [o.booking for o in self.outcomes if o.booking is not None]
-
-
-class SeriesRejected(DomainError):
-    """All-or-nothing series with at least one occurrence refused: nothing was written."""
-
-    status = 409
-
-    def __init__(self, outcomes: list[Outcome]) -> None:
-        bad = sum(1 for o in outcomes if o.error is not None)
-        super().__init__(
-            "series_rejected",
-            _(
-                "%(n)s of %(total)s dates cannot be booked; nothing was booked.",
-                n=bad,
-                total=len(outcomes),
-            ),
-        )
-        self.outcomes = outcomes
-
-
 # ---------------------------------------------------------------- loading with access
 
 
 def _venue_for_booking(session: Session, actor: User | None, venue_id: int) -> Venue:
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
-    return access.get_venue(session, actor, venue_id)
-
-
-def manageable_bookings(actor: User) -> ColumnElement[bool]:
-    """Bookings ``actor`` may manage, as the condition of the one query that loads them
-    (joined with their venue and group): any at a venue the actor runs (the venue's unit
-    secretary, the committee admin), or its group's own (booker, the group's unit secretary) —
-    the SQL form of :func:`is_owner` or :func:`may_act_for_group`."""
-    if not actor.active:
-        return false()
-    in_committee = Venue.committee_id == actor.committee_id
-    if actor.is_admin:
-        return in_committee
-    group_here = Group.committee_id == actor.committee_id
-    if actor.is_secretary:
-        return and_(
-            in_committee,
-            or_(Venue.unit_id == actor.unit_id, and_(group_here, Group.unit_id == actor.unit_id)),
-        )
-    if actor.is_booker:
-        return and_(in_committee, group_here, Booking.group_id == actor.group_id)
-    return false()
+    return get_venue(session, actor, venue_id)
 
 
 def _booking(session: Session, actor: User | None, booking_id: int) -> Booking:
@@ -455,8 +255,6 @@ def _suggest(
 ) -> Alternatives:
     """The alternatives for a refused request, computed with ``session`` (after the edge has
     released the lock, so they cost the other bookers nothing)."""
-    from mapservice.booking.availability import alternatives
-
     if actor_id is not None:
         found = session.get(User, actor_id)
         actor = found if found is not None else actor
@@ -615,7 +413,7 @@ _GROUP_COLUMNS = (
 )
 _N_VENUE = len(BookingVenue._fields)
 
-# The venue (as the actor may see it: :func:`access.venue_visible`), its committee's time
+# The venue (as the actor may see it: :func:`mapservice.policy.venue_visible`), its committee's time
 # zone and the group with its unit, in one query (each query is a round trip on PostgreSQL).
 # Built once per shape of the visibility condition: under load, building and keying a
 # statement costs more than running it.
@@ -670,7 +468,7 @@ def _rules_from_json(
     SQLite)."""
     ranges = sorted(OpeningRange(w, a, b) for w, a, b in hours or ())
     found = sorted((_json_instant(a), _json_instant(b), reason) for a, b, reason in closures or ())
-    return _venue_rules_of(venue, tz, ranges, tuple(found))
+    return venue_rules_of(venue, tz, ranges, tuple(found))
 
 
 def _json_instant(value: str | int) -> datetime:
@@ -712,12 +510,10 @@ def _venue_and_group(
     if not in the actor's committee) and, with ``lock`` (PostgreSQL), the venue's row locked
     by the same statement and whether it has run-out holds. One statement."""
     postgresql = session.get_bind().dialect.name == "postgresql"
-    key = (access.venue_visibility_key(actor), lock, postgresql)
+    key = (venue_visibility_key(actor), lock, postgresql)
     stmt = _VENUE_AND_GROUP_BY_VISIBILITY.get(key)
     if stmt is None:
-        stmt = _VENUE_AND_GROUP.where(access.venue_visible(actor)).add_columns(
-            *_rules_columns(postgresql)
-        )
+        stmt = _VENUE_AND_GROUP.where(venue_visible(actor)).add_columns(*_rules_columns(postgresql))
         if lock:
             stmt = stmt.add_columns(_expired_holds()).with_for_update(of=Venue)
         _VENUE_AND_GROUP_BY_VISIBILITY[key] = stmt
@@ -756,7 +552,7 @@ def venue_and_rules(
 
 def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) -> bool:
     """:func:`group_may_book` for the booking path's rows (the pairing read only if asked)."""
-    return _bookable_by(
+    return bookable_by_rule(
         venue.bookable_by,
         group.unit_id == venue.unit_id,
         group.unit_committee_id is not None and group.unit_committee_id == venue.committee_id,
@@ -766,29 +562,6 @@ def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) 
             .first()
             is not None
         ),
-    )
-
-
-def _venue_rules_of(
-    venue: Venue | BookingVenue,
-    tz: ZoneInfo,
-    ranges: list[OpeningRange],
-    closures: tuple[tuple[datetime, datetime, str], ...],
-) -> VenueRules:
-    return VenueRules(
-        name=venue.name,
-        tz=tz,
-        capacity_units=venue.capacity_units,
-        slot_minutes=venue.slot_minutes,
-        min_duration_minutes=venue.min_duration_minutes,
-        max_duration_minutes=venue.max_duration_minutes,
-        max_days_ahead=venue.max_days_ahead,
-        min_notice_minutes=venue.min_notice_minutes,
-        max_headcount=venue.max_headcount,
-        weekly_quota_hours=venue.weekly_quota_hours,
-        ranges=ranges,
-        closures=closures,
-        bookable=venue.is_open_for_booking,
     )
 
 
@@ -831,7 +604,7 @@ def prepare(
         raise NotAllowed("not_your_group", _("You may only book for your own group."))
     owner = is_owner(actor, venue)
     may_book = _group_may_book(session, group, venue)
-    active = _active(group.active, group.unit_status)
+    active = active_with_unit(group.active, group.unit_status)
     req = Request(start, end, units, headcount)
     violations = check(
         req,
@@ -844,7 +617,7 @@ def prepare(
     )
     if violations:
         if not owner and rules.weekly_quota_hours is not None:
-            used = _quota_minutes(session, venue.id, rules.tz, group.id, start, now)
+            used = quota_minutes(session, venue.id, rules.tz, group.id, start, now)
             violations = check(
                 req,
                 rules,
@@ -976,7 +749,7 @@ def book_prepared(
     if has_expired:
         expire_holds(session, p.now, p.venue_id)
     if p.quota_applies:
-        used = _quota_minutes(session, p.venue_id, p.rules.tz, p.group_id, p.start, p.now)
+        used = quota_minutes(session, p.venue_id, p.rules.tz, p.group_id, p.start, p.now)
         violations = check(
             Request(p.start, p.end, p.units, p.headcount),
             p.rules,
@@ -1417,10 +1190,6 @@ def _cancel_one(
     )
 
 
-def may_act_for_group_self(actor: User, booking: Booking) -> bool:
-    return actor.is_booker and actor.group_id == booking.group_id
-
-
 def cancel(
     session: Session,
     actor: User | None,
@@ -1706,15 +1475,6 @@ def check_in(
         committee_id=booking.venue.committee_id,
     )
     return booking
-
-
-def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in metres (accurate to well under 1 % at city scale)."""
-    r = 6371008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(a))
 
 
 __all__ = [

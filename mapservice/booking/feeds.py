@@ -16,13 +16,13 @@ from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from mapservice.booking.engine import is_owner
+from mapservice import policy
 from mapservice.core.errors import NotAllowed, NotFound
 from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, FeedToken, Group, User, Venue
-from mapservice.operations import access
-from mapservice.operations.audit import record
+from mapservice.models.audit import record
+from mapservice.policy import is_owner
 
 PAST_DAYS = 60
 FUTURE_DAYS = 400
@@ -77,7 +77,7 @@ def create_token(
     if (venue_id is None) == (group_id is None):
         raise ValueError("give a venue or a group")
     if venue_id is not None:
-        venue = access.get_venue(session, actor, venue_id)
+        venue = policy.get_venue(session, actor, venue_id)
         if not is_owner(actor, venue):
             raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
     else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from mapservice.core.geo import haversine_km
 from mapservice.core.hours import OpeningRange
 from mapservice.core.i18n import _
 from mapservice.core.opening import Interval, is_open_throughout
@@ -26,13 +27,11 @@ __all__ = [
     "MapFilter",
     "Match",
     "VenueFacts",
-    "haversine_km",
     "open_hours_check",
     "parse_filter",
     "select_venues",
 ]
 
-EARTH_RADIUS_KM = 6371.0088
 MAX_RADIUS_KM = 500.0
 MAX_QUERY_LEN = 100
 #: Longest "free between" window answered (the engine will have its own horizon).
@@ -235,15 +234,6 @@ def parse_filter(
         free_to=free_to,
     )
     return flt, p.errors
-
-
-def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in kilometres between two WGS-84 points (error < 0.5 %)."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def open_hours_check(tz: ZoneInfo) -> FreeCheck:

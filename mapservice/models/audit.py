@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mapservice.db import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from mapservice.models.users import User
 
 
 class AuditEntry(Base):
@@ -23,3 +28,29 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+
+
+def record(
+    session: Session,
+    actor: User | None,
+    action: str,
+    obj: Any,
+    committee_id: int | None = None,
+    **details: Any,
+) -> AuditEntry:
+    """Append one entry: ``actor`` did ``action`` to ``obj`` (flushed so ids exist). Beside the
+    model so every layer that changes records (the booking engine included) may write it."""
+    session.flush()
+    entry = AuditEntry(
+        committee_id=committee_id
+        if committee_id is not None
+        else getattr(obj, "committee_id", None),
+        actor_id=actor.id if actor else None,
+        actor_name=actor.username if actor else "system",
+        action=action,
+        object_type=type(obj).__name__.lower(),
+        object_id=getattr(obj, "id", None),
+        details=json.dumps(details, ensure_ascii=False, default=str, sort_keys=True),
+    )
+    session.add(entry)
+    return entry

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from mapservice.core import geo
 from mapservice.models import Area, Committee, User, Venue
-from mapservice.operations.audit import record
+from mapservice.models.audit import record
 
 
 def load_areas(

@@ -2,7 +2,7 @@
 
 Venues come out as plain :class:`~mapservice.core.mapfilter.VenueFacts` read with column
 queries (no ORM objects: 10,000 venues load in tens of milliseconds), scoped by
-:func:`mapservice.operations.access.venue_visible` and restricted to one committee.
+:func:`mapservice.policy.venue_visible` and restricted to one committee.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mapservice.core.hours import OpeningRange
 from mapservice.core.mapfilter import FreeCheck, VenueFacts
 from mapservice.core.opening import Interval, is_open_throughout
 from mapservice.models import Area, Closure, Committee, OpeningHours, Unit, User, Venue
-from mapservice.operations.access import venue_visible
+from mapservice.policy import venue_visible
 
 
 @contextmanager

@@ -12,8 +12,8 @@ from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _
 from mapservice.db import utcnow
 from mapservice.models import ApiToken, User
+from mapservice.models.audit import record
 from mapservice.models.tokens import SCOPES
-from mapservice.operations.audit import record
 
 PREFIX = "ms_"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mapservice import policy
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import UnitKind, UnitStatus
 from mapservice.models import Unit, User
-from mapservice.operations import access
-from mapservice.operations.audit import record
+from mapservice.models.audit import record
 
 # Allowed admission transitions.
 TRANSITIONS = {
@@ -32,7 +32,7 @@ def save_unit(
     unit: Unit | None = None,
 ) -> Unit:
     """Create (status ``applied``) or edit a unit; committee admin only."""
-    access.require_admin(actor)
+    policy.require_admin(actor)
     errors: dict[str, str] = {}
     name = name.strip()
     if not name:
@@ -52,7 +52,7 @@ def save_unit(
         unit = Unit(committee_id=actor.committee_id, status=UnitStatus.APPLIED.value)
         session.add(unit)
     else:
-        unit = access.get_unit(session, actor, unit.id, edit=True)
+        unit = policy.get_unit(session, actor, unit.id, edit=True)
     unit.name, unit.name_en, unit.kind = name, name_en.strip(), str(UnitKind.parse(kind))
     unit.secretary, unit.phone = secretary.strip(), phone.strip()
     session.flush()
@@ -62,7 +62,7 @@ def save_unit(
 
 def set_status(session: Session, actor: User, unit_id: int, status: str) -> Unit:
     """Admit, suspend or reinstate a unit."""
-    unit = access.get_unit(session, actor, unit_id, edit=True)
+    unit = policy.get_unit(session, actor, unit_id, edit=True)
     if status == unit.status:
         return unit
     if status not in TRANSITIONS.get(unit.status, set()):

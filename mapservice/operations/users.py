@@ -12,7 +12,7 @@ from mapservice.core.i18n import _
 from mapservice.core.vocab import Role
 from mapservice.db import utcnow
 from mapservice.models import Committee, Group, Unit, User
-from mapservice.operations.audit import record
+from mapservice.models.audit import record
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12

@@ -19,11 +19,11 @@ from sqlalchemy import Integer, Select, String, any_, bindparam, cast, func, or_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from mapservice import policy
 from mapservice.booking.availability import FreeCandidate, free_candidate_ids
-from mapservice.booking.engine import haversine_m
+from mapservice.core.geo import haversine_m
 from mapservice.core.hours import OpeningRange, format_hours
 from mapservice.models import Area, Committee, OpeningHours, Unit, User, Venue
-from mapservice.operations import access
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Found:
 def statement(user: User | None, flt: VenueFilter) -> Select[Venue]:
     """The venues ``user`` may see that pass ``flt``, not retired (the circle as its bounding
     box: :func:`find` keeps only what lies within the radius)."""
-    stmt = access.visible_venues(user).where(Venue.retired.is_(False))
+    stmt = policy.visible_venues(user).where(Venue.retired.is_(False))
     if flt.types:
         stmt = stmt.where(Venue.type.in_(list(flt.types)))
     if flt.unit_id is not None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from mapservice import policy
 from mapservice.booking import engine
 from mapservice.core import geo
 from mapservice.core.coords import from_wgs84, to_wgs84
@@ -42,8 +43,7 @@ from mapservice.models import (
     User,
     Venue,
 )
-from mapservice.operations import access
-from mapservice.operations.audit import record
+from mapservice.models.audit import record
 
 
 @dataclass
@@ -101,7 +101,7 @@ def validate_row(
     ).one_or_none()
     if unit is None:
         errors["unit"] = _("No member unit named '%(name)s' in this committee.", name=row.unit)
-    elif not session.scalar(select(Unit.id).where(Unit.id == unit.id, access.units_managed(actor))):
+    elif not session.scalar(select(Unit.id).where(Unit.id == unit.id, policy.units_managed(actor))):
         errors["unit"] = _("You may only register venues of your own unit.")
     elif unit.status != UnitStatus.ACTIVE.value and (venue is None or venue.unit_id != unit.id):
         errors["unit"] = _(
@@ -229,7 +229,7 @@ def save_venue(
         unit, point = checked
     else:
         if venue is not None:
-            venue = access.get_venue(session, actor, venue.id, edit=True)
+            venue = policy.get_venue(session, actor, venue.id, edit=True)
         errors, found_unit, found_point = validate_row(session, actor, region, row, venue)
         if errors or found_unit is None or found_point is None:
             raise ValidationFailed(_("Please correct the marked fields."), errors)
@@ -259,7 +259,7 @@ def save_venue(
 
 def set_retired(session: Session, actor: User, venue_id: int, retired: bool) -> Venue:
     """Retire (hide from the map and booking, keep its history) or reinstate a venue."""
-    venue = access.get_venue(session, actor, venue_id, edit=True)
+    venue = policy.get_venue(session, actor, venue_id, edit=True)
     if venue.retired != retired:
         venue.retired = retired
         record(session, actor, "venue.retire" if retired else "venue.reinstate", venue)
@@ -348,7 +348,7 @@ def add_closure(
     cancelled, so a closure must begin after it. The venue is locked first, so no booking
     slips in between the check and the closure. ``check_window``: refuse periods far in the
     past or future (off only for trusted data: the demo's seed)."""
-    venue = access.get_venue(session, actor, venue_id, edit=True)
+    venue = policy.get_venue(session, actor, venue_id, edit=True)
     if start_at.tzinfo is None or end_at.tzinfo is None:
         raise ValueError("closure instants must be timezone-aware")
     now = now or datetime.now(UTC)
@@ -409,7 +409,7 @@ def add_closure(
 
 
 def delete_closure(session: Session, actor: User, venue_id: int, closure_id: int) -> None:
-    venue = access.get_venue(session, actor, venue_id, edit=True)
+    venue = policy.get_venue(session, actor, venue_id, edit=True)
     closure = next((c for c in venue.closures if c.id == closure_id), None)
     if closure is None:
         raise NotFound("closure_not_found", _("No such closure."))
@@ -477,7 +477,7 @@ def check_import(
         errors, unit, point = validate_row(session, actor, region, row, existing)
         if existing is not None and not errors:
             try:
-                access.get_venue(session, actor, existing.id, edit=True)
+                policy.get_venue(session, actor, existing.id, edit=True)
             except (NotAllowed, NotFound) as exc:
                 errors["unit"] = exc.message
         for fld, msg in errors.items():

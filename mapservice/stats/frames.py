@@ -41,6 +41,8 @@ from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
+from mapservice.core.i18n import lang
+from mapservice.core.vocab import VenueType
 from mapservice.models import Area, Booking, Closure, Group, OpeningHours, Unit, Venue
 from mapservice.stats.calendars import OpenIntervals, build_open_intervals
 from mapservice.stats.measures import VENUE_COLUMNS
@@ -433,14 +435,18 @@ def week_windows(period: Period) -> list[tuple[str, int, int]]:
     ]
 
 
+def type_label(key: str) -> str:
+    """A venue type's label in the current language (the key itself if it names no type)."""
+    member = VenueType.parse(key) if key else None
+    return member.label(lang()) if member is not None else key
+
+
 def tz_of(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
 def load_map_venues(session: Session, committee_id: int) -> list[MapVenue]:
     """Every published, not retired venue of the committee, for the printed map."""
-    from mapservice.stats.report import type_label
-
     rows = session.execute(
         select(Venue, Unit.name)
         .join(Unit, Venue.unit_id == Unit.id)

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from mapservice.core.coverage import Coverage, coverage
 from mapservice.core.geo import area_km2
 from mapservice.core.i18n import _, lang
-from mapservice.core.vocab import VenueType
 from mapservice.models import Area, Venue
 from mapservice.stats import measures as m
 from mapservice.stats.frames import (
@@ -28,6 +27,7 @@ from mapservice.stats.frames import (
     load_bookings,
     load_open_intervals,
     load_venues,
+    type_label,
     week_windows,
 )
 from mapservice.stats.periods import Period
@@ -112,11 +112,6 @@ class Report:
             .sort_values(["utilization", "booked_cap_hours"], ascending=False)
             .head(10)
         )
-
-
-def type_label(key: str) -> str:
-    member = VenueType.parse(key) if key else None
-    return member.label(lang()) if member is not None else key
 
 
 def _areas(

@@ -30,23 +30,24 @@ from sqlalchemy import event, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from mapservice import policy
 from mapservice.booking import engine, feeds, notices
 from mapservice.booking.availability import week_slots
-from mapservice.booking.engine import (
-    SeriesRejected,
-    group_is_active,
-    group_may_book,
-    is_owner,
-    manageable_bookings,
-    may_act_for_group,
-    venue_tz,
-)
+from mapservice.booking.engine import SeriesRejected
+from mapservice.booking.loading import venue_tz
 from mapservice.core.errors import BookingConflict, NotAllowed, NotFound, RuleViolation
 from mapservice.core.i18n import _, lang
 from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Notification, User, Venue
-from mapservice.operations import access
+from mapservice.policy import (
+    group_is_active,
+    group_may_book,
+    is_owner,
+    manageable_bookings,
+    may_act_for_group,
+    owned_venues_condition,
+)
 from mapservice.web.auth import _safe_next, current_actor
 from mapservice.web.database import (
     end_read_phase,
@@ -376,7 +377,7 @@ def _own_overlaps(
 def book(venue_id: int) -> Any:
     actor = _actor()
     db = get_db()
-    venue = access.get_venue(db, actor, venue_id)
+    venue = policy.get_venue(db, actor, venue_id)
     form = booking_form(venue, actor, request.args)
     if request.method == "GET":
         return _book_page(venue, 200, form=form)
@@ -550,7 +551,7 @@ def _loaded(stmt: Any) -> Any:
 def mine() -> Any:
     """The actor's bookings: its group's (booker), its unit's groups' (secretary), the
     committee's (admin), and those it took for other groups (a caller's, "一个电话") —
-    each one the actor may still manage (the engine's :func:`manageable_bookings`)."""
+    each one the actor may still manage (the policy's :func:`manageable_bookings`)."""
     actor = _actor()
     db = get_db()
     now = _now()
@@ -723,14 +724,6 @@ def _require_runner(actor: User) -> None:
         raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
 
 
-def owned_venues_condition(actor: User) -> ColumnElement[bool]:
-    if actor.is_admin:
-        return Venue.committee_id == actor.committee_id
-    if actor.is_secretary:
-        return Venue.unit_id == actor.unit_id
-    return false()
-
-
 @bp.route("/bookings/requests")
 @login_required
 def requests() -> Any:
@@ -849,7 +842,7 @@ def check_in(booking_id: int) -> Any:
 def calendar(venue_id: int) -> Any:
     actor = _actor()
     db = get_db()
-    venue = access.get_venue(db, actor, venue_id)
+    venue = policy.get_venue(db, actor, venue_id)
     if not is_owner(actor, venue):
         raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
     tz = venue_tz(venue)

@@ -42,8 +42,8 @@ from mapservice.core.venue_io import write_venues
 from mapservice.core.vocab import VenueType
 from mapservice.models import Committee
 from mapservice.operations import mapview as ops
-from mapservice.operations.access import is_staff_of
 from mapservice.operations.venues import row_of
+from mapservice.policy import is_staff_of
 from mapservice.web.auth import current_actor
 from mapservice.web.compress import finish, gzip_bytes
 from mapservice.web.database import get_db
@@ -405,7 +405,7 @@ def free_today(venue_id: int) -> Any:
     """The next free slots today at a venue (for the popup), from the booking engine:
     consecutive free slots joined, at most three windows, only the future."""
     from mapservice.booking.availability import week_slots
-    from mapservice.operations.access import get_venue
+    from mapservice.policy import get_venue
 
     venue = get_venue(get_db(), current_actor(), venue_id)
     tz = ZoneInfo(venue.committee.timezone)

@@ -11,11 +11,11 @@ from flask_login import login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mapservice import policy
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import BookingStatus, UnitKind, UnitStatus
 from mapservice.models import Booking, Group, Unit, Venue
-from mapservice.operations import access
 from mapservice.operations import units as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
@@ -32,7 +32,7 @@ def index() -> Any:
     rows = db.execute(
         select(Unit, func.count(Venue.id))
         .outerjoin(Venue, (Venue.unit_id == Unit.id) & Venue.retired.is_(False))
-        .where(access.units_visible(actor))
+        .where(policy.units_visible(actor))
         .group_by(Unit.id)
         .order_by(Unit.status, Unit.name)
     ).all()
@@ -117,9 +117,9 @@ def _form_page(form: UnitForm, unit: Unit | None, status: int = 200) -> Any:
 @login_required
 def edit(unit_id: int | None = None) -> Any:
     actor = current_actor()
-    access.require_admin(actor)
+    policy.require_admin(actor)
     assert actor is not None
-    unit = access.get_unit(get_db(), actor, unit_id, edit=True) if unit_id else None
+    unit = policy.get_unit(get_db(), actor, unit_id, edit=True) if unit_id else None
     form = UnitForm(obj=unit if request.method == "GET" else None)
     form.kind.choices = options(UnitKind.choices(lang()))
     if form.validate_on_submit():
@@ -153,7 +153,7 @@ def set_status(unit_id: int) -> Any:
     status = request.form.get("status", "")
     if status == UnitStatus.SUSPENDED.value and request.form.get("confirmed") != "1":
         # Ask first, saying what it does (the list's button asks in a dialog and confirms).
-        unit = access.get_unit(get_db(), actor, unit_id, edit=True)
+        unit = policy.get_unit(get_db(), actor, unit_id, edit=True)
         if unit.status != UnitStatus.SUSPENDED.value:
             effects = suspension_effects(get_db(), [unit.id])[unit.id]
             return render_template(

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import login_required
 from sqlalchemy import or_, select
 
+from mapservice import policy
 from mapservice.core.errors import ClosureOverBookings, ValidationFailed
 from mapservice.core.hours import day_text
 from mapservice.core.i18n import _, lang
@@ -19,7 +20,6 @@ from mapservice.core.opening import opening_week
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
 from mapservice.models import Area, Booking, Committee, OpeningHours, Unit, Venue
-from mapservice.operations import access
 from mapservice.operations import mapview as map_ops
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
@@ -36,7 +36,7 @@ def _filtered(args: Any, committee: Committee) -> list[Venue]:
     staff) that pass the list's filters, retired ones only when asked for."""
     actor = current_actor()
     stmt = (
-        access.visible_venues(actor)
+        policy.visible_venues(actor)
         .join(Unit, Venue.unit_id == Unit.id)
         .where(Venue.committee_id == committee.id)
     )
@@ -110,7 +110,7 @@ def _region_json(committee: Committee) -> dict[str, Any]:
 def _fill_choices(form: VenueForm, committee: Committee) -> None:
     actor = current_actor()
     db = get_db()
-    managed = db.scalars(select(Unit).where(access.units_managed(actor)).order_by(Unit.name)).all()
+    managed = db.scalars(select(Unit).where(policy.units_managed(actor)).order_by(Unit.name)).all()
     form.unit.choices = options([(u.name, u.name) for u in managed])
     form.type.choices = options(VenueType.choices(lang()))
     form.crs.choices = options(Crs.choices(lang()))
@@ -214,7 +214,7 @@ def new() -> Any:
 def edit(venue_id: int) -> Any:
     actor = current_actor()
     assert actor is not None
-    venue = access.get_venue(get_db(), actor, venue_id, edit=True)
+    venue = policy.get_venue(get_db(), actor, venue_id, edit=True)
     committee = venue.committee
     form = VenueForm(obj=venue if request.method == "GET" else None)
     _fill_choices(form, committee)
@@ -250,9 +250,9 @@ def edit(venue_id: int) -> Any:
 def detail(venue_id: int) -> Any:
     actor = current_actor()
     db = get_db()
-    venue = access.get_venue(db, actor, venue_id)
+    venue = policy.get_venue(db, actor, venue_id)
     can_edit = bool(
-        db.scalar(select(Venue.id).where(Venue.id == venue.id, access.venue_editable(actor)))
+        db.scalar(select(Venue.id).where(Venue.id == venue.id, policy.venue_editable(actor)))
     )
     tz = ZoneInfo(venue.committee.timezone)
     today = datetime.now(tz).date()
@@ -301,7 +301,7 @@ def hourless_venue_ids() -> set[int]:
     if actor is None or not (actor.is_admin or actor.is_secretary):
         return set()
     no_hours = ~select(OpeningHours.id).where(OpeningHours.venue_id == Venue.id).exists()
-    stmt = select(Venue.id).where(access.venue_editable(actor), no_hours)
+    stmt = select(Venue.id).where(policy.venue_editable(actor), no_hours)
     return set(get_db().scalars(stmt))
 
 
@@ -345,7 +345,7 @@ def add_closure(venue_id: int) -> Any:
     actor = current_actor()
     assert actor is not None
     db = get_db()
-    venue = access.get_venue(db, actor, venue_id, edit=True)
+    venue = policy.get_venue(db, actor, venue_id, edit=True)
     form = ClosureForm()
     if not form.validate_on_submit() or form.start_at.data is None or form.end_at.data is None:
         return _closure_page(form, venue), 422

@@ -1,10 +1,10 @@
-"""Who may see and change what. Objects are loaded through one scoped query each, never by id
-alone followed by a role check: what a user may not see is 404, what they may see but not
-change is 403."""
+"""Venues: who sees them, who edits them, who runs them (the SQL condition beside each
+predicate)."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import Protocol
 
 from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import Session
@@ -16,21 +16,23 @@ from mapservice.core.i18n import _
 from mapservice.models import Unit, User, Venue
 
 
+class VenueKeys(Protocol):
+    """What the permission checks read of a venue: the ORM object, or the booking path's row."""
+
+    @property
+    def committee_id(self) -> int: ...
+    @property
+    def unit_id(self) -> int: ...
+
+
+# ---------------------------------------------------------------- seeing
+
+
 def venue_public() -> ColumnElement[bool]:
     """Venues anyone may see, logged in or not, whatever their committee: published, not
     retired, and of a unit the committee has admitted (not one applying or suspended)."""
     admitted = select(Unit.id).where(Unit.status == "active").correlate(None)
     return and_(Venue.published.is_(True), Venue.retired.is_(False), Venue.unit_id.in_(admitted))
-
-
-def is_staff_of(user: User | None, committee_id: int) -> bool:
-    """The committee's admin or one of its unit secretaries: they see all its venues,
-    unpublished and retired ones and those of units not admitted included."""
-    return (
-        user is not None
-        and (user.is_admin or user.is_secretary)
-        and user.committee_id == committee_id
-    )
 
 
 def venue_visible(user: User | None) -> ColumnElement[bool]:
@@ -50,7 +52,16 @@ def venue_visibility_key(user: User | None) -> Hashable:
     return (True, user.committee_id)
 
 
+def visible_venues(user: User | None) -> Select[Venue]:
+    """The venues ``user`` may see, as a statement to refine."""
+    return select(Venue).where(venue_visible(user))
+
+
+# ---------------------------------------------------------------- editing
+
+
 def venue_editable(user: User | None) -> ColumnElement[bool]:
+    """Venues ``user`` may edit: the admin their committee's, a secretary their unit's."""
     if user is None or not user.active:
         return false()
     if user.is_admin:
@@ -58,10 +69,6 @@ def venue_editable(user: User | None) -> ColumnElement[bool]:
     if user.is_secretary:
         return Venue.unit_id == user.unit_id
     return false()
-
-
-def visible_venues(user: User | None) -> Select[Venue]:
-    return select(Venue).where(venue_visible(user))
 
 
 def get_venue(
@@ -85,37 +92,23 @@ def get_venue(
     raise NotFound("venue_not_found", _("No such venue."))
 
 
-def units_managed(user: User | None) -> ColumnElement[bool]:
-    """Units whose venues ``user`` may register."""
-    if user is None or not user.active:
-        return false()
-    if user.is_admin:
-        return Unit.committee_id == user.committee_id
-    if user.is_secretary:
-        return Unit.id == user.unit_id
+# ---------------------------------------------------------------- running (bookings at it)
+
+
+def is_owner(actor: User | None, venue: VenueKeys) -> bool:
+    """The venue's unit secretary or the committee admin: they run the venue."""
+    if actor is None or not actor.active:
+        return False
+    if actor.is_admin:
+        return actor.committee_id == venue.committee_id
+    return bool(actor.is_secretary and actor.unit_id == venue.unit_id)
+
+
+def owned_venues_condition(actor: User) -> ColumnElement[bool]:
+    """Venues ``actor`` runs, as SQL: the form of :func:`is_owner` for the request lists.
+    Unlike :func:`is_owner` it does not read ``actor.active`` (callers reach it logged in)."""
+    if actor.is_admin:
+        return Venue.committee_id == actor.committee_id
+    if actor.is_secretary:
+        return Venue.unit_id == actor.unit_id
     return false()
-
-
-def units_visible(user: User | None) -> ColumnElement[bool]:
-    if user is None:
-        return Unit.status == "active"
-    if user.is_admin:
-        return Unit.committee_id == user.committee_id
-    own = Unit.id == user.unit_id if user.unit_id is not None else false()
-    return and_(Unit.committee_id == user.committee_id, or_(Unit.status == "active", own))
-
-
-def get_unit(session: Session, user: User | None, unit_id: int, *, edit: bool = False) -> Unit:
-    cond = units_visible(user)
-    unit = session.scalars(select(Unit).where(Unit.id == unit_id, cond)).one_or_none()
-    if unit is None:
-        raise NotFound("unit_not_found", _("No such unit."))
-    if edit and not (user is not None and user.is_admin and user.active):
-        raise NotAllowed("admin_only", _("Only the committee admin may do this."))
-    return unit
-
-
-def require_admin(user: User | None) -> User:
-    if user is None or not user.is_admin or not user.active:
-        raise NotAllowed("admin_only", _("Only the committee admin may do this."))
-    return user

@@ -1,0 +1,65 @@
+"""Groups: for which groups a user acts, and which groups may book a venue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from mapservice.core.vocab import BookableBy, UnitStatus
+from mapservice.models import Group, User, Venue
+from mapservice.policy.venues import VenueKeys, is_owner
+
+
+class GroupKeys(Protocol):
+    """What the permission checks read of a group: the ORM object, or the booking path's row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def committee_id(self) -> int: ...
+    @property
+    def unit_id(self) -> int | None: ...
+
+
+def may_act_for_group(actor: User, group: GroupKeys, venue: VenueKeys) -> bool:
+    """Whether ``actor`` may make or change bookings for ``group`` at ``venue``: its own
+    group (booker), its unit's groups (secretary), any group when the actor runs the venue
+    (proxy booking: "一个电话"), anything in the committee (admin)."""
+    if not actor.active or group.committee_id != actor.committee_id:
+        return False
+    if actor.is_admin or is_owner(actor, venue):
+        return True
+    if actor.is_secretary:
+        return group.unit_id is not None and group.unit_id == actor.unit_id
+    return actor.is_booker and actor.group_id == group.id
+
+
+def bookable_by_rule(rule: str, own_unit: bool, member: bool, paired: Callable[[], bool]) -> bool:
+    """The venue's "who may book" rule: its own unit's groups always; then anyone (public),
+    groups of the committee's member units (members), or of the units paired with the venue
+    (``paired``, asked only then)."""
+    if own_unit or rule == BookableBy.PUBLIC.value:
+        return True
+    if rule == BookableBy.MEMBERS.value:
+        return member
+    return member and paired()
+
+
+def group_may_book(group: Group, venue: Venue) -> bool:
+    """The venue's "who may book" rule applied to ``group``."""
+    return bookable_by_rule(
+        venue.bookable_by,
+        group.unit_id == venue.unit_id,
+        group.unit is not None and group.unit.committee_id == venue.committee_id,
+        lambda: any(u.id == group.unit_id for u in venue.paired_units),
+    )
+
+
+def active_with_unit(group_active: bool, unit_status: str | None) -> bool:
+    """A group may book while it and its unit (if it has one) are active."""
+    return group_active and (unit_status is None or unit_status == UnitStatus.ACTIVE.value)
+
+
+def group_is_active(group: Group) -> bool:
+    """:func:`active_with_unit` for a loaded group."""
+    return active_with_unit(group.active, group.unit.status if group.unit is not None else None)
