@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import folium
+from folium.map import FitBounds
 from folium.plugins import LocateControl
 
 from mapservice.core import mapdata
@@ -162,7 +163,12 @@ def _base_map(
             district = [f for f in features["features"] if f["properties"]["level"] == "district"]
             fitted = _bounds(district or features["features"])
     if fitted is not None:
-        m.fit_bounds(fitted, padding=(8, 8))
+        # Not m.fit_bounds: a map made with a location is already loaded, so folium's
+        # fitBounds animates, and markercluster's zoomToShowLayer called during that first
+        # animation never calls back (a permalink's popup would not open).
+        fit = FitBounds(fitted, padding=(8, 8))
+        fit.options["animate"] = False
+        fit.add_to(m)
     return m, by_crs
 
 

@@ -280,9 +280,15 @@
         mapEl.dispatchEvent(new CustomEvent("mapservice:drawn", { detail: api }));
         if (after) after();
       }
+      // Ready once markercluster has finished: its bookkeeping (chunks) and the cluster
+      // animation a zoom starts (zoomToShowLayer called during one never calls back).
+      function settle() {
+        if (cluster._inZoomAnimation) cluster.once("animationend", settle);
+        else done();
+      }
       if (!layers.length) { done(); return; }
       cluster.options.chunkProgress = function (processed, total) {
-        if (processed >= total) setTimeout(done, 0);
+        if (processed >= total) setTimeout(settle, 0);
       };
       cluster.addLayers(layers);
     }

@@ -1,0 +1,125 @@
+"""The folium-built maps in headless Chromium, opened as files (no server, no network): the
+venue layer draws every venue, hostile names stay text, the controls start without a script
+error, and the picker fills the form with the point clicked.
+
+The pages still draw with static/js/one-map.js and venue-map.js; these check the builders on
+their own until the pages use them (issue 18, docs/maps-plan.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import folium
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from mapservice.core import mapdata
+from mapservice.maps import one_map, picker_map, venue_map
+from mapservice.maps.assets import asset_path
+from tests.browser import chromium
+from tests.test_maps_builders import PAYLOADS, _areas, _columns
+
+pytestmark = pytest.mark.browser
+
+TRAP = "<script>window.__alerts = 0; window.alert = function () { window.__alerts += 1; };</script>"
+
+
+def _file_urls(asset: Any) -> str:
+    return str(asset_path(asset).as_uri())
+
+
+def _save(m: folium.Map, path: Path) -> str:
+    root = m.get_root()
+    root.header.add_child(folium.Element(TRAP), name="trap", index=0)
+    path.write_text(root.render(), encoding="utf-8")
+    return path.as_uri()
+
+
+def _errors(driver: Any) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_the_one_map_draws_embedded_venues_with_hostile_names_as_text(tmp_path: Path) -> None:
+    names = [*PAYLOADS, *(f"场地{i}" for i in range(300))]
+    m = one_map(
+        areas=_areas(PAYLOADS[0]),
+        tiles=mapdata.tile_layers("none"),
+        columns=_columns(names),
+        assets=_file_urls,
+    )
+    url = _save(m, tmp_path / "one.html")
+    with chromium(1280, 900) as driver:
+        driver.get(url)
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script(
+                "return !!(window.MapService && MapService.oneMap && MapService.oneMap.ready)"
+            )
+        )
+        assert driver.execute_script("return MapService.oneMap.drawnCount()") == len(names)
+        # Every payload's venue: its popup shows the name as typed.
+        for i, payload in enumerate(PAYLOADS):
+            driver.execute_script("MapService.oneMap.openVenue(arguments[0])", i + 1)
+            WebDriverWait(driver, 10).until(
+                lambda d, i=i: d.execute_script(
+                    "var p = document.querySelector('.venue-popup');"
+                    "return p && p.dataset.venueId === String(arguments[0])",
+                    i + 1,
+                )
+            )
+            name = driver.find_element(By.CSS_SELECTOR, ".venue-popup .popup-name")
+            assert name.get_attribute("textContent") == payload
+        # Street labels are text too (the hostile suffix shows, nothing runs).
+        labels = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.street-label'))"
+            ".map(function (e) { return e.textContent; })"
+        )
+        assert labels and all(PAYLOADS[0] in label for label in labels)
+        assert driver.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
+        assert driver.execute_script("return window.__alerts") == 0
+        # The controls folium added (full screen, locate, the type toggles) are there.
+        for css in (".leaflet-control-zoom-fullscreen", ".leaflet-control-locate", "#map-layers"):
+            assert driver.find_elements(By.CSS_SELECTOR, css), css
+        assert _errors(driver) == []
+
+
+def test_the_picker_fills_the_form_and_the_venue_map_shows_its_point(tmp_path: Path) -> None:
+    m = picker_map(areas=_areas(), tiles=mapdata.tile_layers("none"), assets=_file_urls)
+    m.get_root().html.add_child(
+        folium.Element(
+            '<form><input id="lon"><input id="lat"><input id="crs" value="bd09"></form>'
+        ),
+        index=0,
+    )
+    picker = _save(m, tmp_path / "picker.html")
+    venue = _save(
+        venue_map(areas=_areas(), point=(119.45, 32.2), assets=_file_urls),
+        tmp_path / "venue.html",
+    )
+    with chromium(1280, 900) as driver:
+        driver.get(picker)
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script("return !!(window.MapService && MapService.maps)")
+        )
+        driver.execute_script(
+            "var m = MapService.maps['pick-map'];"
+            "m.fire('click', {latlng: L.latLng(32.21, 119.43)});"
+        )
+        values = [driver.find_element(By.ID, k).get_attribute("value") for k in ("lon", "lat")]
+        assert values == ["119.430000", "32.210000"]
+        assert driver.find_element(By.ID, "crs").get_attribute("value") == "wgs84"
+        assert _errors(driver) == []
+        driver.get(venue)
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script(
+                "return !!(window.MapService && MapService.maps && MapService.maps['venue-map'])"
+            )
+        )
+        center = driver.execute_script(
+            "var c = MapService.maps['venue-map'].getCenter(); return [c.lng, c.lat];"
+        )
+        assert abs(center[0] - 119.45) < 1e-3 and abs(center[1] - 32.2) < 1e-3
+        assert driver.find_elements(By.CSS_SELECTOR, ".map-legend")
+        assert _errors(driver) == []
