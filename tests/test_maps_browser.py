@@ -123,3 +123,62 @@ def test_the_picker_fills_the_form_and_the_venue_map_shows_its_point(tmp_path: P
         assert abs(center[0] - 119.45) < 1e-3 and abs(center[1] - 32.2) < 1e-3
         assert driver.find_elements(By.CSS_SELECTOR, ".map-legend")
         assert _errors(driver) == []
+
+
+def test_the_standalone_file_shows_every_venue_and_its_popup_text_offline(
+    tmp_path: Path,
+) -> None:
+    from mapservice.core.mapfilter import Match, VenueFacts
+    from mapservice.maps.columns import columns_with_details
+    from mapservice.maps.export import standalone_html
+
+    names = [*PAYLOADS, *(f"场地{i}" for i in range(500))]
+    matches = [
+        Match(
+            VenueFacts(
+                id=i + 1,
+                name=name,
+                unit_id=1 + i % 3,
+                unit_name=f"单位{i % 3}",
+                type="gym",
+                lon=119.42 + (i % 40) * 0.002,
+                lat=32.2 + (i // 40) * 0.002,
+                address="地址" + name,
+                phone="0511-80000000",
+            )
+        )
+        for i, name in enumerate(names)
+    ]
+    m = one_map(
+        areas=_areas(), tiles=mapdata.tile_layers("none"), columns=columns_with_details(matches, 0)
+    )
+    m.get_root().header.add_child(folium.Element(TRAP), name="trap", index=0)
+    path = tmp_path / "一张图.html"
+    path.write_text(standalone_html(m, "一张图"), encoding="utf-8")
+    with chromium(1280, 900) as driver:
+        # Nothing may leave the machine (the file has no server either).
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        driver.get(path.as_uri())
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script(
+                "return !!(window.MapService && MapService.oneMap && MapService.oneMap.ready)"
+            )
+        )
+        assert driver.execute_script("return MapService.oneMap.drawnCount()") == len(names)
+        fetched = driver.execute_script(
+            "return performance.getEntriesByType('resource').map(function (e) { return e.name; })"
+            ".filter(function (n) { return n.indexOf('data:') !== 0; })"
+        )
+        assert fetched == []
+        driver.execute_script("MapService.oneMap.openVenue(arguments[0])", 5)
+        WebDriverWait(driver, 10).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".venue-popup .popup-address")
+        )
+        address = driver.find_element(By.CSS_SELECTOR, ".venue-popup .popup-address")
+        assert address.get_attribute("textContent").endswith("地址" + PAYLOADS[4])
+        assert driver.execute_script("return window.__alerts") == 0
+        assert _errors(driver) == []

@@ -328,3 +328,47 @@ def test_the_app_serves_every_asset_a_map_loads(client: Any) -> None:
         assert response.headers["Content-Type"].split(";")[0] in ("text/javascript", "text/css")
         response.close()
     assert client.get("/vendor/mapservice/../assets.py").status_code == 404
+
+
+# ---- the standalone file ----------------------------------------------------------------
+
+
+def test_the_standalone_file_inlines_everything() -> None:
+    from mapservice.maps.columns import columns_with_details
+    from mapservice.maps.export import standalone_html
+
+    matches = [
+        Match(
+            VenueFacts(
+                id=i + 1,
+                name=name,
+                unit_id=1,
+                unit_name="单位",
+                type="gym",
+                lon=119.42,
+                lat=32.2 + i / 1000,
+                address="地址" + name,
+            )
+        )
+        for i, name in enumerate(PAYLOADS)
+    ]
+    m = one_map(
+        areas=_areas(PAYLOADS[4]),
+        tiles=mapdata.tile_layers("none"),
+        columns=columns_with_details(matches, 0),
+    )
+    html = standalone_html(m, "一张图 <b>")
+    page = _parse(html)
+    # No link, no script source, no URL but data URIs (leaflet.css's images).
+    assert [u for u in page.urls if u[0] in ("script", "link", "img")] == []
+    # (The inlined libraries name their home pages in comments and attribution links; that
+    # nothing is fetched is checked in Chromium.)
+    assert not re.search(r"url\(['\"]?(https?:)?//", html)
+    assert "url(images/" not in html and 'url("data:image/png;base64,' in html
+    # branca writes the title unescaped: the export escapes it.
+    assert "<title>一张图 &lt;b&gt;</title>" in html
+    # Each library once, each script closed where it should be.
+    assert html.count("L.Control.Locate") >= 1
+    assert html.count("<script") == html.count("</script>")
+    for script in page.scripts:
+        assert "</script" not in script.lower()
