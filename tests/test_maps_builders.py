@@ -372,3 +372,23 @@ def test_the_standalone_file_inlines_everything() -> None:
     assert html.count("<script") == html.count("</script>")
     for script in page.scripts:
         assert "</script" not in script.lower()
+
+
+# ---- a page's parts -----------------------------------------------------------------------
+
+
+def test_page_parts_are_stable_and_fit_the_csp() -> None:
+    from mapservice.maps.page import page_parts
+
+    a, b = (page_parts(_builds()["one_map_url"]) for _ in range(2))
+    assert a == b and a.script_hash == b.script_hash
+    assert a.scripts[0] == "/vendor/leaflet/leaflet.js"
+    assert all(u.startswith("/vendor/") for u in a.scripts + a.styles)
+    assert "/vendor/mapservice/venue-layer.js" in a.scripts
+    # The code is one script to serve from the app: no tag, no inline globals of folium's.
+    assert "<script" not in a.script and "L_NO_TOUCH" not in a.script + a.head
+    assert "MapService.venueLayer(" in a.script and "var map_0 = L.map(" in a.script
+    # The page keeps its layout: no whole-document styles, no viewport that forbids zoom.
+    assert "html, body" not in a.head and "user-scalable" not in a.head
+    assert a.html.strip() == '<div class="folium-map" id="map_0" ></div>'
+    assert ".vt-badminton{background-color:#1e88e5}" in a.head
