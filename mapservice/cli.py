@@ -427,6 +427,80 @@ def map_print(paper: str, fmt: str, output: str, committee_slug: str | None) -> 
     click.echo(f"wrote the {paper} one map of {committee.slug} ({len(venues)} venues) to {output}")
 
 
+@map_group.command("export", help="The one map as one HTML file that opens offline.")
+@click.option("--format", "fmt", type=click.Choice(["html"]), default="html", show_default=True)
+@click.option("--output", required=True, type=click.Path(dir_okay=False))
+@committee_option
+@click.option("--q", default="", help="Search: name, unit, address or facility.")
+@click.option("--type", "types", multiple=True, help="Venue type key (repeatable).")
+@click.option("--unit", "units", multiple=True, help="Member unit id (repeatable).")
+@click.option("--street", "streets", multiple=True, help="Street id (repeatable).")
+@click.option("--min-units", default="", help="At least this many capacity units.")
+@click.option("--min-headcount", default="", help="At least this many people.")
+@click.option("--near", default="", help="LON,LAT (WGS-84).")
+@click.option("--radius-km", default="", help="Within this many km of --near.")
+@click.option("--free-from", default="", help="Free from (YYYY-MM-DDTHH:MM, local time).")
+@click.option("--free-to", default="", help="Free until (YYYY-MM-DDTHH:MM, local time).")
+def map_export(
+    fmt: str,
+    output: str,
+    committee_slug: str | None,
+    q: str,
+    types: tuple[str, ...],
+    units: tuple[str, ...],
+    streets: tuple[str, ...],
+    min_units: str,
+    min_headcount: str,
+    near: str,
+    radius_km: str,
+    free_from: str,
+    free_to: str,
+) -> None:
+    """Same filters as /map; the public venues only (what a visitor sees)."""
+    from zoneinfo import ZoneInfo
+
+    from mapservice.core.mapfilter import parse_filter
+    from mapservice.operations.map_export import export_html, write_file
+    from mapservice.operations.mapview import filter_choices
+
+    args = {
+        "q": [q],
+        "types": list(types),
+        "unit": list(units),
+        "street": list(streets),
+        "min_units": [min_units],
+        "min_headcount": [min_headcount],
+        "near": [near],
+        "radius_km": [radius_km],
+        "free_from": [free_from],
+        "free_to": [free_to],
+    }
+    with transaction() as session:
+        committee = get_committee(session, committee_slug)
+        flt, errors = parse_filter(
+            {k: [v for v in vs if v] for k, vs in args.items()}, ZoneInfo(committee.timezone)
+        )
+        known_units, known_streets = filter_choices(session, None, committee)
+        unit_ids = {u for u, _name in known_units}
+        street_ids = {s for s, _name, _approx in known_streets}
+        for field, asked, known in (
+            ("unit", flt.unit_ids, unit_ids),
+            ("street", flt.street_ids, street_ids),
+        ):
+            unknown = sorted(asked - known)
+            if unknown and field not in errors:
+                errors[field] = i18n._("'%(value)s' is not a valid choice.", value=unknown[0])
+        if errors:
+            raise ValidationFailed(i18n._("Some filters are not valid."), errors)
+        exported = export_html(session, committee, flt)
+        slug = committee.slug
+    try:
+        write_file(Path(output), exported.html)
+    except OSError as exc:
+        _fail(i18n._("Cannot write %(path)s: %(reason)s", path=output, reason=exc.strerror or exc))
+    click.echo(f"wrote the one map of {slug} ({exported.venues} venues, {fmt}) to {output}")
+
+
 @click.command(
     "serve",
     help="Serve the app with a production WSGI server: waitress (one process, threads) or,"
