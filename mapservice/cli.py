@@ -531,8 +531,14 @@ def serve(host: str, port: int, threads: int, workers: int) -> None:
 
 def _factory() -> Flask:
     from mapservice.app import create_app
+    from mapservice.core.mbtiles import MBTilesError
 
-    return create_app()
+    # A configuration the app cannot start with is one line, in the console's language.
+    with i18n.use_locale(os.environ.get("MAPSERVICE_LANGUAGE", "zh_CN")):
+        try:
+            return create_app()
+        except MBTilesError as exc:
+            raise click.ClickException(exc.message) from exc
 
 
 @click.group(

@@ -136,7 +136,8 @@ def _base_map(
         if t.url:
             folium.TileLayer(
                 tiles=t.url,
-                attr=t.attribution,
+                # folium refuses a custom URL with no attribution.
+                attr=t.attribution or t.name,
                 name=t.name,
                 max_zoom=t.max_zoom,
                 subdomains=t.subdomains or "abc",
