@@ -150,3 +150,20 @@ def test_the_file_opens_offline_and_shows_every_public_venue(
             .endswith(first.address)
         )
         assert driver.execute_script("return window.__alerts") == 0
+
+
+def test_the_map_page_offers_the_file_with_its_filter(client: Any, venues: Any) -> None:
+    page = client.get("/map?committee=runzhou&types=gym").get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)" id="download-html"', page)
+    assert link is not None and "types=gym" in link.group(1)
+    response = client.get(link.group(1).replace("&amp;", "&"), headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="map-')
+    assert response.headers["Content-Encoding"] == "gzip"
+    import gzip
+
+    html = gzip.decompress(response.data).decode()
+    names = _columns(html)["name"]
+    assert sorted(names) == sorted(v.name for v in venues["shown"] if v.type == "gym")
+    bad = client.get("/map/export.html?committee=runzhou&types=tennis")
+    assert bad.status_code in (400, 422)

@@ -50,7 +50,11 @@ from mapservice.web.database import get_db
 
 bp = Blueprint("map", __name__, url_prefix="/map")
 
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "geojson": "application/geo+json",
+    "html": "text/html; charset=utf-8",
+}
 
 
 def _committee() -> Committee:
@@ -382,13 +386,30 @@ def areas() -> Any:
 
 @bp.route("/export.<fmt>")
 def export(fmt: str) -> Any:
-    """The filtered venues as a file (same columns as the registry's export)."""
+    """The filtered venues as a file: CSV or GeoJSON (same columns as the registry's export),
+    or the one map as one HTML file that opens offline (the public venues, as a visitor's map
+    shows them: it is meant to be passed on)."""
     if fmt not in EXPORT_TYPES:
         abort(404)
     committee = _committee()
     flt, errors, tz = _filter(committee)
     if errors:
         raise ValidationFailed(_("Some filters are not valid."), errors)
+    if fmt == "html":
+        from mapservice.operations.map_export import export_html
+
+        exported = export_html(get_db(), committee, flt)
+        response = Response(
+            exported.html,
+            mimetype="text/html",
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="map-{datetime.now(tz):%Y%m%d}.html"'
+                ),
+                "Cache-Control": "private, no-cache",
+            },
+        )
+        return finish(response)
     matches, _today = _matches(committee, flt, tz)
     venues = ops.load_venues(get_db(), [m.venue.id for m in matches])
     rows = [row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]
