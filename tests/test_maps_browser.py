@@ -8,6 +8,7 @@ their own until the pages use them (issue 18, docs/maps-plan.md).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,16 @@ def _save(m: folium.Map, path: Path) -> str:
     return path.as_uri()
 
 
+def _km(i: int) -> float:
+    """How far venue ``i`` of ``_columns`` lies from (119.42, 32.2): i × 0.001° each way."""
+    r = math.pi / 180
+    lat2 = 32.2 + i * 0.001
+    a = math.sin((lat2 - 32.2) * r / 2) ** 2 + math.cos(32.2 * r) * math.cos(lat2 * r) * (
+        math.sin(i * 0.001 * r / 2) ** 2
+    )
+    return 2 * 6371.0088 * math.asin(math.sqrt(a))
+
+
 def _errors(driver: Any) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -47,7 +58,7 @@ def test_the_one_map_draws_embedded_venues_with_hostile_names_as_text(tmp_path: 
     m = one_map(
         areas=_areas(PAYLOADS[0]),
         tiles=mapdata.tile_layers("none"),
-        columns=_columns(names),
+        columns=_columns(names, near=(119.42, 32.2)),
         assets=_file_urls,
     )
     url = _save(m, tmp_path / "one.html")
@@ -71,6 +82,17 @@ def test_the_one_map_draws_embedded_venues_with_hostile_names_as_text(tmp_path: 
             )
             name = driver.find_element(By.CSS_SELECTOR, ".venue-popup .popup-name")
             assert name.get_attribute("textContent") == payload
+            # The distance from the filter's point (venue i lies i × 0.001° off it).
+            distance = driver.find_element(By.CSS_SELECTOR, ".venue-popup .popup-distance")
+            assert distance.get_attribute("textContent").startswith(f"{_km(i):.2f} ")
+            # Popups keep clear of the controls down the left side.
+            popup_left, controls_right = driver.execute_script(
+                "var p = document.querySelector('.leaflet-popup').getBoundingClientRect();"
+                "var r = 0; document.querySelectorAll('.leaflet-top.leaflet-left .leaflet-control')"
+                ".forEach(function (c) { r = Math.max(r, c.getBoundingClientRect().right); });"
+                "return [p.left, r];"
+            )
+            assert popup_left >= controls_right, (popup_left, controls_right)
         # Street labels are text too (the hostile suffix shows, nothing runs).
         labels = driver.execute_script(
             "return Array.from(document.querySelectorAll('.street-label'))"
@@ -82,6 +104,10 @@ def test_the_one_map_draws_embedded_venues_with_hostile_names_as_text(tmp_path: 
         # The controls folium added (full screen, locate, the type toggles) are there.
         for css in (".leaflet-control-zoom-fullscreen", ".leaflet-control-locate", "#map-layers"):
             assert driver.find_elements(By.CSS_SELECTOR, css), css
+        # One scale line (metric only) and a plain attribution prefix.
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-scale-line")) == 1
+        prefix = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-attribution")
+        assert prefix.get_attribute("textContent").startswith("Leaflet")
         assert _errors(driver) == []
 
 

@@ -43,7 +43,9 @@ def _areas(hostile: str = "") -> list[tuple[int, str, str, bool, dict[str, Any]]
     return rows
 
 
-def _columns(names: list[str], crs: str = "wgs84") -> dict[str, Any]:
+def _columns(
+    names: list[str], crs: str = "wgs84", near: tuple[float, float] | None = None
+) -> dict[str, Any]:
     matches = [
         Match(
             VenueFacts(
@@ -58,7 +60,7 @@ def _columns(names: list[str], crs: str = "wgs84") -> dict[str, Any]:
         )
         for i, name in enumerate(names)
     ]
-    return mapdata.venue_columns(matches, crs)
+    return mapdata.venue_columns(matches, crs, near)
 
 
 def _tiles() -> list[mapdata.TileLayer]:

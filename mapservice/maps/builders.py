@@ -22,7 +22,14 @@ from mapservice.core import mapdata
 from mapservice.core.i18n import _
 from mapservice.core.vocab import VenueType
 from mapservice.maps.assets import Asset, localize
-from mapservice.maps.plugins import Fullscreen, Legend, PointMarker, VenueLayer, boundaries
+from mapservice.maps.plugins import (
+    Fullscreen,
+    Legend,
+    MapChrome,
+    PointMarker,
+    VenueLayer,
+    boundaries,
+)
 
 __all__ = [
     "AreaRow",
@@ -126,12 +133,12 @@ def _base_map(
         location=list(DEFAULT_CENTER),
         zoom_start=DEFAULT_ZOOM,
         tiles=None,
-        control_scale=True,
         zoom_snap=0.25,
     )
     # Map(max_zoom=…) only reaches a tile layer built from ``tiles=``; the map's own option
     # goes through its options.
     m.options["max_zoom"] = MAX_ZOOM
+    MapChrome().add_to(m)
     for i, t in enumerate(tiles):
         if t.url:
             folium.TileLayer(

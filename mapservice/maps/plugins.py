@@ -28,6 +28,7 @@ from folium.utilities import JsCode
 __all__ = [
     "Fullscreen",
     "Legend",
+    "MapChrome",
     "PointMarker",
     "VenueLayer",
     "boundaries",
@@ -208,3 +209,17 @@ class PointMarker(JSCSSMixin):
         if pick is not None:
             self.options["pick"] = dict(pick)
             self.options["crs"] = crs
+
+
+class MapChrome(JSCSSMixin):
+    """A metric-only scale (folium's ``control_scale`` shows miles too) and a plain "Leaflet"
+    attribution prefix, as the pages had them."""
+
+    _template = _template("chrome.html")
+
+    default_js = [("mapservice_venue_layer_js", "mapservice/venue-layer.js")]
+
+    def __init__(self, *, scale: bool = True) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # branca is untyped
+        self._name = "MapChrome"
+        self.options = {"scale": scale, "prefix": "Leaflet"}

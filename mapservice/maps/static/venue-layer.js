@@ -33,6 +33,14 @@
       encodeURIComponent(value);
   }
 
+  function haversineKm(lon1, lat1, lon2, lat2) {
+    var r = Math.PI / 180;
+    var a = Math.pow(Math.sin((lat2 - lat1) * r / 2), 2) +
+      Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.pow(Math.sin((lon2 - lon1) * r / 2), 2);
+    return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(a)));
+  }
+  MapService.haversineKm = haversineKm;
+
   // Columns -> [{i, n, t, u, x, y, k}] (k: the row, for optional detail columns).
   function decodeVenues(d) {
     if (d.v !== 1) throw new Error("unknown map data version " + d.v);
@@ -138,6 +146,11 @@
       box.appendChild(el("div", "popup-meta text-muted", info.label + " · " + (state.units[f.u] || "")));
       var details = el("div", "popup-details-box");
       box.appendChild(details);
+      // Distance from the filter's point (the list sorts by it too).
+      if (state.near) {
+        var d = haversineKm(state.near[0], state.near[1], f.x, f.y);
+        box.appendChild(el("div", "popup-distance", d.toFixed(2) + " " + T.km));
+      }
       var loads = [];
       if (column("capacity", f.k) !== undefined) {
         // The standalone file: the details are columns of the embedded data.
@@ -189,14 +202,33 @@
       return box;
     }
 
+    // Popups keep clear of the controls down the map's left side (zoom, full screen, locate):
+    // their left edge stays right of that column, and they are made narrow enough to fit.
+    var POPUP_MAX = 280, POPUP_MIN = 200, POPUP_GAP = 8;
+    function fitPopupOptions(popup) {
+      var mapBox = mapEl.getBoundingClientRect();
+      var left = POPUP_GAP;
+      mapEl.querySelectorAll(".leaflet-top.leaflet-left .leaflet-control").forEach(function (c) {
+        left = Math.max(left, c.getBoundingClientRect().right - mapBox.left + POPUP_GAP);
+      });
+      var room = mapBox.width - left - POPUP_GAP - 2 * 20; // 20: the popup's own padding
+      popup.options.autoPanPaddingTopLeft = L.point(left, POPUP_GAP);
+      popup.options.autoPanPaddingBottomRight = L.point(POPUP_GAP, POPUP_GAP);
+      popup.options.maxWidth = Math.max(POPUP_MIN - 40, Math.min(POPUP_MAX, room));
+      popup.options.minWidth = Math.min(220, popup.options.maxWidth);
+    }
+
     function makeMarker(f) {
       var m = L.marker([f.y, f.x], { icon: iconFor(f.t), title: f.n });
       m.venue = f;
       var box = null;
+      // Leaflet asks for the content on every layout (opening, update): the options are
+      // fitted to the map's size and controls each time, the content built once per opening.
       m.bindPopup(function () {
+        fitPopupOptions(m.getPopup());
         if (!box) box = popupContent(f, m);
         return box;
-      }, { minWidth: 220, maxWidth: 280, autoPanPadding: [20, 20] });
+      }, { minWidth: 220, maxWidth: POPUP_MAX, autoPanPadding: [20, 20] });
       m.on("popupclose", function () { box = null; });
       return m;
     }
@@ -386,6 +418,12 @@
     // folium adds the layer to the map right after this returns; the data follows.
     setTimeout(function () { load(state.crs, false); }, 0);
     return cluster;
+  };
+
+  // ---- the map's chrome: a metric scale, a plain attribution prefix ----------------------
+  MapService.chrome = function (map, opts) {
+    if (map.attributionControl) map.attributionControl.setPrefix(opts.prefix || "Leaflet");
+    if (opts.scale !== false) L.control.scale({ imperial: false }).addTo(map);
   };
 
   // ---- the legend ---------------------------------------------------------------------
