@@ -2,8 +2,9 @@
 venue layer draws every venue, hostile names stay text, the controls start without a script
 error, and the picker fills the form with the point clicked.
 
-The pages still draw with static/js/one-map.js and venue-map.js; these check the builders on
-their own until the pages use them (issue 18, docs/maps-plan.md).
+The venue page and the registration picker draw with these builders (their pages are tested in
+test_browser_registry and test_map_browser); /map still draws with static/js/one-map.js until
+issue 18's step 1 (docs/maps-plan.md).
 """
 
 from __future__ import annotations
