@@ -80,3 +80,32 @@ def test_in_chromium_the_maps_code_runs_and_an_injected_script_does_not(csp_app:
             if e["level"] == "SEVERE" and "Content Security Policy" in e["message"]
         ]
         assert len(refused) == 1, refused  # the injected one, nothing of the map's
+
+
+def test_every_inline_script_of_the_map_pages_is_named_by_their_csp(client: Any, make: Any) -> None:
+    """The venue page and the picker carry the map's code inline: each inline script on them
+    (data blocks aside) is one the response's CSP names by hash, and nothing else is."""
+    import base64
+    import hashlib
+    import re
+
+    from tests.conftest import login
+
+    committee = make.committee()
+    unit = make.unit(committee)
+    make.secretary(unit, username="sec")
+    venue = make.venue(unit, name="场地</script><script>alert(1)</script>")
+    login(client, "sec")
+    for path in (f"/venues/{venue.id}", "/venues/new", f"/venues/{venue.id}/edit"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        page = response.get_data(as_text=True)
+        inline = re.findall(
+            r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>(.*?)</script>", page, re.S
+        )
+        assert len(inline) == 1, (path, len(inline))
+        digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+        script_src = (
+            response.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+        )
+        assert script_src.split() == ["'self'", f"'sha256-{digest}'"], path
