@@ -83,8 +83,9 @@ def test_in_chromium_the_maps_code_runs_and_an_injected_script_does_not(csp_app:
 
 
 def test_every_inline_script_of_the_map_pages_is_named_by_their_csp(client: Any, make: Any) -> None:
-    """The venue page and the picker carry the map's code inline: each inline script on them
-    (data blocks aside) is one the response's CSP names by hash, and nothing else is."""
+    """The map pages, the venue page and the picker carry the map's code inline: each inline
+    script on them (data blocks aside) is one the response's CSP names by hash, and nothing
+    else is."""
     import base64
     import hashlib
     import re
@@ -96,7 +97,8 @@ def test_every_inline_script_of_the_map_pages_is_named_by_their_csp(client: Any,
     make.secretary(unit, username="sec")
     venue = make.venue(unit, name="场地</script><script>alert(1)</script>")
     login(client, "sec")
-    for path in (f"/venues/{venue.id}", "/venues/new", f"/venues/{venue.id}/edit"):
+    paths = (f"/venues/{venue.id}", "/venues/new", f"/venues/{venue.id}/edit")
+    for path in (*paths, "/map?committee=runzhou", "/map/embed?committee=runzhou"):
         response = client.get(path)
         assert response.status_code == 200, path
         page = response.get_data(as_text=True)

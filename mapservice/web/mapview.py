@@ -40,6 +40,7 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
 from mapservice.core.venue_io import write_venues
 from mapservice.core.vocab import VenueType
+from mapservice.maps import one_map
 from mapservice.models import Committee
 from mapservice.operations import mapview as ops
 from mapservice.operations.venues import row_of
@@ -47,6 +48,7 @@ from mapservice.policy import is_staff_of
 from mapservice.web.auth import current_actor
 from mapservice.web.compress import finish, gzip_bytes
 from mapservice.web.database import get_db
+from mapservice.web.maps import map_parts
 
 bp = Blueprint("map", __name__, url_prefix="/map")
 
@@ -180,6 +182,37 @@ def _shell(template: str, embed: bool) -> Any:
         for t in VenueType
         for c, g in [mapdata.TYPE_STYLE[t.value]]
     ]
+    labels: dict[str, str] = {
+        "approx": _("approximate"),
+        "units": _("Capacity units"),
+        "headcount": _("Maximum headcount"),
+        "today": _("Open today"),
+        "closedToday": _("Closed today"),
+        "openOn": _("Open on %(day)s"),
+        "closedOn": _("Closed on %(day)s"),
+        "freeToday": _("Free today"),
+        "noFreeToday": _("No free slot left today"),
+        "windowFree": _("%(when)s: %(free)s of %(total)s units free"),
+        "windowClosed": _("%(when)s: closed"),
+        "windowFull": _("%(when)s: fully booked"),
+        "facilities": _("Facilities"),
+        "phone": _("Phone"),
+        "address": _("Address"),
+        "details": _("Details"),
+        "book": _("Book"),
+        "km": _("km"),
+        "locate": _("Show my location"),
+        "locateFailed": _("Your location is not available."),
+        "fullscreen": _("Full screen"),
+        "exitFullscreen": _("Exit full screen"),
+        "shown": _("%(shown)s of %(total)s venues shown"),
+        "more": _("… and %(n)s more: zoom in or filter."),
+        "none": _("No venue matches these filters."),
+        "layers": _("Venue types"),
+        "unitLayers": _("Member units"),
+        "loadFailed": _("The venues could not be loaded; reload the page."),
+        "pick": _("Click the map to choose the point."),
+    }
     config = {
         "dataUrl": url_for("map.columns") + "?" + query,
         "areasUrl": url_for("map.areas") + "?" + urlencode([("committee", committee.slug)]),
@@ -194,40 +227,26 @@ def _shell(template: str, embed: bool) -> Any:
         "radiusKm": flt.radius_km,
         "window": _window(flt, _tz),
         "embed": embed,
-        "labels": {
-            "approx": _("approximate"),
-            "units": _("Capacity units"),
-            "headcount": _("Maximum headcount"),
-            "today": _("Open today"),
-            "closedToday": _("Closed today"),
-            "openOn": _("Open on %(day)s"),
-            "closedOn": _("Closed on %(day)s"),
-            "freeToday": _("Free today"),
-            "noFreeToday": _("No free slot left today"),
-            "windowFree": _("%(when)s: %(free)s of %(total)s units free"),
-            "windowClosed": _("%(when)s: closed"),
-            "windowFull": _("%(when)s: fully booked"),
-            "facilities": _("Facilities"),
-            "phone": _("Phone"),
-            "address": _("Address"),
-            "details": _("Details"),
-            "book": _("Book"),
-            "km": _("km"),
-            "locate": _("Show my location"),
-            "locateFailed": _("Your location is not available."),
-            "fullscreen": _("Full screen"),
-            "exitFullscreen": _("Exit full screen"),
-            "shown": _("%(shown)s of %(total)s venues shown"),
-            "more": _("… and %(n)s more: zoom in or filter."),
-            "none": _("No venue matches these filters."),
-            "layers": _("Venue types"),
-            "unitLayers": _("Member units"),
-            "loadFailed": _("The venues could not be loaded; reload the page."),
-            "pick": _("Click the map to choose the point."),
-        },
+        "labels": labels,
     }
+    # The map itself: built by folium (mapservice.maps), its code allowed by this response's CSP.
+    parts = map_parts(
+        one_map(
+            areas=ops.load_areas(db, committee),
+            tiles=tiles,
+            lang=lang(),
+            labels=labels,
+            data_url=str(config["dataUrl"]),
+            venue_url=str(config["venueUrl"]),
+            popup_url=str(config["popupUrl"]),
+            free_url=str(config["freeUrl"]),
+            window=_window(flt, _tz),
+            venue=int(venue_id) if venue_id.isdigit() else None,
+        )
+    )
     response = render_template(
         template,
+        map_parts=parts,
         committee=committee,
         flt=flt,
         errors=errors,

@@ -309,7 +309,7 @@
         if (!api.firstReadyAt) api.firstReadyAt = performance.now();
         mapEl.dataset.status = "ready";
         mapEl.dataset.shown = String(layers.length);
-        mapEl.dispatchEvent(new CustomEvent("mapservice:drawn", { detail: api }));
+        mapEl.dispatchEvent(new CustomEvent("mapservice:drawn", { detail: api, bubbles: true }));
         if (after) after();
       }
       // Ready once markercluster has finished: its bookkeeping (chunks) and the cluster
@@ -374,7 +374,7 @@
       }).catch(function (err) {
         if (window.console) console.error(err);
         mapEl.dataset.status = "error";
-        mapEl.dispatchEvent(new CustomEvent("mapservice:error", { detail: String(err) }));
+        mapEl.dispatchEvent(new CustomEvent("mapservice:error", { detail: String(err), bubbles: true }));
       });
     }
 
