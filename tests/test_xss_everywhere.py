@@ -97,6 +97,9 @@ def test_no_page_runs_the_payloads(app, hostile):
         f"/venues/{venue.id}/calendar",
         "/dashboard",
         f"/map?venue={venue.id}",
+        f"/map/embed?venue={venue.id}",
+        "/venues/new",  # the folium picker, with the committee's venues for orientation
+        f"/venues/{venue.id}/edit",
     ]
     with live_server(app) as base, chromium(1280, 900) as driver:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAP})
@@ -104,6 +107,13 @@ def test_no_page_runs_the_payloads(app, hostile):
         seen = ""
         for path in pages:
             driver.get(base + path)
+            if path.startswith("/map"):
+                # The folium map has drawn and opened the permalink's popup: the name is text.
+                WebDriverWait(driver, 20).until(
+                    lambda d: d.find_elements(By.CSS_SELECTOR, ".venue-popup .popup-name")
+                )
+                name = driver.find_element(By.CSS_SELECTOR, ".venue-popup .popup-name")
+                assert name.get_attribute("textContent") == venue.name, path
             assert driver.execute_script("return window.__alerts") == 0, path
             assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']"), path
             seen += driver.execute_script("return document.body.textContent")
