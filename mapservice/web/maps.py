@@ -4,7 +4,8 @@ code allowed by this response's Content-Security-Policy by its hash."""
 
 from __future__ import annotations
 
-import folium
+from typing import TYPE_CHECKING
+
 from flask import current_app, url_for
 
 from mapservice.core import mapdata
@@ -12,6 +13,9 @@ from mapservice.core.i18n import lang
 from mapservice.maps.assets import Asset, localize
 from mapservice.maps.page import MapParts, page_parts
 from mapservice.web.security import allow_inline_script
+
+if TYPE_CHECKING:
+    import folium
 
 
 def asset_url(asset: Asset) -> str:
