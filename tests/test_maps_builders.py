@@ -394,3 +394,11 @@ def test_page_parts_are_stable_and_fit_the_csp() -> None:
     assert "html, body" not in a.head and "user-scalable" not in a.head
     assert a.html.strip() == '<div class="folium-map" id="map_0" ></div>'
     assert ".vt-badminton{background-color:#1e88e5}" in a.head
+
+
+def test_the_pickers_nearby_venues_come_from_the_map_data_and_keep_the_view() -> None:
+    m = picker_map(areas=_areas(), nearby="/map/data.json?committee=runzhou", assets="/vendor")
+    (layer,) = [e for e in assets.elements(m) if isinstance(e, VenueLayer)]
+    assert layer.options["dataUrl"] == "/map/data.json?committee=runzhou"
+    assert layer.options["fit"] is False and layer.options["toggles"] is False
+    assert "columns" not in layer.options and "api" not in layer.options

@@ -114,6 +114,13 @@ def test_no_page_runs_the_payloads(app, hostile):
                 )
                 name = driver.find_element(By.CSS_SELECTOR, ".venue-popup .popup-name")
                 assert name.get_attribute("textContent") == venue.name, path
+            if path == "/venues/new":
+                # The picker's venues for orientation (from /map/data.json), named as text.
+                WebDriverWait(driver, 20).until(
+                    lambda d: d.find_elements(By.CSS_SELECTOR, "#pick-map .venue-marker")
+                )
+                marker = driver.find_element(By.CSS_SELECTOR, "#pick-map .venue-marker")
+                assert marker.get_attribute("title") == venue.name
             assert driver.execute_script("return window.__alerts") == 0, path
             assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']"), path
             seen += driver.execute_script("return document.body.textContent")

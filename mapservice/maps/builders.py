@@ -281,7 +281,7 @@ def picker_map(
     areas: Sequence[AreaRow],
     tiles: Sequence[mapdata.TileLayer] = (),
     point: tuple[float, float] | None = None,
-    nearby: Mapping[str, Any] | None = None,
+    nearby: Mapping[str, Any] | str | None = None,
     lang: str = "zh",
     labels: Mapping[str, str] | None = None,
     fields: Mapping[str, str] | None = None,
@@ -289,20 +289,25 @@ def picker_map(
 ) -> folium.Map:
     """The registration picker: the configured base maps, the boundaries, the point being
     placed (``point``, WGS-84, if the form has one) and, for orientation, the venues
-    ``nearby`` (columns as :func:`mapservice.core.mapdata.venue_columns` gives them, no
-    popups' live details). A click fills the form inputs named in ``fields`` (``lon``,
-    ``lat``, ``crs``: their element ids) in the base map's coordinate system. Published as
-    ``MapService.maps["pick-map"]``."""
+    ``nearby``: columns as :func:`mapservice.core.mapdata.venue_columns` gives them, or the
+    URL that answers them (``/map/data.json``); no popups' live details. A click fills the
+    form inputs named in ``fields`` (``lon``, ``lat``, ``crs``: their element ids) in the
+    base map's coordinate system. Published as ``MapService.maps["pick-map"]``."""
     labels = dict(labels or map_labels())
     tiles = list(tiles) or mapdata.tile_layers("none")
     m, by_crs = _base_map(areas, tiles, labels, boundary_name=_("Boundaries"))
     if nearby is not None:
-        options = {
-            "columns": dict(nearby),
+        # For orientation only: no toggles, and the view stays where the picker put it.
+        options: dict[str, Any] = {
             "crs": tiles[0].crs,
             "labels": labels,
             "toggles": False,
+            "fit": False,
         }
+        if isinstance(nearby, str):
+            options["dataUrl"] = nearby
+        else:
+            options["columns"] = dict(nearby)
         VenueLayer(options, types=venue_types(lang), areas=by_crs).add_to(m)
     crs = tiles[0].crs
     shown = _display_point(point, crs) if point is not None else None

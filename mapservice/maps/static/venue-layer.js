@@ -345,7 +345,7 @@
       state.features.forEach(function (f) { state.markers[f.i] = makeMarker(f); });
       var area = showAreas(crs);
       renderToggles();
-      if (!keepView) {
+      if (!keepView && opts.fit !== false) {
         var bounds = state.features.length
           ? L.latLngBounds(state.features.map(function (f) { return [f.y, f.x]; }))
           : area && area.getBounds();
