@@ -14,6 +14,7 @@ from mapservice.booking import capacity
 from mapservice.booking.rules import VenueRules, week_bounds
 from mapservice.core.hours import OpeningRange
 from mapservice.models import Booking, Venue
+from mapservice.policy import venue_is_open
 
 
 class RulesSource(Protocol):
@@ -38,7 +39,11 @@ class RulesSource(Protocol):
     @property
     def weekly_quota_hours(self) -> int | None: ...
     @property
-    def is_open_for_booking(self) -> bool: ...
+    def published(self) -> bool: ...
+    @property
+    def retired(self) -> bool: ...
+    @property
+    def unit_status(self) -> str: ...
 
 
 def venue_tz(venue: Venue) -> ZoneInfo:
@@ -114,5 +119,5 @@ def venue_rules_of(
         weekly_quota_hours=venue.weekly_quota_hours,
         ranges=ranges,
         closures=closures,
-        bookable=venue.is_open_for_booking,
+        bookable=venue_is_open(venue.published, venue.retired, venue.unit_status),
     )

@@ -41,12 +41,12 @@ from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Notification, User, Venue
 from mapservice.policy import (
+    bookings_managed_by,
+    can_act_for_group,
+    can_group_book_venue,
+    can_run_venue,
     group_is_active,
-    group_may_book,
-    is_owner,
-    manageable_bookings,
-    may_act_for_group,
-    owned_venues_condition,
+    venues_run_by,
 )
 from mapservice.web.auth import _safe_next, current_actor
 from mapservice.web.database import (
@@ -192,7 +192,9 @@ def bookable_groups(actor: User, venue: Venue) -> list[Group]:
     return [
         g
         for g in groups
-        if may_act_for_group(actor, g, venue) and group_is_active(g) and group_may_book(g, venue)
+        if can_act_for_group(actor, g, venue)
+        and group_is_active(g)
+        and can_group_book_venue(g, venue)
     ]
 
 
@@ -277,7 +279,7 @@ def booking_panel(venue: Venue, **extra: Any) -> dict[str, Any]:
         "prev": first - timedelta(days=7),
         "next": first + timedelta(days=7),
         "today": today,
-        "owner": is_owner(actor, venue),
+        "owner": can_run_venue(actor, venue),
         "form": form,
         "actor": actor,
         "general": [],
@@ -356,7 +358,7 @@ def _own_overlaps(
     """The group's own bookings here at the requested time(s), if the actor may act for the
     group (nobody learns another group's bookings this way)."""
     group = get_db().get(Group, group_id)
-    if group is None or not may_act_for_group(actor, group, venue):
+    if group is None or not can_act_for_group(actor, group, venue):
         return []
     if form.repeat.data:
         until = form.until.data if form.count.data is None else None
@@ -551,7 +553,7 @@ def _loaded(stmt: Any) -> Any:
 def mine() -> Any:
     """The actor's bookings: its group's (booker), its unit's groups' (secretary), the
     committee's (admin), and those it took for other groups (a caller's, "一个电话") —
-    each one the actor may still manage (the policy's :func:`manageable_bookings`)."""
+    each one the actor may still manage (the policy's :func:`bookings_managed_by`)."""
     actor = _actor()
     db = get_db()
     now = _now()
@@ -561,7 +563,7 @@ def mine() -> Any:
         .join(Venue, Venue.id == Booking.venue_id)
         .where(
             or_(groups_condition(actor), Booking.entered_by_id == actor.id),
-            manageable_bookings(actor),
+            bookings_managed_by(actor),
         )
     )
     upcoming = list(
@@ -731,11 +733,7 @@ def requests() -> Any:
     _require_runner(actor)
     db = get_db()
     now = _now()
-    base = (
-        select(Booking)
-        .join(Venue, Venue.id == Booking.venue_id)
-        .where(owned_venues_condition(actor))
-    )
+    base = select(Booking).join(Venue, Venue.id == Booking.venue_id).where(venues_run_by(actor))
     pending = list(
         db.scalars(
             _loaded(base)
@@ -843,7 +841,7 @@ def calendar(venue_id: int) -> Any:
     actor = _actor()
     db = get_db()
     venue = policy.get_venue(db, actor, venue_id)
-    if not is_owner(actor, venue):
+    if not can_run_venue(actor, venue):
         raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
     tz = venue_tz(venue)
     today = datetime.now(tz).date()
@@ -958,9 +956,7 @@ def _feed_choices(actor: User) -> tuple[list[Group], list[Venue]]:
     groups = list(db.scalars(groups_stmt.order_by(Group.name)))
     venues = list(
         db.scalars(
-            select(Venue)
-            .where(owned_venues_condition(actor), Venue.retired.is_(False))
-            .order_by(Venue.name)
+            select(Venue).where(venues_run_by(actor), Venue.retired.is_(False)).order_by(Venue.name)
         )
     )
     return groups, venues
