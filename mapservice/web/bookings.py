@@ -26,7 +26,7 @@ from flask import (
     url_for,
 )
 from flask_login import login_required
-from sqlalchemy import event, false, func, or_, select
+from sqlalchemy import event, false, func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -40,8 +40,8 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Notification, User, Venue
+from mapservice.operations.bookings import my_bookings, with_details
 from mapservice.policy import (
-    bookings_managed_by,
     can_act_for_group,
     can_group_book_venue,
     can_run_venue,
@@ -528,60 +528,16 @@ def _flash_booked(form: BookingForm, actor: User, venue: Venue, done: Any) -> No
 # ---------------------------------------------------------------- my bookings
 
 
-def groups_condition(actor: User) -> ColumnElement[bool]:
-    """Bookings "mine" for ``actor``: the group's (booker), the unit's groups' (secretary),
-    the committee's (admin)."""
-    if actor.is_booker:
-        return Booking.group_id == (actor.group_id or 0)
-    if actor.is_secretary:
-        return Group.unit_id == actor.unit_id
-    if actor.is_admin:
-        return Group.committee_id == actor.committee_id
-    return false()
-
-
-def _loaded(stmt: Any) -> Any:
-    return stmt.options(
-        selectinload(Booking.venue).selectinload(Venue.committee),
-        selectinload(Booking.group),
-        selectinload(Booking.allocations),
-    )
-
-
 @bp.route("/bookings/")
 @login_required
 def mine() -> Any:
-    """The actor's bookings: its group's (booker), its unit's groups' (secretary), the
-    committee's (admin), and those it took for other groups (a caller's, "一个电话") —
-    each one the actor may still manage (the policy's :func:`bookings_managed_by`)."""
-    actor = _actor()
-    db = get_db()
-    now = _now()
-    base = (
-        select(Booking)
-        .join(Group, Group.id == Booking.group_id)
-        .join(Venue, Venue.id == Booking.venue_id)
-        .where(
-            or_(groups_condition(actor), Booking.entered_by_id == actor.id),
-            bookings_managed_by(actor),
-        )
-    )
-    upcoming = list(
-        db.scalars(
-            _loaded(base)
-            .where(Booking.end_at > now, Booking.status.in_(ACTIVE))
-            .order_by(Booking.start_at, Booking.id)
-            .limit(300)
-        )
-    )
+    """The actor's bookings (the one definition: :func:`operations.bookings.my_bookings`):
+    coming ones, then the latest others."""
+    actor, db, now = _actor(), get_db(), _now()
+    upcoming = my_bookings(db, actor, statuses=ACTIVE, ending_after=now, limit=300)
     shown = {b.id for b in upcoming}
-    past = [
-        b
-        for b in db.scalars(
-            _loaded(base).order_by(Booking.start_at.desc(), Booking.id.desc()).limit(100)
-        )
-        if b.id not in shown
-    ][:50]
+    latest = my_bookings(db, actor, newest_first=True, limit=100)
+    past = [b for b in latest if b.id not in shown][:50]
     return render_template(
         "bookings/mine.html",
         upcoming=upcoming,
@@ -736,7 +692,7 @@ def requests() -> Any:
     base = select(Booking).join(Venue, Venue.id == Booking.venue_id).where(venues_run_by(actor))
     pending = list(
         db.scalars(
-            _loaded(base)
+            with_details(base)
             .where(
                 Booking.status == BookingStatus.PENDING.value,
                 (Booking.hold_expires_at.is_(None)) | (Booking.hold_expires_at > now),
@@ -749,7 +705,7 @@ def requests() -> Any:
     day_start, day_end = local_instant(today, 0, tz), local_instant(today, 1440, tz)
     todays = list(
         db.scalars(
-            _loaded(base)
+            with_details(base)
             .where(
                 Booking.start_at < day_end,
                 Booking.end_at > day_start,
@@ -849,7 +805,7 @@ def calendar(venue_id: int) -> Any:
     start, end = local_instant(first, 0, tz), local_instant(first + timedelta(days=7), 0, tz)
     bookings = list(
         db.scalars(
-            _loaded(select(Booking))
+            with_details(select(Booking))
             .where(Booking.venue_id == venue.id, Booking.start_at < end, Booking.end_at > start)
             .order_by(Booking.start_at, Booking.id)
         )

@@ -1,0 +1,400 @@
+"""Issue 17: every surface agrees on who sees a venue and who may book it.
+
+A world with two committees: in committee C an active unit A (an open venue, an unpublished
+one and a retired one), an active unit B, a suspended unit S and an applied unit P (a published
+venue each); in committee X one unit and its admin. For each role × venue, every surface that
+shows a venue — the map's data and export, the venue list and its export, the detail page, the
+map popup, the booking form, the API list, detail and availability — shows it or answers 404,
+and every way to book — ``booking.engine.book``, ``POST /api/v1/bookings``, the web booking form
+— books or refuses in the same way. Venue feeds are made by those who run the venue.
+
+The expectation comes from the one table below (``VENUES``), not from the policy's code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mapservice.booking import engine as booking_engine
+from mapservice.booking import feeds
+from mapservice.core.errors import DomainError, NotAllowed, NotFound, RuleViolation
+from mapservice.db import writer
+from mapservice.models import Group, User, Venue
+from mapservice.operations.tokens import create_token
+from tests.conftest import PASSWORD, Factory, empty_database
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+# ---------------------------------------------------------------- the one table
+
+ALL = "everyone"
+STAFF = "staff"  # the committee's admin and the venue's unit secretary
+ROLES = ("anon", "booker", "sec_own", "sec_other", "admin", "other_admin")
+
+
+@dataclass(frozen=True)
+class Expect:
+    unit: str  # the venue's unit: A (active), S (suspended), P (applied)
+    seen_by: str  # ALL or STAFF: who sees it (else 404 everywhere)
+    listed: bool  # on the map, the lists and the API list (a retired venue only by link)
+    bookable: bool  # open for booking (else its staff are told why; others get 404)
+
+
+VENUES = {
+    "open": Expect("A", ALL, True, True),
+    "suspended": Expect("S", STAFF, True, False),
+    "applied": Expect("P", STAFF, True, False),
+    "unpublished": Expect("A", STAFF, True, False),
+    "retired": Expect("A", STAFF, False, False),
+}
+
+
+def sees(role: str, kind: str) -> bool:
+    e = VENUES[kind]
+    return e.seen_by == ALL or role in ("sec_own", "admin")
+
+
+def runs(role: str) -> bool:
+    return role in ("sec_own", "admin")
+
+
+def booking_outcome(role: str, kind: str) -> str:
+    """ok | login | not_found | closed | group_refused (another committee's admin books for
+    its own committee's groups, which a venue open to member units refuses)"""
+    if role == "anon":
+        return "login"
+    if not sees(role, kind):
+        return "not_found"
+    if not VENUES[kind].bookable:
+        return "closed"
+    return "group_refused" if role == "other_admin" else "ok"
+
+
+# ---------------------------------------------------------------- the world
+
+
+class World:
+    def __init__(self, session: Session, areas: Any) -> None:
+        make = Factory(session, areas)
+        self.session = session
+        self.committee = make.committee("runzhou")
+        self.other = make.committee("other", with_streets=False)
+        units = {
+            "A": make.unit(self.committee, "甲单位"),
+            "B": make.unit(self.committee, "乙单位"),
+            "S": make.unit(self.committee, "暂停单位"),
+            "P": make.unit(self.committee, "申请单位"),
+            "X": make.unit(self.other, "外会单位"),
+        }
+        self.groups = {k: make.group(u.committee, u, f"{k}团支部") for k, u in units.items()}
+        self.secretaries = {
+            k: make.secretary(units[k], username=f"sec-{k.lower()}") for k in "ABSP"
+        }
+        self.users = {
+            "booker": make.booker(self.groups["B"], username="booker"),
+            "sec_other": self.secretaries["B"],
+            "admin": make.admin(self.committee, username="admin"),
+            "other_admin": make.admin(self.other, username="other-admin"),
+        }
+        self.venues: dict[str, Venue] = {}
+        for kind, e in VENUES.items():
+            self.venues[kind] = make.venue(
+                units[e.unit],
+                name=f"{kind}场地",
+                capacity_units=50,
+                hours="Mon-Sun 00:00-24:00",
+                min_notice_minutes=0,
+                max_days_ahead=365,
+                published=kind != "unpublished",
+            )
+        self.venues["retired"].retired = True
+        units["S"].status = "suspended"
+        units["P"].status = "applied"
+        session.commit()
+        self.slots = itertools.count(0)
+
+    def user(self, role: str, kind: str) -> User | None:
+        if role == "anon":
+            return None
+        if role == "sec_own":
+            return self.secretaries[VENUES[kind].unit]
+        return self.users[role]
+
+    def group_for(self, role: str, kind: str) -> Group:
+        unit = {"booker": "B", "sec_other": "B", "admin": "A", "other_admin": "X"}.get(
+            role, VENUES[kind].unit
+        )
+        return self.groups[unit]
+
+    def slot(self) -> tuple[datetime, datetime]:
+        n = next(self.slots)
+        day = (datetime.now(TZ) + timedelta(days=3 + n // 12)).date()
+        start = datetime(day.year, day.month, day.day, 8 + n % 12, tzinfo=TZ)
+        return start, start + timedelta(hours=1)
+
+
+class Clients:
+    """A logged-in web client and an API token per user."""
+
+    def __init__(self, app: Any, world: World) -> None:
+        self.app = app
+        self.web: dict[str, Any] = {}
+        self.tokens: dict[str, str] = {}
+        users = {u.username: u for u in (*world.users.values(), *world.secretaries.values())}
+        for username, user in users.items():
+            _token, self.tokens[username] = create_token(
+                world.session, None, user, ["book", "read"]
+            )
+        world.session.commit()
+        for username in users:
+            client = app.test_client()
+            resp = client.post("/login", data={"username": username, "password": PASSWORD})
+            assert resp.status_code == 302, resp.get_data(as_text=True)
+            self.web[username] = client
+        self.anon = app.test_client()
+
+    def client(self, user: User | None) -> Any:
+        return self.anon if user is None else self.web[user.username]
+
+    def headers(self, user: User | None) -> dict[str, str]:
+        return {} if user is None else {"Authorization": f"Bearer {self.tokens[user.username]}"}
+
+
+@pytest.fixture(scope="module")
+def world(engine: Engine, runzhou_areas: Any) -> Iterator[World]:
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield World(session, runzhou_areas)
+    finally:
+        session.rollback()
+        session.close()
+        empty_database(engine)
+
+
+@pytest.fixture(scope="module")
+def web(world: World, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from mapservice import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "agreement-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path_factory.mktemp("agreement"),
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    try:
+        yield Clients(app, world)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+# ---------------------------------------------------------------- what each surface says
+
+
+def map_ids(web: Clients, user: User | None) -> set[int]:
+    body = web.client(user).get("/map/data.json?committee=runzhou").get_json()
+    return set(itertools.accumulate(body["id"]))
+
+
+def export_names(resp: Any) -> set[str]:
+    assert resp.status_code == 200, resp.status_code
+    text = resp.get_data(as_text=True).lstrip("\ufeff")
+    return {row[0] for row in csv.reader(io.StringIO(text))}
+
+
+def api_list_ids(web: Clients, user: User | None) -> set[int]:
+    resp = web.anon.get("/api/v1/venues?per_page=100", headers=web.headers(user))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return {f["properties"]["id"] for f in resp.get_json()["features"]}
+
+
+def page_status(client: Any, url: str, **kw: Any) -> int:
+    return int(client.get(url, **kw).status_code)
+
+
+CASES = [(role, kind) for role in ROLES for kind in VENUES]
+
+
+@pytest.mark.parametrize("role,kind", CASES, ids=[f"{r}-{k}" for r, k in CASES])
+def test_every_surface_shows_the_venue_or_404(web: Clients, world: World, role: str, kind: str):
+    user = world.user(role, kind)
+    venue = world.venues[kind]
+    seen = sees(role, kind)
+    listed = seen and VENUES[kind].listed
+    client = web.client(user)
+    found = {
+        "map": venue.id in map_ids(web, user),
+        "map export": venue.name in export_names(client.get("/map/export.csv?committee=runzhou")),
+        "list": venue.name in client.get("/venues/?committee=runzhou").get_data(as_text=True),
+        "list export": venue.name
+        in export_names(client.get("/venues/export.csv?committee=runzhou")),
+        "api list": venue.id in api_list_ids(web, user),
+    }
+    assert found == dict.fromkeys(found, listed), found
+    with_retired = client.get("/venues/?committee=runzhou&retired=1").get_data(as_text=True)
+    assert (venue.name in with_retired) == seen, "list with retired ones"
+    day = datetime.now(TZ).replace(microsecond=0) + timedelta(days=3)
+    window = {"from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat()}
+    statuses = {
+        "detail": page_status(client, f"/venues/{venue.id}"),
+        "popup": page_status(client, f"/map/venues/{venue.id}/popup"),
+        "free today": page_status(client, f"/map/venues/{venue.id}/free-today"),
+        "api detail": page_status(
+            web.anon, f"/api/v1/venues/{venue.id}", headers=web.headers(user)
+        ),
+        "api availability": page_status(
+            web.anon,
+            f"/api/v1/venues/{venue.id}/availability",
+            query_string=window,
+            headers=web.headers(user),
+        ),
+    }
+    if VENUES[kind].listed:  # the popup belongs to the map: a retired venue has none
+        expected = dict.fromkeys(statuses, 200 if seen else 404)
+    else:
+        expected = {**dict.fromkeys(statuses, 200 if seen else 404), "popup": 404}
+    assert statuses == expected
+    if user is not None:
+        assert page_status(client, f"/venues/{venue.id}/book") == (200 if seen else 404)
+
+
+def _engine_book(world: World, engine: Engine, user: User | None, kind: str) -> str:
+    start, end = world.slot()
+    group = world.group_for("anon" if user is None else _role_of(world, user, kind), kind)
+    session = Session(writer(engine), expire_on_commit=False)
+    try:
+        actor = session.get(User, user.id) if user is not None else None
+        booking_engine.book(session, actor, world.venues[kind].id, group.id, start, end)
+        session.commit()
+        return "ok"
+    except RuleViolation as exc:
+        session.rollback()
+        codes = [v.code for v in exc.violations]
+        return {"venue_inactive": "closed", "not_allowed": "group_refused"}.get(codes[0], repr(exc))
+    except NotFound:
+        session.rollback()
+        return "not_found"
+    except NotAllowed as exc:
+        session.rollback()
+        return "login" if exc.code == "login_required" else f"not_allowed:{exc.code}"
+    except DomainError as exc:
+        session.rollback()
+        return repr(exc)
+    finally:
+        session.close()
+
+
+def _role_of(world: World, user: User, kind: str) -> str:
+    for role in ROLES:
+        if world.user(role, kind) is user:
+            return role
+    raise AssertionError(user)
+
+
+def _api_book(web: Clients, world: World, role: str, kind: str) -> str:
+    user = world.user(role, kind)
+    start, end = world.slot()
+    resp = web.anon.post(
+        "/api/v1/bookings",
+        json={
+            "venue_id": world.venues[kind].id,
+            "group_id": world.group_for(role, kind).id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        },
+        headers=web.headers(user),
+    )
+    body = resp.get_json() or {}
+    code = body.get("error", {}).get("code")
+    if resp.status_code == 201:
+        return "ok"
+    if resp.status_code == 401:
+        return "login"
+    if resp.status_code == 404 and code == "venue_not_found":
+        return "not_found"
+    if resp.status_code == 422 and code == "venue_inactive":
+        return "closed"
+    if resp.status_code == 422 and code == "not_allowed":
+        return "group_refused"
+    return f"{resp.status_code}:{body}"
+
+
+def _web_book(web: Clients, world: World, role: str, kind: str) -> str:
+    user = world.user(role, kind)
+    start, end = world.slot()
+    data = {
+        "date": start.date().isoformat(),
+        "start": f"{start:%H:%M}",
+        "end": f"{end:%H:%M}",
+        "units": "1",
+    }
+    if role not in ("anon", "booker"):
+        data["group"] = str(world.group_for(role, kind).id)
+    resp = web.client(user).post(f"/venues/{world.venues[kind].id}/book", data=data)
+    if resp.status_code == 303:
+        return "ok"
+    if resp.status_code == 302 and "/login" in resp.headers["Location"]:
+        return "login"
+    if resp.status_code == 404:
+        return "not_found"
+    page = resp.get_data(as_text=True)
+    if resp.status_code == 422 and ("该场地暂不开放预约" in page or "not open for booking" in page):
+        return "closed"
+    if resp.status_code == 422 and "不能预约该场地" in page:
+        return "group_refused"
+    return f"{resp.status_code}"
+
+
+@pytest.mark.parametrize("role,kind", CASES, ids=[f"{r}-{k}" for r, k in CASES])
+def test_every_way_to_book_agrees(
+    web: Clients, world: World, engine: Engine, role: str, kind: str
+) -> None:
+    user = world.user(role, kind)
+    expected = booking_outcome(role, kind)
+    got = {
+        "engine": _engine_book(world, engine, user, kind),
+        "api": _api_book(web, world, role, kind),
+        "web": _web_book(web, world, role, kind),
+    }
+    assert got == dict.fromkeys(got, expected)
+
+
+@pytest.mark.parametrize("role,kind", CASES, ids=[f"{r}-{k}" for r, k in CASES])
+def test_venue_feeds_are_made_by_those_who_run_the_venue(
+    world: World, engine: Engine, role: str, kind: str
+) -> None:
+    user = world.user(role, kind)
+    session = Session(engine, expire_on_commit=False)
+    try:
+        actor = session.get(User, user.id) if user is not None else None
+        try:
+            feeds.create_token(session, actor, venue_id=world.venues[kind].id)
+            got = "ok"
+        except NotFound:
+            got = "not_found"
+        except NotAllowed:
+            got = "not_allowed"
+        want = (
+            "not_allowed"
+            if user is None
+            else "ok"
+            if runs(role)
+            else ("not_allowed" if sees(role, kind) else "not_found")
+        )
+        assert got == want
+    finally:
+        session.rollback()
+        session.close()
