@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -84,8 +86,28 @@ def booking_outcome(role: str, kind: str) -> str:
 # ---------------------------------------------------------------- the world
 
 
+# Bookings made before the venue stopped being open: name -> (venue, group, made by).
+HELD = {
+    "b_at_suspended": ("suspended", "B", "booker"),
+    "b_at_retired": ("retired", "B", "booker"),
+    "b_at_unpublished": ("unpublished", "B", "booker"),
+    "b_by_sec_a": ("open", "B", "sec-a"),  # taken by unit A's secretary for group B (a call)
+    "s_at_suspended": ("suspended", "S", "sec-s"),
+}
+# "My bookings" of each user among HELD: the group's own wherever they are, those one took.
+MINE = {
+    "booker": {"b_at_suspended", "b_at_retired", "b_at_unpublished", "b_by_sec_a"},
+    "sec-b": {"b_at_suspended", "b_at_retired", "b_at_unpublished", "b_by_sec_a"},
+    "sec-a": {"b_by_sec_a"},
+    "sec-s": {"s_at_suspended"},
+    "sec-p": set(),
+    "admin": set(HELD),
+    "other-admin": set(),
+}
+
+
 class World:
-    def __init__(self, session: Session, areas: Any) -> None:
+    def __init__(self, session: Session, engine: Engine, areas: Any) -> None:
         make = Factory(session, areas)
         self.session = session
         self.committee = make.committee("runzhou")
@@ -116,13 +138,35 @@ class World:
                 hours="Mon-Sun 00:00-24:00",
                 min_notice_minutes=0,
                 max_days_ahead=365,
-                published=kind != "unpublished",
             )
+        # Bookings made while every venue was open (see HELD), kept when it stopped being.
+        self.held: dict[str, int] = {}
+        for name, (venue, group, by) in HELD.items():
+            self.held[name] = self._book(engine, by, venue, group, len(self.held))
+        for kind in VENUES:
+            self.venues[kind].published = kind != "unpublished"
         self.venues["retired"].retired = True
         units["S"].status = "suspended"
         units["P"].status = "applied"
         session.commit()
         self.slots = itertools.count(0)
+
+    def _book(self, engine: Engine, by: str, venue: str, group: str, n: int) -> int:
+        day = (datetime.now(TZ) + timedelta(days=60)).date()
+        start = datetime(day.year, day.month, day.day, 8 + n, tzinfo=TZ)
+        self.session.commit()
+        with Session(writer(engine), expire_on_commit=False) as session:
+            actor = session.scalars(select(User).where(User.username == by)).one()
+            booking = booking_engine.book(
+                session,
+                actor,
+                self.venues[venue].id,
+                self.groups[group].id,
+                start,
+                start + timedelta(hours=1),
+            )
+            session.commit()
+            return booking.id
 
     def user(self, role: str, kind: str) -> User | None:
         if role == "anon":
@@ -175,7 +219,7 @@ class Clients:
 def world(engine: Engine, runzhou_areas: Any) -> Iterator[World]:
     session = Session(engine, expire_on_commit=False)
     try:
-        yield World(session, runzhou_areas)
+        yield World(session, engine, runzhou_areas)
     finally:
         session.rollback()
         session.close()
@@ -398,3 +442,31 @@ def test_venue_feeds_are_made_by_those_who_run_the_venue(
     finally:
         session.rollback()
         session.close()
+
+
+@pytest.mark.parametrize("username", sorted(MINE))
+def test_my_bookings_are_one_list_on_the_web_and_the_api(
+    web: Clients, world: World, username: str
+) -> None:
+    page = web.web[username].get("/bookings/").get_data(as_text=True)
+    on_page = {int(x) for x in re.findall(r'data-booking-id="(\d+)"', page)}
+    resp = web.anon.get(
+        "/api/v1/bookings", headers={"Authorization": f"Bearer {web.tokens[username]}"}
+    )
+    assert resp.status_code == 200
+    by_api = {b["id"] for b in resp.get_json()["bookings"]}
+    assert on_page == by_api
+    held = {name for name, booking_id in world.held.items() if booking_id in on_page}
+    assert held == MINE[username]
+
+
+def test_a_group_keeps_its_bookings_at_a_venue_no_longer_open_in_its_feed(
+    world: World, engine: Engine
+) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        booker = session.scalars(select(User).where(User.username == "booker")).one()
+        token, _secret = feeds.create_token(session, booker, group_id=world.groups["B"].id)
+        ics = feeds.calendar_bytes(session, token, datetime.now(TZ)).decode()
+        session.rollback()
+    uids = set(re.findall(r"UID:booking-(\d+)@", ics))
+    assert {world.held[n] for n in MINE["booker"]} <= {int(u) for u in uids}
