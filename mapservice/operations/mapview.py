@@ -332,7 +332,8 @@ class VenueCounts:
 
 
 def venue_counts(session: Session, user: User, committee: Committee) -> VenueCounts:
-    """:class:`VenueCounts` of ``committee`` as ``user``, one of its staff, sees them."""
+    """:class:`VenueCounts` of ``committee`` as ``user``, one of its staff, sees them (a
+    unit secretary: the public venues and its own unit's others)."""
     admitted = Unit.status == "active"
     live = Venue.retired.is_(False)
     published = and_(live, Venue.published.is_(True))
@@ -351,6 +352,6 @@ def venue_counts(session: Session, user: User, committee: Committee) -> VenueCou
             n(Venue.retired.is_(True)),
         )
         .join(Unit, Venue.unit_id == Unit.id)
-        .where(Venue.committee_id == committee.id)
+        .where(Venue.committee_id == committee.id, venues_seen_by(user))
     ).one()
     return VenueCounts(*(int(x) for x in row))
