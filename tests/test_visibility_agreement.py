@@ -17,9 +17,8 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +33,7 @@ from mapservice.core.errors import DomainError, NotAllowed, NotFound, RuleViolat
 from mapservice.db import writer
 from mapservice.models import Group, User, Venue
 from mapservice.operations.tokens import create_token
-from tests.conftest import PASSWORD, Factory, empty_database
+from tests.conftest import PASSWORD, Factory, module_world
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -150,6 +149,9 @@ class World:
         units["P"].status = "applied"
         session.commit()
         self.slots = itertools.count(0)
+        self.first_slot = datetime.combine(
+            datetime.now(TZ).date() + timedelta(days=3), time(8), tzinfo=TZ
+        )
 
     def _book(self, engine: Engine, by: str, venue: str, group: str, n: int) -> int:
         day = (datetime.now(TZ) + timedelta(days=60)).date()
@@ -182,9 +184,9 @@ class World:
         return self.groups[unit]
 
     def slot(self) -> tuple[datetime, datetime]:
+        """A new hour: twelve a day from 08:00, from three days ahead on."""
         n = next(self.slots)
-        day = (datetime.now(TZ) + timedelta(days=3 + n // 12)).date()
-        start = datetime(day.year, day.month, day.day, 8 + n % 12, tzinfo=TZ)
+        start = self.first_slot + timedelta(days=n // 12, hours=n % 12)
         return start, start + timedelta(hours=1)
 
 
@@ -215,34 +217,7 @@ class Clients:
         return {} if user is None else {"Authorization": f"Bearer {self.tokens[user.username]}"}
 
 
-@pytest.fixture(scope="module")
-def world(engine: Engine, runzhou_areas: Any) -> Iterator[World]:
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield World(session, engine, runzhou_areas)
-    finally:
-        session.rollback()
-        session.close()
-        empty_database(engine)
-
-
-@pytest.fixture(scope="module")
-def web(world: World, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from mapservice import create_app
-
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "agreement-secret",
-            "TESTING": True,
-            "INSTANCE_PATH": tmp_path_factory.mktemp("agreement"),
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
-    try:
-        yield Clients(app, world)
-    finally:
-        app.extensions["db_engine"].dispose()
+world, web = module_world(World, Clients, csrf=False)
 
 
 # ---------------------------------------------------------------- what each surface says
