@@ -27,11 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from mapservice import policy
 from mapservice.booking import engine as booking_engine
 from mapservice.booking import feeds
 from mapservice.core.errors import DomainError, NotAllowed, NotFound, RuleViolation
 from mapservice.db import writer
-from mapservice.models import Group, User, Venue
+from mapservice.models import ApiToken, Booking, Group, Unit, User, Venue
 from mapservice.operations.tokens import create_token
 from tests.conftest import PASSWORD, Factory, module_world
 
@@ -128,6 +129,7 @@ class World:
             "admin": make.admin(self.committee, username="admin"),
             "other_admin": make.admin(self.other, username="other-admin"),
         }
+        self.venues_x = make.venue(units["X"], name="外会场地")
         self.venues: dict[str, Venue] = {}
         for kind, e in VENUES.items():
             self.venues[kind] = make.venue(
@@ -445,3 +447,58 @@ def test_a_group_keeps_its_bookings_at_a_venue_no_longer_open_in_its_feed(
         session.rollback()
     uids = set(re.findall(r"UID:booking-(\d+)@", ics))
     assert {world.held[n] for n in MINE["booker"]} <= {int(u) for u in uids}
+
+
+def test_each_predicate_agrees_with_its_sql_condition(world: World, engine: Engine) -> None:
+    """The policy's two forms of each rule — ``can_*`` on a loaded object, ``*_by`` as the
+    condition of a query — pick the same objects, for every user of the world."""
+    with Session(engine) as session:
+        users: list[User | None] = [None, *session.scalars(select(User))]
+        venues = list(session.scalars(select(Venue)))
+        units = list(session.scalars(select(Unit)))
+        groups = list(session.scalars(select(Group)))
+        bookings = list(session.scalars(select(Booking)))
+        tokens = list(session.scalars(select(ApiToken)))
+        elsewhere = world.venues_x  # a venue nobody of committee C runs
+
+        def ids(model: Any, cond: Any, *joins: Any) -> set[int]:
+            stmt = select(model.id)
+            for target, on in joins:
+                stmt = stmt.join(target, on)
+            return set(session.scalars(stmt.where(cond)))
+
+        for user in users:
+            p = policy
+            pairs: list[tuple[str, list[Any], Any, set[int]]] = [
+                ("see venue", venues, p.can_see_venue, ids(Venue, p.venues_seen_by(user))),
+                ("run venue", venues, p.can_run_venue, ids(Venue, p.venues_run_by(user))),
+                ("edit venue", venues, p.can_edit_venue, ids(Venue, p.venues_edited_by(user))),
+                ("book venue", venues, p.can_book_venue, ids(Venue, p.venues_bookable_by(user))),
+                ("see unit", units, p.can_see_unit, ids(Unit, p.units_seen_by(user))),
+                ("manage unit", units, p.can_manage_unit, ids(Unit, p.units_managed_by(user))),
+            ]
+            if user is not None:
+                pairs += [
+                    (
+                        "manage booking",
+                        bookings,
+                        policy.can_manage_booking,
+                        ids(
+                            Booking,
+                            policy.bookings_managed_by(user),
+                            (Venue, Venue.id == Booking.venue_id),
+                            (Group, Group.id == Booking.group_id),
+                        ),
+                    ),
+                    (
+                        "act for group",
+                        groups,
+                        lambda u, g: policy.can_act_for_group(u, g, elsewhere),
+                        ids(Group, policy.groups_acted_for_by(user)),
+                    ),
+                ]
+            for what, objects, predicate, by_sql in pairs:
+                by_predicate = {o.id for o in objects if predicate(user, o)}
+                assert by_predicate == by_sql, (what, user and user.username)
+        usable = ids(ApiToken, policy.tokens_usable(), (User, User.id == ApiToken.user_id))
+        assert {t.id for t in tokens if policy.can_use_token(t)} == usable
