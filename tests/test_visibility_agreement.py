@@ -289,7 +289,11 @@ def test_every_surface_shows_the_venue_or_404(web: Clients, world: World, role: 
         expected = {**dict.fromkeys(statuses, 200 if seen else 404), "popup": 404}
     assert statuses == expected
     if user is not None:
-        assert page_status(client, f"/venues/{venue.id}/book") == (200 if seen else 404)
+        form = client.get(f"/venues/{venue.id}/book")
+        assert form.status_code == (200 if seen else 404)
+        # Its staff are told a venue is not open for booking before they try.
+        closed_notice = 'id="book-closed"' in form.get_data(as_text=True)
+        assert closed_notice == (seen and not VENUES[kind].bookable)
 
 
 def _engine_book(world: World, engine: Engine, user: User | None, kind: str) -> str:

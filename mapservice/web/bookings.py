@@ -280,6 +280,8 @@ def booking_panel(venue: Venue, **extra: Any) -> dict[str, Any]:
         "next": first + timedelta(days=7),
         "today": today,
         "owner": can_run_venue(actor, venue),
+        # Its staff still see a venue that is not open: say so before they fill the form.
+        "open": policy.can_book_venue(actor, venue) or actor is None,
         "form": form,
         "actor": actor,
         "general": [],
