@@ -34,6 +34,7 @@ from mapservice.core.errors import DomainError, NotAllowed, NotFound, RuleViolat
 from mapservice.db import writer
 from mapservice.models import ApiToken, Booking, Group, Unit, User, Venue
 from mapservice.operations.tokens import create_token
+from mapservice.stats.frames import load_map_venues
 from tests.conftest import PASSWORD, Factory, module_world
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -506,3 +507,12 @@ def test_each_predicate_agrees_with_its_sql_condition(world: World, engine: Engi
                 assert by_predicate == by_sql, (what, user and user.username)
         usable = ids(ApiToken, policy.tokens_usable(), (User, User.id == ApiToken.user_id))
         assert {t.id for t in tokens if policy.can_use_token(t)} == usable
+
+
+def test_the_printed_map_shows_the_public_venues_whoever_prints_it(
+    world: World, engine: Engine
+) -> None:
+    """Any logged-in user may print the committee's map: it holds what everyone sees."""
+    with Session(engine) as session:
+        printed = {v.name for v in load_map_venues(session, world.committee.id)}
+    assert printed == {world.venues[k].name for k, e in VENUES.items() if e.seen_by == ALL}
