@@ -705,6 +705,23 @@ def test_group_suspended_between_the_checks_and_the_lock_is_refused(db, wdb, w):
     assert wdb.scalar(select(Booking.id).where(Booking.venue_id == court_id)) is None
 
 
+def test_venue_unit_suspended_between_the_checks_and_the_lock_is_refused(db, wdb, w):
+    """Issue 17: a venue of a unit not admitted is not open for booking; its unit suspended
+    after the checks (SQLite checks outside the write lock), the booking is refused."""
+    court_id, unit_id = w["court"].id, w["court"].unit_id
+    # For a group of another unit: only the venue's unit changes.
+    p = engine.prepare(wdb, w["admin"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+    wdb.rollback()
+    db.rollback()
+    db.get(Unit, unit_id).status = "suspended"
+    db.commit()
+    with pytest.raises(RuleViolation) as info:
+        engine.book_prepared(wdb, w["admin"], p)
+    assert info.value.violations[0].code == "venue_inactive"
+    wdb.rollback()
+    assert wdb.scalar(select(Booking.id).where(Booking.venue_id == court_id)) is None
+
+
 def test_unchanged_rules_book_from_the_prepared_request(db, wdb, w):
     court2_id = w["court2"].id
     p = engine.prepare(

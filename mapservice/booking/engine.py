@@ -660,6 +660,7 @@ def prepare(
             group.unit_id,
             group.unit_status,
             group.unit_committee_id,
+            venue.unit_status,
         ),
     )
 
@@ -674,6 +675,7 @@ def _stamp_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
             Group.unit_id,
             Unit.status,
             Unit.committee_id,
+            Venue.unit_status,
             expired,
         )
         .select_from(Venue)
@@ -709,7 +711,7 @@ def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | No
     ).one_or_none()
     if row is None:
         return None, False
-    return tuple(row[:6]), bool(row[6])
+    return tuple(row[:7]), bool(row[7])
 
 
 def book_prepared(
