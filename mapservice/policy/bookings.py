@@ -44,7 +44,7 @@ def can_manage_booking(actor: User | None, booking: Booking) -> bool:
 
 
 def bookings_of(actor: User) -> ColumnElement[bool]:
-    """ "My bookings" — the one definition behind the web page and the API: the bookings of
+    """The actor's "my bookings", one definition for the web page and the API: the bookings of
     the groups ``actor`` acts for (its group's, its unit's groups', the committee's for the
     admin) and those it took for any other group (a caller's: "一个电话"), each one the actor
     may still manage (:func:`bookings_managed_by`). A venue the actor may no longer see
