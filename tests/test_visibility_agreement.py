@@ -376,10 +376,11 @@ def _web_book(web: Clients, world: World, role: str, kind: str) -> str:
         return "login"
     if resp.status_code == 404:
         return "not_found"
-    page = resp.get_data(as_text=True)
-    if resp.status_code == 422 and ("该场地暂不开放预约" in page or "not open for booking" in page):
+    errors = re.search(r'id="book-errors".*?</div>', resp.get_data(as_text=True), re.S)
+    said = errors.group(0) if errors and resp.status_code == 422 else ""
+    if "该场地暂不开放预约" in said:
         return "closed"
-    if resp.status_code == 422 and "不能预约该场地" in page:
+    if "不能预约该场地" in said:
         return "group_refused"
     return f"{resp.status_code}"
 
