@@ -31,7 +31,8 @@ ALL: frozenset[Surface] = frozenset({"db", "import", "export", "form", "api"})
 class VenueField:
     """One field of a venue. ``min``/``max`` bound a number (inclusive); ``max_length`` a
     text; ``choices`` are the only numbers allowed; ``enum`` the vocabulary of a choice.
-    ``nullable``: empty means "no limit" (None) rather than the default."""
+    ``nullable``: empty means "no limit" (None) rather than the default; ``stored``: the
+    venue's row holds the value as shown, under the field's name."""
 
     name: str
     kind: Kind
@@ -49,6 +50,9 @@ class VenueField:
     enum: type[StrEnum] | None = None
     pattern: str | None = None
     surfaces: frozenset[Surface] = ALL
+    #: Held by the venue's row under this name as the files and the API show it (False: the
+    #: unit's and street's names, the hours text, the coordinates in a chosen system).
+    stored: bool = True
 
     @property
     def int_bounds(self) -> tuple[int, int]:
@@ -81,6 +85,7 @@ FIELDS: tuple[VenueField, ...] = (
         synonyms=("单位", "成员单位", "单位名称"),
         required=True,
         max_length=120,
+        stored=False,
     ),
     VenueField(
         "type",
@@ -100,6 +105,7 @@ FIELDS: tuple[VenueField, ...] = (
         required=True,
         min=-180,
         max=180,
+        stored=False,
     ),
     VenueField(
         "lat",
@@ -110,6 +116,7 @@ FIELDS: tuple[VenueField, ...] = (
         required=True,
         min=-90,
         max=90,
+        stored=False,
     ),
     VenueField(
         "crs",
@@ -120,6 +127,7 @@ FIELDS: tuple[VenueField, ...] = (
         synonyms=("坐标系统",),
         default=Crs.WGS84.value,
         enum=Crs,
+        stored=False,
     ),
     VenueField(
         "address",
@@ -140,6 +148,7 @@ FIELDS: tuple[VenueField, ...] = (
         default="",
         max_length=120,
         surfaces=frozenset({"import", "export", "api"}),
+        stored=False,
     ),
     VenueField(
         "capacity_units",
@@ -189,6 +198,7 @@ FIELDS: tuple[VenueField, ...] = (
         synonyms=("开放时段", "营业时间"),
         default="",
         max_length=1000,
+        stored=False,
     ),
     VenueField(
         "slot_minutes",
@@ -335,6 +345,11 @@ def _sql_list(values: tuple[int, ...] | list[str]) -> str:
     return ", ".join(str(v) if isinstance(v, int) else f"'{v}'" for v in values)
 
 
+#: The fields the venue's row holds as the files and the API show them, copied as they are by
+#: the one serializer (``operations/venues.venue_values``).
+STORED: tuple[str, ...] = tuple(f.name for f in on("export") if f.stored)
+
+
 def check_sql(name: str, column: str | None = None) -> str:
     """The database check of one field's range: ``capacity_units BETWEEN 1 AND 100``; a
     nullable field allows NULL; a field with choices lists them."""
@@ -356,6 +371,7 @@ __all__ = [
     "FIELDS",
     "PHONE_PATTERN",
     "RULE_FIELDS",
+    "STORED",
     "VenueField",
     "check_sql",
     "field",
