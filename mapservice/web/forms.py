@@ -143,7 +143,9 @@ class VenueForm(FlaskForm):
     max_duration_minutes = _number("max_duration_minutes")
     max_days_ahead = _number("max_days_ahead")
     min_notice_minutes = _number("min_notice_minutes")
-    requires_approval = BooleanField(_label("requires_approval"))
+    requires_approval = BooleanField(
+        _label("requires_approval"), default=venue_spec.field("requires_approval").default
+    )
     bookable_by = SelectField(
         _label("bookable_by"), default=venue_spec.field("bookable_by").default
     )
