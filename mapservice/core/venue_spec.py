@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from mapservice.core.i18n import N_
 from mapservice.core.vocab import BookableBy, Crs, VenueType
@@ -37,7 +37,7 @@ class VenueField:
     name: str
     kind: Kind
     label: str
-    zh_header: str
+    zh_header: str = ""
     help: str = ""
     synonyms: tuple[str, ...] = ()
     required: bool = False
@@ -65,245 +65,105 @@ class VenueField:
 #: Phone numbers: digits, spaces, + - ( ), 3 to 30 characters (empty: none given).
 PHONE_PATTERN = r"^[0-9+\-() ]{3,30}$"
 
-#: In the order of the import/export file's columns; DB-only fields last.
+
+def _text(
+    name: str, label: str, headers: tuple[str, ...], max_length: int, **kw: Any
+) -> VenueField:
+    kw.setdefault("default", None if kw.get("required") else "")
+    return VenueField(name, "text", label, **_headers(headers), max_length=max_length, **kw)
+
+
+def _int(
+    name: str,
+    label: str,
+    headers: tuple[str, ...],
+    lo: int,
+    hi: int,
+    default: int | None,
+    **kw: Any,
+) -> VenueField:
+    """An integer in ``[lo, hi]``; ``default`` None: optional, empty meaning no limit."""
+    nullable = default is None
+    return VenueField(
+        name,
+        "int",
+        label,
+        **_headers(headers),
+        min=lo,
+        max=hi,
+        default=default,
+        nullable=nullable,
+        **kw,
+    )
+
+
+def _other(name: str, kind: Kind, label: str, headers: tuple[str, ...], **kw: Any) -> VenueField:
+    return VenueField(name, kind, label, **_headers(headers), **kw)
+
+
+def _headers(headers: tuple[str, ...]) -> dict[str, Any]:
+    """The export's Chinese header and the other headers the import accepts, from
+    ``(header, *synonyms)``."""
+    return {"zh_header": headers[0] if headers else "", "synonyms": headers[1:]}
+
+
+_FILES_AND_API: frozenset[Surface] = frozenset({"import", "export", "api"})
+_DB_ONLY: frozenset[Surface] = frozenset({"db"})
+
+#: In the order of the import/export file's columns; DB-only fields last. Each field's
+#: headers: the export's Chinese header first, then the others the import accepts.
+# fmt: off
 FIELDS: tuple[VenueField, ...] = (
-    VenueField(
-        "name",
-        "text",
-        N_("Name"),
-        "名称",
-        synonyms=("场地名称", "阵地名称", "名字"),
-        required=True,
-        max_length=120,
-    ),
-    VenueField(
-        "unit",
-        "text",
-        N_("Owning unit"),
-        "所属单位",
-        help=N_("The member unit that runs the venue, by its name."),
-        synonyms=("单位", "成员单位", "单位名称"),
-        required=True,
-        max_length=120,
-        stored=False,
-    ),
-    VenueField(
-        "type",
-        "choice",
-        N_("Type"),
-        "类型",
-        synonyms=("场地类型", "阵地类型", "类别"),
-        required=True,
-        enum=VenueType,
-    ),
-    VenueField(
-        "lon",
-        "float",
-        N_("Longitude"),
-        "经度",
-        synonyms=("longitude", "lng"),
-        required=True,
-        min=-180,
-        max=180,
-        stored=False,
-    ),
-    VenueField(
-        "lat",
-        "float",
-        N_("Latitude"),
-        "纬度",
-        synonyms=("latitude",),
-        required=True,
-        min=-90,
-        max=90,
-        stored=False,
-    ),
-    VenueField(
-        "crs",
-        "choice",
-        N_("Coordinate system"),
-        "坐标系",
-        help=N_("The system the coordinates are given in (WGS-84, GCJ-02 or BD-09)."),
-        synonyms=("坐标系统",),
-        default=Crs.WGS84.value,
-        enum=Crs,
-        stored=False,
-    ),
-    VenueField(
-        "address",
-        "text",
-        N_("Address"),
-        "地址",
-        synonyms=("详细地址", "场地地址"),
-        default="",
-        max_length=200,
-    ),
-    VenueField(
-        "street",
-        "text",
-        N_("Street"),
-        "街道",
-        help=N_("Assigned from the location; ignored on import."),
-        synonyms=("所属街道", "街道(乡镇)", "乡镇"),
-        default="",
-        max_length=120,
-        surfaces=frozenset({"import", "export", "api"}),
-        stored=False,
-    ),
-    VenueField(
-        "capacity_units",
-        "int",
-        N_("Capacity units (parallel bookings, e.g. 3 courts = 3)"),
-        "可并行数量",
-        synonyms=("数量", "场地数量", "并行数量"),
-        default=1,
-        min=1,
-        max=100,
-    ),
-    VenueField(
-        "max_headcount",
-        "int",
-        N_("Maximum headcount"),
-        "最大人数",
-        synonyms=("最多容纳人数", "容纳人数", "最大容纳人数", "可容纳人数", "最多人数"),
-        nullable=True,
-        min=1,
-        max=10000,
-    ),
-    VenueField(
-        "facilities",
-        "text",
-        N_("Facilities"),
-        "设施",
-        synonyms=("设施设备", "配套设施"),
-        default="",
-        max_length=2000,
-    ),
-    VenueField(
-        "phone",
-        "text",
-        N_("Contact phone"),
-        "联系电话",
-        synonyms=("电话", "预约电话", "联系方式"),
-        default="",
-        max_length=30,
-        pattern=PHONE_PATTERN,
-    ),
-    VenueField(
-        "hours",
-        "text",
-        N_("Opening hours"),
-        "开放时间",
-        help=N_("e.g. 'Mon-Fri 09:00-21:00; Sat 08:00-12:00'"),
-        synonyms=("开放时段", "营业时间"),
-        default="",
-        max_length=1000,
-        stored=False,
-    ),
-    VenueField(
-        "slot_minutes",
-        "int",
-        N_("Slot length"),
-        "时段长度(分钟)",
-        help=N_("Bookings start and end on this grid (minutes)."),
-        default=60,
-        min=15,
-        max=120,
-        choices=(15, 30, 60, 120),
-    ),
-    VenueField(
-        "min_duration_minutes",
-        "int",
-        N_("Minimum duration (minutes)"),
-        "最短时长(分钟)",
-        help=N_("A multiple of the slot length."),
-        default=60,
-        min=15,
-        max=1440,
-    ),
-    VenueField(
-        "max_duration_minutes",
-        "int",
-        N_("Maximum duration (minutes)"),
-        "最长时长(分钟)",
-        help=N_("A multiple of the slot length, at least the minimum duration."),
-        default=240,
-        min=15,
-        max=1440,
-    ),
-    VenueField(
-        "max_days_ahead",
-        "int",
-        N_("Bookable up to (days ahead)"),
-        "最多提前天数",
-        default=30,
-        min=1,
-        max=365,
-    ),
-    VenueField(
-        "min_notice_minutes",
-        "int",
-        N_("Minimum notice (minutes)"),
-        "最少提前(分钟)",
-        default=60,
-        min=0,
-        max=10080,
-    ),
-    VenueField(
-        "requires_approval",
-        "bool",
-        N_("Bookings need approval"),
-        "需要审批",
-        synonyms=("是否审批", "需审批"),
-        default=False,
-    ),
-    VenueField(
-        "bookable_by",
-        "choice",
-        N_("Who may book"),
-        "可预约对象",
-        synonyms=("预约对象",),
-        default=BookableBy.MEMBERS.value,
-        enum=BookableBy,
-    ),
-    VenueField(
-        "weekly_quota_hours",
-        "int",
-        N_("Weekly quota per group (hours)"),
-        "每周限额(小时)",
-        nullable=True,
-        min=1,
-        max=168,
-    ),
-    VenueField(
-        "published",
-        "bool",
-        N_("Published on the map"),
-        "已发布",
-        synonyms=("发布", "是否发布"),
-        default=True,
-    ),
-    VenueField(
-        "hold_hours",
-        "int",
-        N_("Hold a pending request for (hours)"),
-        "",
-        default=48,
-        min=1,
-        max=720,
-        surfaces=frozenset({"db"}),
-    ),
-    VenueField(
-        "cancel_cutoff_minutes",
-        "int",
-        N_("Bookers may cancel until (minutes before the start)"),
-        "",
-        default=120,
-        min=0,
-        max=10080,
-        surfaces=frozenset({"db"}),
-    ),
+    _text("name", N_("Name"), ("名称", "场地名称", "阵地名称", "名字"), 120, required=True),
+    _text("unit", N_("Owning unit"), ("所属单位", "单位", "成员单位", "单位名称"), 120,
+          required=True, stored=False,
+          help=N_("The member unit that runs the venue, by its name.")),
+    _other("type", "choice", N_("Type"), ("类型", "场地类型", "阵地类型", "类别"), required=True,
+           enum=VenueType),
+    _other("lon", "float", N_("Longitude"), ("经度", "longitude", "lng"), required=True,
+           min=-180, max=180, stored=False),
+    _other("lat", "float", N_("Latitude"), ("纬度", "latitude"), required=True, min=-90, max=90,
+           stored=False),
+    _other("crs", "choice", N_("Coordinate system"), ("坐标系", "坐标系统"), enum=Crs,
+           default=Crs.WGS84.value, stored=False,
+           help=N_("The system the coordinates are given in (WGS-84, GCJ-02 or BD-09).")),
+    _text("address", N_("Address"), ("地址", "详细地址", "场地地址"), 200),
+    _text("street", N_("Street"), ("街道", "所属街道", "街道(乡镇)", "乡镇"), 120,
+          surfaces=_FILES_AND_API, stored=False,
+          help=N_("Assigned from the location; ignored on import.")),
+    _int("capacity_units", N_("Capacity units (parallel bookings, e.g. 3 courts = 3)"),
+         ("可并行数量", "数量", "场地数量", "并行数量"), 1, 100, 1),
+    _int("max_headcount", N_("Maximum headcount"),
+         ("最大人数", "最多容纳人数", "容纳人数", "最大容纳人数", "可容纳人数", "最多人数"),
+         1, 10000, None),
+    _text("facilities", N_("Facilities"), ("设施", "设施设备", "配套设施"), 2000),
+    _text("phone", N_("Contact phone"), ("联系电话", "电话", "预约电话", "联系方式"), 30,
+          pattern=PHONE_PATTERN),
+    _text("hours", N_("Opening hours"), ("开放时间", "开放时段", "营业时间"), 1000, stored=False,
+          help=N_("e.g. 'Mon-Fri 09:00-21:00; Sat 08:00-12:00'")),
+    _int("slot_minutes", N_("Slot length"), ("时段长度(分钟)",), 15, 120, 60,
+         choices=(15, 30, 60, 120), help=N_("Bookings start and end on this grid (minutes).")),
+    _int("min_duration_minutes", N_("Minimum duration (minutes)"), ("最短时长(分钟)",),
+         15, 1440, 60, help=N_("A multiple of the slot length.")),
+    _int("max_duration_minutes", N_("Maximum duration (minutes)"), ("最长时长(分钟)",),
+         15, 1440, 240,
+         help=N_("A multiple of the slot length, at least the minimum duration.")),
+    _int("max_days_ahead", N_("Bookable up to (days ahead)"), ("最多提前天数",), 1, 365, 30),
+    _int("min_notice_minutes", N_("Minimum notice (minutes)"), ("最少提前(分钟)",), 0, 10080, 60),
+    _other("requires_approval", "bool", N_("Bookings need approval"),
+           ("需要审批", "是否审批", "需审批"), default=False),
+    _other("bookable_by", "choice", N_("Who may book"), ("可预约对象", "预约对象"), enum=BookableBy,
+           default=BookableBy.MEMBERS.value),
+    _int("weekly_quota_hours", N_("Weekly quota per group (hours)"), ("每周限额(小时)",),
+         1, 168, None),
+    _other("published", "bool", N_("Published on the map"), ("已发布", "发布", "是否发布"),
+           default=True),
+    _int("hold_hours", N_("Hold a pending request for (hours)"), (), 1, 720, 48,
+         surfaces=_DB_ONLY),
+    _int("cancel_cutoff_minutes", N_("Bookers may cancel until (minutes before the start)"), (),
+         0, 10080, 120, surfaces=_DB_ONLY),
 )
+# fmt: on
 
 BY_NAME: dict[str, VenueField] = {f.name: f for f in FIELDS}
 
