@@ -337,3 +337,66 @@ def test_api_properties_come_from_the_serializer(app: Any, client: Any, db: Any,
     assert set(props) == set(schemas.VenueProperties.model_fields)
     for key, value in venue_values(venue).items():
         assert props[key] == value, key
+
+
+# ------------------------------------------------------------------ the migration
+
+
+def test_migration_0010_keeps_the_data_and_refuses_rows_outside(
+    pg_cluster: Any, db_kind: str, tmp_path: Any, runzhou_areas: Any
+) -> None:
+    """0010 on a database with venues: their hours, closures and triggers survive (SQLite
+    edits the stored definition in place instead of rebuilding the table); a row outside
+    the new ranges stops the upgrade, naming it; down and up again both work."""
+    from sqlalchemy import select, text
+    from sqlalchemy.orm import Session
+
+    from mapservice.db import make_engine
+    from mapservice.migrate import downgrade, upgrade
+    from mapservice.models import OpeningHours
+    from tests.conftest import Factory
+
+    url = (
+        pg_cluster.create_database("mapservice_0010")
+        if db_kind == "postgresql"
+        else f"sqlite:///{tmp_path / 'm.db'}"
+    )
+    upgrade(url)
+    eng = make_engine(url)
+    with Session(eng) as session:
+        make = Factory(session, runzhou_areas)
+        venue = make.venue(make.unit(make.committee(with_streets=False)), max_headcount=50)
+        venue_id = venue.id
+    eng.dispose()
+    downgrade(url, "0009")
+    eng = make_engine(url)
+    with eng.begin() as conn:  # allowed before 0010
+        conn.execute(
+            text("UPDATE venues SET max_headcount = 20000 WHERE id = :id"), {"id": venue_id}
+        )
+    eng.dispose()
+    with pytest.raises(RuntimeError, match=rf"venues \[{venue_id}\] break ck_venues_max_headcount"):
+        upgrade(url)
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        conn.execute(
+            text("UPDATE venues SET max_headcount = 10000 WHERE id = :id"), {"id": venue_id}
+        )
+    eng.dispose()
+    upgrade(url)
+    eng = make_engine(url)
+    with Session(eng) as session:
+        assert session.scalars(select(OpeningHours).where(OpeningHours.venue_id == venue_id)).all()
+        v = session.get(Venue, venue_id)
+        assert v is not None and v.max_headcount == 10000
+        version = v.rules_version
+        v.max_headcount = 10001
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+        v = session.get(Venue, venue_id)
+        assert v is not None
+        v.max_headcount = 9999
+        session.commit()
+        assert v.rules_version > version  # the venue's trigger is still there
+    eng.dispose()
