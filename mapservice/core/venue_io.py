@@ -218,15 +218,14 @@ def _map_headers(names: Sequence[str]) -> tuple[list[str | None], list[RowError]
     if dupes:
         errors.append(RowError(0, "", "duplicate_column", {"columns": ", ".join(dupes)}))
     if unknown:
-        errors.append(
-            RowError(
-                0,
-                "",
-                "unknown_column",
-                {"columns": ", ".join(unknown), "allowed": ", ".join(KEYS)},
-            )
-        )
+        errors.append(_unknown_columns(unknown))
     return keys, errors
+
+
+def _unknown_columns(names: list[str]) -> RowError:
+    return RowError(
+        0, "", "unknown_column", {"columns": ", ".join(names), "allowed": ", ".join(KEYS)}
+    )
 
 
 def _column_letter(index: int) -> str:
@@ -339,15 +338,7 @@ def _read_geojson(data: bytes, max_rows: int) -> tuple[list[VenueRow], list[RowE
     if missing and records:
         return [], [RowError(0, "", "missing_column", {"columns": ", ".join(missing)})]
     if unknown:
-        errors.insert(
-            0,
-            RowError(
-                0,
-                "",
-                "unknown_column",
-                {"columns": ", ".join(unknown), "allowed": ", ".join(KEYS)},
-            ),
-        )
+        errors.insert(0, _unknown_columns(unknown))
     # GeoJSON is not opened by spreadsheets, so the exporter adds no quotes to strip.
     return validate_all(records, errors, unguarded=False)
 
