@@ -18,7 +18,7 @@ from mapservice.core.errors import NotAllowed
 from mapservice.core.i18n import N_, _, lang
 from mapservice.core.opening import open_intervals
 from mapservice.core.venue_io import VenueRow
-from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
+from mapservice.core.vocab import BookingStatus, VenueType
 from mapservice.models import Booking, BookingAllocation, Committee, Group, User, Venue
 from mapservice.operations import venue_search
 from mapservice.operations import venues as venue_ops
@@ -79,29 +79,14 @@ def _feature(
         id=venue.id,
         geometry=s.PointGeometry(coordinates=[round(lon, 7), round(lat, 7)]),
         properties=s.VenueProperties(
+            **venue_ops.venue_values(venue),
             id=venue.id,
-            name=venue.name,
-            type=kind,
             type_label=kind.label(lang()),
             unit_id=venue.unit_id,
             unit=unit,
             street=street,
             street_approximate=approximate,
-            address=venue.address,
-            capacity_units=venue.capacity_units,
-            max_headcount=venue.max_headcount,
-            facilities=venue.facilities,
-            phone=venue.phone,
             hours=hours,
-            slot_minutes=venue.slot_minutes,
-            min_duration_minutes=venue.min_duration_minutes,
-            max_duration_minutes=venue.max_duration_minutes,
-            max_days_ahead=venue.max_days_ahead,
-            min_notice_minutes=venue.min_notice_minutes,
-            requires_approval=venue.requires_approval,
-            bookable_by=BookableBy(venue.bookable_by),
-            weekly_quota_hours=venue.weekly_quota_hours,
-            published=venue.published,
             retired=venue.retired,
             distance_m=None if distance is None else round(distance, 1),
             url=url_for("venues.detail", venue_id=venue.id),
