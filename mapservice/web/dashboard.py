@@ -19,11 +19,11 @@ from mapservice.core.errors import NotAllowed, ValidationFailed
 from mapservice.core.i18n import _, current_locale
 from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Unit, User
+from mapservice.operations.printing import FORMATS, PAPERS, print_committee_map
 from mapservice.stats import charts, export
 from mapservice.stats.fonts import FontMissing
-from mapservice.stats.frames import LOAD_PARTS, Scope, load_areas, load_map_venues
+from mapservice.stats.frames import LOAD_PARTS, Scope
 from mapservice.stats.periods import KINDS, Period, period_for
-from mapservice.stats.printmap import FORMATS, PAPERS, print_map
 from mapservice.stats.report import (
     DEFAULT_COVERAGE_TYPE,
     DEFAULT_THRESHOLD,
@@ -232,22 +232,11 @@ def print_one_map(fmt: str) -> Any:
     paper = request.args.get("paper", "A3")
     if fmt not in FORMATS or paper not in PAPERS:
         abort(404)
-    db = get_db()
-    committee = db.get(Committee, actor.committee_id)
+    committee = get_db().get(Committee, actor.committee_id)
     assert committee is not None
-    district, streets = load_areas(db, committee.id)
     try:
-        data = print_map(
-            load_map_venues(db, committee.id),
-            district,
-            streets,
-            title=f"{committee.name} 功能阵地分布图",
-            paper=paper,
-            fmt=fmt,
-            on=datetime.now(ZoneInfo(committee.timezone)).date(),
-        )
+        printed = print_committee_map(get_db(), committee, paper=paper, fmt=fmt)
     except FontMissing as exc:
         current_app.logger.error("%s", exc)
         raise ValidationFailed(_("The server has no Chinese font to print with."), {}) from exc
-    mimetype = "application/pdf" if fmt == "pdf" else "image/png"
-    return _attachment(data, mimetype, f"{committee.slug}-one-map-{paper}.{fmt}")
+    return _attachment(printed.data, printed.mimetype, printed.filename)
