@@ -383,7 +383,7 @@ def test_committee_create(cli, db):
     committee = committee_of(db, "saihan")
     assert committee.name == "赛罕区青工委" and committee.timezone == "Asia/Shanghai"
     assert [a.name for a in committee.areas] == ["赛罕区"]
-    assert "exists" in one_line_reason(
+    assert "青工委“saihan”已存在" in one_line_reason(
         cli("committee", "create", "--slug", "saihan", "--name", "又一个", "--district", district)
     )
     line = one_line_reason(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import click
 from flask import Flask
 from sqlalchemy import select
@@ -29,9 +31,10 @@ def user_group() -> None:
     pass
 
 
-def _named(
-    session: Session, model: type[Unit] | type[Group], committee: Committee, name: str | None
-) -> Unit | Group:
+Named = TypeVar("Named", Unit, Group)
+
+
+def _named(session: Session, model: type[Named], committee: Committee, name: str | None) -> Named:
     """The committee's unit or group called ``name`` (the option is required for the role)."""
     option, kind = ("--unit", "unit") if model is Unit else ("--group", "group")
     if not name:
@@ -81,8 +84,8 @@ def user_create(
             display_name=display_name,
             phone=phone,
             email=email,
-            unit=unit if isinstance(unit, Unit) else None,
-            group=group if isinstance(group, Group) else None,
+            unit=unit,
+            group=group,
         )
         click.echo(f"created {user.username} ({user.role})")
 
