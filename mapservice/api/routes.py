@@ -593,8 +593,8 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
         from_=query.from_,
         to=query.to,
         group_by=query.group_by,
-        total=s.UtilizationRow(**asdict(table.total)),
-        rows=[s.UtilizationRow(**asdict(row)) for row in table.rows],
+        total=s.UtilizationRow.model_validate(table.total),
+        rows=[s.UtilizationRow.model_validate(row) for row in table.rows],
     )
 
 

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
 
-from mapservice.cli.common import transaction
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(bookings_group)
+from mapservice.cli.common import registrar, transaction
 
 
-@click.group("bookings", help="Bookings.")
-def bookings_group() -> None:
-    pass
-
-
-@bookings_group.command(
+@click.command(
     "expire", help="Expire pending requests whose hold ran out (also happens on access)."
 )
 def bookings_expire() -> None:
@@ -26,3 +16,6 @@ def bookings_expire() -> None:
     with transaction() as session:
         n = expire_holds(session)
     click.echo(f"expired {n} pending request(s)")
+
+
+init_app = registrar(click.Group("bookings", help="Bookings.", commands=[bookings_expire]))

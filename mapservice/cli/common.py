@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -112,3 +112,13 @@ def config(name: str) -> Any:
 committee_option: Callable[[Any], Any] = click.option(
     "--committee", "committee_slug", default=None, help="Committee slug (default: the first one)."
 )
+
+
+def registrar(*commands: click.Command) -> Callable[[Flask], None]:
+    """A subsystem's ``init_app``: adds its commands to the app's ``mapservice`` CLI."""
+
+    def init_app(app: Flask) -> None:
+        for command in commands:
+            app.cli.add_command(command)
+
+    return init_app

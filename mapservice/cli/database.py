@@ -6,19 +6,11 @@ import subprocess
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 
-from mapservice.cli.common import config, fail
+from mapservice.cli.common import config, fail, registrar
 
-
-def init_app(app: Flask) -> None:
-    for command in (db_group, backup_cmd, restore_cmd):
-        app.cli.add_command(command)
-
-
-@click.group("db", help="Database schema.")
-def db_group() -> None:
-    pass
+db_group = click.Group("db", help="Database schema.")
 
 
 @db_group.command("upgrade", help="Apply migrations up to the newest schema.")
@@ -63,3 +55,6 @@ def restore_cmd(file: str) -> None:
     # e.g., instants stored as text before 0008 become integers).
     upgrade(url)
     click.echo(f"restored from {file}; the schema is up to date")
+
+
+init_app = registrar(db_group, backup_cmd, restore_cmd)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask import Flask
 
 from mapservice.cli.common import (
     cli_actor,
@@ -13,19 +12,12 @@ from mapservice.cli.common import (
     config,
     fail,
     get_committee,
+    registrar,
     transaction,
 )
 from mapservice.core import geo
 
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(geodata_group)
-    app.cli.add_command(committee_group)
-
-
-@click.group("geodata", help="District and street boundaries.")
-def geodata_group() -> None:
-    pass
+geodata_group = click.Group("geodata", help="District and street boundaries.")
 
 
 @geodata_group.command(
@@ -58,9 +50,7 @@ def geodata_import(
     click.echo(f"loaded {n} {level} area(s) for {committee.slug}")
 
 
-@click.group("committee", help="Committees hosted by this deployment.")
-def committee_group() -> None:
-    pass
+committee_group = click.Group("committee", help="Committees hosted by this deployment.")
 
 
 @committee_group.command("create", help="Create a committee with its district boundary.")
@@ -84,3 +74,6 @@ def committee_create(
             district_name=district_name,
         )
     click.echo(f"created committee {slug}")
+
+
+init_app = registrar(geodata_group, committee_group)

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
 
-from mapservice.cli.common import committee_option, fail, get_committee, transaction, write_output
+from mapservice.cli import common
+from mapservice.cli.common import committee_option
 
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(map_group)
-
-
-@click.group("map", help="The printed one map.")
-def map_group() -> None:
-    pass
+map_group = click.Group("map", help="The printed one map.")
 
 
 @map_group.command("print", help="Print the one map: numbered venues, legend and index.")
@@ -28,13 +21,16 @@ def map_print(paper: str, fmt: str, output: str, committee_slug: str | None) -> 
     from mapservice.operations.printing import print_committee_map
     from mapservice.stats.fonts import FontMissing
 
-    with transaction() as session:
-        committee = get_committee(session, committee_slug)
+    with common.transaction() as session:
+        committee = common.get_committee(session, committee_slug)
         try:
             printed = print_committee_map(session, committee, paper=paper, fmt=fmt)
         except FontMissing as exc:
-            fail(str(exc))
-    write_output(output, printed.data)
+            common.fail(str(exc))
+    common.write_output(output, printed.data)
     click.echo(
         f"wrote the {paper} one map of {committee.slug} ({printed.venues} venues) to {output}"
     )
+
+
+init_app = common.registrar(map_group)

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
 
-from mapservice.cli.common import transaction
+from mapservice.cli.common import registrar, transaction
 
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(seed_group)
-
-
-@click.group("seed", help="Demo data.")
-def seed_group() -> None:
-    pass
+seed_group = click.Group("seed", help="Demo data.")
 
 
 @seed_group.command(
@@ -28,3 +20,6 @@ def seed_demo_cmd() -> None:
     for name, counts in result.items():
         click.echo(f"{name}: " + ", ".join(f"{k} +{v}" for k, v in counts.items()))
     click.echo(f"demo log-ins (password: {DEMO_PASSWORD}): " + ", ".join(u for u, *_ in DEMO_USERS))
+
+
+init_app = registrar(seed_group)

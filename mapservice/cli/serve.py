@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(serve)
+from mapservice.cli.common import registrar
 
 
 @click.command(
@@ -36,3 +34,6 @@ def serve(host: str, port: int, threads: int, workers: int) -> None:
     else:
         click.echo(f"serving on http://{host}:{port} (waitress, {threads} threads)")
         serving.serve_waitress(app, host, port, threads)
+
+
+init_app = registrar(serve)

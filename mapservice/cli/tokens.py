@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
 
-from mapservice.cli.common import get_user, transaction
+from mapservice.cli.common import get_user, registrar, transaction
 
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(token_group)
-
-
-@click.group("token", help="Personal access tokens for the JSON API.")
-def token_group() -> None:
-    pass
+token_group = click.Group("token", help="Personal access tokens for the JSON API.")
 
 
 @token_group.command("create", help="Create a token; it is printed once and stored hashed.")
@@ -39,3 +31,6 @@ def token_revoke(username: str, prefix: str) -> None:
     with transaction() as session:
         hits = revoke_tokens(session, None, get_user(session, username), prefix=prefix)
     click.echo(f"revoked {len(hits)} token(s)")
+
+
+init_app = registrar(token_group)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TypeVar
 
 import click
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,19 +15,13 @@ from mapservice.cli.common import (
     get_committee,
     get_user,
     password,
+    registrar,
     transaction,
 )
 from mapservice.core.vocab import Role
 from mapservice.models import Committee, Group, Unit
 
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(user_group)
-
-
-@click.group("user", help="Accounts.")
-def user_group() -> None:
-    pass
+user_group = click.Group("user", help="Accounts.")
 
 
 Named = TypeVar("Named", Unit, Group)
@@ -99,3 +92,6 @@ def user_reset(username: str, password_: str | None) -> None:
     with transaction() as session:
         reset_password(session, None, get_user(session, username), password(password_))
         click.echo(f"password of {username} changed")
+
+
+init_app = registrar(user_group)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import select
 
 from mapservice.cli.common import (
@@ -13,21 +13,14 @@ from mapservice.cli.common import (
     committee_option,
     fail,
     get_committee,
+    registrar,
     transaction,
     write_output,
 )
 from mapservice.core.venue_io import write_venues
 from mapservice.models import Unit, Venue
 
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(import_group)
-    app.cli.add_command(export_group)
-
-
-@click.group("import", help="Bulk import.")
-def import_group() -> None:
-    pass
+import_group = click.Group("import", help="Bulk import.")
 
 
 @import_group.command("venues", help="Import venues from CSV, XLSX or GeoJSON (all or nothing).")
@@ -52,9 +45,7 @@ def import_venues_cmd(file: str, committee_slug: str | None) -> None:
     click.echo(f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}")
 
 
-@click.group("export", help="Export data.")
-def export_group() -> None:
-    pass
+export_group = click.Group("export", help="Export data.")
 
 
 @export_group.command("venues", help="Export venues to CSV, XLSX or GeoJSON.")
@@ -80,3 +71,6 @@ def export_venues_cmd(
         rows = [row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]
     write_output(output, write_venues(rows, fmt))
     click.echo(f"wrote {len(rows)} venues to {output}")
+
+
+init_app = registrar(import_group, export_group)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -189,6 +190,12 @@ def own_overlaps(
     return engine.own_overlaps(session, group_id, venue.id, windows, now)
 
 
+class _What(TypedDict):
+    units: int
+    purpose: str
+    headcount: int | None
+
+
 def book_from_form(
     session: Session,
     actor: User,
@@ -215,34 +222,15 @@ def book_from_form(
             )
             return OverlapQuestion(question, held)
     start, end = window
+    what = _What(units=req.units, purpose=req.purpose, headcount=req.headcount)
     if req.repeat:
+        until = req.until if req.count is None else None
         series = engine.book_series(
-            session,
-            actor,
-            venue.id,
-            group_id,
-            start,
-            end,
-            freq=req.repeat,
-            count=req.count,
-            until=req.until if req.count is None else None,
-            policy=req.policy or "all_or_nothing",
-            units=req.units,
-            purpose=req.purpose,
-            headcount=req.headcount,
-        )
+            session, actor, venue.id, group_id, start, end,
+            freq=req.repeat, count=req.count, until=until, policy=req.policy, **what,
+        )  # fmt: skip
         return Booked(window, series=series)
     if before_write is not None:
         before_write()
-    booking = engine.book(
-        session,
-        actor,
-        venue.id,
-        group_id,
-        start,
-        end,
-        units=req.units,
-        purpose=req.purpose,
-        headcount=req.headcount,
-    )
+    booking = engine.book(session, actor, venue.id, group_id, start, end, **what)
     return Booked(window, booking=booking)

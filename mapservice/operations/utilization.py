@@ -30,53 +30,38 @@ def stats_scope(actor: User) -> Scope:
     return Scope(actor.committee_id, None if actor.is_admin else actor.unit_id)
 
 
-@dataclass(frozen=True)
-class UtilizationRow:
-    key: str
-    name: str
-    venues: int
-    open_cap_hours: float
-    booked_cap_hours: float
-    realized_cap_hours: float
-    shared_cap_hours: float
-    bookings: int
-    utilization: float
-    realized_utilization: float
-    sharing_rate: float
-    no_show_rate: float
-    cancellation_rate: float
+#: The figures of a row of the table, summed (hours, counts) or ratios of sums (rates).
+HOURS = ("open_cap_hours", "booked_cap_hours", "realized_cap_hours", "shared_cap_hours")
+COUNTS = ("venues", "bookings")
+RATES = (
+    "utilization",
+    "realized_utilization",
+    "sharing_rate",
+    "no_show_rate",
+    "cancellation_rate",
+)
 
-    @classmethod
-    def of(cls, key: Any, name: Any, figures: dict[str, Any]) -> UtilizationRow:
-        """A row of the figures as served: hours to the thousandth, rates at most 1, no NaN."""
 
-        def num(col: str) -> float:
-            value = figures.get(col, 0.0)
-            return 0.0 if value is None or value != value else float(value)  # NaN → 0
+def served_row(key: Any, name: Any, figures: dict[str, Any]) -> dict[str, str | int | float]:
+    """A row of the figures as served: hours to the thousandth, rates at most 1, no NaN."""
 
-        return cls(
-            key=str(key),
-            name=str(name or ""),
-            venues=int(num("venues")),
-            open_cap_hours=round(num("open_cap_hours"), 3),
-            booked_cap_hours=round(num("booked_cap_hours"), 3),
-            realized_cap_hours=round(num("realized_cap_hours"), 3),
-            shared_cap_hours=round(num("shared_cap_hours"), 3),
-            bookings=int(num("bookings")),
-            utilization=min(1.0, num("utilization")),
-            realized_utilization=min(1.0, num("realized_utilization")),
-            sharing_rate=min(1.0, num("sharing_rate")),
-            no_show_rate=min(1.0, num("no_show_rate")),
-            cancellation_rate=min(1.0, num("cancellation_rate")),
-        )
+    def num(col: str) -> float:
+        value = figures.get(col, 0.0)
+        return 0.0 if value is None or value != value else float(value)  # NaN → 0
+
+    row: dict[str, str | int | float] = {"key": str(key), "name": str(name or "")}
+    row.update({c: int(num(c)) for c in COUNTS})
+    row.update({c: round(num(c), 3) for c in HOURS})
+    row.update({c: min(1.0, num(c)) for c in RATES})
+    return row
 
 
 @dataclass(frozen=True)
 class UtilizationTable:
     period: Period
     group_by: str
-    total: UtilizationRow
-    rows: list[UtilizationRow]
+    total: dict[str, str | int | float]
+    rows: list[dict[str, str | int | float]]
 
 
 def utilization_table(
@@ -90,7 +75,5 @@ def utilization_table(
     assert committee is not None
     period = period_for("custom", first_day, ZoneInfo(committee.timezone), last_day=last_day)
     used = utilization(session, scope, period, group_by, load_parts=LOAD_PARTS)
-    rows = [
-        UtilizationRow.of(r["key"], r.get("name", ""), r) for r in used.grouped.to_dict("records")
-    ]
-    return UtilizationTable(period, group_by, UtilizationRow.of("total", "", used.totals), rows)
+    rows = [served_row(r["key"], r.get("name", ""), r) for r in used.grouped.to_dict("records")]
+    return UtilizationTable(period, group_by, served_row("total", "", used.totals), rows)

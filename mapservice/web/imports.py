@@ -25,14 +25,12 @@ bp = Blueprint("imports", __name__, url_prefix="/import")
 
 
 def _page(form: ImportForm, report: ImportReport | None, problems: list[str], status: int) -> Any:
-    return render_template(
-        "imports/venues.html",
-        form=form,
-        report=report,
-        problems=problems,
-        max_rows=max_rows_of(current_app.config),
+    limit = max_rows_of(current_app.config)
+    page = render_template(
+        "imports/venues.html", form=form, report=report, problems=problems, max_rows=limit,
         headers=accepted_headers(),
-    ), status
+    )  # fmt: skip
+    return page, status
 
 
 @bp.route("/venues", methods=["GET", "POST"])

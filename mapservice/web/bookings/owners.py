@@ -3,6 +3,7 @@ venue's week calendar."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -93,22 +94,29 @@ def requests() -> Any:
     )
 
 
+def _decide(form_ok: bool, act: Callable[[], Booking], said: Callable[[Booking], str]) -> Any:
+    """Run one of the owner's decisions on a booking, say what was done (or why not) and go
+    back to the queue (or the page named by ``next``)."""
+    if not form_ok:
+        abort(400)
+    back = _back(url_for("bookings.requests"))
+    try:
+        booking = act()
+    except RuleViolation as exc:
+        return _domain_error_back(exc, back)
+    flash(said(booking), "success")
+    return redirect(back, 303)
+
+
 @bp.route("/bookings/<int:booking_id>/confirm", methods=["POST"])
 @login_required
 def confirm(booking_id: int) -> Any:
     actor = _actor()
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    back = _back(url_for("bookings.requests"))
-    try:
-        booking = engine.confirm(get_db(), actor, booking_id)
-    except RuleViolation as exc:
-        return _domain_error_back(exc, back)
-    flash(
-        _("Confirmed: %(group)s, %(when)s.", group=booking.group.name, when=when_text(booking)),
-        "success",
+    return _decide(
+        EmptyForm().validate_on_submit(),
+        lambda: engine.confirm(get_db(), actor, booking_id),
+        lambda b: _("Confirmed: %(group)s, %(when)s.", group=b.group.name, when=when_text(b)),
     )
-    return redirect(back, 303)
 
 
 @bp.route("/bookings/<int:booking_id>/decline", methods=["POST"])
@@ -116,39 +124,27 @@ def confirm(booking_id: int) -> Any:
 def decline(booking_id: int) -> Any:
     actor = _actor()
     form = ReasonForm()
-    if not form.validate_on_submit():
-        abort(400)
-    back = _back(url_for("bookings.requests"))
-    try:
-        booking = engine.decline(get_db(), actor, booking_id, form.reason.data or "")
-    except RuleViolation as exc:
-        return _domain_error_back(exc, back)
-    flash(
-        _("Declined: %(group)s, %(when)s.", group=booking.group.name, when=when_text(booking)),
-        "success",
+    return _decide(
+        form.validate_on_submit(),
+        lambda: engine.decline(get_db(), actor, booking_id, form.reason.data or ""),
+        lambda b: _("Declined: %(group)s, %(when)s.", group=b.group.name, when=when_text(b)),
     )
-    return redirect(back, 303)
 
 
 @bp.route("/bookings/<int:booking_id>/check-in", methods=["POST"])
 @login_required
 def check_in(booking_id: int) -> Any:
     actor = _actor()
-    if not EmptyForm().validate_on_submit():
-        abort(400)
     no_show = request.form.get("no_show") == "1"
-    back = _back(url_for("bookings.requests"))
-    try:
-        booking = engine.check_in(get_db(), actor, booking_id, no_show=no_show)
-    except RuleViolation as exc:
-        return _domain_error_back(exc, back)
-    flash(
-        _("Marked as no-show: %(group)s.", group=booking.group.name)
-        if no_show
-        else _("Checked in: %(group)s.", group=booking.group.name),
-        "success",
+    return _decide(
+        EmptyForm().validate_on_submit(),
+        lambda: engine.check_in(get_db(), actor, booking_id, no_show=no_show),
+        lambda b: (
+            _("Marked as no-show: %(group)s.", group=b.group.name)
+            if no_show
+            else _("Checked in: %(group)s.", group=b.group.name)
+        ),
     )
-    return redirect(back, 303)
 
 
 @bp.route("/venues/<int:venue_id>/calendar")
