@@ -212,7 +212,7 @@ def book(venue_id: int) -> Any:
         kept = {"overlaps": done.bookings, "overlap_question": done.question}
         return _book_page(venue, 409, form=form, **kept)
     end_write_phase()
-    _flash_booked(form, actor, venue, done.series or done.booking)
+    _flash_booked(form, actor, venue, done.series if done.series is not None else done.booking)
     return redirect(url_for("bookings.mine"), 303)
 
 
