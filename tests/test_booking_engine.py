@@ -691,16 +691,28 @@ def test_postgresql_book_locks_the_venue_in_the_query_that_reads_it(db_kind, wdb
     assert booking.unit_numbers == [1] and other_writer_gets_the_row()
 
 
-def test_group_suspended_between_the_checks_and_the_lock_is_refused(db, wdb, w):
-    court_id, unit_id = w["court"].id, w["g_other"].unit_id
-    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+@pytest.mark.parametrize(
+    "who,suspended,code",
+    [
+        ("booker", "group's", "group_inactive"),
+        # Issue 17: a venue of a unit not admitted is not open for booking (the admin books
+        # for a group of another unit: only the venue's unit changes).
+        ("admin", "venue's", "venue_inactive"),
+    ],
+)
+def test_a_unit_suspended_between_the_checks_and_the_lock_is_refused(
+    db, wdb, w, who, suspended, code
+):
+    court_id = w["court"].id
+    unit_id = w["g_other"].unit_id if suspended == "group's" else w["court"].unit_id
+    p = engine.prepare(wdb, w[who], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
     wdb.rollback()
     db.rollback()
     db.get(Unit, unit_id).status = "suspended"
     db.commit()
     with pytest.raises(RuleViolation) as info:
-        engine.book_prepared(wdb, w["booker"], p)
-    assert info.value.violations[0].code == "group_inactive"
+        engine.book_prepared(wdb, w[who], p)
+    assert info.value.violations[0].code == code
     wdb.rollback()
     assert wdb.scalar(select(Booking.id).where(Booking.venue_id == court_id)) is None
 

@@ -23,6 +23,7 @@ from mapservice.core.i18n import _
 from mapservice.db import utcnow
 from mapservice.models import ApiToken, User
 from mapservice.operations import tokens
+from mapservice.policy.tokens import token_allows
 from mapservice.web.database import get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -78,7 +79,7 @@ def _authenticate(scope: str | None) -> None:
                 401, "invalid_token", _("The access token is missing, revoked or wrong.")
             )
         g.api_user, g.api_token = token.user, token
-        if scope is not None and scope not in token.scope_set:
+        if not token_allows(token, scope):
             raise ApiError(
                 403, "insufficient_scope", _("This token lacks the '%(scope)s' scope.", scope=scope)
             )

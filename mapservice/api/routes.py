@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from mapservice import policy
 from mapservice.api import schemas as s
@@ -22,6 +22,7 @@ from mapservice.core.vocab import BookingStatus, VenueType
 from mapservice.models import Booking, BookingAllocation, Committee, Group, User, Venue
 from mapservice.operations import venue_search
 from mapservice.operations import venues as venue_ops
+from mapservice.operations.bookings import my_bookings
 from mapservice.web.database import end_read_phase, end_write_phase
 
 READ_ERRORS = (401, 403, 404, 422, 429)
@@ -474,29 +475,8 @@ def occurrence_out(o: engine.Outcome) -> s.OccurrenceOut:
 def list_bookings(query: s.BookingsQuery) -> s.BookingList:
     user = api_user()
     assert user is not None
-    stmt = (
-        select(Booking)
-        .join(Venue, Venue.id == Booking.venue_id)
-        .where(Venue.committee_id == user.committee_id)
-    )
-    if query.scope == "all":
-        if not user.is_admin:
-            raise NotAllowed("admin_only", _("Only the committee admin may do this."))
-    elif query.scope == "unit":
-        if not user.is_secretary:
-            raise NotAllowed("secretary_only", _("Only unit secretaries have a unit's venues."))
-        stmt = stmt.where(Venue.unit_id == user.unit_id)
-    elif user.is_booker:
-        stmt = stmt.where(Booking.group_id == user.group_id)
-    elif user.is_secretary:
-        stmt = stmt.join(Group, Group.id == Booking.group_id).where(
-            or_(Group.unit_id == user.unit_id, Booking.entered_by_id == user.id)
-        )
-    else:
-        stmt = stmt.where(Booking.entered_by_id == user.id)
-    if query.status:
-        stmt = stmt.where(Booking.status == query.status)
-    rows = db().scalars(stmt.order_by(Booking.start_at).limit(1000))
+    statuses = (query.status,) if query.status else ()
+    rows = my_bookings(db(), user, scope=query.scope, statuses=statuses)
     return s.BookingList(bookings=[booking_out(b) for b in rows])
 
 

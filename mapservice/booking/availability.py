@@ -24,7 +24,12 @@ from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
-from mapservice.policy import group_is_active, group_may_book, is_owner, may_see_details
+from mapservice.policy import (
+    can_group_book_venue,
+    can_run_venue,
+    can_see_booking_group,
+    group_is_active,
+)
 
 SEARCH_DAYS = 7
 NEAREST_VENUES = 40
@@ -60,10 +65,10 @@ def _violations(
         Request(s, e, units),
         rules,
         now,
-        may_book=group_may_book(group, venue),
+        may_book=can_group_book_venue(group, venue),
         group_active=group_is_active(group),
         quota_used_minutes=quota_cache[key],
-        exempt=is_owner(actor, venue),
+        exempt=can_run_venue(actor, venue),
     )
 
 
@@ -151,7 +156,7 @@ def similar_free_venues(
                 Venue.id != venue.id,
                 # Public venues only (published, not retired, of an admitted unit): a link
                 # to one the group's people could not open would be a dead end.
-                policy.venue_public(),
+                policy.venues_public(),
                 Venue.capacity_units >= units,
             )
             .order_by(Venue.id)
@@ -422,7 +427,7 @@ def week_slots(
                             (h.booking_id, names[h.booking_id][1])
                             for h in overlapping
                             if h.booking_id in names
-                            and may_see_details(actor, venue, names[h.booking_id][0])
+                            and can_see_booking_group(actor, venue, names[h.booking_id][0])
                         }
                     )
                 )

@@ -84,16 +84,16 @@ from mapservice.models.audit import record
 from mapservice.policy import (
     active_with_unit,
     bookable_by_rule,
+    bookings_managed_by,
+    can_act_for_group,
+    can_group_book_venue,
+    can_run_venue,
+    can_see_booking_group,
     get_venue,
     group_is_active,
-    group_may_book,
-    is_owner,
-    manageable_bookings,
-    may_act_for_group,
-    may_act_for_group_self,
-    may_see_details,
-    venue_visibility_key,
-    venue_visible,
+    is_own_group_booking,
+    venues_seen_by,
+    venues_seen_by_key,
 )
 
 ACTIVE = (BookingStatus.PENDING.value, BookingStatus.CONFIRMED.value)
@@ -148,7 +148,7 @@ def _venue_for_booking(session: Session, actor: User | None, venue_id: int) -> V
 
 
 def _booking(session: Session, actor: User | None, booking_id: int) -> Booking:
-    """A booking the actor may manage (:func:`manageable_bookings`), loaded through that one
+    """A booking the actor may manage (:func:`bookings_managed_by`), loaded through that one
     scoped query. Others: 404."""
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
@@ -156,7 +156,7 @@ def _booking(session: Session, actor: User | None, booking_id: int) -> Booking:
         select(Booking)
         .join(Venue, Venue.id == Booking.venue_id)
         .join(Group, Group.id == Booking.group_id)
-        .where(Booking.id == booking_id, manageable_bookings(actor))
+        .where(Booking.id == booking_id, bookings_managed_by(actor))
     ).one_or_none()
     if booking is None:
         raise NotFound("booking_not_found", _("No such booking."))
@@ -182,7 +182,7 @@ def _conflicts(
     out = []
     for (s, e, bid), units in sorted(merged.items()):
         gid, gname = groups.get(bid, (0, ""))
-        visible = may_see_details(actor, venue, gid)
+        visible = can_see_booking_group(actor, venue, gid)
         out.append(Occupied(s, e, len(units), bid if visible else None, gname if visible else None))
     return out
 
@@ -203,12 +203,12 @@ def _check_and_hold(
 ) -> list[int]:
     """Under the venue lock: apply every rule, then find ``units`` units free for the whole
     time. Returns their numbers, or raises RuleViolation / BookingConflict."""
-    owner = is_owner(actor, venue)
+    owner = can_run_venue(actor, venue)
     violations = check(
         Request(start, end, units, headcount),
         venue_rules(venue),
         now,
-        may_book=group_may_book(group, venue),
+        may_book=can_group_book_venue(group, venue),
         group_active=group_is_active(group),
         quota_used_minutes=quota_used_minutes(
             session, venue, group.id, start, now, exclude_booking_id
@@ -358,7 +358,7 @@ class Prepared:
         return not self.owner and self.rules.weekly_quota_hours is not None
 
     def sees_details(self, group_id: int) -> bool:
-        """:func:`may_see_details` for this actor at this venue."""
+        """:func:`can_see_booking_group` for this actor at this venue."""
         return self.owner or (self.actor_is_booker and self.actor_group_id == group_id)
 
 
@@ -384,10 +384,7 @@ class BookingVenue(NamedTuple):
     requires_approval: bool
     hold_hours: int
     rules_version: int
-
-    @property
-    def is_open_for_booking(self) -> bool:
-        return self.published and not self.retired
+    unit_status: str  # the unit admitted or not (policy.venue_is_open)
 
 
 class BookingGroup(NamedTuple):
@@ -413,10 +410,10 @@ _GROUP_COLUMNS = (
 )
 _N_VENUE = len(BookingVenue._fields)
 
-# The venue (as the actor may see it: :func:`mapservice.policy.venue_visible`), its committee's time
-# zone and the group with its unit, in one query (each query is a round trip on PostgreSQL).
-# Built once per shape of the visibility condition: under load, building and keying a
-# statement costs more than running it.
+# The venue (as the actor may see it: :func:`mapservice.policy.venues_seen_by`), its
+# committee's time zone and the group with its unit, in one query (each query is a round
+# trip on PostgreSQL). Built once per shape of the visibility condition: under load,
+# building and keying a statement costs more than running it.
 _VENUE_AND_GROUP: Select[Any] = (
     select(
         *(getattr(Venue, f) for f in BookingVenue._fields),
@@ -510,10 +507,12 @@ def _venue_and_group(
     if not in the actor's committee) and, with ``lock`` (PostgreSQL), the venue's row locked
     by the same statement and whether it has run-out holds. One statement."""
     postgresql = session.get_bind().dialect.name == "postgresql"
-    key = (venue_visibility_key(actor), lock, postgresql)
+    key = (venues_seen_by_key(actor), lock, postgresql)
     stmt = _VENUE_AND_GROUP_BY_VISIBILITY.get(key)
     if stmt is None:
-        stmt = _VENUE_AND_GROUP.where(venue_visible(actor)).add_columns(*_rules_columns(postgresql))
+        stmt = _VENUE_AND_GROUP.where(venues_seen_by(actor)).add_columns(
+            *_rules_columns(postgresql)
+        )
         if lock:
             stmt = stmt.add_columns(_expired_holds()).with_for_update(of=Venue)
         _VENUE_AND_GROUP_BY_VISIBILITY[key] = stmt
@@ -551,7 +550,7 @@ def venue_and_rules(
 
 
 def _group_may_book(session: Session, group: BookingGroup, venue: BookingVenue) -> bool:
-    """:func:`group_may_book` for the booking path's rows (the pairing read only if asked)."""
+    """:func:`can_group_book_venue` for the booking path's rows (the pairing read only if asked)."""
     return bookable_by_rule(
         venue.bookable_by,
         group.unit_id == venue.unit_id,
@@ -600,9 +599,9 @@ def prepare(
     version = venue.rules_version  # read with (or before) everything checked below
     if group is None:
         raise NotFound("group_not_found", _("No such group."))
-    if not may_act_for_group(actor, group, venue):
+    if not can_act_for_group(actor, group, venue):
         raise NotAllowed("not_your_group", _("You may only book for your own group."))
-    owner = is_owner(actor, venue)
+    owner = can_run_venue(actor, venue)
     may_book = _group_may_book(session, group, venue)
     active = active_with_unit(group.active, group.unit_status)
     req = Request(start, end, units, headcount)
@@ -661,6 +660,7 @@ def prepare(
             group.unit_id,
             group.unit_status,
             group.unit_committee_id,
+            venue.unit_status,
         ),
     )
 
@@ -675,6 +675,7 @@ def _stamp_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
             Group.unit_id,
             Unit.status,
             Unit.committee_id,
+            Venue.unit_status,
             expired,
         )
         .select_from(Venue)
@@ -710,7 +711,7 @@ def _lock_and_stamp(session: Session, p: Prepared) -> tuple[tuple[Any, ...] | No
     ).one_or_none()
     if row is None:
         return None, False
-    return tuple(row[:6]), bool(row[6])
+    return tuple(row[:7]), bool(row[7])
 
 
 def book_prepared(
@@ -1178,7 +1179,7 @@ def _cancel_one(
     booking.status_reason = reason.strip()[:200]
     booking.decided_by_id = actor.id
     booking.decided_at = now
-    if is_owner(actor, booking.venue) and not may_act_for_group_self(actor, booking):
+    if can_run_venue(actor, booking.venue) and not is_own_group_booking(actor, booking):
         notify(session, booking, "cancelled_by_owner", reason=booking.status_reason)
     record(
         session,
@@ -1248,7 +1249,7 @@ def _cancel_targets(
         if scope == "following":
             stmt = stmt.where(Booking.start_at >= booking.start_at)
         targets = list(session.scalars(stmt.order_by(Booking.start_at)))
-    owner = is_owner(actor, booking.venue)
+    owner = can_run_venue(actor, booking.venue)
     for target in targets:
         if target.status not in ACTIVE:
             raise RuleViolation(
@@ -1328,7 +1329,7 @@ def reschedule(
     capacity.release(session, booking)
     session.flush()
     booking.start_at, booking.end_at, booking.units = start, end, units
-    if venue.requires_approval and not is_owner(actor, venue):
+    if venue.requires_approval and not can_run_venue(actor, venue):
         booking.status = BookingStatus.PENDING.value
         booking.hold_expires_at = now + timedelta(hours=venue.hold_hours)
     session.flush()
@@ -1347,7 +1348,7 @@ def reschedule(
 
 def _owned_booking(session: Session, actor: User | None, booking_id: int) -> Booking:
     booking = _booking(session, actor, booking_id)
-    if not is_owner(actor, booking.venue):
+    if not can_run_venue(actor, booking.venue):
         raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
     return booking
 

@@ -15,6 +15,7 @@ from mapservice.booking.rules import VenueRules, week_bounds
 from mapservice.core import venue_spec
 from mapservice.core.hours import OpeningRange
 from mapservice.models import Booking, Venue
+from mapservice.policy import venue_is_open
 
 
 class RulesSource(Protocol):
@@ -39,7 +40,11 @@ class RulesSource(Protocol):
     @property
     def weekly_quota_hours(self) -> int | None: ...
     @property
-    def is_open_for_booking(self) -> bool: ...
+    def published(self) -> bool: ...
+    @property
+    def retired(self) -> bool: ...
+    @property
+    def unit_status(self) -> str: ...
 
 
 def venue_tz(venue: Venue) -> ZoneInfo:
@@ -108,5 +113,5 @@ def venue_rules_of(
         **{name: getattr(venue, name) for name in venue_spec.RULE_FIELDS},
         ranges=ranges,
         closures=closures,
-        bookable=venue.is_open_for_booking,
+        bookable=venue_is_open(venue.published, venue.retired, venue.unit_status),
     )

@@ -17,17 +17,18 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from mapservice.core.hours import OpeningRange, format_hours
 from mapservice.core.venue_spec import check_sql
 from mapservice.core.vocab import BookableBy, Crs
 from mapservice.db import Base, UTCDateTime, utcnow
+from mapservice.models.units import Unit
 
 if TYPE_CHECKING:
     from mapservice.models.committees import Area, Committee
-    from mapservice.models.units import Unit
 
 venue_paired_units = Table(
     "venue_paired_units",
@@ -122,9 +123,12 @@ class Venue(Base):
     def hours_text(self) -> str:
         return format_hours(self.opening_ranges)
 
-    @property
-    def is_open_for_booking(self) -> bool:
-        return self.published and not self.retired
+    #: Its unit's status (admitted or not), for the booking path's one query; the access
+    #: rule that reads it is :func:`mapservice.policy.venue_is_open`.
+    unit_status: Mapped[str] = column_property(
+        select(Unit.status).where(Unit.id == unit_id).correlate_except(Unit).scalar_subquery(),
+        deferred=True,
+    )
 
 
 class OpeningHours(Base):

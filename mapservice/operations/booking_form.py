@@ -26,7 +26,7 @@ from mapservice.booking.results import SeriesResult
 from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
 from mapservice.models import Booking, Group, User, Venue
-from mapservice.policy import group_is_active, group_may_book, may_act_for_group
+from mapservice.policy import can_act_for_group, can_group_book_venue, group_is_active
 
 
 def parse_local(day: date, text: str, tz: ZoneInfo) -> datetime | None:
@@ -85,7 +85,9 @@ def bookable_groups(session: Session, actor: User, venue: Venue) -> list[Group]:
     return [
         g
         for g in groups
-        if may_act_for_group(actor, g, venue) and group_is_active(g) and group_may_book(g, venue)
+        if can_act_for_group(actor, g, venue)
+        and group_is_active(g)
+        and can_group_book_venue(g, venue)
     ]
 
 
@@ -175,7 +177,7 @@ def own_overlaps(
     """The group's own bookings here at the requested time(s), if the actor may act for the
     group (nobody learns another group's bookings this way)."""
     group = session.get(Group, group_id)
-    if group is None or not may_act_for_group(actor, group, venue):
+    if group is None or not can_act_for_group(actor, group, venue):
         return []
     windows = [window]
     if req.repeat:

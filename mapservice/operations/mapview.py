@@ -2,7 +2,7 @@
 
 Venues come out as plain :class:`~mapservice.core.mapfilter.VenueFacts` read with column
 queries (no ORM objects: 10,000 venues load in tens of milliseconds), scoped by
-:func:`mapservice.policy.venue_visible` and restricted to one committee.
+:func:`mapservice.policy.venues_seen_by` and restricted to one committee.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mapservice.core.hours import OpeningRange
 from mapservice.core.mapfilter import FreeCheck, VenueFacts
 from mapservice.core.opening import Interval, is_open_throughout
 from mapservice.models import Area, Closure, Committee, OpeningHours, Unit, User, Venue
-from mapservice.policy import venue_visible
+from mapservice.policy import venues_seen_by
 
 
 @contextmanager
@@ -54,7 +54,7 @@ def map_committee(session: Session, user: User | None, slug: str = "") -> Commit
 
 
 def _scope(user: User | None, committee: Committee) -> Any:
-    return and_(venue_visible(user), Venue.committee_id == committee.id)
+    return and_(venues_seen_by(user), Venue.committee_id == committee.id)
 
 
 def load_facts(
@@ -142,7 +142,7 @@ def load_one(session: Session, user: User | None, venue_id: int) -> tuple[VenueF
     """One venue as the map shows it (for its popup), with its opening ranges, and its
     committee's time zone; None unless ``user`` could see it on the committee's map (same
     scope as :func:`load_facts`)."""
-    cond = and_(venue_visible(user), Venue.retired.is_(False), Venue.id == venue_id)
+    cond = and_(venues_seen_by(user), Venue.retired.is_(False), Venue.id == venue_id)
     row = session.execute(
         select(
             Venue.id,
@@ -332,7 +332,8 @@ class VenueCounts:
 
 
 def venue_counts(session: Session, user: User, committee: Committee) -> VenueCounts:
-    """:class:`VenueCounts` of ``committee`` as ``user``, one of its staff, sees them."""
+    """:class:`VenueCounts` of ``committee`` as ``user``, one of its staff, sees them (a
+    unit secretary: the public venues and its own unit's others)."""
     admitted = Unit.status == "active"
     live = Venue.retired.is_(False)
     published = and_(live, Venue.published.is_(True))
@@ -351,6 +352,6 @@ def venue_counts(session: Session, user: User, committee: Committee) -> VenueCou
             n(Venue.retired.is_(True)),
         )
         .join(Unit, Venue.unit_id == Unit.id)
-        .where(Venue.committee_id == committee.id)
+        .where(Venue.committee_id == committee.id, venues_seen_by(user))
     ).one()
     return VenueCounts(*(int(x) for x in row))

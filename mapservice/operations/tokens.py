@@ -13,6 +13,7 @@ from mapservice.core.i18n import _
 from mapservice.models import ApiToken, User
 from mapservice.models.audit import record
 from mapservice.models.tokens import SCOPES
+from mapservice.policy.tokens import can_use_token
 
 PREFIX = "ms_"
 
@@ -60,10 +61,10 @@ _BY_HASH = (
 
 
 def verify(session: Session, secret: str) -> ApiToken | None:
-    """The active token with this secret whose user is active, or None."""
+    """The token with this secret if it may be used (:func:`policy.can_use_token`), or None."""
     if not secret.startswith(PREFIX):
         return None
     token = session.scalars(_BY_HASH, {"token_hash": digest(secret)}).one_or_none()
-    if token is None or token.revoked_at is not None or not token.user.active:
+    if token is None or not can_use_token(token):
         return None
     return token

@@ -59,7 +59,7 @@ class Found:
 def statement(user: User | None, flt: VenueFilter) -> Select[Venue]:
     """The venues ``user`` may see that pass ``flt``, not retired (the circle as its bounding
     box: :func:`find` keeps only what lies within the radius)."""
-    stmt = policy.visible_venues(user).where(Venue.retired.is_(False))
+    stmt = policy.select_venues_seen_by(user).where(Venue.retired.is_(False))
     if flt.types:
         stmt = stmt.where(Venue.type.in_(list(flt.types)))
     if flt.unit_id is not None:

@@ -101,7 +101,9 @@ def validate_row(
     ).one_or_none()
     if unit is None:
         errors["unit"] = _("No member unit named '%(name)s' in this committee.", name=row.unit)
-    elif not session.scalar(select(Unit.id).where(Unit.id == unit.id, policy.units_managed(actor))):
+    elif not session.scalar(
+        select(Unit.id).where(Unit.id == unit.id, policy.units_managed_by(actor))
+    ):
         errors["unit"] = _("You may only register venues of your own unit.")
     elif unit.status != UnitStatus.ACTIVE.value and (venue is None or venue.unit_id != unit.id):
         errors["unit"] = _(

@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, request
-from sqlalchemy.orm import selectinload
 
 from mapservice.booking.loading import venue_tz
 from mapservice.core.errors import BookingConflict, NotAllowed, RuleViolation
@@ -114,14 +113,6 @@ def _first_day(arg: str | None, default: date) -> date:
         return date.fromisoformat(arg) if arg else default
     except ValueError:
         return default
-
-
-def _loaded(stmt: Any) -> Any:
-    return stmt.options(
-        selectinload(Booking.venue).selectinload(Venue.committee),
-        selectinload(Booking.group),
-        selectinload(Booking.allocations),
-    )
 
 
 def _domain_error_back(exc: RuleViolation | BookingConflict | NotAllowed, target: str) -> Any:

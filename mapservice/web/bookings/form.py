@@ -29,7 +29,7 @@ from mapservice.operations.booking_form import (
     bookable_groups,
     local_window,
 )
-from mapservice.policy import is_owner
+from mapservice.policy import can_run_venue
 from mapservice.web.auth import current_actor
 from mapservice.web.bookings.common import (
     _actor,
@@ -120,7 +120,9 @@ def booking_panel(venue: Venue, **extra: Any) -> dict[str, Any]:
         "prev": first - timedelta(days=7),
         "next": first + timedelta(days=7),
         "today": today,
-        "owner": is_owner(actor, venue),
+        "owner": can_run_venue(actor, venue),
+        # Its staff still see a venue that is not open: say so before they fill the form.
+        "open": policy.can_book_venue(actor, venue) or actor is None,
         "form": form,
         "actor": actor,
         "general": [],

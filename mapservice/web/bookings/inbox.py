@@ -16,7 +16,7 @@ from mapservice.booking import feeds, notices
 from mapservice.core.errors import NotFound
 from mapservice.core.i18n import _
 from mapservice.models import Booking, Group, Notification, User, Venue
-from mapservice.policy import owned_venues_condition
+from mapservice.policy import venues_run_by
 from mapservice.web.auth import current_actor
 from mapservice.web.bookings.common import _actor, _now, bp
 from mapservice.web.database import get_db
@@ -108,9 +108,7 @@ def _feed_choices(actor: User) -> tuple[list[Group], list[Venue]]:
     groups = list(db.scalars(groups_stmt.order_by(Group.name)))
     venues = list(
         db.scalars(
-            select(Venue)
-            .where(owned_venues_condition(actor), Venue.retired.is_(False))
-            .order_by(Venue.name)
+            select(Venue).where(venues_run_by(actor), Venue.retired.is_(False)).order_by(Venue.name)
         )
     )
     return groups, venues

@@ -1,4 +1,5 @@
-""" "My bookings": the bookings the actor may manage, upcoming and past."""
+"""The "my bookings" page: the actor's bookings (operations.bookings.my_bookings, the same list
+as the API's), upcoming and past."""
 
 from __future__ import annotations
 
@@ -6,62 +7,24 @@ from typing import Any
 
 from flask import render_template
 from flask_login import login_required
-from sqlalchemy import false, or_, select
-from sqlalchemy.sql.elements import ColumnElement
 
-from mapservice.models import Booking, Group, User, Venue
-from mapservice.policy import manageable_bookings
-from mapservice.web.bookings.common import ACTIVE, _actor, _loaded, _now, bp
+from mapservice.models import Booking, User
+from mapservice.operations.bookings import my_bookings
+from mapservice.web.bookings.common import ACTIVE, _actor, _now, bp
 from mapservice.web.database import get_db
 from mapservice.web.forms import ReasonForm
-
-
-def groups_condition(actor: User) -> ColumnElement[bool]:
-    """Bookings "mine" for ``actor``: the group's (booker), the unit's groups' (secretary),
-    the committee's (admin)."""
-    if actor.is_booker:
-        return Booking.group_id == (actor.group_id or 0)
-    if actor.is_secretary:
-        return Group.unit_id == actor.unit_id
-    if actor.is_admin:
-        return Group.committee_id == actor.committee_id
-    return false()
 
 
 @bp.route("/bookings/")
 @login_required
 def mine() -> Any:
-    """The actor's bookings: its group's (booker), its unit's groups' (secretary), the
-    committee's (admin), and those it took for other groups (a caller's, "一个电话") —
-    each one the actor may still manage (the policy's :func:`manageable_bookings`)."""
-    actor = _actor()
-    db = get_db()
-    now = _now()
-    base = (
-        select(Booking)
-        .join(Group, Group.id == Booking.group_id)
-        .join(Venue, Venue.id == Booking.venue_id)
-        .where(
-            or_(groups_condition(actor), Booking.entered_by_id == actor.id),
-            manageable_bookings(actor),
-        )
-    )
-    upcoming = list(
-        db.scalars(
-            _loaded(base)
-            .where(Booking.end_at > now, Booking.status.in_(ACTIVE))
-            .order_by(Booking.start_at, Booking.id)
-            .limit(300)
-        )
-    )
+    """The actor's bookings (the one definition: :func:`operations.bookings.my_bookings`):
+    coming ones, then the latest others."""
+    actor, db, now = _actor(), get_db(), _now()
+    upcoming = my_bookings(db, actor, statuses=ACTIVE, ending_after=now, limit=300)
     shown = {b.id for b in upcoming}
-    past = [
-        b
-        for b in db.scalars(
-            _loaded(base).order_by(Booking.start_at.desc(), Booking.id.desc()).limit(100)
-        )
-        if b.id not in shown
-    ][:50]
+    latest = my_bookings(db, actor, newest_first=True, limit=100)
+    past = [b for b in latest if b.id not in shown][:50]
     return render_template(
         "bookings/mine.html",
         upcoming=upcoming,

@@ -21,13 +21,13 @@ from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, User, Venue
-from mapservice.policy import is_owner, owned_venues_condition
+from mapservice.operations.bookings import with_details
+from mapservice.policy import can_run_venue, venues_run_by
 from mapservice.web.bookings.common import (
     _actor,
     _back,
     _domain_error_back,
     _first_day,
-    _loaded,
     _now,
     bp,
     when_text,
@@ -49,14 +49,10 @@ def requests() -> Any:
     _require_runner(actor)
     db = get_db()
     now = _now()
-    base = (
-        select(Booking)
-        .join(Venue, Venue.id == Booking.venue_id)
-        .where(owned_venues_condition(actor))
-    )
+    base = select(Booking).join(Venue, Venue.id == Booking.venue_id).where(venues_run_by(actor))
     pending = list(
         db.scalars(
-            _loaded(base)
+            with_details(base)
             .where(
                 Booking.status == BookingStatus.PENDING.value,
                 (Booking.hold_expires_at.is_(None)) | (Booking.hold_expires_at > now),
@@ -69,7 +65,7 @@ def requests() -> Any:
     day_start, day_end = local_instant(today, 0, tz), local_instant(today, 1440, tz)
     todays = list(
         db.scalars(
-            _loaded(base)
+            with_details(base)
             .where(
                 Booking.start_at < day_end,
                 Booking.end_at > day_start,
@@ -153,7 +149,7 @@ def calendar(venue_id: int) -> Any:
     actor = _actor()
     db = get_db()
     venue = policy.get_venue(db, actor, venue_id)
-    if not is_owner(actor, venue):
+    if not can_run_venue(actor, venue):
         raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
     tz = venue_tz(venue)
     today = datetime.now(tz).date()
@@ -161,7 +157,7 @@ def calendar(venue_id: int) -> Any:
     start, end = local_instant(first, 0, tz), local_instant(first + timedelta(days=7), 0, tz)
     bookings = list(
         db.scalars(
-            _loaded(select(Booking))
+            with_details(select(Booking))
             .where(Booking.venue_id == venue.id, Booking.start_at < end, Booking.end_at > start)
             .order_by(Booking.start_at, Booking.id)
         )
