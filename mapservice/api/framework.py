@@ -53,6 +53,7 @@ class Endpoint:
     scope: str | None = None  # None: public (a token, if given, must still be valid)
     errors: tuple[int, ...] = ()
     path_params: tuple[str, ...] = field(default_factory=tuple)
+    module: str = ""  # the module that declares the view
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -125,6 +126,8 @@ def endpoint(
     ENDPOINTS.append(spec)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        spec.module = fn.__module__
+
         @wraps(fn)
         def view(**kwargs: Any) -> Any:
             _authenticate(scope)
