@@ -14,7 +14,7 @@ from mapservice.booking.loading import quota_minutes
 from mapservice.booking.locking import require_writer
 from mapservice.booking.rows import aware, group_may_book_row, venue_and_group
 from mapservice.booking.rules import Request, VenueRules, check
-from mapservice.core.errors import NotAllowed, NotFound, RuleViolation
+from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, Violation
 from mapservice.core.i18n import _
 from mapservice.models import User
 from mapservice.policy import active_with_unit, is_owner, may_act_for_group
@@ -61,6 +61,20 @@ class Prepared:
     @property
     def quota_applies(self) -> bool:
         return not self.owner and self.rules.weekly_quota_hours is not None
+
+    def violations(self, quota_used_minutes: float = 0.0) -> list[Violation]:
+        """Every rule the request breaks, the group having used ``quota_used_minutes`` of
+        the venue's weekly quota."""
+        return check(
+            Request(self.start, self.end, self.units, self.headcount),
+            self.rules,
+            self.now,
+            may_book=self.may_book,
+            group_active=self.group_active,
+            quota_used_minutes=quota_used_minutes,
+            exempt=self.owner,
+            group_name=self.group_name,
+        )
 
     def sees_details(self, group_id: int) -> bool:
         """:func:`may_see_details` for this actor at this venue."""
@@ -110,31 +124,7 @@ def prepare(
     owner = is_owner(actor, venue)
     may_book = group_may_book_row(session, group, venue)
     active = active_with_unit(group.active, group.unit_status)
-    req = Request(start, end, units, headcount)
-    violations = check(
-        req,
-        rules,
-        now,
-        may_book=may_book,
-        group_active=active,
-        exempt=owner,
-        group_name=group.name,
-    )
-    if violations:
-        if not owner and rules.weekly_quota_hours is not None:
-            used = quota_minutes(session, venue.id, rules.tz, group.id, start, now, moving)
-            violations = check(
-                req,
-                rules,
-                now,
-                may_book=may_book,
-                group_active=active,
-                quota_used_minutes=used,
-                exempt=owner,
-                group_name=group.name,
-            )
-        raise RuleViolation(violations)
-    return Prepared(
+    p = Prepared(
         venue_id=venue.id,
         group_id=group.id,
         start=start,
@@ -169,3 +159,11 @@ def prepare(
         ),
         moving=moving,
     )
+    violations = p.violations()
+    if violations and p.quota_applies:  # the full list, as book() would give it: with the quota
+        violations = p.violations(
+            quota_minutes(session, venue.id, rules.tz, group.id, start, now, moving)
+        )
+    if violations:
+        raise RuleViolation(violations)
+    return p

@@ -29,7 +29,6 @@ from mapservice.booking.loading import quota_minutes
 from mapservice.booking.locking import lock_and_stamp
 from mapservice.booking.prepare import Prepared, prepare
 from mapservice.booking.rows import aware
-from mapservice.booking.rules import Request, check
 from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
@@ -169,16 +168,7 @@ def book_prepared(
     old = _still_movable(session, p) if p.moving is not None else None
     if p.quota_applies:
         used = quota_minutes(session, p.venue_id, p.rules.tz, p.group_id, p.start, p.now, p.moving)
-        violations = check(
-            Request(p.start, p.end, p.units, p.headcount),
-            p.rules,
-            p.now,
-            may_book=p.may_book,
-            group_active=p.group_active,
-            quota_used_minutes=used,
-            exempt=p.owner,
-            group_name=p.group_name,
-        )
+        violations = p.violations(used)
         if violations:
             raise RuleViolation(violations)
     holds = capacity.held_at(session, p.venue_id, p.start, p.end, p.now)
