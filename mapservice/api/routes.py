@@ -18,7 +18,7 @@ from mapservice.core.errors import NotAllowed
 from mapservice.core.i18n import N_, _, lang
 from mapservice.core.opening import open_intervals
 from mapservice.core.venue_io import VenueRow
-from mapservice.core.vocab import BookableBy, BookingStatus, VenueType
+from mapservice.core.vocab import BookingStatus, VenueType
 from mapservice.models import Booking, BookingAllocation, Committee, Group, User, Venue
 from mapservice.operations import venue_search
 from mapservice.operations import venues as venue_ops
@@ -79,29 +79,14 @@ def _feature(
         id=venue.id,
         geometry=s.PointGeometry(coordinates=[round(lon, 7), round(lat, 7)]),
         properties=s.VenueProperties(
+            **venue_ops.venue_values(venue),
             id=venue.id,
-            name=venue.name,
-            type=kind,
             type_label=kind.label(lang()),
             unit_id=venue.unit_id,
             unit=unit,
             street=street,
             street_approximate=approximate,
-            address=venue.address,
-            capacity_units=venue.capacity_units,
-            max_headcount=venue.max_headcount,
-            facilities=venue.facilities,
-            phone=venue.phone,
             hours=hours,
-            slot_minutes=venue.slot_minutes,
-            min_duration_minutes=venue.min_duration_minutes,
-            max_duration_minutes=venue.max_duration_minutes,
-            max_days_ahead=venue.max_days_ahead,
-            min_notice_minutes=venue.min_notice_minutes,
-            requires_approval=venue.requires_approval,
-            bookable_by=BookableBy(venue.bookable_by),
-            weekly_quota_hours=venue.weekly_quota_hours,
-            published=venue.published,
             retired=venue.retired,
             distance_m=None if distance is None else round(distance, 1),
             url=url_for("venues.detail", venue_id=venue.id),
@@ -565,28 +550,6 @@ def _stats_scope() -> Any:
     return Scope(user.committee_id, None if user.is_admin else user.unit_id)
 
 
-def _row(key: Any, name: Any, r: Any) -> s.UtilizationRow:
-    def num(col: str) -> float:
-        value = r.get(col, 0.0)
-        return 0.0 if value is None or value != value else float(value)  # NaN → 0
-
-    return s.UtilizationRow(
-        key=str(key),
-        name=str(name or ""),
-        venues=int(num("venues")),
-        open_cap_hours=round(num("open_cap_hours"), 3),
-        booked_cap_hours=round(num("booked_cap_hours"), 3),
-        realized_cap_hours=round(num("realized_cap_hours"), 3),
-        shared_cap_hours=round(num("shared_cap_hours"), 3),
-        bookings=int(num("bookings")),
-        utilization=min(1.0, num("utilization")),
-        realized_utilization=min(1.0, num("realized_utilization")),
-        sharing_rate=min(1.0, num("sharing_rate")),
-        no_show_rate=min(1.0, num("no_show_rate")),
-        cancellation_rate=min(1.0, num("cancellation_rate")),
-    )
-
-
 @endpoint(
     "GET",
     "/stats/utilization",
@@ -599,18 +562,8 @@ def _row(key: Any, name: Any, r: Any) -> s.UtilizationRow:
 )
 def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     """The same figures as the dashboard (docs/stats.md), for a custom period of local days."""
-    from zoneinfo import ZoneInfo
+    from mapservice.operations.utilization import utilization_table
 
-    from mapservice.stats import measures as m
-    from mapservice.stats.frames import (
-        LOAD_PARTS,
-        load_bookings,
-        load_open_intervals,
-        load_venues,
-    )
-    from mapservice.stats.periods import period_for
-
-    scope = _stats_scope()
     if query.to < query.from_ or (query.to - query.from_).days > 366:
         raise ApiError(
             422,
@@ -618,25 +571,15 @@ def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
             _("Some fields are not valid."),
             {"to": _("From 1 to 366 days after from.")},
         )
-    period = period_for("custom", query.from_, ZoneInfo(_committee().timezone), last_day=query.to)
-    venues = load_venues(db(), scope)
-    open_iv = load_open_intervals(db(), [int(v) for v in venues["venue_id"]], period)
-    bookings = load_bookings(db(), scope, period, parts=LOAD_PARTS)  # a GET: nothing written
-    fig = m.compute(
-        venues, open_iv, bookings, int(period.start_at.timestamp()), int(period.end_at.timestamp())
-    )
-    table = m.grouped(fig, query.group_by)
-    if query.group_by == "type":
-        from mapservice.stats.frames import type_label
-
-        table["name"] = [type_label(str(k)) for k in table["key"]]
-    rows = [_row(r["key"], r.get("name", ""), r) for r in table.to_dict("records")]
+    user = api_user()
+    assert user is not None
+    table = utilization_table(db(), user, query.from_, query.to, query.group_by)
     return s.UtilizationOut(
         from_=query.from_,
         to=query.to,
         group_by=query.group_by,
-        total=_row("total", "", m.totals(fig)),
-        rows=rows,
+        total=s.UtilizationRow.model_validate(table.total),
+        rows=[s.UtilizationRow.model_validate(row) for row in table.rows],
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mapservice.booking import capacity
 from mapservice.booking.rules import VenueRules, week_bounds
+from mapservice.core import venue_spec
 from mapservice.core.hours import OpeningRange
 from mapservice.models import Booking, Venue
 
@@ -104,14 +105,7 @@ def venue_rules_of(
     return VenueRules(
         name=venue.name,
         tz=tz,
-        capacity_units=venue.capacity_units,
-        slot_minutes=venue.slot_minutes,
-        min_duration_minutes=venue.min_duration_minutes,
-        max_duration_minutes=venue.max_duration_minutes,
-        max_days_ahead=venue.max_days_ahead,
-        min_notice_minutes=venue.min_notice_minutes,
-        max_headcount=venue.max_headcount,
-        weekly_quota_hours=venue.weekly_quota_hours,
+        **{name: getattr(venue, name) for name in venue_spec.RULE_FIELDS},
         ranges=ranges,
         closures=closures,
         bookable=venue.is_open_for_booking,

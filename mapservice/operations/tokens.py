@@ -8,9 +8,8 @@ import secrets
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from mapservice.core.errors import NotFound, ValidationFailed
+from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
-from mapservice.db import utcnow
 from mapservice.models import ApiToken, User
 from mapservice.models.audit import record
 from mapservice.models.tokens import SCOPES
@@ -49,18 +48,6 @@ def create_token(
     session.flush()
     record(session, actor, "token.create", token, committee_id=user.committee_id, scopes=scopes)
     return token, secret
-
-
-def revoke_token(session: Session, actor: User, token_id: int) -> ApiToken:
-    token = session.scalars(
-        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == actor.id)
-    ).one_or_none()
-    if token is None:
-        raise NotFound("token_not_found", _("No such token."))
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        record(session, actor, "token.revoke", token, committee_id=actor.committee_id)
-    return token
 
 
 # Every API request runs it: built once (building and keying a statement costs more than

@@ -1,0 +1,28 @@
+"""The ``mapservice`` command line: the console script's group.
+
+Each subsystem registers its own commands with an ``init_app(app)`` of its module in this
+package (``app.py`` calls them); this module only builds the app the commands run in, so the
+app factory and the CLI do not import each other."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+
+def _factory() -> Flask:
+    from mapservice.app import create_app
+
+    return create_app()
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_factory,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
+def main() -> None:
+    """mapservice: the shared-venue one map."""
