@@ -626,8 +626,9 @@ def alternatives_on_conflict(
             except BookingConflict as exc:
                 times.append(time.perf_counter() - t0)
                 refused += 1
-                found_windows.append(len(exc.alternatives.windows))
-                found_venues.append(len(exc.alternatives.venues))
+                alts = exc.resolve(s)
+                found_windows.append(len(alts.windows))
+                found_venues.append(len(alts.venues))
             except RuleViolation:
                 pass
             s.rollback()

@@ -146,7 +146,7 @@ def test_conflict_proposes_nearest_windows_and_venues(wdb, w):
         book(wdb, w)
     with pytest.raises(BookingConflict) as info:
         book(wdb, w)
-    alts = info.value.alternatives
+    alts = info.value.resolve(wdb)  # the caller asks for them, the engine never does
     # Same day first, nearest in time: 18:00 and 20:00 before 17:00 and 21:00.
     assert alts.windows[:4] == [
         (at(2, 18), at(2, 19)),
@@ -434,7 +434,7 @@ def test_proposed_venues_are_the_nearest_free_ones_the_group_may_book(make, db, 
         book(wdb, w, who="sec", group="g_owner")
     with pytest.raises(BookingConflict) as info:
         book(wdb, w, who="booker_third", group="g_third")
-    names = [v.name for v in info.value.alternatives.venues]
+    names = [v.name for v in info.value.resolve(wdb).venues]
     assert names == ["free1", "free4", "free5", "free6", "邮政羽毛球馆"], names
     distances = [v.distance_m for v in info.value.alternatives.venues]
     assert distances == sorted(distances)

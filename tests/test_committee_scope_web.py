@@ -230,4 +230,4 @@ def test_no_alternative_venue_is_one_the_booker_could_not_open(make, wdb):
     with pytest.raises(BookingConflict) as info:
         engine.book(wdb, booker, court.id, group.id, start, start + timedelta(hours=1))
     wdb.rollback()
-    assert [v.name for v in info.value.alternatives.venues] == ["邮政羽毛球馆"]
+    assert [v.name for v in info.value.resolve(wdb).venues] == ["邮政羽毛球馆"]

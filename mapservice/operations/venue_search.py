@@ -200,7 +200,7 @@ def _shown_statement(dialect: str) -> Select[Any]:
 _SHOWN: dict[str, Select[Any]] = {}
 
 
-#: The venue's own columns a listed venue shows (:func:`mapservice.api.routes.row_feature`).
+#: The venue's own columns a listed venue shows (:func:`mapservice.api.venues.row_feature`).
 SHOWN_COLUMNS = (
     "id",
     "lon",

@@ -73,7 +73,7 @@ def cancel(booking_id: int) -> Any:
 def reschedule(booking_id: int) -> Any:
     actor = _actor()
     db = get_db()
-    booking = engine._booking(db, actor, booking_id)  # the engine's access-checked loader
+    booking = engine.managed_booking(db, actor, booking_id)  # the engine's access-checked loader
     venue = booking.venue
     tz = venue_tz(venue)
     if request.method == "GET":
