@@ -33,6 +33,11 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 12, day, hour, minute, tzinfo=TZ)
 
 
+def _request(venue_id: int, group_id: int, day: int, start: int, end: int) -> engine.BookingRequest:
+    """One unit of the venue for the group on 2026-12-(day), from hour ``start`` to ``end``."""
+    return engine.BookingRequest(venue_id, group_id, at(day, start), at(day, end))
+
+
 @pytest.fixture
 def w(make: Any, wdb: Any) -> dict[str, Any]:
     committee = make.committee()
@@ -644,7 +649,7 @@ def _edit_court_rules(db, venue_id, how):
 )
 def test_rules_changed_between_the_checks_and_the_lock_are_honoured(db, wdb, w, how, code):
     court_id = w["court"].id  # read now: after the rollback below it would reload in wdb
-    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 21), now=NOW)
+    p = engine.prepare(wdb, w["booker"], _request(court_id, w["g_other"].id, 2, 19, 21), now=NOW)
     wdb.rollback()  # SQLite: no write lock held while the other connection edits
     version = p.stamp[0]
     _edit_court_rules(db, court_id, how)
@@ -679,11 +684,11 @@ def test_postgresql_book_locks_the_venue_in_the_query_that_reads_it(db_kind, wdb
             finally:
                 other.rollback()
 
-    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+    p = engine.prepare(wdb, w["booker"], _request(court_id, w["g_other"].id, 2, 19, 20), now=NOW)
     assert not p.locked and other_writer_gets_the_row()
     wdb.rollback()
     p = engine.prepare(
-        wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW, lock=True
+        wdb, w["booker"], _request(court_id, w["g_other"].id, 2, 19, 20), now=NOW, lock=True
     )
     assert p.locked and not other_writer_gets_the_row()
     booking = engine.book_prepared(wdb, w["booker"], p)
@@ -705,7 +710,7 @@ def test_a_unit_suspended_between_the_checks_and_the_lock_is_refused(
 ):
     court_id = w["court"].id
     unit_id = w["g_other"].unit_id if suspended == "group's" else w["court"].unit_id
-    p = engine.prepare(wdb, w[who], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+    p = engine.prepare(wdb, w[who], _request(court_id, w["g_other"].id, 2, 19, 20), now=NOW)
     wdb.rollback()
     db.rollback()
     db.get(Unit, unit_id).status = "suspended"
@@ -720,7 +725,7 @@ def test_a_unit_suspended_between_the_checks_and_the_lock_is_refused(
 def test_unchanged_rules_book_from_the_prepared_request(db, wdb, w):
     court2_id = w["court2"].id
     p = engine.prepare(
-        wdb, w["booker"], w["court"].id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW
+        wdb, w["booker"], _request(w["court"].id, w["g_other"].id, 2, 19, 20), now=NOW
     )
     wdb.rollback()
     db.rollback()

@@ -118,20 +118,18 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
     """201 with the booking(s) as a series result (a single booking is a series of one without
     a series id); 409 with conflicts and alternatives; 422 with the rule and field."""
     user = api_user()
-    group_id = _group_id(body.group_id)
+    request = engine.BookingRequest(
+        body.venue_id,
+        _group_id(body.group_id),
+        body.start,
+        body.end,
+        body.units,
+        body.purpose,
+        body.headcount,
+    )
     if body.repeat is None:
         end_read_phase()
-        b = engine.book(
-            db(),
-            user,
-            body.venue_id,
-            group_id,
-            body.start,
-            body.end,
-            units=body.units,
-            purpose=body.purpose,
-            headcount=body.headcount,
-        )
+        b = engine.book_request(db(), user, request)
         end_write_phase()
         (out,) = created_out([b])
         return s.SeriesOut(
@@ -147,20 +145,8 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
             _("Some fields are not valid."),
             {"repeat": _("Give either count or until.")},
         )
-    result = engine.book_series(
-        db(),
-        user,
-        body.venue_id,
-        group_id,
-        body.start,
-        body.end,
-        freq=r.freq,
-        count=r.count,
-        until=r.until,
-        policy=r.policy,
-        units=body.units,
-        purpose=body.purpose,
-        headcount=body.headcount,
+    result = engine.book_series_request(
+        db(), user, request, freq=r.freq, count=r.count, until=r.until, policy=r.policy
     )
     end_write_phase()
     return s.SeriesOut(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
@@ -30,6 +30,18 @@ from mapservice.policy import can_group_book_venue, can_run_venue, group_is_acti
 
 SEARCH_DAYS = 7
 NEAREST_VENUES = 40
+
+
+class Refused(NamedTuple):
+    """A refused request, as the search for its alternatives reads it."""
+
+    actor: User
+    venue: Venue
+    group: Group
+    start: datetime
+    end: datetime
+    units: int
+    now: datetime
 
 
 def _violations(
@@ -70,21 +82,12 @@ def _violations(
 
 
 def alternatives(
-    session: Session,
-    actor: User,
-    venue: Venue,
-    group: Group,
-    start: datetime,
-    end: datetime,
-    units: int,
-    now: datetime,
-    *,
-    max_windows: int = 5,
-    max_venues: int = 5,
+    session: Session, refused: Refused, *, max_windows: int = 5, max_venues: int = 5
 ) -> Alternatives:
     """The nearest free windows of the same length at this venue (same day first, nearest in
     time; then the following days), and the nearest venues of the same type with enough
     capacity free for the requested window (by distance). Every proposal passes every rule."""
+    actor, venue, group, start, end, units, now = refused
     tz = venue_tz(venue)
     length = end - start
     slot = timedelta(minutes=venue.slot_minutes)
@@ -122,25 +125,13 @@ def alternatives(
             break
     return Alternatives(
         windows=windows,
-        venues=similar_free_venues(
-            session, actor, venue, group, start, end, units, now, limit=max_venues
-        ),
+        venues=similar_free_venues(session, refused, limit=max_venues),
     )
 
 
-def similar_free_venues(
-    session: Session,
-    actor: User,
-    venue: Venue,
-    group: Group,
-    start: datetime,
-    end: datetime,
-    units: int,
-    now: datetime,
-    *,
-    limit: int = 5,
-) -> list[VenueOption]:
+def similar_free_venues(session: Session, refused: Refused, *, limit: int = 5) -> list[VenueOption]:
     """Nearest venues of the same type, enough capacity, free and bookable by the group."""
+    actor, venue, group, start, end, units, now = refused
     # Rank on bare coordinates first and load only the nearest as objects: a city has
     # thousands of venues of a type, and building each with its hours costs far more than
     # ranking it (10,000 venues: ~400 ms → a few ms; bench/booking_bench.py, #3).
@@ -225,7 +216,7 @@ def suggest(
     group = session.get(Group, group_id)
     if actor is None or venue is None or group is None:
         return Alternatives()
-    return alternatives(session, actor, venue, group, start, end, units, now)
+    return alternatives(session, Refused(actor, venue, group, start, end, units, now))
 
 
 _GROUP_NAMES = select(Group.id, Group.name).where(Group.id.in_(bindparam("ids", expanding=True)))

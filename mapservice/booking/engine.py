@@ -2,6 +2,7 @@
 import away. Each function lives in the module of its concern:
 
 - :mod:`~mapservice.booking.rows` — the venue and group a booking reads, in one statement;
+- :mod:`~mapservice.booking.request` — what a booking request asks for, one value;
 - :mod:`~mapservice.booking.prepare` — the checks that need no lock;
 - :mod:`~mapservice.booking.locking` — the venue's lock and the stamp read with it;
 - :mod:`~mapservice.booking.write` — the one locked check-and-write, for book and reschedule;
@@ -26,6 +27,7 @@ from mapservice.booking.lifecycle import (
 from mapservice.booking.loading import venue_tz
 from mapservice.booking.locking import lock_venue
 from mapservice.booking.prepare import Prepared, prepare
+from mapservice.booking.request import BookingRequest
 from mapservice.booking.results import (
     Alternatives,
     Occupied,
@@ -35,13 +37,20 @@ from mapservice.booking.results import (
     VenueOption,
 )
 from mapservice.booking.rows import venue_and_rules
-from mapservice.booking.series import MAX_OCCURRENCES, book_series, occurrences, own_overlaps
-from mapservice.booking.write import book, book_prepared, reschedule
+from mapservice.booking.series import (
+    MAX_OCCURRENCES,
+    book_series,
+    book_series_request,
+    occurrences,
+    own_overlaps,
+)
+from mapservice.booking.write import book, book_prepared, book_request, reschedule
 
 __all__ = [
     "ACTIVE",
     "MAX_OCCURRENCES",
     "Alternatives",
+    "BookingRequest",
     "Occupied",
     "Outcome",
     "Prepared",
@@ -50,7 +59,9 @@ __all__ = [
     "VenueOption",
     "book",
     "book_prepared",
+    "book_request",
     "book_series",
+    "book_series_request",
     "cancel",
     "cancel_preview",
     "check_in",

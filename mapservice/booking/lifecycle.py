@@ -220,6 +220,11 @@ def _cancel_targets(
     return targets
 
 
+def _not_pending(message: str) -> RuleViolation:
+    """The refusal of a decision on a booking that is no longer pending."""
+    return RuleViolation([Violation("not_pending", "status", message)])
+
+
 def confirm(
     session: Session, actor: User | None, booking_id: int, *, now: datetime | None = None
 ) -> Booking:
@@ -230,17 +235,11 @@ def confirm(
     session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
     expire_holds(session, now, booking.venue_id)
     if booking.status != BookingStatus.PENDING.value:
-        raise RuleViolation(
-            [
-                Violation(
-                    "not_pending",
-                    "status",
-                    _(
-                        "Only pending requests can be confirmed (this one is %(status)s).",
-                        status=BookingStatus(booking.status).label(),
-                    ),
-                )
-            ]
+        raise _not_pending(
+            _(
+                "Only pending requests can be confirmed (this one is %(status)s).",
+                status=BookingStatus(booking.status).label(),
+            )
         )
     booking.status = BookingStatus.CONFIRMED.value
     booking.hold_expires_at = None
@@ -269,17 +268,11 @@ def decline(
     lock_venue(session, booking.venue_id)
     session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
     if booking.status != BookingStatus.PENDING.value:
-        raise RuleViolation(
-            [
-                Violation(
-                    "not_pending",
-                    "status",
-                    _(
-                        "Only pending requests can be declined (this one is %(status)s).",
-                        status=BookingStatus(booking.status).label(),
-                    ),
-                )
-            ]
+        raise _not_pending(
+            _(
+                "Only pending requests can be declined (this one is %(status)s).",
+                status=BookingStatus(booking.status).label(),
+            )
         )
     capacity.release(session, booking)
     booking.status = BookingStatus.DECLINED.value

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mapservice.booking.loading import quota_minutes
 from mapservice.booking.locking import require_writer
+from mapservice.booking.request import BookingRequest
 from mapservice.booking.rows import aware, group_may_book_row, venue_and_group
 from mapservice.booking.rules import Request, VenueRules, check
 from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, Violation
@@ -80,24 +81,31 @@ class Prepared:
         """:func:`can_see_booking_group` for this actor at this venue."""
         return self.owner or (self.actor_is_booker and self.actor_group_id == group_id)
 
+    @property
+    def request(self) -> BookingRequest:
+        """The request this was prepared from (to check it again)."""
+        return BookingRequest(
+            self.venue_id,
+            self.group_id,
+            self.start,
+            self.end,
+            self.units,
+            self.purpose,
+            self.headcount,
+            self.series_id,
+        )
+
 
 def prepare(
     session: Session,
     actor: User | None,
-    venue_id: int,
-    group_id: int,
-    start: datetime,
-    end: datetime,
+    request: BookingRequest,
     *,
-    units: int = 1,
-    purpose: str = "",
-    headcount: int | None = None,
     now: datetime | None = None,
-    series_id: str | None = None,
     lock: bool = False,
     moving: int | None = None,
 ) -> Prepared:
-    """Check a booking request against every rule that does not depend on the venue's
+    """Check ``request`` against every rule that does not depend on the venue's
     bookings, reading only (no lock needed). Raises NotAllowed / NotFound / RuleViolation
     (with the quota counted too, so the list is the one :func:`~mapservice.booking.write.book`
     would give).
@@ -112,7 +120,10 @@ def prepare(
         raise NotAllowed("login_required", _("Please log in first."))
     if lock:
         require_writer(session)
-    found = venue_and_group(session, actor, venue_id, group_id, start, end, now, lock)
+    start, end = request.start, request.end
+    found = venue_and_group(
+        session, actor, request.venue_id, request.group_id, start, end, now, lock
+    )
     if found is None:
         raise NotFound("venue_not_found", _("No such venue."))
     venue, rules, group, has_expired = found
@@ -129,10 +140,10 @@ def prepare(
         group_id=group.id,
         start=start,
         end=end,
-        units=units,
-        headcount=headcount,
-        purpose=purpose.strip()[:2000],
-        series_id=series_id,
+        units=request.units,
+        headcount=request.headcount,
+        purpose=request.purpose.strip()[:2000],
+        series_id=request.series_id,
         now=now,
         actor_id=actor.id,
         actor_name=actor.username,

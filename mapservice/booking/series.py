@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,9 +15,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from mapservice.booking.lifecycle import ACTIVE
 from mapservice.booking.loading import venue_tz
+from mapservice.booking.request import BookingRequest
 from mapservice.booking.results import Outcome, SeriesRejected, SeriesResult
 from mapservice.booking.rows import aware
-from mapservice.booking.write import book
+from mapservice.booking.write import book_request
 from mapservice.core.errors import BookingConflict, NotAllowed, RuleViolation, Violation
 from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
@@ -114,15 +116,34 @@ def book_series(
     headcount: int | None = None,
     now: datetime | None = None,
 ) -> SeriesResult:
-    """Book a daily / weekly / every-two-weeks series. ``all_or_nothing``: every occurrence or
-    none (SeriesRejected listing each); ``skip_conflicts``: book what can be booked and report
-    the rest. Either way the result lists every occurrence and what happened to it."""
+    """Book a daily / weekly / every-two-weeks series: see :func:`book_series_request`."""
+    request = BookingRequest(venue_id, group_id, start, end, units, purpose, headcount)
+    return book_series_request(
+        session, actor, request, freq=freq, count=count, until=until, policy=policy, now=now
+    )
+
+
+def book_series_request(
+    session: Session,
+    actor: User | None,
+    request: BookingRequest,
+    *,
+    freq: str,
+    count: int | None = None,
+    until: date | None = None,
+    policy: str = "all_or_nothing",
+    now: datetime | None = None,
+) -> SeriesResult:
+    """Book ``request`` as the first of a daily / weekly / every-two-weeks series.
+    ``all_or_nothing``: every occurrence or none (SeriesRejected listing each);
+    ``skip_conflicts``: book what can be booked and report the rest.
+    Either way the result lists every occurrence and what happened to it."""
     if policy not in ("all_or_nothing", "skip_conflicts"):
         raise ValueError(f"unknown policy {policy!r}")
     now = aware(now)
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
-    venue = get_venue(session, actor, venue_id)
+    venue = get_venue(session, actor, request.venue_id)
     if count is not None and not 1 <= count <= MAX_OCCURRENCES:
         raise RuleViolation(
             [
@@ -136,7 +157,8 @@ def book_series(
     series_id = str(uuid.uuid4())
     outcomes: list[Outcome] = []
     savepoint = session.begin_nested()
-    for s, e, exists in occurrences(start, end, venue_tz(venue), freq, count=count, until=until):
+    tz = venue_tz(venue)
+    for s, e, exists in occurrences(request.start, request.end, tz, freq, count=count, until=until):
         if not exists:
             outcomes.append(
                 Outcome(
@@ -159,20 +181,8 @@ def book_series(
             continue
         try:
             with session.begin_nested():
-                booking = book(
-                    session,
-                    actor,
-                    venue_id,
-                    group_id,
-                    s,
-                    e,
-                    units=units,
-                    purpose=purpose,
-                    headcount=headcount,
-                    now=now,
-                    series_id=series_id,
-                    with_alternatives=False,
-                )
+                at = replace(request, start=s, end=e, series_id=series_id)
+                booking = book_request(session, actor, at, now=now, with_alternatives=False)
             outcomes.append(Outcome(s, e, booking=booking))
         except (RuleViolation, BookingConflict) as exc:
             outcomes.append(Outcome(s, e, error=exc))

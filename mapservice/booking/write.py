@@ -28,6 +28,7 @@ from mapservice.booking.lifecycle import ensure_movable, expire_holds, managed_b
 from mapservice.booking.loading import quota_minutes
 from mapservice.booking.locking import lock_and_stamp
 from mapservice.booking.prepare import Prepared, prepare
+from mapservice.booking.request import BookingRequest
 from mapservice.booking.rows import aware
 from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.core.i18n import _
@@ -51,7 +52,21 @@ def book(
     series_id: str | None = None,
     with_alternatives: bool = True,
 ) -> Booking:
-    """Book ``units`` of the venue for the group over ``[start, end)``, atomically.
+    """Book ``units`` of the venue for the group over ``[start, end)``, atomically: see
+    :func:`book_request`."""
+    request = BookingRequest(venue_id, group_id, start, end, units, purpose, headcount, series_id)
+    return book_request(session, actor, request, now=now, with_alternatives=with_alternatives)
+
+
+def book_request(
+    session: Session,
+    actor: User | None,
+    request: BookingRequest,
+    *,
+    now: datetime | None = None,
+    with_alternatives: bool = True,
+) -> Booking:
+    """Book what ``request`` asks for, atomically.
 
     Confirmed at once, or ``pending`` (holding the slot for ``venue.hold_hours``) when the
     venue requires approval and the actor does not run it. Raises RuleViolation (422) or
@@ -72,20 +87,7 @@ def book(
     if read_apart:
         session.connection(execution_options={"sqlite_begin": "deferred"})
     try:
-        prepared = prepare(
-            session,
-            actor,
-            venue_id,
-            group_id,
-            start,
-            end,
-            units=units,
-            purpose=purpose,
-            headcount=headcount,
-            now=now,
-            series_id=series_id,
-            lock=postgresql,
-        )
+        prepared = prepare(session, actor, request, now=now, lock=postgresql)
     finally:
         if read_apart:
             session.rollback()  # read only: ends the read transaction, nothing is lost
@@ -110,18 +112,21 @@ def reschedule(
     now = aware(now)
     booking = managed_booking(session, actor, booking_id)
     ensure_movable(booking.status, booking.start_at, booking.hold_expires_at, now)
-    prepared = prepare(
-        session,
-        actor,
+    request = BookingRequest(
         booking.venue_id,
         booking.group_id,
         start,
         end,
-        units=units or booking.units,
-        purpose=booking.purpose,
-        headcount=booking.headcount,
+        units or booking.units,
+        booking.purpose,
+        booking.headcount,
+        booking.series_id,
+    )
+    prepared = prepare(
+        session,
+        actor,
+        request,
         now=now,
-        series_id=booking.series_id,
         lock=session.get_bind().dialect.name == "postgresql",
         moving=booking.id,
     )
@@ -149,20 +154,7 @@ def book_prepared(
     if stamp != p.stamp:
         session.flush()
         session.expire_all()  # read the venue and the group as they are now, under the lock
-        p = prepare(
-            session,
-            actor,
-            p.venue_id,
-            p.group_id,
-            p.start,
-            p.end,
-            units=p.units,
-            purpose=p.purpose,
-            headcount=p.headcount,
-            now=p.now,
-            series_id=p.series_id,
-            moving=p.moving,
-        )
+        p = prepare(session, actor, p.request, now=p.now, moving=p.moving)
     if has_expired:
         expire_holds(session, p.now, p.venue_id)
     old = _still_movable(session, p) if p.moving is not None else None

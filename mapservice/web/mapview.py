@@ -35,6 +35,7 @@ from flask import (
 from sqlalchemy import select
 
 from mapservice.core import mapdata
+from mapservice.core.collector import cycle_collector_paused
 from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
@@ -282,7 +283,7 @@ def _cached_answer(kind: str, build: Any, mimetype: str) -> Any:
     if hit is not None and hit[0] == stamp and hit[1] > time.monotonic():
         body, zipped = hit[2], hit[3]
     else:
-        with ops.cycle_collector_paused():
+        with cycle_collector_paused():
             matches, today = _matches(committee, flt, tz, hours_today=kind == "geojson")
             body = json.dumps(
                 build(matches, crs, today, flt.near), ensure_ascii=False, separators=(",", ":")
