@@ -42,7 +42,7 @@ from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.core.geo import haversine_m
 from mapservice.core.opening import is_open_throughout, local_instant
 from mapservice.db import make_engine, writer
-from mapservice.models import Booking, BookingAllocation, Closure, OpeningHours, User, Venue
+from mapservice.models import Booking, BookingAllocation, Closure, OpeningHours, Unit, User, Venue
 from mapservice.operations import venue_search
 
 TZ = ZoneInfo(TZ_NAME)
@@ -55,13 +55,18 @@ SLOT_HOURS = tuple(range(10, 18))  # 10:00–18:00 local, one-hour slots
 
 
 def _hot_setup(engine: Engine, ds: Dataset, days: Sequence[date]) -> list[int]:
-    """Four badminton venues made plain (open every day 8–22, three courts, public, no
-    approval or quota), their bookings on ``days`` removed so every slot starts empty."""
+    """Four badminton venues of admitted units made plain (open every day 8–22, three courts,
+    public, no approval or quota), their bookings on ``days`` removed so every slot starts empty."""
     with Session(engine) as s:
         ids = list(
             s.scalars(
                 select(Venue.id)
-                .where(Venue.type == "badminton", Venue.committee_id == ds.committee_id)
+                .where(
+                    Venue.type == "badminton",
+                    Venue.committee_id == ds.committee_id,
+                    # of an admitted unit: a suspended unit's venue is bookable by no one
+                    Venue.unit_id.in_(select(Unit.id).where(Unit.status == "active")),
+                )
                 .order_by(Venue.id)
                 .limit(HOT_VENUES)
             )
@@ -626,8 +631,9 @@ def alternatives_on_conflict(
             except BookingConflict as exc:
                 times.append(time.perf_counter() - t0)
                 refused += 1
-                found_windows.append(len(exc.alternatives.windows))
-                found_venues.append(len(exc.alternatives.venues))
+                alts = exc.resolve(s)
+                found_windows.append(len(alts.windows))
+                found_venues.append(len(alts.venues))
             except RuleViolation:
                 pass
             s.rollback()

@@ -42,7 +42,7 @@ from mapservice.core.opening import local_instant
 from mapservice.db import make_engine
 from mapservice.models import User, Venue
 from mapservice.operations.tokens import create_token
-from mapservice.policy import venue_public
+from mapservice.policy import venues_public
 
 TZ = ZoneInfo(TZ_NAME)
 #: The interactive mix: map data around a point, a venue's week, a booking.
@@ -127,7 +127,7 @@ def _plan(engine: Any, ds: Dataset, seed: int = 5) -> dict[str, Any]:
         rows = s.execute(
             # The venues a booker may see: public ones (of admitted units too).
             select(Venue.id, Venue.lon, Venue.lat, Venue.type, Venue.bookable_by).where(
-                venue_public()
+                venues_public()
             )
         ).all()
         booker = s.get(User, ds.booker_ids[-1])

@@ -51,7 +51,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api.init_app(app)
 
-    import mapservice.cli as cli
+    from mapservice.cli import bookings as cli_bookings
+    from mapservice.cli import database as cli_database
+    from mapservice.cli import geodata as cli_geodata
+    from mapservice.cli import maps as cli_maps
+    from mapservice.cli import seed as cli_seed
+    from mapservice.cli import serve as cli_serve
+    from mapservice.cli import tokens as cli_tokens
+    from mapservice.cli import users as cli_users
+    from mapservice.cli import venues as cli_venues
 
-    cli.init_app(app)
+    # Each subsystem registers its own commands (the console script is mapservice.cli:main).
+    for commands in (
+        cli_database,
+        cli_seed,
+        cli_users,
+        cli_venues,
+        cli_geodata,
+        cli_bookings,
+        cli_maps,
+        cli_serve,
+        cli_tokens,
+    ):
+        commands.init_app(app)
     return app

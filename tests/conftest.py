@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +114,8 @@ def empty_database(engine: Engine) -> None:
 @pytest.fixture
 def db(engine: Engine) -> Iterator[Session]:
     """A session on the test database; everything is deleted after the test."""
-    session = Session(engine, expire_on_commit=False)
-    try:
+    with wiped_session(engine) as session:
         yield session
-    finally:
-        session.rollback()
-        session.close()
-        empty_database(engine)
 
 
 @pytest.fixture
@@ -137,6 +133,51 @@ def app(db: Session, database_url: str, tmp_path: Path) -> Iterator[Any]:
     )
     yield application
     application.extensions["db_engine"].dispose()
+
+
+@contextmanager
+def wiped_session(engine: Engine) -> Iterator[Session]:
+    """A session on the test database; everything is deleted after it."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+        empty_database(engine)
+
+
+def module_world(build_world: Any, build_clients: Any, *, csrf: bool) -> tuple[Any, Any]:
+    """The ``world`` and ``web`` fixtures of a module whose world is built once:
+    ``build_world(session, engine, areas)``, ``build_clients(app, world)`` (an app with CSRF
+    on or off). Assign them to ``world, web`` in the module."""
+
+    @pytest.fixture(scope="module")
+    def world(engine: Engine, runzhou_areas: Any) -> Iterator[Any]:
+        with wiped_session(engine) as session:
+            yield build_world(session, engine, runzhou_areas)
+
+    @pytest.fixture(scope="module")
+    def web(
+        world: Any, database_url: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Any]:
+        from mapservice import create_app
+
+        app = create_app(
+            {
+                "DATABASE_URL": database_url,
+                "SECRET_KEY": "module-secret",
+                "TESTING": True,
+                "INSTANCE_PATH": tmp_path_factory.mktemp("module"),
+                "WTF_CSRF_ENABLED": csrf,
+            }
+        )
+        try:
+            yield build_clients(app, world)
+        finally:
+            app.extensions["db_engine"].dispose()
+
+    return world, web
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,7 @@ from mapservice.models import (
     Venue,
 )
 from mapservice.operations.tokens import create_token
-from tests.conftest import PASSWORD, Factory, empty_database
+from tests.conftest import PASSWORD, Factory, module_world
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROLES = ("anon", "booker_a", "booker_b", "sec_a", "sec_b", "admin", "other_admin")
@@ -251,34 +251,7 @@ def forget_flashes(client: Any) -> None:
         sess.pop("_flashes", None)
 
 
-@pytest.fixture(scope="module")
-def world(engine: Engine, runzhou_areas: Any) -> Iterator[World]:
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield World(session, engine, runzhou_areas)
-    finally:
-        session.rollback()
-        session.close()
-        empty_database(engine)
-
-
-@pytest.fixture(scope="module")
-def web(world: World, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from mapservice import create_app
-
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "matrix-secret",
-            "TESTING": True,
-            "INSTANCE_PATH": tmp_path_factory.mktemp("matrix"),
-            "WTF_CSRF_ENABLED": True,
-        }
-    )
-    try:
-        yield Clients(app)
-    finally:
-        app.extensions["db_engine"].dispose()
+world, web = module_world(World, lambda app, _world: Clients(app), csrf=True)
 
 
 # ---------------------------------------------------------------- the matrix

@@ -713,7 +713,7 @@ def test_booking_answer_is_built_after_the_lock_is_released(
 ):
     """The booking is committed before its answer is built: meanwhile another writer can take
     SQLite's write lock (PostgreSQL: the venue's row lock) at once, and sees the booking."""
-    from mapservice.api import routes
+    from mapservice.api import bookings as routes
 
     seen: list[int] = []
     build = routes.created_out

@@ -33,6 +33,11 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 12, day, hour, minute, tzinfo=TZ)
 
 
+def _request(venue_id: int, group_id: int, day: int, start: int, end: int) -> engine.BookingRequest:
+    """One unit of the venue for the group on 2026-12-(day), from hour ``start`` to ``end``."""
+    return engine.BookingRequest(venue_id, group_id, at(day, start), at(day, end))
+
+
 @pytest.fixture
 def w(make: Any, wdb: Any) -> dict[str, Any]:
     committee = make.committee()
@@ -146,7 +151,7 @@ def test_conflict_proposes_nearest_windows_and_venues(wdb, w):
         book(wdb, w)
     with pytest.raises(BookingConflict) as info:
         book(wdb, w)
-    alts = info.value.alternatives
+    alts = info.value.resolve(wdb)  # the caller asks for them, the engine never does
     # Same day first, nearest in time: 18:00 and 20:00 before 17:00 and 21:00.
     assert alts.windows[:4] == [
         (at(2, 18), at(2, 19)),
@@ -434,7 +439,7 @@ def test_proposed_venues_are_the_nearest_free_ones_the_group_may_book(make, db, 
         book(wdb, w, who="sec", group="g_owner")
     with pytest.raises(BookingConflict) as info:
         book(wdb, w, who="booker_third", group="g_third")
-    names = [v.name for v in info.value.alternatives.venues]
+    names = [v.name for v in info.value.resolve(wdb).venues]
     assert names == ["free1", "free4", "free5", "free6", "邮政羽毛球馆"], names
     distances = [v.distance_m for v in info.value.alternatives.venues]
     assert distances == sorted(distances)
@@ -644,7 +649,7 @@ def _edit_court_rules(db, venue_id, how):
 )
 def test_rules_changed_between_the_checks_and_the_lock_are_honoured(db, wdb, w, how, code):
     court_id = w["court"].id  # read now: after the rollback below it would reload in wdb
-    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 21), now=NOW)
+    p = engine.prepare(wdb, w["booker"], _request(court_id, w["g_other"].id, 2, 19, 21), now=NOW)
     wdb.rollback()  # SQLite: no write lock held while the other connection edits
     version = p.stamp[0]
     _edit_court_rules(db, court_id, how)
@@ -679,11 +684,11 @@ def test_postgresql_book_locks_the_venue_in_the_query_that_reads_it(db_kind, wdb
             finally:
                 other.rollback()
 
-    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+    p = engine.prepare(wdb, w["booker"], _request(court_id, w["g_other"].id, 2, 19, 20), now=NOW)
     assert not p.locked and other_writer_gets_the_row()
     wdb.rollback()
     p = engine.prepare(
-        wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW, lock=True
+        wdb, w["booker"], _request(court_id, w["g_other"].id, 2, 19, 20), now=NOW, lock=True
     )
     assert p.locked and not other_writer_gets_the_row()
     booking = engine.book_prepared(wdb, w["booker"], p)
@@ -691,16 +696,28 @@ def test_postgresql_book_locks_the_venue_in_the_query_that_reads_it(db_kind, wdb
     assert booking.unit_numbers == [1] and other_writer_gets_the_row()
 
 
-def test_group_suspended_between_the_checks_and_the_lock_is_refused(db, wdb, w):
-    court_id, unit_id = w["court"].id, w["g_other"].unit_id
-    p = engine.prepare(wdb, w["booker"], court_id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW)
+@pytest.mark.parametrize(
+    "who,suspended,code",
+    [
+        ("booker", "group's", "group_inactive"),
+        # Issue 17: a venue of a unit not admitted is not open for booking (the admin books
+        # for a group of another unit: only the venue's unit changes).
+        ("admin", "venue's", "venue_inactive"),
+    ],
+)
+def test_a_unit_suspended_between_the_checks_and_the_lock_is_refused(
+    db, wdb, w, who, suspended, code
+):
+    court_id = w["court"].id
+    unit_id = w["g_other"].unit_id if suspended == "group's" else w["court"].unit_id
+    p = engine.prepare(wdb, w[who], _request(court_id, w["g_other"].id, 2, 19, 20), now=NOW)
     wdb.rollback()
     db.rollback()
     db.get(Unit, unit_id).status = "suspended"
     db.commit()
     with pytest.raises(RuleViolation) as info:
-        engine.book_prepared(wdb, w["booker"], p)
-    assert info.value.violations[0].code == "group_inactive"
+        engine.book_prepared(wdb, w[who], p)
+    assert info.value.violations[0].code == code
     wdb.rollback()
     assert wdb.scalar(select(Booking.id).where(Booking.venue_id == court_id)) is None
 
@@ -708,7 +725,7 @@ def test_group_suspended_between_the_checks_and_the_lock_is_refused(db, wdb, w):
 def test_unchanged_rules_book_from_the_prepared_request(db, wdb, w):
     court2_id = w["court2"].id
     p = engine.prepare(
-        wdb, w["booker"], w["court"].id, w["g_other"].id, at(2, 19), at(2, 20), now=NOW
+        wdb, w["booker"], _request(w["court"].id, w["g_other"].id, 2, 19, 20), now=NOW
     )
     wdb.rollback()
     db.rollback()

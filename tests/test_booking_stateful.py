@@ -245,9 +245,7 @@ class BookingMachine(RuleBasedStateMachine):
 
     def check_alternatives(self, exc: BookingConflict, venue: str, start, end, units) -> None:
         """Every proposal must really be free (the oracle says so) and of the same length."""
-        alts = exc.alternatives
-        if alts is None:
-            return
+        alts = exc.resolve(self.s)  # after the rollback, as the edges do
         for s, e in alts.windows:
             ls, le = s.astimezone(TZ), e.astimezone(TZ)
             assert e - s == end - start and ls.date() == le.date()

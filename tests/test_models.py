@@ -27,12 +27,15 @@ def test_migrations_match_models(engine):
     assert diff == []
 
 
+def fresh_database(pg_cluster, db_kind, tmp_path, name="mapservice_migrate"):
+    """The URL of a new empty database of the kind under test."""
+    if db_kind == "postgresql":
+        return pg_cluster.create_database(name)
+    return f"sqlite:///{tmp_path / 'm.db'}"
+
+
 def test_migrations_down_and_up(pg_cluster, db_kind, tmp_path):
-    url = (
-        pg_cluster.create_database("mapservice_migrate")
-        if db_kind == "postgresql"
-        else f"sqlite:///{tmp_path / 'm.db'}"
-    )
+    url = fresh_database(pg_cluster, db_kind, tmp_path)
     upgrade(url)
     eng = make_engine(url)
     assert "venues" in inspect(eng).get_table_names()
@@ -198,3 +201,56 @@ def test_venue_unit_and_name_unique(db, make):
     with pytest.raises(IntegrityError):
         db.commit()
     db.rollback()
+
+
+def test_migration_0010_keeps_the_data_and_refuses_rows_outside(
+    pg_cluster, db_kind, tmp_path, runzhou_areas
+):
+    """0010 on a database with venues: their hours, closures and triggers survive (SQLite
+    edits the stored definition in place instead of rebuilding the table); a row outside
+    the new ranges stops the upgrade, naming it; down and up again both work."""
+    from sqlalchemy import text
+
+    from mapservice.models import OpeningHours
+    from tests.conftest import Factory
+
+    url = fresh_database(pg_cluster, db_kind, tmp_path, "mapservice_0010")
+    upgrade(url)
+    eng = make_engine(url)
+    with Session(eng) as session:
+        make = Factory(session, runzhou_areas)
+        venue = make.venue(make.unit(make.committee(with_streets=False)), max_headcount=50)
+        venue_id = venue.id
+    eng.dispose()
+    downgrade(url, "0009")
+    eng = make_engine(url)
+    with eng.begin() as conn:  # allowed before 0010
+        conn.execute(
+            text("UPDATE venues SET max_headcount = 20000 WHERE id = :id"), {"id": venue_id}
+        )
+    eng.dispose()
+    with pytest.raises(RuntimeError, match=rf"venues \[{venue_id}\] break ck_venues_max_headcount"):
+        upgrade(url)
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        conn.execute(
+            text("UPDATE venues SET max_headcount = 10000 WHERE id = :id"), {"id": venue_id}
+        )
+    eng.dispose()
+    upgrade(url)
+    eng = make_engine(url)
+    with Session(eng) as session:
+        assert session.scalars(select(OpeningHours).where(OpeningHours.venue_id == venue_id)).all()
+        v = session.get(Venue, venue_id)
+        assert v is not None and v.max_headcount == 10000
+        version = v.rules_version
+        v.max_headcount = 10001
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+        v = session.get(Venue, venue_id)
+        assert v is not None
+        v.max_headcount = 9999
+        session.commit()
+        assert v.rules_version > version  # the venue's trigger is still there
+    eng.dispose()

@@ -167,7 +167,11 @@ def test_visibility_of_unpublished_venues(client, world):
     login(client, "booker")
     assert client.get(f"/venues/{hidden.id}").status_code == 404
     client.post("/logout")
+    # Those who run it see it (issue 17): its unit's secretary, not another unit's.
     login(client, "sec-b")
+    assert client.get(f"/venues/{hidden.id}").status_code == 404
+    client.post("/logout")
+    login(client, "sec-a")
     assert client.get(f"/venues/{hidden.id}").status_code == 200
 
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.exceptions import HTTPException
 
-from mapservice.api import routes, schemas
-from mapservice.api.framework import ENDPOINTS, ApiError, bp, error_response, touch_later
+from mapservice.api import bookings, schemas, stats, venues
+from mapservice.api.framework import ENDPOINTS, ApiError, Endpoint, bp, error_response, touch_later
 from mapservice.core.errors import (
     BookingConflict,
     DomainError,
@@ -24,6 +24,16 @@ from mapservice.core.errors import (
     ValidationFailed,
 )
 from mapservice.core.i18n import _
+
+#: The endpoint modules, imported for the endpoints they register; the API document lists
+#: their endpoints in this order (each module's in the order it declares them).
+ENDPOINT_MODULES = (venues, bookings, stats)
+
+
+def ordered_endpoints() -> list[Endpoint]:
+    order = [m.__name__ for m in ENDPOINT_MODULES]
+    return sorted(ENDPOINTS, key=lambda e: order.index(e.module))
+
 
 STATUS_TEXT = {
     200: "OK",
@@ -87,7 +97,7 @@ def _conflict(exc: BookingConflict) -> Any:
     from mapservice.web.database import resolve_after_rollback
 
     resolve_after_rollback(exc)
-    return error_response(409, routes.conflict_body(exc))
+    return error_response(409, bookings.conflict_body(exc))
 
 
 @bp.errorhandler(RuleViolation)
@@ -105,7 +115,7 @@ def _domain(exc: DomainError) -> Any:
     if isinstance(exc, ImportRejected):
         body["fields"] = {str(i + 1): e for i, e in enumerate(exc.errors)}
     if isinstance(exc, SeriesRejected):
-        body["occurrences"] = [schemas.dump(routes.occurrence_out(o)) for o in exc.outcomes]
+        body["occurrences"] = [schemas.dump(bookings.occurrence_out(o)) for o in exc.outcomes]
     return error_response(exc.status, body)
 
 
@@ -175,7 +185,7 @@ def openapi_document() -> dict[str, Any]:
     components = defs.get("$defs", {})
     paths: dict[str, Any] = {}
     error_ref = {"$ref": "#/components/schemas/Error"}
-    for e in ENDPOINTS:
+    for e in ordered_endpoints():
         op: dict[str, Any] = {
             "summary": e.summary,
             "operationId": e.method.lower() + "_" + re.sub(r"[^a-z0-9]+", "_", e.path).strip("_"),

@@ -23,6 +23,7 @@ from mapservice.core.i18n import _
 from mapservice.db import utcnow
 from mapservice.models import ApiToken, User
 from mapservice.operations import tokens
+from mapservice.policy.tokens import token_allows
 from mapservice.web.database import get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -52,6 +53,7 @@ class Endpoint:
     scope: str | None = None  # None: public (a token, if given, must still be valid)
     errors: tuple[int, ...] = ()
     path_params: tuple[str, ...] = field(default_factory=tuple)
+    module: str = ""  # the module that declares the view
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -78,7 +80,7 @@ def _authenticate(scope: str | None) -> None:
                 401, "invalid_token", _("The access token is missing, revoked or wrong.")
             )
         g.api_user, g.api_token = token.user, token
-        if scope is not None and scope not in token.scope_set:
+        if not token_allows(token, scope):
             raise ApiError(
                 403, "insufficient_scope", _("This token lacks the '%(scope)s' scope.", scope=scope)
             )
@@ -124,6 +126,8 @@ def endpoint(
     ENDPOINTS.append(spec)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        spec.module = fn.__module__
+
         @wraps(fn)
         def view(**kwargs: Any) -> Any:
             _authenticate(scope)

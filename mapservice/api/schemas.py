@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mapservice.core import venue_spec
 from mapservice.core.vocab import BookableBy, BookingStatus, Crs, VenueType
 
 # The vocabulary enums themselves are the field types: values in JSON, enums in the schema.
@@ -126,32 +127,51 @@ class VenueCollection(BaseModel):
     meta: PageMeta
 
 
+def _venue(name: str, *, patch: bool = False) -> Any:
+    """A venue field's pydantic constraints from the venue spec (``core/venue_spec.py``):
+    its range, length and pattern; its default (none for a required field; ``None`` in a
+    patch, where a field not given keeps its value)."""
+    spec = venue_spec.field(name)
+    kw: dict[str, Any] = {}
+    if spec.kind in ("int", "float") and not spec.choices and spec.min is not None:
+        kw.update(ge=spec.min, le=spec.max)
+    if spec.max_length:
+        kw["max_length"] = spec.max_length
+        if spec.required:
+            kw["min_length"] = 1
+    if spec.pattern:  # or empty: none given
+        kw["pattern"] = f"^$|{spec.pattern}"
+    if spec.help:
+        kw["description"] = spec.help
+    if patch or not spec.required:
+        kw["default"] = None if patch else spec.default
+    return Field(**kw)
+
+
 class VenueIn(Strict):
     """A venue to register. ``unit`` (the owning unit's name) defaults to the secretary's."""
 
-    name: str = Field(min_length=1, max_length=120)
-    unit: str | None = Field(None, max_length=120)
+    name: str = _venue("name")
+    unit: str | None = Field(None, max_length=venue_spec.field("unit").max_length)
     type: VenueTypeKey
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
+    lon: float = _venue("lon")
+    lat: float = _venue("lat")
     crs: CrsKey = Crs.WGS84
-    address: str = Field("", max_length=200)
-    capacity_units: int = Field(1, ge=1, le=100)
-    max_headcount: int | None = Field(None, ge=1, le=10000)
-    facilities: str = Field("", max_length=2000)
-    phone: str = Field("", pattern=r"^[0-9+\-() ]{0,30}$")
-    hours: str = Field(
-        "", max_length=1000, description="e.g. 'Mon-Fri 09:00-21:00; Sat 08:00-12:00'"
-    )
+    address: str = _venue("address")
+    capacity_units: int = _venue("capacity_units")
+    max_headcount: int | None = _venue("max_headcount")
+    facilities: str = _venue("facilities")
+    phone: str = _venue("phone")
+    hours: str = _venue("hours")
     slot_minutes: Literal[15, 30, 60, 120] = 60
-    min_duration_minutes: int = Field(60, ge=15, le=1440)
-    max_duration_minutes: int = Field(240, ge=15, le=1440)
-    max_days_ahead: int = Field(30, ge=1, le=365)
-    min_notice_minutes: int = Field(60, ge=0, le=10080)
-    requires_approval: bool = False
+    min_duration_minutes: int = _venue("min_duration_minutes")
+    max_duration_minutes: int = _venue("max_duration_minutes")
+    max_days_ahead: int = _venue("max_days_ahead")
+    min_notice_minutes: int = _venue("min_notice_minutes")
+    requires_approval: bool = _venue("requires_approval")
     bookable_by: BookableByKey = BookableBy.MEMBERS
-    weekly_quota_hours: int | None = Field(None, ge=1, le=168)
-    published: bool = True
+    weekly_quota_hours: int | None = _venue("weekly_quota_hours")
+    published: bool = _venue("published")
 
 
 class VenuePatch(Strict):
@@ -160,7 +180,7 @@ class VenuePatch(Strict):
 
     @model_validator(mode="after")
     def _no_nulls(self) -> VenuePatch:
-        nullable = {"max_headcount", "weekly_quota_hours"}
+        nullable = {f.name for f in venue_spec.FIELDS if f.nullable}
         bad = sorted(
             k for k in self.model_fields_set if getattr(self, k) is None and k not in nullable
         )
@@ -168,25 +188,25 @@ class VenuePatch(Strict):
             raise ValueError(f"must not be null: {', '.join(bad)}")
         return self
 
-    name: str | None = Field(None, min_length=1, max_length=120)
+    name: str | None = _venue("name", patch=True)
     type: VenueTypeKey | None = None
-    lon: float | None = Field(None, ge=-180, le=180)
-    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = _venue("lon", patch=True)
+    lat: float | None = _venue("lat", patch=True)
     crs: CrsKey | None = None
-    address: str | None = Field(None, max_length=200)
-    capacity_units: int | None = Field(None, ge=1, le=100)
-    max_headcount: int | None = Field(None, ge=1, le=10000)
-    facilities: str | None = Field(None, max_length=2000)
-    phone: str | None = Field(None, pattern=r"^[0-9+\-() ]{0,30}$")
-    hours: str | None = Field(None, max_length=1000)
+    address: str | None = _venue("address", patch=True)
+    capacity_units: int | None = _venue("capacity_units", patch=True)
+    max_headcount: int | None = _venue("max_headcount", patch=True)
+    facilities: str | None = _venue("facilities", patch=True)
+    phone: str | None = _venue("phone", patch=True)
+    hours: str | None = _venue("hours", patch=True)
     slot_minutes: Literal[15, 30, 60, 120] | None = None
-    min_duration_minutes: int | None = Field(None, ge=15, le=1440)
-    max_duration_minutes: int | None = Field(None, ge=15, le=1440)
-    max_days_ahead: int | None = Field(None, ge=1, le=365)
-    min_notice_minutes: int | None = Field(None, ge=0, le=10080)
+    min_duration_minutes: int | None = _venue("min_duration_minutes", patch=True)
+    max_duration_minutes: int | None = _venue("max_duration_minutes", patch=True)
+    max_days_ahead: int | None = _venue("max_days_ahead", patch=True)
+    min_notice_minutes: int | None = _venue("min_notice_minutes", patch=True)
     requires_approval: bool | None = None
     bookable_by: BookableByKey | None = None
-    weekly_quota_hours: int | None = Field(None, ge=1, le=168)
+    weekly_quota_hours: int | None = _venue("weekly_quota_hours", patch=True)
     published: bool | None = None
 
 

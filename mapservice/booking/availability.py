@@ -1,5 +1,5 @@
-"""Reading availability: free slots of a venue, venues free for a window, and the
-alternatives proposed when a request conflicts. Reads only (no lock needed)."""
+"""Reading availability: free slots of a venue and the venues free for a window. Reads only
+(no lock needed). The alternatives a refusal proposes: :mod:`mapservice.booking.alternatives`."""
 
 from __future__ import annotations
 
@@ -7,203 +7,19 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, bindparam, cast, null, select, union_all
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from mapservice import policy
 from mapservice.booking import capacity
-from mapservice.booking.loading import quota_used_minutes, venue_rules, venue_tz
-from mapservice.booking.results import Alternatives, VenueOption
-from mapservice.booking.rules import Request, check, week_bounds
-from mapservice.core.errors import Violation
-from mapservice.core.geo import haversine_m
+from mapservice.booking.loading import venue_tz
 from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
-from mapservice.policy import group_is_active, group_may_book, is_owner, may_see_details
-
-SEARCH_DAYS = 7
-NEAREST_VENUES = 40
-
-
-def _violations(
-    session: Session,
-    actor: User | None,
-    venue: Venue,
-    group: Group,
-    s: datetime,
-    e: datetime,
-    units: int,
-    now: datetime,
-    quota_cache: dict[Any, Any],
-) -> list[Violation]:
-    """The rules ``group``'s request at ``venue`` breaks. ``quota_cache`` keeps, across the
-    calls of one search, each venue's rules (by id) and the group's used quota (by venue and
-    week)."""
-    rules = quota_cache.get(venue.id)
-    if rules is None:  # built once per venue: hours and closures turned into rules
-        rules = quota_cache[venue.id] = venue_rules(venue)
-    week = week_bounds(s, rules.tz)[0]
-    key = (venue.id, week)
-    if key not in quota_cache:
-        # Only a venue with a weekly quota needs what the group used (a query per venue).
-        quota_cache[key] = (
-            quota_used_minutes(session, venue, group.id, s, now)
-            if venue.weekly_quota_hours is not None
-            else 0.0
-        )
-    return check(
-        Request(s, e, units),
-        rules,
-        now,
-        may_book=group_may_book(group, venue),
-        group_active=group_is_active(group),
-        quota_used_minutes=quota_cache[key],
-        exempt=is_owner(actor, venue),
-    )
-
-
-def alternatives(
-    session: Session,
-    actor: User,
-    venue: Venue,
-    group: Group,
-    start: datetime,
-    end: datetime,
-    units: int,
-    now: datetime,
-    *,
-    max_windows: int = 5,
-    max_venues: int = 5,
-) -> Alternatives:
-    """The nearest free windows of the same length at this venue (same day first, nearest in
-    time; then the following days), and the nearest venues of the same type with enough
-    capacity free for the requested window (by distance). Every proposal passes every rule."""
-    tz = venue_tz(venue)
-    length = end - start
-    slot = timedelta(minutes=venue.slot_minutes)
-    first_day = start.astimezone(tz).date()
-    horizon_start = local_instant(first_day, 0, tz)
-    horizon_end = local_instant(first_day + timedelta(days=SEARCH_DAYS + 1), 0, tz) + length
-    holds = capacity.held(session, [venue.id], horizon_start, horizon_end, now)
-    quota_cache: dict[Any, Any] = {}  # (venue, week) -> quota used; venue -> its rules
-    windows: list[tuple[datetime, datetime]] = []
-    for offset in range(SEARCH_DAYS + 1):
-        day = first_day + timedelta(days=offset)
-        opens = day_open_intervals(
-            venue.opening_ranges, [(c.start_at, c.end_at) for c in venue.closures], day, tz
-        )
-        candidates: list[datetime] = []
-        for a, b in opens:
-            s = a
-            while s + length <= b:
-                candidates.append(s)
-                s += slot
-        if offset == 0:
-            candidates.sort(key=lambda s: (abs(s - start), s))
-        for s in candidates:
-            e = s + length
-            if s == start:
-                continue
-            if len(capacity.free_unit_numbers(venue.capacity_units, holds, s, e)) < units:
-                continue
-            if _violations(session, actor, venue, group, s, e, units, now, quota_cache):
-                continue
-            windows.append((s, e))
-            if len(windows) >= max_windows:
-                break
-        if len(windows) >= max_windows:
-            break
-    return Alternatives(
-        windows=windows,
-        venues=similar_free_venues(
-            session, actor, venue, group, start, end, units, now, limit=max_venues
-        ),
-    )
-
-
-def similar_free_venues(
-    session: Session,
-    actor: User,
-    venue: Venue,
-    group: Group,
-    start: datetime,
-    end: datetime,
-    units: int,
-    now: datetime,
-    *,
-    limit: int = 5,
-) -> list[VenueOption]:
-    """Nearest venues of the same type, enough capacity, free and bookable by the group."""
-    # Rank on bare coordinates first and load only the nearest as objects: a city has
-    # thousands of venues of a type, and building each with its hours costs far more than
-    # ranking it (10,000 venues: ~400 ms → a few ms; bench/booking_bench.py, #3).
-    located = list(
-        session.execute(
-            select(Venue.id, Venue.lon, Venue.lat, Venue.capacity_units)
-            .where(
-                Venue.committee_id == venue.committee_id,
-                Venue.type == venue.type,
-                Venue.id != venue.id,
-                # Public venues only (published, not retired, of an admitted unit): a link
-                # to one the group's people could not open would be a dead end.
-                policy.venue_public(),
-                Venue.capacity_units >= units,
-            )
-            .order_by(Venue.id)
-        )
-    )
-    located.sort(key=lambda r: haversine_m(venue.lon, venue.lat, r.lon, r.lat))
-    nearest = located[:NEAREST_VENUES]
-    # Which of them are open with the units free: bare rows, two queries. Only those are
-    # loaded as objects, nearest first, for the rules that need them (who may book, notice,
-    # quota): at a busy hour most of the nearest are taken, and loading each with its hours
-    # cost more than the rest of a refusal.
-    timezone = venue_tz(venue).key
-    free = free_candidate_ids(
-        session,
-        [FreeCandidate(r.id, r.capacity_units, timezone) for r in nearest],
-        start,
-        end,
-        units,
-        now,
-    )
-    ranked = [r.id for r in nearest if r.id in free]
-    quota_cache: dict[Any, Any] = {}
-    out: list[VenueOption] = []
-    for i in range(0, len(ranked), limit):
-        batch = ranked[i : i + limit]
-        loaded = {
-            v.id: v
-            for v in session.scalars(
-                select(Venue)
-                .where(Venue.id.in_(batch))
-                .options(
-                    selectinload(Venue.hours),
-                    selectinload(Venue.closures),
-                    selectinload(Venue.unit),
-                )
-            )
-        }
-        for vid in batch:
-            v = loaded[vid]
-            if _violations(session, actor, v, group, start, end, units, now, quota_cache):
-                continue
-            out.append(
-                VenueOption(
-                    v.id,
-                    v.name,
-                    v.unit.name,
-                    round(haversine_m(venue.lon, venue.lat, v.lon, v.lat)),
-                )
-            )
-            if len(out) >= limit:
-                return out
-    return out
+from mapservice.policy import can_see_booking_group
 
 
 class FreeCandidate(NamedTuple):
@@ -422,7 +238,7 @@ def week_slots(
                             (h.booking_id, names[h.booking_id][1])
                             for h in overlapping
                             if h.booking_id in names
-                            and may_see_details(actor, venue, names[h.booking_id][0])
+                            and can_see_booking_group(actor, venue, names[h.booking_id][0])
                         }
                     )
                 )

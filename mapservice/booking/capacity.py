@@ -50,6 +50,16 @@ def live_condition(now: datetime | ColumnElement[datetime]):  # type: ignore[no-
     )
 
 
+# What a :class:`Held` is read from, in its fields' order.
+_HELD_COLUMNS = (
+    BookingAllocation.venue_id,
+    BookingAllocation.unit_no,
+    BookingAllocation.start_at,
+    BookingAllocation.end_at,
+    BookingAllocation.booking_id,
+)
+
+
 def held(
     session: Session,
     venue_ids: Sequence[int],
@@ -64,13 +74,7 @@ def held(
     if not venue_ids:
         return []
     stmt = (
-        select(
-            BookingAllocation.venue_id,
-            BookingAllocation.unit_no,
-            BookingAllocation.start_at,
-            BookingAllocation.end_at,
-            BookingAllocation.booking_id,
-        )
+        select(*_HELD_COLUMNS)
         .join(Booking, Booking.id == BookingAllocation.booking_id)
         .where(
             BookingAllocation.venue_id.in_(venue_ids),
@@ -99,14 +103,7 @@ def _held_one_stmt(postgresql: bool) -> Select[*tuple[Any, ...]]:
     else:
         overlap = and_(BookingAllocation.start_at < end, BookingAllocation.end_at > start)
     return (
-        select(
-            BookingAllocation.venue_id,
-            BookingAllocation.unit_no,
-            BookingAllocation.start_at,
-            BookingAllocation.end_at,
-            BookingAllocation.booking_id,
-            Booking.group_id,
-        )
+        select(*_HELD_COLUMNS, Booking.group_id)
         .join(Booking, Booking.id == BookingAllocation.booking_id)
         .where(
             BookingAllocation.venue_id == bindparam("venue_id"),

@@ -1,8 +1,11 @@
 """iCalendar feeds of a venue's or a group's bookings, behind secret revocable tokens.
 
 A token is shown once when created; only its SHA-256 is stored, so a leaked database does not
-leak working feed links. Venue feeds show group names, so only the venue's owners (its unit's
-secretary, the committee admin) may create them; a group feed is for the group's own people.
+leak working feed links. Venue feeds show group names, so only those who run the venue (its
+unit's secretary, the committee admin: :func:`policy.can_run_venue`) may create them; a group
+feed is for the people who act for the group (:func:`policy.groups_acted_for_by`). A feed keeps
+showing its bookings when the venue stops being public (unpublished, retired, its unit
+suspended): the group holding a booking there still has it in its calendar.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -22,7 +25,6 @@ from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, FeedToken, Group, User, Venue
 from mapservice.models.audit import record
-from mapservice.policy import is_owner
 
 PAST_DAYS = 60
 FUTURE_DAYS = 400
@@ -35,20 +37,6 @@ SHOWN = (
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def feedable_groups(actor: User) -> ColumnElement[bool]:
-    """Groups whose feed ``actor`` may make: its own group (booker), its unit's groups
-    (secretary), the committee's groups (admin) — as a condition of the one query that loads
-    the group."""
-    if not actor.active:
-        return false()
-    in_committee = Group.committee_id == actor.committee_id
-    if actor.is_admin:
-        return in_committee
-    if actor.is_secretary:
-        return and_(in_committee, Group.unit_id.is_not(None), Group.unit_id == actor.unit_id)
-    return and_(in_committee, Group.id == actor.group_id)
 
 
 def revocable_feeds(actor: User) -> ColumnElement[bool]:
@@ -78,11 +66,11 @@ def create_token(
         raise ValueError("give a venue or a group")
     if venue_id is not None:
         venue = policy.get_venue(session, actor, venue_id)
-        if not is_owner(actor, venue):
+        if not policy.can_run_venue(actor, venue):
             raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
     else:
         group = session.scalars(
-            select(Group).where(Group.id == group_id, feedable_groups(actor))
+            select(Group).where(Group.id == group_id, policy.groups_acted_for_by(actor))
         ).one_or_none()
         if group is None:
             raise NotFound("group_not_found", _("No such group."))

@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from mapservice.booking import capacity
 from mapservice.booking.rules import VenueRules, week_bounds
+from mapservice.core import venue_spec
 from mapservice.core.hours import OpeningRange
 from mapservice.models import Booking, Venue
+from mapservice.policy import venue_is_open
 
 
 class RulesSource(Protocol):
@@ -38,7 +40,11 @@ class RulesSource(Protocol):
     @property
     def weekly_quota_hours(self) -> int | None: ...
     @property
-    def is_open_for_booking(self) -> bool: ...
+    def published(self) -> bool: ...
+    @property
+    def retired(self) -> bool: ...
+    @property
+    def unit_status(self) -> str: ...
 
 
 def venue_tz(venue: Venue) -> ZoneInfo:
@@ -104,15 +110,8 @@ def venue_rules_of(
     return VenueRules(
         name=venue.name,
         tz=tz,
-        capacity_units=venue.capacity_units,
-        slot_minutes=venue.slot_minutes,
-        min_duration_minutes=venue.min_duration_minutes,
-        max_duration_minutes=venue.max_duration_minutes,
-        max_days_ahead=venue.max_days_ahead,
-        min_notice_minutes=venue.min_notice_minutes,
-        max_headcount=venue.max_headcount,
-        weekly_quota_hours=venue.weekly_quota_hours,
+        **{name: getattr(venue, name) for name in venue_spec.RULE_FIELDS},
         ranges=ranges,
         closures=closures,
-        bookable=venue.is_open_for_booking,
+        bookable=venue_is_open(venue.published, venue.retired, venue.unit_status),
     )

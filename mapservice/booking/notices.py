@@ -48,32 +48,27 @@ def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
         params: dict[str, Any] = json.loads(params_json or "{}")
     except ValueError:
         params = {}
-    venue = str(params.get("venue", ""))
-    when = _when(params, tz)
-    reason = str(params.get("reason", "")).strip()
+    # Every sentence takes what it names of these (``%`` ignores the others).
+    args = {
+        "venue": str(params.get("venue", "")),
+        "when": _when(params, tz),
+        "reason": str(params.get("reason", "")).strip() or "—",
+        "kind": kind,
+    }
     if kind == "confirmed":
-        return _("Your booking of %(venue)s on %(when)s is confirmed.", venue=venue, when=when)
+        return _("Your booking of %(venue)s on %(when)s is confirmed.", **args)
     if kind == "declined":
-        return _(
-            "Your request for %(venue)s on %(when)s was declined: %(reason)s",
-            venue=venue,
-            when=when,
-            reason=reason or "—",
-        )
+        return _("Your request for %(venue)s on %(when)s was declined: %(reason)s", **args)
     if kind == "expired":
         return _(
             "Your request for %(venue)s on %(when)s expired: the venue's unit did not answer.",
-            venue=venue,
-            when=when,
+            **args,
         )
     if kind == "cancelled_by_owner":
         return _(
-            "The venue's unit cancelled your booking of %(venue)s on %(when)s: %(reason)s",
-            venue=venue,
-            when=when,
-            reason=reason or "—",
+            "The venue's unit cancelled your booking of %(venue)s on %(when)s: %(reason)s", **args
         )
-    return _("Booking %(venue)s on %(when)s: %(kind)s", venue=venue, when=when, kind=kind)
+    return _("Booking %(venue)s on %(when)s: %(kind)s", **args)
 
 
 def notification_tz(n: Notification, bookings: Mapping[int, Booking]) -> ZoneInfo | None:

@@ -87,13 +87,16 @@ def _gcj_offset(lon: float, lat: float) -> Point:
     return dlon, dlat
 
 
-def _invert(forward: Callable[[float, float], Point], lon: float, lat: float) -> Point:
-    """Solve ``forward(x, y) == (lon, lat)`` by fixed-point iteration.
+def _invert(
+    forward: Callable[[float, float], Point], lon: float, lat: float, start: Point | None = None
+) -> Point:
+    """Solve ``forward(x, y) == (lon, lat)`` by fixed-point iteration from ``start`` (default:
+    ``(lon, lat)`` itself).
 
     Both forward transforms are a small perturbation of the identity (Jacobian ≈ I), so
     ``p ← p − (forward(p) − target)`` converges geometrically, typically in 3–6 steps.
     """
-    x, y = lon, lat
+    x, y = (lon, lat) if start is None else start
     for _ in range(_MAX_ITERATIONS):
         fx, fy = forward(x, y)
         ex, ey = fx - lon, fy - lat
@@ -143,15 +146,7 @@ def bd09_to_gcj02(lon: float, lat: float) -> Point:
     """
     if out_of_china(lon, lat):
         return lon, lat
-    x, y = _bd09_to_gcj02_closed_form(lon, lat)
-    for _ in range(_MAX_ITERATIONS):
-        fx, fy = gcj02_to_bd09(x, y)
-        ex, ey = fx - lon, fy - lat
-        if abs(ex) < _TOLERANCE and abs(ey) < _TOLERANCE:
-            break
-        x -= ex
-        y -= ey
-    return x, y
+    return _invert(gcj02_to_bd09, lon, lat, _bd09_to_gcj02_closed_form(lon, lat))
 
 
 def wgs84_to_bd09(lon: float, lat: float) -> Point:

@@ -15,10 +15,8 @@ so a point within centimetres of the edge may look covered while not counted, or
 
 from __future__ import annotations
 
-import gc
 import itertools
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,6 +26,7 @@ import shapely
 from pyproj import Geod, Proj, Transformer
 from shapely.geometry.base import BaseGeometry
 
+from mapservice.core.collector import cycle_collector_paused
 from mapservice.core.geo import WGS84, metric_crs
 
 __all__ = ["GEOD", "Coverage", "StreetCoverage", "coverage", "within_reach"]
@@ -104,20 +103,6 @@ def _scale_range(crs: str, lons: np.ndarray, lats: np.ndarray) -> tuple[float, f
     return float(scales.min()) / 1.001, float(scales.max()) * 1.001
 
 
-@contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Thousands of point geometries are created at once: each allocation counts towards
-    Python's cycle collector, whose runs (over every object of the process) would cost more
-    than the points themselves. They hold no reference cycles, so it is paused meanwhile."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _lonlat(points: Sequence[tuple[float, float]]) -> np.ndarray:
     return np.fromiter(itertools.chain.from_iterable(points), float, 2 * len(points)).reshape(-1, 2)
 
@@ -153,7 +138,7 @@ def within_reach(
     low, high = _scale_range(
         crs, np.concatenate([p[:, 0], t[:, 0]]), np.concatenate([p[:, 1], t[:, 1]])
     )
-    with _cycle_collector_paused():
+    with cycle_collector_paused():
         # The tree holds the larger set and the smaller one queries it (fewer, larger answers).
         p_geoms, t_geoms = shapely.points(px, py), shapely.points(tx, ty)
         if len(t_geoms) > len(p_geoms):

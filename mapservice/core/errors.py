@@ -65,7 +65,8 @@ class RuleViolation(DomainError):
 class BookingConflict(DomainError):
     """The time is taken: not enough capacity units are free for the whole request.
     ``conflicts`` are the occupied intervals (with details only for those allowed to see
-    them) and ``alternatives`` the engine's proposals."""
+    them). ``alternatives`` are the engine's proposals: a plain value, None until whoever
+    answers the refusal computes them with :meth:`resolve` (reading it never queries)."""
 
     status = 409
 
@@ -78,25 +79,16 @@ class BookingConflict(DomainError):
     ) -> None:
         super().__init__("conflict", message)
         self.conflicts = conflicts
-        self._alternatives = alternatives
-        #: Computes the alternatives with a given session. Kept apart so an edge can first
-        #: end the transaction (releasing the venue's lock) and then compute them, reading.
+        self.alternatives = alternatives
+        #: Computes the alternatives with a given session. Kept apart so the edge first ends
+        #: the transaction (releasing the venue's lock) and then computes them, reading.
         self.suggest = suggest
-        self._session: Any = None
 
     def resolve(self, session: Any) -> Any:
-        """Compute the alternatives now, reading through ``session``."""
-        if self._alternatives is None and self.suggest is not None:
-            self._alternatives = self.suggest(session)
-        return self._alternatives
-
-    @property
-    def alternatives(self) -> Any:
-        """The proposals; computed on first use with the engine's own session unless an
-        edge has already resolved them with another."""
-        if self._alternatives is None and self.suggest is not None and self._session is not None:
-            return self.resolve(self._session)
-        return self._alternatives
+        """Compute the alternatives now (once), reading through ``session``."""
+        if self.alternatives is None and self.suggest is not None:
+            self.alternatives = self.suggest(session)
+        return self.alternatives
 
 
 @dataclass(frozen=True)

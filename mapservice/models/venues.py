@@ -17,17 +17,18 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from mapservice.core.hours import OpeningRange, format_hours
-from mapservice.core.vocab import BookableBy, Crs, VenueType
+from mapservice.core.venue_spec import check_sql
+from mapservice.core.vocab import BookableBy, Crs
 from mapservice.db import Base, UTCDateTime, utcnow
-from mapservice.models.units import _in
+from mapservice.models.units import Unit
 
 if TYPE_CHECKING:
     from mapservice.models.committees import Area, Committee
-    from mapservice.models.units import Unit
 
 venue_paired_units = Table(
     "venue_paired_units",
@@ -41,22 +42,23 @@ class Venue(Base):
     __tablename__ = "venues"
     __table_args__ = (
         UniqueConstraint("unit_id", "name"),
-        CheckConstraint(_in("type", [t.value for t in VenueType]), name="type"),
-        CheckConstraint(_in("entered_crs", [c.value for c in Crs]), name="crs"),
-        CheckConstraint(_in("bookable_by", [b.value for b in BookableBy]), name="bookable_by"),
-        CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90", name="lonlat"),
-        CheckConstraint("capacity_units BETWEEN 1 AND 100", name="capacity_units"),
-        CheckConstraint("max_headcount IS NULL OR max_headcount >= 1", name="max_headcount"),
-        CheckConstraint("slot_minutes IN (15, 30, 60, 120)", name="slot_minutes"),
+        CheckConstraint(check_sql("type"), name="type"),
+        CheckConstraint(check_sql("crs", "entered_crs"), name="crs"),
+        CheckConstraint(check_sql("bookable_by"), name="bookable_by"),
+        CheckConstraint(f"{check_sql('lon')} AND {check_sql('lat')}", name="lonlat"),
+        CheckConstraint(check_sql("capacity_units"), name="capacity_units"),
+        CheckConstraint(check_sql("max_headcount"), name="max_headcount"),
+        CheckConstraint(check_sql("slot_minutes"), name="slot_minutes"),
         CheckConstraint(
-            "min_duration_minutes >= slot_minutes AND max_duration_minutes >= min_duration_minutes",
+            "min_duration_minutes >= slot_minutes AND max_duration_minutes >= min_duration_minutes"
+            f" AND {check_sql('min_duration_minutes')} AND {check_sql('max_duration_minutes')}",
             name="durations",
         ),
-        CheckConstraint("max_days_ahead BETWEEN 1 AND 365", name="max_days_ahead"),
-        CheckConstraint("min_notice_minutes BETWEEN 0 AND 10080", name="min_notice"),
-        CheckConstraint("weekly_quota_hours IS NULL OR weekly_quota_hours >= 1", name="quota"),
-        CheckConstraint("hold_hours BETWEEN 1 AND 720", name="hold_hours"),
-        CheckConstraint("cancel_cutoff_minutes BETWEEN 0 AND 10080", name="cancel_cutoff"),
+        CheckConstraint(check_sql("max_days_ahead"), name="max_days_ahead"),
+        CheckConstraint(check_sql("min_notice_minutes"), name="min_notice"),
+        CheckConstraint(check_sql("weekly_quota_hours"), name="quota"),
+        CheckConstraint(check_sql("hold_hours"), name="hold_hours"),
+        CheckConstraint(check_sql("cancel_cutoff_minutes"), name="cancel_cutoff"),
         # "Venues of type T near P": the bounding box's rows of that type only.
         Index("ix_venues_type_lat_lon", "type", "lat", "lon"),
     )
@@ -121,9 +123,12 @@ class Venue(Base):
     def hours_text(self) -> str:
         return format_hours(self.opening_ranges)
 
-    @property
-    def is_open_for_booking(self) -> bool:
-        return self.published and not self.retired
+    #: Its unit's status (admitted or not), for the booking path's one query; the access
+    #: rule that reads it is :func:`mapservice.policy.venue_is_open`.
+    unit_status: Mapped[str] = column_property(
+        select(Unit.status).where(Unit.id == unit_id).correlate_except(Unit).scalar_subquery(),
+        deferred=True,
+    )
 
 
 class OpeningHours(Base):

@@ -3,7 +3,7 @@ venues under a filter, drawn by :func:`mapservice.maps.one_map` with every venue
 text, the boundaries and the legend inside one HTML file that opens from disk with no server and
 no network (:func:`mapservice.maps.export.standalone_html`).
 
-Used by ``mapservice map export`` (and, to come, by a download link on ``/map``).
+Used by ``mapservice map export`` and the "Offline map" link on ``/map``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,14 @@ from mapservice.maps import map_labels, one_map
 from mapservice.maps.columns import columns_with_details
 from mapservice.maps.export import standalone_html
 from mapservice.models import Committee
-from mapservice.operations.mapview import engine_free_check, load_areas, load_facts
+from mapservice.operations.mapview import (
+    engine_free_check,
+    filter_choices,
+    load_areas,
+    load_facts,
+)
 
-__all__ = ["ExportedMap", "export_html", "write_file"]
+__all__ = ["ExportedMap", "export_html", "unknown_choices", "write_file"]
 
 
 class ExportedMap:
@@ -66,6 +71,21 @@ def export_html(
     )
     title = f"{committee.name} · {_('The one map')} · {now.astimezone(tz):%Y-%m-%d}"
     return ExportedMap(standalone_html(m, title), len(matches))
+
+
+def unknown_choices(session: Session, committee: Committee, flt: MapFilter) -> dict[str, str]:
+    """The filter's unit and street ids the committee's public map does not know, as form
+    errors: a file named after a filter must not silently show every venue."""
+    units, streets = filter_choices(session, None, committee)
+    errors: dict[str, str] = {}
+    for field, asked, known in (
+        ("unit", flt.unit_ids, {u for u, _name in units}),
+        ("street", flt.street_ids, {s for s, _name, _approx in streets}),
+    ):
+        unknown = sorted(asked - known)
+        if unknown:
+            errors[field] = _("'%(value)s' is not a valid choice.", value=unknown[0])
+    return errors
 
 
 def write_file(path: Path, text: str) -> None:

@@ -2,16 +2,14 @@
 
 Venues come out as plain :class:`~mapservice.core.mapfilter.VenueFacts` read with column
 queries (no ORM objects: 10,000 venues load in tens of milliseconds), scoped by
-:func:`mapservice.policy.venue_visible` and restricted to one committee.
+:func:`mapservice.policy.venues_seen_by` and restricted to one committee.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,22 +22,7 @@ from mapservice.core.hours import OpeningRange
 from mapservice.core.mapfilter import FreeCheck, VenueFacts
 from mapservice.core.opening import Interval, is_open_throughout
 from mapservice.models import Area, Closure, Committee, OpeningHours, Unit, User, Venue
-from mapservice.policy import venue_visible
-
-
-@contextmanager
-def cycle_collector_paused() -> Iterator[None]:
-    """For building the map's answer: tens of thousands of small acyclic objects (rows, venue
-    facts, matches, JSON lists) whose allocation would trigger Python's cycle collector over
-    the whole process again and again (half the time of an uncached answer, under cProfile).
-    The collector is paused meanwhile and runs as usual afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+from mapservice.policy import venues_seen_by
 
 
 def map_committee(session: Session, user: User | None, slug: str = "") -> Committee | None:
@@ -53,8 +36,47 @@ def map_committee(session: Session, user: User | None, slug: str = "") -> Commit
     return session.scalars(select(Committee).order_by(Committee.id).limit(1)).first()
 
 
+# The columns a venue's map facts are read from, in the order :func:`_facts` reads them.
+_FACT_COLUMNS = (
+    Venue.id,
+    Venue.name,
+    Venue.unit_id,
+    Unit.name,
+    Venue.type,
+    Venue.lon,
+    Venue.lat,
+    Venue.street_id,
+    Venue.capacity_units,
+    Venue.max_headcount,
+    Venue.address,
+    Venue.facilities,
+    Venue.phone,
+)
+
+
+def _facts(r: Any, ranges: Sequence[OpeningRange], closures: Sequence[Interval] = ()) -> VenueFacts:
+    """A venue's facts from a row that starts with :data:`_FACT_COLUMNS`."""
+    return VenueFacts(
+        id=r[0],
+        name=r[1],
+        unit_id=r[2],
+        unit_name=r[3],
+        type=r[4],
+        lon=r[5],
+        lat=r[6],
+        street_id=r[7],
+        capacity_units=r[8],
+        max_headcount=r[9],
+        address=r[10] or "",
+        facilities=r[11] or "",
+        phone=r[12] or "",
+        ranges=tuple(sorted(ranges)),
+        closures=tuple(closures),
+    )
+
+
 def _scope(user: User | None, committee: Committee) -> Any:
-    return and_(venue_visible(user), Venue.committee_id == committee.id)
+    return and_(venues_seen_by(user), Venue.committee_id == committee.id)
 
 
 def load_facts(
@@ -71,23 +93,7 @@ def load_facts(
     only when ``closures_between`` is given (those overlapping it)."""
     cond = and_(_scope(user, committee), Venue.retired.is_(False))
     rows = session.execute(
-        select(
-            Venue.id,
-            Venue.name,
-            Venue.unit_id,
-            Unit.name,
-            Venue.type,
-            Venue.lon,
-            Venue.lat,
-            Venue.street_id,
-            Venue.capacity_units,
-            Venue.max_headcount,
-            Venue.address,
-            Venue.facilities,
-            Venue.phone,
-        )
-        .join(Unit, Venue.unit_id == Unit.id)
-        .where(cond)
+        select(*_FACT_COLUMNS).join(Unit, Venue.unit_id == Unit.id).where(cond)
     ).all()
     ranges: dict[int, list[OpeningRange]] = defaultdict(list)
     if weekdays is None or weekdays:
@@ -116,50 +122,16 @@ def load_facts(
             .where(cond, Closure.start_at < end, Closure.end_at > start)
         ):
             closures[vid].append((c_start, c_end))
-    return [
-        VenueFacts(
-            id=r[0],
-            name=r[1],
-            unit_id=r[2],
-            unit_name=r[3],
-            type=r[4],
-            lon=r[5],
-            lat=r[6],
-            street_id=r[7],
-            capacity_units=r[8],
-            max_headcount=r[9],
-            address=r[10] or "",
-            facilities=r[11] or "",
-            phone=r[12] or "",
-            ranges=tuple(sorted(ranges.get(r[0], ()))),
-            closures=tuple(closures.get(r[0], ())),
-        )
-        for r in rows
-    ]
+    return [_facts(r, ranges.get(r[0], ()), closures.get(r[0], ())) for r in rows]
 
 
 def load_one(session: Session, user: User | None, venue_id: int) -> tuple[VenueFacts, str] | None:
     """One venue as the map shows it (for its popup), with its opening ranges, and its
     committee's time zone; None unless ``user`` could see it on the committee's map (same
     scope as :func:`load_facts`)."""
-    cond = and_(venue_visible(user), Venue.retired.is_(False), Venue.id == venue_id)
+    cond = and_(venues_seen_by(user), Venue.retired.is_(False), Venue.id == venue_id)
     row = session.execute(
-        select(
-            Venue.id,
-            Venue.name,
-            Venue.unit_id,
-            Unit.name,
-            Venue.type,
-            Venue.lon,
-            Venue.lat,
-            Venue.street_id,
-            Venue.capacity_units,
-            Venue.max_headcount,
-            Venue.address,
-            Venue.facilities,
-            Venue.phone,
-            Committee.timezone,
-        )
+        select(*_FACT_COLUMNS, Committee.timezone)
         .join(Unit, Venue.unit_id == Unit.id)
         .join(Committee, Venue.committee_id == Committee.id)
         .where(cond)
@@ -174,23 +146,7 @@ def load_one(session: Session, user: User | None, venue_id: int) -> tuple[VenueF
             )
         )
     ]
-    facts = VenueFacts(
-        id=row[0],
-        name=row[1],
-        unit_id=row[2],
-        unit_name=row[3],
-        type=row[4],
-        lon=row[5],
-        lat=row[6],
-        street_id=row[7],
-        capacity_units=row[8],
-        max_headcount=row[9],
-        address=row[10] or "",
-        facilities=row[11] or "",
-        phone=row[12] or "",
-        ranges=tuple(sorted(ranges)),
-    )
-    return facts, row[13]
+    return _facts(row, ranges), row[13]
 
 
 def load_areas(session: Session, committee: Committee) -> list[tuple[int, str, str, bool, Any]]:
@@ -332,7 +288,8 @@ class VenueCounts:
 
 
 def venue_counts(session: Session, user: User, committee: Committee) -> VenueCounts:
-    """:class:`VenueCounts` of ``committee`` as ``user``, one of its staff, sees them."""
+    """:class:`VenueCounts` of ``committee`` as ``user``, one of its staff, sees them (a
+    unit secretary: the public venues and its own unit's others)."""
     admitted = Unit.status == "active"
     live = Venue.retired.is_(False)
     published = and_(live, Venue.published.is_(True))
@@ -351,6 +308,6 @@ def venue_counts(session: Session, user: User, committee: Committee) -> VenueCou
             n(Venue.retired.is_(True)),
         )
         .join(Unit, Venue.unit_id == Unit.id)
-        .where(Venue.committee_id == committee.id)
+        .where(Venue.committee_id == committee.id, venues_seen_by(user))
     ).one()
     return VenueCounts(*(int(x) for x in row))

@@ -8,12 +8,12 @@ import secrets
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from mapservice.core.errors import NotFound, ValidationFailed
+from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
-from mapservice.db import utcnow
 from mapservice.models import ApiToken, User
 from mapservice.models.audit import record
 from mapservice.models.tokens import SCOPES
+from mapservice.policy.tokens import can_use_token
 
 PREFIX = "ms_"
 
@@ -51,18 +51,6 @@ def create_token(
     return token, secret
 
 
-def revoke_token(session: Session, actor: User, token_id: int) -> ApiToken:
-    token = session.scalars(
-        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == actor.id)
-    ).one_or_none()
-    if token is None:
-        raise NotFound("token_not_found", _("No such token."))
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        record(session, actor, "token.revoke", token, committee_id=actor.committee_id)
-    return token
-
-
 # Every API request runs it: built once (building and keying a statement costs more than
 # running it), with the user in the same query.
 _BY_HASH = (
@@ -73,10 +61,10 @@ _BY_HASH = (
 
 
 def verify(session: Session, secret: str) -> ApiToken | None:
-    """The active token with this secret whose user is active, or None."""
+    """The token with this secret if it may be used (:func:`policy.can_use_token`), or None."""
     if not secret.startswith(PREFIX):
         return None
     token = session.scalars(_BY_HASH, {"token_hash": digest(secret)}).one_or_none()
-    if token is None or token.revoked_at is not None or not token.user.active:
+    if token is None or not can_use_token(token):
         return None
     return token

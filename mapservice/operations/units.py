@@ -32,7 +32,7 @@ def save_unit(
     unit: Unit | None = None,
 ) -> Unit:
     """Create (status ``applied``) or edit a unit; committee admin only."""
-    policy.require_admin(actor)
+    policy.require_committee_admin(actor)
     errors: dict[str, str] = {}
     name = name.strip()
     if not name:

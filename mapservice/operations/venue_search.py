@@ -59,7 +59,7 @@ class Found:
 def statement(user: User | None, flt: VenueFilter) -> Select[Venue]:
     """The venues ``user`` may see that pass ``flt``, not retired (the circle as its bounding
     box: :func:`find` keeps only what lies within the radius)."""
-    stmt = policy.visible_venues(user).where(Venue.retired.is_(False))
+    stmt = policy.select_venues_seen_by(user).where(Venue.retired.is_(False))
     if flt.types:
         stmt = stmt.where(Venue.type.in_(list(flt.types)))
     if flt.unit_id is not None:
@@ -200,7 +200,7 @@ def _shown_statement(dialect: str) -> Select[Any]:
 _SHOWN: dict[str, Select[Any]] = {}
 
 
-#: The venue's own columns a listed venue shows (:func:`mapservice.api.routes.row_feature`).
+#: The venue's own columns a listed venue shows (:func:`mapservice.api.venues.row_feature`).
 SHOWN_COLUMNS = (
     "id",
     "lon",

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mapservice import policy
 from mapservice.booking import engine
-from mapservice.core import geo
+from mapservice.core import geo, venue_spec
 from mapservice.core.coords import from_wgs84, to_wgs84
 from mapservice.core.errors import (
     ClosureOverBookings,
@@ -101,7 +101,9 @@ def validate_row(
     ).one_or_none()
     if unit is None:
         errors["unit"] = _("No member unit named '%(name)s' in this committee.", name=row.unit)
-    elif not session.scalar(select(Unit.id).where(Unit.id == unit.id, policy.units_managed(actor))):
+    elif not session.scalar(
+        select(Unit.id).where(Unit.id == unit.id, policy.units_managed_by(actor))
+    ):
         errors["unit"] = _("You may only register venues of your own unit.")
     elif unit.status != UnitStatus.ACTIVE.value and (venue is None or venue.unit_id != unit.id):
         errors["unit"] = _(
@@ -140,7 +142,7 @@ def validate_row(
                 " book it. Enter the hours, or save it unpublished until they are known."
             )
     slot = row.slot_minutes
-    if slot not in (15, 30, 60, 120):
+    if slot not in venue_spec.field("slot_minutes").choices:
         errors["slot_minutes"] = _("The slot length must be 15, 30, 60 or 120 minutes.")
     else:
         if row.min_duration_minutes < slot or row.min_duration_minutes % slot:
@@ -153,16 +155,13 @@ def validate_row(
                 " least the minimum duration.",
                 slot=slot,
             )
-    if not 1 <= row.capacity_units <= 100:
-        errors["capacity_units"] = _("Capacity units must be from 1 to 100.")
-    if row.max_headcount is not None and not 1 <= row.max_headcount <= 10000:
-        errors["max_headcount"] = _("The maximum headcount must be from 1 to 10000.")
-    if not 1 <= row.max_days_ahead <= 365:
-        errors["max_days_ahead"] = _("Days ahead must be from 1 to 365.")
-    if not 0 <= row.min_notice_minutes <= 10080:
-        errors["min_notice_minutes"] = _("Minimum notice must be from 0 to 10080 minutes.")
-    if row.weekly_quota_hours is not None and not 1 <= row.weekly_quota_hours <= 168:
-        errors["weekly_quota_hours"] = _("The weekly quota must be from 1 to 168 hours.")
+    for spec in venue_spec.on("import"):
+        value = getattr(row, spec.name)
+        if spec.kind != "int" or spec.choices or value is None or spec.name in errors:
+            continue
+        lo, hi = spec.int_bounds
+        if not lo <= value <= hi:
+            errors[spec.name] = _("Must be from %(min)s to %(max)s.", min=lo, max=hi)
     if not row.name.strip():
         errors["name"] = _("A name is required.")
     elif unit is not None:
@@ -417,6 +416,14 @@ def delete_closure(session: Session, actor: User, venue_id: int, closure_id: int
     record(session, actor, "closure.delete", venue, start=closure.start_at, end=closure.end_at)
 
 
+def venue_values(venue: Any) -> dict[str, Any]:
+    """The one serializer of a venue's own fields (an ORM venue or a row with the same
+    attribute names), as the files and the API carry them: the venue spec's ``STORED``
+    fields by name. ``row_of`` adds the unit, street, hours and coordinates for a file;
+    the API (``api/routes``) adds them, the id, labels and links for its properties."""
+    return {name: getattr(venue, name) for name in venue_spec.STORED}
+
+
 def row_of(venue: Venue, crs: str | None = None) -> VenueRow:
     """The venue as an import/export row; coordinates in ``crs`` (default: as entered)."""
     crs = crs or venue.entered_crs
@@ -425,28 +432,13 @@ def row_of(venue: Venue, crs: str | None = None) -> VenueRow:
     else:
         lon, lat = from_wgs84(venue.lon, venue.lat, crs)
     return VenueRow(
-        name=venue.name,
+        **venue_values(venue),
         unit=venue.unit.name,
-        type=venue.type,
         lon=lon,
         lat=lat,
         crs=crs,
-        address=venue.address,
         street=venue.street.name if venue.street else "",
-        capacity_units=venue.capacity_units,
-        max_headcount=venue.max_headcount,
-        facilities=venue.facilities,
-        phone=venue.phone,
         hours=venue.hours_text,
-        slot_minutes=venue.slot_minutes,
-        min_duration_minutes=venue.min_duration_minutes,
-        max_duration_minutes=venue.max_duration_minutes,
-        max_days_ahead=venue.max_days_ahead,
-        min_notice_minutes=venue.min_notice_minutes,
-        requires_approval=venue.requires_approval,
-        bookable_by=venue.bookable_by,
-        weekly_quota_hours=venue.weekly_quota_hours,
-        published=venue.published,
     )
 
 

@@ -2,14 +2,29 @@
 
 Below the booking engine, the stats, the map builders and the edges, above the models: every
 layer that asks "may this user…" asks here. For each object kind the Python predicate (on a
-loaded object) and the SQL condition (for the one scoped query that loads it) live side by
-side in one module, so the two forms of a rule are read and changed together:
+loaded object, ``can_*``) and the SQL condition (for the one scoped query that loads it,
+``<objects>_<verb>_by(user)``) live side by side in one module, so the two forms of a rule
+are read and changed together:
 
-- :mod:`.committees` — the committee's admin and staff;
-- :mod:`.units` — which units one sees and manages;
-- :mod:`.venues` — which venues one sees, edits and runs;
-- :mod:`.groups` — for which groups one acts, and which groups may book a venue;
-- :mod:`.bookings` — which bookings one manages and whose names one may see.
+============  ==============================================  ==================================
+kind          predicate                                       SQL condition
+============  ==============================================  ==================================
+committee     ``can_admin_committee``, ``is_committee_staff``  —
+unit          ``can_see_unit``, ``can_manage_unit``           ``units_seen_by``,
+                                                              ``units_managed_by``
+venue         ``can_see_venue``, ``can_run_venue``,           ``venues_seen_by``,
+              ``can_edit_venue``, ``can_book_venue``          ``venues_run_by``,
+                                                              ``venues_edited_by``,
+                                                              ``venues_bookable_by``
+group         ``can_act_for_group``, ``can_group_book_venue``  ``groups_acted_for_by``
+booking       ``can_manage_booking``, ``can_see_booking_group``  ``bookings_managed_by``,
+                                                              ``bookings_of`` ("my bookings")
+token         ``can_use_token``, ``token_allows`` (scope)     ``tokens_usable``
+============  ==============================================  ==================================
+
+Venues that are not public (unpublished, retired, or of a unit applying or suspended) are
+seen only by those who run them — the committee's admin and the venue's unit secretaries —
+and booked by nobody; see :mod:`.venues`.
 
 What a user may not see is 404, what they may see but not change is 403.
 """
@@ -17,30 +32,49 @@ What a user may not see is 404, what they may see but not change is 403.
 from __future__ import annotations
 
 from mapservice.policy.bookings import (
-    manageable_bookings,
-    may_act_for_group_self,
-    may_see_details,
+    bookings_managed_by,
+    bookings_of,
+    can_manage_booking,
+    can_see_booking_group,
+    is_own_group_booking,
 )
-from mapservice.policy.committees import is_staff_of, require_admin
+from mapservice.policy.committees import (
+    can_admin_committee,
+    is_committee_staff,
+    require_committee_admin,
+)
 from mapservice.policy.groups import (
     GroupKeys,
     active_with_unit,
     bookable_by_rule,
+    can_act_for_group,
+    can_group_book_venue,
     group_is_active,
-    group_may_book,
-    may_act_for_group,
+    groups_acted_for_by,
 )
-from mapservice.policy.units import get_unit, units_managed, units_visible
+from mapservice.policy.tokens import can_use_token, token_allows, tokens_usable
+from mapservice.policy.units import (
+    can_manage_unit,
+    can_see_unit,
+    get_unit,
+    units_managed_by,
+    units_seen_by,
+)
 from mapservice.policy.venues import (
     VenueKeys,
+    can_book_venue,
+    can_edit_venue,
+    can_run_venue,
+    can_see_venue,
     get_venue,
-    is_owner,
-    owned_venues_condition,
-    venue_editable,
-    venue_public,
-    venue_visibility_key,
-    venue_visible,
-    visible_venues,
+    select_venues_seen_by,
+    venue_is_open,
+    venues_bookable_by,
+    venues_edited_by,
+    venues_public,
+    venues_run_by,
+    venues_seen_by,
+    venues_seen_by_key,
 )
 
 __all__ = [
@@ -48,23 +82,37 @@ __all__ = [
     "VenueKeys",
     "active_with_unit",
     "bookable_by_rule",
+    "bookings_managed_by",
+    "bookings_of",
+    "can_act_for_group",
+    "can_admin_committee",
+    "can_book_venue",
+    "can_edit_venue",
+    "can_group_book_venue",
+    "can_manage_booking",
+    "can_manage_unit",
+    "can_run_venue",
+    "can_see_booking_group",
+    "can_see_unit",
+    "can_see_venue",
+    "can_use_token",
     "get_unit",
     "get_venue",
     "group_is_active",
-    "group_may_book",
-    "is_owner",
-    "is_staff_of",
-    "manageable_bookings",
-    "may_act_for_group",
-    "may_act_for_group_self",
-    "may_see_details",
-    "owned_venues_condition",
-    "require_admin",
-    "units_managed",
-    "units_visible",
-    "venue_editable",
-    "venue_public",
-    "venue_visibility_key",
-    "venue_visible",
-    "visible_venues",
+    "groups_acted_for_by",
+    "is_committee_staff",
+    "is_own_group_booking",
+    "require_committee_admin",
+    "select_venues_seen_by",
+    "token_allows",
+    "tokens_usable",
+    "units_managed_by",
+    "units_seen_by",
+    "venue_is_open",
+    "venues_bookable_by",
+    "venues_edited_by",
+    "venues_public",
+    "venues_run_by",
+    "venues_seen_by",
+    "venues_seen_by_key",
 ]

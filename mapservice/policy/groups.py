@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from sqlalchemy import and_, false
+from sqlalchemy.sql.elements import ColumnElement
+
 from mapservice.core.vocab import BookableBy, UnitStatus
 from mapservice.models import Group, User, Venue
-from mapservice.policy.venues import VenueKeys, is_owner
+from mapservice.policy.venues import VenueKeys, can_run_venue
 
 
 class GroupKeys(Protocol):
@@ -21,17 +24,32 @@ class GroupKeys(Protocol):
     def unit_id(self) -> int | None: ...
 
 
-def may_act_for_group(actor: User, group: GroupKeys, venue: VenueKeys) -> bool:
+def can_act_for_group(actor: User, group: GroupKeys, venue: VenueKeys) -> bool:
     """Whether ``actor`` may make or change bookings for ``group`` at ``venue``: its own
     group (booker), its unit's groups (secretary), any group when the actor runs the venue
     (proxy booking: "一个电话"), anything in the committee (admin)."""
     if not actor.active or group.committee_id != actor.committee_id:
         return False
-    if actor.is_admin or is_owner(actor, venue):
+    if actor.is_admin or can_run_venue(actor, venue):
         return True
     if actor.is_secretary:
         return group.unit_id is not None and group.unit_id == actor.unit_id
     return actor.is_booker and actor.group_id == group.id
+
+
+def groups_acted_for_by(actor: User) -> ColumnElement[bool]:
+    """The SQL form of :func:`can_act_for_group` at no venue in particular (the groups one
+    acts for wherever: its own group, its unit's groups, the committee's for the admin)."""
+    if not actor.active:
+        return false()
+    in_committee = Group.committee_id == actor.committee_id
+    if actor.is_admin:
+        return in_committee
+    if actor.is_secretary:
+        return and_(in_committee, Group.unit_id.is_not(None), Group.unit_id == actor.unit_id)
+    if actor.is_booker and actor.group_id is not None:
+        return and_(in_committee, Group.id == actor.group_id)
+    return false()
 
 
 def bookable_by_rule(rule: str, own_unit: bool, member: bool, paired: Callable[[], bool]) -> bool:
@@ -45,7 +63,7 @@ def bookable_by_rule(rule: str, own_unit: bool, member: bool, paired: Callable[[
     return member and paired()
 
 
-def group_may_book(group: Group, venue: Venue) -> bool:
+def can_group_book_venue(group: Group, venue: Venue) -> bool:
     """The venue's "who may book" rule applied to ``group``."""
     return bookable_by_rule(
         venue.bookable_by,

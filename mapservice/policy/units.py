@@ -1,4 +1,5 @@
-"""Units: which one sees, which one manages (registers venues for)."""
+"""Units: which one sees, which one manages (registers venues for); each predicate beside
+its SQL condition."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice.core.errors import NotAllowed, NotFound
 from mapservice.core.i18n import _
+from mapservice.core.vocab import UnitStatus
 from mapservice.models import Unit, User
 
 
-def units_managed(user: User | None) -> ColumnElement[bool]:
-    """Units whose venues ``user`` may register."""
+def can_manage_unit(user: User | None, unit: Unit) -> bool:
+    """Whether ``user`` may register venues for ``unit``: the committee admin any of its
+    units, a secretary their own."""
+    if user is None or not user.active:
+        return False
+    if user.is_admin:
+        return unit.committee_id == user.committee_id
+    return bool(user.is_secretary and unit.id == user.unit_id)
+
+
+def units_managed_by(user: User | None) -> ColumnElement[bool]:
+    """The SQL form of :func:`can_manage_unit`."""
     if user is None or not user.active:
         return false()
     if user.is_admin:
@@ -22,9 +34,19 @@ def units_managed(user: User | None) -> ColumnElement[bool]:
     return false()
 
 
-def units_visible(user: User | None) -> ColumnElement[bool]:
+def can_see_unit(user: User | None, unit: Unit) -> bool:
     """Units ``user`` may see: admitted ones; the admin all of their committee's; a member
     their committee's admitted units and their own."""
+    admitted = unit.status == UnitStatus.ACTIVE.value
+    if user is None:
+        return admitted
+    if unit.committee_id != user.committee_id:
+        return False
+    return user.is_admin or admitted or unit.id == user.unit_id
+
+
+def units_seen_by(user: User | None) -> ColumnElement[bool]:
+    """The SQL form of :func:`can_see_unit`."""
     if user is None:
         return Unit.status == "active"
     if user.is_admin:
@@ -36,7 +58,7 @@ def units_visible(user: User | None) -> ColumnElement[bool]:
 def get_unit(session: Session, user: User | None, unit_id: int, *, edit: bool = False) -> Unit:
     """The unit if ``user`` may see it (NotFound otherwise); with ``edit``, only for an active
     admin (NotAllowed otherwise)."""
-    cond = units_visible(user)
+    cond = units_seen_by(user)
     unit = session.scalars(select(Unit).where(Unit.id == unit_id, cond)).one_or_none()
     if unit is None:
         raise NotFound("unit_not_found", _("No such unit."))

@@ -44,6 +44,7 @@ from sqlalchemy.types import TypeDecorator
 from mapservice.core.i18n import lang
 from mapservice.core.vocab import VenueType
 from mapservice.models import Area, Booking, Closure, Group, OpeningHours, Unit, Venue
+from mapservice.policy import venues_public
 from mapservice.stats.calendars import OpenIntervals, build_open_intervals
 from mapservice.stats.measures import VENUE_COLUMNS
 from mapservice.stats.periods import Period
@@ -446,15 +447,12 @@ def tz_of(name: str) -> ZoneInfo:
 
 
 def load_map_venues(session: Session, committee_id: int) -> list[MapVenue]:
-    """Every published, not retired venue of the committee, for the printed map."""
+    """Every public venue of the committee (:func:`policy.venues_public`: published, not
+    retired, unit admitted), for the printed map: public information, whoever prints it."""
     rows = session.execute(
         select(Venue, Unit.name)
         .join(Unit, Venue.unit_id == Unit.id)
-        .where(
-            Venue.committee_id == committee_id,
-            Venue.published.is_(True),
-            Venue.retired.is_(False),
-        )
+        .where(Venue.committee_id == committee_id, venues_public())
         .order_by(Venue.id)
     ).all()
     return [MapVenue(v.name, u, v.type, type_label(v.type), v.phone, v.lon, v.lat) for v, u in rows]

@@ -125,6 +125,39 @@ def _areas(
     return district, streets
 
 
+@dataclass
+class Utilization:
+    """Utilization and sharing of a scope's venues over a period: per venue (``fig``), summed
+    by the grouping asked for and by type, and in total."""
+
+    fig: m.Figures
+    grouped: pd.DataFrame
+    by_type: pd.DataFrame
+    totals: dict[str, float]
+
+
+def utilization(
+    session: Session, scope: Scope, period: Period, group_by: str = "venue", *, load_parts: int = 1
+) -> Utilization:
+    """The figures of ``docs/stats.md`` over the whole of ``period`` as given (the dashboard
+    first cuts it to the part so far), grouped by ``group_by`` (one of :data:`GROUP_BYS`):
+    the dashboard's tables and the API's ``/stats/utilization`` both come from here."""
+    if group_by not in GROUP_BYS:
+        raise ValueError(f"unknown grouping {group_by!r}")
+    venues = load_venues(session, scope)
+    venues["type_label"] = [type_label(t) for t in venues["type"]]
+    open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
+    bookings = load_bookings(session, scope, period, parts=load_parts)
+    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
+    fig = m.compute(venues, open_iv, bookings, t0, t1)
+    by_type = m.grouped(fig, "type")
+    by_type["name"] = [type_label(str(k)) for k in by_type["key"]]
+    grouped = by_type if group_by == "type" else m.grouped(fig, group_by)
+    if group_by == "street":
+        grouped["name"] = [n or _("(no street)") for n in grouped["name"]]
+    return Utilization(fig, grouped, by_type, m.totals(fig))
+
+
 def build_report(
     session: Session,
     scope: Scope,
@@ -141,36 +174,23 @@ def build_report(
     the current time): a period in progress counts only its part so far — open hours,
     bookings, the weekly trend and the idle test alike — and one that has not begun counts
     nothing (``load_parts``: see :func:`mapservice.stats.frames.load_bookings`' ``parts``)."""
-    if group_by not in GROUP_BYS:
-        raise ValueError(f"unknown grouping {group_by!r}")
     period = period.until(now if now is not None else datetime.now(UTC))
-    venues = load_venues(session, scope)
-    venues["type_label"] = [type_label(t) for t in venues["type"]]
-    open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
-    bookings = load_bookings(session, scope, period, parts=load_parts)
-    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
-    fig = m.compute(venues, open_iv, bookings, t0, t1)
-    by_type = m.grouped(fig, "type")
-    by_type["name"] = [type_label(str(k)) for k in by_type["key"]]
+    used = utilization(session, scope, period, group_by, load_parts=load_parts)
+    fig = used.fig
     district, streets = _areas(session, scope.committee_id)
     street_table = _street_table(fig, streets)
     street_shapes = [(name, geom) for _, name, geom in streets]
     points = coverage_points(session, scope, coverage_type)
     cov = coverage(points, street_shapes, radius_m)
-    grouped = m.grouped(fig, group_by)
-    if group_by == "type":
-        grouped = by_type
-    if group_by == "street":
-        grouped["name"] = [n or _("(no street)") for n in grouped["name"]]
     return Report(
         scope=scope,
         period=period,
         group_by=group_by,
         threshold=threshold,
         fig=fig,
-        totals=m.totals(fig),
-        grouped=grouped,
-        by_type=by_type,
+        totals=used.totals,
+        grouped=used.grouped,
+        by_type=used.by_type,
         by_unit=m.grouped(fig, "unit"),
         sharing=m.unit_sharing(fig),
         trend=m.weekly_trend(fig, week_windows(period)),

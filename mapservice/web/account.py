@@ -13,6 +13,7 @@ from mapservice.core.i18n import _
 from mapservice.models import ApiToken
 from mapservice.models.tokens import SCOPES
 from mapservice.operations import tokens as ops
+from mapservice.operations.revocation import revoke_tokens
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
 
@@ -66,6 +67,6 @@ def tokens() -> Any:
 def revoke_token(token_id: int) -> Any:
     actor = current_actor()
     assert actor is not None
-    ops.revoke_token(get_db(), actor, token_id)
+    revoke_tokens(get_db(), actor, actor, token_id=token_id)
     flash(_("Token revoked."), "success")
     return redirect(url_for("account.tokens"))

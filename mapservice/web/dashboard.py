@@ -15,15 +15,16 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from mapservice.core.errors import NotAllowed, ValidationFailed
+from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, current_locale
 from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Unit, User
+from mapservice.operations.printing import FORMATS, PAPERS, print_committee_map
+from mapservice.operations.utilization import stats_scope
 from mapservice.stats import charts, export
 from mapservice.stats.fonts import FontMissing
-from mapservice.stats.frames import LOAD_PARTS, Scope, load_areas, load_map_venues
+from mapservice.stats.frames import LOAD_PARTS, Scope
 from mapservice.stats.periods import KINDS, Period, period_for
-from mapservice.stats.printmap import FORMATS, PAPERS, print_map
 from mapservice.stats.report import (
     DEFAULT_COVERAGE_TYPE,
     DEFAULT_THRESHOLD,
@@ -40,20 +41,11 @@ CACHE_SECONDS = 60
 _lock = threading.Lock()
 
 
-def _actor() -> User:
+def _actor() -> tuple[User, Scope]:
     actor = current_actor()
     if actor is None:
         abort(401)
-    if not actor.active or not (actor.is_admin or actor.is_secretary):
-        raise NotAllowed(
-            "dashboard_not_allowed",
-            _("The dashboard is for the committee admin and unit secretaries."),
-        )
-    return actor
-
-
-def _scope(actor: User) -> Scope:
-    return Scope(actor.committee_id, None if actor.is_admin else actor.unit_id)
+    return actor, stats_scope(actor)
 
 
 def _date(name: str, default: date) -> date:
@@ -110,14 +102,13 @@ def _params(tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _report(actor: User) -> tuple[Report, dict[str, Any], Committee]:
+def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committee]:
     """Build (or reuse, for a minute) the report the request's parameters ask for: the page
     and its dozen chart images then cost one computation."""
     db = get_db()
     committee = db.get(Committee, actor.committee_id)
     assert committee is not None
     params = _params(ZoneInfo(committee.timezone))
-    scope = _scope(actor)
     period: Period = params["period"]
     key = (
         scope,
@@ -166,8 +157,8 @@ def _attachment(data: bytes, mimetype: str, filename: str, download: bool = True
 @bp.route("/")
 @login_required
 def index() -> Any:
-    actor = _actor()
-    report, params, committee = _report(actor)
+    actor, scope = _actor()
+    report, params, committee = _report(actor, scope)
     unit = get_db().get(Unit, actor.unit_id) if actor.unit_id else None
     query = request.args.to_dict()
     return render_template(
@@ -190,10 +181,10 @@ def index() -> Any:
 @bp.route("/chart/<name>.<fmt>")
 @login_required
 def chart(name: str, fmt: str) -> Any:
-    actor = _actor()
+    actor, scope = _actor()
     if name not in charts.CHARTS or fmt not in ("png", "svg"):
         abort(404)
-    report, _params_, _c = _report(actor)
+    report, _params_, _c = _report(actor, scope)
     data = charts.chart(report, name, fmt)
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"
     filename = f"{name}-{report.period.first_day.isoformat()}.{fmt}"
@@ -209,10 +200,10 @@ EXPORT_TYPES = {
 @bp.route("/export/<name>.<fmt>")
 @login_required
 def export_table(name: str, fmt: str) -> Any:
-    actor = _actor()
+    actor, scope = _actor()
     if fmt not in EXPORT_TYPES:
         abort(404)
-    report, _params_, _c = _report(actor)
+    report, _params_, _c = _report(actor, scope)
     all_tables = tables(report)
     stamp = report.period.first_day.isoformat()
     if name == "all" and fmt == "xlsx":
@@ -228,26 +219,15 @@ def export_table(name: str, fmt: str) -> Any:
 @login_required
 def print_one_map(fmt: str) -> Any:
     """The printed one map of every published venue of the committee (public information)."""
-    actor = _actor()
+    actor, scope = _actor()
     paper = request.args.get("paper", "A3")
     if fmt not in FORMATS or paper not in PAPERS:
         abort(404)
-    db = get_db()
-    committee = db.get(Committee, actor.committee_id)
+    committee = get_db().get(Committee, actor.committee_id)
     assert committee is not None
-    district, streets = load_areas(db, committee.id)
     try:
-        data = print_map(
-            load_map_venues(db, committee.id),
-            district,
-            streets,
-            title=f"{committee.name} 功能阵地分布图",
-            paper=paper,
-            fmt=fmt,
-            on=datetime.now(ZoneInfo(committee.timezone)).date(),
-        )
+        printed = print_committee_map(get_db(), committee, paper=paper, fmt=fmt)
     except FontMissing as exc:
         current_app.logger.error("%s", exc)
         raise ValidationFailed(_("The server has no Chinese font to print with."), {}) from exc
-    mimetype = "application/pdf" if fmt == "pdf" else "image/png"
-    return _attachment(data, mimetype, f"{committee.slug}-one-map-{paper}.{fmt}")
+    return _attachment(printed.data, printed.mimetype, printed.filename)

@@ -33,6 +33,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from mapservice.core import venue_spec
 from mapservice.core.hours import DAY_KEYS, HoursError, parse_hours
 
 
@@ -48,7 +49,7 @@ def options(pairs: Any) -> list[SelectChoice]:
     ]
 
 
-PHONE = Regexp(r"^[0-9+\-() ]{3,30}$", message=_l("Use digits, spaces, + - ( ) only (3 to 30)."))
+PHONE = Regexp(venue_spec.PHONE_PATTERN, message=_l("Use digits, spaces, + - ( ) only (3 to 30)."))
 
 
 class LoginForm(FlaskForm):
@@ -86,24 +87,45 @@ DAY_LABELS = [
 DEFAULT_DAY_HOURS = "09:00-21:00"
 
 
+def _label(name: str) -> LazyString:
+    """A venue field's label from the venue spec, translated per request."""
+    return _l(venue_spec.field(name).label)
+
+
+def _checks(name: str) -> list[Any]:
+    """A venue field's validators from the venue spec: required or optional, its range or
+    length, its pattern."""
+    spec = venue_spec.field(name)
+    if spec.kind == "text":
+        checks: list[Any] = [DataRequired() if spec.required else Optional()]
+        if spec.max_length:
+            checks.append(Length(max=spec.max_length))
+        if spec.pattern == PHONE.regex.pattern:
+            checks.append(PHONE)
+        return checks
+    checks = [Optional() if spec.nullable else InputRequired()]
+    if spec.min is not None and spec.max is not None:
+        checks.append(NumberRange(spec.min, spec.max))
+    return checks
+
+
+def _number(name: str) -> IntegerField:
+    spec = venue_spec.field(name)
+    return IntegerField(_label(name), default=spec.default, validators=_checks(name))
+
+
 class VenueForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    unit = SelectField(_l("Owning unit"), validators=[InputRequired()])
-    type = SelectField(_l("Type"), validators=[InputRequired()])
-    crs = SelectField(_l("Coordinate system"), default="wgs84")
-    lon = FloatField(_l("Longitude"), validators=[InputRequired(), NumberRange(-180, 180)])
-    lat = FloatField(_l("Latitude"), validators=[InputRequired(), NumberRange(-90, 90)])
-    address = StringField(_l("Address"), validators=[Optional(), Length(max=200)])
-    capacity_units = IntegerField(
-        _l("Capacity units (parallel bookings, e.g. 3 courts = 3)"),
-        default=1,
-        validators=[InputRequired(), NumberRange(1, 100)],
-    )
-    max_headcount = IntegerField(
-        _l("Maximum headcount"), validators=[Optional(), NumberRange(1, 10000)]
-    )
-    facilities = TextAreaField(_l("Facilities"), validators=[Optional(), Length(max=2000)])
-    phone = StringField(_l("Contact phone"), validators=[Optional(), PHONE])
+    name = StringField(_label("name"), validators=_checks("name"))
+    unit = SelectField(_label("unit"), validators=[InputRequired()])
+    type = SelectField(_label("type"), validators=[InputRequired()])
+    crs = SelectField(_label("crs"), default=venue_spec.field("crs").default)
+    lon = FloatField(_label("lon"), validators=_checks("lon"))
+    lat = FloatField(_label("lat"), validators=_checks("lat"))
+    address = StringField(_label("address"), validators=_checks("address"))
+    capacity_units = _number("capacity_units")
+    max_headcount = _number("max_headcount")
+    facilities = TextAreaField(_label("facilities"), validators=_checks("facilities"))
+    phone = StringField(_label("phone"), validators=_checks("phone"))
     hours_0 = StringField(DAY_LABELS[0], validators=[_day_validator])
     hours_1 = StringField(DAY_LABELS[1], validators=[_day_validator])
     hours_2 = StringField(DAY_LABELS[2], validators=[_day_validator])
@@ -112,40 +134,26 @@ class VenueForm(FlaskForm):
     hours_5 = StringField(DAY_LABELS[5], validators=[_day_validator])
     hours_6 = StringField(DAY_LABELS[6], validators=[_day_validator])
     slot_minutes = SelectField(
-        _l("Slot length"),
+        _label("slot_minutes"),
         coerce=int,
-        default=60,
-        choices=options((m, m) for m in (15, 30, 60, 120)),
+        default=venue_spec.field("slot_minutes").default,
+        choices=options((m, m) for m in venue_spec.field("slot_minutes").choices),
     )
-    min_duration_minutes = IntegerField(
-        _l("Minimum duration (minutes)"),
-        default=60,
-        validators=[InputRequired(), NumberRange(15, 1440)],
+    min_duration_minutes = _number("min_duration_minutes")
+    max_duration_minutes = _number("max_duration_minutes")
+    max_days_ahead = _number("max_days_ahead")
+    min_notice_minutes = _number("min_notice_minutes")
+    requires_approval = BooleanField(
+        _label("requires_approval"), default=venue_spec.field("requires_approval").default
     )
-    max_duration_minutes = IntegerField(
-        _l("Maximum duration (minutes)"),
-        default=240,
-        validators=[InputRequired(), NumberRange(15, 1440)],
+    bookable_by = SelectField(
+        _label("bookable_by"), default=venue_spec.field("bookable_by").default
     )
-    max_days_ahead = IntegerField(
-        _l("Bookable up to (days ahead)"),
-        default=30,
-        validators=[InputRequired(), NumberRange(1, 365)],
-    )
-    min_notice_minutes = IntegerField(
-        _l("Minimum notice (minutes)"),
-        default=60,
-        validators=[InputRequired(), NumberRange(0, 10080)],
-    )
-    requires_approval = BooleanField(_l("Bookings need approval"))
-    bookable_by = SelectField(_l("Who may book"), default="members")
     paired_units = SelectMultipleField(
         _l("Paired units (when only paired units may book)"), coerce=int
     )
-    weekly_quota_hours = IntegerField(
-        _l("Weekly quota per group (hours)"), validators=[Optional(), NumberRange(1, 168)]
-    )
-    published = BooleanField(_l("Published on the map"), default=True)
+    weekly_quota_hours = _number("weekly_quota_hours")
+    published = BooleanField(_label("published"), default=venue_spec.field("published").default)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""Bulk import of venues from an uploaded file: all or nothing, with a row-numbered report."""
+"""Bulk import of venues from an uploaded file: all or nothing, with a row-numbered report
+(the rules: :mod:`mapservice.operations.imports`, shared with ``mapservice import venues``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from flask import Blueprint, current_app, render_template
 from flask_login import login_required
 
 from mapservice.core.errors import ImportRejected
-from mapservice.core.i18n import _, lang
-from mapservice.core.venue_io import MAX_ROWS, accepted_headers, message, read_venues
+from mapservice.core.venue_io import accepted_headers
 from mapservice.models import Committee
-from mapservice.operations import venues as ops
+from mapservice.operations.imports import (
+    ImportReport,
+    import_venue_file,
+    max_rows_of,
+    require_importer,
+)
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
 from mapservice.web.forms import ImportForm
@@ -19,61 +24,36 @@ from mapservice.web.forms import ImportForm
 bp = Blueprint("imports", __name__, url_prefix="/import")
 
 
+def _page(form: ImportForm, report: ImportReport | None, problems: list[str], status: int) -> Any:
+    limit = max_rows_of(current_app.config)
+    page = render_template(
+        "imports/venues.html", form=form, report=report, problems=problems, max_rows=limit,
+        headers=accepted_headers(),
+    )  # fmt: skip
+    return page, status
+
+
 @bp.route("/venues", methods=["GET", "POST"])
 @login_required
 def venues() -> Any:
     actor = current_actor()
     assert actor is not None
-    if not (actor.is_admin or actor.is_secretary):
-        from mapservice.core.errors import NotAllowed
-
-        raise NotAllowed(
-            "not_allowed", _("Only committee admins and unit secretaries may import venues.")
-        )
+    require_importer(actor)
     form = ImportForm()
-    max_rows = int(current_app.config.get("IMPORT_MAX_ROWS", MAX_ROWS))
-    if form.validate_on_submit():
-        upload = form.file.data
-        data = upload.read()
-        rows, errors = read_venues(data, upload.filename or "", max_rows=max_rows)
-        problems = [message(e, lang()) for e in errors]
-        committee = get_db().get(Committee, actor.committee_id)
-        assert committee is not None
-        # Every problem at once: rows the file reader refused and rows the database refuses.
-        # With the former, the good rows are only checked, never written.
-        report = None
-        if problems:
-            region = ops.Region.of(get_db(), committee)
-            problems += ops.check_import(get_db(), actor, committee, rows, region)[1]
-        else:
-            try:
-                report = ops.import_venues(get_db(), actor, committee, rows)
-            except ImportRejected as exc:
-                problems += exc.errors
-        if report is not None and not problems:
-            return render_template(
-                "imports/venues.html",
-                form=ImportForm(formdata=None),
-                report=report,
-                problems=[],
-                max_rows=max_rows,
-                headers=accepted_headers(),
-            )
-        return render_template(
-            "imports/venues.html",
-            form=form,
-            report=None,
-            problems=problems,
-            max_rows=max_rows,
-            headers=accepted_headers(),
-        ), 422
-    status = 422 if form.is_submitted() else 200
-    page = render_template(
-        "imports/venues.html",
-        form=form,
-        report=None,
-        problems=[],
-        max_rows=max_rows,
-        headers=accepted_headers(),
-    )
-    return page, status
+    if not form.validate_on_submit():
+        return _page(form, None, [], 422 if form.is_submitted() else 200)
+    upload = form.file.data
+    committee = get_db().get(Committee, actor.committee_id)
+    assert committee is not None
+    try:
+        report = import_venue_file(
+            get_db(),
+            actor,
+            committee,
+            upload.read(),
+            upload.filename or "",
+            max_rows=max_rows_of(current_app.config),
+        )
+    except ImportRejected as exc:
+        return _page(form, None, exc.errors, 422)
+    return _page(ImportForm(formdata=None), report, [], 200)

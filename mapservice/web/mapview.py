@@ -35,6 +35,7 @@ from flask import (
 from sqlalchemy import select
 
 from mapservice.core import mapdata
+from mapservice.core.collector import cycle_collector_paused
 from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
@@ -44,7 +45,7 @@ from mapservice.maps import one_map
 from mapservice.models import Committee
 from mapservice.operations import mapview as ops
 from mapservice.operations.venues import row_of
-from mapservice.policy import is_staff_of
+from mapservice.policy import is_committee_staff, venues_seen_by_key
 from mapservice.web.auth import current_actor
 from mapservice.web.compress import finish, gzip_bytes
 from mapservice.web.database import get_db
@@ -80,7 +81,7 @@ def committee_asked(actor: Any) -> Committee:
 def staff_counts(actor: Any, committee: Committee) -> ops.VenueCounts | None:
     """The breakdown of what the committee's staff see (None for everyone else, who see its
     public venues only)."""
-    if not is_staff_of(actor, committee.id):
+    if not is_committee_staff(actor, committee.id):
         return None
     return ops.venue_counts(get_db(), actor, committee)
 
@@ -281,10 +282,12 @@ CACHE_ENTRIES = 64
 
 
 def _scope_key(committee: Committee) -> tuple[Any, ...]:
-    # The committee's staff see all its venues; everyone else (visitors, bookers, another
-    # committee's staff) its public ones.
-    staff = is_staff_of(current_actor(), committee.id)
-    return (committee.id, "staff" if staff else "public")
+    # The committee's staff see the venues they run besides the public ones (its admin all
+    # of them, a secretary its unit's: policy.venues_seen_by_key); everyone else (visitors,
+    # bookers, another committee's staff) its public ones.
+    actor = current_actor()
+    staff = is_committee_staff(actor, committee.id)
+    return (committee.id, venues_seen_by_key(actor) if staff else "public")
 
 
 def _cached_answer(kind: str, build: Any, mimetype: str) -> Any:
@@ -303,7 +306,7 @@ def _cached_answer(kind: str, build: Any, mimetype: str) -> Any:
     if hit is not None and hit[0] == stamp and hit[1] > time.monotonic():
         body, zipped = hit[2], hit[3]
     else:
-        with ops.cycle_collector_paused():
+        with cycle_collector_paused():
             matches, today = _matches(committee, flt, tz, hours_today=kind == "geojson")
             body = json.dumps(
                 build(matches, crs, today, flt.near), ensure_ascii=False, separators=(",", ":")

@@ -32,7 +32,7 @@ def index() -> Any:
     rows = db.execute(
         select(Unit, func.count(Venue.id))
         .outerjoin(Venue, (Venue.unit_id == Unit.id) & Venue.retired.is_(False))
-        .where(policy.units_visible(actor))
+        .where(policy.units_seen_by(actor))
         .group_by(Unit.id)
         .order_by(Unit.status, Unit.name)
     ).all()
@@ -117,7 +117,7 @@ def _form_page(form: UnitForm, unit: Unit | None, status: int = 200) -> Any:
 @login_required
 def edit(unit_id: int | None = None) -> Any:
     actor = current_actor()
-    policy.require_admin(actor)
+    policy.require_committee_admin(actor)
     assert actor is not None
     unit = policy.get_unit(get_db(), actor, unit_id, edit=True) if unit_id else None
     form = UnitForm(obj=unit if request.method == "GET" else None)

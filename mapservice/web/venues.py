@@ -37,7 +37,7 @@ def _filtered(args: Any, committee: Committee) -> list[Venue]:
     staff) that pass the list's filters, retired ones only when asked for."""
     actor = current_actor()
     stmt = (
-        policy.visible_venues(actor)
+        policy.select_venues_seen_by(actor)
         .join(Unit, Venue.unit_id == Unit.id)
         .where(Venue.committee_id == committee.id)
     )
@@ -121,7 +121,9 @@ def _picker(form: VenueForm, committee: Committee, venue: Venue | None) -> Any:
 def _fill_choices(form: VenueForm, committee: Committee) -> None:
     actor = current_actor()
     db = get_db()
-    managed = db.scalars(select(Unit).where(policy.units_managed(actor)).order_by(Unit.name)).all()
+    managed = db.scalars(
+        select(Unit).where(policy.units_managed_by(actor)).order_by(Unit.name)
+    ).all()
     form.unit.choices = options([(u.name, u.name) for u in managed])
     form.type.choices = options(VenueType.choices(lang()))
     form.crs.choices = options(Crs.choices(lang()))
@@ -263,7 +265,7 @@ def detail(venue_id: int) -> Any:
     db = get_db()
     venue = policy.get_venue(db, actor, venue_id)
     can_edit = bool(
-        db.scalar(select(Venue.id).where(Venue.id == venue.id, policy.venue_editable(actor)))
+        db.scalar(select(Venue.id).where(Venue.id == venue.id, policy.venues_edited_by(actor)))
     )
     tz = ZoneInfo(venue.committee.timezone)
     today = datetime.now(tz).date()
@@ -318,7 +320,7 @@ def hourless_venue_ids() -> set[int]:
     if actor is None or not (actor.is_admin or actor.is_secretary):
         return set()
     no_hours = ~select(OpeningHours.id).where(OpeningHours.venue_id == Venue.id).exists()
-    stmt = select(Venue.id).where(policy.venue_editable(actor), no_hours)
+    stmt = select(Venue.id).where(policy.venues_edited_by(actor), no_hours)
     return set(get_db().scalars(stmt))
 
 

@@ -1,0 +1,338 @@
+"""A booking's life after it is written: the owner confirms or declines a pending request,
+a hold runs out, the booker or the owner cancels (one, the following, the whole series), the
+owner checks the group in or marks a no-show. Each decision locks the venue and judges the
+booking as it is once the lock is held."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mapservice.booking import capacity
+from mapservice.booking.locking import lock_venue
+from mapservice.booking.rows import aware
+from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, Violation
+from mapservice.core.i18n import _
+from mapservice.core.vocab import BookingStatus
+from mapservice.models import Booking, Group, Notification, User, Venue
+from mapservice.models.audit import record
+from mapservice.policy import bookings_managed_by, can_run_venue, is_own_group_booking
+
+ACTIVE = (BookingStatus.PENDING.value, BookingStatus.CONFIRMED.value)
+
+
+def ensure_movable(
+    status: str, start_at: datetime, hold_expires_at: datetime | None, now: datetime
+) -> None:
+    """Only a future booking still holding its slot (confirmed, or pending within its hold)
+    can be moved."""
+    if (
+        status not in ACTIVE
+        or start_at <= now
+        or (hold_expires_at is not None and hold_expires_at <= now)
+    ):
+        raise RuleViolation(
+            [
+                Violation(
+                    "not_active",
+                    "status",
+                    _("Only future pending or confirmed bookings can be moved."),
+                )
+            ]
+        )
+
+
+def notify(session: Session, booking: Booking, kind: str, **params: Any) -> None:
+    """An in-app message for the group (and e-mail, when the edge configures SMTP)."""
+    session.add(
+        Notification(
+            group_id=booking.group_id,
+            booking_id=booking.id,
+            kind=kind,
+            params=json.dumps(
+                {"venue": booking.venue.name, "start": booking.start_at.isoformat(), **params},
+                ensure_ascii=False,
+                default=str,
+            ),
+        )
+    )
+
+
+def managed_booking(session: Session, actor: User | None, booking_id: int) -> Booking:
+    """A booking the actor may manage (:func:`bookings_managed_by`), loaded through that one
+    scoped query. Others: 404."""
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    booking = session.scalars(
+        select(Booking)
+        .join(Venue, Venue.id == Booking.venue_id)
+        .join(Group, Group.id == Booking.group_id)
+        .where(Booking.id == booking_id, bookings_managed_by(actor))
+    ).one_or_none()
+    if booking is None:
+        raise NotFound("booking_not_found", _("No such booking."))
+    return booking
+
+
+def _owned_booking(session: Session, actor: User | None, booking_id: int) -> Booking:
+    booking = managed_booking(session, actor, booking_id)
+    if not can_run_venue(actor, booking.venue):
+        raise NotAllowed("owner_only", _("Only the venue's unit may do this."))
+    return booking
+
+
+def expire_holds(session: Session, now: datetime | None = None, venue_id: int | None = None) -> int:
+    """Expire pending requests whose hold ran out (run on access, or `mapservice bookings
+    expire`). Returns how many expired."""
+    now = aware(now)
+    stmt = select(Booking).where(
+        Booking.status == BookingStatus.PENDING.value,
+        Booking.hold_expires_at.is_not(None),
+        Booking.hold_expires_at <= now,
+    )
+    if venue_id is not None:
+        stmt = stmt.where(Booking.venue_id == venue_id)
+    expired = list(session.scalars(stmt))
+    for booking in expired:
+        capacity.release(session, booking)
+        booking.status = BookingStatus.DECLINED.value
+        booking.status_reason = "expired"
+        booking.decided_at = now
+        notify(session, booking, "expired")
+        record(session, None, "booking.expire", booking, committee_id=booking.venue.committee_id)
+    session.flush()
+    return len(expired)
+
+
+def _cancel_one(
+    session: Session, actor: User, booking: Booking, reason: str, now: datetime
+) -> None:
+    capacity.release(session, booking)
+    booking.status = BookingStatus.CANCELLED.value
+    booking.status_reason = reason.strip()[:200]
+    booking.decided_by_id = actor.id
+    booking.decided_at = now
+    if can_run_venue(actor, booking.venue) and not is_own_group_booking(actor, booking):
+        notify(session, booking, "cancelled_by_owner", reason=booking.status_reason)
+    record(
+        session,
+        actor,
+        "booking.cancel",
+        booking,
+        committee_id=booking.venue.committee_id,
+        reason=reason,
+    )
+
+
+def cancel(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    *,
+    scope: str = "one",
+    reason: str = "",
+    now: datetime | None = None,
+) -> list[Booking]:
+    """Cancel one booking, this and the following ones of its series, or the whole series
+    (future, active occurrences). Bookers must cancel before the venue's cut-off; the owner
+    may cancel any time (the group is notified). Returns what was cancelled."""
+    now = aware(now)
+    booking = managed_booking(session, actor, booking_id)
+    assert actor is not None
+    if scope not in ("one", "following", "series"):
+        raise ValueError(f"unknown scope {scope!r}")
+    lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
+    targets = _cancel_targets(session, actor, booking, scope, now)
+    for target in targets:
+        _cancel_one(session, actor, target, reason, now)
+    session.flush()
+    return targets
+
+
+def cancel_preview(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    *,
+    scope: str = "one",
+    now: datetime | None = None,
+) -> list[Booking]:
+    """What :func:`cancel` with ``scope`` would cancel now, checked the same way (the same
+    NotFound / RuleViolation), changing nothing: what a person confirms before cancelling."""
+    now = aware(now)
+    booking = managed_booking(session, actor, booking_id)
+    assert actor is not None
+    if scope not in ("one", "following", "series"):
+        raise ValueError(f"unknown scope {scope!r}")
+    return _cancel_targets(session, actor, booking, scope, now)
+
+
+def _cancel_targets(
+    session: Session, actor: User, booking: Booking, scope: str, now: datetime
+) -> list[Booking]:
+    if scope == "one" or booking.series_id is None:
+        targets = [booking]
+    else:
+        stmt = select(Booking).where(
+            Booking.series_id == booking.series_id,
+            Booking.status.in_(ACTIVE),
+            Booking.start_at > now,
+        )
+        if scope == "following":
+            stmt = stmt.where(Booking.start_at >= booking.start_at)
+        targets = list(session.scalars(stmt.order_by(Booking.start_at)))
+    owner = can_run_venue(actor, booking.venue)
+    for target in targets:
+        if target.status not in ACTIVE:
+            raise RuleViolation(
+                [
+                    Violation(
+                        "not_active",
+                        "status",
+                        _("Only pending or confirmed bookings can be cancelled."),
+                    )
+                ]
+            )
+        if target.start_at <= now:
+            raise RuleViolation(
+                [Violation("started", "start", _("This booking has already started."))]
+            )
+        cutoff = timedelta(minutes=target.venue.cancel_cutoff_minutes)
+        if not owner and target.start_at - now < cutoff:
+            raise RuleViolation(
+                [
+                    Violation(
+                        "cancel_cutoff",
+                        "start",
+                        _(
+                            "Cancel at least %(min)s minutes before the start;"
+                            " please call the venue.",
+                            min=target.venue.cancel_cutoff_minutes,
+                        ),
+                    )
+                ]
+            )
+    return targets
+
+
+def _not_pending(message: str) -> RuleViolation:
+    """The refusal of a decision on a booking that is no longer pending."""
+    return RuleViolation([Violation("not_pending", "status", message)])
+
+
+def confirm(
+    session: Session, actor: User | None, booking_id: int, *, now: datetime | None = None
+) -> Booking:
+    """The owning unit accepts a pending request."""
+    now = aware(now)
+    booking = _owned_booking(session, actor, booking_id)
+    lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
+    expire_holds(session, now, booking.venue_id)
+    if booking.status != BookingStatus.PENDING.value:
+        raise _not_pending(
+            _(
+                "Only pending requests can be confirmed (this one is %(status)s).",
+                status=BookingStatus(booking.status).label(),
+            )
+        )
+    booking.status = BookingStatus.CONFIRMED.value
+    booking.hold_expires_at = None
+    booking.decided_by_id = actor.id if actor else None
+    booking.decided_at = now
+    notify(session, booking, "confirmed")
+    record(session, actor, "booking.confirm", booking, committee_id=booking.venue.committee_id)
+    return booking
+
+
+def decline(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    reason: str,
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """The owning unit refuses a pending request, saying why; the slot is freed."""
+    now = aware(now)
+    booking = _owned_booking(session, actor, booking_id)
+    if not reason.strip():
+        raise RuleViolation(
+            [Violation("reason_required", "reason", _("Please give a reason for declining."))]
+        )
+    lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # as it is now: another writer may have changed it meanwhile
+    if booking.status != BookingStatus.PENDING.value:
+        raise _not_pending(
+            _(
+                "Only pending requests can be declined (this one is %(status)s).",
+                status=BookingStatus(booking.status).label(),
+            )
+        )
+    capacity.release(session, booking)
+    booking.status = BookingStatus.DECLINED.value
+    booking.status_reason = reason.strip()[:200]
+    booking.decided_by_id = actor.id if actor else None
+    booking.decided_at = now
+    notify(session, booking, "declined", reason=booking.status_reason)
+    record(
+        session,
+        actor,
+        "booking.decline",
+        booking,
+        committee_id=booking.venue.committee_id,
+        reason=reason,
+    )
+    return booking
+
+
+def check_in(
+    session: Session,
+    actor: User | None,
+    booking_id: int,
+    *,
+    no_show: bool = False,
+    now: datetime | None = None,
+) -> Booking:
+    """The owner records that the group came (``completed``) or did not (``no_show``)."""
+    now = aware(now)
+    booking = _owned_booking(session, actor, booking_id)
+    lock_venue(session, booking.venue_id)
+    session.refresh(booking)  # another decision may have committed while we waited
+    if booking.status != BookingStatus.CONFIRMED.value:
+        raise RuleViolation(
+            [
+                Violation(
+                    "not_confirmed",
+                    "status",
+                    _("Only confirmed bookings can be checked in or marked no-show."),
+                )
+            ]
+        )
+    earliest = booking.start_at - timedelta(minutes=30) if not no_show else booking.start_at
+    if now < earliest:
+        raise RuleViolation(
+            [
+                Violation(
+                    "too_early",
+                    "start",
+                    _("Too early: check-in opens 30 minutes before the start; no-show after it."),
+                )
+            ]
+        )
+    booking.status = BookingStatus.NO_SHOW.value if no_show else BookingStatus.COMPLETED.value
+    booking.decided_by_id = actor.id if actor else None
+    booking.decided_at = now
+    record(
+        session,
+        actor,
+        "booking.no_show" if no_show else "booking.check_in",
+        booking,
+        committee_id=booking.venue.committee_id,
+    )
+    return booking

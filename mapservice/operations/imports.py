@@ -1,0 +1,56 @@
+"""Importing a venue file (CSV, XLSX or GeoJSON): the one rule set of the import page and
+``mapservice import venues``.
+
+All or nothing. The file's unreadable rows and the rows the database would refuse are
+reported together, row-numbered, in the reader's language; when the file has unreadable rows
+its good rows are only checked, never written. At most ``max_rows`` venues per file (the
+deployment's ``IMPORT_MAX_ROWS``, for the page and the command alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mapservice.core.errors import ImportRejected, NotAllowed
+from mapservice.core.i18n import _, lang
+from mapservice.core.venue_io import MAX_ROWS, message, read_venues
+from mapservice.models import Committee, User
+from mapservice.operations.venues import ImportReport, Region, check_import, import_venues
+
+__all__ = ["ImportReport", "import_venue_file", "max_rows_of", "require_importer"]
+
+
+def max_rows_of(config: Mapping[str, Any]) -> int:
+    """The most venues one file may hold: the deployment's ``IMPORT_MAX_ROWS``, else 5000."""
+    return int(config.get("IMPORT_MAX_ROWS") or MAX_ROWS)
+
+
+def require_importer(actor: User) -> None:
+    """Committee admins and unit secretaries import (a secretary only its unit's venues)."""
+    if not (actor.is_admin or actor.is_secretary):
+        raise NotAllowed(
+            "not_allowed", _("Only committee admins and unit secretaries may import venues.")
+        )
+
+
+def import_venue_file(
+    session: Session,
+    actor: User,
+    committee: Committee,
+    data: bytes,
+    filename: str,
+    *,
+    max_rows: int = MAX_ROWS,
+) -> ImportReport:
+    """Import the venues of the file ``filename`` holding ``data`` into ``committee``; raise
+    ImportRejected listing every problem, having written nothing (the caller rolls back all
+    the same), or NotAllowed for a booker."""
+    require_importer(actor)
+    rows, errors = read_venues(data, filename, max_rows=max_rows)
+    if errors:
+        problems = [message(e, lang()) for e in errors]
+        problems += check_import(session, actor, committee, rows, Region.of(session, committee))[1]
+        raise ImportRejected(problems)
+    return import_venues(session, actor, committee, rows)
