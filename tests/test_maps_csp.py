@@ -111,3 +111,36 @@ def test_every_inline_script_of_the_map_pages_is_named_by_their_csp(client: Any,
             response.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
         )
         assert script_src.split() == ["'self'", f"'sha256-{digest}'"], path
+
+
+def test_the_built_map_is_reused_only_for_the_same_committee_filter_language_and_venue(
+    client: Any, make: Any
+) -> None:
+    """``/map`` keeps its built folium code a minute (``web.maps.cached_map_parts``): the same
+    request gets the same code, still named by the response's CSP; another filter, language or
+    permalinked venue gets its own (its data URL, labels and popup to open differ)."""
+    import base64
+    import hashlib
+    import re
+
+    committee = make.committee()
+    make.venue(make.unit(committee), name="篮球场")
+
+    def code(path: str) -> str:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        page = response.get_data(as_text=True)
+        (script,) = re.findall(
+            r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>(.*?)</script>", page, re.S
+        )
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in response.headers["Content-Security-Policy"]
+        return str(script)
+
+    first = code("/map?committee=runzhou")
+    assert code("/map?committee=runzhou") == first
+    assert "types=basketball" in code("/map?committee=runzhou&types=basketball")
+    assert "types=basketball" not in first
+    english = code("/map?committee=runzhou&lang=en")
+    assert english != first and "Full screen" in english and "Full screen" not in first
+    assert code("/map?committee=runzhou&venue=5") != first

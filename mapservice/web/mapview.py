@@ -49,7 +49,7 @@ from mapservice.policy import is_committee_staff, venues_seen_by_key
 from mapservice.web.auth import current_actor
 from mapservice.web.compress import finish, gzip_bytes
 from mapservice.web.database import get_db
-from mapservice.web.maps import map_parts
+from mapservice.web.maps import cached_map_parts, configured_tiles
 
 bp = Blueprint("map", __name__, url_prefix="/map")
 
@@ -171,12 +171,9 @@ def _shell(template: str, embed: bool) -> Any:
     committee = _committee()
     flt, errors, _tz = _filter(committee)
     units, streets = ops.filter_choices(db, actor, committee)
-    tiles = mapdata.tile_layers(
-        current_app.config.get("MAPSERVICE_TILES", "none"),
-        current_app.config.get("MAPSERVICE_TIANDITU_KEY", ""),
-        lang(),
-    )
-    venue_id = request.args.get("venue", "")
+    tiles = configured_tiles()
+    venue_arg = request.args.get("venue", "")
+    venue_id = int(venue_arg) if venue_arg.isdigit() else None
     query = _query(committee, flt)
     types = [
         {"key": t.value, "label": t.label(lang()), "color": c, "glyph": g}
@@ -223,7 +220,7 @@ def _shell(template: str, embed: bool) -> Any:
         "tiles": [t.as_json() for t in tiles],
         "types": types,
         "units": [{"id": u, "name": n} for u, n in units],
-        "venue": int(venue_id) if venue_id.isdigit() else None,
+        "venue": venue_id,
         "near": list(flt.near) if flt.near else None,
         "radiusKm": flt.radius_km,
         "window": _window(flt, _tz),
@@ -231,8 +228,9 @@ def _shell(template: str, embed: bool) -> Any:
         "labels": labels,
     }
     # The map itself: built by folium (mapservice.maps), its code allowed by this response's CSP.
-    parts = map_parts(
-        one_map(
+    parts = cached_map_parts(
+        ("one_map", committee.id, tuple(tiles), lang(), query, venue_id),
+        lambda: one_map(
             areas=ops.load_areas(db, committee),
             tiles=tiles,
             lang=lang(),
@@ -242,8 +240,8 @@ def _shell(template: str, embed: bool) -> Any:
             popup_url=str(config["popupUrl"]),
             free_url=str(config["freeUrl"]),
             window=_window(flt, _tz),
-            venue=int(venue_id) if venue_id.isdigit() else None,
-        )
+            venue=venue_id,
+        ),
     )
     response = render_template(
         template,
