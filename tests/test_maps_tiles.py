@@ -136,6 +136,9 @@ def test_the_picker_page_config_and_map_page_name_the_local_tiles(
     make.committee()
     page = tiles_app.test_client().get("/map?committee=runzhou").get_data(as_text=True)
     assert "/tiles/{z}/{x}/{y}" in page
+    # The file holds zooms 0 and 1: Leaflet stretches those beyond them instead of asking for
+    # tiles the file does not have (every request past zoom 1 would be a 404 and a grey map).
+    assert '"maxNativeZoom": 1' in page and '"minNativeZoom": 0' in page
 
 
 @pytest.mark.parametrize(

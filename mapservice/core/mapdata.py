@@ -76,6 +76,9 @@ class TileLayer:
     crs: str
     subdomains: str = ""
     max_zoom: int = 18
+    #: The zooms the source has tiles for (an MBTiles file's range): Leaflet stretches the
+    #: nearest ones beyond them instead of asking for tiles that do not exist.
+    native_zooms: tuple[int, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -102,12 +105,19 @@ def mbtiles_path(setting: str) -> str | None:
     return None
 
 
-def tile_layers(setting: str, tianditu_key: str = "", lang: str = "zh") -> list[TileLayer]:
+def tile_layers(
+    setting: str,
+    tianditu_key: str = "",
+    lang: str = "zh",
+    mbtiles_zooms: tuple[int, int] | None = None,
+) -> list[TileLayer]:
     """The base maps named in the ``MAPSERVICE_TILES`` setting (comma list of ``osm``,
     ``tianditu``, ``amap``, ``mbtiles:PATH``, ``none``), in that order; unknown names are
     ignored, Tianditu without a key is left out, and an empty result means ``none``
     (boundaries only). An MBTiles file is served by the app (:data:`MBTILES_URL`), its tiles
-    taken as Web Mercator on WGS-84 like OSM's; the file itself is checked at start-up."""
+    taken as Web Mercator on WGS-84 like OSM's, drawn beyond ``mbtiles_zooms`` (the file's
+    lowest and highest zoom) by stretching its nearest tiles; the file itself is checked at
+    start-up."""
     en = lang == "en"
     out: list[TileLayer] = []
     keys = (
@@ -125,6 +135,7 @@ def tile_layers(setting: str, tianditu_key: str = "", lang: str = "zh") -> list[
                     "MBTiles",
                     "wgs84",
                     max_zoom=19,
+                    native_zooms=mbtiles_zooms,
                 )
             )
         elif key == "osm":

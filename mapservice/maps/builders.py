@@ -147,6 +147,8 @@ def _base_map(
                 attr=t.attribution or t.name,
                 name=t.name,
                 max_zoom=t.max_zoom,
+                min_native_zoom=t.native_zooms[0] if t.native_zooms else None,
+                max_native_zoom=t.native_zooms[1] if t.native_zooms else None,
                 subdomains=t.subdomains or "abc",
                 overlay=False,
                 control=True,

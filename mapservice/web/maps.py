@@ -26,10 +26,12 @@ def asset_url(asset: Asset) -> str:
 
 def configured_tiles() -> list[mapdata.TileLayer]:
     """The base maps of ``MAPSERVICE_TILES`` in the request's language."""
+    mbtiles = current_app.extensions.get("mbtiles")
     return mapdata.tile_layers(
         current_app.config.get("MAPSERVICE_TILES", "none"),
         current_app.config.get("MAPSERVICE_TIANDITU_KEY", ""),
         lang(),
+        mbtiles_zooms=(mbtiles.min_zoom, mbtiles.max_zoom) if mbtiles is not None else None,
     )
 
 
