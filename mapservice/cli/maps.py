@@ -72,7 +72,8 @@ def map_export(
     from zoneinfo import ZoneInfo
 
     from mapservice.core.mapfilter import parse_filter
-    from mapservice.operations.map_export import export_html, unknown_choices, write_file
+    from mapservice.maps.loading import unknown_choices
+    from mapservice.operations.map_export import export_html, write_file
 
     args = {
         "q": [q],

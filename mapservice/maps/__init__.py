@@ -3,8 +3,10 @@ map, a venue's small map and the registration picker; our folium plugins (the fa
 layer, the legend); and the helper that points folium's scripts and styles at the app.
 
     from mapservice.maps import one_map
-    m = one_map(areas=..., tiles=..., data_url="/map/data.json?committee=runzhou", assets="/vendor")
+    m = one_map(committee="runzhou", database_url="sqlite:///instance/mapservice.db")
     m.save("map.html")
+
+(``docs/maps.md``: filters, base maps, the file to send, extending the map.)
 """
 
 from __future__ import annotations

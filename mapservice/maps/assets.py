@@ -107,6 +107,12 @@ def asset_path(asset: Asset) -> Path:
     return NODE_MODULES / asset.package / "dist" / asset.filename
 
 
+def file_url(asset: Asset) -> str:
+    """The installed file's ``file://`` URL: a saved map opens from this machine's disk with
+    no server and no network (to send it elsewhere, use ``export.standalone_html``)."""
+    return asset_path(asset).as_uri()
+
+
 def vendor_url(base: str) -> Callable[[Asset], str]:
     """A URL function for :func:`localize`: ``BASE/PACKAGE/FILE`` (``base`` such as
     ``/vendor``, or an absolute URL of the app for a page served elsewhere)."""

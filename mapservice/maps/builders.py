@@ -1,12 +1,13 @@
 """The maps the app draws, built as folium maps from plain values: the one map, a venue's small
 map and the registration picker.
 
-Pure: no Flask, no request, no database. The caller (a view, the CLI, a notebook) loads the
-boundaries and says which base maps, which texts and where the venues come from; what comes
-back is a ``folium.Map`` to render (``m.get_root().render()``), save (``m.save(path)``) or
-extend. Its scripts and styles still name folium's CDNs until
-:func:`mapservice.maps.assets.localize` points them at the app (every builder here takes
-``assets=`` to do it at once).
+Pure: no Flask, no request, no database (but for :func:`one_map` given ``committee=``, the
+notebook's way in, which reads the database through :mod:`mapservice.maps.loading`). The
+caller (a view, the CLI, a notebook) loads the boundaries and says which base maps, which
+texts and where the venues come from; what comes back is a ``folium.Map`` to render
+(``m.get_root().render()``), save (``m.save(path)``) or extend. Its scripts and styles
+still name folium's CDNs until :func:`mapservice.maps.assets.localize` points them at the
+app (every builder here takes ``assets=`` to do it at once).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from folium.plugins import LocateControl
 from mapservice.core import mapdata
 from mapservice.core.i18n import _
 from mapservice.core.vocab import VenueType
-from mapservice.maps.assets import Asset, localize
+from mapservice.maps.assets import Asset, file_url, localize
 from mapservice.maps.plugins import (
     Fullscreen,
     Legend,
@@ -208,8 +209,8 @@ def _finish(m: folium.Map, assets: AssetUrls) -> folium.Map:
 
 def one_map(
     *,
-    areas: Sequence[AreaRow],
-    tiles: Sequence[mapdata.TileLayer],
+    areas: Sequence[AreaRow] = (),
+    tiles: Sequence[mapdata.TileLayer] | str = (),
     lang: str = "zh",
     labels: Mapping[str, str] | None = None,
     data_url: str | None = None,
@@ -220,14 +221,32 @@ def one_map(
     window: Mapping[str, str] | None = None,
     venue: int | None = None,
     assets: AssetUrls = None,
+    committee: str | None = None,
+    database_url: str | None = None,
+    filters: Mapping[str, str | Sequence[str]] | None = None,
 ) -> folium.Map:
     """The one map of a committee: base maps, boundaries, the venue layer (from ``data_url``,
     the app's ``/map/data.json`` with the page's filter, or from embedded ``columns``), the
     per-type and per-unit toggles, full screen, locate and the layer control. ``venue_url``,
     ``popup_url``, ``free_url`` and ``window`` give the popups their links and live details
     (as ``web/mapview.py`` passes them to the page today); ``venue`` opens a permalink's
-    popup. The layer's API is published as ``window.MapService.oneMap``."""
+    popup. The layer's API is published as ``window.MapService.oneMap``. ``tiles`` may be
+    the ``MAPSERVICE_TILES`` setting's text (``"osm"``, ``"none"``, …).
+
+    From a notebook or a script, give ``committee`` (a slug) instead of ``areas`` and the
+    venues: the committee's public map under ``filters`` (``/map``'s parameters) is read from
+    ``database_url`` (default: the app's), every venue embedded with its popup text, and the
+    map's scripts pointed at the installed files unless ``assets`` says otherwise
+    (``docs/maps.md``)."""
+    if committee is not None:
+        from mapservice.maps.loading import load_public_map
+
+        loaded = load_public_map(committee, database_url, filters, lang)
+        areas, columns = loaded.areas, loaded.columns
+        assets = file_url if assets is None else assets
     labels = dict(labels or map_labels())
+    if isinstance(tiles, str):
+        tiles = mapdata.tile_layers(tiles, lang=lang)
     tiles = list(tiles) or mapdata.tile_layers("none")
     m, by_crs = _base_map(areas, tiles, labels, boundary_name=_("Boundaries"))
     options: dict[str, Any] = {"crs": tiles[0].crs, "labels": labels, "api": "oneMap"}

@@ -18,19 +18,14 @@ from sqlalchemy.orm import Session
 
 from mapservice.core import mapdata
 from mapservice.core.i18n import _, lang
-from mapservice.core.mapfilter import MapFilter, select_venues
+from mapservice.core.mapfilter import MapFilter
 from mapservice.maps import map_labels, one_map
 from mapservice.maps.columns import columns_with_details
 from mapservice.maps.export import standalone_html
+from mapservice.maps.loading import public_venues
 from mapservice.models import Committee
-from mapservice.operations.mapview import (
-    engine_free_check,
-    filter_choices,
-    load_areas,
-    load_facts,
-)
 
-__all__ = ["ExportedMap", "export_html", "unknown_choices", "write_file"]
+__all__ = ["ExportedMap", "export_html", "write_file"]
 
 
 class ExportedMap:
@@ -49,43 +44,16 @@ def export_html(
     language. Popups show today's opening hours (``now``'s day in the committee's zone)."""
     tz = ZoneInfo(committee.timezone)
     now = now or datetime.now(tz)
-    window = (
-        (flt.free_from, flt.free_to)
-        if flt.free_from is not None and flt.free_to is not None
-        else None
-    )
-    facts = load_facts(session, None, committee, weekdays=None, closures_between=window)
-    check = (
-        engine_free_check(session, facts, window[0], window[1], flt.min_units or 1, tz, now)
-        if window is not None
-        else None
-    )
-    matches = select_venues(facts, flt, tz, free_check=check)
-    weekday = now.astimezone(tz).weekday()
+    found = public_venues(session, committee, flt, now)
     m = one_map(
-        areas=load_areas(session, committee),
+        areas=found.areas,
         tiles=mapdata.tile_layers("none", lang=lang()),
         lang=lang(),
         labels=map_labels(),
-        columns=columns_with_details(matches, weekday),
+        columns=columns_with_details(found.matches, found.weekday),
     )
     title = f"{committee.name} · {_('The one map')} · {now.astimezone(tz):%Y-%m-%d}"
-    return ExportedMap(standalone_html(m, title), len(matches))
-
-
-def unknown_choices(session: Session, committee: Committee, flt: MapFilter) -> dict[str, str]:
-    """The filter's unit and street ids the committee's public map does not know, as form
-    errors: a file named after a filter must not silently show every venue."""
-    units, streets = filter_choices(session, None, committee)
-    errors: dict[str, str] = {}
-    for field, asked, known in (
-        ("unit", flt.unit_ids, {u for u, _name in units}),
-        ("street", flt.street_ids, {s for s, _name, _approx in streets}),
-    ):
-        unknown = sorted(asked - known)
-        if unknown:
-            errors[field] = _("'%(value)s' is not a valid choice.", value=unknown[0])
-    return errors
+    return ExportedMap(standalone_html(m, title), len(found.matches))
 
 
 def write_file(path: Path, text: str) -> None:
