@@ -137,18 +137,23 @@ def test_the_file_opens_offline_and_shows_every_public_venue(
         )
         drawn = driver.execute_script("return MapService.oneMap.drawnCount()")
         assert drawn == len(venues["shown"])
-        first = venues["shown"][0]
-        driver.execute_script("MapService.oneMap.openVenue(arguments[0])", first.id)
-        WebDriverWait(driver, 10).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, ".venue-popup .popup-address")
-        )
-        popup = driver.find_element(By.CSS_SELECTOR, ".venue-popup")
-        assert popup.find_element(By.CSS_SELECTOR, ".popup-name").text == first.name
-        assert (
-            popup.find_element(By.CSS_SELECTOR, ".popup-address")
-            .get_attribute("textContent")
-            .endswith(first.address)
-        )
+        # Every hostile name and address (issue 18's literal strings) is text in its popup.
+        for venue in venues["shown"][: len(PAYLOADS)]:
+            driver.execute_script("MapService.oneMap.openVenue(arguments[0])", venue.id)
+            WebDriverWait(driver, 10).until(
+                lambda d, v=venue: d.execute_script(
+                    "var n = document.querySelector('.venue-popup .popup-name');"
+                    "return n !== null && n.textContent === arguments[0]",
+                    v.name,
+                ),
+            )
+            popup = driver.find_element(By.CSS_SELECTOR, ".venue-popup")
+            assert (
+                popup.find_element(By.CSS_SELECTOR, ".popup-address")
+                .get_attribute("textContent")
+                .endswith(venue.address)
+            )
+            assert not popup.find_elements(By.CSS_SELECTOR, "img, script")
         assert driver.execute_script("return window.__alerts") == 0
 
 
