@@ -4,7 +4,7 @@ error, and the picker fills the form with the point clicked.
 
 The venue page and the registration picker draw with these builders (their pages are tested in
 test_browser_registry and test_map_browser); /map still draws with static/js/one-map.js until
-issue 18's step 1 (docs/maps-plan.md).
+issue 18 (docs/maps.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The folium maps' code runs under the app's Content-Security-Policy as one inline script the
-response names by its SHA-256 (``web.security.allow_inline_script``; issue 18, docs/maps-plan.md):
+response names by its SHA-256 (``web.security.allow_inline_script``; issue 18, docs/maps.md):
 the header names it for that response only, and in Chromium that script runs while any other
 inline script (an injected one) still does not."""
 
