@@ -2,9 +2,9 @@
 venue layer draws every venue, hostile names stay text, the controls start without a script
 error, and the picker fills the form with the point clicked.
 
-The venue page and the registration picker draw with these builders (their pages are tested in
-test_browser_registry and test_map_browser); /map still draws with static/js/one-map.js until
-issue 18 (docs/maps.md).
+The app's pages draw with the same builders: /map and /map/embed (test_map_browser,
+test_map_journey_browser), the venue page and the registration picker (test_browser_registry);
+see docs/maps.md.
 """
 
 from __future__ import annotations
