@@ -26,9 +26,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     errors.init_app(app)
 
-    from mapservice.web import security
+    from mapservice.web import security, tiles
 
     security.init_app(app)
+    tiles.init_app(app)
 
     from mapservice.web import auth, home, imports, mapview, units, vendor, venues
 

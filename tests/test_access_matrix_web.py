@@ -62,6 +62,7 @@ USERNAMES = {
 NOT_IN_MATRIX = {
     "/static/<path:filename>": "static files: public, no data",
     "/vendor/<package>/<path:filename>": "front-end libraries: public, no data",
+    "/tiles/<int:z>/<int:x>/<int:y>": "base-map tiles of an MBTiles file: public, no data",
 }
 API_PREFIX = "/api/v1/"  # endpoints × roles: tests/test_api.py (its docs pages are below)
 CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')

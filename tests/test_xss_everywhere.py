@@ -74,7 +74,14 @@ def hostile(app: Any, db: Any, make: Any) -> dict[str, Any]:
             purpose="目的" + p[4] + p[0],
         )
         w.commit()
-    return {"venue": venue, "unit": unit, "group": group}
+    # Issue 18's strings, as typed there, on a second venue (the map's popups and labels).
+    literal = make.venue(
+        unit,
+        name="会馆${alert(2)}Hall\\`);alert(3)//a`b",
+        address="</script><script>alert(5)</script>",
+        lon=119.43,
+    )
+    return {"venue": venue, "literal": literal, "unit": unit, "group": group}
 
 
 def log_in(driver: Any, base: str, username: str) -> None:
@@ -97,6 +104,9 @@ def test_no_page_runs_the_payloads(app, hostile):
         f"/venues/{venue.id}/calendar",
         "/dashboard",
         f"/map?venue={venue.id}",
+        f"/map/embed?venue={venue.id}",
+        "/venues/new",  # the folium picker, with the committee's venues for orientation
+        f"/venues/{venue.id}/edit",
     ]
     with live_server(app) as base, chromium(1280, 900) as driver:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAP})
@@ -104,6 +114,42 @@ def test_no_page_runs_the_payloads(app, hostile):
         seen = ""
         for path in pages:
             driver.get(base + path)
+            if path.startswith("/map"):
+                # The folium map has drawn and opened the permalink's popup: the name is text.
+                WebDriverWait(driver, 20).until(
+                    lambda d: d.find_elements(By.CSS_SELECTOR, ".venue-popup .popup-name")
+                )
+                name = driver.find_element(By.CSS_SELECTOR, ".venue-popup .popup-name")
+                assert name.get_attribute("textContent") == venue.name, path
+                literal = hostile["literal"]
+                driver.execute_script("MapService.oneMap.openVenue(arguments[0])", literal.id)
+                selector = f".venue-popup[data-venue-id='{literal.id}']"
+                WebDriverWait(driver, 20).until(
+                    lambda d, sel=selector: d.find_elements(
+                        By.CSS_SELECTOR, sel + " .popup-address"
+                    )
+                )
+                shown, address = driver.execute_script(
+                    "var p = document.querySelector(arguments[0]);"
+                    "return [p.querySelector('.popup-name').textContent,"
+                    " p.querySelector('.popup-address').textContent];",
+                    selector,
+                )
+                assert shown == literal.name, path
+                assert address.endswith(literal.address), path
+            if path == "/venues/new":
+                # The picker's venues for orientation (from /map/data.json): drawn (as markers
+                # or a cluster), each marker named by its venue's text.
+                WebDriverWait(driver, 20).until(
+                    lambda d: d.find_elements(
+                        By.CSS_SELECTOR, "#pick-map .venue-marker, #pick-map .marker-cluster"
+                    )
+                )
+                titles = driver.execute_script(
+                    "return Array.from(document.querySelectorAll('#pick-map .venue-marker'))"
+                    ".map(function (m) { return m.title; })"
+                )
+                assert set(titles) <= {venue.name, hostile["literal"].name}, titles
             assert driver.execute_script("return window.__alerts") == 0, path
             assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']"), path
             seen += driver.execute_script("return document.body.textContent")

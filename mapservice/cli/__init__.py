@@ -6,15 +6,25 @@ app factory and the CLI do not import each other."""
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from mapservice.core import i18n
+
 
 def _factory() -> Flask:
     from mapservice.app import create_app
+    from mapservice.core.mbtiles import MBTilesError
 
-    return create_app()
+    # A configuration the app cannot start with is one line, in the console's language.
+    with i18n.use_locale(os.environ.get("MAPSERVICE_LANGUAGE", "zh_CN")):
+        try:
+            return create_app()
+        except MBTilesError as exc:
+            raise click.ClickException(exc.message) from exc
 
 
 @click.group(

@@ -20,11 +20,13 @@ from mapservice.core.vocab import VenueType
 
 __all__ = [
     "DISPLAY_CRS",
+    "MBTILES_URL",
     "TILE_KEYS",
     "TYPE_STYLE",
     "TileLayer",
     "area_features",
     "convert_geometry",
+    "mbtiles_path",
     "tile_layers",
     "venue_columns",
     "venue_features",
@@ -33,7 +35,7 @@ __all__ = [
 
 #: Coordinate systems a base map may need.
 DISPLAY_CRS: tuple[str, ...] = ("wgs84", "gcj02")
-TILE_KEYS: tuple[str, ...] = ("osm", "tianditu", "amap", "none")
+TILE_KEYS: tuple[str, ...] = ("osm", "tianditu", "amap", "mbtiles", "none")
 #: Decimals kept in map coordinates: 1e-6° is about 0.1 m.
 COORD_DECIMALS = 6
 #: The map page's coordinates are integers of 1e-5° (about 1 m; a marker is 24 px wide and
@@ -74,6 +76,9 @@ class TileLayer:
     crs: str
     subdomains: str = ""
     max_zoom: int = 18
+    #: The zooms the source has tiles for (an MBTiles file's range): Leaflet stretches the
+    #: nearest ones beyond them instead of asking for tiles that do not exist.
+    native_zooms: tuple[int, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,14 +92,53 @@ class TileLayer:
         }
 
 
-def tile_layers(setting: str, tianditu_key: str = "", lang: str = "zh") -> list[TileLayer]:
+#: Where the app serves the tiles of an MBTiles base map (``web/tiles.py``).
+MBTILES_URL = "/tiles/{z}/{x}/{y}"
+
+
+def mbtiles_path(setting: str) -> str | None:
+    """The file named by an ``mbtiles:PATH`` entry of ``MAPSERVICE_TILES`` (the first), if any."""
+    for entry in setting.split(","):
+        head, sep, path = entry.strip().partition(":")
+        if sep and head.lower() == "mbtiles" and path.strip():
+            return path.strip()
+    return None
+
+
+def tile_layers(
+    setting: str,
+    tianditu_key: str = "",
+    lang: str = "zh",
+    mbtiles_zooms: tuple[int, int] | None = None,
+) -> list[TileLayer]:
     """The base maps named in the ``MAPSERVICE_TILES`` setting (comma list of ``osm``,
-    ``tianditu``, ``amap``, ``none``), in that order; unknown names are ignored, Tianditu
-    without a key is left out, and an empty result means ``none`` (boundaries only)."""
+    ``tianditu``, ``amap``, ``mbtiles:PATH``, ``none``), in that order; unknown names are
+    ignored, Tianditu without a key is left out, and an empty result means ``none``
+    (boundaries only). An MBTiles file is served by the app (:data:`MBTILES_URL`), its tiles
+    taken as Web Mercator on WGS-84 like OSM's, drawn beyond ``mbtiles_zooms`` (the file's
+    lowest and highest zoom) by stretching its nearest tiles; the file itself is checked at
+    start-up."""
     en = lang == "en"
     out: list[TileLayer] = []
-    for key in dict.fromkeys(k.strip().lower() for k in setting.split(",") if k.strip()):
-        if key == "osm":
+    keys = (
+        "mbtiles" if k.strip().lower().startswith("mbtiles:") else k.strip().lower()
+        for k in setting.split(",")
+        if k.strip()
+    )
+    for key in dict.fromkeys(keys):
+        if key == "mbtiles":
+            out.append(
+                TileLayer(
+                    "mbtiles",
+                    "Local base map" if en else "本地底图",
+                    MBTILES_URL,
+                    "MBTiles",
+                    "wgs84",
+                    max_zoom=19,
+                    native_zooms=mbtiles_zooms,
+                )
+            )
+        elif key == "osm":
             out.append(
                 TileLayer(
                     "osm",

@@ -2,13 +2,13 @@
 
 Venues come out as plain :class:`~mapservice.core.mapfilter.VenueFacts` read with column
 queries (no ORM objects: 10,000 venues load in tens of milliseconds), scoped by
-:func:`mapservice.policy.venues_seen_by` and restricted to one committee.
+:func:`mapservice.policy.venues_seen_by` and restricted to one committee. The loaders the maps
+themselves need live in :mod:`mapservice.maps.loading` (a notebook uses them without the app);
+this module names them for the views and adds the page's own queries.
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +18,31 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from mapservice.core.hours import OpeningRange
-from mapservice.core.mapfilter import FreeCheck, VenueFacts
-from mapservice.core.opening import Interval, is_open_throughout
-from mapservice.models import Area, Closure, Committee, OpeningHours, Unit, User, Venue
+from mapservice.core.mapfilter import VenueFacts
+from mapservice.core.opening import is_open_throughout
+from mapservice.maps.loading import (
+    engine_free_check,
+    filter_choices,
+    load_areas,
+    load_facts,
+    load_one,
+)
+from mapservice.models import Closure, Committee, OpeningHours, Unit, User, Venue
 from mapservice.policy import venues_seen_by
+
+__all__ = [
+    "VenueCounts",
+    "data_stamp",
+    "engine_free_check",
+    "filter_choices",
+    "load_areas",
+    "load_facts",
+    "load_one",
+    "load_venues",
+    "map_committee",
+    "venue_counts",
+    "window_availability",
+]
 
 
 def map_committee(session: Session, user: User | None, slug: str = "") -> Committee | None:
@@ -34,148 +54,6 @@ def map_committee(session: Session, user: User | None, slug: str = "") -> Commit
     if user is not None:
         return session.get(Committee, user.committee_id)
     return session.scalars(select(Committee).order_by(Committee.id).limit(1)).first()
-
-
-# The columns a venue's map facts are read from, in the order :func:`_facts` reads them.
-_FACT_COLUMNS = (
-    Venue.id,
-    Venue.name,
-    Venue.unit_id,
-    Unit.name,
-    Venue.type,
-    Venue.lon,
-    Venue.lat,
-    Venue.street_id,
-    Venue.capacity_units,
-    Venue.max_headcount,
-    Venue.address,
-    Venue.facilities,
-    Venue.phone,
-)
-
-
-def _facts(r: Any, ranges: Sequence[OpeningRange], closures: Sequence[Interval] = ()) -> VenueFacts:
-    """A venue's facts from a row that starts with :data:`_FACT_COLUMNS`."""
-    return VenueFacts(
-        id=r[0],
-        name=r[1],
-        unit_id=r[2],
-        unit_name=r[3],
-        type=r[4],
-        lon=r[5],
-        lat=r[6],
-        street_id=r[7],
-        capacity_units=r[8],
-        max_headcount=r[9],
-        address=r[10] or "",
-        facilities=r[11] or "",
-        phone=r[12] or "",
-        ranges=tuple(sorted(ranges)),
-        closures=tuple(closures),
-    )
-
-
-def _scope(user: User | None, committee: Committee) -> Any:
-    return and_(venues_seen_by(user), Venue.committee_id == committee.id)
-
-
-def load_facts(
-    session: Session,
-    user: User | None,
-    committee: Committee,
-    *,
-    weekdays: Sequence[int] | None = None,
-    closures_between: tuple[datetime, datetime] | None = None,
-) -> list[VenueFacts]:
-    """Every venue of ``committee`` that ``user`` may see on the map (never retired ones).
-
-    Opening ranges are loaded for ``weekdays`` only (None: all days; ``[]``: none), closures
-    only when ``closures_between`` is given (those overlapping it)."""
-    cond = and_(_scope(user, committee), Venue.retired.is_(False))
-    rows = session.execute(
-        select(*_FACT_COLUMNS).join(Unit, Venue.unit_id == Unit.id).where(cond)
-    ).all()
-    ranges: dict[int, list[OpeningRange]] = defaultdict(list)
-    if weekdays is None or weekdays:
-        stmt = (
-            select(
-                OpeningHours.venue_id,
-                OpeningHours.weekday,
-                OpeningHours.start_min,
-                OpeningHours.end_min,
-            )
-            .join(Venue, OpeningHours.venue_id == Venue.id)
-            .join(Unit, Venue.unit_id == Unit.id)
-            .where(cond)
-        )
-        if weekdays is not None:
-            stmt = stmt.where(OpeningHours.weekday.in_(list(weekdays)))
-        for vid, wd, a, b in session.execute(stmt):
-            ranges[vid].append(OpeningRange(wd, a, b))
-    closures: dict[int, list[Interval]] = defaultdict(list)
-    if closures_between is not None:
-        start, end = closures_between
-        for vid, c_start, c_end in session.execute(
-            select(Closure.venue_id, Closure.start_at, Closure.end_at)
-            .join(Venue, Closure.venue_id == Venue.id)
-            .join(Unit, Venue.unit_id == Unit.id)
-            .where(cond, Closure.start_at < end, Closure.end_at > start)
-        ):
-            closures[vid].append((c_start, c_end))
-    return [_facts(r, ranges.get(r[0], ()), closures.get(r[0], ())) for r in rows]
-
-
-def load_one(session: Session, user: User | None, venue_id: int) -> tuple[VenueFacts, str] | None:
-    """One venue as the map shows it (for its popup), with its opening ranges, and its
-    committee's time zone; None unless ``user`` could see it on the committee's map (same
-    scope as :func:`load_facts`)."""
-    cond = and_(venues_seen_by(user), Venue.retired.is_(False), Venue.id == venue_id)
-    row = session.execute(
-        select(*_FACT_COLUMNS, Committee.timezone)
-        .join(Unit, Venue.unit_id == Unit.id)
-        .join(Committee, Venue.committee_id == Committee.id)
-        .where(cond)
-    ).one_or_none()
-    if row is None:
-        return None
-    ranges = [
-        OpeningRange(wd, a, b)
-        for wd, a, b in session.execute(
-            select(OpeningHours.weekday, OpeningHours.start_min, OpeningHours.end_min).where(
-                OpeningHours.venue_id == venue_id
-            )
-        )
-    ]
-    return _facts(row, ranges), row[13]
-
-
-def load_areas(session: Session, committee: Committee) -> list[tuple[int, str, str, bool, Any]]:
-    """The committee's district and streets as ``(id, name, level, approximate, geometry)``."""
-    rows = session.execute(
-        select(Area.id, Area.name, Area.level, Area.approximate, Area.geometry).where(
-            Area.committee_id == committee.id
-        )
-    ).all()
-    return [(r[0], r[1], r[2], bool(r[3]), json.loads(r[4])) for r in rows]
-
-
-def filter_choices(
-    session: Session, user: User | None, committee: Committee
-) -> tuple[list[tuple[int, str]], list[tuple[int, str, bool]]]:
-    """Units that have venues on this map, and the committee's streets (id, name, approximate)."""
-    units = session.execute(
-        select(Unit.id, Unit.name)
-        .join(Venue, Venue.unit_id == Unit.id)
-        .where(_scope(user, committee), Venue.retired.is_(False))
-        .group_by(Unit.id, Unit.name)
-        .order_by(Unit.name)
-    ).all()
-    streets = session.execute(
-        select(Area.id, Area.name, Area.approximate)
-        .where(Area.committee_id == committee.id, Area.level == "street")
-        .order_by(Area.name)
-    ).all()
-    return [(u[0], u[1]) for u in units], [(s[0], s[1], bool(s[2])) for s in streets]
 
 
 def load_venues(session: Session, ids: Sequence[int]) -> list[Venue]:
@@ -220,31 +98,6 @@ def data_stamp(session: Session, committee: Committee) -> tuple[Any, ...]:
         *session.execute(closures).one(),
         *session.execute(units).one(),
     )
-
-
-def engine_free_check(
-    session: Session,
-    facts: Sequence[VenueFacts],
-    start: datetime,
-    end: datetime,
-    units: int,
-    tz: ZoneInfo,
-    now: datetime,
-) -> FreeCheck:
-    """The map's "free between" answered by the booking engine: open for the whole window and
-    at least ``units`` capacity units free throughout (pending holds and confirmed bookings
-    count). One query fetches the bookings of every venue on the map."""
-    from mapservice.booking import capacity
-
-    held = capacity.by_venue(capacity.held(session, [f.id for f in facts], start, end, now))
-
-    def check(venue: VenueFacts, s: datetime, e: datetime) -> bool:
-        if not is_open_throughout(venue.ranges, venue.closures, s, e, tz):
-            return False
-        free = capacity.free_unit_numbers(venue.capacity_units, held.get(venue.id, []), s, e)
-        return len(free) >= units
-
-    return check
 
 
 def window_availability(

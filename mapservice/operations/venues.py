@@ -511,18 +511,3 @@ def import_venues(
             report.updated += 1
     record(session, actor, "venue.import", committee, committee_id=committee.id, **report.__dict__)
     return report
-
-
-def venues_geojson(venues: list[Venue]) -> dict[str, Any]:
-    """Venues as a compact GeoJSON FeatureCollection (WGS-84) for the small maps."""
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [v.lon, v.lat]},
-                "properties": {"id": v.id, "name": v.name, "type": v.type},
-            }
-            for v in venues
-        ],
-    }

@@ -41,6 +41,7 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
 from mapservice.core.venue_io import write_venues
 from mapservice.core.vocab import VenueType
+from mapservice.maps import one_map
 from mapservice.models import Committee
 from mapservice.operations import mapview as ops
 from mapservice.operations.venues import row_of
@@ -48,10 +49,15 @@ from mapservice.policy import is_committee_staff, venues_seen_by_key
 from mapservice.web.auth import current_actor
 from mapservice.web.compress import finish, gzip_bytes
 from mapservice.web.database import get_db
+from mapservice.web.maps import cached_map_parts, configured_tiles
 
 bp = Blueprint("map", __name__, url_prefix="/map")
 
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "geojson": "application/geo+json",
+    "html": "text/html; charset=utf-8",
+}
 
 
 def _committee() -> Committee:
@@ -165,18 +171,46 @@ def _shell(template: str, embed: bool) -> Any:
     committee = _committee()
     flt, errors, _tz = _filter(committee)
     units, streets = ops.filter_choices(db, actor, committee)
-    tiles = mapdata.tile_layers(
-        current_app.config.get("MAPSERVICE_TILES", "none"),
-        current_app.config.get("MAPSERVICE_TIANDITU_KEY", ""),
-        lang(),
-    )
-    venue_id = request.args.get("venue", "")
+    tiles = configured_tiles()
+    venue_arg = request.args.get("venue", "")
+    venue_id = int(venue_arg) if venue_arg.isdigit() else None
     query = _query(committee, flt)
     types = [
         {"key": t.value, "label": t.label(lang()), "color": c, "glyph": g}
         for t in VenueType
         for c, g in [mapdata.TYPE_STYLE[t.value]]
     ]
+    labels: dict[str, str] = {
+        "approx": _("approximate"),
+        "units": _("Capacity units"),
+        "headcount": _("Maximum headcount"),
+        "today": _("Open today"),
+        "closedToday": _("Closed today"),
+        "openOn": _("Open on %(day)s"),
+        "closedOn": _("Closed on %(day)s"),
+        "freeToday": _("Free today"),
+        "noFreeToday": _("No free slot left today"),
+        "windowFree": _("%(when)s: %(free)s of %(total)s units free"),
+        "windowClosed": _("%(when)s: closed"),
+        "windowFull": _("%(when)s: fully booked"),
+        "facilities": _("Facilities"),
+        "phone": _("Phone"),
+        "address": _("Address"),
+        "details": _("Details"),
+        "book": _("Book"),
+        "km": _("km"),
+        "locate": _("Show my location"),
+        "locateFailed": _("Your location is not available."),
+        "fullscreen": _("Full screen"),
+        "exitFullscreen": _("Exit full screen"),
+        "shown": _("%(shown)s of %(total)s venues shown"),
+        "more": _("… and %(n)s more: zoom in or filter."),
+        "none": _("No venue matches these filters."),
+        "layers": _("Venue types"),
+        "unitLayers": _("Member units"),
+        "loadFailed": _("The venues could not be loaded; reload the page."),
+        "pick": _("Click the map to choose the point."),
+    }
     config = {
         "dataUrl": url_for("map.columns") + "?" + query,
         "areasUrl": url_for("map.areas") + "?" + urlencode([("committee", committee.slug)]),
@@ -186,45 +220,32 @@ def _shell(template: str, embed: bool) -> Any:
         "tiles": [t.as_json() for t in tiles],
         "types": types,
         "units": [{"id": u, "name": n} for u, n in units],
-        "venue": int(venue_id) if venue_id.isdigit() else None,
+        "venue": venue_id,
         "near": list(flt.near) if flt.near else None,
         "radiusKm": flt.radius_km,
         "window": _window(flt, _tz),
         "embed": embed,
-        "labels": {
-            "approx": _("approximate"),
-            "units": _("Capacity units"),
-            "headcount": _("Maximum headcount"),
-            "today": _("Open today"),
-            "closedToday": _("Closed today"),
-            "openOn": _("Open on %(day)s"),
-            "closedOn": _("Closed on %(day)s"),
-            "freeToday": _("Free today"),
-            "noFreeToday": _("No free slot left today"),
-            "windowFree": _("%(when)s: %(free)s of %(total)s units free"),
-            "windowClosed": _("%(when)s: closed"),
-            "windowFull": _("%(when)s: fully booked"),
-            "facilities": _("Facilities"),
-            "phone": _("Phone"),
-            "address": _("Address"),
-            "details": _("Details"),
-            "book": _("Book"),
-            "km": _("km"),
-            "locate": _("Show my location"),
-            "locateFailed": _("Your location is not available."),
-            "fullscreen": _("Full screen"),
-            "exitFullscreen": _("Exit full screen"),
-            "shown": _("%(shown)s of %(total)s venues shown"),
-            "more": _("… and %(n)s more: zoom in or filter."),
-            "none": _("No venue matches these filters."),
-            "layers": _("Venue types"),
-            "unitLayers": _("Member units"),
-            "loadFailed": _("The venues could not be loaded; reload the page."),
-            "pick": _("Click the map to choose the point."),
-        },
+        "labels": labels,
     }
+    # The map itself: built by folium (mapservice.maps), its code allowed by this response's CSP.
+    parts = cached_map_parts(
+        ("one_map", committee.id, tuple(tiles), lang(), query, venue_id),
+        lambda: one_map(
+            areas=ops.load_areas(db, committee),
+            tiles=tiles,
+            lang=lang(),
+            labels=labels,
+            data_url=str(config["dataUrl"]),
+            venue_url=str(config["venueUrl"]),
+            popup_url=str(config["popupUrl"]),
+            free_url=str(config["freeUrl"]),
+            window=_window(flt, _tz),
+            venue=venue_id,
+        ),
+    )
     response = render_template(
         template,
+        map_parts=parts,
         committee=committee,
         flt=flt,
         errors=errors,
@@ -385,13 +406,30 @@ def areas() -> Any:
 
 @bp.route("/export.<fmt>")
 def export(fmt: str) -> Any:
-    """The filtered venues as a file (same columns as the registry's export)."""
+    """The filtered venues as a file: CSV or GeoJSON (same columns as the registry's export),
+    or the one map as one HTML file that opens offline (the public venues, as a visitor's map
+    shows them: it is meant to be passed on)."""
     if fmt not in EXPORT_TYPES:
         abort(404)
     committee = _committee()
     flt, errors, tz = _filter(committee)
     if errors:
         raise ValidationFailed(_("Some filters are not valid."), errors)
+    if fmt == "html":
+        from mapservice.operations.map_export import export_html
+
+        exported = export_html(get_db(), committee, flt)
+        response = Response(
+            exported.html,
+            mimetype="text/html",
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="map-{datetime.now(tz):%Y%m%d}.html"'
+                ),
+                "Cache-Control": "private, no-cache",
+            },
+        )
+        return finish(response)
     matches, _today = _matches(committee, flt, tz)
     venues = ops.load_venues(get_db(), [m.venue.id for m in matches])
     rows = [row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]

@@ -4,9 +4,11 @@ no referrer leaks, and framing allowed only for ``/map/embed``."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 
 def _tile_origins(app: Flask) -> list[str]:
@@ -23,6 +25,16 @@ def _tile_origins(app: Flask) -> list[str]:
             if parts.scheme in ("http", "https") and parts.netloc:
                 origins.add(f"{parts.scheme}://{parts.netloc}")
     return sorted(origins)
+
+
+def allow_inline_script(code: str) -> None:
+    """Let this response's page run one inline ``<script>`` whose text is exactly ``code``:
+    its SHA-256 joins ``script-src`` for this response only (the folium maps' code, which
+    ``mapservice.maps.page`` makes byte-stable; a script the page did not name still does
+    not run)."""
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    hashes: list[str] = g.setdefault("csp_script_hashes", [])
+    hashes.append(f"'sha256-{digest}'")
 
 
 def _has_nul() -> bool:
@@ -53,7 +65,7 @@ def init_app(app: Flask) -> None:
         embed = request.path.startswith("/map/embed")
         policy = [
             "default-src 'self'",
-            "script-src 'self'",
+            " ".join(["script-src 'self'", *g.get("csp_script_hashes", [])]),
             "style-src 'self' 'unsafe-inline'",
             f"img-src 'self' data: blob: {tiles}".strip(),
             "font-src 'self' data:",

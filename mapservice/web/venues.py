@@ -3,7 +3,6 @@ closures and export."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,13 +18,15 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.opening import opening_week
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
-from mapservice.models import Area, Booking, Committee, OpeningHours, Unit, Venue
+from mapservice.maps import map_labels, picker_map, venue_map
+from mapservice.models import Booking, Committee, OpeningHours, Unit, Venue
 from mapservice.operations import mapview as map_ops
 from mapservice.operations import venues as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.bookings import booking_form, booking_panel, booking_prefill
 from mapservice.web.database import get_db
 from mapservice.web.forms import ClosureForm, EmptyForm, VenueForm, options
+from mapservice.web.maps import configured_tiles, map_parts
 from mapservice.web.mapview import committee_asked, staff_counts
 
 bp = Blueprint("venues", __name__, url_prefix="/venues")
@@ -91,20 +92,30 @@ def _committee() -> Committee:
     return committee
 
 
-def _region_json(committee: Committee) -> dict[str, Any]:
-    """The committee's district and street polygons as a GeoJSON dict (templates |tojson it)."""
-    areas = get_db().scalars(select(Area).where(Area.committee_id == committee.id)).all()
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": json.loads(a.geometry),
-                "properties": {"name": a.name, "level": a.level, "approximate": a.approximate},
-            }
-            for a in areas
-        ],
-    }
+def _picker(form: VenueForm, committee: Committee, venue: Venue | None) -> Any:
+    """The registration picker: the configured base maps, the boundaries, the point as the
+    form has it (when known in WGS-84) and the committee's other venues for orientation."""
+    db = get_db()
+    point: tuple[float, float] | None = None
+    if request.method == "GET" and venue is not None:
+        point = (venue.lon, venue.lat)
+    elif form.crs.data == "wgs84":
+        try:
+            point = (float(form.lon.data), float(form.lat.data))
+        except (TypeError, ValueError):
+            point = None
+    # The committee's venues for orientation, from the map's own (cached) data: a city's
+    # 10,000 would weigh 0.2 MB in the page.
+    nearby = url_for("map.columns", committee=committee.slug)
+    m = picker_map(
+        areas=map_ops.load_areas(db, committee),
+        tiles=configured_tiles(),
+        point=point,
+        nearby=nearby,
+        lang=lang(),
+        labels=map_labels(),
+    )
+    return map_parts(m)
 
 
 def _fill_choices(form: VenueForm, committee: Committee) -> None:
@@ -179,7 +190,7 @@ def _warn_if_no_hours(venue: Venue) -> None:
 
 def _edit_page(form: VenueForm, committee: Committee, venue: Venue | None) -> Any:
     return render_template(
-        "venues/form.html", form=form, venue=venue, region_json=_region_json(committee)
+        "venues/form.html", form=form, venue=venue, map_parts=_picker(form, committee, venue)
     )
 
 
@@ -273,8 +284,14 @@ def detail(venue_id: int) -> Any:
         days=[(d, day_text(venue.opening_ranges, d)) for d in range(7)],
         closure_form=ClosureForm(),
         button_form=EmptyForm(),
-        region_json=_region_json(venue.committee),
-        venue_json=ops.venues_geojson([venue]),
+        map_parts=map_parts(
+            venue_map(
+                areas=map_ops.load_areas(db, venue.committee),
+                point=(venue.lon, venue.lat),
+                tiles=configured_tiles(),
+                labels=map_labels(),
+            )
+        ),
         panel=booking_panel(venue, form=booking_form(venue, actor, prefill)),
         prefill=prefill,
         foreign=actor is not None and actor.committee_id != venue.committee_id,
