@@ -1,4 +1,5 @@
-"""The account page: personal access tokens for the API."""
+"""The account pages: one's contact details and password, and personal access tokens for
+the API."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
 from mapservice.models import ApiToken
 from mapservice.models.tokens import SCOPES
+from mapservice.operations import accounts
 from mapservice.operations import tokens as ops
 from mapservice.operations.revocation import revoke_tokens
+from mapservice.web.account_forms import ContactForm, PasswordForm
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
 
@@ -70,3 +73,50 @@ def revoke_token(token_id: int) -> Any:
     revoke_tokens(get_db(), actor, actor, token_id=token_id)
     flash(_("Token revoked."), "success")
     return redirect(url_for("account.tokens"))
+
+
+def _profile(contact: ContactForm, password: PasswordForm, status: int = 200) -> Any:
+    return render_template("account/profile.html", contact=contact, password=password), status
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def profile() -> Any:
+    """One's name as shown, phone and e-mail (GET shows them with the password form)."""
+    actor = current_actor()
+    assert actor is not None
+    contact = ContactForm(obj=actor if request.method == "GET" else None)
+    if contact.validate_on_submit():
+        try:
+            accounts.update_contact(
+                get_db(),
+                actor,
+                display_name=contact.display_name.data or "",
+                phone=contact.phone.data or "",
+                email=contact.email.data or "",
+            )
+        except ValidationFailed as exc:
+            for name, message in exc.fields.items():
+                getattr(contact, name).errors = [message]
+            return _profile(contact, PasswordForm(formdata=None), 422)
+        flash(_("Your details are saved."), "success")
+        return redirect(url_for("account.profile"))
+    return _profile(contact, PasswordForm(formdata=None), 422 if request.method == "POST" else 200)
+
+
+@bp.route("/password", methods=["POST"])
+@login_required
+def password() -> Any:
+    actor = current_actor()
+    assert actor is not None
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(get_db(), actor, form.current.data or "", form.new.data or "")
+        except ValidationFailed as exc:
+            for name, message in exc.fields.items():
+                getattr(form, name).errors = [message]
+        else:
+            flash(_("Your password is changed."), "success")
+            return redirect(url_for("account.profile"))
+    return _profile(ContactForm(obj=actor, formdata=None), form, 422)
