@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mapservice import policy
 from mapservice.booking.notices import Mail
-from mapservice.core.errors import NotAllowed, ValidationFailed
+from mapservice.core.errors import NotAllowed, NotFound, ValidationFailed
 from mapservice.core.i18n import _
 from mapservice.core.vocab import Role
 from mapservice.models import Committee, Group, PasswordLink, Unit, User
@@ -148,11 +148,14 @@ def _link_problem() -> ValidationFailed:
 
 
 def open_link(session: Session, secret: str, now: datetime) -> PasswordLink:
-    """The unused, unexpired link of an active account with this secret; else refused."""
+    """The unused, unexpired link of an active account with this secret; else refused
+    (NotFound for a secret that was never issued)."""
     link = session.scalars(
         select(PasswordLink).where(PasswordLink.token_hash == digest(secret))
     ).one_or_none()
-    if link is None or link.used_at is not None or link.expires_at <= now or not link.user.active:
+    if link is None:
+        raise NotFound("link_not_found", _("This link is not valid. Ask for a new one."))
+    if link.used_at is not None or link.expires_at <= now or not link.user.active:
         raise _link_problem()
     return link
 

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_required, logout_user
+from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from mapservice import policy
 from mapservice.booking import notices
-from mapservice.core.errors import ValidationFailed
+from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import Role
 from mapservice.models import Committee, Group, User
@@ -135,8 +135,9 @@ def set_password(secret: str) -> Any:
     now = datetime.now(UTC)
     try:
         link = ops.open_link(get_db(), secret, now)
-    except ValidationFailed as exc:
-        return render_template("users/set_password.html", form=None, problem=exc.message), 410
+    except (NotFound, ValidationFailed) as exc:
+        status = 404 if isinstance(exc, NotFound) else 410
+        return render_template("users/set_password.html", form=None, problem=exc.message), status
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
@@ -144,8 +145,7 @@ def set_password(secret: str) -> Any:
         except ValidationFailed as exc:
             form.password.errors = [exc.fields.get("password", exc.message)]
             return render_template("users/set_password.html", form=form, user=link.user), 422
-        logout_user()  # whoever was signed in here: the new password's owner logs in next
-        flash(_("Password set for %(name)s. Log in with it now.", name=user.username), "success")
-        return redirect(url_for("auth.login"))
+        done = _("Password set for %(name)s. Log in with it now.", name=user.username)
+        return render_template("users/set_password.html", form=None, done=done)
     status = 422 if request.method == "POST" else 200
     return render_template("users/set_password.html", form=form, user=link.user), status
