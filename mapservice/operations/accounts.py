@@ -211,7 +211,7 @@ def update_contact(
     for key, value in values.items():
         setattr(user, key, value)
     if changed:
-        record(session, user, "user.update_contact", user, changes=changed)
+        record(session, user, "user.update_contact", user, changed=changed)
 
 
 @dataclass(frozen=True)

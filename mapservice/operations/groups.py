@@ -16,6 +16,7 @@ from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Unit, User
 from mapservice.models.audit import record
+from mapservice.operations.units import name_taken
 from mapservice.operations.users import email_problem, phone_problem
 
 
@@ -55,12 +56,8 @@ def save_group(
     contact_phone, contact_email = contact_phone.strip(), contact_email.strip()
     if not name or len(name) > 120:
         errors["name"] = _("A name of 1 to 120 characters is required.")
-    else:
-        clash = session.scalar(
-            select(Group.id).where(Group.committee_id == actor.committee_id, Group.name == name)
-        )
-        if clash is not None and (group is None or clash != group.id):
-            errors["name"] = _("A group named '%(name)s' already exists.", name=name)
+    elif name_taken(session, Group, actor.committee_id, name, group):
+        errors["name"] = _("A group named '%(name)s' already exists.", name=name)
     unit, problem = _unit_for(session, actor, unit_id)
     if problem:
         errors["unit_id"] = problem
@@ -86,13 +83,13 @@ def save_group(
         session.add(group)
         session.flush()
         record(
-            session, actor, "group.create", group, changes={k: [None, v] for k, v in values.items()}
+            session, actor, "group.create", group, changed={k: [None, v] for k, v in values.items()}
         )
         return group
     changed = {k: [getattr(group, k), v] for k, v in values.items() if getattr(group, k) != v}
     for key, value in values.items():
         setattr(group, key, value)
-    record(session, actor, "group.update", group, changes=changed)
+    record(session, actor, "group.update", group, changed=changed)
     return group
 
 

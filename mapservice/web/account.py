@@ -19,6 +19,7 @@ from mapservice.operations.revocation import revoke_tokens
 from mapservice.web.account_forms import ContactForm, PasswordForm
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
+from mapservice.web.forms import attach_errors, form_values, submit_form
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -86,22 +87,17 @@ def profile() -> Any:
     actor = current_actor()
     assert actor is not None
     contact = ContactForm(obj=actor if request.method == "GET" else None)
-    if contact.validate_on_submit():
-        try:
-            accounts.update_contact(
-                get_db(),
-                actor,
-                display_name=contact.display_name.data or "",
-                phone=contact.phone.data or "",
-                email=contact.email.data or "",
-            )
-        except ValidationFailed as exc:
-            for name, message in exc.fields.items():
-                getattr(contact, name).errors = [message]
-            return _profile(contact, PasswordForm(formdata=None), 422)
-        flash(_("Your details are saved."), "success")
-        return redirect(url_for("account.profile"))
-    return _profile(contact, PasswordForm(formdata=None), 422 if request.method == "POST" else 200)
+    return submit_form(
+        contact,
+        lambda: accounts.update_contact(
+            get_db(),
+            actor,
+            **form_values(contact, "display_name", "phone", "email"),
+        ),
+        lambda status: _profile(contact, PasswordForm(formdata=None), status),
+        lambda _saved: _("Your details are saved."),
+        url_for("account.profile"),
+    )
 
 
 @bp.route("/password", methods=["POST"])
@@ -114,8 +110,7 @@ def password() -> Any:
         try:
             accounts.change_password(get_db(), actor, form.current.data or "", form.new.data or "")
         except ValidationFailed as exc:
-            for name, message in exc.fields.items():
-                getattr(form, name).errors = [message]
+            attach_errors(form, exc)
         else:
             flash(_("Your password is changed."), "success")
             return redirect(url_for("account.profile"))

@@ -12,14 +12,13 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from mapservice import policy
-from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
 from mapservice.models import Group, Unit, User
 from mapservice.operations import groups as ops
 from mapservice.web.account_forms import GroupForm
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import EmptyForm, ReasonForm
+from mapservice.web.forms import EmptyForm, ReasonForm, form_values, submit_form
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
 
@@ -80,25 +79,19 @@ def edit(group_id: int | None = None) -> Any:
     form.unit_id.choices = unit_choices(actor)
     if request.method == "GET" and group is not None:
         form.unit_id.data = str(group.unit_id or "")
-    if form.validate_on_submit():
-        try:
-            saved = ops.save_group(
-                get_db(),
-                actor,
-                name=form.name.data or "",
-                unit_id=int(form.unit_id.data) if form.unit_id.data else None,
-                contact_name=form.contact_name.data or "",
-                contact_phone=form.contact_phone.data or "",
-                contact_email=form.contact_email.data or "",
-                group=group,
-            )
-        except ValidationFailed as exc:
-            for name, message in exc.fields.items():
-                getattr(form, name).errors = [message]
-            return _form_page(form, group, 422)
-        flash(_("Group '%(name)s' saved.", name=saved.name), "success")
-        return redirect(url_for("groups.index"))
-    return _form_page(form, group, 422 if request.method == "POST" else 200)
+    return submit_form(
+        form,
+        lambda: ops.save_group(
+            get_db(),
+            actor,
+            **form_values(form, "name", "contact_name", "contact_phone", "contact_email"),
+            unit_id=int(form.unit_id.data) if form.unit_id.data else None,
+            group=group,
+        ),
+        lambda status: _form_page(form, group, status),
+        lambda saved: _("Group '%(name)s' saved.", name=saved.name),
+        url_for("groups.index"),
+    )
 
 
 @bp.route("/<int:group_id>/status", methods=["POST"])

@@ -22,7 +22,7 @@ from mapservice.operations import accounts as ops
 from mapservice.web.account_forms import SetPasswordForm, UserForm
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import EmptyForm
+from mapservice.web.forms import EmptyForm, attach_errors, form_values
 from mapservice.web.groups import unit_choices
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -76,17 +76,12 @@ def new() -> Any:
             user = ops.create_account(
                 get_db(),
                 actor,
-                username=form.username.data or "",
-                role=form.role.data or "",
-                display_name=form.display_name.data or "",
-                phone=form.phone.data or "",
-                email=form.email.data or "",
+                **form_values(form, "username", "role", "display_name", "phone", "email"),
                 unit_id=int(form.unit_id.data) if (form.unit_id.data or "").isdigit() else None,
                 group_id=int(form.group_id.data) if (form.group_id.data or "").isdigit() else None,
             )
         except ValidationFailed as exc:
-            for name, message in exc.fields.items():
-                getattr(form, name).errors = [message]
+            attach_errors(form, exc)
             return render_template("users/form.html", form=form), 422
         return _show_link(user, ops.issue_link(get_db(), actor, user, datetime.now(UTC)))
     return render_template("users/form.html", form=form), status
