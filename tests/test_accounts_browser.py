@@ -25,13 +25,14 @@ NEW_PASSWORD = "qingnian-2026-shezhi"
 
 
 def menu(driver: Any, link_id: str) -> None:
-    """Open the collapsed menu (a phone's) and follow one of its links."""
+    """Open the collapsed menu (a phone's), then the account's, and follow one of its links."""
     wait = WebDriverWait(driver, 10)
     toggler = driver.find_element(By.CSS_SELECTOR, ".navbar-toggler")
     if toggler.is_displayed():
         click(driver, toggler)
-        wait.until(EC.visibility_of_element_located((By.ID, link_id)))
-    click(driver, driver.find_element(By.ID, link_id))
+        wait.until(EC.visibility_of_element_located((By.ID, "whoami")))
+    click(driver, driver.find_element(By.ID, "whoami"))
+    click(driver, wait.until(EC.visibility_of_element_located((By.ID, link_id))))
 
 
 def test_admin_signs_up_a_group_and_its_booker_on_a_phone(app: Any, db: Any, make: Any) -> None:
