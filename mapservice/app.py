@@ -47,6 +47,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(account.bp)
 
+    from mapservice.web import groups, users
+
+    for blueprint in (groups.bp, users.bp, users.links):
+        app.register_blueprint(blueprint)
+
     import mapservice.api as api
 
     api.init_app(app)
@@ -54,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from mapservice.cli import bookings as cli_bookings
     from mapservice.cli import database as cli_database
     from mapservice.cli import geodata as cli_geodata
+    from mapservice.cli import groups as cli_groups
     from mapservice.cli import maps as cli_maps
     from mapservice.cli import seed as cli_seed
     from mapservice.cli import serve as cli_serve
@@ -66,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli_database,
         cli_seed,
         cli_users,
+        cli_groups,
         cli_venues,
         cli_geodata,
         cli_bookings,

@@ -36,14 +36,18 @@ from mapservice.booking import feeds
 from mapservice.db import Base, writer
 from mapservice.models import (
     ApiToken,
+    AuditEntry,
     Booking,
     Closure,
     FeedToken,
+    Group,
     Notification,
+    PasswordLink,
     Unit,
     User,
     Venue,
 )
+from mapservice.operations.accounts import issue_link
 from mapservice.operations.tokens import create_token
 from tests.conftest import PASSWORD, Factory, module_world
 
@@ -160,6 +164,18 @@ class World:
             db.commit()
             token.secret = secret  # type: ignore[attr-defined]
             return token
+        if kind == "group":
+            unit = self.units[owner]
+            return make.group(unit.committee, unit, f"{owner}新团体{n}")
+        if kind == "user":
+            return make.booker(self.groups[owner], username=f"{owner.lower()}-booker-{n}")
+        if kind == "link":
+            user = self.fresh("user", owner)
+            secret = issue_link(db, None, user, datetime.now(UTC))
+            db.commit()
+            link = db.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id)).one()
+            link.secret = secret  # type: ignore[attr-defined]
+            return link
         if kind == "note":
             note = Notification(
                 group_id=self.groups[owner].id,
@@ -472,6 +488,52 @@ def own_api_tokens(world: World, role: str) -> int:
     )
 
 
+def group_named(world: World, role: str, owner: str, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(Group.id).where(
+                Group.name == data["name"], Group.unit_id == world.units[owner].id
+            )
+        )
+    )
+
+
+def user_named(world: World, role: str, owner: str, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(User.id).where(
+                User.username == data["username"], User.group_id == world.groups[owner].id
+            )
+        )
+    )
+
+
+def audited(world: World, role: str, action: str) -> int:
+    world.session.rollback()
+    return int(
+        world.session.scalar(
+            select(func.count(AuditEntry.id)).where(
+                AuditEntry.action == action, AuditEntry.actor_id == world.users[role].id
+            )
+        )
+        or 0
+    )
+
+
+def link_issued(world: World, role: str, user: User, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(PasswordLink.id).where(
+                PasswordLink.user_id == user.id,
+                PasswordLink.created_by_id == world.users[role].id,
+            )
+        )
+    )
+
+
 # Outcomes per role for the objects of A, B and X.
 # The venues are published: public, seen by everyone, another committee's staff included
 # (issue 16: a logged-in user sees at least what a visitor sees); they may not change them.
@@ -539,6 +601,17 @@ ADMIN_UNIT = R(
     booker_b="403 403 403",
     sec_a="403 403 403",
     sec_b="403 403 403",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+# Groups and accounts: the admin those of its committee, a secretary its own unit's; a booker
+# none at all (403 before any object is looked at).
+MANAGE_GROUP = R(
+    anon="login login login",
+    booker_a="403 403 403",
+    booker_b="403 403 403",
+    sec_a="ok 404 404",
+    sec_b="404 ok 404",
     admin="ok ok 404",
     other_admin="404 404 ok",
 )
@@ -726,6 +799,100 @@ CASES: list[Case] = [
         "unit",
         data=lambda w, r, u: {"status": "suspended", "confirmed": "1"},
         check=lambda w, r, u, d: reload(w, u).status == "suspended",
+    ),
+    # -- youth groups
+    Case(
+        "/groups/",
+        "GET",
+        const("/groups/"),
+        STAFF_LIST,
+        "group",
+        True,
+        shown=ids_in("data-group-id"),
+    ),
+    Case("/groups/new", "GET", const("/groups/new"), {**STAFF}),
+    Case(
+        "/groups/new",
+        "POST",
+        const("/groups/new"),
+        REGISTER_FOR_UNIT,
+        "owner",
+        data=lambda w, r, o: {"name": f"新团体{next(w.seq)}", "unit_id": str(w.units[o].id)},
+        check=group_named,
+    ),
+    Case(
+        "/groups/<int:group_id>/edit",
+        "GET",
+        lambda w, g: f"/groups/{g.id}/edit",
+        MANAGE_GROUP,
+        "group",
+    ),
+    Case(
+        "/groups/<int:group_id>/edit",
+        "POST",
+        lambda w, g: f"/groups/{g.id}/edit",
+        MANAGE_GROUP,
+        "group",
+        data=lambda w, r, g: {"name": f"改名团体{next(w.seq)}", "unit_id": str(g.unit_id)},
+        check=lambda w, r, g, d: reload(w, g).name == d["name"],
+    ),
+    Case(
+        "/groups/<int:group_id>/status",
+        "POST",
+        lambda w, g: f"/groups/{g.id}/status",
+        MANAGE_GROUP,
+        "group",
+        data=lambda w, r, g: {"active": "0"},
+        check=lambda w, r, g, d: not reload(w, g).active,
+    ),
+    # -- accounts and set-password links
+    Case(
+        "/users/", "GET", const("/users/"), STAFF_LIST, "user", True, shown=ids_in("data-user-id")
+    ),
+    Case("/users/new", "GET", const("/users/new"), {**STAFF}),
+    Case(
+        "/users/new",
+        "POST",
+        const("/users/new"),
+        REGISTER_FOR_UNIT,
+        "owner",
+        data=lambda w, r, o: {
+            "username": f"new-booker-{next(w.seq)}",
+            "role": "booker",
+            "group_id": str(w.groups[o].id),
+        },
+        check=user_named,
+    ),
+    Case(
+        "/users/<int:user_id>/link",
+        "POST",
+        lambda w, u: f"/users/{u.id}/link",
+        MANAGE_GROUP,
+        "user",
+        data=lambda w, r, u: {},
+        check=link_issued,
+    ),
+    Case(
+        "/users/<int:user_id>/active",
+        "POST",
+        lambda w, u: f"/users/{u.id}/active",
+        MANAGE_GROUP,
+        "user",
+        data=lambda w, r, u: {"active": "0"},
+        check=lambda w, r, u, d: not reload(w, u).active,
+    ),
+    Case("/password/<secret>", "GET", lambda w, k: f"/password/{k.secret}", SEE_VENUE, "link"),
+    Case(
+        "/password/<secret>",
+        "POST",
+        lambda w, k: f"/password/{k.secret}",
+        SEE_VENUE,
+        "link",
+        data=lambda w, r, k: {
+            "password": "a-new-secret-for-the-link",
+            "confirm": "a-new-secret-for-the-link",
+        },
+        check=lambda w, r, k, d: reload(w, k).used_at is not None,
     ),
     # -- booking a venue, the owner's calendar, the map's free slots
     Case("/venues/<int:venue_id>/book", "GET", venue_url("/venues/{v}/book"), USE_VENUE, "venue"),
@@ -922,6 +1089,28 @@ CASES: list[Case] = [
         lambda w, t: f"/feeds/{t.secret}.ics",
         R(**{r: "ok ok ok" for r in ROLES}),
         "feed",
+    ),
+    # -- account: one's details and password
+    Case("/account/", "GET", const("/account/"), SIGNED_IN),
+    Case(
+        "/account/",
+        "POST",
+        const("/account/"),
+        SIGNED_IN,
+        data=lambda w, r, _o: {"display_name": f"名{next(w.seq)}", "phone": "123 456"},
+        check=lambda w, r, _o, d: reload(w, w.users[r]).display_name == d["display_name"],
+    ),
+    Case(
+        "/account/password",
+        "POST",
+        const("/account/password"),
+        SIGNED_IN,
+        data=lambda w, r, _o: {
+            "current": PASSWORD,
+            "new": PASSWORD,
+            "_before": audited(w, r, "user.change_password") if r != "anon" else 0,
+        },
+        check=lambda w, r, _o, d: audited(w, r, "user.change_password") == d["_before"] + 1,
     ),
     # -- account: API tokens
     Case("/account/tokens", "GET", const("/account/tokens"), SIGNED_IN),

@@ -640,6 +640,21 @@ MATRIX = [
         {ANON: 401, STRANGER: 404, OTHER_SEC: 200, BOOKER: 200},
     ),
     ("POST", "/bookings/{b}/cancel", {}, {ANON: 401, STRANGER: 404, OTHER_SEC: 200, BOOKER: 200}),
+    # {g}: the booker's group, of "sec_other"'s unit
+    ("GET", "/groups", None, {ANON: 401, BOOKER: 200, OWNER: 200, ADMIN: 200}),
+    ("GET", "/groups/{g}", None, {ANON: 401, BOOKER: 200, OWNER: 404, OTHER_SEC: 200, ADMIN: 200}),
+    (
+        "POST",
+        "/groups",
+        {"name": "新团体"},
+        {ANON: 401, BOOKER: 403, OWNER: 201, OTHER_SEC: 201, ADMIN: 201},
+    ),
+    (
+        "PATCH",
+        "/groups/{g}",
+        {"contact_name": "李"},
+        {ANON: 401, BOOKER: 403, OWNER: 404, OTHER_SEC: 200, ADMIN: 200},
+    ),
     (
         "GET",
         "/stats/utilization?from={d}&to={d}",
@@ -671,6 +686,7 @@ def test_endpoint_role_matrix(client, api, db, method, path, body, who, status):
     values = {
         "v": api["court"].id,
         "b": booking_id,
+        "g": api["g_other"].id,
         "d": start.date().isoformat(),
         "t0": quote(start.isoformat()),
         "t1": quote((start + timedelta(hours=2)).isoformat()),
@@ -689,7 +705,7 @@ def test_endpoint_role_matrix(client, api, db, method, path, body, who, status):
     if status >= 400:
         assert set(resp.get_json()) == {"error"}
     if "{" in path and status not in (401,):
-        missing = "/api/v1" + path.format(**{**values, "v": 99999, "b": 99999})
+        missing = "/api/v1" + path.format(**{**values, "v": 99999, "b": 99999, "g": 99999})
         if missing != url:
             gone = client.open(missing, method=method, json=payload, headers=headers)
             assert gone.status_code in (404, 403), gone.get_data(as_text=True)

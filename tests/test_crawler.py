@@ -33,6 +33,7 @@ from mapservice.booking import feeds
 from mapservice.db import writer
 from mapservice.models import Closure, Committee, Group, Unit, User, Venue
 from mapservice.models.committees import Area
+from mapservice.operations.accounts import issue_link
 from tests.conftest import PASSWORD, Factory, empty_database
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -75,6 +76,7 @@ class World:
     data: set[str] = field(default_factory=set)
     venue_ids: list[int] = field(default_factory=list)
     feed_secret: str = ""
+    link_secret: str = ""
 
     def note(self, *texts: str | None) -> None:
         self.data.update(t for t in texts if t)
@@ -173,11 +175,18 @@ def build_world(session: Session, engine: Engine, areas: Any) -> World:
     assert venue is not None
     venue.retired = True
     _token, world.feed_secret = feeds.create_token(session, users["booker"], group_id=group_a.id)
+    # A suspended group with a contact, and a new booker of it whose set-password link is open
+    # (the crawl visits the link's page; only posting it would spend it).
+    team = make.group(committee, unit_a, "甲青年突击队")
+    team.contact_name, team.contact_phone, team.active = "突击队长", "0511-8888", False
+    newcomer = make.booker(team, username="xinren", display_name="新人")
+    world.link_secret = issue_link(session, None, newcomer, datetime.now(UTC))
     session.commit()
 
     for model in (Committee, Unit, Group, Venue):
         for obj in session.scalars(select(model)):
             world.note(obj.name, getattr(obj, "address", None), getattr(obj, "phone", None))
+            world.note(getattr(obj, "contact_name", None), getattr(obj, "contact_phone", None))
     for user in session.scalars(select(User)):
         world.note(user.username, user.display_name)
     for area in session.scalars(select(Area)):
@@ -322,6 +331,7 @@ def crawl(app: Any, role: str, lang: str, world: World) -> list[Visit]:
         assert resp.status_code == 302, f"{role} could not log in"
     data = sorted(world.data, key=len, reverse=True)
     seeds = ["/", "/map", "/venues/", "/login", "/api/v1/docs", f"/feeds/{world.feed_secret}.ics"]
+    seeds.append(f"/password/{world.link_secret}")
     seeds += [f"/venues/{vid}" for vid in world.venue_ids]
     seeds += [f"/map/venues/{vid}/popup" for vid in world.venue_ids]
     queue: list[tuple[str, str]] = [(s, "(start)") for s in seeds]
@@ -404,7 +414,9 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
     reached = {urlsplit(v.url).path for visits in crawls.values() for v in visits}
     for path in ("/map", "/venues/", "/bookings/", "/bookings/requests", "/dashboard",
                  "/units/", "/venues/new", "/import/venues", "/notifications", "/feeds/",
-                 "/account/tokens"):  # fmt: skip
-        assert any(p.rstrip("/") == path.rstrip("/") for p in reached), path
+                 "/account/tokens", "/account/", "/groups/", "/groups/new", "/users/",
+                 "/users/new", "/password/"):  # fmt: skip
+        assert any(p.rstrip("/") == path.rstrip("/") or p.startswith(path) for p in reached), path
     secretary = {urlsplit(v.url).path for v in crawls[("secretary", "zh_CN")]}
     assert any(re.fullmatch(r"/bookings/\d+/reschedule", p) for p in secretary)
+    assert any(re.fullmatch(r"/groups/\d+/edit", p) for p in secretary)

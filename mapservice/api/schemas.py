@@ -228,6 +228,51 @@ class Availability(BaseModel):
     intervals: list[Interval]
 
 
+# ------------------------------------------------------------------ groups
+
+
+class GroupOut(BaseModel):
+    id: int
+    name: str
+    unit_id: int | None
+    unit: str | None
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+    active: bool
+
+
+class GroupList(BaseModel):
+    groups: list[GroupOut]
+
+
+class GroupsQuery(Strict):
+    unit: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="Member unit id; 0: standalone groups."
+    )
+    status: Literal["active", "suspended"] | None = None
+    q: str = Field("", max_length=60, description="A piece of the name or contact.")
+
+
+class GroupIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    unit_id: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="Member unit (a secretary: its own); else none."
+    )
+    contact_name: str = Field("", max_length=60)
+    contact_phone: str = Field("", max_length=30)
+    contact_email: str = Field("", max_length=120)
+
+
+class GroupPatch(Strict):
+    name: str | None = Field(None, min_length=1, max_length=120)
+    unit_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    contact_name: str | None = Field(None, max_length=60)
+    contact_phone: str | None = Field(None, max_length=30)
+    contact_email: str | None = Field(None, max_length=120)
+    active: bool | None = Field(None, description="False suspends the group, true reactivates.")
+
+
 # ------------------------------------------------------------------ bookings
 
 

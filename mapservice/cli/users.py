@@ -27,7 +27,7 @@ user_group = click.Group("user", help="Accounts.")
 Named = TypeVar("Named", Unit, Group)
 
 
-def _named(session: Session, model: type[Named], committee: Committee, name: str | None) -> Named:
+def named(session: Session, model: type[Named], committee: Committee, name: str | None) -> Named:
     """The committee's unit or group called ``name`` (the option is required for the role)."""
     option, kind = ("--unit", "unit") if model is Unit else ("--group", "group")
     if not name:
@@ -65,8 +65,8 @@ def user_create(
 
     with transaction() as session:
         committee = get_committee(session, committee_slug)
-        unit = _named(session, Unit, committee, unit_name) if role == "unit_secretary" else None
-        group = _named(session, Group, committee, group_name) if role == "booker" else None
+        unit = named(session, Unit, committee, unit_name) if role == "unit_secretary" else None
+        group = named(session, Group, committee, group_name) if role == "booker" else None
         user = create_user(
             session,
             cli_actor(committee),

@@ -3,6 +3,7 @@
 from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
+from mapservice.models.links import PasswordLink
 from mapservice.models.security import LoginAttempt
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
@@ -22,6 +23,7 @@ __all__ = [
     "Group",
     "LoginAttempt",
     "OpeningHours",
+    "PasswordLink",
     "Unit",
     "User",
     "Venue",

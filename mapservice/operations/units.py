@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,7 +11,7 @@ from mapservice import policy
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import UnitKind, UnitStatus
-from mapservice.models import Unit, User
+from mapservice.models import Group, Unit, User
 from mapservice.models.audit import record
 
 # Allowed admission transitions.
@@ -18,6 +20,17 @@ TRANSITIONS = {
     UnitStatus.ACTIVE.value: {UnitStatus.SUSPENDED.value},
     UnitStatus.SUSPENDED.value: {UnitStatus.ACTIVE.value},
 }
+
+
+def name_taken(
+    session: Session, model: type[Unit] | type[Group], committee_id: int, name: str, own: Any
+) -> bool:
+    """Whether another record of ``model`` (a unit, a group) in the committee is called
+    ``name`` (``own``: the record being edited, None for a new one)."""
+    clash = session.scalar(
+        select(model.id).where(model.committee_id == committee_id, model.name == name)
+    )
+    return clash is not None and (own is None or clash != own.id)
 
 
 def save_unit(
@@ -37,12 +50,8 @@ def save_unit(
     name = name.strip()
     if not name:
         errors["name"] = _("A name is required.")
-    else:
-        clash = session.scalar(
-            select(Unit.id).where(Unit.committee_id == actor.committee_id, Unit.name == name)
-        )
-        if clash is not None and (unit is None or clash != unit.id):
-            errors["name"] = _("A unit named '%(name)s' already exists.", name=name)
+    elif name_taken(session, Unit, actor.committee_id, name, unit):
+        errors["name"] = _("A unit named '%(name)s' already exists.", name=name)
     if UnitKind.parse(kind) is None:
         errors["kind"] = _("Unknown choice '%(value)s'.", value=kind)
     if errors:

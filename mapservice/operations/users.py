@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mapservice.core import venue_spec
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
 from mapservice.core.vocab import Role
@@ -30,6 +33,20 @@ def password_problem(password: str, username: str = "") -> str | None:
         return _("The password must not be the user name.")
     if len(set(password)) < 4:
         return _("The password is too simple.")
+    return None
+
+
+def email_problem(email: str) -> str | None:
+    """Why ``email`` (stripped; empty is allowed) is not an address, or None."""
+    if email and (len(email) > 120 or "@" not in email or any(c.isspace() for c in email)):
+        return _("Enter an e-mail address like name@example.com.")
+    return None
+
+
+def phone_problem(phone: str) -> str | None:
+    """Why ``phone`` (stripped; empty is allowed) is not a phone number, or None."""
+    if phone and not re.fullmatch(venue_spec.PHONE_PATTERN, phone):
+        return _("Use digits, spaces, + - ( ) only (3 to 30).")
     return None
 
 
@@ -67,8 +84,8 @@ def create_user(
     elif role == Role.BOOKER.value and group is None:
         errors["group"] = _("A booker needs a group.")
     email = email.strip()
-    if email and (len(email) > 120 or "@" not in email or any(c.isspace() for c in email)):
-        errors["email"] = _("Enter an e-mail address like name@example.com.")
+    if email_problem(email):
+        errors["email"] = email_problem(email) or ""
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
     user = User(
@@ -86,6 +103,14 @@ def create_user(
     session.flush()
     record(session, actor, "user.create", user, role=role)
     return user
+
+
+def verify_password(user: User, password: str) -> bool:
+    """Whether ``password`` is ``user``'s."""
+    try:
+        return bool(_hasher.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

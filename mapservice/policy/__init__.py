@@ -16,7 +16,9 @@ venue         ``can_see_venue``, ``can_run_venue``,           ``venues_seen_by``
               ``can_edit_venue``, ``can_book_venue``          ``venues_run_by``,
                                                               ``venues_edited_by``,
                                                               ``venues_bookable_by``
-group         ``can_act_for_group``, ``can_group_book_venue``  ``groups_acted_for_by``
+group         ``can_act_for_group``, ``can_group_book_venue``,  ``groups_acted_for_by``,
+              ``can_manage_group``                            ``groups_managed_by``
+user          ``can_manage_user``                             ``users_managed_by``
 booking       ``can_manage_booking``, ``can_see_booking_group``  ``bookings_managed_by``,
                                                               ``bookings_of`` ("my bookings")
 token         ``can_use_token``, ``token_allows`` (scope)     ``tokens_usable``
@@ -49,8 +51,12 @@ from mapservice.policy.groups import (
     bookable_by_rule,
     can_act_for_group,
     can_group_book_venue,
+    can_manage_group,
+    get_group,
     group_is_active,
     groups_acted_for_by,
+    groups_managed_by,
+    require_group_manager,
 )
 from mapservice.policy.tokens import can_use_token, token_allows, tokens_usable
 from mapservice.policy.units import (
@@ -60,6 +66,7 @@ from mapservice.policy.units import (
     units_managed_by,
     units_seen_by,
 )
+from mapservice.policy.users import can_manage_user, get_managed_user, users_managed_by
 from mapservice.policy.venues import (
     VenueKeys,
     can_book_venue,
@@ -78,6 +85,13 @@ from mapservice.policy.venues import (
 )
 
 __all__ = [
+    "users_managed_by",
+    "get_managed_user",
+    "can_manage_user",
+    "require_group_manager",
+    "groups_managed_by",
+    "get_group",
+    "can_manage_group",
     "GroupKeys",
     "VenueKeys",
     "active_with_unit",

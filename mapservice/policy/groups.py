@@ -1,13 +1,16 @@
-"""Groups: for which groups a user acts, and which groups may book a venue."""
+"""Groups: for which groups a user acts, who manages them, and which groups may book a venue."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
 
-from sqlalchemy import and_, false
+from sqlalchemy import and_, false, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from mapservice.core.errors import NotAllowed, NotFound
+from mapservice.core.i18n import _
 from mapservice.core.vocab import BookableBy, UnitStatus
 from mapservice.models import Group, User, Venue
 from mapservice.policy.venues import VenueKeys, can_run_venue
@@ -81,3 +84,42 @@ def active_with_unit(group_active: bool, unit_status: str | None) -> bool:
 def group_is_active(group: Group) -> bool:
     """:func:`active_with_unit` for a loaded group."""
     return active_with_unit(group.active, group.unit.status if group.unit is not None else None)
+
+
+def can_manage_group(actor: User | None, group: GroupKeys) -> bool:
+    """Whether ``actor`` may edit, suspend and reactivate ``group`` (and sign up its bookers):
+    the committee admin any group of the committee, a unit secretary its own unit's."""
+    if actor is None or not actor.active or group.committee_id != actor.committee_id:
+        return False
+    if actor.is_admin:
+        return True
+    return bool(actor.is_secretary and group.unit_id is not None and group.unit_id == actor.unit_id)
+
+
+def groups_managed_by(actor: User | None) -> ColumnElement[bool]:
+    """The SQL form of :func:`can_manage_group`."""
+    if actor is None or not (actor.is_admin or actor.is_secretary):
+        return false()
+    return groups_acted_for_by(actor)
+
+
+def get_group(session: Session, actor: User | None, group_id: int, *, edit: bool = False) -> Group:
+    """The group if ``actor`` acts for it (NotFound otherwise: a booker its own, a secretary
+    its unit's, the admin the committee's); with ``edit``, only for one who manages it
+    (NotAllowed: a booker's own group)."""
+    cond = groups_acted_for_by(actor) if actor is not None else false()
+    group = session.scalars(select(Group).where(Group.id == group_id, cond)).one_or_none()
+    if group is None:
+        raise NotFound("group_not_found", _("No such group."))
+    if edit and not can_manage_group(actor, group):
+        raise NotAllowed("not_allowed", _("You may not change this group."))
+    return group
+
+
+def require_group_manager(actor: User | None) -> User:
+    """``actor`` if it manages groups at all (the admin, a unit secretary); else NotAllowed."""
+    if actor is None or not actor.active or not (actor.is_admin or actor.is_secretary):
+        raise NotAllowed(
+            "not_allowed", _("Only the committee admin and unit secretaries may do this.")
+        )
+    return actor

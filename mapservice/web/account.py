@@ -1,4 +1,5 @@
-"""The account page: personal access tokens for the API."""
+"""The account pages: one's contact details and password, and personal access tokens for
+the API."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
 from mapservice.models import ApiToken
 from mapservice.models.tokens import SCOPES
+from mapservice.operations import accounts
 from mapservice.operations import tokens as ops
 from mapservice.operations.revocation import revoke_tokens
+from mapservice.web.account_forms import ContactForm, PasswordForm
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
+from mapservice.web.forms import attach_errors, form_values, submit_form
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -70,3 +74,44 @@ def revoke_token(token_id: int) -> Any:
     revoke_tokens(get_db(), actor, actor, token_id=token_id)
     flash(_("Token revoked."), "success")
     return redirect(url_for("account.tokens"))
+
+
+def _profile(contact: ContactForm, password: PasswordForm, status: int = 200) -> Any:
+    return render_template("account/profile.html", contact=contact, password=password), status
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def profile() -> Any:
+    """One's name as shown, phone and e-mail (GET shows them with the password form)."""
+    actor = current_actor()
+    assert actor is not None
+    contact = ContactForm(obj=actor if request.method == "GET" else None)
+    return submit_form(
+        contact,
+        lambda: accounts.update_contact(
+            get_db(),
+            actor,
+            **form_values(contact, "display_name", "phone", "email"),
+        ),
+        lambda status: _profile(contact, PasswordForm(formdata=None), status),
+        lambda _saved: _("Your details are saved."),
+        url_for("account.profile"),
+    )
+
+
+@bp.route("/password", methods=["POST"])
+@login_required
+def password() -> Any:
+    actor = current_actor()
+    assert actor is not None
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(get_db(), actor, form.current.data or "", form.new.data or "")
+        except ValidationFailed as exc:
+            attach_errors(form, exc)
+        else:
+            flash(_("Your password is changed."), "success")
+            return redirect(url_for("account.profile"))
+    return _profile(ContactForm(obj=actor, formdata=None), form, 422)

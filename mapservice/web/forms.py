@@ -3,8 +3,9 @@ records live in the operations, whose field errors are attached back to these fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
@@ -47,6 +48,47 @@ def options(pairs: Any) -> list[SelectChoice]:
         SelectChoice(str(value), label if isinstance(label, LazyString) else str(label))
         for value, label in pairs
     ]
+
+
+T = TypeVar("T")
+
+
+def form_values(form: FlaskForm, *names: str) -> dict[str, str]:
+    """The named text fields' values (an empty field as ""), as keyword arguments."""
+    return {name: getattr(form, name).data or "" for name in names}
+
+
+def attach_errors(form: FlaskForm, exc: Any) -> None:
+    """Put a ValidationFailed's field messages on the form's fields of those names."""
+    for name, message in exc.fields.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [message]
+
+
+def submit_form(
+    form: FlaskForm,
+    save: Callable[[], T],
+    page: Callable[[int], Any],
+    done: Callable[[T], str],
+    after: str,
+) -> Any:
+    """The usual form view: on a valid post ``save()`` (its ValidationFailed put back on the
+    fields, the page again with 422), then ``done(saved)`` flashed and on to ``after``; else
+    ``page(status)`` (422 for a post that did not validate)."""
+    from flask import flash, redirect, request
+
+    from mapservice.core.errors import ValidationFailed
+
+    if form.validate_on_submit():
+        try:
+            saved = save()
+        except ValidationFailed as exc:
+            attach_errors(form, exc)
+            return page(422)
+        flash(done(saved), "success")
+        return redirect(after)
+    return page(422 if request.method == "POST" else 200)
 
 
 PHONE = Regexp(venue_spec.PHONE_PATTERN, message=_l("Use digits, spaces, + - ( ) only (3 to 30)."))

@@ -12,14 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mapservice import policy
-from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import BookingStatus, UnitKind, UnitStatus
 from mapservice.models import Booking, Group, Unit, Venue
 from mapservice.operations import units as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import EmptyForm, UnitForm, options
+from mapservice.web.forms import EmptyForm, UnitForm, form_values, options, submit_form
 
 bp = Blueprint("units", __name__, url_prefix="/units")
 
@@ -122,25 +121,18 @@ def edit(unit_id: int | None = None) -> Any:
     unit = policy.get_unit(get_db(), actor, unit_id, edit=True) if unit_id else None
     form = UnitForm(obj=unit if request.method == "GET" else None)
     form.kind.choices = options(UnitKind.choices(lang()))
-    if form.validate_on_submit():
-        try:
-            saved = ops.save_unit(
-                get_db(),
-                actor,
-                name=form.name.data or "",
-                kind=form.kind.data or "",
-                secretary=form.secretary.data or "",
-                phone=form.phone.data or "",
-                name_en=form.name_en.data or "",
-                unit=unit,
-            )
-        except ValidationFailed as exc:
-            for name, message in exc.fields.items():
-                getattr(form, name).errors = [message]
-            return _form_page(form, unit, 422)
-        flash(_("Unit '%(name)s' saved.", name=saved.name), "success")
-        return redirect(url_for("units.index"))
-    return _form_page(form, unit, 422 if request.method == "POST" else 200)
+    return submit_form(
+        form,
+        lambda: ops.save_unit(
+            get_db(),
+            actor,
+            **form_values(form, "name", "kind", "secretary", "phone", "name_en"),
+            unit=unit,
+        ),
+        lambda status: _form_page(form, unit, status),
+        lambda saved: _("Unit '%(name)s' saved.", name=saved.name),
+        url_for("units.index"),
+    )
 
 
 @bp.route("/<int:unit_id>/status", methods=["POST"])

@@ -1,0 +1,89 @@
+"""Issue 19 in headless Chromium on a phone-sized screen: the admin creates a youth group and
+a booker account through the menu, copies the set-password link; the booker opens it, sets a
+password and logs in with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
+
+from mapservice.models import Group, User
+from tests.browser import chromium, live_server
+from tests.conftest import reload
+from tests.test_booking_journeys_browser import click, no_errors, not_wider_than_the_screen
+from tests.test_browser_registry import log_in
+
+pytestmark = pytest.mark.browser
+
+NEW_PASSWORD = "qingnian-2026-shezhi"
+
+
+def menu(driver: Any, link_id: str) -> None:
+    """Open the collapsed menu (a phone's), then the account's, and follow one of its links."""
+    wait = WebDriverWait(driver, 10)
+    toggler = driver.find_element(By.CSS_SELECTOR, ".navbar-toggler")
+    if toggler.is_displayed():
+        click(driver, toggler)
+        wait.until(EC.visibility_of_element_located((By.ID, "whoami")))
+    click(driver, driver.find_element(By.ID, "whoami"))
+    click(driver, wait.until(EC.visibility_of_element_located((By.ID, link_id))))
+
+
+def test_admin_signs_up_a_group_and_its_booker_on_a_phone(app: Any, db: Any, make: Any) -> None:
+    app.config["WTF_CSRF_ENABLED"] = True
+    committee = make.committee()
+    unit = make.unit(committee, "移动公司")
+    make.admin(committee, username="admin")
+    with live_server(app) as site, chromium(390, 844) as driver:
+        wait = WebDriverWait(driver, 10)
+        log_in(driver, site, "admin")
+        menu(driver, "nav-groups")
+        click(driver, wait.until(EC.element_to_be_clickable((By.ID, "new-group"))))
+        driver.find_element(By.ID, "name").send_keys("移动青年志愿队")
+        Select(driver.find_element(By.ID, "unit_id")).select_by_visible_text("移动公司")
+        driver.find_element(By.ID, "contact_name").send_keys("王芳")
+        driver.find_element(By.ID, "contact_phone").send_keys("0511-8888 1234")
+        click(driver, driver.find_element(By.CSS_SELECTOR, "#group-form button[type=submit]"))
+        wait.until(lambda d: "移动青年志愿队" in d.find_element(By.ID, "group-table").text)
+        assert not_wider_than_the_screen(driver)
+
+        menu(driver, "nav-users")
+        click(driver, wait.until(EC.element_to_be_clickable((By.ID, "new-user"))))
+        driver.find_element(By.ID, "username").send_keys("wangfang")
+        Select(driver.find_element(By.ID, "role")).select_by_value("booker")
+        Select(driver.find_element(By.ID, "group_id")).select_by_visible_text("移动青年志愿队")
+        driver.find_element(By.ID, "display_name").send_keys("王芳")
+        click(driver, driver.find_element(By.CSS_SELECTOR, "#user-form button[type=submit]"))
+        link = str(
+            wait.until(EC.presence_of_element_located((By.ID, "password-link"))).get_attribute(
+                "value"
+            )
+        )
+        assert "/password/" in link and "72" in driver.find_element(By.TAG_NAME, "main").text
+        assert not_wider_than_the_screen(driver)
+        no_errors(driver)
+
+        driver.delete_all_cookies()  # the admin's phone is handed over: a new visitor
+        driver.get(link)
+        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+        driver.find_element(By.ID, "confirm").send_keys(NEW_PASSWORD)
+        click(driver, driver.find_element(By.CSS_SELECTOR, "#set-password-form button"))
+        click(driver, wait.until(EC.element_to_be_clickable((By.ID, "go-login"))))
+        driver.find_element(By.ID, "username").send_keys("wangfang")
+        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+        driver.find_element(By.ID, "login-submit").click()
+        wait.until(EC.presence_of_element_located((By.ID, "whoami")))
+        assert driver.find_element(By.ID, "whoami").get_attribute("title").startswith("王芳")
+        driver.get(link)  # the link worked once
+        assert "已被使用" in driver.find_element(By.ID, "link-problem").text
+        no_errors(driver)
+    reload(db)
+    group = db.scalars(select(Group).where(Group.name == "移动青年志愿队")).one()
+    user = db.scalars(select(User).where(User.username == "wangfang")).one()
+    assert (group.unit_id, group.contact_name, user.group_id) == (unit.id, "王芳", group.id)
