@@ -314,6 +314,8 @@ def venue_form(world: World, role: str, venue: Venue) -> dict[str, Any]:
         "max_duration_minutes": "240",
         "max_days_ahead": "30",
         "min_notice_minutes": "0",
+        "hold_hours": "48",
+        "cancel_cutoff_minutes": "120",
         "bookable_by": "members",
         "published": "y",
     }

@@ -102,6 +102,8 @@ class VenueProperties(BaseModel):
     bookable_by: BookableByKey
     weekly_quota_hours: int | None
     published: bool
+    hold_hours: int
+    cancel_cutoff_minutes: int
     retired: bool
     distance_m: float | None = None
     url: str
@@ -172,6 +174,8 @@ class VenueIn(Strict):
     bookable_by: BookableByKey = BookableBy.MEMBERS
     weekly_quota_hours: int | None = _venue("weekly_quota_hours")
     published: bool = _venue("published")
+    hold_hours: int = _venue("hold_hours")
+    cancel_cutoff_minutes: int = _venue("cancel_cutoff_minutes")
 
 
 class VenuePatch(Strict):
@@ -208,6 +212,8 @@ class VenuePatch(Strict):
     bookable_by: BookableByKey | None = None
     weekly_quota_hours: int | None = _venue("weekly_quota_hours", patch=True)
     published: bool | None = None
+    hold_hours: int | None = _venue("hold_hours", patch=True)
+    cancel_cutoff_minutes: int | None = _venue("cancel_cutoff_minutes", patch=True)
 
 
 class AvailabilityQuery(Strict):

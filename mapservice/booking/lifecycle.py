@@ -99,11 +99,18 @@ def expire_holds(session: Session, now: datetime | None = None, venue_id: int | 
     expired = list(session.scalars(stmt))
     for booking in expired:
         capacity.release(session, booking)
-        booking.status = BookingStatus.DECLINED.value
+        before, booking.status = booking.status, BookingStatus.DECLINED.value
         booking.status_reason = "expired"
         booking.decided_at = now
         notify(session, booking, "expired")
-        record(session, None, "booking.expire", booking, committee_id=booking.venue.committee_id)
+        record(
+            session,
+            None,
+            "booking.expire",
+            booking,
+            committee_id=booking.venue.committee_id,
+            changes={"status": [before, booking.status]},
+        )
     session.flush()
     return len(expired)
 
@@ -112,7 +119,7 @@ def _cancel_one(
     session: Session, actor: User, booking: Booking, reason: str, now: datetime
 ) -> None:
     capacity.release(session, booking)
-    booking.status = BookingStatus.CANCELLED.value
+    before, booking.status = booking.status, BookingStatus.CANCELLED.value
     booking.status_reason = reason.strip()[:200]
     booking.decided_by_id = actor.id
     booking.decided_at = now
@@ -124,6 +131,7 @@ def _cancel_one(
         "booking.cancel",
         booking,
         committee_id=booking.venue.committee_id,
+        changes={"status": [before, booking.status]},
         reason=reason,
     )
 
@@ -241,12 +249,19 @@ def confirm(
                 status=BookingStatus(booking.status).label(),
             )
         )
-    booking.status = BookingStatus.CONFIRMED.value
+    before, booking.status = booking.status, BookingStatus.CONFIRMED.value
     booking.hold_expires_at = None
     booking.decided_by_id = actor.id if actor else None
     booking.decided_at = now
     notify(session, booking, "confirmed")
-    record(session, actor, "booking.confirm", booking, committee_id=booking.venue.committee_id)
+    record(
+        session,
+        actor,
+        "booking.confirm",
+        booking,
+        committee_id=booking.venue.committee_id,
+        changes={"status": [before, booking.status]},
+    )
     return booking
 
 
@@ -275,7 +290,7 @@ def decline(
             )
         )
     capacity.release(session, booking)
-    booking.status = BookingStatus.DECLINED.value
+    before, booking.status = booking.status, BookingStatus.DECLINED.value
     booking.status_reason = reason.strip()[:200]
     booking.decided_by_id = actor.id if actor else None
     booking.decided_at = now
@@ -286,6 +301,7 @@ def decline(
         "booking.decline",
         booking,
         committee_id=booking.venue.committee_id,
+        changes={"status": [before, booking.status]},
         reason=reason,
     )
     return booking
@@ -325,6 +341,7 @@ def check_in(
                 )
             ]
         )
+    before = booking.status
     booking.status = BookingStatus.NO_SHOW.value if no_show else BookingStatus.COMPLETED.value
     booking.decided_by_id = actor.id if actor else None
     booking.decided_at = now
@@ -334,5 +351,6 @@ def check_in(
         "booking.no_show" if no_show else "booking.check_in",
         booking,
         committee_id=booking.venue.committee_id,
+        changes={"status": [before, booking.status]},
     )
     return booking

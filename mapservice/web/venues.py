@@ -148,6 +148,8 @@ def _row(form: VenueForm) -> VenueRow:
         bookable_by=form.bookable_by.data or "members",
         weekly_quota_hours=form.weekly_quota_hours.data,
         published=bool(form.published.data),
+        hold_hours=int(form.hold_hours.data or 0),
+        cancel_cutoff_minutes=int(form.cancel_cutoff_minutes.data or 0),
     )
 
 
