@@ -42,9 +42,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     bookings.init_app(app)
 
-    from mapservice.web import account
+    from mapservice.web import account, audit
+    from mapservice.web import settings as settings_page
 
-    app.register_blueprint(account.bp)
+    for page in (account, audit, settings_page):
+        app.register_blueprint(page.bp)
 
     import mapservice.api as api
 

@@ -3,7 +3,7 @@ shape responses and generate the OpenAPI document, so the contract cannot drift 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -338,6 +338,42 @@ class VenueOptionOut(BaseModel):
 class AlternativesOut(BaseModel):
     windows: list[WindowOut]
     venues: list[VenueOptionOut]
+
+
+# ------------------------------------------------------------------ audit
+
+
+class AuditQuery(Strict):
+    actor: str | None = Field(None, max_length=60, description="User name (exact).")
+    action: str | None = Field(
+        None, max_length=40, description='Action, e.g. "venue.update", or a prefix "booking.".'
+    )
+    object_type: str | None = Field(None, max_length=40, description='e.g. "venue", "booking".')
+    object_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    since: date | None = Field(None, description="First day (local), inclusive.")
+    until: date | None = Field(None, description="Last day (local), inclusive.")
+    page: int = Field(1, ge=1, le=100000)
+    per_page: int = Field(50, ge=1, le=500)
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    actor_id: int | None
+    action: str
+    action_label: str
+    object_type: str
+    object_id: int | None
+    changes: dict[str, list[Any]] = Field(description="field: [before, after]")
+    details: dict[str, Any]
+
+
+class AuditPageOut(BaseModel):
+    entries: list[AuditEntryOut]
+    page: int
+    per_page: int
+    total: int
 
 
 # ------------------------------------------------------------------ stats

@@ -22,6 +22,7 @@ from mapservice.core.vocab import BookableBy, Crs, VenueType
 from mapservice.models import Area, Booking, Committee, OpeningHours, Unit, Venue
 from mapservice.operations import mapview as map_ops
 from mapservice.operations import venues as ops
+from mapservice.operations.settings import venue_defaults
 from mapservice.web.auth import current_actor
 from mapservice.web.bookings import booking_form, booking_panel, booking_prefill
 from mapservice.web.database import get_db
@@ -197,6 +198,8 @@ def new() -> Any:
         abort(403)
     if request.method == "GET":
         form.prefill_hours()
+        for key, value in venue_defaults(committee).items():
+            getattr(form, key).data = value
     if form.validate_on_submit():
         try:
             venue = ops.save_venue(
