@@ -34,7 +34,7 @@ def list_audit(query: s.AuditQuery) -> s.AuditPageOut:
                 action_label=line.action,
                 object_type=line.entry.object_type,
                 object_id=line.entry.object_id,
-                changes={c.field: [c.before, c.after] for c in line.changes},
+                changes=line.entry.changed(),
                 details=line.details,
             )
             for line in page.lines

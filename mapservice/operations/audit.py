@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 from mapservice import policy
 from mapservice.core import venue_spec
 from mapservice.core.errors import NotAllowed, ValidationFailed
-from mapservice.core.i18n import N_, _
+from mapservice.core.i18n import N_, _, lang
+from mapservice.core.vocab import (
+    BookableBy,
+    BookingStatus,
+    UnitKind,
+    UnitStatus,
+    VenueType,
+    _Labelled,
+)
 from mapservice.models import AuditEntry, Committee, User
 
 PER_PAGE = 50
@@ -52,13 +60,64 @@ ACTIONS: dict[str, str] = {
 }
 
 
+#: The kinds of object as people read them.
+KINDS: dict[str, str] = {
+    "venue": N_("Venue"),
+    "booking": N_("Booking"),
+    "unit": N_("Unit"),
+    "group": N_("Group"),
+    "user": N_("Account"),
+    "apitoken": N_("API token"),
+    "feedtoken": N_("Calendar feed"),
+    "committee": N_("Committee"),
+}
+
+#: Fields other than the venue's (whose labels come from the venue spec).
+FIELDS: dict[str, str] = {
+    "status": N_("Status"),
+    "retired": N_("Retired"),
+    "start_at": N_("Start"),
+    "end_at": N_("End"),
+    "name_en": N_("Name in English"),
+    "kind": N_("Kind"),
+    "secretary": N_("League secretary"),
+    "timezone": N_("Time zone"),
+    "print_title": N_("Title of the printed map"),
+}
+
+#: Values shown by their vocabulary's label: (object kind or "", field) → vocabulary.
+VOCABULARIES: dict[tuple[str, str], type[_Labelled]] = {
+    ("booking", "status"): BookingStatus,
+    ("unit", "status"): UnitStatus,
+    ("unit", "kind"): UnitKind,
+    ("", "type"): VenueType,
+    ("", "bookable_by"): BookableBy,
+}
+
+
 def action_label(action: str) -> str:
     return _(ACTIONS[action]) if action in ACTIONS else action
 
 
+def kind_label(kind: str) -> str:
+    return _(KINDS[kind]) if kind in KINDS else kind
+
+
 def field_label(name: str) -> str:
     spec = venue_spec.BY_NAME.get(name)
-    return _(spec.label) if spec is not None else name
+    if spec is not None:
+        return _(spec.label)
+    return _(FIELDS[name]) if name in FIELDS else name
+
+
+def value_label(kind: str, name: str, value: Any) -> Any:
+    """A stored code (a booking's status, a venue's type) as its label; else the value."""
+    vocab = VOCABULARIES.get((kind, name)) or VOCABULARIES.get(("", name))
+    if vocab is not None and isinstance(value, str):
+        member = vocab.parse(value)
+        if member is not None:
+            return member.label(lang())
+    return value
 
 
 @dataclass(frozen=True)
@@ -173,6 +232,8 @@ class Line:
     action: str
     changes: list[Change]
     details: dict[str, Any]
+    kind: str
+    actor: str
 
     def changes_text(self) -> str:
         return "; ".join(f"{c.label}: {show(c.before)} → {show(c.after)}" for c in self.changes)
@@ -194,12 +255,24 @@ def show(value: Any) -> str:
 
 
 def _line(entry: AuditEntry, tz: ZoneInfo) -> Line:
-    changes = [Change(k, field_label(k), b, a) for k, (b, a) in sorted(entry.changed().items())]
+    kind = entry.object_type
+    changes = [
+        Change(k, field_label(k), value_label(kind, k, b), value_label(kind, k, a))
+        for k, (b, a) in sorted(entry.changed().items())
+    ]
     details = entry.detail_values()
     if not entry.changes:  # an older entry: its changes were read from these details
         for key in ("changed", "old", "new"):
             details.pop(key, None)
-    return Line(entry, entry.at.astimezone(tz), action_label(entry.action), changes, details)
+    return Line(
+        entry,
+        entry.at.astimezone(tz),
+        action_label(entry.action),
+        changes,
+        details,
+        kind_label(kind),
+        entry.actor_name if entry.actor_id is not None else _("system"),
+    )
 
 
 @dataclass
@@ -290,9 +363,9 @@ def export_audit(lines: list[Line], fmt: str) -> bytes:
         [
             {
                 "at": line.at.strftime("%Y-%m-%d %H:%M:%S"),
-                "actor": line.entry.actor_name,
+                "actor": line.actor,
                 "action": line.action,
-                "object_type": line.entry.object_type,
+                "object_type": line.kind,
                 "object_id": line.entry.object_id,
                 "changes": line.changes_text(),
                 "details": line.details_text(),

@@ -49,10 +49,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("committees") as batch_op:
-        batch_op.drop_column("venue_defaults")
-        batch_op.drop_column("print_title")
+    # Plain DROP COLUMN (SQLite 3.35+, PostgreSQL): batch mode would rebuild the tables and,
+    # with foreign keys on, fail on the rows that point at them.
     op.drop_index("ix_audit_log_unit_id", table_name="audit_log")
-    with op.batch_alter_table("audit_log") as batch_op:
-        batch_op.drop_column("unit_id")
-        batch_op.drop_column("changes")
+    for table, column in (
+        ("committees", "venue_defaults"),
+        ("committees", "print_title"),
+        ("audit_log", "unit_id"),
+        ("audit_log", "changes"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
