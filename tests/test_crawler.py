@@ -404,7 +404,7 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
     reached = {urlsplit(v.url).path for visits in crawls.values() for v in visits}
     for path in ("/map", "/venues/", "/bookings/", "/bookings/requests", "/dashboard",
                  "/units/", "/venues/new", "/import/venues", "/notifications", "/feeds/",
-                 "/account/tokens"):  # fmt: skip
+                 "/account/tokens", "/audit", "/settings"):  # fmt: skip
         assert any(p.rstrip("/") == path.rstrip("/") for p in reached), path
     secretary = {urlsplit(v.url).path for v in crawls[("secretary", "zh_CN")]}
     assert any(re.fullmatch(r"/bookings/\d+/reschedule", p) for p in secretary)

@@ -57,6 +57,9 @@ ACTIONS: dict[str, str] = {
     "user.reset_password": N_("Password reset"),
     "token.create": N_("API token created"),
     "token.revoke": N_("API token revoked"),
+    "feed.create": N_("Calendar feed created"),
+    "feed.revoke": N_("Calendar feed revoked"),
+    "areas.load": N_("Boundaries loaded"),
 }
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
 from mapservice import policy
 from mapservice.core import venue_spec
 from mapservice.core.errors import NotFound, ValidationFailed
-from mapservice.core.i18n import _, lang
+from mapservice.core.i18n import N_, _, lang
 from mapservice.core.venue_messages import field_message
 from mapservice.core.venue_validate import check_values
 from mapservice.models import Committee, User
@@ -66,8 +66,23 @@ class Settings:
         )
 
 
-def timezones() -> list[str]:
-    return sorted(available_timezones())
+#: The time zones offered (a committee created from the console may have another: it is
+#: kept and offered too).
+TIMEZONES: tuple[tuple[str, str], ...] = (
+    ("Asia/Shanghai", N_("China Standard Time (UTC+8)")),
+    ("Asia/Urumqi", N_("Xinjiang Time (UTC+6)")),
+    ("Asia/Hong_Kong", N_("Hong Kong (UTC+8)")),
+    ("Asia/Macau", N_("Macao (UTC+8)")),
+    ("Asia/Taipei", N_("Taipei (UTC+8)")),
+)
+
+
+def timezones(current: str) -> list[tuple[str, str]]:
+    """The zones offered, as (zone, label), ``current`` among them."""
+    offered = [(zone, _(label)) for zone, label in TIMEZONES]
+    if current not in dict(TIMEZONES):
+        offered.append((current, current))
+    return offered
 
 
 def settings_of(session: Session, actor: User | None) -> tuple[Committee, Settings]:

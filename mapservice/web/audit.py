@@ -30,6 +30,7 @@ def index() -> Any:
             flt=request.args,
             errors=exc.fields,
             actions=ops.ACTIONS,
+            kinds=ops.KINDS,
             show=ops.show,
         ), 422
     page = ops.audit_page(get_db(), actor, flt)
@@ -40,6 +41,7 @@ def index() -> Any:
         args=flt.as_args(),
         errors={},
         actions=ops.ACTIONS,
+        kinds=ops.KINDS,
         show=ops.show,
     )
 

@@ -63,7 +63,7 @@ def index() -> Any:
     db = get_db()
     committee, current = ops.settings_of(db, current_actor())
     form = SettingsForm()
-    form.timezone.choices = options((z, z) for z in ops.timezones())
+    form.timezone.choices = options(ops.timezones(current.timezone))
     form.bookable_by.choices = options(BookableBy.choices(lang()))
     if not form.is_submitted():
         for key in ("name", "name_en", "timezone", "print_title"):
