@@ -191,16 +191,12 @@ RULE_FIELDS: tuple[str, ...] = (
 )
 
 #: The rules a committee may set for its new venues (``Committee.venue_defaults``; the
-#: ``/settings`` page): a new venue starts with them instead of the spec's defaults.
+#: ``/settings`` page): a new venue starts with them instead of the spec's defaults. The
+#: engine's rules but the venue's own size, and who books, approval, hold and cut-off.
 COMMITTEE_DEFAULTS: tuple[str, ...] = (
-    "slot_minutes",
-    "min_duration_minutes",
-    "max_duration_minutes",
-    "max_days_ahead",
-    "min_notice_minutes",
+    *(name for name in RULE_FIELDS if name not in ("capacity_units", "max_headcount")),
     "requires_approval",
     "bookable_by",
-    "weekly_quota_hours",
     "hold_hours",
     "cancel_cutoff_minutes",
 )
