@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api.init_app(app)
 
+    from mapservice.cli import audit as cli_audit
     from mapservice.cli import bookings as cli_bookings
     from mapservice.cli import database as cli_database
     from mapservice.cli import geodata as cli_geodata
@@ -73,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli_maps,
         cli_serve,
         cli_tokens,
+        cli_audit,
     ):
         commands.init_app(app)
     return app

@@ -27,6 +27,7 @@ from mapservice.operations.tokens import create_token
 from mapservice.operations.units import save_unit
 from mapservice.operations.venues import row_of, save_venue
 from tests.conftest import PASSWORD, Factory, module_world
+from tests.test_cli import Cli
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROLES = ("admin", "sec_a", "sec_b", "booker_a", "other_admin")
@@ -192,6 +193,19 @@ def test_exports_hold_the_filtered_entries(world: World, web: dict[str, Any]) ->
     sheet = list(book.active.iter_rows(values_only=True))
     assert sheet[0][0] == "时间" and len(sheet) - 1 == len(seen_sql(world, world.users["sec_b"]))
     assert web["booker_a"].get("/audit/export.csv").status_code == 403
+
+
+def test_the_console_lists_and_exports(world: World, database_url: str, tmp_path: Any) -> None:
+    cli = Cli(database_url, tmp_path)
+    args = ("audit", "list", "--committee", "runzhou", "--action", "venue.update")
+    out = cli(*args)
+    assert out.exit_code == 0 and out.output.count("\n") == 2, out.output
+    assert "3 → 4" in out.output and "119" in out.output
+    path = tmp_path / "audit.csv"
+    assert cli(*args, "--format", "csv", "--output", str(path)).exit_code == 0
+    assert len(path.read_text("utf-8-sig").splitlines()) == 3
+    bad = cli("audit", "list", "--since", "tomorrow")
+    assert bad.exit_code == 1 and "tomorrow" in bad.output
 
 
 def test_the_api_lists_entries_with_manage_scope(world: World, web: dict[str, Any]) -> None:
