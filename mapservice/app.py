@@ -43,9 +43,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     bookings.init_app(app)
 
-    from mapservice.web import account
+    from mapservice.web import account, audit
+    from mapservice.web import settings as settings_page
 
-    app.register_blueprint(account.bp)
+    for page in (account, audit, settings_page):
+        app.register_blueprint(page.bp)
 
     from mapservice.web import groups, users
 
@@ -56,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api.init_app(app)
 
+    from mapservice.cli import audit as cli_audit
     from mapservice.cli import bookings as cli_bookings
     from mapservice.cli import database as cli_database
     from mapservice.cli import geodata as cli_geodata
@@ -79,6 +82,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli_maps,
         cli_serve,
         cli_tokens,
+        cli_audit,
     ):
         commands.init_app(app)
     return app

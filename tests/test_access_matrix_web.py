@@ -39,6 +39,7 @@ from mapservice.models import (
     AuditEntry,
     Booking,
     Closure,
+    Committee,
     FeedToken,
     Group,
     Notification,
@@ -315,6 +316,32 @@ def reload(world: World, obj: Any) -> Any:
     return world.session.get(type(obj), obj.id)
 
 
+def own_committee(world: World, role: str) -> Committee:
+    world.session.rollback()
+    world.session.expire_all()
+    user = world.users.get(role)
+    committee = world.session.get(Committee, user.committee_id if user else world.committee.id)
+    assert committee is not None
+    return committee
+
+
+def settings_form(world: World, role: str, _obj: Any) -> dict[str, Any]:
+    committee = own_committee(world, role)
+    return {
+        "name": committee.name,
+        "timezone": committee.timezone,
+        "print_title": f"矩阵地图{next(world.seq)}",
+        "slot_minutes": "60",
+        "min_duration_minutes": "60",
+        "max_duration_minutes": "240",
+        "max_days_ahead": "30",
+        "min_notice_minutes": "60",
+        "hold_hours": "48",
+        "cancel_cutoff_minutes": "120",
+        "bookable_by": "members",
+    }
+
+
 def venue_form(world: World, role: str, venue: Venue) -> dict[str, Any]:
     unit = world.session.get(Unit, venue.unit_id)
     assert unit is not None
@@ -331,6 +358,8 @@ def venue_form(world: World, role: str, venue: Venue) -> dict[str, Any]:
         "max_duration_minutes": "240",
         "max_days_ahead": "30",
         "min_notice_minutes": "0",
+        "hold_hours": "48",
+        "cancel_cutoff_minutes": "120",
         "bookable_by": "members",
         "published": "y",
     }
@@ -1152,6 +1181,18 @@ CASES: list[Case] = [
     ),
     Case("/dashboard/chart/<name>.<fmt>", "GET", const("/dashboard/chart/trend.svg"), STAFF),
     Case("/dashboard/print.<fmt>", "GET", const("/dashboard/print.png?paper=A4"), STAFF),
+    # -- audit log and settings (which entries each role sees: tests/test_audit_settings.py)
+    Case("/audit/", "GET", const("/audit/"), STAFF),
+    Case("/audit/export.<fmt>", "GET", const("/audit/export.xlsx"), STAFF),
+    Case("/settings/", "GET", const("/settings/"), ADMINS),
+    Case(
+        "/settings/",
+        "POST",
+        const("/settings/"),
+        ADMINS,
+        data=settings_form,
+        check=lambda w, r, _o, d: own_committee(w, r).print_title == d["print_title"],
+    ),
     # -- the one map
     Case("/map", "GET", const("/map"), EVERYONE),
     Case("/map/embed", "GET", const("/map/embed"), EVERYONE),

@@ -680,7 +680,11 @@ def test_random_bytes_through_the_reader(fmt):
         for err in errors:
             assert err.code in MESSAGES, err
             zh, en = message(err, "zh"), message(err, "en")
-            assert zh != en and "{" not in zh and "{" not in en
+            assert zh != en
+            for text in (zh, en):  # no placeholder left (the file's own text may hold "{")
+                for value in err.params.values():
+                    text = text.replace(value, "")
+                assert "{" not in text, (err, text)
             zh.encode("utf-8")  # printable: no lone surrogates
             en.encode("utf-8")
 
@@ -753,7 +757,8 @@ def test_20000_rows_just_under_the_size_limit_are_refused_quickly(db, world, csr
                 lon=RUNZHOU_POINT[0],
                 lat=RUNZHOU_POINT[1],
             )
-            for i in range(20_000)
+            # 18,000: a GeoJSON feature carries every column (hold time and cut-off too).
+            for i in range(18_000)
         ]
         data = write_venues(rows, "geojson")
     if fmt == "xlsx":

@@ -232,6 +232,8 @@ def test_hostile_names_show_as_text_on_the_map_and_venue_page(app, client, db, m
                 "max_duration_minutes": "180",
                 "max_days_ahead": "30",
                 "min_notice_minutes": "60",
+                "hold_hours": "48",
+                "cancel_cutoff_minutes": "120",
                 "bookable_by": "members",
                 "published": "y",
             },

@@ -58,6 +58,8 @@ def form_data(**kw: Any) -> dict[str, Any]:
         "max_duration_minutes": "180",
         "max_days_ahead": "30",
         "min_notice_minutes": "60",
+        "hold_hours": "48",
+        "cancel_cutoff_minutes": "120",
         "bookable_by": "members",
         "published": "y",
     }
@@ -151,7 +153,7 @@ def test_owner_and_admin_may_edit_retire_and_close(client, db, world, who):
         fresh.closures[0].start_at.isoformat() == "2026-12-30T16:00:00+00:00"
     )  # 00:00 in Shanghai
     update = db.scalars(select(AuditEntry).where(AuditEntry.action == "venue.update")).one()
-    assert json.loads(update.details)["changed"]["capacity_units"] == [3, 4]
+    assert update.changed()["capacity_units"] == [3, 4]
 
 
 def test_booker_cannot_register(client, db, world):

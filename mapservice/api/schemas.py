@@ -3,7 +3,7 @@ shape responses and generate the OpenAPI document, so the contract cannot drift 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -102,6 +102,8 @@ class VenueProperties(BaseModel):
     bookable_by: BookableByKey
     weekly_quota_hours: int | None
     published: bool
+    hold_hours: int
+    cancel_cutoff_minutes: int
     retired: bool
     distance_m: float | None = None
     url: str
@@ -172,6 +174,8 @@ class VenueIn(Strict):
     bookable_by: BookableByKey = BookableBy.MEMBERS
     weekly_quota_hours: int | None = _venue("weekly_quota_hours")
     published: bool = _venue("published")
+    hold_hours: int = _venue("hold_hours")
+    cancel_cutoff_minutes: int = _venue("cancel_cutoff_minutes")
 
 
 class VenuePatch(Strict):
@@ -208,6 +212,8 @@ class VenuePatch(Strict):
     bookable_by: BookableByKey | None = None
     weekly_quota_hours: int | None = _venue("weekly_quota_hours", patch=True)
     published: bool | None = None
+    hold_hours: int | None = _venue("hold_hours", patch=True)
+    cancel_cutoff_minutes: int | None = _venue("cancel_cutoff_minutes", patch=True)
 
 
 class AvailabilityQuery(Strict):
@@ -377,6 +383,42 @@ class VenueOptionOut(BaseModel):
 class AlternativesOut(BaseModel):
     windows: list[WindowOut]
     venues: list[VenueOptionOut]
+
+
+# ------------------------------------------------------------------ audit
+
+
+class AuditQuery(Strict):
+    actor: str | None = Field(None, max_length=60, description="User name (exact).")
+    action: str | None = Field(
+        None, max_length=40, description='Action, e.g. "venue.update", or a prefix "booking.".'
+    )
+    object_type: str | None = Field(None, max_length=40, description='e.g. "venue", "booking".')
+    object_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    since: date | None = Field(None, description="First day (local), inclusive.")
+    until: date | None = Field(None, description="Last day (local), inclusive.")
+    page: int = Field(1, ge=1, le=100000)
+    per_page: int = Field(50, ge=1, le=500)
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    actor_id: int | None
+    action: str
+    action_label: str
+    object_type: str
+    object_id: int | None
+    changes: dict[str, list[Any]] = Field(description="field: [before, after]")
+    details: dict[str, Any]
+
+
+class AuditPageOut(BaseModel):
+    entries: list[AuditEntryOut]
+    page: int
+    per_page: int
+    total: int
 
 
 # ------------------------------------------------------------------ stats

@@ -23,6 +23,7 @@ from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Venue
 from mapservice.operations import venue_search
 from mapservice.operations import venues as venue_ops
+from mapservice.operations.settings import venue_defaults
 
 # ------------------------------------------------------------------ venues
 
@@ -256,7 +257,8 @@ def create_venue(body: s.VenueIn) -> s.VenueFeature:
         raise NotAllowed(
             "not_allowed", _("Only committee admins and unit secretaries may register venues.")
         )
-    data = body.model_dump()
+    committee = _committee()
+    data = {**venue_defaults(committee), **body.model_dump(exclude_unset=True)}
     if not data.get("unit"):
         if user.unit is None:
             raise ApiError(
@@ -266,7 +268,7 @@ def create_venue(body: s.VenueIn) -> s.VenueFeature:
                 {"unit": _("Name the owning unit.")},
             )
         data["unit"] = user.unit.name
-    venue = venue_ops.save_venue(db(), user, _committee(), VenueRow(**data))
+    venue = venue_ops.save_venue(db(), user, committee, VenueRow(**data))
     return venue_feature(venue)
 
 

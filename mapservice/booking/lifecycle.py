@@ -85,6 +85,21 @@ def _owned_booking(session: Session, actor: User | None, booking_id: int) -> Boo
     return booking
 
 
+def _audit_status(
+    session: Session, actor: User | None, action: str, booking: Booking, before: str, **details: Any
+) -> None:
+    """The audit entry of a status change: ``before`` → the booking's status now."""
+    record(
+        session,
+        actor,
+        action,
+        booking,
+        committee_id=booking.venue.committee_id,
+        changes={"status": [before, booking.status]},
+        **details,
+    )
+
+
 def expire_holds(session: Session, now: datetime | None = None, venue_id: int | None = None) -> int:
     """Expire pending requests whose hold ran out (run on access, or `mapservice bookings
     expire`). Returns how many expired."""
@@ -99,11 +114,11 @@ def expire_holds(session: Session, now: datetime | None = None, venue_id: int | 
     expired = list(session.scalars(stmt))
     for booking in expired:
         capacity.release(session, booking)
-        booking.status = BookingStatus.DECLINED.value
+        before, booking.status = booking.status, BookingStatus.DECLINED.value
         booking.status_reason = "expired"
         booking.decided_at = now
         notify(session, booking, "expired")
-        record(session, None, "booking.expire", booking, committee_id=booking.venue.committee_id)
+        _audit_status(session, None, "booking.expire", booking, before)
     session.flush()
     return len(expired)
 
@@ -112,20 +127,13 @@ def _cancel_one(
     session: Session, actor: User, booking: Booking, reason: str, now: datetime
 ) -> None:
     capacity.release(session, booking)
-    booking.status = BookingStatus.CANCELLED.value
+    before, booking.status = booking.status, BookingStatus.CANCELLED.value
     booking.status_reason = reason.strip()[:200]
     booking.decided_by_id = actor.id
     booking.decided_at = now
     if can_run_venue(actor, booking.venue) and not is_own_group_booking(actor, booking):
         notify(session, booking, "cancelled_by_owner", reason=booking.status_reason)
-    record(
-        session,
-        actor,
-        "booking.cancel",
-        booking,
-        committee_id=booking.venue.committee_id,
-        reason=reason,
-    )
+    _audit_status(session, actor, "booking.cancel", booking, before, reason=reason)
 
 
 def cancel(
@@ -241,12 +249,12 @@ def confirm(
                 status=BookingStatus(booking.status).label(),
             )
         )
-    booking.status = BookingStatus.CONFIRMED.value
+    before, booking.status = booking.status, BookingStatus.CONFIRMED.value
     booking.hold_expires_at = None
     booking.decided_by_id = actor.id if actor else None
     booking.decided_at = now
     notify(session, booking, "confirmed")
-    record(session, actor, "booking.confirm", booking, committee_id=booking.venue.committee_id)
+    _audit_status(session, actor, "booking.confirm", booking, before)
     return booking
 
 
@@ -275,19 +283,12 @@ def decline(
             )
         )
     capacity.release(session, booking)
-    booking.status = BookingStatus.DECLINED.value
+    before, booking.status = booking.status, BookingStatus.DECLINED.value
     booking.status_reason = reason.strip()[:200]
     booking.decided_by_id = actor.id if actor else None
     booking.decided_at = now
     notify(session, booking, "declined", reason=booking.status_reason)
-    record(
-        session,
-        actor,
-        "booking.decline",
-        booking,
-        committee_id=booking.venue.committee_id,
-        reason=reason,
-    )
+    _audit_status(session, actor, "booking.decline", booking, before, reason=reason)
     return booking
 
 
@@ -325,14 +326,11 @@ def check_in(
                 )
             ]
         )
+    before = booking.status
     booking.status = BookingStatus.NO_SHOW.value if no_show else BookingStatus.COMPLETED.value
     booking.decided_by_id = actor.id if actor else None
     booking.decided_at = now
-    record(
-        session,
-        actor,
-        "booking.no_show" if no_show else "booking.check_in",
-        booking,
-        committee_id=booking.venue.committee_id,
+    _audit_status(
+        session, actor, "booking.no_show" if no_show else "booking.check_in", booking, before
     )
     return booking

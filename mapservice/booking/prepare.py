@@ -49,6 +49,7 @@ class Prepared:
     pending: bool
     hold_hours: int
     committee_id: int
+    venue_unit_id: int
     venue_name: str
     group_name: str
     rules: VenueRules
@@ -153,6 +154,7 @@ def prepare(
         pending=venue.requires_approval and not owner,
         hold_hours=venue.hold_hours,
         committee_id=venue.committee_id,
+        venue_unit_id=venue.unit_id,
         venue_name=venue.name,
         group_name=group.name,
         rules=rules,

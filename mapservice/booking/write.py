@@ -12,7 +12,6 @@ alternatives are computed from, not the alternatives: see :mod:`mapservice.booki
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +34,7 @@ from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
 from mapservice.db import UTCDateTime, utcnow
 from mapservice.models import AuditEntry, Booking, BookingAllocation, User
+from mapservice.models.audit import Changes, dumps
 
 
 def book(
@@ -217,7 +217,16 @@ def _insert_booking_cte() -> Select[Any]:
             bindparam("end_at", type_=UTCDateTime()),
         ),
     )
-    audit_columns = ["at", "committee_id", "actor_id", "actor_name", "action", "object_type"]
+    audit_columns = [
+        "at",
+        "committee_id",
+        "unit_id",
+        "actor_id",
+        "actor_name",
+        "action",
+        "object_type",
+        "changes",
+    ]
     audit = insert(AuditEntry).from_select(
         [*audit_columns, "object_id", "details"],
         select(
@@ -233,16 +242,20 @@ def _insert_booking_cte() -> Select[Any]:
 _INSERT_BOOKING_CTE = _insert_booking_cte()
 
 
-def _audit(p: Prepared, action: str, at: datetime, **details: Any) -> dict[str, Any]:
+def _audit(
+    p: Prepared, action: str, at: datetime, changes: Changes, **details: Any
+) -> dict[str, Any]:
     """The audit entry of a write (as :func:`mapservice.models.audit.record` writes it)."""
     return {
         "at": at,
         "committee_id": p.committee_id,
+        "unit_id": p.venue_unit_id,
         "actor_id": p.actor_id,
         "actor_name": p.actor_name,
         "action": action,
         "object_type": "booking",
-        "details": json.dumps(details, ensure_ascii=False, default=str, sort_keys=True),
+        "changes": dumps(changes),
+        "details": dumps(details),
     }
 
 
@@ -285,6 +298,7 @@ def _insert(session: Session, p: Prepared, numbers: list[int]) -> Booking:
         p,
         "booking.create",
         created,
+        {"status": [None, values["status"]], "start_at": [None, p.start], "end_at": [None, p.end]},
         venue=p.venue_name,
         group=p.group_name,
         start=p.start,
@@ -357,6 +371,7 @@ def _move(
         p,
         "booking.reschedule",
         changed["updated_at"],
+        {"start_at": [old[0], p.start], "end_at": [old[1], p.end]},
         old=[old[0], old[1], old[2]],
         new=[p.start, p.end, numbers],
     )

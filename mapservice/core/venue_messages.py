@@ -130,15 +130,25 @@ def _params(err: RowError, lang: str) -> defaultdict[str, str]:
     return params
 
 
+def _text(err: RowError, params: defaultdict[str, str]) -> str:
+    template = MESSAGES.get(err.code)
+    try:
+        return _(template) % params if template else err.code
+    except (ValueError, TypeError, KeyError):  # pragma: no cover - defensive
+        return err.code
+
+
+def field_message(err: RowError, lang: str = "zh") -> str:
+    """The message for ``err`` alone, without row or file (shown beside a form's field)."""
+    with use_locale("en" if lang.startswith("en") else "zh_CN"):
+        return _text(err, _params(err, lang))
+
+
 def message(err: RowError, lang: str = "zh") -> str:
     """The human message for ``err`` in Chinese (default) or English (``lang`` "en…")."""
     with use_locale("en" if lang.startswith("en") else "zh_CN"):
         params = _params(err, lang)
-        template = MESSAGES.get(err.code)
-        try:
-            text = _(template) % params if template else err.code
-        except (ValueError, TypeError, KeyError):  # pragma: no cover - defensive
-            text = err.code
+        text = _text(err, params)
         if err.row > 0 and err.field:
             return _(
                 "Row %(row)s, %(field)s: %(message)s",

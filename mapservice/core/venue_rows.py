@@ -39,6 +39,8 @@ class VenueRow:
     bookable_by: str = BookableBy.MEMBERS.value
     weekly_quota_hours: int | None = None
     published: bool = True
+    hold_hours: int = 48
+    cancel_cutoff_minutes: int = 120
     row: int = 0
 
 

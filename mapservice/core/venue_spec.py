@@ -108,7 +108,6 @@ def _headers(headers: tuple[str, ...]) -> dict[str, Any]:
 
 
 _FILES_AND_API: frozenset[Surface] = frozenset({"import", "export", "api"})
-_DB_ONLY: frozenset[Surface] = frozenset({"db"})
 
 #: In the order of the import/export file's columns; DB-only fields last. Each field's
 #: headers: the export's Chinese header first, then the others the import accepts.
@@ -158,10 +157,12 @@ FIELDS: tuple[VenueField, ...] = (
          1, 168, None),
     _other("published", "bool", N_("Published on the map"), ("已发布", "发布", "是否发布"),
            default=True),
-    _int("hold_hours", N_("Hold a pending request for (hours)"), (), 1, 720, 48,
-         surfaces=_DB_ONLY),
-    _int("cancel_cutoff_minutes", N_("Bookers may cancel until (minutes before the start)"), (),
-         0, 10080, 120, surfaces=_DB_ONLY),
+    _int("hold_hours", N_("Hold a pending request for (hours)"),
+         ("审批保留(小时)", "保留时长(小时)", "待审批保留(小时)"), 1, 720, 48,
+         help=N_("A request awaiting approval holds its slot this long, then lapses.")),
+    _int("cancel_cutoff_minutes", N_("Bookers may cancel until (minutes before the start)"),
+         ("取消截止(分钟)", "提前取消(分钟)"), 0, 10080, 120,
+         help=N_("Later, only the venue's staff may cancel.")),
 )
 # fmt: on
 
@@ -187,6 +188,17 @@ RULE_FIELDS: tuple[str, ...] = (
     "min_notice_minutes",
     "max_headcount",
     "weekly_quota_hours",
+)
+
+#: The rules a committee may set for its new venues (``Committee.venue_defaults``; the
+#: ``/settings`` page): a new venue starts with them instead of the spec's defaults. The
+#: engine's rules but the venue's own size, and who books, approval, hold and cut-off.
+COMMITTEE_DEFAULTS: tuple[str, ...] = (
+    *(name for name in RULE_FIELDS if name not in ("capacity_units", "max_headcount")),
+    "requires_approval",
+    "bookable_by",
+    "hold_hours",
+    "cancel_cutoff_minutes",
 )
 
 #: The venue's API properties besides the row's fields (``operations/venues``).
@@ -228,6 +240,7 @@ def check_sql(name: str, column: str | None = None) -> str:
 __all__ = [
     "API_EXTRA",
     "BY_NAME",
+    "COMMITTEE_DEFAULTS",
     "FIELDS",
     "PHONE_PATTERN",
     "RULE_FIELDS",

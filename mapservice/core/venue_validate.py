@@ -245,6 +245,19 @@ def _check_durations(r: _Row, out: dict[str, object]) -> None:
         r.err("max_duration_minutes", "max_below_min", value=str(max_dur), min=str(min_dur))
 
 
+def check_values(
+    names: tuple[str, ...], values: dict[str, object]
+) -> tuple[dict[str, object], list[RowError]]:
+    """Some fields' values (text, numbers or booleans) checked as an import cell would be,
+    the durations on the slot grid when all three are among them: the values parsed (an
+    empty nullable number None) and the errors (row 0). Used for a committee's defaults."""
+    r = _Row(0, values, False)
+    out = {name: r.field(venue_spec.field(name)) for name in names}
+    if {"slot_minutes", "min_duration_minutes", "max_duration_minutes"} <= set(names):
+        _check_durations(r, out)
+    return out, r.errors
+
+
 def build_row(
     rownum: int, values: dict[str, object], unguarded: bool
 ) -> tuple[VenueRow | None, list[RowError]]:

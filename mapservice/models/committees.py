@@ -25,6 +25,11 @@ class Committee(Base):
     name_en: Mapped[str] = mapped_column(String(200), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
     timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
+    #: The printed one map's title ("": the standard "<name>: map of the shared venues").
+    print_title: Mapped[str] = mapped_column(String(200), default="")
+    #: The rules a new venue starts with, field → value (JSON; fields of
+    #: ``core.venue_spec.COMMITTEE_DEFAULTS``, absent ones: the venue spec's defaults).
+    venue_defaults: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     units: Mapped[list[Unit]] = relationship(back_populates="committee")

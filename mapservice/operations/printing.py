@@ -28,7 +28,10 @@ class PrintedMap:
 
 
 def map_title(committee: Committee) -> str:
-    """The title printed above the map, in the reader's language."""
+    """The title printed above the map: the committee's own (its settings), else the
+    standard one in the reader's language."""
+    if committee.print_title.strip():
+        return committee.print_title.strip()
     return _("%(committee)s: map of the shared venues", committee=committee.name)
 
 

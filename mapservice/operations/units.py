@@ -14,6 +14,9 @@ from mapservice.core.vocab import UnitKind, UnitStatus
 from mapservice.models import Group, Unit, User
 from mapservice.models.audit import record
 
+#: The fields of a unit its audit entries show before → after.
+UNIT_FIELDS = ("name", "name_en", "kind", "secretary", "phone")
+
 # Allowed admission transitions.
 TRANSITIONS = {
     UnitStatus.APPLIED.value: {UnitStatus.ACTIVE.value, UnitStatus.SUSPENDED.value},
@@ -62,10 +65,24 @@ def save_unit(
         session.add(unit)
     else:
         unit = policy.get_unit(session, actor, unit.id, edit=True)
+    before = {k: getattr(unit, k, None) for k in UNIT_FIELDS}
     unit.name, unit.name_en, unit.kind = name, name_en.strip(), str(UnitKind.parse(kind))
     unit.secretary, unit.phone = secretary.strip(), phone.strip()
     session.flush()
-    record(session, actor, "unit.create" if creating else "unit.update", unit, name=name)
+    changes = {
+        k: [None if creating else before[k], getattr(unit, k)]
+        for k in UNIT_FIELDS
+        if creating or before[k] != getattr(unit, k)
+    }
+    if creating or changes:
+        record(
+            session,
+            actor,
+            "unit.create" if creating else "unit.update",
+            unit,
+            changes=changes,
+            name=name,
+        )
     return unit
 
 
@@ -84,5 +101,5 @@ def set_status(session: Session, actor: User, unit_id: int, status: str) -> Unit
             {"status": status},
         )
     old, unit.status = unit.status, status
-    record(session, actor, "unit.status", unit, old=old, new=status)
+    record(session, actor, "unit.status", unit, changes={"status": [old, status]})
     return unit

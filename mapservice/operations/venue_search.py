@@ -222,5 +222,7 @@ SHOWN_COLUMNS = (
     "bookable_by",
     "weekly_quota_hours",
     "published",
+    "hold_hours",
+    "cancel_cutoff_minutes",
     "retired",
 )

@@ -199,6 +199,8 @@ def _apply(
     venue.bookable_by = str(BookableBy.parse(row.bookable_by))
     venue.weekly_quota_hours = row.weekly_quota_hours
     venue.published = row.published
+    venue.hold_hours = row.hold_hours
+    venue.cancel_cutoff_minutes = row.cancel_cutoff_minutes
     new_hours = [(r.weekday, r.start_min, r.end_min) for r in parse_hours(row.hours)]
     if [(h.weekday, h.start_min, h.end_min) for h in venue.hours] != new_hours:
         venue.hours = [OpeningHours(weekday=d, start_min=s, end_min=e) for d, s, e in new_hours]
@@ -252,7 +254,7 @@ def save_venue(
         after = snapshot(venue)
         changed = {k: [before[k], after[k]] for k in after if before and before[k] != after[k]}
         if changed:
-            record(session, actor, "venue.update", venue, changed=changed)
+            record(session, actor, "venue.update", venue, changes=changed)
     return venue
 
 
@@ -261,7 +263,13 @@ def set_retired(session: Session, actor: User, venue_id: int, retired: bool) -> 
     venue = policy.get_venue(session, actor, venue_id, edit=True)
     if venue.retired != retired:
         venue.retired = retired
-        record(session, actor, "venue.retire" if retired else "venue.reinstate", venue)
+        record(
+            session,
+            actor,
+            "venue.retire" if retired else "venue.reinstate",
+            venue,
+            changes={"retired": [not retired, retired]},
+        )
     return venue
 
 

@@ -22,6 +22,7 @@ user          ``can_manage_user``                             ``users_managed_by
 booking       ``can_manage_booking``, ``can_see_booking_group``  ``bookings_managed_by``,
                                                               ``bookings_of`` ("my bookings")
 token         ``can_use_token``, ``token_allows`` (scope)     ``tokens_usable``
+audit entry   ``can_see_audit_entry``, ``may_read_audit``     ``audit_entries_seen_by``
 ============  ==============================================  ==================================
 
 Venues that are not public (unpublished, retired, or of a unit applying or suspended) are
@@ -33,6 +34,7 @@ What a user may not see is 404, what they may see but not change is 403.
 
 from __future__ import annotations
 
+from mapservice.policy.audit import audit_entries_seen_by, can_see_audit_entry, may_read_audit
 from mapservice.policy.bookings import (
     bookings_managed_by,
     bookings_of,
@@ -92,11 +94,14 @@ __all__ = [
     "groups_managed_by",
     "get_group",
     "can_manage_group",
+    "may_read_audit",
     "GroupKeys",
     "VenueKeys",
     "active_with_unit",
+    "audit_entries_seen_by",
     "bookable_by_rule",
     "bookings_managed_by",
+    "can_see_audit_entry",
     "bookings_of",
     "can_act_for_group",
     "can_admin_committee",

@@ -196,6 +196,8 @@ class VenueForm(FlaskForm):
     )
     weekly_quota_hours = _number("weekly_quota_hours")
     published = BooleanField(_label("published"), default=venue_spec.field("published").default)
+    hold_hours = _number("hold_hours")
+    cancel_cutoff_minutes = _number("cancel_cutoff_minutes")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""The front page."""
+"""The front page: the one map (the venue list, the dashboard and the rest are in the
+navigation bar)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ bp = Blueprint("home", __name__)
 
 @bp.route("/")
 def index() -> Any:
-    return redirect(url_for("venues.index"))
+    return redirect(url_for("map.page"))
 
 
 @bp.route("/healthz")

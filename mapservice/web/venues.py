@@ -22,6 +22,7 @@ from mapservice.maps import map_labels, picker_map, venue_map
 from mapservice.models import Booking, Committee, OpeningHours, Unit, Venue
 from mapservice.operations import mapview as map_ops
 from mapservice.operations import venues as ops
+from mapservice.operations.settings import venue_defaults
 from mapservice.web.auth import current_actor
 from mapservice.web.bookings import booking_form, booking_panel, booking_prefill
 from mapservice.web.database import get_db
@@ -159,6 +160,8 @@ def _row(form: VenueForm) -> VenueRow:
         bookable_by=form.bookable_by.data or "members",
         weekly_quota_hours=form.weekly_quota_hours.data,
         published=bool(form.published.data),
+        hold_hours=int(form.hold_hours.data or 0),
+        cancel_cutoff_minutes=int(form.cancel_cutoff_minutes.data or 0),
     )
 
 
@@ -206,6 +209,8 @@ def new() -> Any:
         abort(403)
     if request.method == "GET":
         form.prefill_hours()
+        for key, value in venue_defaults(committee).items():
+            getattr(form, key).data = value
     if form.validate_on_submit():
         try:
             venue = ops.save_venue(

@@ -1,0 +1,56 @@
+"""The audit log page: what was done to the committee's records, by whom and when, with what
+changed; filters, pages, CSV / XLSX export. Who sees which entries: ``policy/audit.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import login_required
+
+from mapservice.core.errors import ValidationFailed
+from mapservice.operations import audit as ops
+from mapservice.web.auth import current_actor
+from mapservice.web.dashboard import EXPORT_TYPES, _attachment
+from mapservice.web.database import get_db
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    actor = ops.require_reader(current_actor())
+    try:
+        flt = ops.parse_filter(request.args)
+    except ValidationFailed as exc:
+        return render_template(
+            "audit/index.html",
+            page=None,
+            flt=request.args,
+            errors=exc.fields,
+            actions=ops.ACTIONS,
+            kinds=ops.KINDS,
+            show=ops.show,
+        ), 422
+    page = ops.audit_page(get_db(), actor, flt)
+    return render_template(
+        "audit/index.html",
+        page=page,
+        flt=request.args,
+        args=flt.as_args(),
+        errors={},
+        actions=ops.ACTIONS,
+        kinds=ops.KINDS,
+        show=ops.show,
+    )
+
+
+@bp.route("/export.<fmt>")
+@login_required
+def export(fmt: str) -> Any:
+    if fmt not in ops.FORMATS:
+        abort(404)
+    flt = ops.parse_filter(request.args)
+    lines = ops.audit_lines(get_db(), current_actor(), flt)
+    return _attachment(ops.export_audit(lines, fmt), EXPORT_TYPES[fmt], f"audit.{fmt}")
