@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any, cast
+from urllib.parse import quote
 
 import folium
 from folium.elements import JSCSSMixin
