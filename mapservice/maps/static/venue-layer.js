@@ -130,7 +130,7 @@
       target.dataset.free = String(w.open ? w.free : 0);
     }
 
-    // plain: no request header of our own, so that the page's <link rel="preload"> of the
+    // plain: no request header of our own, so that the page's preload link of the
     // data (templates/venue_layer.html) is the same request and its answer is used.
     function getJSON(url, plain) {
       var init = plain ? { credentials: "same-origin" }
