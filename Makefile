@@ -94,7 +94,8 @@ serve: install
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
 
-# The one map at 10,000 venues, ours vs the naive folium page (writes bench/results/map.json).
+# The one map at 10,000 venues, ours vs the naive folium page (writes bench/results/map.json;
+# exits 3 when one of issue 18's targets is missed).
 bench-map: $(VENV)/.test-installed assets system-deps
 	$(BIN)/python bench/map_bench.py
 

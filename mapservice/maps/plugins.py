@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 import folium
 from folium.elements import JSCSSMixin
@@ -112,6 +113,16 @@ class VenueLayer(JSCSSMixin, Layer):
     def options_json(self) -> str:
         """The options as the template writes them (:func:`js_json`)."""
         return js_json(self.options)
+
+    @property
+    def preload_url(self) -> str | None:
+        """The data the script fetches first (``withParam(dataUrl, "crs", crs)``), for the
+        page to start fetching while the scripts load; ``None`` with embedded columns."""
+        url = self.options.get("dataUrl")
+        if not url:
+            return None
+        sep = "&" if "?" in str(url) else "?"
+        return f"{url}{sep}crs={quote(str(self.options.get('crs') or 'wgs84'), safe='')}"
 
 
 class Legend(JSCSSMixin):

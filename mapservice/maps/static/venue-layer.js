@@ -130,8 +130,12 @@
       target.dataset.free = String(w.open ? w.free : 0);
     }
 
-    function getJSON(url) {
-      return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    // plain: no request header of our own, so that the page's preload link of the
+    // data (templates/venue_layer.html) is the same request and its answer is used.
+    function getJSON(url, plain) {
+      var init = plain ? { credentials: "same-origin" }
+        : { headers: { Accept: "application/json" }, credentials: "same-origin" };
+      return fetch(url, init)
         .then(function (r) {
           if (!r.ok) throw new Error("HTTP " + r.status);
           return r.json();
@@ -369,7 +373,7 @@
         draw(opts.columns, opts.columns.crs || "wgs84", keepView);
         return Promise.resolve();
       }
-      return getJSON(withParam(opts.dataUrl, "crs", crs)).then(function (data) {
+      return getJSON(withParam(opts.dataUrl, "crs", crs), true).then(function (data) {
         draw(data, crs, keepView);
       }).catch(function (err) {
         if (window.console) console.error(err);
