@@ -79,7 +79,13 @@ test-sqlite: $(VENV)/.test-installed assets
 test-postgresql: $(VENV)/.test-installed assets system-deps
 	$(BIN)/pytest -q -p no:cacheprovider --db postgresql
 
-test: system-deps $(VENV)/.test-installed assets lint typecheck test-sqlite test-postgresql bench-smoke
+# The two databases' suites run at the same time (-j2): each spends much of its time waiting on
+# Chromium, the live servers and PostgreSQL, so on two cores both together take little more than
+# the longer one alone. -Otarget prints each one's output whole, as soon as it has ended; the
+# benchmarks' smoke run takes the first slot a suite frees. Fails if any of the three fails (and
+# then starts nothing more). `make test-sqlite` and `make test-postgresql` run one suite alone.
+test: system-deps $(VENV)/.test-installed assets lint typecheck
+	@$(MAKE) --no-print-directory -j2 -Otarget test-sqlite test-postgresql bench-smoke
 
 # The soak at full length: 32 clients booking, cancelling and rescheduling through gunicorn for
 # five minutes on each database (make test runs the same test for 15 s per database).

@@ -71,5 +71,8 @@ def live_server(app: Any) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
+        # Closed by its own thread, between two turns of its loop: closed from here, the
+        # sockets could vanish while the loop waited on them in select() (EBADF in the server's
+        # thread, seen once when both databases' suites ran at the same time).
+        server.trigger.pull_trigger(server.close)
         thread.join(timeout=5)

@@ -63,24 +63,35 @@ class PgCluster:
             "--no-sync",
             "--locale=C",
         )
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={self.port}"
-            f" -c unix_socket_directories={self.root}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        self._run(
-            find_bin("pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.root / "log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
+        for attempt in range(3):
+            options = (
+                f"-c listen_addresses=127.0.0.1 -c port={self.port}"
+                f" -c unix_socket_directories={self.root}"
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                " -c max_connections=200"
+            )
+            try:
+                self._run(
+                    find_bin("pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.root / "log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
+                break
+            except subprocess.CalledProcessError:
+                # The free port was taken before the server bound it (another suite or server
+                # starting at the same moment): try another one.
+                log = (self.root / "log").read_text(errors="replace")
+                if attempt == 2 or "already in use" not in log:
+                    raise
+                self.port = free_port()
         deadline = time.time() + 30
         while time.time() < deadline:
             try:

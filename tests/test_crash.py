@@ -40,9 +40,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port``: a free port can
+    be taken by another program (the other database's suite runs at the same time) between
+    ``free_port`` and the server binding it, and then /healthz answers from that program."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # 127.0.0.1, LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    try:
+        return any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # it exited
+        return False
+
+
 def start_server(
-    database_url: str, tmp: Path, port: int, workers: int = 0
-) -> subprocess.Popen[bytes]:
+    database_url: str, tmp: Path, port: int | None = None, workers: int = 0
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``mapservice serve`` on ``port`` (a free one if None, another free one if a program
+    took it first); the server and its port once it answers."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -51,22 +68,30 @@ def start_server(
         "MAPSERVICE_API_RATE_LIMIT": "1000000 per minute",
     }
     exe = str(Path(sys.executable).parent / "mapservice")
-    with (tmp / "server.log").open("ab") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [exe, "serve", "--port", str(port), "--threads", "8", "--workers", str(workers)],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    for _attempt in range(3):
+        at = port or free_port()
+        with (tmp / "server.log").open("ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [exe, "serve", "--port", str(at), "--threads", "8", "--workers", str(workers)],
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{at}/healthz", timeout=1).read()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if listens(proc.pid, at):
+                return proc, at
+            break  # another program answers on that port
+        proc.kill()
+        proc.wait(timeout=10)
+        if port is not None:
+            break
+    raise RuntimeError(f"server did not start (see {tmp / 'server.log'})")
 
 
 def post(url: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -209,8 +234,7 @@ def test_kill_9_mid_load_loses_nothing_answered(db, make, database_url, tmp_path
     load = Load(db, make)
     rng = random.Random(7)
     for round_no in range(ROUNDS):
-        port = free_port()
-        server = start_server(database_url, tmp_path, port)
+        server, port = start_server(database_url, tmp_path)
         load.start(port, round_no)
         time.sleep(1.5 + rng.random())
         os.kill(server.pid, signal.SIGKILL)  # mid-load, no warning
@@ -218,8 +242,7 @@ def test_kill_9_mid_load_loses_nothing_answered(db, make, database_url, tmp_path
         load.join()
         assert load.answered, f"round {round_no}: no booking was answered before the kill"
     # Restart once more and read through the server: it comes back and serves.
-    port = free_port()
-    server = start_server(database_url, tmp_path, port)
+    server, port = start_server(database_url, tmp_path)
     try:
         status = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/venues", timeout=5).status
         assert status == 200
@@ -238,8 +261,7 @@ def test_kill_9_one_worker_the_others_serve_on(db, make, database_url, tmp_path)
     worker each time, the load goes on throughout (only the killed worker's requests in
     flight fail), and nothing answered is lost."""
     load = Load(db, make)
-    port = free_port()
-    server = start_server(database_url, tmp_path, port, workers=2)
+    server, port = start_server(database_url, tmp_path, workers=2)
     rng = random.Random(11)
     try:
         pids = wait_for_workers(server.pid, 2)

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from mapservice.models import AuditEntry, Booking, BookingAllocation
 from mapservice.operations.tokens import create_token
 from tests.conftest import reload
-from tests.test_crash import free_port, start_server, wait_for_workers
+from tests.test_crash import start_server, wait_for_workers
 
 TZ = ZoneInfo("Asia/Shanghai")
 CLIENTS = 32
@@ -204,8 +204,7 @@ def test_soak_mixed_booking_cancelling_rescheduling(
     db.commit()
     audit_before = db.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1)) or 0
     base = (datetime.now(TZ) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    port = free_port()
-    server = start_server(database_url, tmp_path, port, workers=2)
+    server, port = start_server(database_url, tmp_path, workers=2)
     try:
         wait_for_workers(server.pid, 2)
         clients = [Client(port, tokens[i], venues, base, seed=i) for i in range(CLIENTS)]

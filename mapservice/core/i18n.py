@@ -8,6 +8,7 @@ core code calls ``_()``. Templates use Flask-Babel over the same ``messages`` ca
 from __future__ import annotations
 
 import gettext as _gettext
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,14 +24,16 @@ _cache: dict[str, _gettext.NullTranslations] = {}
 
 
 def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> None:
-    """Compile every stale ``messages.po`` to ``.mo`` (cheap; run at start-up)."""
+    """Compile every stale ``messages.po`` to ``.mo`` (cheap; run at start-up). Processes that
+    start together (two test runs, a server and a command) each write a file of their own and
+    move it into place, so none reads or replaces a half-written one."""
     for po in directory.glob("*/LC_MESSAGES/messages.po"):
         mo = po.with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
         with po.open("rb") as fh:
             catalog = read_po(fh)
-        tmp = mo.with_suffix(".mo.tmp")
+        tmp = mo.with_suffix(f".mo.{os.getpid()}.tmp")
         with tmp.open("wb") as fh:
             write_mo(fh, catalog)
         tmp.replace(mo)
