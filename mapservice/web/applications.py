@@ -139,6 +139,10 @@ def _list_page(status: int = 200, failed: tuple[int, FlaskForm] | None = None) -
     if failed is not None and failed[0] in forms:
         key = "admit" if isinstance(failed[1], AdmitForm) else "decline"
         forms[failed[0]][key] = failed[1]
+    for application_id, pair in forms.items():  # one page, many forms: ids of their own
+        for form in pair.values():
+            for field in form:
+                field.id = field.label.field_id = f"{field.name}-{application_id}"
     actor = current_actor()
     committee = get_db().get(Committee, actor.committee_id) if actor else None
     tz = ZoneInfo(committee.timezone if committee else "UTC")
