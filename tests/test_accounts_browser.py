@@ -36,6 +36,23 @@ def menu(driver: Any, link_id: str) -> None:
     click(driver, wait.until(EC.visibility_of_element_located((By.ID, link_id))))
 
 
+def set_password_and_log_in(driver: Any, link: str, username: str, shown: str) -> None:
+    """A new visitor (the admin's phone handed over) opens the link, sets the password and
+    logs in with it as ``username``, shown in the menu as ``shown``."""
+    wait = WebDriverWait(driver, 10)
+    driver.delete_all_cookies()
+    driver.get(link)
+    driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+    driver.find_element(By.ID, "confirm").send_keys(NEW_PASSWORD)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "#set-password-form button"))
+    click(driver, wait.until(EC.element_to_be_clickable((By.ID, "go-login"))))
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+    driver.find_element(By.ID, "login-submit").click()
+    whoami = wait.until(EC.presence_of_element_located((By.ID, "whoami")))
+    assert whoami.get_attribute("title").startswith(shown)
+
+
 def test_admin_signs_up_a_group_and_its_booker_on_a_phone(app: Any, db: Any, make: Any) -> None:
     app.config["WTF_CSRF_ENABLED"] = True
     committee = make.committee()
@@ -70,17 +87,7 @@ def test_admin_signs_up_a_group_and_its_booker_on_a_phone(app: Any, db: Any, mak
         assert not_wider_than_the_screen(driver)
         no_errors(driver)
 
-        driver.delete_all_cookies()  # the admin's phone is handed over: a new visitor
-        driver.get(link)
-        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
-        driver.find_element(By.ID, "confirm").send_keys(NEW_PASSWORD)
-        click(driver, driver.find_element(By.CSS_SELECTOR, "#set-password-form button"))
-        click(driver, wait.until(EC.element_to_be_clickable((By.ID, "go-login"))))
-        driver.find_element(By.ID, "username").send_keys("wangfang")
-        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
-        driver.find_element(By.ID, "login-submit").click()
-        wait.until(EC.presence_of_element_located((By.ID, "whoami")))
-        assert driver.find_element(By.ID, "whoami").get_attribute("title").startswith("王芳")
+        set_password_and_log_in(driver, link, "wangfang", "王芳")
         driver.get(link)  # the link worked once
         assert "已被使用" in driver.find_element(By.ID, "link-problem").text
         no_errors(driver)
@@ -130,17 +137,7 @@ def test_an_organisation_applies_on_a_phone_and_is_admitted(app: Any, db: Any, m
         )
         assert not_wider_than_the_screen(driver)
 
-        driver.delete_all_cookies()
-        driver.get(link)
-        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
-        driver.find_element(By.ID, "confirm").send_keys(NEW_PASSWORD)
-        click(driver, driver.find_element(By.CSS_SELECTOR, "#set-password-form button"))
-        click(driver, wait.until(EC.element_to_be_clickable((By.ID, "go-login"))))
-        driver.find_element(By.ID, "username").send_keys("liming")
-        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
-        driver.find_element(By.ID, "login-submit").click()
-        whoami = wait.until(EC.presence_of_element_located((By.ID, "whoami")))
-        assert whoami.get_attribute("title").startswith("李明")
+        set_password_and_log_in(driver, link, "liming", "李明")
         no_errors(driver)
     reload(db)
     user = db.scalars(select(User).where(User.username == "liming")).one()

@@ -15,10 +15,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mapservice import policy
-from mapservice.core.coords import to_wgs84
 from mapservice.core.errors import DomainError, TooMany, ValidationFailed
 from mapservice.core.i18n import _
-from mapservice.core.vocab import ApplicationStatus, Crs, Role, UnitKind, UnitStatus
+from mapservice.core.vocab import ApplicationStatus, Role, UnitKind, UnitStatus
 from mapservice.models import Committee, Group, Unit, UnitApplication, User, Venue
 from mapservice.models.audit import record
 from mapservice.operations.accounts import create_account, issue_link
@@ -162,28 +161,15 @@ def submit_application(
 def _point(
     session: Session, committee: Committee, lon: str, lat: str, crs: str, errors: dict[str, str]
 ) -> tuple[float, float] | None:
-    """The location in WGS-84, or None with the problem in ``errors["lon"]``."""
+    """The location in WGS-84, or None with the problem in ``errors``."""
     try:
         x, y = float(lon), float(lat)
     except (TypeError, ValueError):
         errors["lon"] = _("Pick the location on the map.")
         return None
-    system = Crs.parse(crs or "wgs84")
-    if system is None:
-        errors["lon"] = _("Unknown coordinate system '%(value)s'.", value=crs[:20])
-        return None
-    if not (-180 <= x <= 180 and -90 <= y <= 90):
-        errors["lon"] = _("Longitude must be within ±180 and latitude within ±90.")
-        return None
-    point = to_wgs84(x, y, str(system))
-    if not Region.of(session, committee).contains(*point):
-        errors["lon"] = _(
-            "The location (%(lon).6f, %(lat).6f) lies outside %(region)s.",
-            lon=point[0],
-            lat=point[1],
-            region=committee.district.name if committee.district else committee.name,
-        )
-        return None
+    point = Region.of(session, committee).locate(x, y, crs or "wgs84", errors)
+    if "crs" in errors:  # the form's system is hidden: say it where it is seen
+        errors["lon"] = errors.pop("crs")
     return point
 
 

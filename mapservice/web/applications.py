@@ -3,6 +3,7 @@ list where each is admitted (showing the new secretary's set-password link) or d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from mapservice.core.errors import DomainError, TooMany, ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import UnitKind
 from mapservice.maps import map_labels, picker_map
-from mapservice.models import Committee
+from mapservice.models import Committee, User
 from mapservice.operations import applications as ops
 from mapservice.operations import mapview as map_ops
 from mapservice.web.auth import current_actor
@@ -155,51 +156,48 @@ def index() -> Any:
     return _list_page()
 
 
-@bp.route("/units/applications/<int:application_id>/admit", methods=["POST"])
-@login_required
-def admit(application_id: int) -> Any:
+def _decide(application_id: int, form: FlaskForm, act: Callable[[User], Any]) -> Any:
+    """Admit or decline: ``act(actor)`` on a valid form (a refusal put back on the form);
+    else the list again with the form and its errors (422)."""
     actor = policy.require_committee_admin(current_actor())
-    form = AdmitForm()
     if form.validate_on_submit():
         try:
-            _application, user, secret = ops.admit(
-                get_db(),
-                actor,
-                application_id,
-                username=form.username.data or "",
-                now=datetime.now(UTC),
-            )
+            return act(actor)
         except ValidationFailed as exc:
             get_db().rollback()
             attach_errors(form, exc)
             form.form_errors.append(exc.message)
-        else:
-            flash(_("'%(name)s' is admitted.", name=user.unit.name if user.unit else ""), "success")
-            return show_link(user, secret)
     policy.get_application(get_db(), actor, application_id)  # another committee's: 404
     return _list_page(422, (application_id, form))
+
+
+@bp.route("/units/applications/<int:application_id>/admit", methods=["POST"])
+@login_required
+def admit(application_id: int) -> Any:
+    form = AdmitForm()
+
+    def act(actor: User) -> Any:
+        username = form.username.data or ""
+        _application, user, secret = ops.admit(
+            get_db(), actor, application_id, username=username, now=datetime.now(UTC)
+        )
+        flash(_("'%(name)s' is admitted.", name=user.unit.name if user.unit else ""), "success")
+        return show_link(user, secret)
+
+    return _decide(application_id, form, act)
 
 
 @bp.route("/units/applications/<int:application_id>/decline", methods=["POST"])
 @login_required
 def decline(application_id: int) -> Any:
-    actor = policy.require_committee_admin(current_actor())
     form = DeclineForm()
-    if form.validate_on_submit():
-        try:
-            application = ops.decline(
-                get_db(),
-                actor,
-                application_id,
-                reason=form.reason.data or "",
-                now=datetime.now(UTC),
-            )
-        except ValidationFailed as exc:
-            get_db().rollback()
-            attach_errors(form, exc)
-            form.form_errors.append(exc.message)
-        else:
-            flash(_("The application of '%(name)s' is declined.", name=application.name), "info")
-            return redirect(url_for("applications.index"))
-    policy.get_application(get_db(), actor, application_id)
-    return _list_page(422, (application_id, form))
+
+    def act(actor: User) -> Any:
+        reason = form.reason.data or ""
+        application = ops.decline(
+            get_db(), actor, application_id, reason=reason, now=datetime.now(UTC)
+        )
+        flash(_("The application of '%(name)s' is declined.", name=application.name), "info")
+        return redirect(url_for("applications.index"))
+
+    return _decide(application_id, form, act)
