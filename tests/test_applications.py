@@ -180,6 +180,7 @@ def test_refusals_change_nothing(world: World, web: Clients) -> None:
         (form(phone="call me"), 422, "3"),
         (form(kind="pirate"), 422, "kind"),
         (form(website="http://spam.example"), 400, "无法受理"),  # the honeypot
+        (form(website="x", name="", phone="?"), 400, "无法受理"),  # before any other check
     ]
     before = snapshot(world.engine)
     for data, status, shown in cases:

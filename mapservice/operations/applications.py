@@ -310,17 +310,18 @@ def list_applications(session: Session, actor: User | None) -> list[UnitApplicat
     return pending + decided
 
 
-def pending_count(session: Session, actor: User | None) -> int:
-    """How many applications wait for ``actor`` (0 for anyone but an admin)."""
-    return int(
-        session.scalar(
-            select(func.count(UnitApplication.id)).where(
+def applying_units(session: Session, actor: User | None) -> set[int]:
+    """The units whose application waits for ``actor`` (none for anyone but an admin)."""
+    return {
+        unit_id
+        for unit_id in session.scalars(
+            select(UnitApplication.unit_id).where(
                 policy.applications_decided_by(actor),
                 UnitApplication.status == ApplicationStatus.PENDING.value,
             )
         )
-        or 0
-    )
+        if unit_id is not None
+    }
 
 
 def suggested_username(application: UnitApplication) -> str:

@@ -38,9 +38,13 @@ class ApplyForm(FlaskForm):
     name = StringField(_l("Name of the organisation"), [DataRequired(), Length(max=L["name"])])
     kind = SelectField(_l("Kind"), [DataRequired()])
     address = StringField(_l("Address"), [DataRequired(), Length(max=L["address"])])
-    lon = StringField(_l("Longitude"), [DataRequired(_l("Pick the location on the map."))])
-    lat = StringField(_l("Latitude"), [DataRequired(_l("Pick the location on the map."))])
-    crs = HiddenField(default="wgs84")
+    lon = StringField(
+        _l("Longitude"), [DataRequired(_l("Pick the location on the map.")), Length(max=40)]
+    )
+    lat = StringField(
+        _l("Latitude"), [DataRequired(_l("Pick the location on the map.")), Length(max=40)]
+    )
+    crs = HiddenField(default="wgs84", validators=[Length(max=20)])
     contact_name = StringField(
         _l("Contact person"), [DataRequired(), Length(max=L["contact_name"])]
     )
@@ -90,7 +94,8 @@ def apply() -> Any:
     """The public application form (any committee by ``?committee=SLUG``, else the first)."""
     form = ApplyForm()
     form.kind.choices = options(UnitKind.choices(lang()))
-    if not form.validate_on_submit():
+    trap = (form.website.data or "") if request.method == "POST" else ""
+    if not trap and not form.validate_on_submit():  # a filled trap is refused before all
         return _apply_page(form, 422 if request.method == "POST" else 200)
     committee = committee_asked(current_actor())
     db = get_db()
@@ -111,7 +116,7 @@ def apply() -> Any:
                 "email",
                 "venues_plan",
             ),
-            trap=form.website.data or "",
+            trap=trap,
             client_address=request.remote_addr or "-",
             now=datetime.now(UTC),
         )

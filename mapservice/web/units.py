@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from mapservice import policy
 from mapservice.core.i18n import _, lang
-from mapservice.core.vocab import ApplicationStatus, BookingStatus, UnitKind, UnitStatus
-from mapservice.models import Booking, Group, Unit, UnitApplication, Venue
+from mapservice.core.vocab import BookingStatus, UnitKind, UnitStatus
+from mapservice.models import Booking, Group, Unit, Venue
+from mapservice.operations import applications
 from mapservice.operations import units as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
@@ -36,16 +37,8 @@ def index() -> Any:
         .order_by(Unit.status, Unit.name)
     ).all()
     questions: dict[int, str] = {}
-    applying: set[int] = set()
+    applying = applications.applying_units(db, actor)
     if actor is not None and actor.is_admin:
-        applying = set(
-            db.scalars(
-                select(UnitApplication.unit_id).where(
-                    policy.applications_decided_by(actor),
-                    UnitApplication.status == ApplicationStatus.PENDING.value,
-                )
-            )
-        )
         ids = [u.id for u, _n in rows if u.status != UnitStatus.SUSPENDED.value]
         effects = suspension_effects(db, ids)
         questions = {
