@@ -101,6 +101,11 @@ def test_apply_then_admit(world: World, web: Clients) -> None:
     assert admin.post(f"/units/{unit.id}/status", data={"status": "active"}).status_code == 422
     assert changed_tables(before, snapshot(world.engine)) == []
 
+    before = snapshot(world.engine)  # a user name that is taken: refused, nothing changes
+    resp = admin.post(f"/units/applications/{application.id}/admit", data={"username": "admin"})
+    assert resp.status_code == 422 and "admin" in resp.get_data(as_text=True)
+    assert changed_tables(before, snapshot(world.engine)) == []
+
     stub = SmtpStub()
     try:
         web.app.config.update(MAPSERVICE_SMTP_HOST="127.0.0.1", MAPSERVICE_SMTP_PORT=stub.port)
