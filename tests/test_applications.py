@@ -192,6 +192,9 @@ def test_refusals_change_nothing(world: World, web: Clients) -> None:
         resp = web.visitor().post("/apply", data=data)
         assert resp.status_code == status, (data, resp.get_data(as_text=True)[:3000])
         assert shown in resp.get_data(as_text=True), data
+        if status == 400:  # the form comes back empty, its choices there
+            assert 'value="two_new"' in resp.get_data(as_text=True)
+            assert data["name"] not in resp.get_data(as_text=True) or not data["name"]
     # A flood from one address: the sixth in an hour is refused.
     flooder = web.visitor()
     for n in range(MAX_PER_ADDRESS):

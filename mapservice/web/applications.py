@@ -65,6 +65,12 @@ class DeclineForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), [DataRequired(), Length(max=L["reason"])])
 
 
+def _apply_form(**kw: Any) -> ApplyForm:
+    form = ApplyForm(**kw)
+    form.kind.choices = options(UnitKind.choices(lang()))
+    return form
+
+
 def _apply_page(form: ApplyForm, status: int, problem: str = "") -> Any:
     committee = committee_asked(current_actor())
     point: tuple[float, float] | None = None
@@ -92,8 +98,7 @@ def _apply_page(form: ApplyForm, status: int, problem: str = "") -> Any:
 @bp.route("/apply", methods=["GET", "POST"])
 def apply() -> Any:
     """The public application form (any committee by ``?committee=SLUG``, else the first)."""
-    form = ApplyForm()
-    form.kind.choices = options(UnitKind.choices(lang()))
+    form = _apply_form()
     trap = (form.website.data or "") if request.method == "POST" else ""
     if not trap and not form.validate_on_submit():  # a filled trap is refused before all
         return _apply_page(form, 422 if request.method == "POST" else 200)
@@ -126,7 +131,7 @@ def apply() -> Any:
     except TooMany as exc:
         return _apply_page(form, exc.status, exc.message)
     except DomainError as exc:  # the honeypot: a generic answer, the form emptied
-        return _apply_page(ApplyForm(formdata=None), 400, exc.message)
+        return _apply_page(_apply_form(formdata=None), 400, exc.message)
     db.commit()
     return render_template("units/applied.html", application=application, committee=committee)
 
