@@ -49,9 +49,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for page in (account, audit, settings_page):
         app.register_blueprint(page.bp)
 
-    from mapservice.web import groups, users
+    from mapservice.web import applications, groups, users
 
-    for blueprint in (groups.bp, users.bp, users.links):
+    for blueprint in (groups.bp, users.bp, users.links, applications.bp):
         app.register_blueprint(blueprint)
 
     import mapservice.api as api

@@ -45,6 +45,7 @@ from mapservice.models import (
     Notification,
     PasswordLink,
     Unit,
+    UnitApplication,
     User,
     Venue,
 )
@@ -177,6 +178,8 @@ class World:
             link = db.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id)).one()
             link.secret = secret  # type: ignore[attr-defined]
             return link
+        if kind == "application":
+            return self._application(owner, n)
         if kind == "note":
             note = Notification(
                 group_id=self.groups[owner].id,
@@ -187,6 +190,28 @@ class World:
             db.commit()
             return note
         raise AssertionError(kind)
+
+    def _application(self, owner: str, n: int) -> UnitApplication:
+        """A pending application to join ``owner``'s committee (its unit applied)."""
+        db, committee_id = self.session, self.units[owner].committee_id
+        unit = Unit(committee_id=committee_id, name=f"{owner}申请单位{n}", status="applied")
+        db.add(unit)
+        db.flush()
+        application = UnitApplication(
+            committee_id=committee_id,
+            unit_id=unit.id,
+            name=unit.name,
+            kind="soe",
+            address="南山路 1 号",
+            lon=119.4253,
+            lat=32.1975,
+            contact_name="联系人",
+            phone="0511-8888 0000",
+            client_address="192.0.2.1",
+        )
+        db.add(application)
+        db.commit()
+        return application
 
     def _booking(self, kind: str, owner: str) -> Any:
         """A booking of group ``owner`` at the *other* unit's venue (A's group at B's venue,
@@ -244,6 +269,8 @@ class Clients:
 
     def new(self, role: str) -> tuple[Any, str]:
         client = self.app.test_client()
+        # An address per role: /apply takes a few applications per address and hour.
+        client.environ_base["REMOTE_ADDR"] = f"127.0.0.{ROLES.index(role) + 10}"
         token = csrf_of(client.get("/login"))
         if role != "anon":
             resp = client.post(
@@ -548,6 +575,31 @@ def audited(world: World, role: str, action: str) -> int:
             )
         )
         or 0
+    )
+
+
+def apply_form(world: World, role: str, _obj: Any) -> dict[str, Any]:
+    return {
+        "name": f"申请单位{next(world.seq)}",
+        "kind": "school",
+        "address": "南山路 2 号",
+        "lon": "119.4253",
+        "lat": "32.1975",
+        "crs": "wgs84",
+        "contact_name": "张老师",
+        "phone": "0511-8888 0002",
+    }
+
+
+def applied(world: World, role: str, _obj: Any, data: Any) -> bool:
+    committee_id = own_committee(world, role).id
+    return bool(
+        world.session.scalar(
+            select(UnitApplication.id).where(
+                UnitApplication.name == data["name"],
+                UnitApplication.committee_id == committee_id,
+            )
+        )
     )
 
 
@@ -873,6 +925,36 @@ CASES: list[Case] = [
         "group",
         data=lambda w, r, g: {"active": "0"},
         check=lambda w, r, g, d: not reload(w, g).active,
+    ),
+    # -- units' applications to join
+    Case("/apply", "GET", const("/apply"), EVERYONE),
+    Case("/apply", "POST", const("/apply"), EVERYONE, data=apply_form, check=applied),
+    Case(
+        "/units/applications",
+        "GET",
+        const("/units/applications"),
+        {**STAFF_LIST, "sec_a": "403", "sec_b": "403"},
+        "application",
+        True,
+        shown=ids_in("data-application-id"),
+    ),
+    Case(
+        "/units/applications/<int:application_id>/admit",
+        "POST",
+        lambda w, a: f"/units/applications/{a.id}/admit",
+        ADMIN_UNIT,
+        "application",
+        data=lambda w, r, a: {"username": f"admitted-{next(w.seq)}"},
+        check=lambda w, r, a, d: reload(w, a).status == "admitted",
+    ),
+    Case(
+        "/units/applications/<int:application_id>/decline",
+        "POST",
+        lambda w, a: f"/units/applications/{a.id}/decline",
+        ADMIN_UNIT,
+        "application",
+        data=lambda w, r, a: {"reason": "不符合条件"},
+        check=lambda w, r, a, d: reload(w, a).status == "declined",
     ),
     # -- accounts and set-password links
     Case(

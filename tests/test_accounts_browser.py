@@ -1,6 +1,7 @@
 """Issue 19 in headless Chromium on a phone-sized screen: the admin creates a youth group and
 a booker account through the menu, copies the set-password link; the booker opens it, sets a
-password and logs in with it."""
+password and logs in with it. An organisation applies to join at /apply, the admin admits it
+and the link it shows sets the new secretary's password."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
-from mapservice.models import Group, User
+from mapservice.models import Group, Unit, UnitApplication, User
 from tests.browser import chromium, live_server
 from tests.conftest import reload
 from tests.test_booking_journeys_browser import click, no_errors, not_wider_than_the_screen
-from tests.test_browser_registry import log_in
+from tests.test_browser_registry import TARGET, log_in, pick_on_map
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +34,23 @@ def menu(driver: Any, link_id: str) -> None:
         wait.until(EC.visibility_of_element_located((By.ID, "whoami")))
     click(driver, driver.find_element(By.ID, "whoami"))
     click(driver, wait.until(EC.visibility_of_element_located((By.ID, link_id))))
+
+
+def set_password_and_log_in(driver: Any, link: str, username: str, shown: str) -> None:
+    """A new visitor (the admin's phone handed over) opens the link, sets the password and
+    logs in with it as ``username``, shown in the menu as ``shown``."""
+    wait = WebDriverWait(driver, 10)
+    driver.delete_all_cookies()
+    driver.get(link)
+    driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+    driver.find_element(By.ID, "confirm").send_keys(NEW_PASSWORD)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "#set-password-form button"))
+    click(driver, wait.until(EC.element_to_be_clickable((By.ID, "go-login"))))
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+    driver.find_element(By.ID, "login-submit").click()
+    whoami = wait.until(EC.presence_of_element_located((By.ID, "whoami")))
+    assert whoami.get_attribute("title").startswith(shown)
 
 
 def test_admin_signs_up_a_group_and_its_booker_on_a_phone(app: Any, db: Any, make: Any) -> None:
@@ -69,17 +87,7 @@ def test_admin_signs_up_a_group_and_its_booker_on_a_phone(app: Any, db: Any, mak
         assert not_wider_than_the_screen(driver)
         no_errors(driver)
 
-        driver.delete_all_cookies()  # the admin's phone is handed over: a new visitor
-        driver.get(link)
-        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
-        driver.find_element(By.ID, "confirm").send_keys(NEW_PASSWORD)
-        click(driver, driver.find_element(By.CSS_SELECTOR, "#set-password-form button"))
-        click(driver, wait.until(EC.element_to_be_clickable((By.ID, "go-login"))))
-        driver.find_element(By.ID, "username").send_keys("wangfang")
-        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
-        driver.find_element(By.ID, "login-submit").click()
-        wait.until(EC.presence_of_element_located((By.ID, "whoami")))
-        assert driver.find_element(By.ID, "whoami").get_attribute("title").startswith("王芳")
+        set_password_and_log_in(driver, link, "wangfang", "王芳")
         driver.get(link)  # the link worked once
         assert "已被使用" in driver.find_element(By.ID, "link-problem").text
         no_errors(driver)
@@ -87,3 +95,53 @@ def test_admin_signs_up_a_group_and_its_booker_on_a_phone(app: Any, db: Any, mak
     group = db.scalars(select(Group).where(Group.name == "移动青年志愿队")).one()
     user = db.scalars(select(User).where(User.username == "wangfang")).one()
     assert (group.unit_id, group.contact_name, user.group_id) == (unit.id, "王芳", group.id)
+
+
+def test_an_organisation_applies_on_a_phone_and_is_admitted(app: Any, db: Any, make: Any) -> None:
+    """Issue 19, item 3: an organisation applies at /apply on a phone, its point picked on the
+    map; the admin admits it; the shown link sets the new secretary's password."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    make.admin(make.committee(), username="admin")
+    with live_server(app) as site, chromium(390, 844) as driver:
+        wait = WebDriverWait(driver, 10)
+        driver.get(f"{site}/")
+        click(driver, driver.find_element(By.CSS_SELECTOR, ".navbar-toggler"))
+        click(driver, wait.until(EC.element_to_be_clickable((By.ID, "nav-apply"))))
+        driver.find_element(By.ID, "name").send_keys("润州律师事务所")
+        Select(driver.find_element(By.ID, "kind")).select_by_value("two_new")
+        driver.find_element(By.ID, "address").send_keys("润州区南山路8号")
+        pick_on_map(driver, TARGET)
+        driver.find_element(By.ID, "contact_name").send_keys("李明")
+        driver.find_element(By.ID, "phone").send_keys("0511-8888 0001")
+        driver.find_element(By.ID, "venues_plan").send_keys("会议室一间")
+        assert not_wider_than_the_screen(driver)
+        click(driver, driver.find_element(By.ID, "apply-submit"))
+        wait.until(EC.presence_of_element_located((By.ID, "applied")))
+        assert "李明" in driver.find_element(By.TAG_NAME, "main").text
+        no_errors(driver)
+
+        log_in(driver, site, "admin")
+        driver.get(f"{site}/units/")
+        click(driver, driver.find_element(By.ID, "applications-link"))
+        card = wait.until(
+            EC.presence_of_element_located((By.CSS_SELECTOR, "[data-status=pending]"))
+        )
+        username = card.find_element(By.CSS_SELECTOR, ".admit-form input[name=username]")
+        username.clear()
+        username.send_keys("liming")
+        click(driver, card.find_element(By.CSS_SELECTOR, ".admit-form button"))
+        link = str(
+            wait.until(EC.presence_of_element_located((By.ID, "password-link"))).get_attribute(
+                "value"
+            )
+        )
+        assert not_wider_than_the_screen(driver)
+
+        set_password_and_log_in(driver, link, "liming", "李明")
+        no_errors(driver)
+    reload(db)
+    user = db.scalars(select(User).where(User.username == "liming")).one()
+    unit = db.get(Unit, user.unit_id)
+    assert (user.role, unit.name, unit.status) == ("unit_secretary", "润州律师事务所", "active")
+    application = db.scalars(select(UnitApplication)).one()
+    assert abs(application.lon - TARGET[0]) < 0.0003 and abs(application.lat - TARGET[1]) < 0.0003

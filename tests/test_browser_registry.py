@@ -35,6 +35,38 @@ def log_in(driver: Any, base: str, username: str) -> None:
     WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "whoami")))
 
 
+def pick_on_map(driver: Any, target: tuple[float, float]) -> None:
+    """Zoom the picker in near ``target`` (lon, lat) as a user would, ask Leaflet where it is
+    and click there, as a person's click (the form's lon/lat inputs then hold a value)."""
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script("return !!(window.MapService && MapService.maps['pick-map'])")
+    )
+    map_el = driver.find_element(By.ID, "pick-map")
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", map_el
+    )
+    driver.execute_script(
+        "MapService.maps['pick-map'].setView([arguments[1] + 0.001, arguments[0] - 0.001], 16,"
+        " {animate: false});",
+        *target,
+    )
+    # Viewport coordinates of the target, computed in one step so nothing moves in between
+    # (scrolling is instant: Bootstrap's smooth scrolling would move the page under the click).
+    vx, vy = driver.execute_script(
+        "var m = MapService.maps['pick-map'];"
+        " var p = m.latLngToContainerPoint([arguments[1], arguments[0]]);"
+        " var r = m.getContainer().getBoundingClientRect();"
+        " return [r.left + p.x, r.top + p.y];",
+        *target,
+    )
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        driver.execute_cdp_cmd(
+            "Input.dispatchMouseEvent",
+            {"type": kind, "x": vx, "y": vy, "button": "left", "clickCount": 1},
+        )
+    WebDriverWait(driver, 5).until(lambda d: d.find_element(By.ID, "lon").get_attribute("value"))
+
+
 def test_secretary_registers_a_venue_by_clicking_the_map(browser_app, db, make):
     committee = make.committee()
     unit = make.unit(committee, "中国移动镇江分公司")
@@ -43,11 +75,6 @@ def test_secretary_registers_a_venue_by_clicking_the_map(browser_app, db, make):
         log_in(driver, base, "sec")
         driver.get(f"{base}/venues/new")
         wait = WebDriverWait(driver, 10)
-        wait.until(
-            lambda d: d.execute_script(
-                "return !!(window.MapService && MapService.maps['pick-map'])"
-            )
-        )
         driver.find_element(By.ID, "name").send_keys("移动公司羽毛球馆")
         Select(driver.find_element(By.ID, "type")).select_by_value("badminton")
         capacity = driver.find_element(By.ID, "capacity_units")
@@ -62,33 +89,7 @@ def test_secretary_registers_a_venue_by_clicking_the_map(browser_app, db, make):
         driver.find_element(By.ID, "hours_0").clear()
         driver.find_element(By.ID, "hours_0").send_keys("18:00-21:00")
         driver.find_element(By.ID, "hours_6").clear()
-        # Zoom in near TARGET as a user would, ask Leaflet where TARGET is, and click there.
-        map_el = driver.find_element(By.ID, "pick-map")
-        driver.execute_script(
-            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", map_el
-        )
-        driver.execute_script(
-            "MapService.maps['pick-map'].setView([arguments[1] + 0.001, arguments[0] - 0.001], 16,"
-            " {animate: false});",
-            *TARGET,
-        )
-        # Viewport coordinates of TARGET, computed in one step so nothing moves in between
-        # (scrolling is instant: Bootstrap's smooth scrolling would move the page under the click).
-        vx, vy = driver.execute_script(
-            "var m = MapService.maps['pick-map'];"
-            " var p = m.latLngToContainerPoint([arguments[1], arguments[0]]);"
-            " var r = m.getContainer().getBoundingClientRect();"
-            " return [r.left + p.x, r.top + p.y];",
-            *TARGET,
-        )
-        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            driver.execute_cdp_cmd(
-                "Input.dispatchMouseEvent",
-                {"type": kind, "x": vx, "y": vy, "button": "left", "clickCount": 1},
-            )
-        WebDriverWait(driver, 5).until(
-            lambda d: d.find_element(By.ID, "lon").get_attribute("value")
-        )
+        pick_on_map(driver, TARGET)
         lon = float(driver.find_element(By.ID, "lon").get_attribute("value"))
         lat = float(driver.find_element(By.ID, "lat").get_attribute("value"))
         # At zoom 16 a screen pixel is about 2 m; allow for late layout shifts of a few pixels

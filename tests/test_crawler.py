@@ -33,6 +33,7 @@ from mapservice.booking import feeds
 from mapservice.db import writer
 from mapservice.models import Closure, Committee, Group, Unit, User, Venue
 from mapservice.models.committees import Area
+from mapservice.operations import applications
 from mapservice.operations.accounts import issue_link
 from tests.conftest import PASSWORD, Factory, empty_database
 
@@ -181,6 +182,20 @@ def build_world(session: Session, engine: Engine, areas: Any) -> World:
     team.contact_name, team.contact_phone, team.active = "突击队长", "0511-8888", False
     newcomer = make.booker(team, username="xinren", display_name="新人")
     world.link_secret = issue_link(session, None, newcomer, datetime.now(UTC))
+    # Organisations' applications to join: one pending, one declined (its reason shown).
+    for name, reason in (("润州实验学校", ""), ("某某律师事务所", "不在本区")):
+        application = applications.submit_application(
+            session, committee, name=name, kind="school", address="润州区学府路3号",
+            lon="119.4253", lat="32.1975", crs="wgs84", contact_name="赵老师",
+            phone="0511-8888 0003", email="zhao@example.com", venues_plan="报告厅一间",
+            client_address="192.0.2.7", now=datetime.now(UTC),
+        )  # fmt: skip
+        world.note(name, application.address, application.contact_name, application.phone)
+        world.note(application.email, application.venues_plan, reason)
+        if reason:
+            applications.decline(
+                session, users["admin"], application.id, reason=reason, now=datetime.now(UTC)
+            )
     session.commit()
 
     for model in (Committee, Unit, Group, Venue):

@@ -30,6 +30,12 @@ class NotAllowed(DomainError):
     status = 403
 
 
+class TooMany(DomainError):
+    """Too many requests of this kind from one place; try again later."""
+
+    status = 429
+
+
 class ValidationFailed(DomainError):
     """Input broke a rule; ``fields`` maps field names to messages (already translated)."""
 

@@ -114,6 +114,22 @@ class UnitStatus(_Labelled):
         }
 
 
+class ApplicationStatus(_Labelled):
+    """Where a unit's application to join (成员准入) stands."""
+
+    PENDING = "pending"
+    ADMITTED = "admitted"
+    DECLINED = "declined"
+
+    @classmethod
+    def _labels(cls) -> dict[str, tuple[str, str]]:
+        return {
+            "pending": ("待审核", "Pending"),
+            "admitted": ("已准入", "Admitted"),
+            "declined": ("未通过", "Declined"),
+        }
+
+
 class Role(_Labelled):
     COMMITTEE_ADMIN = "committee_admin"
     UNIT_SECRETARY = "unit_secretary"

@@ -1,5 +1,6 @@
 """All models, imported in dependency order so the mapper registry is complete."""
 
+from mapservice.models.applications import UnitApplication
 from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
@@ -25,6 +26,7 @@ __all__ = [
     "OpeningHours",
     "PasswordLink",
     "Unit",
+    "UnitApplication",
     "User",
     "Venue",
     "venue_paired_units",

@@ -18,6 +18,7 @@ from mapservice.core import venue_spec
 from mapservice.core.errors import NotAllowed, ValidationFailed
 from mapservice.core.i18n import N_, _, lang
 from mapservice.core.vocab import (
+    ApplicationStatus,
     BookableBy,
     BookingStatus,
     UnitKind,
@@ -44,6 +45,9 @@ ACTIONS: dict[str, str] = {
     "unit.create": N_("Unit added"),
     "unit.update": N_("Unit changed"),
     "unit.status": N_("Unit admitted, suspended or reinstated"),
+    "unit.apply": N_("Unit applied to join"),
+    "unit.admit": N_("Application admitted"),
+    "unit.decline": N_("Application declined"),
     "booking.create": N_("Booking made"),
     "booking.reschedule": N_("Booking moved"),
     "booking.confirm": N_("Booking confirmed"),
@@ -96,6 +100,11 @@ FIELDS: dict[str, str] = {
     "secretary": N_("League secretary"),
     "timezone": N_("Time zone"),
     "print_title": N_("Title of the printed map"),
+    "application": N_("Application"),
+    "contact_name": N_("Contact person"),
+    "email": N_("E-mail"),
+    "venues_plan": N_("Venues it means to open"),
+    "reason": N_("Reason"),
 }
 
 #: Values shown by their vocabulary's label: (object kind or "", field) → vocabulary.
@@ -103,6 +112,7 @@ VOCABULARIES: dict[tuple[str, str], type[_Labelled]] = {
     ("booking", "status"): BookingStatus,
     ("unit", "status"): UnitStatus,
     ("unit", "kind"): UnitKind,
+    ("unit", "application"): ApplicationStatus,
     ("", "type"): VenueType,
     ("", "bookable_by"): BookableBy,
 }

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from mapservice import policy
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, lang
-from mapservice.core.vocab import UnitKind, UnitStatus
-from mapservice.models import Group, Unit, User
+from mapservice.core.vocab import ApplicationStatus, UnitKind, UnitStatus
+from mapservice.models import Group, Unit, UnitApplication, User
 from mapservice.models.audit import record
 
 #: The fields of a unit its audit entries show before → after.
@@ -91,6 +91,16 @@ def set_status(session: Session, actor: User, unit_id: int, status: str) -> Unit
     unit = policy.get_unit(session, actor, unit_id, edit=True)
     if status == unit.status:
         return unit
+    if session.scalar(
+        select(UnitApplication.id).where(
+            UnitApplication.unit_id == unit.id,
+            UnitApplication.status == ApplicationStatus.PENDING.value,
+        )
+    ):
+        raise ValidationFailed(
+            _("Unit '%(name)s' applied to join: admit or decline its application.", name=unit.name),
+            {"status": status},
+        )
     if status not in TRANSITIONS.get(unit.status, set()):
         raise ValidationFailed(
             _(

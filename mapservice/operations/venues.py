@@ -65,6 +65,30 @@ class Region:
     def contains(self, lon: float, lat: float) -> bool:
         return self.district is None or geo.contains(self.district, lon, lat)
 
+    def locate(
+        self, lon: float, lat: float, crs: str, errors: dict[str, str]
+    ) -> tuple[float, float] | None:
+        """The point in WGS-84 if it lies in the district; else None, the problem put in
+        ``errors`` (``crs`` or ``lon``)."""
+        system = Crs.parse(crs)
+        if system is None:
+            errors["crs"] = _("Unknown coordinate system '%(value)s'.", value=crs[:20])
+            return None
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            errors["lon"] = _("Longitude must be within ±180 and latitude within ±90.")
+            return None
+        point = to_wgs84(lon, lat, str(system))
+        if not self.contains(*point):
+            committee = self.committee
+            errors["lon"] = _(
+                "The location (%(lon).6f, %(lat).6f) lies outside %(region)s.",
+                lon=point[0],
+                lat=point[1],
+                region=committee.district.name if committee.district else committee.name,
+            )
+            return None
+        return point
+
     def street_id(self, lon: float, lat: float) -> int | None:
         if (lon, lat) in self._street_of:
             return self._street_of[(lon, lat)]
@@ -115,21 +139,7 @@ def validate_row(
         errors["type"] = _("Unknown venue type '%(value)s'.", value=row.type)
     if BookableBy.parse(row.bookable_by) is None:
         errors["bookable_by"] = _("Unknown choice '%(value)s'.", value=row.bookable_by)
-    point: tuple[float, float] | None = None
-    if Crs.parse(row.crs) is None:
-        errors["crs"] = _("Unknown coordinate system '%(value)s'.", value=row.crs)
-    elif not (-180 <= row.lon <= 180 and -90 <= row.lat <= 90):
-        errors["lon"] = _("Longitude must be within ±180 and latitude within ±90.")
-    else:
-        point = to_wgs84(row.lon, row.lat, str(Crs.parse(row.crs)))
-        if not region.contains(*point):
-            errors["lon"] = _(
-                "The location (%(lon).6f, %(lat).6f) lies outside %(region)s.",
-                lon=point[0],
-                lat=point[1],
-                region=committee.district.name if committee.district else committee.name,
-            )
-            point = None
+    point = region.locate(row.lon, row.lat, row.crs, errors)
     try:
         ranges = parse_hours(row.hours)
     except HoursError as exc:

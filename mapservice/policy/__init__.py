@@ -12,6 +12,7 @@ kind          predicate                                       SQL condition
 committee     ``can_admin_committee``, ``is_committee_staff``  —
 unit          ``can_see_unit``, ``can_manage_unit``           ``units_seen_by``,
                                                               ``units_managed_by``
+application   ``can_decide_application``                      ``applications_decided_by``
 venue         ``can_see_venue``, ``can_run_venue``,           ``venues_seen_by``,
               ``can_edit_venue``, ``can_book_venue``          ``venues_run_by``,
                                                               ``venues_edited_by``,
@@ -62,8 +63,11 @@ from mapservice.policy.groups import (
 )
 from mapservice.policy.tokens import can_use_token, token_allows, tokens_usable
 from mapservice.policy.units import (
+    applications_decided_by,
+    can_decide_application,
     can_manage_unit,
     can_see_unit,
+    get_application,
     get_unit,
     units_managed_by,
     units_seen_by,
@@ -116,6 +120,9 @@ __all__ = [
     "can_see_venue",
     "can_use_token",
     "get_unit",
+    "get_application",
+    "can_decide_application",
+    "applications_decided_by",
     "get_venue",
     "group_is_active",
     "groups_acted_for_by",

@@ -1,5 +1,5 @@
-"""Units: which one sees, which one manages (registers venues for); each predicate beside
-its SQL condition."""
+"""Units: which one sees, which one manages (registers venues for), whose applications to join
+one decides; each predicate beside its SQL condition."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from mapservice.core.errors import NotAllowed, NotFound
 from mapservice.core.i18n import _
 from mapservice.core.vocab import UnitStatus
-from mapservice.models import Unit, User
+from mapservice.models import Unit, UnitApplication, User
+from mapservice.policy.committees import require_committee_admin
 
 
 def can_manage_unit(user: User | None, unit: Unit) -> bool:
@@ -65,3 +66,34 @@ def get_unit(session: Session, user: User | None, unit_id: int, *, edit: bool = 
     if edit and not (user is not None and user.is_admin and user.active):
         raise NotAllowed("admin_only", _("Only the committee admin may do this."))
     return unit
+
+
+def can_decide_application(user: User | None, application: UnitApplication) -> bool:
+    """Whether ``user`` may see, admit and decline ``application``: its committee's admin."""
+    return bool(
+        user is not None
+        and user.active
+        and user.is_admin
+        and application.committee_id == user.committee_id
+    )
+
+
+def applications_decided_by(user: User | None) -> ColumnElement[bool]:
+    """The SQL form of :func:`can_decide_application`."""
+    if user is None or not user.active or not user.is_admin:
+        return false()
+    return UnitApplication.committee_id == user.committee_id
+
+
+def get_application(session: Session, user: User | None, application_id: int) -> UnitApplication:
+    """The application if ``user`` may decide it: NotAllowed for anyone but an admin (before
+    any application is looked at), NotFound for another committee's or none."""
+    require_committee_admin(user)
+    found = session.scalars(
+        select(UnitApplication).where(
+            UnitApplication.id == application_id, applications_decided_by(user)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound("application_not_found", _("No such application."))
+    return found

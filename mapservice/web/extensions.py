@@ -12,6 +12,7 @@ from flask_wtf import CSRFProtect
 
 from mapservice.core import i18n
 from mapservice.core.vocab import (
+    ApplicationStatus,
     BookableBy,
     BookingStatus,
     Crs,
@@ -101,6 +102,7 @@ def init_app(app: Flask) -> None:
             "VenueType": VenueType,
             "UnitKind": UnitKind,
             "UnitStatus": UnitStatus,
+            "ApplicationStatus": ApplicationStatus,
             "Role": Role,
             "Crs": Crs,
             "BookableBy": BookableBy,

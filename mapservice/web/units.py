@@ -15,6 +15,7 @@ from mapservice import policy
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import BookingStatus, UnitKind, UnitStatus
 from mapservice.models import Booking, Group, Unit, Venue
+from mapservice.operations import applications
 from mapservice.operations import units as ops
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
@@ -36,6 +37,7 @@ def index() -> Any:
         .order_by(Unit.status, Unit.name)
     ).all()
     questions: dict[int, str] = {}
+    applying = applications.applying_units(db, actor)
     if actor is not None and actor.is_admin:
         ids = [u.id for u, _n in rows if u.status != UnitStatus.SUSPENDED.value]
         effects = suspension_effects(db, ids)
@@ -43,7 +45,11 @@ def index() -> Any:
             u.id: "\n".join(suspend_question(u, effects[u.id])) for u, _n in rows if u.id in effects
         }
     return render_template(
-        "units/list.html", rows=rows, button_form=EmptyForm(), suspend_questions=questions
+        "units/list.html",
+        rows=rows,
+        button_form=EmptyForm(),
+        suspend_questions=questions,
+        applying=applying,
     )
 
 

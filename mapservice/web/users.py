@@ -83,11 +83,11 @@ def new() -> Any:
         except ValidationFailed as exc:
             attach_errors(form, exc)
             return render_template("users/form.html", form=form), 422
-        return _show_link(user, ops.issue_link(get_db(), actor, user, datetime.now(UTC)))
+        return show_link(user, ops.issue_link(get_db(), actor, user, datetime.now(UTC)))
     return render_template("users/form.html", form=form), status
 
 
-def _show_link(user: User, secret: str) -> Any:
+def show_link(user: User, secret: str) -> Any:
     """The page that shows a new set-password link to copy; it is e-mailed too when SMTP is
     configured and the account has an address (after the link is committed)."""
     url = url_for("password_links.set_password", secret=secret, _external=True)
@@ -107,7 +107,7 @@ def link(user_id: int) -> Any:
     if not EmptyForm().validate_on_submit():
         abort(400)
     user, secret = ops.issue_link_for(get_db(), _manager(), user_id, datetime.now(UTC))
-    return _show_link(user, secret)
+    return show_link(user, secret)
 
 
 @bp.route("/<int:user_id>/active", methods=["POST"])
