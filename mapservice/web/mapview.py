@@ -41,7 +41,7 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
 from mapservice.core.venue_io import write_venues
 from mapservice.core.vocab import VenueType
-from mapservice.maps import one_map
+from mapservice.maps import map_labels, one_map
 from mapservice.models import Committee
 from mapservice.operations import mapview as ops
 from mapservice.operations.venues import row_of
@@ -180,34 +180,12 @@ def _shell(template: str, embed: bool) -> Any:
         for t in VenueType
         for c, g in [mapdata.TYPE_STYLE[t.value]]
     ]
+    # The map's own texts (the venue layer's) and those of the page around it.
     labels: dict[str, str] = {
-        "approx": _("approximate"),
-        "units": _("Capacity units"),
-        "headcount": _("Maximum headcount"),
-        "today": _("Open today"),
-        "closedToday": _("Closed today"),
-        "openOn": _("Open on %(day)s"),
-        "closedOn": _("Closed on %(day)s"),
-        "freeToday": _("Free today"),
-        "noFreeToday": _("No free slot left today"),
-        "windowFree": _("%(when)s: %(free)s of %(total)s units free"),
-        "windowClosed": _("%(when)s: closed"),
-        "windowFull": _("%(when)s: fully booked"),
-        "facilities": _("Facilities"),
-        "phone": _("Phone"),
-        "address": _("Address"),
-        "details": _("Details"),
-        "book": _("Book"),
-        "km": _("km"),
-        "locate": _("Show my location"),
-        "locateFailed": _("Your location is not available."),
-        "fullscreen": _("Full screen"),
-        "exitFullscreen": _("Exit full screen"),
+        **map_labels(),
         "shown": _("%(shown)s of %(total)s venues shown"),
         "more": _("… and %(n)s more: zoom in or filter."),
         "none": _("No venue matches these filters."),
-        "layers": _("Venue types"),
-        "unitLayers": _("Member units"),
         "loadFailed": _("The venues could not be loaded; reload the page."),
         "pick": _("Click the map to choose the point."),
     }
