@@ -430,8 +430,12 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
     for path in ("/map", "/venues/", "/bookings/", "/bookings/requests", "/dashboard",
                  "/units/", "/venues/new", "/import/venues", "/notifications", "/feeds/",
                  "/account/tokens", "/account/", "/groups/", "/groups/new", "/users/",
-                 "/users/new", "/password/", "/audit", "/settings"):  # fmt: skip
+                 "/users/new", "/password/", "/audit", "/settings", "/apply",
+                 "/units/applications"):  # fmt: skip
         assert any(p.rstrip("/") == path.rstrip("/") or p.startswith(path) for p in reached), path
     secretary = {urlsplit(v.url).path for v in crawls[("secretary", "zh_CN")]}
     assert any(re.fullmatch(r"/bookings/\d+/reschedule", p) for p in secretary)
     assert any(re.fullmatch(r"/groups/\d+/edit", p) for p in secretary)
+    anonymous = {urlsplit(v.url).path for v in crawls[("anon", "en")]}
+    admin = {urlsplit(v.url).path for v in crawls[("admin", "en")]}
+    assert "/apply" in anonymous and "/units/applications" in admin
