@@ -69,6 +69,8 @@ ACTIONS: dict[str, str] = {
     "user.change_password": N_("Password changed"),
     "user.update_contact": N_("Contact details changed"),
     "user.reset_password": N_("Password reset"),
+    "user.end_sessions": N_("Logged out everywhere else"),
+    "user.login_failures": N_("Repeated failed log-ins"),
     "token.create": N_("API token created"),
     "token.revoke": N_("API token revoked"),
     "feed.create": N_("Calendar feed created"),

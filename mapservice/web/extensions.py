@@ -70,12 +70,11 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load(user_id: str) -> User | None:
-        from mapservice.web.database import get_db
+        from mapservice.web.auth import resume_session
 
         if not user_id.isdigit():
             return None
-        user = get_db().get(User, int(user_id))
-        return user if user and user.active else None
+        return resume_session(int(user_id))
 
     @login_manager.unauthorized_handler
     def _unauthorized() -> Any:
