@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mapservice import policy
 from mapservice.core import venue_spec
+from mapservice.core.dates import parse_day
 from mapservice.core.errors import NotAllowed, ValidationFailed
 from mapservice.core.i18n import N_, _, lang
 from mapservice.core.vocab import (
@@ -189,7 +190,7 @@ def parse_filter(args: Any) -> AuditFilter:
         if not value:
             return None
         try:
-            return date.fromisoformat(value)
+            return parse_day(value)
         except ValueError:
             errors[key] = _("'%(value)s' is not a date (YYYY-MM-DD).", value=value[:40])
             return None

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
+from mapservice.core.ids import as_id
 from mapservice.db import utcnow
 from mapservice.models import ApiToken
 from mapservice.models.tokens import SCOPES
@@ -103,9 +104,9 @@ def end_sessions() -> Any:
     actor = current_actor()
     assert actor is not None
     now = utcnow()
-    one = request.form.get("session_id", "")
-    if one.isdigit():
-        login_sessions.end_one(get_db(), actor, int(one), now)
+    one = as_id(request.form.get("session_id"))
+    if one is not None:
+        login_sessions.end_one(get_db(), actor, one, now)
         flash(_("That session has ended."), "success")
     else:
         ended = login_sessions.end_sessions(get_db(), actor, now, keep_secret=current_secret())

@@ -11,6 +11,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from mapservice.core import i18n
+from mapservice.core.ids import as_id
 from mapservice.core.vocab import (
     ApplicationStatus,
     BookableBy,
@@ -72,9 +73,8 @@ def init_app(app: Flask) -> None:
     def _load(user_id: str) -> User | None:
         from mapservice.web.auth import resume_session
 
-        if not user_id.isdigit():
-            return None
-        return resume_session(int(user_id))
+        found = as_id(user_id)
+        return resume_session(found) if found is not None else None
 
     @login_manager.unauthorized_handler
     def _unauthorized() -> Any:
