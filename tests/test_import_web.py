@@ -332,10 +332,10 @@ def _writer_is_free(database_url: str) -> bool:
 
 
 def test_a_refused_import_never_holds_the_writer(client, db, world, database_url, monkeypatch):
-    """Issue 23, item 3: a secretary's file (500 rows here; the lock, not the size, is checked), refused (every row names another unit),
-    is read and checked without SQLite's write lock: at the start of reading the file and of
-    checking its rows, another connection can take the lock at once (a booking sent meanwhile
-    is not queued behind the import)."""
+    """Issue 23, item 3: a secretary's file (500 rows here: the lock is checked, not the
+    size), refused (every row names another unit), is read and checked without SQLite's write
+    lock: at the start of reading the file and of checking its rows, another connection can
+    take the lock at once (a booking sent meanwhile is not queued behind the import)."""
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's database-wide write lock; PostgreSQL locks rows")
     from mapservice.operations import imports
