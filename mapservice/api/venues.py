@@ -93,6 +93,7 @@ WINDOW_DAYS = 31
 PUBLIC_WINDOW_DAYS = 7
 PUBLIC_MAX_INTERVALS = 1000
 
+
 @endpoint(
     "GET",
     "/venues",
