@@ -5,7 +5,7 @@ from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
 from mapservice.models.links import PasswordLink
-from mapservice.models.security import LoginAttempt
+from mapservice.models.security import LoginAttempt, LoginSession
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
 from mapservice.models.users import User
@@ -23,6 +23,7 @@ __all__ = [
     "Committee",
     "Group",
     "LoginAttempt",
+    "LoginSession",
     "OpeningHours",
     "PasswordLink",
     "Unit",
