@@ -27,8 +27,8 @@ from tests.conftest import login, module_world
 
 TZ = ZoneInfo("Asia/Shanghai")
 # Per database, in `make test` (pages are the slow ones: a map or a dashboard each).
-PAGE_EXAMPLES = 100
-API_EXAMPLES = 200
+PAGE_EXAMPLES = 60
+API_EXAMPLES = 150
 
 EDGE_IDS = ["0", "-1", "2147483648", "9223372036854775808", "9" * 25, "²", "1e3", "%20"]
 EDGE_VALUES = [
