@@ -62,6 +62,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that touch a database: a test that asks for no
+    database fixture (``database_url``, which every database fixture builds on, or
+    ``db_kind``) cannot tell the two runs apart, so the SQLite run has already run it — the
+    parsers, geometry, layers, the printed map's layout. ``MAPSERVICE_TEST_ALL=1`` runs them
+    again anyway."""
+    if config.getoption("--db") != "postgresql" or os.environ.get("MAPSERVICE_TEST_ALL"):
+        return
+    keep, once = [], []
+    for item in items:
+        uses = getattr(item, "fixturenames", ())
+        (keep if "database_url" in uses or "db_kind" in uses else once).append(item)
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def db_kind(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--db"))
