@@ -11,6 +11,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from mapservice.core.errors import ValidationFailed
+from mapservice.core.useragent import browser_label
 from mapservice.core.i18n import _
 from mapservice.core.ids import as_id
 from mapservice.db import utcnow
@@ -91,6 +92,7 @@ def _profile(contact: ContactForm, password: PasswordForm, status: int = 200) ->
         contact=contact,
         password=password,
         sessions=sessions,
+        browser_label=browser_label,
         local_time=lambda at: at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         this_session=next((s.id for s in sessions if here and s.token_hash == digest(here)), None),
     ), status
