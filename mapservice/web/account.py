@@ -11,9 +11,9 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from mapservice.core.errors import ValidationFailed
-from mapservice.core.useragent import browser_label
 from mapservice.core.i18n import _
 from mapservice.core.ids import as_id
+from mapservice.core.useragent import browser_label
 from mapservice.db import utcnow
 from mapservice.models import ApiToken
 from mapservice.models.tokens import SCOPES
