@@ -21,7 +21,8 @@ from mapservice.core.vocab import ApplicationStatus, Role, UnitKind, UnitStatus
 from mapservice.models import Committee, Group, Unit, UnitApplication, User, Venue
 from mapservice.models.audit import record
 from mapservice.operations.accounts import create_account, issue_link
-from mapservice.operations.units import name_taken
+from mapservice.operations.uniques import UNIT_NAME, unique
+from mapservice.operations.units import name_taken, unit_exists
 from mapservice.operations.users import email_problem, phone_problem
 from mapservice.operations.venues import Region
 
@@ -110,7 +111,7 @@ def submit_application(
         if not values[key]:
             errors[key] = _("This field is required.")
     if "name" not in errors and name_taken(session, Unit, committee.id, values["name"], None):
-        errors["name"] = _("A unit named '%(name)s' already exists.", name=values["name"])
+        errors["name"] = unit_exists(values["name"])
     if UnitKind.parse(kind) is None:
         errors["kind"] = _("Unknown choice '%(value)s'.", value=kind[:40])
     for key, problem in (
@@ -130,8 +131,8 @@ def submit_application(
         phone=values["phone"],
         status=UnitStatus.APPLIED.value,
     )
-    session.add(unit)
-    session.flush()
+    with unique(session, UNIT_NAME, "name", unit_exists(unit.name)):
+        session.add(unit)
     application = UnitApplication(
         committee_id=committee.id,
         unit_id=unit.id,

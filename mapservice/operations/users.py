@@ -16,6 +16,7 @@ from mapservice.core.vocab import Role
 from mapservice.db import utcnow
 from mapservice.models import Committee, Group, Unit, User
 from mapservice.models.audit import record
+from mapservice.operations.uniques import USERNAME, unique
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12
@@ -54,6 +55,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def username_taken(session: Session, username: str) -> bool:
+    """Whether an account (of any committee) is called ``username``, in any case."""
+    return (
+        session.scalar(select(User.id).where(func.lower(User.username) == username.lower()))
+        is not None
+    )
+
+
+def _username_taken(username: str) -> str:
+    return _("The user name '%(name)s' is taken.", name=username)
+
+
 def create_user(
     session: Session,
     actor: User | None,
@@ -72,8 +85,8 @@ def create_user(
     username = username.strip()
     if not (3 <= len(username) <= 60) or any(c.isspace() for c in username):
         errors["username"] = _("The user name must be 3 to 60 characters without spaces.")
-    elif session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        errors["username"] = _("The user name '%(name)s' is taken.", name=username)
+    elif username_taken(session, username):
+        errors["username"] = _username_taken(username)
     problem = password_problem(password, username)
     if problem:
         errors["password"] = problem
@@ -99,8 +112,8 @@ def create_user(
         unit_id=unit.id if unit and role == Role.UNIT_SECRETARY.value else None,
         group_id=group.id if group and role == Role.BOOKER.value else None,
     )
-    session.add(user)
-    session.flush()
+    with unique(session, USERNAME, "username", _username_taken(username)):
+        session.add(user)
     record(session, actor, "user.create", user, role=role)
     return user
 
