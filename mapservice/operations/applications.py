@@ -208,13 +208,21 @@ def _decided() -> ValidationFailed:
 
 
 def admit(
-    session: Session, actor: User, application_id: int, *, username: str, now: datetime
+    session: Session,
+    actor: User,
+    application_id: int,
+    *,
+    username: str | None = None,
+    now: datetime,
 ) -> tuple[UnitApplication, User, str]:
     """Admit: the unit becomes active, the contact gets a secretary account of that unit
-    (no password) and a set-password link, whose secret is returned to show once."""
+    (no password; named ``username``, else :func:`suggested_username`) and a set-password
+    link, whose secret is returned to show once."""
     application = pending_application(session, actor, application_id)
     unit = application.unit
     assert unit is not None
+    if username is None:
+        username = suggested_username(application)
     errors = _too_long({"username": username.strip()})
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
@@ -293,15 +301,20 @@ def _referred_to(session: Session, unit_id: int) -> bool:
     )
 
 
-def list_applications(session: Session, actor: User | None) -> list[UnitApplication]:
-    """The committee's applications for its admin: pending first (oldest first), then the
-    decided ones (latest first)."""
+def list_applications(
+    session: Session, actor: User | None, status: str | None = None
+) -> list[UnitApplication]:
+    """The committee's applications for its admin (only those of ``status``, if given):
+    pending first (oldest first), then the decided ones (latest first)."""
     policy.require_committee_admin(actor)
-    rows = session.scalars(
-        select(UnitApplication)
-        .where(policy.applications_decided_by(actor))
-        .order_by(UnitApplication.submitted_at)
-    ).all()
+    stmt = select(UnitApplication).where(policy.applications_decided_by(actor))
+    if status:
+        wanted = ApplicationStatus.parse(status)
+        if wanted is None:
+            message = _("Unknown choice '%(value)s'.", value=status[:40])
+            raise ValidationFailed(message, {"status": message})
+        stmt = stmt.where(UnitApplication.status == wanted.value)
+    rows = session.scalars(stmt.order_by(UnitApplication.submitted_at)).all()
     pending = [a for a in rows if a.status == ApplicationStatus.PENDING.value]
     decided = sorted(
         (a for a in rows if a.status != ApplicationStatus.PENDING.value),
