@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -80,7 +81,11 @@ def create_user(
     email: str = "",
     unit: Unit | None = None,
     group: Group | None = None,
+    groups: Sequence[Group] = (),
 ) -> User:
+    """A user with one role: a unit secretary needs ``unit``, a booker one or more groups
+    (``group`` and/or ``groups``; the first is its default group)."""
+    booker_groups = list(dict.fromkeys([*([group] if group else []), *groups]))
     errors: dict[str, str] = {}
     username = username.strip()
     if not (3 <= len(username) <= 60) or any(c.isspace() for c in username):
@@ -94,7 +99,7 @@ def create_user(
         errors["role"] = _("Unknown role '%(value)s'.", value=role)
     elif role == Role.UNIT_SECRETARY.value and unit is None:
         errors["unit"] = _("A unit secretary needs a unit.")
-    elif role == Role.BOOKER.value and group is None:
+    elif role == Role.BOOKER.value and not booker_groups:
         errors["group"] = _("A booker needs a group.")
     email = email.strip()
     if email_problem(email):
@@ -110,8 +115,10 @@ def create_user(
         password_hash=hash_password(password),
         role=role,
         unit_id=unit.id if unit and role == Role.UNIT_SECRETARY.value else None,
-        group_id=group.id if group and role == Role.BOOKER.value else None,
+        group_id=booker_groups[0].id if booker_groups and role == Role.BOOKER.value else None,
     )
+    if role == Role.BOOKER.value:
+        user.groups = booker_groups
     with unique(session, USERNAME, "username", _username_taken(username)):
         session.add(user)
     record(session, actor, "user.create", user, role=role)

@@ -69,7 +69,7 @@ def new() -> Any:
     form.unit_id.choices = [c for c in unit_choices(actor) if c[0]]
     form.group_id.choices = _group_choices(actor)
     if request.method == "GET" and request.args.get("group", "").isdigit():
-        form.role.data, form.group_id.data = Role.BOOKER.value, request.args["group"]
+        form.role.data, form.group_id.data = Role.BOOKER.value, [request.args["group"]]
     status = 422 if request.method == "POST" else 200
     if form.validate_on_submit():
         try:
@@ -78,7 +78,7 @@ def new() -> Any:
                 actor,
                 **form_values(form, "username", "role", "display_name", "phone", "email"),
                 unit_id=int(form.unit_id.data) if (form.unit_id.data or "").isdigit() else None,
-                group_id=int(form.group_id.data) if (form.group_id.data or "").isdigit() else None,
+                group_ids=[int(g) for g in form.group_id.data or [] if g.isdigit()],
             )
         except ValidationFailed as exc:
             attach_errors(form, exc)
