@@ -150,7 +150,8 @@ def test_migration_0015_gives_every_booker_its_group(
     with eng.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT u.username, ug.group_id FROM user_groups ug JOIN users u ON u.id = ug.user_id"
+                "SELECT u.username, ug.group_id FROM user_groups ug"
+                " JOIN users u ON u.id = ug.user_id"
             )
         ).all()
     eng.dispose()
