@@ -261,3 +261,5 @@ def test_the_api_and_the_console_decide_as_the_page_does(
     assert world.one(select(UnitApplication).where(UnitApplication.name == "命令拒单位")).reason
     out = cli("application", "admit", str(ids["命令拒单位"]))
     assert out.exit_code == 1 and "已" in out.output  # decided once
+    page = web.admin().get("/units/applications?lang=en").get_data(as_text=True)
+    assert 'class="application-account">mingling<' in page and "Applications to join" in page

@@ -23,7 +23,7 @@ from mapservice.models.audit import record
 from mapservice.operations.accounts import create_account, issue_link
 from mapservice.operations.uniques import UNIT_NAME, unique
 from mapservice.operations.units import name_taken, unit_exists
-from mapservice.operations.users import email_problem, phone_problem
+from mapservice.operations.users import email_problem, phone_problem, username_taken
 from mapservice.operations.venues import Region
 
 MAX_PER_ADDRESS = 5
@@ -145,6 +145,7 @@ def submit_application(
         **values,
     )
     session.add(application)
+    session.flush()  # its id, for the audit entry
     record(
         session,
         None,
@@ -222,7 +223,7 @@ def admit(
     unit = application.unit
     assert unit is not None
     if username is None:
-        username = suggested_username(application)
+        username = suggested_username(session, application)
     errors = _too_long({"username": username.strip()})
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
@@ -338,9 +339,15 @@ def applying_units(session: Session, actor: User | None) -> set[int]:
     }
 
 
-def suggested_username(application: UnitApplication) -> str:
-    """A user name to start from: the e-mail's local part, else ``unit-<id>``."""
+def suggested_username(session: Session, application: UnitApplication) -> str:
+    """A user name to start from: the e-mail's local part unless an account has it, else
+    ``unit-<id>``."""
     local = application.email.split("@", 1)[0].strip().lower()
-    if 3 <= len(local) <= 60 and local.isascii() and not any(c.isspace() for c in local):
+    if (
+        3 <= len(local) <= 60
+        and local.isascii()
+        and not any(c.isspace() for c in local)
+        and not username_taken(session, local)
+    ):
         return local
     return f"unit-{application.unit_id or application.id}"

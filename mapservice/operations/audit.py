@@ -105,6 +105,21 @@ FIELDS: dict[str, str] = {
     "email": N_("E-mail"),
     "venues_plan": N_("Venues it means to open"),
     "reason": N_("Reason"),
+    "contact_phone": N_("Contact phone"),
+    "contact_email": N_("E-mail"),
+    "display_name": N_("Name"),
+    "unit_id": N_("Member unit"),
+    "username": N_("User name"),
+    "account": N_("Account"),
+    "role": N_("Role"),
+    "application_id": N_("Application"),
+    "venue": N_("Venue"),
+    "group": N_("Youth group"),
+    "start": N_("Start"),
+    "end": N_("End"),
+    "units": N_("Units"),
+    "expires_at": N_("Expires"),
+    "proxy": N_("Booked for a caller"),
 }
 
 #: Values shown by their vocabulary's label: (object kind or "", field) → vocabulary.

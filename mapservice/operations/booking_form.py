@@ -150,12 +150,9 @@ def _group_id(
     default group); otherwise the one picked (None, with the message at the field or above
     the form, when none is)."""
     if actor.is_booker:
-        if req.group_id is None:
-            return actor.group_id or 0
-        if req.group_id in actor.group_ids:
+        if req.group_id is not None and req.group_id in actor.group_ids:
             return req.group_id
-        refused.fields["group"] = _("Choose the group the booking is for.")
-        return None
+        return actor.group_id or 0  # one of its own, never another's: its default
     if req.group_id is not None:
         return req.group_id
     if bookable_groups(session, actor, venue):

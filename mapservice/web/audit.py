@@ -32,6 +32,7 @@ def index() -> Any:
             actions=ops.ACTIONS,
             kinds=ops.KINDS,
             show=ops.show,
+            label=ops.field_label,
         ), 422
     page = ops.audit_page(get_db(), actor, flt)
     return render_template(
@@ -43,6 +44,7 @@ def index() -> Any:
         actions=ops.ACTIONS,
         kinds=ops.KINDS,
         show=ops.show,
+        label=ops.field_label,
     )
 
 
