@@ -51,7 +51,7 @@ from mapservice.models import (
 )
 from mapservice.operations.accounts import issue_link
 from mapservice.operations.tokens import create_token
-from tests.conftest import PASSWORD, Factory, module_world
+from tests.conftest import PASSWORD, Factory, module_world, pending_application
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROLES = ("anon", "booker_a", "booker_b", "sec_a", "sec_b", "admin", "other_admin")
@@ -193,25 +193,8 @@ class World:
 
     def _application(self, owner: str, n: int) -> UnitApplication:
         """A pending application to join ``owner``'s committee (its unit applied)."""
-        db, committee_id = self.session, self.units[owner].committee_id
-        unit = Unit(committee_id=committee_id, name=f"{owner}申请单位{n}", status="applied")
-        db.add(unit)
-        db.flush()
-        application = UnitApplication(
-            committee_id=committee_id,
-            unit_id=unit.id,
-            name=unit.name,
-            kind="soe",
-            address="南山路 1 号",
-            lon=119.4253,
-            lat=32.1975,
-            contact_name="联系人",
-            phone="0511-8888 0000",
-            client_address="192.0.2.1",
-        )
-        db.add(application)
-        db.commit()
-        return application
+        committee_id = self.units[owner].committee_id
+        return pending_application(self.session, committee_id, f"{owner}申请单位{n}")
 
     def _booking(self, kind: str, owner: str) -> Any:
         """A booking of group ``owner`` at the *other* unit's venue (A's group at B's venue,

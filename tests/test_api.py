@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from mapservice.booking import engine
 from mapservice.db import writer
-from mapservice.models import ApiToken, Booking, Closure, UnitApplication, Venue
+from mapservice.models import ApiToken, Booking, Closure, Venue
 from mapservice.operations.tokens import create_token
-from tests.conftest import reload
+from tests.conftest import pending_application, reload
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -54,21 +54,7 @@ def api(make: Any, db: Any) -> dict[str, Any]:
         min_notice_minutes=0,
     )
     hidden = make.venue(owner, name="内部会议室", type="meeting_room", published=False)
-    applying = make.unit(committee, "申请单位", status="applied")
-    application = UnitApplication(
-        committee_id=committee.id,
-        unit_id=applying.id,
-        name=applying.name,
-        kind="soe",
-        address="润州区",
-        lon=119.4253,
-        lat=32.1975,
-        contact_name="李明",
-        phone="0511-88880001",
-        client_address="-",
-        status="pending",
-    )
-    db.add(application)
+    application = pending_application(db, committee.id, "申请单位")
     tokens = {}
     for name, user in users.items():
         _t, secret = create_token(db, None, user, ["read", "book", "manage"])

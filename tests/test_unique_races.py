@@ -17,23 +17,18 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from mapservice.models import AuditEntry, Group, Unit, UnitApplication, User
 from mapservice.operations import applications, groups, units, users
-from tests.conftest import PASSWORD, Factory, module_world
+from tests import test_applications as applications_world
+from tests.conftest import PASSWORD, module_world
 from tests.test_applications import form
 
 ADDRESSES = count(100)
 
 
-class World:
-    def __init__(self, session: Session, engine: Engine, areas: Any) -> None:
-        self.session, self.engine = session, engine
-        make = Factory(session, areas)
-        self.committee = make.committee("runzhou")
-        self.unit = make.unit(self.committee, "甲单位")
-        self.admin = make.admin(self.committee, username="admin")
+class World(applications_world.World):
+    """A committee, its unit 甲单位 and its admin ``admin``."""
 
     def count(self, model: Any, *where: Any) -> int:
         self.session.rollback()
