@@ -515,6 +515,13 @@ def unit_form(world: World, role: str, unit: Unit) -> dict[str, Any]:
     return {"name": unit.name, "kind": unit.kind, "secretary": f"书记{next(world.seq)}"}
 
 
+def second_group(w: World, user: User) -> Group:
+    """A new group of the unit of ``user``'s group (a second one for the booker)."""
+    group = w.session.get(Group, user.group_id)
+    assert group is not None and group.unit is not None
+    return w.make.group(group.unit.committee, group.unit, f"第二团体{next(w.seq)}")
+
+
 def own_api_tokens(world: World, role: str) -> int:
     if role == "anon":
         return 0
@@ -974,6 +981,22 @@ CASES: list[Case] = [
         "user",
         data=lambda w, r, u: {"active": "0"},
         check=lambda w, r, u, d: not reload(w, u).active,
+    ),
+    Case(
+        "/users/<int:user_id>/groups",
+        "GET",
+        lambda w, u: f"/users/{u.id}/groups",
+        MANAGE_GROUP,
+        "user",
+    ),
+    Case(
+        "/users/<int:user_id>/groups",
+        "POST",
+        lambda w, u: f"/users/{u.id}/groups",
+        MANAGE_GROUP,
+        "user",
+        data=lambda w, r, u: {"group_id": [str(u.group_id), str(second_group(w, u).id)]},
+        check=lambda w, r, u, d: len(reload(w, u).groups) == 2,
     ),
     Case("/password/<secret>", "GET", lambda w, k: f"/password/{k.secret}", SEE_VENUE, "link"),
     Case(

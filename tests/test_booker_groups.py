@@ -91,6 +91,20 @@ def test_secretaries_and_the_admin_pick_several_groups(world: World, web: Client
     # A booker also booking for another unit's group is the admin's, not the secretary's.
     listed = sec.get("/users/").get_data(as_text=True)
     assert "two-a" in listed and "mixed" not in listed
+    mixed_id = world.fresh().scalars(select(User.id).where(User.username == "mixed")).one()
+    assert sec.get(f"/users/{mixed_id}/groups").status_code == 404
+
+    # Its groups changed later: the secretary within its unit only; the default follows.
+    url = f"/users/{user.id}/groups"
+    assert 'selected value="%d"' % world.a2.id in sec.get(url).get_data(as_text=True)
+    before = snapshot(world.engine)
+    assert sec.post(url, data={"group_id": [str(world.b.id)]}).status_code == 422
+    assert sec.post(url, data={}).status_code == 422
+    assert changed_tables(before, snapshot(world.engine)) == []
+    assert sec.post(url, data={"group_id": [str(world.a2.id)]}).status_code == 302
+    user = world.fresh().get(User, user.id)
+    assert ([g.name for g in user.groups], user.group_id) == (["甲二团支部"], world.a2.id)
+    assert "甲一团支部" in admin.get("/audit/?action=user.groups").get_data(as_text=True)
 
 
 def test_a_booker_books_for_each_of_its_groups(world: World, web: Clients) -> None:

@@ -102,6 +102,35 @@ def managed_groups(session: Session, actor: User, group_ids: Sequence[int]) -> l
     return [found[i] for i in dict.fromkeys(group_ids) if i in found]
 
 
+def set_booker_groups(
+    session: Session, actor: User, user_id: int, group_ids: Sequence[int]
+) -> User:
+    """The groups a booker books for (at least one, each one ``actor`` manages: a unit
+    secretary only its unit's). Its default group stays unless it is no longer among them
+    (then the first given)."""
+    user = policy.get_managed_user(session, actor, user_id)
+    if not user.is_booker:
+        raise ValidationFailed(
+            _("Only a booker books for groups."), {"group_id": _("Only a booker books for groups.")}
+        )
+    groups = managed_groups(session, actor, group_ids)
+    if not groups or len(groups) < len(set(group_ids)):
+        message = (
+            _("You may only manage your own unit's groups.")
+            if groups
+            else _("A booker needs one of your groups.")
+        )
+        raise ValidationFailed(_("Please correct the marked fields."), {"group_id": message})
+    before = [g.name for g in user.groups]
+    user.groups = groups
+    if user.group_id not in {g.id for g in groups}:
+        user.group_id = groups[0].id
+    after = sorted(g.name for g in groups)
+    if sorted(before) != after:
+        record(session, actor, "user.groups", user, changes={"groups": [sorted(before), after]})
+    return user
+
+
 def set_user_active(session: Session, actor: User, user_id: int, active: bool) -> User:
     """Deactivate or reactivate an account. A deactivated user's sessions and API tokens stop
     at once (the session loader and ``policy.can_use_token`` read ``active``). Refused for

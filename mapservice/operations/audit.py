@@ -69,6 +69,7 @@ ACTIONS: dict[str, str] = {
     "user.change_password": N_("Password changed"),
     "user.update_contact": N_("Contact details changed"),
     "user.reset_password": N_("Password reset"),
+    "user.groups": N_("Booker's groups changed"),
     "token.create": N_("API token created"),
     "token.revoke": N_("API token revoked"),
     "feed.create": N_("Calendar feed created"),
@@ -120,6 +121,7 @@ FIELDS: dict[str, str] = {
     "units": N_("Units"),
     "expires_at": N_("Expires"),
     "proxy": N_("Booked for a caller"),
+    "groups": N_("Youth groups"),
 }
 
 #: Values shown by their vocabulary's label: (object kind or "", field) → vocabulary.

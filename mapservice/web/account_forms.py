@@ -29,6 +29,10 @@ class UserForm(FlaskForm):
     email = StringField(_l("E-mail"), validators=[Optional(), Length(max=120)])
 
 
+class BookerGroupsForm(FlaskForm):
+    group_id = SelectMultipleField(_l("Youth groups"), choices=[], validate_choice=False)
+
+
 class ContactForm(FlaskForm):
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     phone = StringField(_l("Phone"), validators=[Optional(), PHONE])
