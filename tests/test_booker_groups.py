@@ -96,7 +96,7 @@ def test_secretaries_and_the_admin_pick_several_groups(world: World, web: Client
 
     # Its groups changed later: the secretary within its unit only; the default follows.
     url = f"/users/{user.id}/groups"
-    assert 'selected value="%d"' % world.a2.id in sec.get(url).get_data(as_text=True)
+    assert f'selected value="{world.a2.id}"' in sec.get(url).get_data(as_text=True)
     before = snapshot(world.engine)
     assert sec.post(url, data={"group_id": [str(world.b.id)]}).status_code == 422
     assert sec.post(url, data={}).status_code == 422
