@@ -122,6 +122,8 @@ FIELDS: dict[str, str] = {
     "expires_at": N_("Expires"),
     "proxy": N_("Booked for a caller"),
     "groups": N_("Youth groups"),
+    "group_id": N_("Youth group"),
+    "venue_id": N_("Venue"),
 }
 
 #: Values shown by their vocabulary's label: (object kind or "", field) → vocabulary.
