@@ -71,6 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api.init_app(app)
 
+    from mapservice.cli import applications as cli_applications
     from mapservice.cli import audit as cli_audit
     from mapservice.cli import bookings as cli_bookings
     from mapservice.cli import database as cli_database
@@ -96,6 +97,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli_serve,
         cli_tokens,
         cli_audit,
+        cli_applications,
     ):
         commands.init_app(app)
     return app

@@ -20,7 +20,7 @@ from mapservice.core import geo
 from mapservice.core.venue_io import VenueRow
 from mapservice.db import Base, make_engine
 from mapservice.migrate import upgrade
-from mapservice.models import Committee, Group, Unit, User, Venue
+from mapservice.models import Committee, Group, Unit, UnitApplication, User, Venue
 from mapservice.operations.areas import load_areas
 from mapservice.operations.users import create_user
 from mapservice.operations.venues import save_venue
@@ -330,6 +330,28 @@ class Factory:
 @pytest.fixture
 def make(db: Session, runzhou_areas: tuple[list[geo.Area], list[geo.Area]]) -> Factory:
     return Factory(db, runzhou_areas)
+
+
+def pending_application(session: Session, committee_id: int, name: str) -> UnitApplication:
+    """A pending application to join the committee, its unit applied (committed)."""
+    unit = Unit(committee_id=committee_id, name=name, status="applied")
+    session.add(unit)
+    session.flush()
+    application = UnitApplication(
+        committee_id=committee_id,
+        unit_id=unit.id,
+        name=unit.name,
+        kind="soe",
+        address="南山路 1 号",
+        lon=119.4253,
+        lat=32.1975,
+        contact_name="联系人",
+        phone="0511-8888 0000",
+        client_address="192.0.2.1",
+    )
+    session.add(application)
+    session.commit()
+    return application
 
 
 def reload(session: Session) -> None:

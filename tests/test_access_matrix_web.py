@@ -53,7 +53,7 @@ from mapservice.models import (
 from mapservice.operations import login_sessions
 from mapservice.operations.accounts import issue_link
 from mapservice.operations.tokens import create_token
-from tests.conftest import PASSWORD, Factory, module_world
+from tests.conftest import PASSWORD, Factory, module_world, pending_application
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROLES = ("anon", "booker_a", "booker_b", "sec_a", "sec_b", "admin", "other_admin")
@@ -195,25 +195,8 @@ class World:
 
     def _application(self, owner: str, n: int) -> UnitApplication:
         """A pending application to join ``owner``'s committee (its unit applied)."""
-        db, committee_id = self.session, self.units[owner].committee_id
-        unit = Unit(committee_id=committee_id, name=f"{owner}申请单位{n}", status="applied")
-        db.add(unit)
-        db.flush()
-        application = UnitApplication(
-            committee_id=committee_id,
-            unit_id=unit.id,
-            name=unit.name,
-            kind="soe",
-            address="南山路 1 号",
-            lon=119.4253,
-            lat=32.1975,
-            contact_name="联系人",
-            phone="0511-8888 0000",
-            client_address="192.0.2.1",
-        )
-        db.add(application)
-        db.commit()
-        return application
+        committee_id = self.units[owner].committee_id
+        return pending_application(self.session, committee_id, f"{owner}申请单位{n}")
 
     def _booking(self, kind: str, owner: str) -> Any:
         """A booking of group ``owner`` at the *other* unit's venue (A's group at B's venue,
@@ -532,6 +515,13 @@ def unit_secretary_is(world: World, role: str, unit: Unit, data: Any) -> bool:
 
 def unit_form(world: World, role: str, unit: Unit) -> dict[str, Any]:
     return {"name": unit.name, "kind": unit.kind, "secretary": f"书记{next(world.seq)}"}
+
+
+def second_group(w: World, user: User) -> Group:
+    """A new group of the unit of ``user``'s group (a second one for the booker)."""
+    group = w.session.get(Group, user.group_id)
+    assert group is not None and group.unit is not None
+    return w.make.group(group.unit.committee, group.unit, f"第二团体{next(w.seq)}")
 
 
 def own_api_tokens(world: World, role: str) -> int:
@@ -1010,6 +1000,22 @@ CASES: list[Case] = [
         "user",
         data=lambda w, r, u: {"active": "0"},
         check=lambda w, r, u, d: not reload(w, u).active,
+    ),
+    Case(
+        "/users/<int:user_id>/groups",
+        "GET",
+        lambda w, u: f"/users/{u.id}/groups",
+        MANAGE_GROUP,
+        "user",
+    ),
+    Case(
+        "/users/<int:user_id>/groups",
+        "POST",
+        lambda w, u: f"/users/{u.id}/groups",
+        MANAGE_GROUP,
+        "user",
+        data=lambda w, r, u: {"group_id": [str(u.group_id), str(second_group(w, u).id)]},
+        check=lambda w, r, u, d: len(reload(w, u).groups) == 2,
     ),
     Case("/password/<secret>", "GET", lambda w, k: f"/password/{k.secret}", SEE_VENUE, "link"),
     Case(

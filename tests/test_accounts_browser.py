@@ -136,6 +136,9 @@ def test_an_organisation_applies_on_a_phone_and_is_admitted(app: Any, db: Any, m
             )
         )
         assert not_wider_than_the_screen(driver)
+        driver.get(f"{site}/audit/?action=unit.admit")  # what changed, readable on the phone
+        change = driver.find_element(By.CSS_SELECTOR, ".audit-entry [data-field=status]")
+        assert change.text == "状态: 申请中 → 已准入" and not_wider_than_the_screen(driver)
 
         set_password_and_log_in(driver, link, "liming", "李明")
         no_errors(driver)

@@ -15,7 +15,7 @@ from mapservice.booking import engine
 from mapservice.db import writer
 from mapservice.models import ApiToken, Booking, Closure, Venue
 from mapservice.operations.tokens import create_token
-from tests.conftest import reload
+from tests.conftest import pending_application, reload
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -54,13 +54,21 @@ def api(make: Any, db: Any) -> dict[str, Any]:
         min_notice_minutes=0,
     )
     hidden = make.venue(owner, name="内部会议室", type="meeting_room", published=False)
+    application = pending_application(db, committee.id, "申请单位")
     tokens = {}
     for name, user in users.items():
         _t, secret = create_token(db, None, user, ["read", "book", "manage"])
         tokens[name] = secret
     _t, tokens["read_only"] = create_token(db, None, users["booker"], ["read"])
     db.commit()
-    return {"users": users, "tokens": tokens, "court": court, "hidden": hidden, "g_other": g_other}
+    return {
+        "users": users,
+        "tokens": tokens,
+        "court": court,
+        "hidden": hidden,
+        "g_other": g_other,
+        "application": application,
+    }
 
 
 def auth(api: dict[str, Any], who: str) -> dict[str, str]:
@@ -662,6 +670,20 @@ MATRIX = [
         {ANON: 401, BOOKER: 403, OWNER: 200, ADMIN: 200},
     ),
     ("GET", "/stats/coverage", None, {ANON: 401, BOOKER: 403, OWNER: 200, ADMIN: 200}),
+    # {a}: a pending application to join the committee (its admin decides it)
+    ("GET", "/applications", None, {ANON: 401, BOOKER: 403, OWNER: 403, ADMIN: 200}),
+    (
+        "POST",
+        "/applications/{a}/admit",
+        {"username": "new-sec"},
+        {ANON: 401, BOOKER: 403, OWNER: 403, ADMIN: 201},
+    ),
+    (
+        "POST",
+        "/applications/{a}/decline",
+        {"reason": "x"},
+        {ANON: 401, BOOKER: 403, OTHER_SEC: 403, ADMIN: 200},
+    ),
 ]
 CASES = [(m, p, body, who, status) for m, p, body, roles in MATRIX for who, status in roles.items()]
 
@@ -687,6 +709,7 @@ def test_endpoint_role_matrix(client, api, db, method, path, body, who, status):
         "v": api["court"].id,
         "b": booking_id,
         "g": api["g_other"].id,
+        "a": api["application"].id,
         "d": start.date().isoformat(),
         "t0": quote(start.isoformat()),
         "t1": quote((start + timedelta(hours=2)).isoformat()),
@@ -705,7 +728,9 @@ def test_endpoint_role_matrix(client, api, db, method, path, body, who, status):
     if status >= 400:
         assert set(resp.get_json()) == {"error"}
     if "{" in path and status not in (401,):
-        missing = "/api/v1" + path.format(**{**values, "v": 99999, "b": 99999, "g": 99999})
+        missing = "/api/v1" + path.format(
+            **{**values, "v": 99999, "b": 99999, "g": 99999, "a": 99999}
+        )
         if missing != url:
             gone = client.open(missing, method=method, json=payload, headers=headers)
             assert gone.status_code in (404, 403), gone.get_data(as_text=True)

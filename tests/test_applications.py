@@ -204,3 +204,62 @@ def test_refusals_change_nothing(world: World, web: Clients) -> None:
     assert resp.status_code == 429 and "一小时" in resp.get_data(as_text=True)
     assert changed_tables(flooded, snapshot(world.engine)) == []
     assert set(changed_tables(before, flooded)) == {"units", "unit_applications", "audit_log"}
+
+
+def test_the_api_and_the_console_decide_as_the_page_does(
+    world: World, web: Clients, tmp_path: Any
+) -> None:
+    from mapservice.operations.tokens import create_token
+    from tests.test_cli import Cli
+
+    for name in ("接口单位", "接口拒单位", "命令单位", "命令拒单位"):
+        assert web.visitor().post("/apply", data=form(name=name, email="")).status_code == 200
+    session = world.session
+    session.rollback()
+    ids = {a.name: a.id for a in session.scalars(select(UnitApplication))}
+    manage = create_token(session, None, world.admin, ["read", "manage"], "m")[1]
+    read = create_token(session, None, world.admin, ["read"], "r")[1]
+    session.commit()
+    client = web.app.test_client()
+
+    def call(method: str, url: str, secret: str = manage, body: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {secret}"}
+        return client.open(f"/api/v1{url}", method=method, json=body, headers=headers)
+
+    listed = call("GET", "/applications?status=pending").get_json()["applications"]
+    assert {a["name"] for a in listed} >= {"接口单位", "命令单位"}
+    assert all(a["status"] == "pending" for a in listed)
+    assert call("GET", "/applications", read).status_code == 403  # manage scope
+    assert call("GET", "/applications?status=maybe").status_code == 422
+
+    resp = call("POST", f"/applications/{ids['接口单位']}/admit", body={})
+    body = resp.get_json()
+    assert resp.status_code == 201, body
+    assert body["account"]["role"] == "unit_secretary"
+    assert body["account"]["username"] == f"unit-{body['application']['unit_id']}"
+    assert "/password/" in body["set_password_url"] and body["application"]["status"] == "admitted"
+    again = call("POST", f"/applications/{ids['接口单位']}/admit", body={})
+    assert again.status_code == 422 and set(again.get_json()) == {"error"}
+
+    before = snapshot(world.engine)
+    no_reason = call("POST", f"/applications/{ids['接口拒单位']}/decline", body={"reason": ""})
+    assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["error"]["fields"]
+    assert changed_tables(before, snapshot(world.engine)) == []
+    resp = call("POST", f"/applications/{ids['接口拒单位']}/decline", body={"reason": "重复"})
+    assert resp.status_code == 200 and resp.get_json()["reason"] == "重复"
+    assert call("POST", "/applications/99999/decline", body={"reason": "x"}).status_code == 404
+
+    cli = Cli(str(world.engine.url.render_as_string(hide_password=False)), tmp_path)
+    out = cli("application", "list", "--committee", "runzhou", "--status", "pending")
+    assert out.exit_code == 0 and "命令单位" in out.output and "接口单位" not in out.output
+    out = cli("application", "admit", str(ids["命令单位"]), "--username", "mingling")
+    assert out.exit_code == 0 and "mingling" in out.output and "/password/" in out.output
+    out = cli("application", "decline", str(ids["命令拒单位"]))
+    assert out.exit_code == 2  # --reason is required
+    out = cli("application", "decline", str(ids["命令拒单位"]), "--reason", "不在本区")
+    assert out.exit_code == 0
+    assert world.one(select(UnitApplication).where(UnitApplication.name == "命令拒单位")).reason
+    out = cli("application", "admit", str(ids["命令拒单位"]))
+    assert out.exit_code == 1 and "已" in out.output  # decided once
+    page = web.admin().get("/units/applications?lang=en").get_data(as_text=True)
+    assert 'class="application-account">mingling<' in page and "Applications to join" in page

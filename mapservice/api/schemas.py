@@ -502,3 +502,58 @@ ErrorBody.model_rebuild()
 
 def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True)
+
+
+# ------------------------------------------------------------------ units' applications
+
+
+class ApplicationsQuery(Strict):
+    status: Literal["pending", "admitted", "declined"] | None = None
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    address: str
+    lon: float
+    lat: float
+    contact_name: str
+    phone: str
+    email: str
+    venues_plan: str
+    submitted_at: AwareDatetime
+    status: Literal["pending", "admitted", "declined"]
+    decided_at: AwareDatetime | None
+    reason: str
+    unit_id: int | None
+    account_id: int | None = Field(description="The secretary account admission created.")
+
+
+class ApplicationList(BaseModel):
+    applications: list[ApplicationOut]
+
+
+class AdmitIn(Strict):
+    username: str | None = Field(
+        None, min_length=3, max_length=60, description="Default: from the contact's e-mail."
+    )
+
+
+class AccountOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    display_name: str
+    unit_id: int | None
+
+
+class AdmittedOut(BaseModel):
+    application: ApplicationOut
+    account: AccountOut
+    set_password_url: str = Field(description="One-time link (72 h, once): give it to the contact.")
+    expires_at: AwareDatetime
+
+
+class DeclineApplicationIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)

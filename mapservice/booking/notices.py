@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice.core.i18n import _, use_locale
-from mapservice.models import Booking, Notification, User, Venue
+from mapservice.models import Booking, Notification, User, Venue, user_groups
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,9 @@ def mails_for(session: Session, notification_ids: Sequence[int], locale: str) ->
     group_ids = {n.group_id for n in notes}
     addresses: dict[int, list[str]] = {}
     for gid, email in session.execute(
-        select(User.group_id, User.email).where(
-            User.group_id.in_(group_ids), User.active.is_(True), User.email != ""
-        )
+        select(user_groups.c.group_id, User.email)
+        .join(User, User.id == user_groups.c.user_id)
+        .where(user_groups.c.group_id.in_(group_ids), User.active.is_(True), User.email != "")
     ):
         if gid is not None:
             addresses.setdefault(gid, []).append(email)

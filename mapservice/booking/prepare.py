@@ -43,7 +43,7 @@ class Prepared:
     now: datetime
     actor_id: int
     actor_name: str
-    actor_group_id: int | None
+    actor_group_ids: frozenset[int]
     actor_is_booker: bool
     owner: bool
     pending: bool
@@ -80,7 +80,7 @@ class Prepared:
 
     def sees_details(self, group_id: int) -> bool:
         """:func:`can_see_booking_group` for this actor at this venue."""
-        return self.owner or (self.actor_is_booker and self.actor_group_id == group_id)
+        return self.owner or group_id in self.actor_group_ids
 
     @property
     def request(self) -> BookingRequest:
@@ -148,7 +148,7 @@ def prepare(
         now=now,
         actor_id=actor.id,
         actor_name=actor.username,
-        actor_group_id=actor.group_id,
+        actor_group_ids=actor.group_ids,
         actor_is_booker=actor.is_booker,
         owner=owner,
         pending=venue.requires_approval and not owner,

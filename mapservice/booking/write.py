@@ -305,7 +305,7 @@ def _insert(session: Session, p: Prepared, numbers: list[int]) -> Booking:
         end=p.end,
         units=numbers,
         status=values["status"],
-        proxy=p.actor_group_id != p.group_id,
+        proxy=p.group_id not in p.actor_group_ids,
     )
     conn = session.connection()
     try:

@@ -44,7 +44,9 @@ def named(session: Session, model: type[Named], committee: Committee, name: str 
 @click.option("--username", required=True)
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--unit", "unit_name", default=None, help="Unit name (unit_secretary).")
-@click.option("--group", "group_name", default=None, help="Group name (booker).")
+@click.option(
+    "--group", "group_names", multiple=True, help="Group name (booker; repeat for several)."
+)
 @click.option("--display-name", default="")
 @click.option("--phone", default="")
 @click.option("--email", default="", help="Where booking notices are e-mailed (optional).")
@@ -54,7 +56,7 @@ def user_create(
     username: str,
     role: str,
     unit_name: str | None,
-    group_name: str | None,
+    group_names: tuple[str, ...],
     display_name: str,
     phone: str,
     email: str,
@@ -66,7 +68,11 @@ def user_create(
     with transaction() as session:
         committee = get_committee(session, committee_slug)
         unit = named(session, Unit, committee, unit_name) if role == "unit_secretary" else None
-        group = named(session, Group, committee, group_name) if role == "booker" else None
+        groups = (
+            [named(session, Group, committee, name) for name in group_names or (None,)]
+            if role == "booker"
+            else []
+        )
         user = create_user(
             session,
             cli_actor(committee),
@@ -78,7 +84,7 @@ def user_create(
             phone=phone,
             email=email,
             unit=unit,
-            group=group,
+            groups=groups,
         )
         click.echo(f"created {user.username} ({user.role})")
 

@@ -8,7 +8,7 @@ from mapservice.models.links import PasswordLink
 from mapservice.models.security import LoginAttempt, LoginSession
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
-from mapservice.models.users import User
+from mapservice.models.users import User, user_groups
 from mapservice.models.venues import Closure, OpeningHours, Venue, venue_paired_units
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "User",
     "Venue",
     "venue_paired_units",
+    "user_groups",
 ]

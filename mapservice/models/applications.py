@@ -14,6 +14,7 @@ from mapservice.db import Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from mapservice.models.units import Unit
+    from mapservice.models.users import User
 
 
 class UnitApplication(Base):
@@ -52,3 +53,5 @@ class UnitApplication(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     unit: Mapped[Unit | None] = relationship()
+    #: The secretary account admission created.
+    account: Mapped[User | None] = relationship(foreign_keys=[account_id])

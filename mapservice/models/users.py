@@ -1,12 +1,17 @@
 """Accounts. A user has exactly one role: committee admin, secretary of one unit, or booker
-of one group; the database enforces that the matching unit/group is set."""
+for one or more groups; the database enforces that the matching unit/group is set.
+
+A booker's groups are the rows of ``user_groups`` (:attr:`User.groups`); ``users.group_id``
+stays as its *default* group — one of them, the one its booking form starts with — so that
+"a booker has a group" remains a check constraint. :attr:`User.group_ids` is what every
+permission reads."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mapservice.core.vocab import Role
@@ -15,6 +20,14 @@ from mapservice.db import Base, UTCDateTime, utcnow
 if TYPE_CHECKING:
     from mapservice.models.committees import Committee
     from mapservice.models.units import Group, Unit
+
+
+user_groups = Table(
+    "user_groups",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
 
 
 class User(Base):
@@ -45,7 +58,12 @@ class User(Base):
 
     committee: Mapped[Committee] = relationship()
     unit: Mapped[Unit | None] = relationship()
+    #: The booker's default group (one of :attr:`groups`).
     group: Mapped[Group | None] = relationship()
+    #: The groups a booker books for (loaded with the user: every permission check reads them).
+    groups: Mapped[list[Group]] = relationship(
+        secondary=user_groups, lazy="selectin", order_by="Group.name"
+    )
 
     # Flask-Login protocol (kept here so the model needs no Flask import)
     @property
@@ -74,3 +92,10 @@ class User(Base):
     @property
     def is_booker(self) -> bool:
         return self.role == Role.BOOKER.value
+
+    @property
+    def group_ids(self) -> frozenset[int]:
+        """The groups this user books for as their booker (none for any other role)."""
+        if not self.is_booker:
+            return frozenset()
+        return frozenset(g.id for g in self.groups)

@@ -9,6 +9,7 @@ A set-password link is shown once (its secret is stored as a SHA-256 hash), work
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,15 +46,16 @@ def create_account(
     phone: str = "",
     email: str = "",
     unit_id: int | None = None,
-    group_id: int | None = None,
+    group_ids: Sequence[int] = (),
 ) -> User:
-    """A secretary of a unit (admin only) or a booker of a group (the admin, or the group's
-    unit's secretary), with no usable password yet: issue a link next."""
+    """A secretary of a unit (admin only) or a booker for one or more groups (the admin any
+    of the committee's, a unit secretary only its unit's; the first is the booker's default
+    group), with no usable password yet: issue a link next."""
     policy.require_group_manager(actor)
     committee = session.get(Committee, actor.committee_id)
     assert committee is not None
     unit: Unit | None = None
-    group: Group | None = None
+    groups: list[Group] = []
     errors: dict[str, str] = {}
     if role == Role.UNIT_SECRETARY.value and actor.is_admin:
         unit = session.scalars(
@@ -62,11 +64,11 @@ def create_account(
         if unit is None:
             errors["unit_id"] = _("A unit secretary needs a unit.")
     elif role == Role.BOOKER.value:
-        group = session.scalars(
-            select(Group).where(Group.id == (group_id or 0), policy.groups_managed_by(actor))
-        ).one_or_none()
-        if group is None:
+        groups = managed_groups(session, actor, group_ids)
+        if not groups:
             errors["group_id"] = _("A booker needs one of your groups.")
+        elif len(groups) < len(set(group_ids)):
+            errors["group_id"] = _("You may only manage your own unit's groups.")
     else:
         errors["role"] = _("You may not create this kind of account.")
     for key, problem in (("phone", phone_problem(phone.strip())), ("email", email_problem(email))):
@@ -85,8 +87,48 @@ def create_account(
         phone=phone.strip(),
         email=email.strip(),
         unit=unit,
-        group=group,
+        groups=groups,
     )
+
+
+def managed_groups(session: Session, actor: User, group_ids: Sequence[int]) -> list[Group]:
+    """The groups of ``group_ids`` that ``actor`` manages, in the order given."""
+    found = {
+        g.id: g
+        for g in session.scalars(
+            select(Group).where(Group.id.in_(set(group_ids)), policy.groups_managed_by(actor))
+        )
+    }
+    return [found[i] for i in dict.fromkeys(group_ids) if i in found]
+
+
+def set_booker_groups(
+    session: Session, actor: User, user_id: int, group_ids: Sequence[int]
+) -> User:
+    """The groups a booker books for (at least one, each one ``actor`` manages: a unit
+    secretary only its unit's). Its default group stays unless it is no longer among them
+    (then the first given)."""
+    user = policy.get_managed_user(session, actor, user_id)
+    if not user.is_booker:
+        raise ValidationFailed(
+            _("Only a booker books for groups."), {"group_id": _("Only a booker books for groups.")}
+        )
+    groups = managed_groups(session, actor, group_ids)
+    if not groups or len(groups) < len(set(group_ids)):
+        message = (
+            _("You may only manage your own unit's groups.")
+            if groups
+            else _("A booker needs one of your groups.")
+        )
+        raise ValidationFailed(_("Please correct the marked fields."), {"group_id": message})
+    before = [g.name for g in user.groups]
+    user.groups = groups
+    if user.group_id not in {g.id for g in groups}:
+        user.group_id = groups[0].id
+    after = sorted(g.name for g in groups)
+    if sorted(before) != after:
+        record(session, actor, "user.groups", user, changes={"groups": [sorted(before), after]})
+    return user
 
 
 def set_user_active(session: Session, actor: User, user_id: int, active: bool) -> User:

@@ -21,8 +21,9 @@ from mapservice.core.vocab import ApplicationStatus, Role, UnitKind, UnitStatus
 from mapservice.models import Committee, Group, Unit, UnitApplication, User, Venue
 from mapservice.models.audit import record
 from mapservice.operations.accounts import create_account, issue_link
-from mapservice.operations.units import name_taken
-from mapservice.operations.users import email_problem, phone_problem
+from mapservice.operations.uniques import UNIT_NAME, unique
+from mapservice.operations.units import name_taken, unit_exists
+from mapservice.operations.users import email_problem, phone_problem, username_taken
 from mapservice.operations.venues import Region
 
 MAX_PER_ADDRESS = 5
@@ -110,7 +111,7 @@ def submit_application(
         if not values[key]:
             errors[key] = _("This field is required.")
     if "name" not in errors and name_taken(session, Unit, committee.id, values["name"], None):
-        errors["name"] = _("A unit named '%(name)s' already exists.", name=values["name"])
+        errors["name"] = unit_exists(values["name"])
     if UnitKind.parse(kind) is None:
         errors["kind"] = _("Unknown choice '%(value)s'.", value=kind[:40])
     for key, problem in (
@@ -130,8 +131,8 @@ def submit_application(
         phone=values["phone"],
         status=UnitStatus.APPLIED.value,
     )
-    session.add(unit)
-    session.flush()
+    with unique(session, UNIT_NAME, "name", unit_exists(unit.name)):
+        session.add(unit)
     application = UnitApplication(
         committee_id=committee.id,
         unit_id=unit.id,
@@ -144,6 +145,7 @@ def submit_application(
         **values,
     )
     session.add(application)
+    session.flush()  # its id, for the audit entry
     record(
         session,
         None,
@@ -207,13 +209,21 @@ def _decided() -> ValidationFailed:
 
 
 def admit(
-    session: Session, actor: User, application_id: int, *, username: str, now: datetime
+    session: Session,
+    actor: User,
+    application_id: int,
+    *,
+    username: str | None = None,
+    now: datetime,
 ) -> tuple[UnitApplication, User, str]:
     """Admit: the unit becomes active, the contact gets a secretary account of that unit
-    (no password) and a set-password link, whose secret is returned to show once."""
+    (no password; named ``username``, else :func:`suggested_username`) and a set-password
+    link, whose secret is returned to show once."""
     application = pending_application(session, actor, application_id)
     unit = application.unit
     assert unit is not None
+    if username is None:
+        username = suggested_username(session, application)
     errors = _too_long({"username": username.strip()})
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
@@ -292,15 +302,20 @@ def _referred_to(session: Session, unit_id: int) -> bool:
     )
 
 
-def list_applications(session: Session, actor: User | None) -> list[UnitApplication]:
-    """The committee's applications for its admin: pending first (oldest first), then the
-    decided ones (latest first)."""
+def list_applications(
+    session: Session, actor: User | None, status: str | None = None
+) -> list[UnitApplication]:
+    """The committee's applications for its admin (only those of ``status``, if given):
+    pending first (oldest first), then the decided ones (latest first)."""
     policy.require_committee_admin(actor)
-    rows = session.scalars(
-        select(UnitApplication)
-        .where(policy.applications_decided_by(actor))
-        .order_by(UnitApplication.submitted_at)
-    ).all()
+    stmt = select(UnitApplication).where(policy.applications_decided_by(actor))
+    if status:
+        wanted = ApplicationStatus.parse(status)
+        if wanted is None:
+            message = _("Unknown choice '%(value)s'.", value=status[:40])
+            raise ValidationFailed(message, {"status": message})
+        stmt = stmt.where(UnitApplication.status == wanted.value)
+    rows = session.scalars(stmt.order_by(UnitApplication.submitted_at)).all()
     pending = [a for a in rows if a.status == ApplicationStatus.PENDING.value]
     decided = sorted(
         (a for a in rows if a.status != ApplicationStatus.PENDING.value),
@@ -324,9 +339,15 @@ def applying_units(session: Session, actor: User | None) -> set[int]:
     }
 
 
-def suggested_username(application: UnitApplication) -> str:
-    """A user name to start from: the e-mail's local part, else ``unit-<id>``."""
+def suggested_username(session: Session, application: UnitApplication) -> str:
+    """A user name to start from: the e-mail's local part unless an account has it, else
+    ``unit-<id>``."""
     local = application.email.split("@", 1)[0].strip().lower()
-    if 3 <= len(local) <= 60 and local.isascii() and not any(c.isspace() for c in local):
+    if (
+        3 <= len(local) <= 60
+        and local.isascii()
+        and not any(c.isspace() for c in local)
+        and not username_taken(session, local)
+    ):
         return local
     return f"unit-{application.unit_id or application.id}"

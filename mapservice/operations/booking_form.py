@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice.booking import engine
@@ -72,13 +72,17 @@ def bookable_groups(session: Session, actor: User, venue: Venue) -> list[Group]:
     """Groups ``actor`` may pick for a booking here: those the engine lets the actor act for
     (any group of the committee for the venue's owners and the admin — proxy booking,
     "一个电话" —, the unit's own groups for another unit's secretary) that are active and
-    that the venue's "who may book" rule admits. Bookers book for their own group (no
-    picker)."""
-    if actor.is_booker:
+    that the venue's "who may book" rule admits. A booker of one group books for it (no
+    picker); one of several groups picks among them."""
+    if actor.is_booker and len(actor.group_ids) < 2:
         return []
     groups = session.scalars(
         select(Group)
-        .where(Group.committee_id == actor.committee_id, Group.active.is_(True))
+        .where(
+            Group.committee_id == actor.committee_id,
+            Group.active.is_(True),
+            Group.id.in_(sorted(actor.group_ids)) if actor.is_booker else true(),
+        )
         .options(selectinload(Group.unit))
         .order_by(Group.name)
     )
@@ -142,10 +146,13 @@ class Booked:
 def _group_id(
     session: Session, actor: User, venue: Venue, req: BookingRequest, refused: Refused
 ) -> int | None:
-    """The group the booking is for: a booker's own; otherwise the one picked (None, with
-    the message at the field or above the form, when none is)."""
+    """The group the booking is for: a booker's own (the one picked of its groups, else its
+    default group); otherwise the one picked (None, with the message at the field or above
+    the form, when none is)."""
     if actor.is_booker:
-        return actor.group_id or 0
+        if req.group_id is not None and req.group_id in actor.group_ids:
+            return req.group_id
+        return actor.group_id or 0  # one of its own, never another's: its default
     if req.group_id is not None:
         return req.group_id
     if bookable_groups(session, actor, venue):

@@ -16,6 +16,7 @@ from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, Group, Unit, User
 from mapservice.models.audit import record
+from mapservice.operations.uniques import GROUP_NAME, unique
 from mapservice.operations.units import name_taken
 from mapservice.operations.users import email_problem, phone_problem
 
@@ -33,6 +34,10 @@ def _unit_for(session: Session, actor: User, unit_id: int | None) -> tuple[int |
         select(Unit.id).where(Unit.id == unit_id, Unit.committee_id == actor.committee_id)
     )
     return (found, None) if found is not None else (None, _("No such unit."))
+
+
+def _group_exists(name: str) -> str:
+    return _("A group named '%(name)s' already exists.", name=name)
 
 
 def save_group(
@@ -57,7 +62,7 @@ def save_group(
     if not name or len(name) > 120:
         errors["name"] = _("A name of 1 to 120 characters is required.")
     elif name_taken(session, Group, actor.committee_id, name, group):
-        errors["name"] = _("A group named '%(name)s' already exists.", name=name)
+        errors["name"] = _group_exists(name)
     unit, problem = _unit_for(session, actor, unit_id)
     if problem:
         errors["unit_id"] = problem
@@ -80,15 +85,16 @@ def save_group(
     }
     if group is None:
         group = Group(committee_id=actor.committee_id, active=True, **values)
-        session.add(group)
-        session.flush()
+        with unique(session, GROUP_NAME, "name", _group_exists(name)):
+            session.add(group)
         record(
             session, actor, "group.create", group, changed={k: [None, v] for k, v in values.items()}
         )
         return group
     changed = {k: [getattr(group, k), v] for k, v in values.items() if getattr(group, k) != v}
-    for key, value in values.items():
-        setattr(group, key, value)
+    with unique(session, GROUP_NAME, "name", _group_exists(name)):
+        for key, value in values.items():
+            setattr(group, key, value)
     record(session, actor, "group.update", group, changed=changed)
     return group
 

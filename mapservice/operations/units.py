@@ -13,6 +13,7 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import ApplicationStatus, UnitKind, UnitStatus
 from mapservice.models import Group, Unit, UnitApplication, User
 from mapservice.models.audit import record
+from mapservice.operations.uniques import UNIT_NAME, unique
 
 #: The fields of a unit its audit entries show before → after.
 UNIT_FIELDS = ("name", "name_en", "kind", "secretary", "phone")
@@ -36,6 +37,11 @@ def name_taken(
     return clash is not None and (own is None or clash != own.id)
 
 
+def unit_exists(name: str) -> str:
+    """The refusal of a unit name the committee already has."""
+    return _("A unit named '%(name)s' already exists.", name=name)
+
+
 def save_unit(
     session: Session,
     actor: User,
@@ -54,7 +60,7 @@ def save_unit(
     if not name:
         errors["name"] = _("A name is required.")
     elif name_taken(session, Unit, actor.committee_id, name, unit):
-        errors["name"] = _("A unit named '%(name)s' already exists.", name=name)
+        errors["name"] = unit_exists(name)
     if UnitKind.parse(kind) is None:
         errors["kind"] = _("Unknown choice '%(value)s'.", value=kind)
     if errors:
@@ -62,13 +68,13 @@ def save_unit(
     creating = unit is None
     if unit is None:
         unit = Unit(committee_id=actor.committee_id, status=UnitStatus.APPLIED.value)
-        session.add(unit)
     else:
         unit = policy.get_unit(session, actor, unit.id, edit=True)
     before = {k: getattr(unit, k, None) for k in UNIT_FIELDS}
-    unit.name, unit.name_en, unit.kind = name, name_en.strip(), str(UnitKind.parse(kind))
-    unit.secretary, unit.phone = secretary.strip(), phone.strip()
-    session.flush()
+    with unique(session, UNIT_NAME, "name", unit_exists(name)):
+        unit.name, unit.name_en, unit.kind = name, name_en.strip(), str(UnitKind.parse(kind))
+        unit.secretary, unit.phone = secretary.strip(), phone.strip()
+        session.add(unit)
     changes = {
         k: [None if creating else before[k], getattr(unit, k)]
         for k in UNIT_FIELDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,6 +17,7 @@ from mapservice.core.vocab import Role
 from mapservice.db import utcnow
 from mapservice.models import Committee, Group, Unit, User
 from mapservice.models.audit import record
+from mapservice.operations.uniques import USERNAME, unique
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12
@@ -54,6 +56,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def username_taken(session: Session, username: str) -> bool:
+    """Whether an account (of any committee) is called ``username``, in any case."""
+    return (
+        session.scalar(select(User.id).where(func.lower(User.username) == username.lower()))
+        is not None
+    )
+
+
+def _username_taken(username: str) -> str:
+    return _("The user name '%(name)s' is taken.", name=username)
+
+
 def create_user(
     session: Session,
     actor: User | None,
@@ -67,13 +81,17 @@ def create_user(
     email: str = "",
     unit: Unit | None = None,
     group: Group | None = None,
+    groups: Sequence[Group] = (),
 ) -> User:
+    """A user with one role: a unit secretary needs ``unit``, a booker one or more groups
+    (``group`` and/or ``groups``; the first is its default group)."""
+    booker_groups = list(dict.fromkeys([*([group] if group else []), *groups]))
     errors: dict[str, str] = {}
     username = username.strip()
     if not (3 <= len(username) <= 60) or any(c.isspace() for c in username):
         errors["username"] = _("The user name must be 3 to 60 characters without spaces.")
-    elif session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        errors["username"] = _("The user name '%(name)s' is taken.", name=username)
+    elif username_taken(session, username):
+        errors["username"] = _username_taken(username)
     problem = password_problem(password, username)
     if problem:
         errors["password"] = problem
@@ -81,7 +99,7 @@ def create_user(
         errors["role"] = _("Unknown role '%(value)s'.", value=role)
     elif role == Role.UNIT_SECRETARY.value and unit is None:
         errors["unit"] = _("A unit secretary needs a unit.")
-    elif role == Role.BOOKER.value and group is None:
+    elif role == Role.BOOKER.value and not booker_groups:
         errors["group"] = _("A booker needs a group.")
     email = email.strip()
     if email_problem(email):
@@ -97,10 +115,12 @@ def create_user(
         password_hash=hash_password(password),
         role=role,
         unit_id=unit.id if unit and role == Role.UNIT_SECRETARY.value else None,
-        group_id=group.id if group and role == Role.BOOKER.value else None,
+        group_id=booker_groups[0].id if booker_groups and role == Role.BOOKER.value else None,
     )
-    session.add(user)
-    session.flush()
+    if role == Role.BOOKER.value:
+        user.groups = booker_groups
+    with unique(session, USERNAME, "username", _username_taken(username)):
+        session.add(user)
     record(session, actor, "user.create", user, role=role)
     return user
 

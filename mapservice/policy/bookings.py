@@ -27,8 +27,8 @@ def bookings_managed_by(actor: User) -> ColumnElement[bool]:
             in_committee,
             or_(Venue.unit_id == actor.unit_id, and_(group_here, Group.unit_id == actor.unit_id)),
         )
-    if actor.is_booker:
-        return and_(in_committee, group_here, Booking.group_id == actor.group_id)
+    if actor.group_ids:
+        return and_(in_committee, group_here, Booking.group_id.in_(sorted(actor.group_ids)))
     return false()
 
 
@@ -57,8 +57,8 @@ def bookings_of(actor: User) -> ColumnElement[bool]:
 
 
 def is_own_group_booking(actor: User, booking: Booking) -> bool:
-    """The booking is of the actor's own group (a booker's own request)."""
-    return actor.is_booker and actor.group_id == booking.group_id
+    """The booking is of one of the actor's own groups (a booker's own request)."""
+    return booking.group_id in actor.group_ids
 
 
 def can_see_booking_group(actor: User | None, venue: Venue, booking_group_id: int) -> bool:
@@ -68,4 +68,4 @@ def can_see_booking_group(actor: User | None, venue: Venue, booking_group_id: in
         return False
     if can_run_venue(actor, venue):
         return True
-    return actor.is_booker and actor.group_id == booking_group_id
+    return booking_group_id in actor.group_ids

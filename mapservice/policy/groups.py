@@ -29,7 +29,7 @@ class GroupKeys(Protocol):
 
 def can_act_for_group(actor: User, group: GroupKeys, venue: VenueKeys) -> bool:
     """Whether ``actor`` may make or change bookings for ``group`` at ``venue``: its own
-    group (booker), its unit's groups (secretary), any group when the actor runs the venue
+    groups (booker), its unit's groups (secretary), any group when the actor runs the venue
     (proxy booking: "一个电话"), anything in the committee (admin)."""
     if not actor.active or group.committee_id != actor.committee_id:
         return False
@@ -37,12 +37,12 @@ def can_act_for_group(actor: User, group: GroupKeys, venue: VenueKeys) -> bool:
         return True
     if actor.is_secretary:
         return group.unit_id is not None and group.unit_id == actor.unit_id
-    return actor.is_booker and actor.group_id == group.id
+    return group.id in actor.group_ids
 
 
 def groups_acted_for_by(actor: User) -> ColumnElement[bool]:
     """The SQL form of :func:`can_act_for_group` at no venue in particular (the groups one
-    acts for wherever: its own group, its unit's groups, the committee's for the admin)."""
+    acts for wherever: its own groups, its unit's groups, the committee's for the admin)."""
     if not actor.active:
         return false()
     in_committee = Group.committee_id == actor.committee_id
@@ -50,8 +50,8 @@ def groups_acted_for_by(actor: User) -> ColumnElement[bool]:
         return in_committee
     if actor.is_secretary:
         return and_(in_committee, Group.unit_id.is_not(None), Group.unit_id == actor.unit_id)
-    if actor.is_booker and actor.group_id is not None:
-        return and_(in_committee, Group.id == actor.group_id)
+    if actor.group_ids:
+        return and_(in_committee, Group.id.in_(sorted(actor.group_ids)))
     return false()
 
 

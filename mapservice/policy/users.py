@@ -1,17 +1,18 @@
 """Accounts: whose accounts a user manages (creates, deactivates, issues set-password links
 for). The committee admin manages every account of its committee; a unit secretary the
-bookers of its own unit's groups; nobody another committee's."""
+bookers whose groups are all its own unit's (a booker also booking for another unit's group
+is the admin's); nobody another committee's."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, false, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice.core.errors import NotFound
 from mapservice.core.i18n import _
 from mapservice.core.vocab import Role
-from mapservice.models import Group, User
+from mapservice.models import Group, User, user_groups
 
 
 def can_manage_user(actor: User | None, user: User) -> bool:
@@ -23,9 +24,8 @@ def can_manage_user(actor: User | None, user: User) -> bool:
     return bool(
         actor.is_secretary
         and user.is_booker
-        and user.group is not None
-        and user.group.unit_id is not None
-        and user.group.unit_id == actor.unit_id
+        and user.groups
+        and all(g.unit_id is not None and g.unit_id == actor.unit_id for g in user.groups)
     )
 
 
@@ -40,7 +40,17 @@ def users_managed_by(actor: User | None) -> ColumnElement[bool]:
         own_groups = select(Group.id).where(
             Group.committee_id == actor.committee_id, Group.unit_id == actor.unit_id
         )
-        return and_(in_committee, User.role == Role.BOOKER.value, User.group_id.in_(own_groups))
+        others = (
+            select(user_groups.c.user_id)
+            .join(Group, Group.id == user_groups.c.group_id)
+            .where(or_(Group.unit_id.is_(None), Group.unit_id != actor.unit_id))
+        )
+        return and_(
+            in_committee,
+            User.role == Role.BOOKER.value,
+            User.group_id.in_(own_groups),
+            User.id.not_in(others),
+        )
     return false()
 
 

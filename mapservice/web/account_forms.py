@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from mapservice.web.forms import PHONE
@@ -23,10 +23,14 @@ class UserForm(FlaskForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(min=3, max=60)])
     role = SelectField(_l("Role"), choices=[], validate_choice=True)
     unit_id = SelectField(_l("Member unit"), choices=[], validate_choice=False)
-    group_id = SelectField(_l("Youth group"), choices=[], validate_choice=False)
+    group_id = SelectMultipleField(_l("Youth groups"), choices=[], validate_choice=False)
     display_name = StringField(_l("Name"), validators=[Optional(), Length(max=60)])
     phone = StringField(_l("Phone"), validators=[Optional(), PHONE])
     email = StringField(_l("E-mail"), validators=[Optional(), Length(max=120)])
+
+
+class BookerGroupsForm(FlaskForm):
+    group_id = SelectMultipleField(_l("Youth groups"), choices=[], validate_choice=False)
 
 
 class ContactForm(FlaskForm):

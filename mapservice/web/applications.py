@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from mapservice import policy
 from mapservice.core.errors import DomainError, TooMany, ValidationFailed
 from mapservice.core.i18n import _, lang
-from mapservice.core.vocab import UnitKind
+from mapservice.core.vocab import ApplicationStatus, UnitKind
 from mapservice.maps import map_labels, picker_map
 from mapservice.models import Committee, User
 from mapservice.operations import applications as ops
@@ -89,7 +89,7 @@ def _apply_page(form: ApplyForm, status: int, problem: str = "") -> Any:
     return render_template(
         "units/apply.html",
         form=form,
-        committee=committee,
+        committee_name=shown_name(committee),
         map_parts=map_parts(m),
         problem=problem,
     ), status
@@ -133,7 +133,14 @@ def apply() -> Any:
     except DomainError as exc:  # the honeypot: a generic answer, the form emptied
         return _apply_page(_apply_form(formdata=None), 400, exc.message)
     db.commit()
-    return render_template("units/applied.html", application=application, committee=committee)
+    return render_template(
+        "units/applied.html", application=application, committee_name=shown_name(committee)
+    )
+
+
+def shown_name(committee: Committee) -> str:
+    """The committee's name in the page's language (its English name, when it has one)."""
+    return committee.name_en if lang() == "en" and committee.name_en else committee.name
 
 
 def _list_page(status: int = 200, failed: tuple[int, FlaskForm] | None = None) -> Any:
@@ -142,10 +149,11 @@ def _list_page(status: int = 200, failed: tuple[int, FlaskForm] | None = None) -
     rows = ops.list_applications(get_db(), current_actor())
     forms: dict[int, dict[str, FlaskForm]] = {
         a.id: {
-            "admit": AdmitForm(formdata=None, username=ops.suggested_username(a)),
+            "admit": AdmitForm(formdata=None, username=ops.suggested_username(get_db(), a)),
             "decline": DeclineForm(formdata=None),
         }
         for a in rows
+        if a.status == ApplicationStatus.PENDING.value
     }
     if failed is not None and failed[0] in forms:
         key = "admit" if isinstance(failed[1], AdmitForm) else "decline"

@@ -17,6 +17,12 @@ from mapservice.web.database import get_db
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
+def _label(key: str) -> str | None:
+    """A detail's translated label; None for a key that has none (shown as code)."""
+    label = ops.field_label(key)
+    return None if label == key else label
+
+
 @bp.route("/")
 @login_required
 def index() -> Any:
@@ -32,6 +38,7 @@ def index() -> Any:
             actions=ops.ACTIONS,
             kinds=ops.KINDS,
             show=ops.show,
+            label=_label,
         ), 422
     page = ops.audit_page(get_db(), actor, flt)
     return render_template(
@@ -43,6 +50,7 @@ def index() -> Any:
         actions=ops.ACTIONS,
         kinds=ops.KINDS,
         show=ops.show,
+        label=_label,
     )
 
 

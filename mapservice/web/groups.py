@@ -42,7 +42,7 @@ def unit_choices(actor: User) -> list[tuple[str, str]]:
 def index() -> Any:
     actor = _manager()
     raw_unit = request.args.get("unit", "")
-    unit_id = as_id(raw_unit)
+    unit_id = 0 if raw_unit.strip() == "0" else as_id(raw_unit)  # 0: the standalone groups
     groups = ops.list_groups(
         get_db(),
         actor,

@@ -20,7 +20,7 @@ from mapservice.core.ids import as_id
 from mapservice.core.vocab import Role
 from mapservice.models import Committee, Group, User
 from mapservice.operations import accounts as ops
-from mapservice.web.account_forms import SetPasswordForm, UserForm
+from mapservice.web.account_forms import BookerGroupsForm, SetPasswordForm, UserForm
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
 from mapservice.web.forms import EmptyForm, attach_errors, form_values
@@ -70,7 +70,7 @@ def new() -> Any:
     form.unit_id.choices = [c for c in unit_choices(actor) if c[0]]
     form.group_id.choices = _group_choices(actor)
     if request.method == "GET" and as_id(request.args.get("group")) is not None:
-        form.role.data, form.group_id.data = Role.BOOKER.value, request.args["group"]
+        form.role.data, form.group_id.data = Role.BOOKER.value, [request.args["group"]]
     status = 422 if request.method == "POST" else 200
     if form.validate_on_submit():
         try:
@@ -79,7 +79,7 @@ def new() -> Any:
                 actor,
                 **form_values(form, "username", "role", "display_name", "phone", "email"),
                 unit_id=as_id(form.unit_id.data),
-                group_id=as_id(form.group_id.data),
+                group_ids=_picked(form),
             )
         except ValidationFailed as exc:
             attach_errors(form, exc)
@@ -109,6 +109,32 @@ def link(user_id: int) -> Any:
         abort(400)
     user, secret = ops.issue_link_for(get_db(), _manager(), user_id, datetime.now(UTC))
     return show_link(user, secret)
+
+
+def _picked(form: UserForm | BookerGroupsForm) -> list[int]:
+    return [i for i in map(as_id, form.group_id.data or []) if i is not None]
+
+
+@bp.route("/<int:user_id>/groups", methods=["GET", "POST"])
+@login_required
+def groups(user_id: int) -> Any:
+    """The groups a booker books for (several; a unit secretary picks among its unit's)."""
+    actor = _manager()
+    user = policy.get_managed_user(get_db(), actor, user_id)
+    form = BookerGroupsForm()
+    form.group_id.choices = _group_choices(actor)
+    if request.method == "GET":
+        form.group_id.data = [str(g.id) for g in user.groups]
+    elif form.validate_on_submit():
+        try:
+            ops.set_booker_groups(get_db(), actor, user_id, _picked(form))
+        except ValidationFailed as exc:
+            attach_errors(form, exc)
+        else:
+            flash(_("The groups of '%(name)s' are saved.", name=user.username), "success")
+            return redirect(url_for("users.index"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("users/groups.html", form=form, user=user), status
 
 
 @bp.route("/<int:user_id>/active", methods=["POST"])

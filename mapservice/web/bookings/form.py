@@ -94,6 +94,8 @@ def booking_form(venue: Venue, actor: User | None, prefill: Any = None) -> Booki
     form = BookingForm(data=data) if request.method == "GET" else BookingForm()
     groups = bookable_groups(get_db(), actor, venue) if actor is not None else []
     form.group.choices = options([(g.id, g.name) for g in groups])
+    if groups and actor is not None and actor.is_booker and not form.group.data:
+        form.group.data = str(actor.group_id)  # a booker of several groups: its default
     return form
 
 
@@ -246,7 +248,7 @@ def _flash_booked(form: BookingForm, actor: User, venue: Venue, done: Any) -> No
     if form.repeat.data:
         booked = done.booked
         skipped = [o for o in done.outcomes if o.error is not None]
-        group = booked[0].group if booked and booked[0].group_id != actor.group_id else None
+        group = booked[0].group if booked and booked[0].group_id not in actor.group_ids else None
         flash(
             _(
                 "%(n)s of %(total)s dates booked at %(venue)s for %(group)s.",
@@ -279,7 +281,7 @@ def _flash_booked(form: BookingForm, actor: User, venue: Venue, done: Any) -> No
         "when": when_text(booking),
         "units": units_text(booking.unit_numbers),
     }
-    proxy = booking.group_id != actor.group_id
+    proxy = booking.group_id != actor.group_id  # not the default group: the group is named
     if booking.status == BookingStatus.PENDING.value:
         message = (
             _(

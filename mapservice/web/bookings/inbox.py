@@ -27,7 +27,7 @@ from mapservice.web.forms import EmptyForm
 def notifications_condition(actor: User) -> ColumnElement[bool]:
     """Notices are for a group: its bookers and its unit's secretary read them."""
     if actor.is_booker:
-        return Notification.group_id == (actor.group_id or 0)
+        return Notification.group_id.in_(sorted(actor.group_ids))
     if actor.is_secretary:
         return Notification.group_id.in_(select(Group.id).where(Group.unit_id == actor.unit_id))
     return false()
@@ -103,7 +103,7 @@ def _feed_choices(actor: User) -> tuple[list[Group], list[Venue]]:
     db = get_db()
     groups_stmt = select(Group).where(Group.committee_id == actor.committee_id)
     if actor.is_booker:
-        groups_stmt = groups_stmt.where(Group.id == actor.group_id)
+        groups_stmt = groups_stmt.where(Group.id.in_(sorted(actor.group_ids)))
     elif actor.is_secretary:
         groups_stmt = groups_stmt.where(Group.unit_id == actor.unit_id)
     groups = list(db.scalars(groups_stmt.order_by(Group.name)))
