@@ -290,7 +290,8 @@ def draft(
     )
     chosen = _kinds(leads, prefs, kinds)
     return sorted(
-        DraftEntry(periods[pos][0], uid, kind) for (pos, uid), kind in zip(leads, chosen, strict=True)
+        DraftEntry(periods[pos][0], uid, kind)
+        for (pos, uid), kind in zip(leads, chosen, strict=True)
     )
 
 
