@@ -4,16 +4,20 @@ and pairing (结对挂钩) of units with streets or other units (communities are
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     CheckConstraint,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    and_,
+    or_,
+    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -136,3 +140,22 @@ class Pairing(Base):
 
     def active_on(self, day: date) -> bool:
         return self.start_on <= day and (self.end_on is None or day <= self.end_on)
+
+
+def units_paired_on(
+    unit_id: ColumnElement[Any], other_id: ColumnElement[Any], on: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    """Whether two units are paired with each other (either way round) on a day: the SQL
+    condition the venue rule "bookable by paired units" reads (``booking/rows.py``)."""
+    return (
+        select(Pairing.id)
+        .where(
+            or_(
+                and_(Pairing.unit_id == unit_id, Pairing.partner_unit_id == other_id),
+                and_(Pairing.unit_id == other_id, Pairing.partner_unit_id == unit_id),
+            ),
+            Pairing.start_on <= on,
+            or_(Pairing.end_on.is_(None), Pairing.end_on >= on),
+        )
+        .exists()
+    )
