@@ -61,12 +61,15 @@ world, web = module_world(World, lambda app, _w: Clients(app), csrf=False)
 def unchanged(world: World, do: Any) -> Any:
     before = snapshot(world.engine)
     answer = do()
-    assert changed_tables(before, snapshot(world.engine)) == []
+    changed = set(changed_tables(before, snapshot(world.engine)))
+    assert changed - {"api_tokens"} == set()  # a token's use is stamped
     return answer
 
 
 @pytest.fixture(scope="module")
 def plan(world: World, web: Clients) -> Plan:
+    for name in ("admin", "admin-empty", "sec", "booker"):
+        web(name)  # logged in before any "nothing changed" check (a log-in stamps the user)
     got = web("admin").post("/plans/", data={"year": "2023", "period": "month", "title": ""})
     assert got.status_code == 302, got.text
     found = world.fresh().scalars(select(Plan).where(Plan.year == 2023)).one()
@@ -226,3 +229,48 @@ def test_pairings(world: World, web: Clients) -> None:
     assert early.status_code == 302  # refused with a flash, nothing changed
     assert admin.post(f"/pairings/{p.id}/end", data={"end_on": "2023-06-30"}).status_code == 302
     assert world.fresh().get(Pairing, p.id).end_on.isoformat() == "2023-06-30"
+
+
+def test_api_plans_and_pairings(world: World, web: Clients, plan: Plan) -> None:
+    from mapservice.operations.tokens import create_token
+
+    s = world.fresh()
+    tokens = {}
+    for user in (world.admin, world.sec, world.booker):
+        _t, tokens[user.username] = create_token(s, None, user, ["read", "book", "manage"])
+    s.commit()
+    api = web.app.test_client()
+
+    def call(method: str, path: str, who: str, body: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {tokens[who]}"}
+        return api.open(f"/api/v1{path}", method=method, headers=headers, json=body)
+
+    got = call("GET", "/plans", "sec")
+    assert got.status_code == 200
+    (p,) = [x for x in got.json["plans"] if x["year"] == 2023]
+    assert {e["standing"] for e in p["entries"]} <= {"led", "late"}  # 2023 is past
+    assert call("GET", "/plans", "booker").status_code == 403
+    assert (
+        unchanged(world, lambda: call("POST", "/plans", "sec", {"year": 2030})).status_code == 403
+    )
+    dup = unchanged(world, lambda: call("POST", "/plans", "admin", {"year": 2023}))
+    assert dup.status_code == 422 and dup.json["error"]["code"] == "validation_failed"
+    made = call("POST", "/plans", "admin", {"year": 2031, "period": "week"})
+    assert made.status_code == 201 and made.json["period"] == "week"
+    assert {e["standing"] for e in made.json["entries"]} == {"upcoming"}
+    pairs = call("GET", "/pairings", "booker")
+    assert pairs.status_code == 200 and all("kind" in x for x in pairs.json["pairings"])
+    body = {
+        "unit_id": world.units[3].id,
+        "partner_unit_id": world.units[0].id,
+        "start_on": "2031-01-01",
+    }
+    bad = unchanged(
+        world, lambda: call("POST", "/pairings", "admin", {**body, "end_on": "2030-01-01"})
+    )
+    assert bad.status_code == 422 and "end_on" in bad.json["error"]["fields"]
+    assert unchanged(world, lambda: call("POST", "/pairings", "sec", body)).status_code == 403
+    created = call("POST", "/pairings", "admin", body)
+    assert created.status_code == 201 and created.json["active"] is False  # starts in 2031
+    doc = web.app.test_client().get("/api/v1/openapi.json").json
+    assert {"/plans", "/pairings"} <= {p.removeprefix("/api/v1") for p in doc["paths"]}

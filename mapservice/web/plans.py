@@ -31,7 +31,7 @@ bp = Blueprint("plans", __name__)
 
 class NewPlanForm(FlaskForm):
     year = IntegerField(_l("Year"), validators=[DataRequired(), NumberRange(2000, 2100)])
-    period = SelectField(_l("Turns by"), choices=[])
+    period = SelectField(_l("Turns by"), choices=[], default="month")
     title = StringField(_l("Title"), validators=[Optional()])
 
 
