@@ -21,7 +21,7 @@ from mapservice.operations import pairings as pair_ops
 from mapservice.operations import plan_files
 from mapservice.operations import plans as ops
 from mapservice.policy.committees import require_committee_admin
-from mapservice.policy.plans import require_plan_viewer
+from mapservice.policy.plans import get_plan, require_plan_viewer
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
 from mapservice.web.forms import EmptyForm
@@ -155,6 +155,7 @@ def show(plan_id: int) -> Any:
 @login_required
 def edit_entry(plan_id: int, entry_id: int) -> Any:
     actor = _viewer()
+    get_plan(get_db(), actor, plan_id, edit=True)  # 404 / 403 before the form is read
     form = EntryForm()
     form.unit_id.choices = _active_units(actor)
     form.kind.choices = ops.kind_choices(lang())
@@ -182,6 +183,7 @@ def edit_entry(plan_id: int, entry_id: int) -> Any:
 @login_required
 def swap(plan_id: int) -> Any:
     actor = _viewer()
+    get_plan(get_db(), actor, plan_id, edit=True)
     form = SwapForm()
     if not form.validate_on_submit():
         return _plan_page(plan_id, 422, _("Choose two turns to swap."))
@@ -203,6 +205,7 @@ def publish(plan_id: int) -> Any:
 @bp.route("/plans/<int:plan_id>/entries/<int:entry_id>/led", methods=["POST"])
 @login_required
 def mark_led(plan_id: int, entry_id: int) -> Any:
+    get_plan(get_db(), _viewer(), plan_id)
     form = LedForm()
     if not form.validate_on_submit():
         return _plan_page(plan_id, 422, _first_error(form))
