@@ -102,7 +102,7 @@ def _rows(user: User) -> list[pair_ops.PairingRow]:
 @endpoint(
     "GET",
     "/pairings",
-    summary=N_("The committee's pairings (结对), one to one or many to one today"),
+    summary=N_("The committee's pairings, one to one or many to one today"),
     tag="pairings",
     response=s.PairingList,
     scope="read",
