@@ -6,8 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from mapservice.config import ROOT, load_config
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` bounded to the ids a database column holds (1 … 2**31 - 1)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 0)
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -19,6 +29,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=str(Path(settings["INSTANCE_PATH"]).resolve()),
     )
     app.config.update(settings)
+    # Every ``<int:…>`` in a route is a database id: one past the 32-bit integer columns is a
+    # 404 here, not an overflow in the database (a 500).
+    app.url_map.converters["int"] = IdConverter
 
     from mapservice.web import database, errors, extensions
 

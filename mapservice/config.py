@@ -66,6 +66,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAPSERVICE_SMTP_PASSWORD": os.environ.get("MAPSERVICE_SMTP_PASSWORD", ""),
         "MAPSERVICE_SMTP_FROM": os.environ.get("MAPSERVICE_SMTP_FROM", "mapservice@localhost"),
         "MAPSERVICE_SMTP_STARTTLS": os.environ.get("MAPSERVICE_SMTP_STARTTLS", ""),
+        # Seconds an attempt on an account under attack waits are multiplied by this (tests: 0).
+        "LOGIN_DELAY_SCALE": 1.0,
     }
     cfg.update(overrides)
     if "SECRET_KEY" not in cfg:

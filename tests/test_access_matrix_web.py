@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from mapservice.booking import engine as booking_engine
 from mapservice.booking import feeds
-from mapservice.db import Base, writer
+from mapservice.db import Base, utcnow, writer
 from mapservice.models import (
     ApiToken,
     AuditEntry,
@@ -42,6 +42,7 @@ from mapservice.models import (
     Committee,
     FeedToken,
     Group,
+    LoginSession,
     Notification,
     Pairing,
     PasswordLink,
@@ -52,6 +53,7 @@ from mapservice.models import (
     User,
     Venue,
 )
+from mapservice.operations import login_sessions
 from mapservice.operations.accounts import issue_link
 from mapservice.operations.tokens import create_token
 from tests.conftest import PASSWORD, Factory, module_world
@@ -597,6 +599,23 @@ def user_named(world: World, role: str, owner: str, data: Any) -> bool:
             )
         )
     )
+
+
+def spare_session(world: World, role: str) -> int:
+    """Another browser's session of the role's user (ending it touches no test client)."""
+    if role == "anon":
+        return 1
+    world.session.rollback()
+    user = world.session.get(User, world.users[role].id)
+    login_sessions.open_session(world.session, user, utcnow(), user_agent="spare")
+    world.session.commit()
+    return int(world.session.scalar(select(func.max(LoginSession.id))) or 0)
+
+
+def session_ended(world: World, session_id: int) -> bool:
+    world.session.rollback()
+    row = world.session.get(LoginSession, session_id)
+    return row is not None and row.ended_at is not None
 
 
 def audited(world: World, role: str, action: str) -> int:
@@ -1392,6 +1411,14 @@ CASES: list[Case] = [
             "_before": audited(w, r, "user.change_password") if r != "anon" else 0,
         },
         check=lambda w, r, _o, d: audited(w, r, "user.change_password") == d["_before"] + 1,
+    ),
+    Case(
+        "/account/sessions/end",
+        "POST",
+        const("/account/sessions/end"),
+        SIGNED_IN,
+        data=lambda w, r, _o: {"session_id": str(spare_session(w, r))},
+        check=lambda w, r, _o, d: session_ended(w, int(d["session_id"])),
     ),
     # -- account: API tokens
     Case("/account/tokens", "GET", const("/account/tokens"), SIGNED_IN),

@@ -314,3 +314,45 @@ def test_refusals_name_columns_in_the_readers_language(client, db, world):
     (problem,) = [p for p in problems_of(page) if "colour" in p]
     assert "colour" in problem and "capacity_units" in problem and "所属单位" not in problem
     assert venue_count(db) == before
+
+
+def _writer_is_free(database_url: str) -> bool:
+    """Whether another connection could take SQLite's write lock right now (no waiting)."""
+    import sqlite3
+
+    conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.rollback()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def test_a_refused_import_never_holds_the_writer(client, db, world, database_url, monkeypatch):
+    """Issue 23, item 3: a secretary's file (500 rows here: the lock is checked, not the
+    size), refused (every row names another unit), is read and checked without SQLite's write
+    lock: at the start of reading the file and of checking its rows, another connection can
+    take the lock at once (a booking sent meanwhile is not queued behind the import)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's database-wide write lock; PostgreSQL locks rows")
+    from mapservice.operations import imports
+
+    seen: list[tuple[str, bool]] = []
+    for name in ("read_venues", "check_import"):
+        original = getattr(imports, name)
+
+        def spy(*args: Any, _original: Any = original, _name: str = name, **kw: Any) -> Any:
+            seen.append((_name, _writer_is_free(database_url)))
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(imports, name, spy)
+    login(client, "sec-a")
+    rows = [venue_row(name=f"乙场地{i}", unit="单位乙") for i in range(500)]
+    before = venue_count(db)
+    resp = upload(client, csv_bytes(rows), "venues.csv")
+    assert resp.status_code == 422
+    assert seen == [("read_venues", True), ("check_import", True)]
+    assert venue_count(db) == before

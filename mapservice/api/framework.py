@@ -135,7 +135,10 @@ def endpoint(
             if query is not None:
                 extra["query"] = _validate(query, request.args.to_dict())
             if body is not None:
-                data = request.get_json(silent=True)
+                try:
+                    data = request.get_json(silent=True)
+                except RecursionError:  # a body nested thousands of levels deep
+                    data = None
                 if data is None:
                     raise ApiError(400, "invalid_json", _("The body must be a JSON object."))
                 extra["body"] = _validate(body, data)

@@ -4,11 +4,20 @@ shape responses and generate the OpenAPI document, so the contract cannot drift 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from mapservice.core import venue_spec
+from mapservice.core.dates import MAX_YEAR, MIN_YEAR, in_calendar
 from mapservice.core.rotation import PlanKind
 from mapservice.core.vocab import BookableBy, BookingStatus, Crs, VenueType
 
@@ -17,6 +26,17 @@ VenueTypeKey = VenueType
 CrsKey = Crs
 BookableByKey = BookableBy
 StatusKey = BookingStatus
+
+
+def _in_calendar(value: datetime) -> datetime:
+    if not in_calendar(value):
+        raise ValueError(f"Give a time between the years {MIN_YEAR} and {MAX_YEAR}.")
+    return value
+
+
+#: A time with its offset, within the calendar the service works in (core.dates).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
+Day = Annotated[date, AfterValidator(_in_calendar)]
 
 
 class Strict(BaseModel):
@@ -56,8 +76,8 @@ class VenueQuery(Strict):
         None, pattern=r"^-?\d{1,3}(\.\d+)?,-?\d{1,2}(\.\d+)?$", description="lon,lat (WGS-84)."
     )
     radius_km: float = Field(5.0, gt=0, le=100)
-    free_from: AwareDatetime | None = Field(None, description="With free_to: free for this window.")
-    free_to: AwareDatetime | None = None
+    free_from: Instant | None = Field(None, description="With free_to: free for this window.")
+    free_to: Instant | None = None
     units: int = Field(1, ge=1, le=100, description="Units that must be free (with free_from/to).")
     crs: CrsKey = Field(Crs.WGS84, description="Coordinate system of the returned coordinates.")
     page: int = Field(1, ge=1, le=100000)
@@ -218,13 +238,13 @@ class VenuePatch(Strict):
 
 
 class AvailabilityQuery(Strict):
-    from_: AwareDatetime = Field(alias="from")
-    to: AwareDatetime
+    from_: Instant = Field(alias="from")
+    to: Instant
 
 
 class Interval(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     free_units: int
     capacity_units: int
     open: bool
@@ -340,8 +360,8 @@ class PairingIn(Strict):
         None, ge=1, le=2**31 - 1, description="Another unit (a community is a unit)…"
     )
     partner_area_id: int | None = Field(None, ge=1, le=2**31 - 1, description="…or a street.")
-    start_on: date
-    end_on: date | None = None
+    start_on: Day
+    end_on: Day | None = None
     note: str = Field("", max_length=200)
 
 
@@ -360,8 +380,8 @@ class BookingIn(Strict):
     group_id: int | None = Field(
         None, ge=1, le=2**31 - 1, description="Default: the booker's group."
     )
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     units: int = Field(1, ge=1, le=100)
     purpose: str = Field("", max_length=2000)
     headcount: int | None = Field(None, ge=1, le=10000)
@@ -374,8 +394,8 @@ class BookingOut(BaseModel):
     venue: str
     group_id: int
     group: str
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     units: int
     unit_numbers: list[int]
     status: StatusKey
@@ -383,7 +403,7 @@ class BookingOut(BaseModel):
     purpose: str
     headcount: int | None
     series_id: str | None
-    hold_expires_at: AwareDatetime | None
+    hold_expires_at: Instant | None
     entered_by: str | None
 
 
@@ -392,8 +412,8 @@ class BookingList(BaseModel):
 
 
 class OccurrenceOut(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     ok: bool
     booking_id: int | None = None
     code: str | None = None
@@ -421,22 +441,22 @@ class CancelIn(Strict):
 
 
 class RescheduleIn(Strict):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     units: int | None = Field(None, ge=1, le=100)
 
 
 class OccupiedOut(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     units: int
     booking_id: int | None = None
     group: str | None = None
 
 
 class WindowOut(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 class VenueOptionOut(BaseModel):

@@ -87,6 +87,13 @@ def _feature(
     )
 
 
+#: The longest availability window: a signed-in caller's (a token), and a visitor's, whose
+#: answer is also bounded — a month of a busy 100-unit venue is thousands of intervals.
+WINDOW_DAYS = 31
+PUBLIC_WINDOW_DAYS = 7
+PUBLIC_MAX_INTERVALS = 1000
+
+
 @endpoint(
     "GET",
     "/venues",
@@ -182,12 +189,13 @@ def get_venue(venue_id: int) -> s.VenueFeature:
 )
 def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availability:
     start, end = query.from_, query.to
-    if end <= start or end - start > timedelta(days=31):
+    days = WINDOW_DAYS if api_user() is not None else PUBLIC_WINDOW_DAYS
+    if end <= start or end - start > timedelta(days=days):
         raise ApiError(
             422,
             "invalid",
             _("Some fields are not valid."),
-            {"to": _("Must be after from, within 31 days.")},
+            {"to": _("Must be after from, within %(n)s days.", n=days)},
         )
     # The venue as this user may see it, with its time zone, hours and the closures near the
     # window, in one statement built once; the units held over it in another.
@@ -224,6 +232,18 @@ def venue_availability(venue_id: int, query: s.AvailabilityQuery) -> s.Availabil
             s.Interval(
                 start=cursor, end=end, free_units=0, capacity_units=venue.capacity_units, open=False
             )
+        )
+    if api_user() is None and len(intervals) > PUBLIC_MAX_INTERVALS:
+        raise ApiError(
+            422,
+            "too_many_intervals",
+            _(
+                "The answer would hold %(n)s intervals, more than %(max)s: ask for a shorter"
+                " window, or use an access token.",
+                n=len(intervals),
+                max=PUBLIC_MAX_INTERVALS,
+            ),
+            {"to": _("Ask for a shorter window.")},
         )
     # Instants in the committee's local time, as people read them.
     for iv in intervals:

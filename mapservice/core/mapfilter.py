@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from mapservice.core.dates import parse_instant
 from mapservice.core.geo import haversine_km
 from mapservice.core.hours import OpeningRange
 from mapservice.core.i18n import _
+from mapservice.core.ids import as_id
 from mapservice.core.opening import Interval, is_open_throughout
 from mapservice.core.vocab import VenueType
 
@@ -131,10 +133,11 @@ def _one(args: Mapping[str, Sequence[str]], key: str) -> str:
 
 
 def _ids(values: list[str], key: str, p: _Parsed) -> frozenset[int]:
-    if any(not v.isdigit() for v in values):
-        p.errors[key] = _("'%(value)s' is not a valid choice.", value=values[0])
+    ids = [as_id(v) for v in values]
+    if any(i is None for i in ids):
+        p.errors[key] = _("'%(value)s' is not a valid choice.", value=values[0][:40])
         return frozenset()
-    return frozenset(int(v) for v in values)
+    return frozenset(i for i in ids if i is not None)
 
 
 def _positive_int(text: str, key: str, p: _Parsed) -> int | None:
@@ -150,7 +153,7 @@ def _local(text: str, tz: ZoneInfo, key: str, p: _Parsed) -> datetime | None:
     if not text:
         return None
     try:
-        naive = datetime.fromisoformat(text.replace(" ", "T"))
+        naive = parse_instant(text.replace(" ", "T"))
     except ValueError:
         p.errors[key] = _("Enter a date and time like 2025-06-07T09:00.")
         return None

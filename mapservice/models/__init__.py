@@ -6,7 +6,7 @@ from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, No
 from mapservice.models.committees import Area, Committee
 from mapservice.models.links import PasswordLink
 from mapservice.models.plans import Pairing, Plan, PlanEntry, UnitPlanPreference
-from mapservice.models.security import LoginAttempt
+from mapservice.models.security import LoginAttempt, LoginSession
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
 from mapservice.models.users import User
@@ -24,6 +24,7 @@ __all__ = [
     "Committee",
     "Group",
     "LoginAttempt",
+    "LoginSession",
     "OpeningHours",
     "PasswordLink",
     "Unit",

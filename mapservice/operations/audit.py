@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mapservice import policy
 from mapservice.core import venue_spec
+from mapservice.core.dates import parse_day
 from mapservice.core.errors import NotAllowed, ValidationFailed
 from mapservice.core.i18n import N_, _, lang
 from mapservice.core.vocab import (
@@ -69,6 +70,8 @@ ACTIONS: dict[str, str] = {
     "user.change_password": N_("Password changed"),
     "user.update_contact": N_("Contact details changed"),
     "user.reset_password": N_("Password reset"),
+    "user.end_sessions": N_("Logged out everywhere else"),
+    "user.login_failures": N_("Repeated failed log-ins"),
     "token.create": N_("API token created"),
     "token.revoke": N_("API token revoked"),
     "feed.create": N_("Calendar feed created"),
@@ -187,7 +190,7 @@ def parse_filter(args: Any) -> AuditFilter:
         if not value:
             return None
         try:
-            return date.fromisoformat(value)
+            return parse_day(value)
         except ValueError:
             errors[key] = _("'%(value)s' is not a date (YYYY-MM-DD).", value=value[:40])
             return None

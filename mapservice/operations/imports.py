@@ -43,14 +43,22 @@ def import_venue_file(
     filename: str,
     *,
     max_rows: int = MAX_ROWS,
+    checker: Session | None = None,
 ) -> ImportReport:
     """Import the venues of the file ``filename`` holding ``data`` into ``committee``; raise
     ImportRejected listing every problem, having written nothing (the caller rolls back all
-    the same), or NotAllowed for a booker."""
+    the same), or NotAllowed for a booker.
+
+    ``checker``: a read-only session to read and validate the file in first (the page's), so
+    that a file refused — the costly case, thousands of rows checked — never holds the
+    database's writer: ``session`` is used only once the file is known good, to re-check it
+    against the database as it is then and write it (the checks must hold at the write)."""
     require_importer(actor)
     rows, errors = read_venues(data, filename, max_rows=max_rows)
-    if errors:
+    reader = checker or session
+    if errors or checker is not None:
         problems = [message(e, lang()) for e in errors]
-        problems += check_import(session, actor, committee, rows, Region.of(session, committee))[1]
-        raise ImportRejected(problems)
+        problems += check_import(reader, actor, committee, rows, Region.of(reader, committee))[1]
+        if problems:
+            raise ImportRejected(problems)
     return import_venues(session, actor, committee, rows)

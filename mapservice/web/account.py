@@ -4,6 +4,7 @@ the API."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -11,13 +12,16 @@ from sqlalchemy import select
 
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _
+from mapservice.core.ids import as_id
+from mapservice.db import utcnow
 from mapservice.models import ApiToken
 from mapservice.models.tokens import SCOPES
-from mapservice.operations import accounts
+from mapservice.operations import accounts, login_sessions
 from mapservice.operations import tokens as ops
 from mapservice.operations.revocation import revoke_tokens
+from mapservice.operations.tokens import digest
 from mapservice.web.account_forms import ContactForm, PasswordForm
-from mapservice.web.auth import current_actor
+from mapservice.web.auth import current_actor, current_secret
 from mapservice.web.database import get_db
 from mapservice.web.forms import attach_errors, form_values, submit_form
 
@@ -77,7 +81,37 @@ def revoke_token(token_id: int) -> Any:
 
 
 def _profile(contact: ContactForm, password: PasswordForm, status: int = 200) -> Any:
-    return render_template("account/profile.html", contact=contact, password=password), status
+    actor = current_actor()
+    assert actor is not None
+    sessions = login_sessions.sessions_of(get_db(), actor, utcnow())
+    here = current_secret()
+    tz = ZoneInfo(actor.committee.timezone)
+    return render_template(
+        "account/profile.html",
+        contact=contact,
+        password=password,
+        sessions=sessions,
+        local_time=lambda at: at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        this_session=next((s.id for s in sessions if here and s.token_hash == digest(here)), None),
+    ), status
+
+
+@bp.route("/sessions/end", methods=["POST"])
+@login_required
+def end_sessions() -> Any:
+    """ "Log out everywhere else" (``scope=others``, this browser stays in) or one session
+    (``session_id``): its cookie stops working at once, wherever it was copied."""
+    actor = current_actor()
+    assert actor is not None
+    now = utcnow()
+    one = as_id(request.form.get("session_id"))
+    if one is not None:
+        login_sessions.end_one(get_db(), actor, one, now)
+        flash(_("That session has ended."), "success")
+    else:
+        ended = login_sessions.end_sessions(get_db(), actor, now, keep_secret=current_secret())
+        flash(_("Logged out everywhere else: %(n)s sessions ended.", n=ended), "success")
+    return redirect(url_for("account.profile"))
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -112,6 +146,8 @@ def password() -> Any:
         except ValidationFailed as exc:
             attach_errors(form, exc)
         else:
+            # The change ended every session made with the old password; this one goes on.
+            login_sessions.renew(get_db(), actor, current_secret())
             flash(_("Your password is changed."), "success")
             return redirect(url_for("account.profile"))
     return _profile(ContactForm(obj=actor, formdata=None), form, 422)

@@ -2,21 +2,54 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from mapservice.core.i18n import _
 from mapservice.db import utcnow
 from mapservice.models import User
-from mapservice.operations import throttle
+from mapservice.operations import login_sessions, throttle
 from mapservice.operations.users import authenticate
 from mapservice.web.database import get_db, new_session
 from mapservice.web.forms import LoginForm
 
 bp = Blueprint("auth", __name__)
+
+#: The cookie's key for the session secret (its row: operations.login_sessions).
+SESSION_KEY = "sid"
+
+
+def resume_session(user_id: int) -> User | None:
+    """Flask-Login's user loader: the user of this cookie while its session is live on the
+    server (not logged out, not ended by a password or role change, the user active)."""
+    now = utcnow()
+    found = login_sessions.live_session(get_db(), user_id, current_secret(), now)
+    if found is None:
+        return None
+    user, row = found
+    if login_sessions.needs_touch(row, now):
+        with new_session() as writer:  # its own short write, not this request's transaction
+            login_sessions.touch(writer, row.id, now)
+            writer.commit()
+    return user
+
+
+def current_secret() -> str | None:
+    secret = session.get(SESSION_KEY)
+    return secret if isinstance(secret, str) else None
 
 
 def current_actor() -> User | None:
@@ -47,8 +80,12 @@ def login() -> Any:
         with new_session() as attempts:
             wait = throttle.blocked_for(attempts, username, address, now)
             if wait is None:
+                failures = throttle.account_failures(attempts, username, now)
                 attempt_id = throttle.record_attempt(attempts, username, address, now)
             attempts.commit()
+        if wait is None:
+            # An account under attack from elsewhere is slowed, never shut (no lock held here).
+            time.sleep(throttle.delay_for(failures) * current_app.config["LOGIN_DELAY_SCALE"])
         if wait is not None:
             form.password.errors = [
                 _(
@@ -61,6 +98,13 @@ def login() -> Any:
         if user is not None:
             throttle.mark_success(get_db(), attempt_id)
             session.clear()  # a fresh session on log-in
+            session[SESSION_KEY] = login_sessions.open_session(
+                get_db(),
+                user,
+                now,
+                address=address,
+                user_agent=request.headers.get("User-Agent", ""),
+            )
             login_user(user)
             flash(_("Welcome, %(name)s.", name=user.display_name), "success")
             return redirect(_safe_next(request.args.get("next")))
@@ -72,6 +116,7 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Any:
+    login_sessions.end_session(get_db(), current_secret(), utcnow())
     logout_user()
     session.clear()
     flash(_("You have logged out."), "info")

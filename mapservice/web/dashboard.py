@@ -15,6 +15,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from mapservice.core.dates import parse_day
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, current_locale
 from mapservice.core.vocab import VenueType
@@ -53,7 +54,7 @@ def _date(name: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
+        return parse_day(text)
     except ValueError:
         raise ValidationFailed(
             _("Please give dates as YYYY-MM-DD."), {name: _("Not a date: %(v)s", v=text)}

@@ -80,6 +80,13 @@ def end_write_phase() -> None:
         session.connection(execution_options={"sqlite_begin": "deferred"})
 
 
+def read_session() -> Session:
+    """A session of its own that only reads (on SQLite a deferred transaction: no lock), for
+    checking a request's input before this request's writer is taken; the caller closes it."""
+    session: Session = current_app.extensions["db_sessionmaker"]()
+    return session
+
+
 def new_session() -> Session:
     """A session outside any request (CLI commands)."""
     session: Session = current_app.extensions["db_write_sessionmaker"]()

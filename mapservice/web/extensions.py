@@ -11,6 +11,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from mapservice.core import i18n
+from mapservice.core.ids import as_id
 from mapservice.core.vocab import (
     ApplicationStatus,
     BookableBy,
@@ -70,12 +71,10 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load(user_id: str) -> User | None:
-        from mapservice.web.database import get_db
+        from mapservice.web.auth import resume_session
 
-        if not user_id.isdigit():
-            return None
-        user = get_db().get(User, int(user_id))
-        return user if user and user.active else None
+        found = as_id(user_id)
+        return resume_session(found) if found is not None else None
 
     @login_manager.unauthorized_handler
     def _unauthorized() -> Any:

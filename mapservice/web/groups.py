@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from mapservice import policy
 from mapservice.core.i18n import _
+from mapservice.core.ids import as_id
 from mapservice.models import Group, Unit, User
 from mapservice.operations import groups as ops
 from mapservice.web.account_forms import GroupForm
@@ -41,7 +42,7 @@ def unit_choices(actor: User) -> list[tuple[str, str]]:
 def index() -> Any:
     actor = _manager()
     raw_unit = request.args.get("unit", "")
-    unit_id = int(raw_unit) if raw_unit.isdigit() else None
+    unit_id = as_id(raw_unit)
     groups = ops.list_groups(
         get_db(),
         actor,

@@ -18,7 +18,7 @@ from mapservice.operations.imports import (
     require_importer,
 )
 from mapservice.web.auth import current_actor
-from mapservice.web.database import get_db
+from mapservice.web.database import end_read_phase, get_db, read_session
 from mapservice.web.forms import ImportForm
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
@@ -45,6 +45,10 @@ def venues() -> Any:
     upload = form.file.data
     committee = get_db().get(Committee, actor.committee_id)
     assert committee is not None
+    # Nothing written yet: let go of the writer (SQLite's lock) while the file is read and
+    # checked; a refused file never takes it again.
+    end_read_phase()
+    checker = read_session()
     try:
         report = import_venue_file(
             get_db(),
@@ -53,7 +57,10 @@ def venues() -> Any:
             upload.read(),
             upload.filename or "",
             max_rows=max_rows_of(current_app.config),
+            checker=checker,
         )
     except ImportRejected as exc:
         return _page(form, None, exc.errors, 422)
+    finally:
+        checker.close()
     return _page(ImportForm(formdata=None), report, [], 200)

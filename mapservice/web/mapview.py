@@ -38,6 +38,7 @@ from mapservice.core import mapdata
 from mapservice.core.collector import cycle_collector_paused
 from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
+from mapservice.core.ids import as_id
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
 from mapservice.core.venue_io import write_venues
 from mapservice.core.vocab import VenueType
@@ -173,7 +174,7 @@ def _shell(template: str, embed: bool) -> Any:
     units, streets = ops.filter_choices(db, actor, committee)
     tiles = configured_tiles()
     venue_arg = request.args.get("venue", "")
-    venue_id = int(venue_arg) if venue_arg.isdigit() else None
+    venue_id = as_id(venue_arg)
     query = _query(committee, flt)
     types = [
         {"key": t.value, "label": t.label(lang()), "color": c, "glyph": g}

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from mapservice.core.errors import ValidationFailed
 from mapservice.core.i18n import _, lang
+from mapservice.core.ids import MAX_ID
 from mapservice.core.vocab import UnitStatus
 from mapservice.models import Area, Unit, User
 from mapservice.operations import pairings as pair_ops
@@ -24,7 +25,7 @@ from mapservice.policy.committees import require_committee_admin
 from mapservice.policy.plans import get_plan, require_plan_viewer
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.forms import EmptyForm
+from mapservice.web.forms import EmptyForm, _sane_date
 
 bp = Blueprint("plans", __name__)
 
@@ -44,12 +45,12 @@ class EntryForm(FlaskForm):
 
 
 class SwapForm(FlaskForm):
-    first = IntegerField(validators=[DataRequired()])
-    second = IntegerField(validators=[DataRequired()])
+    first = IntegerField(validators=[DataRequired(), NumberRange(1, MAX_ID)])
+    second = IntegerField(validators=[DataRequired(), NumberRange(1, MAX_ID)])
 
 
 class LedForm(FlaskForm):
-    led_on = DateField(_l("Led on"), validators=[Optional()])
+    led_on = DateField(_l("Led on"), validators=[Optional(), _sane_date])
 
 
 class PreferencesForm(FlaskForm):
@@ -61,13 +62,13 @@ class PreferencesForm(FlaskForm):
 class PairingForm(FlaskForm):
     unit_id = SelectField(_l("Unit"), coerce=int, choices=[])
     partner = SelectField(_l("Paired with"), choices=[])
-    start_on = DateField(_l("From"), validators=[DataRequired()])
-    end_on = DateField(_l("Until"), validators=[Optional()])
+    start_on = DateField(_l("From"), validators=[DataRequired(), _sane_date])
+    end_on = DateField(_l("Until"), validators=[Optional(), _sane_date])
     note = StringField(_l("Note"), validators=[Optional()])
 
 
 class EndForm(FlaskForm):
-    end_on = DateField(_l("Until"), validators=[DataRequired()])
+    end_on = DateField(_l("Until"), validators=[DataRequired(), _sane_date])
 
 
 def _viewer() -> User:

@@ -16,6 +16,7 @@ from mapservice import policy
 from mapservice.booking import notices
 from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
+from mapservice.core.ids import as_id
 from mapservice.core.vocab import Role
 from mapservice.models import Committee, Group, User
 from mapservice.operations import accounts as ops
@@ -68,7 +69,7 @@ def new() -> Any:
     form.role.choices = _role_choices(actor)
     form.unit_id.choices = [c for c in unit_choices(actor) if c[0]]
     form.group_id.choices = _group_choices(actor)
-    if request.method == "GET" and request.args.get("group", "").isdigit():
+    if request.method == "GET" and as_id(request.args.get("group")) is not None:
         form.role.data, form.group_id.data = Role.BOOKER.value, request.args["group"]
     status = 422 if request.method == "POST" else 200
     if form.validate_on_submit():
@@ -77,8 +78,8 @@ def new() -> Any:
                 get_db(),
                 actor,
                 **form_values(form, "username", "role", "display_name", "phone", "email"),
-                unit_id=int(form.unit_id.data) if (form.unit_id.data or "").isdigit() else None,
-                group_id=int(form.group_id.data) if (form.group_id.data or "").isdigit() else None,
+                unit_id=as_id(form.unit_id.data),
+                group_id=as_id(form.group_id.data),
             )
         except ValidationFailed as exc:
             attach_errors(form, exc)

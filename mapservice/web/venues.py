@@ -15,6 +15,7 @@ from mapservice import policy
 from mapservice.core.errors import ClosureOverBookings, ValidationFailed
 from mapservice.core.hours import day_text
 from mapservice.core.i18n import _, lang
+from mapservice.core.ids import as_id
 from mapservice.core.opening import opening_week
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
@@ -54,8 +55,8 @@ def _filtered(args: Any, committee: Committee) -> list[Venue]:
         )
     if args.get("type"):
         stmt = stmt.where(Venue.type == args["type"])
-    if args.get("unit", "").isdigit():
-        stmt = stmt.where(Venue.unit_id == int(args["unit"]))
+    if as_id(args.get("unit")) is not None:
+        stmt = stmt.where(Venue.unit_id == as_id(args.get("unit")))
     if args.get("mine") and actor is not None and actor.unit_id:
         stmt = stmt.where(Venue.unit_id == actor.unit_id)
     if not args.get("retired"):
@@ -357,7 +358,7 @@ def _confirmed_ids(raw: str | None) -> list[int] | None:
     when the owner has not been asked yet."""
     if raw is None:
         return None
-    return [int(part) for part in raw.split(",") if part.strip().isdigit()]
+    return [i for i in map(as_id, raw.split(",")) if i is not None]
 
 
 @bp.route("/<int:venue_id>/closures", methods=["POST"])

@@ -2,7 +2,7 @@
 ``plans``, ``plan_entries``, ``unit_plan_preferences``, ``pairings``
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0018
 Create Date: 2026-12-03 19:10:40.239800
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import mapservice.db
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0018"  # main's head since the merge of i23 (was "0013")
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, request
 
 from mapservice.booking.loading import venue_tz
+from mapservice.core.dates import parse_day
 from mapservice.core.errors import BookingConflict, NotAllowed, RuleViolation
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import BookingStatus
@@ -110,7 +111,7 @@ def when_text(booking: Booking) -> str:
 
 def _first_day(arg: str | None, default: date) -> date:
     try:
-        return date.fromisoformat(arg) if arg else default
+        return parse_day(arg) if arg else default
     except ValueError:
         return default
 

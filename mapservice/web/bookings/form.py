@@ -17,8 +17,10 @@ from mapservice import policy
 from mapservice.booking.availability import week_slots
 from mapservice.booking.loading import venue_tz
 from mapservice.booking.results import SeriesRejected
+from mapservice.core.dates import parse_day
 from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.core.i18n import _
+from mapservice.core.ids import as_id
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, User, Venue
 from mapservice.operations.booking_form import (
@@ -57,7 +59,7 @@ def booking_prefill(args: Any, today: date) -> dict[str, str]:
     (units, headcount, purpose, group) pass through; the booking form checks them."""
     out = {k: str(args[k]) for k in ("units", "headcount", "purpose", "group") if args.get(k)}
     try:
-        day = date.fromisoformat(str(args.get("date", "")).strip())
+        day = parse_day(str(args.get("date", "")).strip())
     except ValueError:
         return out
     if day < today:
@@ -174,7 +176,7 @@ def _request_of(form: BookingForm) -> BookingRequest:
         units=form.units.data or 1,
         headcount=form.headcount.data,
         purpose=form.purpose.data or "",
-        group_id=int(picked) if picked.isdigit() else None,
+        group_id=as_id(picked),
         repeat=form.repeat.data or "",
         count=form.count.data,
         until=form.until.data,

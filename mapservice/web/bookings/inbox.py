@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from mapservice.booking import feeds, notices
 from mapservice.core.errors import NotFound
 from mapservice.core.i18n import _
+from mapservice.core.ids import as_id
 from mapservice.models import Booking, Group, Notification, User, Venue
 from mapservice.policy import venues_run_by
 from mapservice.web.auth import current_actor
@@ -138,13 +139,14 @@ def feeds_page() -> Any:
         abort(400)
     target = request.form.get("target", "")
     kind, _sep, raw_id = target.partition(":")
-    if kind not in ("venue", "group") or not raw_id.isdigit():
+    target_id = as_id(raw_id)
+    if kind not in ("venue", "group") or target_id is None:
         abort(400)
     token, secret = feeds.create_token(
         get_db(),
         actor,
-        venue_id=int(raw_id) if kind == "venue" else None,
-        group_id=int(raw_id) if kind == "group" else None,
+        venue_id=target_id if kind == "venue" else None,
+        group_id=target_id if kind == "group" else None,
     )
     url = url_for("bookings.feed", token=secret, _external=True)
     flash(_("Feed created. Copy its address now: it is shown only once."), "success")
