@@ -67,6 +67,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (groups.bp, users.bp, users.links, applications.bp):
         app.register_blueprint(blueprint)
 
+    from mapservice.web import plans
+
+    app.register_blueprint(plans.bp)
+
     import mapservice.api as api
 
     api.init_app(app)

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,7 +44,10 @@ from mapservice.models import (
     Group,
     LoginSession,
     Notification,
+    Pairing,
     PasswordLink,
+    Plan,
+    PlanEntry,
     Unit,
     UnitApplication,
     User,
@@ -107,6 +110,7 @@ class World:
             "other_admin": make.admin(self.other_committee, username="other-admin"),
         }
         self.seq = itertools.count(1)
+        self.years = itertools.count(2001)  # plans: one per committee and year
         self.slots = itertools.count(0)
         self.shared: dict[tuple[str, str], Any] = {}
 
@@ -182,6 +186,8 @@ class World:
             return link
         if kind == "application":
             return self._application(owner, n)
+        if kind in ("plan", "pairing"):
+            return self._plan(owner) if kind == "plan" else self._pairing(owner, n)
         if kind == "note":
             note = Notification(
                 group_id=self.groups[owner].id,
@@ -192,6 +198,33 @@ class World:
             db.commit()
             return note
         raise AssertionError(kind)
+
+    def _plan(self, owner: str) -> Plan:
+        """A draft plan of ``owner``'s committee: a turn of ``owner``'s unit, then one of the
+        committee's other unit (A's plan: A then B; X's: X twice)."""
+        unit = self.units[owner]
+        other = self.units[{"A": "B", "B": "A", "X": "X"}[owner]]
+        plan = Plan(committee_id=unit.committee_id, year=next(self.years), title="矩阵清单")
+        plan.entries = [
+            PlanEntry(period=1, unit_id=unit.id, kind="other"),
+            PlanEntry(period=2, unit_id=other.id, kind="other"),
+        ]
+        self.session.add(plan)
+        self.session.commit()
+        return plan
+
+    def _pairing(self, owner: str, n: int) -> Pairing:
+        """``owner``'s unit paired with a new unit of its committee from 2020."""
+        partner = self.make.unit(self.units[owner].committee, f"{owner}结对单位{n}")
+        pairing = Pairing(
+            committee_id=partner.committee_id,
+            unit_id=self.units[owner].id,
+            partner_unit_id=partner.id,
+            start_on=date(2020, 1, 1),
+        )
+        self.session.add(pairing)
+        self.session.commit()
+        return pairing
 
     def _application(self, owner: str, n: int) -> UnitApplication:
         """A pending application to join ``owner``'s committee (its unit applied)."""
@@ -612,6 +645,63 @@ def applied(world: World, role: str, _obj: Any, data: Any) -> bool:
     )
 
 
+# Plans (活动清单) and pairings (结对挂钩): the staff see the committee's plans, the admin
+# changes them; the lead unit's secretary (or the admin) marks a turn led.
+SEE_PLAN = R(
+    anon="login login login",
+    booker_a="403 403 403",
+    booker_b="403 403 403",
+    sec_a="ok ok 404",
+    sec_b="ok ok 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+EDIT_PLAN = {**SEE_PLAN, "sec_a": "403 403 404", "sec_b": "403 403 404"}
+LEAD_TURN = {**SEE_PLAN, "sec_a": "ok 403 404", "sec_b": "403 ok 404"}
+
+
+def first_turn(plan: Any) -> int:
+    """The plan's first turn (a missing plan: its own made-up id)."""
+    return plan.entries[0].id if hasattr(plan, "entries") else plan.id
+
+
+def plan_form(world: World, role: str, _obj: Any) -> dict[str, Any]:
+    return {"year": str(next(world.years)), "period": "month", "title": ""}
+
+
+def plan_of_year(world: World, role: str, _obj: Any, data: Any) -> bool:
+    committee_id = own_committee(world, role).id
+    return bool(
+        world.session.scalar(
+            select(Plan.id).where(Plan.committee_id == committee_id, Plan.year == int(data["year"]))
+        )
+    )
+
+
+def pairing_form(world: World, role: str, _obj: Any) -> dict[str, Any]:
+    owner = "X" if own_committee(world, role).id == world.other_committee.id else "A"
+    partner = world.make.unit(world.units[owner].committee, f"结对伙伴{next(world.seq)}")
+    year = next(world.years)
+    return {
+        "unit_id": str(world.units[owner].id),
+        "partner": f"u{partner.id}",
+        "start_on": f"{year}-01-01",
+        "end_on": f"{year}-01-31",
+    }
+
+
+def paired(world: World, role: str, _obj: Any, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(Pairing.id).where(
+                Pairing.partner_unit_id == int(data["partner"][1:]),
+                Pairing.unit_id == int(data["unit_id"]),
+            )
+        )
+    )
+
+
 def link_issued(world: World, role: str, user: User, data: Any) -> bool:
     world.session.rollback()
     return bool(
@@ -964,6 +1054,86 @@ CASES: list[Case] = [
         "application",
         data=lambda w, r, a: {"reason": "不符合条件"},
         check=lambda w, r, a, d: reload(w, a).status == "declined",
+    ),
+    # -- the activity list (活动清单), rotation preferences, pairings (结对挂钩)
+    Case("/plans/", "GET", const("/plans/"), STAFF),
+    Case("/plans/", "POST", const("/plans/"), ADMINS, data=plan_form, check=plan_of_year),
+    Case("/plans/<int:plan_id>", "GET", lambda w, p: f"/plans/{p.id}", SEE_PLAN, "plan"),
+    Case(
+        "/plans/<int:plan_id>/plan.<fmt>",
+        "GET",
+        lambda w, p: f"/plans/{p.id}/plan.xlsx",
+        SEE_PLAN,
+        "plan",
+    ),
+    Case(
+        "/plans/<int:plan_id>/entries/<int:entry_id>",
+        "POST",
+        lambda w, p: f"/plans/{p.id}/entries/{first_turn(p)}",
+        EDIT_PLAN,
+        "plan",
+        data=lambda w, r, p: {
+            "period": "1",
+            "unit_id": str(p.entries[0].unit_id),
+            "kind": "salon",
+            "title": "",
+            "note": "",
+        },
+        check=lambda w, r, p, d: reload(w, p).entries[0].kind == "salon",
+    ),
+    Case(
+        "/plans/<int:plan_id>/swap",
+        "POST",
+        lambda w, p: f"/plans/{p.id}/swap",
+        EDIT_PLAN,
+        "plan",
+        data=lambda w, r, p: {
+            "first": str(p.entries[0].id),
+            "second": str(p.entries[1].id),
+            "_before": audited(w, r, "plan.entry.swap") if r != "anon" else 0,
+        },
+        check=lambda w, r, p, d: audited(w, r, "plan.entry.swap") == d["_before"] + 1,
+    ),
+    Case(
+        "/plans/<int:plan_id>/publish",
+        "POST",
+        lambda w, p: f"/plans/{p.id}/publish",
+        EDIT_PLAN,
+        "plan",
+        data=lambda w, r, p: {},
+        check=lambda w, r, p, d: reload(w, p).status == "published",
+    ),
+    Case(
+        "/plans/<int:plan_id>/entries/<int:entry_id>/led",
+        "POST",
+        lambda w, p: f"/plans/{p.id}/entries/{first_turn(p)}/led",
+        LEAD_TURN,
+        "plan",
+        data=lambda w, r, p: {"led_on": "2023-03-10"},
+        check=lambda w, r, p, d: reload(w, p).entries[0].led_on is not None,
+    ),
+    Case("/plans/preferences", "GET", const("/plans/preferences"), STAFF),
+    Case(
+        "/plans/preferences",
+        "POST",
+        const("/plans/preferences"),
+        STAFF,
+        data=lambda w, r, _o: {
+            "blackout_months": "1",
+            "_before": audited(w, r, "plan.preferences") if r != "anon" else 0,
+        },
+        check=lambda w, r, _o, d: audited(w, r, "plan.preferences") == d["_before"] + 1,
+    ),
+    Case("/pairings/", "GET", const("/pairings/"), SIGNED_IN),
+    Case("/pairings/", "POST", const("/pairings/"), ADMINS, data=pairing_form, check=paired),
+    Case(
+        "/pairings/<int:pairing_id>/end",
+        "POST",
+        lambda w, p: f"/pairings/{p.id}/end",
+        ADMIN_UNIT,
+        "pairing",
+        data=lambda w, r, p: {"end_on": "2099-12-31"},
+        check=lambda w, r, p, d: reload(w, p).end_on is not None,
     ),
     # -- accounts and set-password links
     Case(

@@ -299,6 +299,45 @@ def test_who_may_book(wdb, w, bookable_by, who, group, allowed):
         assert info.value.violations[0].code == "not_allowed"
 
 
+def test_units_paired_with_the_venues_unit_may_book_on_the_pairings_days(wdb, w):
+    """结对挂钩: a unit paired (either way round) with the venue's unit counts as paired while
+    the pairing runs, beside the venue's own list; the policy's loaded-object check agrees."""
+    from datetime import date
+
+    from mapservice.models import Group, Pairing
+    from mapservice.policy import can_group_book_venue
+
+    owner, third = w["court"].unit_id, w["g_third"].unit_id
+    w["court"].bookable_by = "paired"
+    wdb.add(
+        Pairing(
+            committee_id=w["court"].committee_id,
+            unit_id=owner,
+            partner_unit_id=third,
+            start_on=date(2026, 12, 2),
+            end_on=date(2026, 12, 3),
+        )
+    )
+    wdb.commit()
+    assert book(wdb, w, who="booker_third", group="g_third").status == "confirmed"  # 2 Dec
+    g_third = wdb.get(Group, w["g_third"].id)
+    assert can_group_book_venue(g_third, wdb.get(Venue, w["court"].id), date(2026, 12, 3))
+    assert not can_group_book_venue(g_third, wdb.get(Venue, w["court"].id), date(2026, 12, 4))
+    wdb.rollback()
+    for day in (1, 4):  # before the pairing starts, after it ended
+        with pytest.raises(RuleViolation) as info:
+            book(wdb, w, who="booker_third", group="g_third", start=at(day, 19), end=at(day, 20))
+        assert info.value.violations[0].code == "not_allowed"
+        wdb.rollback()
+    # the venue's own list keeps working for a unit that is not paired
+    with pytest.raises(RuleViolation):
+        book(wdb, w, who="booker", group="g_other", start=at(4, 19), end=at(4, 20))
+    wdb.rollback()
+    wdb.get(Venue, w["court"].id).paired_units = [wdb.get(Unit, w["g_other"].unit_id)]
+    wdb.commit()
+    assert book(wdb, w, start=at(4, 19), end=at(4, 20)).status == "confirmed"
+
+
 def test_booker_only_for_own_group_and_secretary_proxies(wdb, w):
     with pytest.raises(NotAllowed):
         book(wdb, w, who="booker", group="g_third")

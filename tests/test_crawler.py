@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
@@ -33,7 +33,7 @@ from mapservice.booking import feeds
 from mapservice.db import writer
 from mapservice.models import Closure, Committee, Group, Unit, User, Venue
 from mapservice.models.committees import Area
-from mapservice.operations import applications
+from mapservice.operations import applications, pairings, plans
 from mapservice.operations.accounts import issue_link
 from tests.conftest import PASSWORD, Factory, empty_database
 
@@ -196,6 +196,18 @@ def build_world(session: Session, engine: Engine, areas: Any) -> World:
             applications.decline(
                 session, users["admin"], application.id, reason=reason, now=datetime.now(UTC)
             )
+    # The year's activity list (drafted from the admitted units) and pairings (issue 20).
+    plan = plans.create_plan(session, users["admin"], year=datetime.now(TZ).year)
+    plans.mark_led(session, users["admin"], plan.id, plan.entries[0].id, date.today())
+    world.note(plan.title)
+    street = session.scalars(
+        select(Area).where(Area.committee_id == committee.id, Area.level == "street")
+    ).first()
+    assert street is not None
+    for partner in ({"partner_unit_id": unit_b.id}, {"partner_area_id": street.id}):
+        pairings.create_pairing(
+            session, users["admin"], unit_id=unit_a.id, start_on=date(2023, 2, 21), **partner
+        )
     session.commit()
 
     for model in (Committee, Unit, Group, Venue):
@@ -431,7 +443,8 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
                  "/units/", "/venues/new", "/import/venues", "/notifications", "/feeds/",
                  "/account/tokens", "/account/", "/groups/", "/groups/new", "/users/",
                  "/users/new", "/password/", "/audit", "/settings", "/apply",
-                 "/units/applications"):  # fmt: skip
+                 "/units/applications", "/plans/", "/plans/preferences",
+                 "/pairings/"):  # fmt: skip
         assert any(p.rstrip("/") == path.rstrip("/") or p.startswith(path) for p in reached), path
     secretary = {urlsplit(v.url).path for v in crawls[("secretary", "zh_CN")]}
     assert any(re.fullmatch(r"/bookings/\d+/reschedule", p) for p in secretary)
@@ -439,3 +452,5 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
     anonymous = {urlsplit(v.url).path for v in crawls[("anon", "en")]}
     admin = {urlsplit(v.url).path for v in crawls[("admin", "en")]}
     assert "/apply" in anonymous and "/units/applications" in admin
+    assert any(re.fullmatch(r"/plans/\d+", p) for p in secretary)
+    assert any(re.fullmatch(r"/plans/\d+/plan\.(xlsx|pdf)", p) for p in admin)

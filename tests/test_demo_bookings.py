@@ -48,9 +48,30 @@ def test_demo_bookings_are_plausible_and_safe(db):
     for spans in by_unit.values():
         spans.sort()
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    _check_demo_plan(db, counts)
     # A second run adds nothing.
     again = seed_demo(db, today=TODAY, now=NOW)
     assert again["runzhou.json"]["bookings"] == 0
+    assert again["runzhou.json"]["plan_turns"] == 0
+
+
+def _check_demo_plan(db, counts):
+    """Issue 20: Runzhou's 2023 activity list (every admitted unit leads; the tree planting at
+    朝阳社区 on 10 March by 中国邮政) and pairings, many to one with 朝阳社区."""
+    from mapservice.models import Pairing, Plan, Unit
+
+    plan = db.scalars(select(Plan).where(Plan.year == 2023)).one()
+    names = {e.unit.name for e in plan.entries}
+    active = set(
+        db.scalars(
+            select(Unit.name).where(Unit.committee_id == plan.committee_id, Unit.status == "active")
+        )
+    )
+    assert names == active and counts["runzhou.json"]["plan_turns"] == len(plan.entries)
+    post = next(e for e in plan.entries if e.unit.name == "中国邮政镇江分公司")
+    assert (post.period, post.kind, str(post.led_on)) == (3, "volunteer", "2023-03-10")
+    chaoyang = db.scalars(select(Unit.id).where(Unit.name == "南山街道朝阳社区")).one()
+    assert len(db.scalars(select(Pairing).where(Pairing.partner_unit_id == chaoyang)).all()) == 3
 
 
 def test_demo_bookings_are_deterministic(db, make):

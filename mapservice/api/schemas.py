@@ -18,6 +18,7 @@ from pydantic import (
 
 from mapservice.core import venue_spec
 from mapservice.core.dates import MAX_YEAR, MIN_YEAR, in_calendar
+from mapservice.core.rotation import PlanKind
 from mapservice.core.vocab import BookableBy, BookingStatus, Crs, VenueType
 
 # The vocabulary enums themselves are the field types: values in JSON, enums in the schema.
@@ -35,6 +36,7 @@ def _in_calendar(value: datetime) -> datetime:
 
 #: A time with its offset, within the calendar the service works in (core.dates).
 Instant = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
+Day = Annotated[date, AfterValidator(_in_calendar)]
 
 
 class Strict(BaseModel):
@@ -296,6 +298,71 @@ class GroupPatch(Strict):
     contact_phone: str | None = Field(None, max_length=30)
     contact_email: str | None = Field(None, max_length=120)
     active: bool | None = Field(None, description="False suspends the group, true reactivates.")
+
+
+# ------------------------------------------------------------------ plans and pairings
+
+
+class PlanEntryOut(BaseModel):
+    id: int
+    period: int = Field(description="Month 1–12, or ISO week.")
+    unit_id: int
+    unit: str
+    kind: PlanKind
+    title: str
+    led_on: date | None
+    standing: Literal["led", "due", "late", "upcoming"] = Field(
+        description="Today in the committee's time zone."
+    )
+
+
+class PlanOut(BaseModel):
+    id: int
+    year: int
+    title: str
+    period: Literal["month", "week"]
+    status: Literal["draft", "published"]
+    entries: list[PlanEntryOut]
+
+
+class PlanList(BaseModel):
+    plans: list[PlanOut]
+
+
+class PlanIn(Strict):
+    year: int = Field(ge=2000, le=2100)
+    period: Literal["month", "week"] = "month"
+    title: str = Field("", max_length=200)
+
+
+class PairingOut(BaseModel):
+    id: int
+    unit_id: int
+    unit: str
+    partner_unit_id: int | None
+    partner_area_id: int | None
+    partner: str
+    start_on: date
+    end_on: date | None
+    active: bool
+    kind: Literal["one_to_one", "many_to_one"] = Field(
+        description="Whether the partner has one unit or several today."
+    )
+
+
+class PairingList(BaseModel):
+    pairings: list[PairingOut]
+
+
+class PairingIn(Strict):
+    unit_id: int = Field(ge=1, le=2**31 - 1)
+    partner_unit_id: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="Another unit (a community is a unit)…"
+    )
+    partner_area_id: int | None = Field(None, ge=1, le=2**31 - 1, description="…or a street.")
+    start_on: Day
+    end_on: Day | None = None
+    note: str = Field("", max_length=200)
 
 
 # ------------------------------------------------------------------ bookings

@@ -134,7 +134,7 @@ def prepare(
     if not can_act_for_group(actor, group, venue):
         raise NotAllowed("not_your_group", _("You may only book for your own group."))
     owner = can_run_venue(actor, venue)
-    may_book = group_may_book_row(session, group, venue)
+    may_book = group_may_book_row(session, group, venue, start.astimezone(rules.tz).date())
     active = active_with_unit(group.active, group.unit_status)
     p = Prepared(
         venue_id=venue.id,

@@ -7,11 +7,22 @@ a statement costs more than running it)."""
 from __future__ import annotations
 
 from collections.abc import Hashable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, ColumnElement, Select, and_, bindparam, func, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from mapservice.booking.loading import venue_rules_of
@@ -32,6 +43,7 @@ from mapservice.models import (
     Venue,
     venue_paired_units,
 )
+from mapservice.models.plans import units_paired_on
 from mapservice.policy import bookable_by_rule, venues_seen_by, venues_seen_by_key
 
 
@@ -168,9 +180,18 @@ def expired_holds() -> ColumnElement[bool]:
     )
 
 
-_PAIRED = select(venue_paired_units.c.unit_id).where(
-    venue_paired_units.c.venue_id == bindparam("venue_id"),
-    venue_paired_units.c.unit_id == bindparam("unit_id"),
+# "Paired units": the venue's own list, or a unit paired (结对, active on the booking's day)
+# with the venue's unit.
+_PAIRED = select(
+    or_(
+        select(venue_paired_units.c.unit_id)
+        .where(
+            venue_paired_units.c.venue_id == bindparam("venue_id"),
+            venue_paired_units.c.unit_id == bindparam("unit_id"),
+        )
+        .exists(),
+        units_paired_on(bindparam("unit_id"), bindparam("owner_id"), bindparam("on", type_=Date())),
+    )
 )
 
 
@@ -230,16 +251,26 @@ def venue_and_rules(
     return found[0], found[1]
 
 
-def group_may_book_row(session: Session, group: BookingGroup, venue: BookingVenue) -> bool:
-    """:func:`can_group_book_venue` for the booking path's rows (the pairing read only if asked)."""
+def group_may_book_row(
+    session: Session, group: BookingGroup, venue: BookingVenue, on: date
+) -> bool:
+    """:func:`can_group_book_venue` for the booking path's rows on the booking's local day
+    ``on`` (the pairing read only if asked)."""
     return bookable_by_rule(
         venue.bookable_by,
         group.unit_id == venue.unit_id,
         group.unit_committee_id is not None and group.unit_committee_id == venue.committee_id,
-        lambda: (
+        lambda: bool(
             session.connection()
-            .execute(_PAIRED, {"venue_id": venue.id, "unit_id": group.unit_id})
-            .first()
-            is not None
+            .execute(
+                _PAIRED,
+                {
+                    "venue_id": venue.id,
+                    "unit_id": group.unit_id,
+                    "owner_id": venue.unit_id,
+                    "on": on,
+                },
+            )
+            .scalar()
         ),
     )

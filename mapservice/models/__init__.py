@@ -5,6 +5,7 @@ from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
 from mapservice.models.links import PasswordLink
+from mapservice.models.plans import Pairing, Plan, PlanEntry, UnitPlanPreference
 from mapservice.models.security import LoginAttempt, LoginSession
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
@@ -32,4 +33,8 @@ __all__ = [
     "Venue",
     "venue_paired_units",
     "user_groups",
+    "Pairing",
+    "Plan",
+    "PlanEntry",
+    "UnitPlanPreference",
 ]

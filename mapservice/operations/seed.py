@@ -189,6 +189,7 @@ def seed_demo(
     as at ``now`` (default: the present); returns what was added per file (zeros on a second
     run)."""
     from mapservice.operations.demo_bookings import seed_bookings
+    from mapservice.operations.demo_plans import seed_plans
 
     out = {}
     for name in SEED_FILES:
@@ -196,5 +197,6 @@ def seed_demo(
         slug = json.loads((SEEDS / name).read_text(encoding="utf-8"))["committee"]["slug"]
         committee = session.scalars(select(Committee).where(Committee.slug == slug)).one()
         counts["bookings"] = seed_bookings(session, committee, today=today or date.today(), now=now)
+        counts["plan_turns"] = seed_plans(session, committee)
         out[name] = counts
     return out

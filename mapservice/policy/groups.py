@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Protocol
 
-from sqlalchemy import and_, false, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, false, literal, select
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice.core.errors import NotAllowed, NotFound
 from mapservice.core.i18n import _
 from mapservice.core.vocab import BookableBy, UnitStatus
 from mapservice.models import Group, User, Venue
+from mapservice.models.plans import units_paired_on
 from mapservice.policy.venues import VenueKeys, can_run_venue
 
 
@@ -66,13 +68,26 @@ def bookable_by_rule(rule: str, own_unit: bool, member: bool, paired: Callable[[
     return member and paired()
 
 
-def can_group_book_venue(group: Group, venue: Venue) -> bool:
-    """The venue's "who may book" rule applied to ``group``."""
+def can_group_book_venue(group: Group, venue: Venue, on: date | None = None) -> bool:
+    """The venue's "who may book" rule applied to ``group`` on the day ``on`` (default:
+    today, UTC): paired are the venue's listed units and the units paired (结对) with the
+    venue's unit that day, as on the booking path (``booking/rows.py``)."""
+
+    def paired() -> bool:
+        if any(u.id == group.unit_id for u in venue.paired_units):
+            return True
+        session = object_session(venue)
+        if session is None or group.unit_id is None:
+            return False
+        day = on or datetime.now(UTC).date()
+        cond = units_paired_on(literal(group.unit_id), literal(venue.unit_id), literal(day))
+        return bool(session.execute(select(cond)).scalar())
+
     return bookable_by_rule(
         venue.bookable_by,
         group.unit_id == venue.unit_id,
         group.unit is not None and group.unit.committee_id == venue.committee_id,
-        lambda: any(u.id == group.unit_id for u in venue.paired_units),
+        paired,
     )
 
 
