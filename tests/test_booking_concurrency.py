@@ -417,19 +417,25 @@ def test_concurrent_bookings_never_exceed_capacity_nor_refuse_falsely(
 
 def naive_insert(eng: Engine, a: Attempt) -> None:
     """Insert the booking row, retrying SQLite's 'database is locked' (a busy writer)."""
+    insert_retrying(
+        eng,
+        lambda: Booking(
+            venue_id=a.venue_id,
+            group_id=a.group_id,
+            entered_by_id=a.actor_id,
+            start_at=a.start,
+            end_at=a.end,
+            units=a.units,
+            status="confirmed",
+        ),
+    )
+
+
+def insert_retrying(eng: Engine, row: Any) -> None:
+    """Insert ``row()`` in its own transaction, retrying SQLite's 'database is locked'."""
     for attempt in range(100):
         with Session(eng) as session:
-            session.add(
-                Booking(
-                    venue_id=a.venue_id,
-                    group_id=a.group_id,
-                    entered_by_id=a.actor_id,
-                    start_at=a.start,
-                    end_at=a.end,
-                    units=a.units,
-                    status="confirmed",
-                )
-            )
+            session.add(row())
             try:
                 session.commit()
                 return
