@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from mapservice.booking import feeds
 from mapservice.models import Activity, Booking, Notification, SignUp
 from mapservice.operations.tokens import create_token
 from tests.conftest import Factory, module_world
@@ -49,6 +51,7 @@ class World:
             hours="Mon-Sun 08:00-22:00",
             min_notice_minutes=0,
         )
+        self.admin = users["admin"]
         self.tokens = {}
         for name, user in users.items():
             _t, self.tokens[name] = create_token(session, None, user, ["read", "book", "manage"])
@@ -123,6 +126,12 @@ def test_site_activity_signups_waitlist_and_withdrawal(web: Any, world: World) -
     assert "activity_promoted" in kinds
     got = call(web, world, "booker", "GET", f"/activities?month={soon(10, 9):%Y-%m}").get_json()
     assert [x["confirmed_headcount"] for x in got["activities"] if x["id"] == a["id"]] == [6]
+    # The promoted group's iCalendar feed shows the activity.
+    _t, secret = feeds.create_token(world.session, world.admin, group_id=world.g_extra[0].id)
+    world.session.commit()
+    cal = Calendar.from_ical(web.get(f"/feeds/{secret}.ics").data)
+    (event,) = cal.walk("VEVENT")
+    assert str(event["summary"]).startswith("青年公益林植树") and event["status"] == "CONFIRMED"
 
 
 def test_refusals_change_nothing(web: Any, world: World) -> None:
