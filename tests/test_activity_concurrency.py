@@ -27,6 +27,7 @@ from mapservice.core import activities as rules
 from mapservice.db import make_engine, writer
 from mapservice.models import Activity, Notification, SignUp, User
 from mapservice.operations import activities as ops
+from mapservice.operations import signups as signup_ops
 from tests.test_booking_concurrency import insert_retrying
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -104,7 +105,9 @@ def test_concurrent_signups_keep_capacity_and_arrival_order(
     def one(i: int) -> int:
         with Session(writer(eng), expire_on_commit=False) as session:
             actor = session.get(User, admin_id)
-            s = ops.sign_up(session, actor, activity_id, heads[i], group_id=groups[i], now=NOW)
+            s = signup_ops.sign_up(
+                session, actor, activity_id, heads[i], group_id=groups[i], now=NOW
+            )
             session.commit()
             return s.id
 
@@ -132,7 +135,9 @@ def test_concurrent_signups_keep_capacity_and_arrival_order(
 
         def out(i: int) -> None:
             with Session(writer(eng), expire_on_commit=False) as session:
-                ops.withdraw(session, session.get(User, admin_id), activity_id, leaving[i], now=NOW)
+                signup_ops.withdraw(
+                    session, session.get(User, admin_id), activity_id, leaving[i], now=NOW
+                )
                 session.commit()
 
         at_once(len(leaving), out)

@@ -13,6 +13,8 @@ from mapservice.core.i18n import N_, _
 from mapservice.core.vocab import ActivityStatus
 from mapservice.models import Activity, SignUp, User
 from mapservice.operations import activities as ops
+from mapservice.operations import signups
+from mapservice.policy.activities import get_activity as load_activity
 
 
 def activity_out(a: Activity, counted: tuple[int, int]) -> s.ActivityOut:
@@ -29,7 +31,7 @@ def activity_out(a: Activity, counted: tuple[int, int]) -> s.ActivityOut:
         id=a.id,
         title=a.title,
         kind=a.kind,  # type: ignore[arg-type]
-        status=ops.shown_status(a),  # type: ignore[arg-type]
+        status=signups.shown_status(a),  # type: ignore[arg-type]
         lead_unit_id=a.lead_unit_id,
         lead_unit=a.lead_unit.name,
         cohost_ids=[u.id for u in a.cohosts],
@@ -49,7 +51,7 @@ def activity_out(a: Activity, counted: tuple[int, int]) -> s.ActivityOut:
 
 
 def _one(a: Activity) -> s.ActivityOut:
-    return activity_out(a, ops.counts(db(), [a.id])[a.id])
+    return activity_out(a, signups.counts(db(), [a.id])[a.id])
 
 
 def _user() -> User:
@@ -84,7 +86,7 @@ def list_activities(query: s.ActivitiesQuery) -> s.ActivityList:
     found = ops.list_activities(
         db(), _user(), month=query.month or "", kind=query.kind or "", open_only=query.open
     )
-    counted = ops.counts(db(), [a.id for a in found])
+    counted = signups.counts(db(), [a.id for a in found])
     return s.ActivityList(activities=[activity_out(a, counted[a.id]) for a in found])
 
 
@@ -130,7 +132,7 @@ def create_activity(body: s.ActivityIn) -> s.ActivityOut:
     errors=READ_ERRORS,
 )
 def get_activity(activity_id: int) -> s.ActivityOut:
-    return _one(ops.get_activity(db(), _user(), activity_id))
+    return _one(load_activity(db(), _user(), activity_id))
 
 
 @endpoint(
@@ -182,7 +184,7 @@ def signup_out(signup: SignUp) -> s.SignUpOut:
 )
 def create_signup(activity_id: int, body: s.SignUpIn) -> s.SignUpOut:
     return signup_out(
-        ops.sign_up(
+        signups.sign_up(
             db(), _user(), activity_id, body.headcount, group_id=body.group_id, note=body.note
         )
     )
@@ -198,4 +200,4 @@ def create_signup(activity_id: int, body: s.SignUpIn) -> s.SignUpOut:
     errors=WRITE_ERRORS,
 )
 def delete_signup(activity_id: int, signup_id: int) -> None:
-    ops.withdraw(db(), _user(), activity_id, signup_id)
+    signups.withdraw(db(), _user(), activity_id, signup_id)

@@ -1,109 +1,36 @@
-"""Activities (活动) and sign-ups (举手加入): create, change and cancel an activity — at a venue
-booked through the booking engine in the same transaction, or at a site — and sign up,
-withdraw and record attendance, the capacity never exceeded.
-
-Every write to an activity's sign-ups first locks the activity, as bookings lock their venue
-(:mod:`mapservice.booking.locking`): on PostgreSQL ``SELECT … FOR UPDATE`` on the activity's
-row, on SQLite the writer transaction begun ``IMMEDIATE``; the sums it decides on are read
-under that lock. The rules themselves (confirmed or waitlisted, who is promoted) are
-:mod:`mapservice.core.activities`.
+"""Activities (活动): create, change and cancel an activity — at a venue booked through the
+booking engine in the same transaction (an activity never exists without its booking; a
+refusal answers with the engine's alternatives and writes nothing), or at a site — and the
+lists. Sign-ups and their lock: :mod:`mapservice.operations.signups`; the pure rules:
+:mod:`mapservice.core.activities`; who sees and manages: :mod:`mapservice.policy.activities`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.sql.elements import ColumnElement
 
-from mapservice import policy
 from mapservice.booking import engine
-from mapservice.booking.locking import require_writer
 from mapservice.booking.rows import aware
 from mapservice.core import activities as rules
-from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, ValidationFailed, Violation
-from mapservice.core.i18n import _, lang
-from mapservice.core.vocab import ActivityStatus, SignUpState
-from mapservice.db import utcnow
-from mapservice.models import Activity, Committee, Group, Notification, SignUp, Unit, User
+from mapservice.core.errors import NotAllowed, ValidationFailed
+from mapservice.core.i18n import _
+from mapservice.core.vocab import ActivityStatus
+from mapservice.models import Activity, Group, Unit, User
 from mapservice.models.audit import record
-
-CONFIRMED, WAITLISTED, WITHDRAWN = (s.value for s in SignUpState)
-ACTIVE_STATES = (CONFIRMED, WAITLISTED)
-
-
-# ------------------------------------------------------------------ who sees and manages
-
-
-def activities_seen_by(actor: User | None) -> ColumnElement[bool]:
-    """The committee's activities; drafts only for those who manage them."""
-    if actor is None or not actor.active:
-        return Activity.id.is_(None)
-    here = Activity.committee_id == actor.committee_id
-    if actor.is_admin:
-        return here
-    drafts = Activity.lead_unit_id == actor.unit_id if actor.is_secretary else Activity.id.is_(None)
-    return and_(here, or_(Activity.status != ActivityStatus.DRAFT.value, drafts))
-
-
-def can_manage_activity(actor: User | None, activity: Activity) -> bool:
-    """The committee admin, and the lead unit's secretary."""
-    if actor is None or not actor.active or actor.committee_id != activity.committee_id:
-        return False
-    return actor.is_admin or (actor.is_secretary and actor.unit_id == activity.lead_unit_id)
-
-
-def get_activity(
-    session: Session,
-    actor: User | None,
-    activity_id: int,
-    *,
-    manage: bool = False,
-    lock: bool = False,
-) -> Activity:
-    """The activity if ``actor`` sees it (else 404); with ``manage`` only for those who manage
-    it (else 403); with ``lock``, under the activity's lock, read as it is now."""
-    stmt = select(Activity).where(Activity.id == activity_id, activities_seen_by(actor))
-    if lock:
-        require_writer(session)
-        stmt = stmt.with_for_update(of=Activity).execution_options(populate_existing=True)
-    activity = session.scalars(stmt).one_or_none()
-    if activity is None:
-        raise NotFound("activity_not_found", _("No such activity."))
-    if manage and not can_manage_activity(actor, activity):
-        raise NotAllowed("not_allowed", _("Only the lead unit may manage this activity."))
-    return activity
-
-
-def _refuse(code: str, field: str, message: str) -> RuleViolation:
-    return RuleViolation([Violation(code, field, message)])
-
-
-# ------------------------------------------------------------------ reading
-
-
-def counts(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    """Activity id → (confirmed headcount, waitlisted headcount)."""
-    ids = list(ids)
-    out = {i: (0, 0) for i in ids}
-    if not ids:
-        return out
-    for aid, confirmed, waiting in session.execute(
-        select(
-            SignUp.activity_id,
-            func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)),
-            func.sum(case((SignUp.state == WAITLISTED, SignUp.headcount), else_=0)),
-        )
-        .where(SignUp.activity_id.in_(ids))
-        .group_by(SignUp.activity_id)
-    ):
-        out[aid] = (int(confirmed or 0), int(waiting or 0))
-    return out
+from mapservice.operations.signups import (
+    ACTIVE_STATES,
+    committee_tz,
+    counts,
+    notify,
+    refuse,
+    settle,
+)
+from mapservice.policy.activities import activities_seen_by, get_activity
 
 
 def list_activities(
@@ -134,22 +61,6 @@ def list_activities(
     if open_only:
         stmt = stmt.where(Activity.status.in_(rules.SIGNUP_OPEN), Activity.signup_deadline > now)
     return list(session.scalars(stmt))
-
-
-def committee_tz(session: Session, committee_id: int) -> ZoneInfo:
-    return ZoneInfo(session.scalar(select(Committee.timezone).where(Committee.id == committee_id)))
-
-
-def shown_status(activity: Activity, now: datetime | None = None) -> str:
-    return rules.effective_status(
-        activity.status, activity.signup_deadline, activity.end_at, aware(now)
-    )
-
-
-def place_name(activity: Activity) -> str:
-    if activity.venue is not None:
-        return activity.venue.name
-    return activity.site_name or _("Site")
 
 
 # ------------------------------------------------------------------ creating and changing
@@ -321,7 +232,7 @@ def update_activity(
     now = aware(now)
     a = get_activity(session, actor, activity_id, manage=True, lock=True)
     if a.status == ActivityStatus.CANCELLED.value:
-        raise _refuse("activity_cancelled", "status", _("This activity was cancelled."))
+        raise refuse("activity_cancelled", "status", _("This activity was cancelled."))
     start, end = changes.get("start") or a.start_at, changes.get("end") or a.end_at
     capacity = changes.get("capacity") or a.capacity
     deadline = changes.get("signup_deadline") or a.signup_deadline
@@ -374,9 +285,9 @@ def update_activity(
         a.site_street = str(changes.get("site_street", a.site_street)).strip()[:120]
     if status is not None:
         a.status = status
-    _settle(session, a)
+    settle(session, a)
     if moved:
-        _notify(session, a, [s for s in a.signups if s.state in ACTIVE_STATES], "activity_changed")
+        notify(session, a, [s for s in a.signups if s.state in ACTIVE_STATES], "activity_changed")
     after = {"start_at": a.start_at, "end_at": a.end_at, "capacity": a.capacity, "status": a.status}
     record(
         session,
@@ -421,7 +332,7 @@ def cancel_activity(
     if a.booking_id is not None and a.booking is not None and a.booking.is_active:
         engine.cancel(session, actor, a.booking_id, reason=reason, now=now)
     before, a.status, a.cancel_reason = a.status, ActivityStatus.CANCELLED.value, reason[:200]
-    _notify(
+    notify(
         session,
         a,
         [s for s in a.signups if s.state in ACTIVE_STATES],
@@ -432,248 +343,3 @@ def cancel_activity(
         session, actor, "activity.cancel", a, changes={"status": [before, a.status]}, reason=reason
     )
     return a
-
-
-# ------------------------------------------------------------------ sign-up and withdrawal
-
-
-def _sums(session: Session, activity_id: int) -> tuple[int, int, int]:
-    """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number."""
-    confirmed, waiting, last = session.execute(
-        select(
-            func.coalesce(
-                func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0
-            ),
-            func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
-            func.coalesce(func.max(SignUp.seq), 0),
-        ).where(SignUp.activity_id == activity_id)
-    ).one()
-    return int(confirmed), int(waiting), int(last)
-
-
-def _signer(session: Session, actor: User, group_id: int | None) -> tuple[int | None, int | None]:
-    """(unit, group) a sign-up is for: the group named (one the actor acts for), else a
-    booker's own group, a secretary's own unit."""
-    if group_id is None and actor.is_booker:
-        group_id = actor.group_id
-    if group_id is not None:
-        group = policy.get_group(session, actor, group_id)
-        return group.unit_id, group.id
-    if actor.is_secretary:
-        return actor.unit_id, None
-    raise ValidationFailed(
-        _("Please correct the marked fields."), {"group_id": _("Say which group signs up.")}
-    )
-
-
-def sign_up(
-    session: Session,
-    actor: User | None,
-    activity_id: int,
-    headcount: int,
-    *,
-    group_id: int | None = None,
-    note: str = "",
-    now: datetime | None = None,
-) -> SignUp:
-    """Raise a hand for the activity, under its lock: confirmed if nobody waits and the
-    headcount fits, else waitlisted (see :mod:`mapservice.core.activities`)."""
-    if actor is None:
-        raise NotAllowed("login_required", _("Please log in first."))
-    now = aware(now)
-    a = get_activity(session, actor, activity_id, lock=True)
-    _ensure_open(a, now)
-    problem = rules.headcount_problem(headcount, a.capacity)
-    if problem:
-        raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
-    if len(note) > rules.MAX_NOTE:
-        raise ValidationFailed(
-            _("Please correct the marked fields."),
-            {"note": _("At most %(n)s characters.", n=rules.MAX_NOTE)},
-        )
-    unit_id, gid = _signer(session, actor, group_id)
-    same = (
-        SignUp.group_id == gid
-        if gid is not None
-        else and_(SignUp.group_id.is_(None), SignUp.unit_id == unit_id)
-    )
-    if session.scalar(
-        select(SignUp.id).where(SignUp.activity_id == a.id, SignUp.state.in_(ACTIVE_STATES), same)
-    ):
-        raise _refuse("already_signed_up", "group_id", _("Already signed up for this activity."))
-    confirmed, waiting, last = _sums(session, a.id)
-    state = rules.place(a.capacity, confirmed, waiting, headcount)
-    signup = SignUp(
-        activity_id=a.id,
-        unit_id=unit_id,
-        group_id=gid,
-        headcount=headcount,
-        state=state,
-        seq=last + 1,
-        note=note.strip(),
-        created_by_id=actor.id,
-    )
-    session.add(signup)
-    if state == CONFIRMED:
-        confirmed += headcount
-    else:
-        waiting += 1
-    a.status = rules.fill_status(a.status, a.capacity, confirmed, waiting)
-    session.flush()
-    if state == CONFIRMED:
-        _notify(session, a, [signup], "activity_confirmed")
-    return signup
-
-
-def _ensure_open(a: Activity, now: datetime) -> None:
-    status = shown_status(a, now)
-    if status == ActivityStatus.CANCELLED.value:
-        raise _refuse("activity_cancelled", "status", _("This activity was cancelled."))
-    if status not in rules.SIGNUP_OPEN:
-        raise _refuse("signup_closed", "status", _("Sign-up for this activity is closed."))
-
-
-def withdraw(
-    session: Session,
-    actor: User | None,
-    activity_id: int,
-    signup_id: int,
-    *,
-    now: datetime | None = None,
-) -> list[SignUp]:
-    """Withdraw a sign-up (before the deadline), under the activity's lock, and promote from
-    the waitlist in arrival order while the first waiting fits. Returns the promoted."""
-    if actor is None:
-        raise NotAllowed("login_required", _("Please log in first."))
-    now = aware(now)
-    a = get_activity(session, actor, activity_id, lock=True)
-    signup = session.scalars(
-        select(SignUp)
-        .where(SignUp.id == signup_id, SignUp.activity_id == a.id)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if signup is None or not _acts_for_signup(actor, signup, a):
-        raise NotFound("signup_not_found", _("No such sign-up."))
-    if signup.state == WITHDRAWN:
-        return []
-    if now >= a.signup_deadline:
-        raise _refuse(
-            "deadline_passed",
-            "signup",
-            _("The sign-up deadline has passed: withdrawing is no longer possible."),
-        )
-    _ensure_open(a, now)
-    signup.state = WITHDRAWN
-    session.flush()
-    return _settle(session, a)
-
-
-def _acts_for_signup(actor: User, signup: SignUp, a: Activity) -> bool:
-    if can_manage_activity(actor, a):
-        return True
-    if signup.group_id is not None:
-        return bool(
-            (actor.is_booker and actor.group_id == signup.group_id)
-            or (actor.is_secretary and signup.unit_id == actor.unit_id)
-        )
-    return actor.is_secretary and signup.unit_id == actor.unit_id
-
-
-def _settle(session: Session, a: Activity) -> list[SignUp]:
-    """Under the lock: promote from the waitlist what now fits, and let the status follow."""
-    session.flush()
-    confirmed, _waiting, _last = _sums(session, a.id)
-    waitlist = list(
-        session.scalars(
-            select(SignUp)
-            .where(SignUp.activity_id == a.id, SignUp.state == WAITLISTED)
-            .order_by(SignUp.seq)
-        )
-    )
-    chosen = set(rules.promotions(a.capacity, confirmed, [(s.id, s.headcount) for s in waitlist]))
-    promoted = [s for s in waitlist if s.id in chosen]
-    for s in promoted:
-        s.state = CONFIRMED
-        confirmed += s.headcount
-    a.status = rules.fill_status(a.status, a.capacity, confirmed, len(waitlist) - len(promoted))
-    session.flush()
-    _notify(session, a, promoted, "activity_promoted")
-    return promoted
-
-
-def record_attendance(
-    session: Session, actor: User | None, activity_id: int, attended: Mapping[int, int | None]
-) -> Activity:
-    """The lead unit records how many came of each confirmed sign-up (after the start)."""
-    a = get_activity(session, actor, activity_id, manage=True)
-    if utcnow() < a.start_at:
-        raise _refuse("not_started", "attended", _("Attendance is recorded once it has begun."))
-    errors = {
-        str(sid): _("0 to %(n)s people.", n=rules.MAX_CAPACITY)
-        for sid, n in attended.items()
-        if n is not None and not 0 <= n <= rules.MAX_CAPACITY
-    }
-    if errors:
-        raise ValidationFailed(_("Please correct the marked fields."), errors)
-    for s in a.signups:
-        if s.id in attended and s.state == CONFIRMED:
-            s.attended = attended[s.id]
-    record(session, actor, "activity.attendance", a, signups=dict(attended))
-    return a
-
-
-def _notify(
-    session: Session, a: Activity, signups: Iterable[SignUp], kind: str, **params: Any
-) -> None:
-    """A notice to each signed-up group (a unit's own sign-up has no group's inbox)."""
-    tz = committee_tz(session, a.committee_id)
-    for s in signups:
-        if s.group_id is None:
-            continue
-        session.add(
-            Notification(
-                group_id=s.group_id,
-                booking_id=None,
-                kind=kind,
-                params=json.dumps(
-                    {
-                        "title": a.title,
-                        "venue": place_name(a),
-                        "start": a.start_at.astimezone(tz).isoformat(),
-                        "activity_id": a.id,
-                        **params,
-                    },
-                    ensure_ascii=False,
-                ),
-            )
-        )
-    session.flush()
-
-
-def signups_of(session: Session, activity_id: int) -> list[SignUp]:
-    return list(
-        session.scalars(
-            select(SignUp)
-            .where(SignUp.activity_id == activity_id)
-            .options(selectinload(SignUp.unit), selectinload(SignUp.group))
-            .order_by(SignUp.seq)
-        )
-    )
-
-
-def signup_rows(session: Session, a: Activity) -> list[dict[str, Any]]:
-    """The sign-up list as rows (for the lead unit's export)."""
-    tz = committee_tz(session, a.committee_id)
-    return [
-        {
-            _("No."): s.seq,
-            _("Unit"): s.unit.name if s.unit else "",
-            _("Group"): s.group.name if s.group else "",
-            _("Headcount"): s.headcount,
-            _("State"): SignUpState(s.state).label(lang()),
-            _("Attended"): "" if s.attended is None else s.attended,
-            _("Note"): s.note,
-            _("Signed up at"): s.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-        }
-        for s in signups_of(session, a.id)
-    ]

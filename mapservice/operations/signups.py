@@ -1,0 +1,336 @@
+"""Sign-ups (举手加入) to activities: sign up, withdraw, record attendance, the list and its
+export — the capacity never exceeded.
+
+Every write to an activity's sign-ups first takes the activity's lock
+(:func:`mapservice.policy.activities.get_activity` with ``lock``), as a booking locks its venue
+(:mod:`mapservice.booking.locking`): on PostgreSQL ``SELECT … FOR UPDATE`` on the activity's
+row, on SQLite the writer transaction begun ``IMMEDIATE``; the sums a decision rests on are
+read under that lock. The rules themselves (confirmed or waitlisted, who is promoted) are
+:mod:`mapservice.core.activities`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from mapservice import policy
+from mapservice.booking.rows import aware
+from mapservice.core import activities as rules
+from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, ValidationFailed, Violation
+from mapservice.core.i18n import _, lang
+from mapservice.core.vocab import ActivityStatus, SignUpState
+from mapservice.db import utcnow
+from mapservice.models import Activity, Committee, Notification, SignUp, User
+from mapservice.models.audit import record
+from mapservice.policy.activities import can_manage_activity, get_activity
+from mapservice.stats.report import Column, Table
+
+CONFIRMED, WAITLISTED, WITHDRAWN = (s.value for s in SignUpState)
+ACTIVE_STATES = (CONFIRMED, WAITLISTED)
+
+
+def committee_tz(session: Session, committee_id: int) -> ZoneInfo:
+    name = session.scalar(select(Committee.timezone).where(Committee.id == committee_id))
+    return ZoneInfo(name or "Asia/Shanghai")
+
+
+def shown_status(activity: Activity, now: datetime | None = None) -> str:
+    return rules.effective_status(
+        activity.status, activity.signup_deadline, activity.end_at, aware(now)
+    )
+
+
+def place_name(activity: Activity) -> str:
+    if activity.venue is not None:
+        return activity.venue.name
+    return activity.site_name or _("Site")
+
+
+def refuse(code: str, field: str, message: str) -> RuleViolation:
+    return RuleViolation([Violation(code, field, message)])
+
+
+def counts(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Activity id → (confirmed headcount, waitlisted headcount)."""
+    ids = list(ids)
+    out = {i: (0, 0) for i in ids}
+    if not ids:
+        return out
+    for aid, confirmed, waiting in session.execute(
+        select(
+            SignUp.activity_id,
+            func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)),
+            func.sum(case((SignUp.state == WAITLISTED, SignUp.headcount), else_=0)),
+        )
+        .where(SignUp.activity_id.in_(ids))
+        .group_by(SignUp.activity_id)
+    ):
+        out[aid] = (int(confirmed or 0), int(waiting or 0))
+    return out
+
+
+# ------------------------------------------------------------------ sign-up and withdrawal
+
+
+def _sums(session: Session, activity_id: int) -> tuple[int, int, int]:
+    """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number."""
+    confirmed, waiting, last = session.execute(
+        select(
+            func.coalesce(
+                func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0
+            ),
+            func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
+            func.coalesce(func.max(SignUp.seq), 0),
+        ).where(SignUp.activity_id == activity_id)
+    ).one()
+    return int(confirmed), int(waiting), int(last)
+
+
+def _signer(session: Session, actor: User, group_id: int | None) -> tuple[int | None, int | None]:
+    """(unit, group) a sign-up is for: the group named (one the actor acts for), else a
+    booker's own group, a secretary's own unit."""
+    if group_id is None and actor.is_booker:
+        group_id = actor.group_id
+    if group_id is not None:
+        group = policy.get_group(session, actor, group_id)
+        return group.unit_id, group.id
+    if actor.is_secretary:
+        return actor.unit_id, None
+    raise ValidationFailed(
+        _("Please correct the marked fields."), {"group_id": _("Say which group signs up.")}
+    )
+
+
+def sign_up(
+    session: Session,
+    actor: User | None,
+    activity_id: int,
+    headcount: int,
+    *,
+    group_id: int | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> SignUp:
+    """Raise a hand for the activity, under its lock: confirmed if nobody waits and the
+    headcount fits, else waitlisted (see :mod:`mapservice.core.activities`)."""
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    now = aware(now)
+    a = get_activity(session, actor, activity_id, lock=True)
+    _ensure_open(a, now)
+    problem = rules.headcount_problem(headcount, a.capacity)
+    if problem:
+        raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
+    if len(note) > rules.MAX_NOTE:
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            {"note": _("At most %(n)s characters.", n=rules.MAX_NOTE)},
+        )
+    unit_id, gid = _signer(session, actor, group_id)
+    same = (
+        SignUp.group_id == gid
+        if gid is not None
+        else and_(SignUp.group_id.is_(None), SignUp.unit_id == unit_id)
+    )
+    if session.scalar(
+        select(SignUp.id).where(SignUp.activity_id == a.id, SignUp.state.in_(ACTIVE_STATES), same)
+    ):
+        raise refuse("already_signed_up", "group_id", _("Already signed up for this activity."))
+    confirmed, waiting, last = _sums(session, a.id)
+    state = rules.place(a.capacity, confirmed, waiting, headcount)
+    signup = SignUp(
+        activity_id=a.id,
+        unit_id=unit_id,
+        group_id=gid,
+        headcount=headcount,
+        state=state,
+        seq=last + 1,
+        note=note.strip(),
+        created_by_id=actor.id,
+    )
+    session.add(signup)
+    if state == CONFIRMED:
+        confirmed += headcount
+    else:
+        waiting += 1
+    a.status = rules.fill_status(a.status, a.capacity, confirmed, waiting)
+    session.flush()
+    if state == CONFIRMED:
+        notify(session, a, [signup], "activity_confirmed")
+    return signup
+
+
+def _ensure_open(a: Activity, now: datetime) -> None:
+    status = shown_status(a, now)
+    if status == ActivityStatus.CANCELLED.value:
+        raise refuse("activity_cancelled", "status", _("This activity was cancelled."))
+    if status not in rules.SIGNUP_OPEN:
+        raise refuse("signup_closed", "status", _("Sign-up for this activity is closed."))
+
+
+def withdraw(
+    session: Session,
+    actor: User | None,
+    activity_id: int,
+    signup_id: int,
+    *,
+    now: datetime | None = None,
+) -> list[SignUp]:
+    """Withdraw a sign-up (before the deadline), under the activity's lock, and promote from
+    the waitlist in arrival order while the first waiting fits. Returns the promoted."""
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    now = aware(now)
+    a = get_activity(session, actor, activity_id, lock=True)
+    signup = session.scalars(
+        select(SignUp)
+        .where(SignUp.id == signup_id, SignUp.activity_id == a.id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if signup is None or not _acts_for_signup(actor, signup, a):
+        raise NotFound("signup_not_found", _("No such sign-up."))
+    if signup.state == WITHDRAWN:
+        return []
+    if now >= a.signup_deadline:
+        raise refuse(
+            "deadline_passed",
+            "signup",
+            _("The sign-up deadline has passed: withdrawing is no longer possible."),
+        )
+    _ensure_open(a, now)
+    signup.state = WITHDRAWN
+    session.flush()
+    return settle(session, a)
+
+
+def _acts_for_signup(actor: User, signup: SignUp, a: Activity) -> bool:
+    if can_manage_activity(actor, a):
+        return True
+    if signup.group_id is not None:
+        return bool(
+            (actor.is_booker and actor.group_id == signup.group_id)
+            or (actor.is_secretary and signup.unit_id == actor.unit_id)
+        )
+    return actor.is_secretary and signup.unit_id == actor.unit_id
+
+
+def settle(session: Session, a: Activity) -> list[SignUp]:
+    """Under the lock: promote from the waitlist what now fits, and let the status follow."""
+    session.flush()
+    confirmed, _waiting, _last = _sums(session, a.id)
+    waitlist = list(
+        session.scalars(
+            select(SignUp)
+            .where(SignUp.activity_id == a.id, SignUp.state == WAITLISTED)
+            .order_by(SignUp.seq)
+        )
+    )
+    chosen = set(rules.promotions(a.capacity, confirmed, [(s.id, s.headcount) for s in waitlist]))
+    promoted = [s for s in waitlist if s.id in chosen]
+    for s in promoted:
+        s.state = CONFIRMED
+        confirmed += s.headcount
+    a.status = rules.fill_status(a.status, a.capacity, confirmed, len(waitlist) - len(promoted))
+    session.flush()
+    notify(session, a, promoted, "activity_promoted")
+    return promoted
+
+
+def record_attendance(
+    session: Session, actor: User | None, activity_id: int, attended: Mapping[int, int | None]
+) -> Activity:
+    """The lead unit records how many came of each confirmed sign-up (after the start)."""
+    a = get_activity(session, actor, activity_id, manage=True)
+    if utcnow() < a.start_at:
+        raise refuse("not_started", "attended", _("Attendance is recorded once it has begun."))
+    errors = {
+        str(sid): _("0 to %(n)s people.", n=rules.MAX_CAPACITY)
+        for sid, n in attended.items()
+        if n is not None and not 0 <= n <= rules.MAX_CAPACITY
+    }
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    for s in a.signups:
+        if s.id in attended and s.state == CONFIRMED:
+            s.attended = attended[s.id]
+    record(session, actor, "activity.attendance", a, signups=dict(attended))
+    return a
+
+
+def notify(
+    session: Session, a: Activity, signups: Iterable[SignUp], kind: str, **params: Any
+) -> None:
+    """A notice to each signed-up group (a unit's own sign-up has no group's inbox)."""
+    tz = committee_tz(session, a.committee_id)
+    for s in signups:
+        if s.group_id is None:
+            continue
+        session.add(
+            Notification(
+                group_id=s.group_id,
+                booking_id=None,
+                kind=kind,
+                params=json.dumps(
+                    {
+                        "title": a.title,
+                        "venue": place_name(a),
+                        "start": a.start_at.astimezone(tz).isoformat(),
+                        "activity_id": a.id,
+                        **params,
+                    },
+                    ensure_ascii=False,
+                ),
+            )
+        )
+    session.flush()
+
+
+def signups_of(session: Session, activity_id: int) -> list[SignUp]:
+    return list(
+        session.scalars(
+            select(SignUp)
+            .where(SignUp.activity_id == activity_id)
+            .options(selectinload(SignUp.unit), selectinload(SignUp.group))
+            .order_by(SignUp.seq)
+        )
+    )
+
+
+SIGNUP_COLUMNS = [
+    Column("seq", "序号", "No.", "int"),
+    Column("unit", "单位", "Unit"),
+    Column("group", "团体", "Group"),
+    Column("headcount", "人数", "Headcount", "int"),
+    Column("state", "状态", "State"),
+    Column("attended", "实到人数", "Attended", "int"),
+    Column("note", "备注", "Note"),
+    Column("signed_up_at", "报名时间", "Signed up at"),
+]
+
+
+def signup_table(session: Session, a: Activity) -> Table:
+    """The sign-up list as a table (the lead unit's CSV/XLSX export)."""
+    tz = committee_tz(session, a.committee_id)
+    rows = [
+        {
+            "seq": s.seq,
+            "unit": s.unit.name if s.unit else "",
+            "group": s.group.name if s.group else "",
+            "headcount": s.headcount,
+            "state": SignUpState(s.state).label(lang()),
+            "attended": s.attended,
+            "note": s.note,
+            "signed_up_at": s.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        }
+        for s in signups_of(session, a.id)
+    ]
+    frame = pd.DataFrame(rows, columns=[c.key for c in SIGNUP_COLUMNS]).astype(object)
+    return Table("signups", a.title, SIGNUP_COLUMNS, frame)
