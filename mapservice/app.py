@@ -54,6 +54,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (groups.bp, users.bp, users.links, applications.bp):
         app.register_blueprint(blueprint)
 
+    from mapservice.web import activities
+
+    app.register_blueprint(activities.bp)
+
     import mapservice.api as api
 
     api.init_app(app)

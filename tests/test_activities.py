@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mapservice.booking import feeds
 from mapservice.models import Activity, Booking, Notification, SignUp
 from mapservice.operations.tokens import create_token
-from tests.conftest import Factory, module_world
+from tests.conftest import PASSWORD, Factory, module_world
 from tests.test_access_matrix_web import changed_tables, snapshot
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -58,12 +58,12 @@ class World:
         session.commit()
 
 
-world, web = module_world(World, lambda app, _w: app.test_client(), csrf=False)
+world, web = module_world(World, lambda app, _w: app, csrf=False)
 
 
 def call(web: Any, world: World, who: str, method: str, url: str, body: Any = None) -> Any:
     headers = {"Authorization": f"Bearer {world.tokens[who]}"}
-    return web.open(f"/api/v1{url}", method=method, json=body, headers=headers)
+    return web.test_client().open(f"/api/v1{url}", method=method, json=body, headers=headers)
 
 
 def site_body(**kw: Any) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def test_site_activity_signups_waitlist_and_withdrawal(web: Any, world: World) -
     # The promoted group's iCalendar feed shows the activity.
     _t, secret = feeds.create_token(world.session, world.admin, group_id=world.g_extra[0].id)
     world.session.commit()
-    cal = Calendar.from_ical(web.get(f"/feeds/{secret}.ics").data)
+    cal = Calendar.from_ical(web.test_client().get(f"/feeds/{secret}.ics").data)
     (event,) = cal.walk("VEVENT")
     assert str(event["summary"]).startswith("青年公益林植树") and event["status"] == "CONFIRMED"
 
@@ -226,3 +226,63 @@ def test_venue_activity_holds_its_booking(web: Any, world: World) -> None:
     world.session.rollback()
     world.session.expire_all()
     assert world.session.get(Booking, a["booking_id"]).status == "cancelled"  # type: ignore[union-attr]
+
+
+def logged_in(web: Any, username: str) -> Any:
+    client = web.test_client()
+    assert (
+        client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
+    )
+    return client
+
+
+def test_pages_create_sign_up_export_and_refuse(web: Any, world: World) -> None:
+    sec = logged_in(web, "sec-mobile")
+    assert sec.get("/activities/new").status_code == 200
+    day = soon(14, 9)
+    form = {
+        "title": "羽毛球联谊赛",
+        "kind": "sports",
+        "lead_unit_id": str(world.mobile.id),
+        "date": f"{day:%Y-%m-%d}",
+        "start": "19:00",
+        "end": "21:00",
+        "capacity": "4",
+        "place": "venue",
+        "venue_id": str(world.court.id),
+        "publish": "y",
+    }
+    resp = sec.post("/activities/new", data=form)
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
+    url = resp.headers["Location"]
+    activity_id = int(url.rstrip("/").rsplit("/", 1)[1])
+    # The same time again: the engine's refusal and its free windows, nothing written.
+    again = sec.post("/activities/new", data=form)
+    assert again.status_code == 409 and "activity-error" in again.get_data(as_text=True)
+    # Another unit's secretary may not edit it.
+    other = logged_in(web, "sec-post")
+    assert other.get(f"/activities/{activity_id}/edit").status_code == 403
+    # A booker on the list, signs up; 0 people refused with a message in Chinese.
+    booker = logged_in(web, "booker")
+    assert "羽毛球联谊赛" in booker.get("/activities/?open=1").get_data(as_text=True)
+    bad = booker.post(
+        f"/activities/{activity_id}/signup",
+        data={"group": str(world.g_mobile.id), "headcount": "0"},
+    )
+    assert bad.status_code == 422 and "至少报名1人" in bad.get_data(as_text=True)
+    ok = booker.post(
+        f"/activities/{activity_id}/signup",
+        data={"group": str(world.g_mobile.id), "headcount": "3"},
+    )
+    assert ok.status_code == 303
+    page = booker.get(f"/activities/{activity_id}").get_data(as_text=True)
+    assert "my-signups" in page and "signup-table" not in page
+    unit = other.post(f"/activities/{activity_id}/signup", data={"group": "", "headcount": "2"})
+    assert unit.status_code == 303
+    assert "候补" in other.get(f"/activities/{activity_id}").get_data(as_text=True)
+    # The lead unit exports the list.
+    csv = sec.get(f"/activities/{activity_id}/signups.csv")
+    assert csv.status_code == 200 and "移动团支部" in csv.get_data(as_text=True)
+    xlsx = sec.get(f"/activities/{activity_id}/signups.xlsx")
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    assert booker.get(f"/activities/{activity_id}/signups.csv").status_code == 403

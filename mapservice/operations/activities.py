@@ -253,7 +253,7 @@ def update_activity(
             "%(n)s people are confirmed already: the capacity cannot be less.", n=confirmed
         )
     status = changes.get("status")
-    if status is not None and status not in _next_statuses(a.status):
+    if status is not None and status not in next_statuses(a.status):
         errors["status"] = _("The activity cannot go from %(a)s to %(b)s.", a=a.status, b=status)
     site = None
     if any(k in changes for k in SITE_FIELDS) and a.venue_id is None:
@@ -299,7 +299,7 @@ def update_activity(
     return a
 
 
-def _next_statuses(status: str) -> tuple[str, ...]:
+def next_statuses(status: str) -> tuple[str, ...]:
     s = ActivityStatus
     return {
         s.DRAFT.value: (s.DRAFT.value, s.OPEN.value),

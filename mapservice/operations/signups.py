@@ -195,7 +195,7 @@ def withdraw(
         .where(SignUp.id == signup_id, SignUp.activity_id == a.id)
         .execution_options(populate_existing=True)
     ).one_or_none()
-    if signup is None or not _acts_for_signup(actor, signup, a):
+    if signup is None or not acts_for_signup(actor, signup, a):
         raise NotFound("signup_not_found", _("No such sign-up."))
     if signup.state == WITHDRAWN:
         return []
@@ -211,7 +211,7 @@ def withdraw(
     return settle(session, a)
 
 
-def _acts_for_signup(actor: User, signup: SignUp, a: Activity) -> bool:
+def acts_for_signup(actor: User, signup: SignUp, a: Activity) -> bool:
     if can_manage_activity(actor, a):
         return True
     if signup.group_id is not None:
