@@ -40,6 +40,11 @@ EXPORT_TYPES = {
 }
 
 
+def _int(text: str | None) -> int | None:
+    """A posted id: digits only (anything else is no id, refused by the operation)."""
+    return int(text) if text and text.isdigit() and len(text) < 10 else None
+
+
 def _actor() -> User:
     actor = current_actor()
     assert actor is not None  # every route is login_required
@@ -155,7 +160,7 @@ def sign_up(activity_id: int) -> Any:
             actor,
             activity_id,
             form.headcount.data or 0,
-            group_id=int(form.group.data) if form.group.data else None,
+            group_id=_int(form.group.data),
             note=form.note.data or "",
         )
     except (ValidationFailed, RuleViolation) as exc:
@@ -363,8 +368,8 @@ def _save(form: ActivityForm, actor: User, a: Activity | None, values: dict[str,
         get_db(),
         actor,
         **own,
-        lead_unit_id=int(form.lead_unit_id.data) if form.lead_unit_id.data else None,
-        venue_id=int(form.venue_id.data) if at_venue else None,
+        lead_unit_id=_int(form.lead_unit_id.data),
+        venue_id=_int(form.venue_id.data) if at_venue else None,
         publish=bool(form.publish.data),
         **({} if at_venue else site),
     )

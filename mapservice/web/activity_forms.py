@@ -22,7 +22,7 @@ from mapservice.web.forms import TIME, _sane_date, options
 class ActivityForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120)])
     kind = SelectField(_l("Kind"), choices=[], validate_choice=True)
-    lead_unit_id = SelectField(_l("Lead unit"), choices=[], validate_choice=True)
+    lead_unit_id = SelectField(_l("Lead unit"), choices=[], validate_choice=False)
     date = DateField(_l("Date"), validators=[InputRequired(), _sane_date])
     start = StringField(_l("From"), validators=[InputRequired(), TIME])
     end = StringField(_l("Until"), validators=[InputRequired(), TIME])
