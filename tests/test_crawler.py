@@ -52,8 +52,8 @@ LATIN_ALLOWED = {
     "api", "csv", "xlsx", "xls", "geojson", "json", "pdf", "png", "svg", "ics", "icalendar",
     "url", "id", "wgs", "gcj", "bd", "osm", "openstreetmap", "amap", "tianditu", "leaflet",
     "km", "bearer", "authorization", "token", "http", "https", "a3", "a4", "utf", "excel",
-    "wps", "mapservice", "get", "post", "patch", "delete", "v1", "tel", "min", "ok", "iframe", "openapi",
-    "gps", "gbk", "utc",
+    "wps", "mapservice", "get", "post", "patch", "v1", "tel", "min", "ok", "iframe", "openapi",
+    "gps", "gbk", "utc", "delete",
 }  # fmt: skip
 #: Paths the crawler does not follow: static files (no text of ours), logging out (it would end
 #: the session mid-crawl; it is a POST anyway).
