@@ -17,7 +17,6 @@ confirmed headcount exceeds its capacity, arrival numbers are 1..n without a gap
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import statistics
 import time
@@ -28,7 +27,7 @@ from sqlalchemy import case, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bench.common import Report, summary
+from bench.common import Report, fire, summary
 from bench.generate import Dataset
 from mapservice.db import make_engine, writer
 from mapservice.models import Activity, SignUp, Unit, User
@@ -134,27 +133,10 @@ def _worker(
 def _run(
     mode: str, url: str, ds: Dataset, activities: list[int], workers: int
 ) -> tuple[float, list[tuple[str, float]]]:
-    ctx = multiprocessing.get_context("fork")
-    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    procs = []
-    for k in range(workers):
-        rnd = random.Random(k)
-        plan = [(a, rnd.choice((1, 2, 3))) for a in activities]
-        user_id = ds.booker_ids[k % len(ds.booker_ids)]
-        p = ctx.Process(target=_worker, args=(mode, url, user_id, plan, ready, go, out))
-        p.start()
-        procs.append(p)
-    for _ in procs:
-        ready.acquire()
-    t0 = time.perf_counter()
-    go.set()
-    results: list[tuple[str, float]] = []
-    for _ in procs:
-        results.extend(out.get(timeout=1800))
-    wall = time.perf_counter() - t0
-    for p in procs:
-        p.join()
-    return wall, results
+    rngs = [random.Random(k) for k in range(workers)]
+    plans = [[(a, rngs[k].choice((1, 2, 3))) for a in activities] for k in range(workers)]
+    args = [(mode, url, ds.booker_ids[k % len(ds.booker_ids)], plans[k]) for k in range(workers)]
+    return fire(_worker, args)
 
 
 def _violations(engine: Engine, activities: list[int]) -> int:

@@ -286,3 +286,18 @@ def test_pages_create_sign_up_export_and_refuse(web: Any, world: World) -> None:
     xlsx = sec.get(f"/activities/{activity_id}/signups.xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
     assert booker.get(f"/activities/{activity_id}/signups.csv").status_code == 403
+
+
+def test_waitlist_is_strict_first_come_first_served() -> None:
+    """Pure rules: nobody overtakes the waitlist's head, even one who would fit."""
+    from mapservice.core import activities as rules
+
+    assert rules.place(10, 8, 0, 2) == "confirmed"
+    assert rules.place(10, 8, 0, 3) == "waitlisted"
+    assert rules.place(10, 5, 1, 1) == "waitlisted"  # someone waits: no overtaking
+    # Room for 4: the head (3) goes, the next (2) does not fit, so the one after (1) waits too.
+    assert rules.promotions(10, 6, [(1, 3), (2, 2), (3, 1)]) == [1]
+    assert rules.promotions(10, 9, [(1, 3), (2, 1)]) == []
+    assert rules.fill_status("open", 10, 10, 0) == "full"
+    assert rules.fill_status("full", 10, 7, 0) == "open"
+    assert rules.fill_status("closed", 10, 10, 0) == "closed"
