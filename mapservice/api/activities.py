@@ -15,6 +15,7 @@ from mapservice.models import Activity, SignUp, User
 from mapservice.operations import activities as ops
 from mapservice.operations import signups
 from mapservice.policy.activities import get_activity as load_activity
+from mapservice.web.database import end_read_phase
 
 
 def activity_out(a: Activity, counted: tuple[int, int]) -> s.ActivityOut:
@@ -183,6 +184,7 @@ def signup_out(signup: SignUp) -> s.SignUpOut:
     errors=WRITE_ERRORS,
 )
 def create_signup(activity_id: int, body: s.SignUpIn) -> s.SignUpOut:
+    end_read_phase()  # SQLite: the token's check read apart, the write lock held only to write
     return signup_out(
         signups.sign_up(
             db(), _user(), activity_id, body.headcount, group_id=body.group_id, note=body.note
@@ -200,4 +202,5 @@ def create_signup(activity_id: int, body: s.SignUpIn) -> s.SignUpOut:
     errors=WRITE_ERRORS,
 )
 def delete_signup(activity_id: int, signup_id: int) -> None:
+    end_read_phase()
     signups.withdraw(db(), _user(), activity_id, signup_id)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice import policy
 from mapservice.booking.rows import aware
@@ -82,16 +83,32 @@ def counts(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
 
 def _sums(session: Session, activity_id: int) -> tuple[int, int, int]:
     """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number."""
-    confirmed, waiting, last = session.execute(
+    confirmed, waiting, last, _same, _tz = _sums_and(session, activity_id)
+    return confirmed, waiting, last
+
+
+def _sums_and(
+    session: Session,
+    activity_id: int,
+    same: ColumnElement[bool] | None = None,
+    committee_id: int | None = None,
+) -> tuple[int, int, int, int, str | None]:
+    """:func:`_sums`, with (one round trip under the lock) how many active sign-ups match
+    ``same`` and the committee's time zone."""
+    dup = case((and_(SignUp.state.in_(ACTIVE_STATES), same), 1), else_=0) if same is not None else 0
+    tz = select(Committee.timezone).where(Committee.id == committee_id).scalar_subquery()
+    confirmed, waiting, last, dups, tz_name = session.execute(
         select(
             func.coalesce(
                 func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0
             ),
             func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
             func.coalesce(func.max(SignUp.seq), 0),
+            func.coalesce(func.sum(dup), 0),
+            tz,
         ).where(SignUp.activity_id == activity_id)
     ).one()
-    return int(confirmed), int(waiting), int(last)
+    return int(confirmed), int(waiting), int(last), int(dups), tz_name
 
 
 def _signer(session: Session, actor: User, group_id: int | None) -> tuple[int | None, int | None]:
@@ -124,27 +141,28 @@ def sign_up(
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
     now = aware(now)
-    a = get_activity(session, actor, activity_id, lock=True)
-    _ensure_open(a, now)
-    problem = rules.headcount_problem(headcount, a.capacity)
-    if problem:
-        raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
     if len(note) > rules.MAX_NOTE:
         raise ValidationFailed(
             _("Please correct the marked fields."),
             {"note": _("At most %(n)s characters.", n=rules.MAX_NOTE)},
         )
+    # Who signs up needs no lock: read before the activity is locked (on PostgreSQL the row
+    # lock is then held only for the decision and the write; on SQLite the writer
+    # transaction's lock begins with this read all the same).
     unit_id, gid = _signer(session, actor, group_id)
+    a = get_activity(session, actor, activity_id, lock=True)
+    _ensure_open(a, now)
+    problem = rules.headcount_problem(headcount, a.capacity)
+    if problem:
+        raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
     same = (
         SignUp.group_id == gid
         if gid is not None
         else and_(SignUp.group_id.is_(None), SignUp.unit_id == unit_id)
     )
-    if session.scalar(
-        select(SignUp.id).where(SignUp.activity_id == a.id, SignUp.state.in_(ACTIVE_STATES), same)
-    ):
+    confirmed, waiting, last, dups, tz = _sums_and(session, a.id, same, a.committee_id)
+    if dups:
         raise refuse("already_signed_up", "group_id", _("Already signed up for this activity."))
-    confirmed, waiting, last = _sums(session, a.id)
     state = rules.place(a.capacity, confirmed, waiting, headcount)
     signup = SignUp(
         activity_id=a.id,
@@ -162,9 +180,9 @@ def sign_up(
     else:
         waiting += 1
     a.status = rules.fill_status(a.status, a.capacity, confirmed, waiting)
-    session.flush()
     if state == CONFIRMED:
-        notify(session, a, [signup], "activity_confirmed")
+        notify(session, a, [signup], "activity_confirmed", tz=ZoneInfo(tz or "Asia/Shanghai"))
+    session.flush()
     return signup
 
 
@@ -266,16 +284,24 @@ def record_attendance(
 
 
 def notify(
-    session: Session, a: Activity, signups: Iterable[SignUp], kind: str, **params: Any
+    session: Session,
+    a: Activity,
+    signups: Iterable[SignUp],
+    kind: str,
+    *,
+    tz: ZoneInfo | None = None,
+    **params: Any,
 ) -> None:
-    """A notice to each signed-up group (a unit's own sign-up has no group's inbox)."""
-    tz = committee_tz(session, a.committee_id)
-    for s in signups:
-        if s.group_id is None:
-            continue
+    """A notice to each signed-up group (a unit's own sign-up has no group's inbox): its
+    group_id set on a sign-up not yet flushed too."""
+    to = [s.group_id for s in signups if s.group_id is not None]
+    if not to:
+        return
+    tz = tz or committee_tz(session, a.committee_id)
+    for group_id in to:
         session.add(
             Notification(
-                group_id=s.group_id,
+                group_id=group_id,
                 booking_id=None,
                 kind=kind,
                 params=json.dumps(
@@ -290,7 +316,6 @@ def notify(
                 ),
             )
         )
-    session.flush()
 
 
 def signups_of(session: Session, activity_id: int) -> list[SignUp]:
