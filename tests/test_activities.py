@@ -124,6 +124,12 @@ def test_site_activity_signups_waitlist_and_withdrawal(web: Any, world: World) -
         select(Notification.kind).where(Notification.group_id == world.g_extra[0].id)
     ).all()
     assert "activity_promoted" in kinds
+    confirmed = world.session.scalars(
+        select(Notification.params).where(
+            Notification.group_id == world.g_mobile.id, Notification.kind == "activity_confirmed"
+        )
+    ).all()
+    assert len(confirmed) == 1 and "朝阳社区公益林" in confirmed[0]
     got = call(web, world, "booker", "GET", f"/activities?month={soon(10, 9):%Y-%m}").get_json()
     assert [x["confirmed_headcount"] for x in got["activities"] if x["id"] == a["id"]] == [6]
     # The promoted group's iCalendar feed shows the activity.

@@ -18,8 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice import policy
@@ -28,7 +28,7 @@ from mapservice.core import activities as rules
 from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, ValidationFailed, Violation
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import ActivityStatus, SignUpState
-from mapservice.db import utcnow
+from mapservice.db import is_immediate, utcnow
 from mapservice.models import Activity, Committee, Notification, SignUp, User
 from mapservice.models.audit import record
 from mapservice.policy.activities import can_manage_activity, get_activity
@@ -136,8 +136,16 @@ def sign_up(
     note: str = "",
     now: datetime | None = None,
 ) -> SignUp:
-    """Raise a hand for the activity, under its lock: confirmed if nobody waits and the
-    headcount fits, else waitlisted (see :mod:`mapservice.core.activities`)."""
+    """Raise a hand for the activity: confirmed if nobody waits and the headcount fits, else
+    waitlisted (see :mod:`mapservice.core.activities`).
+
+    Two steps, as a booking's: the checks that need no lock read first (who signs up, the
+    activity as the actor sees it, open, headcount; on SQLite, when the session has no
+    transaction yet, in a read transaction of its own, so the write lock is held only for
+    the second step); then, under the activity's lock, what may have changed is read again
+    with the sums (on PostgreSQL the row lock, then the sums in a statement of their own,
+    which sees every sign-up committed before the lock was granted), the decision, and the
+    rows written with plain statements."""
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
     now = aware(now)
@@ -146,48 +154,121 @@ def sign_up(
             _("Please correct the marked fields."),
             {"note": _("At most %(n)s characters.", n=rules.MAX_NOTE)},
         )
-    # Who signs up needs no lock: read before the activity is locked (on PostgreSQL the row
-    # lock is then held only for the decision and the write; on SQLite the writer
-    # transaction's lock begins with this read all the same).
+    read_apart = (
+        session.get_bind().dialect.name == "sqlite"
+        and not session.in_transaction()
+        and not (session.new or session.dirty or session.deleted)
+    )
+    if read_apart:
+        session.connection(execution_options={"sqlite_begin": "deferred"})
     unit_id, gid = _signer(session, actor, group_id)
-    a = get_activity(session, actor, activity_id, lock=True)
+    a = get_activity(session, actor, activity_id)
     _ensure_open(a, now)
     problem = rules.headcount_problem(headcount, a.capacity)
     if problem:
         raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
+    actor_id, place = actor.id, place_name(a)
+    if read_apart:
+        session.commit()  # read only: ends the read transaction, the objects stay loaded
     same = (
         SignUp.group_id == gid
         if gid is not None
         else and_(SignUp.group_id.is_(None), SignUp.unit_id == unit_id)
     )
+    locked = lock_activity(session, a.id)
+    if locked is None:
+        raise NotFound("activity_not_found", _("No such activity."))
+    status, capacity, deadline, end_at, title, start_at = locked
+    if (status, capacity, deadline, end_at) != (a.status, a.capacity, a.signup_deadline, a.end_at):
+        _ensure_open(a, now, status=status, deadline=deadline, end=end_at)
+        problem = rules.headcount_problem(headcount, capacity)
+        if problem:
+            raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
     confirmed, waiting, last, dups, tz = _sums_and(session, a.id, same, a.committee_id)
     if dups:
         raise refuse("already_signed_up", "group_id", _("Already signed up for this activity."))
-    state = rules.place(a.capacity, confirmed, waiting, headcount)
-    signup = SignUp(
-        activity_id=a.id,
-        unit_id=unit_id,
-        group_id=gid,
-        headcount=headcount,
-        state=state,
-        seq=last + 1,
-        note=note.strip(),
-        created_by_id=actor.id,
-    )
+    state = rules.place(capacity, confirmed, waiting, headcount)
+    confirmed += headcount if state == CONFIRMED else 0
+    waiting += state == WAITLISTED
+    created = utcnow()
+    values: dict[str, Any] = {
+        "activity_id": a.id,
+        "unit_id": unit_id,
+        "group_id": gid,
+        "headcount": headcount,
+        "state": state,
+        "seq": last + 1,
+        "note": note.strip(),
+        "attended": None,
+        "created_by_id": actor_id,
+        "created_at": created,
+        "updated_at": created,
+    }
+    conn = session.connection()
+    signup_id = conn.execute(_INSERT_SIGNUP, values).scalar_one()
+    settled = rules.fill_status(status, capacity, confirmed, waiting)
+    if settled != status:
+        conn.execute(_SET_STATUS, {"activity_id": a.id, "status": settled, "at": created})
+    if state == CONFIRMED and gid is not None:
+        # Through the session (not a plain insert): its flush is what has the notice
+        # e-mailed after the commit (web.bookings.inbox's listener).
+        start = start_at.astimezone(ZoneInfo(tz or "Asia/Shanghai")).isoformat()
+        params = {"title": title, "venue": place, "start": start, "activity_id": a.id}
+        session.add(
+            Notification(
+                group_id=gid,
+                kind="activity_confirmed",
+                params=json.dumps(params, ensure_ascii=False),
+            )
+        )
+    session.expire(a)  # written apart: read again on first use
+    signup = SignUp(id=signup_id, **values)
+    make_transient_to_detached(signup)
     session.add(signup)
-    if state == CONFIRMED:
-        confirmed += headcount
-    else:
-        waiting += 1
-    a.status = rules.fill_status(a.status, a.capacity, confirmed, waiting)
-    if state == CONFIRMED:
-        notify(session, a, [signup], "activity_confirmed", tz=ZoneInfo(tz or "Asia/Shanghai"))
-    session.flush()
     return signup
 
 
-def _ensure_open(a: Activity, now: datetime) -> None:
-    status = shown_status(a, now)
+# Built once: under the lock, building a statement costs more than running it.
+_INSERT_SIGNUP = insert(SignUp).returning(SignUp.id)
+_SET_STATUS = (
+    update(Activity)
+    .where(Activity.id == bindparam("activity_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("at"))
+)
+_LOCK_READ = select(
+    Activity.status,
+    Activity.capacity,
+    Activity.signup_deadline,
+    Activity.end_at,
+    Activity.title,
+    Activity.start_at,
+).where(Activity.id == bindparam("activity_id"))
+_LOCK = {"sqlite": _LOCK_READ, "postgresql": _LOCK_READ.with_for_update()}
+
+
+def lock_activity(session: Session, activity_id: int) -> tuple[Any, ...] | None:
+    """Take the activity's lock and read, in the same statement, what sign-up decides on
+    (PostgreSQL: its row ``FOR UPDATE``; SQLite: the writer transaction begun
+    ``IMMEDIATE``). None if it is gone."""
+    if not is_immediate(session):
+        raise RuntimeError("an activity's sign-ups are written in a writer session")
+    conn = session.connection()
+    row = conn.execute(_LOCK[conn.dialect.name], {"activity_id": activity_id}).one_or_none()
+    return None if row is None else tuple(row)
+
+
+def _ensure_open(
+    a: Activity,
+    now: datetime,
+    *,
+    status: str | None = None,
+    deadline: datetime | None = None,
+    end: datetime | None = None,
+) -> None:
+    """Refused unless sign-up is open (the activity's values, or those read under the lock)."""
+    status = rules.effective_status(
+        status or a.status, deadline or a.signup_deadline, end or a.end_at, now
+    )
     if status == ActivityStatus.CANCELLED.value:
         raise refuse("activity_cancelled", "status", _("This activity was cancelled."))
     if status not in rules.SIGNUP_OPEN:
