@@ -220,6 +220,12 @@ def test_venue_activity_holds_its_booking(web: Any, world: World) -> None:
     world.session.expire_all()
     assert world.session.get(Booking, a["booking_id"]).start_at == soon(12, 18)  # type: ignore[union-attr]
     assert call(web, world, "sec_post", "PATCH", f"/activities/{a['id']}", moved).status_code == 403
+    sec = logged_in(web, "sec-mobile")  # capacity 0 from the page: refused, not ignored
+    page = sec.get(f"/activities/{a['id']}/edit").get_data(as_text=True)
+    assert 'name="title"' in page
+    form = {"title": "羽毛球友谊赛", "kind": "sports", "date": f"{soon(12, 18):%Y-%m-%d}"}
+    form.update(start="18:00", end="20:00", capacity="0", status="open")
+    assert sec.post(f"/activities/{a['id']}/edit", data=form).status_code == 422
     resp = call(
         web,
         world,

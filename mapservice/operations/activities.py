@@ -233,9 +233,13 @@ def update_activity(
     a = get_activity(session, actor, activity_id, manage=True, lock=True)
     if a.status == ActivityStatus.CANCELLED.value:
         raise refuse("activity_cancelled", "status", _("This activity was cancelled."))
-    start, end = changes.get("start") or a.start_at, changes.get("end") or a.end_at
-    capacity = changes.get("capacity") or a.capacity
-    deadline = changes.get("signup_deadline") or a.signup_deadline
+
+    def given(key: str, default: Any) -> Any:
+        return default if changes.get(key) is None else changes[key]
+
+    start, end = given("start", a.start_at), given("end", a.end_at)
+    capacity: int = given("capacity", a.capacity)
+    deadline: datetime = given("signup_deadline", a.signup_deadline)
     if "start" in changes and "signup_deadline" not in changes and a.signup_deadline == a.start_at:
         deadline = start
     errors = rules.activity_problems(
