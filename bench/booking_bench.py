@@ -21,7 +21,6 @@ Each runs on a database :mod:`bench.generate` filled, beside its baseline on the
 from __future__ import annotations
 
 import math
-import multiprocessing
 import random
 import statistics
 import time
@@ -34,7 +33,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload
 
-from bench.common import Report, ratio, summary
+from bench.common import Report, fire, ratio, summary
 from bench.generate import TZ_NAME, Dataset, count_overlaps
 from mapservice.booking import capacity
 from mapservice.booking import engine as booking_engine
@@ -257,26 +256,17 @@ def _run_mode(
     workers: int,
     per_worker: int,
 ) -> tuple[float, list[tuple[int, int, datetime, datetime, int, str, float]]]:
-    ctx = multiprocessing.get_context("fork")
-    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    procs = []
-    for k in range(workers):
-        attempts = _attempts(1000 * k, per_worker, venues, days)  # same requests each mode
-        user_id = ds.booker_ids[k % len(ds.booker_ids)]
-        p = ctx.Process(target=_worker, args=(mode, url, user_id, attempts, ready, go, out))
-        p.start()
-        procs.append(p)
-    for _ in procs:
-        ready.acquire()
-    t0 = time.perf_counter()
-    go.set()
-    results = []
-    for _ in procs:
-        results.extend(out.get(timeout=1800))
-    wall = time.perf_counter() - t0
-    for p in procs:
-        p.join()
-    return wall, results
+    args = [
+        # the same requests in each mode
+        (
+            mode,
+            url,
+            ds.booker_ids[k % len(ds.booker_ids)],
+            _attempts(1000 * k, per_worker, venues, days),
+        )
+        for k in range(workers)
+    ]
+    return fire(_worker, args)
 
 
 def _false_refusals(

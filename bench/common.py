@@ -43,6 +43,30 @@ def summary(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def fire(target: Callable[..., None], args: list[tuple[Any, ...]]) -> tuple[float, list[Any]]:
+    """One forked process per ``args`` running ``target(*args, ready, go, out)``: each
+    releases ``ready`` once set up, waits for ``go``, puts its list of results on ``out``.
+    Returns the wall time from ``go`` to the last result, and every result."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, ready, go, out)) for a in args]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire()
+    t0 = time.perf_counter()
+    go.set()
+    results: list[Any] = []
+    for _ in procs:
+        results.extend(out.get(timeout=1800))
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    return wall, results
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()

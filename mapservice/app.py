@@ -71,6 +71,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(plans.bp)
 
+    from mapservice.web import activities
+
+    app.register_blueprint(activities.bp)
+
     import mapservice.api as api
 
     api.init_app(app)

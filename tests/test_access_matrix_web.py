@@ -35,6 +35,7 @@ from mapservice.booking import engine as booking_engine
 from mapservice.booking import feeds
 from mapservice.db import Base, utcnow, writer
 from mapservice.models import (
+    Activity,
     ApiToken,
     AuditEntry,
     Booking,
@@ -48,6 +49,7 @@ from mapservice.models import (
     PasswordLink,
     Plan,
     PlanEntry,
+    SignUp,
     Unit,
     UnitApplication,
     User,
@@ -188,6 +190,8 @@ class World:
             return self._application(owner, n)
         if kind in ("plan", "pairing"):
             return self._plan(owner) if kind == "plan" else self._pairing(owner, n)
+        if kind in ("activity", "started", "signup"):
+            return self._activity(kind, owner, n)
         if kind == "note":
             note = Notification(
                 group_id=self.groups[owner].id,
@@ -225,6 +229,43 @@ class World:
         self.session.add(pairing)
         self.session.commit()
         return pairing
+
+    def _activity(self, kind: str, owner: str, n: int) -> Any:
+        """An open activity at a site led by ``owner``'s unit (``started``: begun an hour
+        ago); ``signup``: the owner's group signed up for a new one."""
+        db, unit = self.session, self.units[owner]
+        start = datetime.now(TZ).replace(microsecond=0) + timedelta(days=5)
+        if kind == "started":
+            start = datetime.now(TZ).replace(microsecond=0) - timedelta(hours=1)
+        activity = Activity(
+            committee_id=unit.committee_id,
+            title=f"{owner}活动{n}",
+            kind="volunteer",
+            lead_unit_id=unit.id,
+            start_at=start,
+            end_at=start + timedelta(hours=3),
+            capacity=20,
+            signup_deadline=start,
+            status="open",
+            site_lon=119.4253,
+            site_lat=32.1975,
+            site_name="公益林",
+        )
+        db.add(activity)
+        db.commit()
+        if kind != "signup":
+            return activity
+        signup = SignUp(
+            activity_id=activity.id,
+            unit_id=unit.id,
+            group_id=self.groups[owner].id,
+            headcount=2,
+            state="confirmed",
+            seq=1,
+        )
+        db.add(signup)
+        db.commit()
+        return signup
 
     def _application(self, owner: str, n: int) -> UnitApplication:
         """A pending application to join ``owner``'s committee (its unit applied)."""
@@ -714,6 +755,64 @@ def link_issued(world: World, role: str, user: User, data: Any) -> bool:
     )
 
 
+def activity_form(world: World, role: str, owner_or_activity: Any) -> dict[str, Any]:
+    """The activity form: a new site activity led by the owner's unit, or ``activity``
+    renamed."""
+    if isinstance(owner_or_activity, str):
+        unit_id, start = world.units[owner_or_activity].id, datetime.now(TZ) + timedelta(days=6)
+        extra = {"place": "site", "publish": "y", "lead_unit_id": str(unit_id)}
+    else:
+        start = owner_or_activity.start_at.astimezone(TZ)
+        extra = {"status": "open"}
+    return {
+        "title": f"矩阵活动{next(world.seq)}",
+        "kind": "volunteer",
+        "date": f"{start:%Y-%m-%d}",
+        "start": f"{start:%H:%M}",
+        "end": "23:59",
+        "capacity": "20",
+        "site_lon": "119.4253",
+        "site_lat": "32.1975",
+        "site_name": "公益林",
+        **extra,
+    }
+
+
+def activity_titled(world: World, role: str, owner: str, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(Activity.id).where(
+                Activity.title == data["title"], Activity.lead_unit_id == world.units[owner].id
+            )
+        )
+    )
+
+
+def signer_of(world: World, role: str) -> str:
+    """Who a role signs up: a secretary its unit (""), anyone else a group of its own."""
+    if role.startswith("sec"):
+        return ""
+    owner = {"booker_a": "A", "booker_b": "B", "admin": "A", "other_admin": "X"}.get(role, "A")
+    return str(world.groups[owner].id)
+
+
+def signed_up(world: World, role: str, activity: Activity, data: Any) -> bool:
+    world.session.rollback()
+    return bool(world.session.scalar(select(SignUp.id).where(SignUp.activity_id == activity.id)))
+
+
+def attendance_noted(world: World, role: str, activity: Activity, data: Any) -> bool:
+    world.session.rollback()
+    return bool(
+        world.session.scalar(
+            select(AuditEntry.id).where(
+                AuditEntry.action == "activity.attendance", AuditEntry.object_id == activity.id
+            )
+        )
+    )
+
+
 # Outcomes per role for the objects of A, B and X.
 # The venues are published: public, seen by everyone, another committee's staff included
 # (issue 16: a logged-in user sees at least what a visitor sees); they may not change them.
@@ -795,6 +894,26 @@ MANAGE_GROUP = R(
     admin="ok ok 404",
     other_admin="404 404 ok",
 )
+# Activities: seen by the committee; managed by the admin and the lead unit's secretary.
+SEE_ACTIVITY = R(
+    anon="login login login",
+    booker_a="ok ok 404",
+    booker_b="ok ok 404",
+    sec_a="ok ok 404",
+    sec_b="ok ok 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+MANAGE_ACTIVITY = R(
+    anon="login login login",
+    booker_a="403 403 404",
+    booker_b="403 403 404",
+    sec_a="ok 403 404",
+    sec_b="403 ok 404",
+    admin="ok ok 404",
+    other_admin="404 404 ok",
+)
+EDIT_ACTIVITY = {**MANAGE_ACTIVITY, "booker_a": "403 403 403", "booker_b": "403 403 403"}
 EVERYONE = R(**{r: "ok" for r in ROLES})
 SIGNED_IN = {**EVERYONE, "anon": LOGIN}
 STAFF = {**SIGNED_IN, "booker_a": "403", "booker_b": "403"}
@@ -1395,6 +1514,92 @@ CASES: list[Case] = [
         lambda w, t: f"/feeds/{t.secret}.ics",
         R(**{r: "ok ok ok" for r in ROLES}),
         "feed",
+    ),
+    # -- activities and sign-ups
+    Case(
+        "/activities/",
+        "GET",
+        const("/activities/"),
+        {**LIST_VENUES, "anon": LOGIN},
+        "activity",
+        True,
+        shown=ids_in("data-activity-id"),
+    ),
+    Case(
+        "/activities/<int:activity_id>",
+        "GET",
+        lambda w, a: f"/activities/{a.id}",
+        SEE_ACTIVITY,
+        "activity",
+    ),
+    Case("/activities/new", "GET", const("/activities/new"), {**STAFF}),
+    Case(
+        "/activities/new",
+        "POST",
+        const("/activities/new"),
+        {**REGISTER_FOR_UNIT, "sec_a": "ok 403 403", "sec_b": "403 ok 403"},
+        "owner",
+        data=activity_form,
+        check=activity_titled,
+    ),
+    Case(
+        "/activities/<int:activity_id>/edit",
+        "GET",
+        lambda w, a: f"/activities/{a.id}/edit",
+        EDIT_ACTIVITY,
+        "activity",
+    ),
+    Case(
+        "/activities/<int:activity_id>/edit",
+        "POST",
+        lambda w, a: f"/activities/{a.id}/edit",
+        EDIT_ACTIVITY,
+        "activity",
+        data=activity_form,
+        check=lambda w, r, a, d: reload(w, a).title == d["title"],
+    ),
+    Case(
+        "/activities/<int:activity_id>/cancel",
+        "POST",
+        lambda w, a: f"/activities/{a.id}/cancel",
+        MANAGE_ACTIVITY,
+        "activity",
+        data=lambda w, r, a: {"reason": "矩阵"},
+        check=lambda w, r, a, d: reload(w, a).status == "cancelled",
+    ),
+    Case(
+        "/activities/<int:activity_id>/signup",
+        "POST",
+        lambda w, a: f"/activities/{a.id}/signup",
+        SEE_ACTIVITY,
+        "activity",
+        data=lambda w, r, a: {"headcount": "2", "group": signer_of(w, r)},
+        check=signed_up,
+    ),
+    Case(
+        "/activities/<int:activity_id>/signups/<int:signup_id>/withdraw",
+        "POST",
+        lambda w, s: f"/activities/{getattr(s, 'activity_id', s.id)}/signups/{s.id}/withdraw",
+        OWN_GROUP,
+        "signup",
+        data=lambda w, r, s: {},
+        check=lambda w, r, s, d: reload(w, s).state == "withdrawn",
+    ),
+    Case(
+        "/activities/<int:activity_id>/attendance",
+        "POST",
+        lambda w, a: f"/activities/{a.id}/attendance",
+        MANAGE_ACTIVITY,
+        "started",
+        data=lambda w, r, a: {},
+        check=attendance_noted,
+    ),
+    Case(
+        "/activities/<int:activity_id>/signups.<fmt>",
+        "GET",
+        lambda w, a: f"/activities/{a.id}/signups.xlsx",
+        MANAGE_ACTIVITY,
+        "activity",
     ),
     # -- account: one's details and password
     Case("/account/", "GET", const("/account/"), SIGNED_IN),

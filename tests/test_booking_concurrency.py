@@ -415,21 +415,29 @@ def test_concurrent_bookings_never_exceed_capacity_nor_refuse_falsely(
 # ---------------------------------------------------------------- the naive pattern
 
 
+def naive_row(a: Attempt) -> Booking:
+    """The confirmed booking row the naive pattern inserts (no allocations)."""
+    return Booking(
+        venue_id=a.venue_id,
+        group_id=a.group_id,
+        entered_by_id=a.actor_id,
+        start_at=a.start,
+        end_at=a.end,
+        units=a.units,
+        status="confirmed",
+    )
+
+
 def naive_insert(eng: Engine, a: Attempt) -> None:
     """Insert the booking row, retrying SQLite's 'database is locked' (a busy writer)."""
+    insert_retrying(eng, lambda: naive_row(a))
+
+
+def insert_retrying(eng: Engine, row: Any) -> None:
+    """Insert ``row()`` in its own transaction, retrying SQLite's 'database is locked'."""
     for attempt in range(100):
         with Session(eng) as session:
-            session.add(
-                Booking(
-                    venue_id=a.venue_id,
-                    group_id=a.group_id,
-                    entered_by_id=a.actor_id,
-                    start_at=a.start,
-                    end_at=a.end,
-                    units=a.units,
-                    status="confirmed",
-                )
-            )
+            session.add(row())
             try:
                 session.commit()
                 return
@@ -469,17 +477,7 @@ def naive_book(eng: Engine, a: Attempt) -> bool:
             return False
         if eng.dialect.name == "postgresql":
             time.sleep(0.001)
-            session.add(
-                Booking(
-                    venue_id=a.venue_id,
-                    group_id=a.group_id,
-                    entered_by_id=a.actor_id,
-                    start_at=a.start,
-                    end_at=a.end,
-                    units=a.units,
-                    status="confirmed",
-                )
-            )
+            session.add(naive_row(a))
             session.commit()
             return True
         session.rollback()  # end the read transaction (sqlite3's legacy autocommit SELECT)

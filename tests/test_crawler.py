@@ -33,7 +33,7 @@ from mapservice.booking import feeds
 from mapservice.db import writer
 from mapservice.models import Closure, Committee, Group, Unit, User, Venue
 from mapservice.models.committees import Area
-from mapservice.operations import applications, pairings, plans
+from mapservice.operations import activities, applications, pairings, plans, signups
 from mapservice.operations.accounts import issue_link
 from tests.conftest import PASSWORD, Factory, empty_database
 
@@ -53,7 +53,7 @@ LATIN_ALLOWED = {
     "url", "id", "wgs", "gcj", "bd", "osm", "openstreetmap", "amap", "tianditu", "leaflet",
     "km", "bearer", "authorization", "token", "http", "https", "a3", "a4", "utf", "excel",
     "wps", "mapservice", "get", "post", "patch", "v1", "tel", "min", "ok", "iframe", "openapi",
-    "gps", "gbk", "utc",
+    "gps", "gbk", "utc", "delete",
 }  # fmt: skip
 #: Paths the crawler does not follow: static files (no text of ours), logging out (it would end
 #: the session mid-crawl; it is a POST anyway).
@@ -166,6 +166,27 @@ def build_world(session: Session, engine: Engine, areas: Any) -> World:
         book(w, actor("booker_x"), v_x.id, group_x.id, _at(2, 10), _at(2, 11))
         # a booking the closure below will lie over
         over = book(w, actor("booker"), v_a.id, group_a.id, _at(10, 10), _at(10, 11))
+        # activities: a tournament at A's court with confirmed and waitlisted sign-ups, a tree
+        # planting on a drawn plot, a cancelled reading club
+        match = activities.create_activity(
+            w, actor("secretary"), title="羽毛球友谊赛", kind="sports", start=_at(11, 14),
+            end=_at(11, 16), capacity=5, venue_id=v_a.id, description="三人一队",
+        )  # fmt: skip
+        signups.sign_up(w, actor("booker"), match.id, 3, note="举手")
+        signups.sign_up(w, actor("booker_b"), match.id, 2)
+        signups.sign_up(w, actor("secretary"), match.id, 4)
+        plot = {"type": "Polygon", "coordinates": [[[119.45, 32.19], [119.46, 32.19],
+                [119.46, 32.2], [119.45, 32.19]]]}  # fmt: skip
+        activities.create_activity(
+            w, actor("admin"), title="青年公益林植树", kind="volunteer", start=_at(12, 9),
+            end=_at(12, 12), capacity=100, lead_unit_id=unit_b.id, site_area=plot,
+            site_name="朝阳社区公益林", site_street="南山街道",
+        )  # fmt: skip
+        club = activities.create_activity(
+            w, actor("secretary"), title="青年读书会", kind="reading_club", start=_at(13, 19),
+            end=_at(13, 21), capacity=20, site_lon=119.43, site_lat=32.2, site_name="社区书屋",
+        )  # fmt: skip
+        activities.cancel_activity(w, actor("secretary"), club.id, "场地调整")
         w.commit()
         assert pending.status == "pending"
     session.add(Closure(venue_id=v_a.id, start_at=over.start_at, end_at=over.end_at, reason="检修"))
@@ -219,6 +240,8 @@ def build_world(session: Session, engine: Engine, areas: Any) -> World:
     for area in session.scalars(select(Area)):
         world.note(area.name)
     world.note("训练", "当天另有安排", "改期", "电话预约", "检修", "比赛")
+    world.note("羽毛球友谊赛", "三人一队", "举手", "青年公益林植树", "朝阳社区公益林", "南山街道")
+    world.note("青年读书会", "社区书屋", "场地调整")
     return world
 
 
@@ -444,11 +467,12 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
                  "/account/tokens", "/account/", "/groups/", "/groups/new", "/users/",
                  "/users/new", "/password/", "/audit", "/settings", "/apply",
                  "/units/applications", "/plans/", "/plans/preferences",
-                 "/pairings/"):  # fmt: skip
+                 "/pairings/", "/activities/"):  # fmt: skip
         assert any(p.rstrip("/") == path.rstrip("/") or p.startswith(path) for p in reached), path
     secretary = {urlsplit(v.url).path for v in crawls[("secretary", "zh_CN")]}
     assert any(re.fullmatch(r"/bookings/\d+/reschedule", p) for p in secretary)
     assert any(re.fullmatch(r"/groups/\d+/edit", p) for p in secretary)
+    assert any(re.fullmatch(r"/activities/\d+/edit", p) for p in secretary)
     anonymous = {urlsplit(v.url).path for v in crawls[("anon", "en")]}
     admin = {urlsplit(v.url).path for v in crawls[("admin", "en")]}
     assert "/apply" in anonymous and "/units/applications" in admin

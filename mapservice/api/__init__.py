@@ -14,7 +14,17 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.exceptions import HTTPException
 
-from mapservice.api import applications, audit, bookings, groups, plans, schemas, stats, venues
+from mapservice.api import (
+    activities,
+    applications,
+    audit,
+    bookings,
+    groups,
+    plans,
+    schemas,
+    stats,
+    venues,
+)
 from mapservice.api.framework import ENDPOINTS, ApiError, Endpoint, bp, error_response, touch_later
 from mapservice.core.errors import (
     BookingConflict,
@@ -27,7 +37,7 @@ from mapservice.core.i18n import _
 
 #: The endpoint modules, imported for the endpoints they register; the API document lists
 #: their endpoints in this order (each module's in the order it declares them).
-ENDPOINT_MODULES = (venues, audit, bookings, groups, stats, applications, plans)
+ENDPOINT_MODULES = (venues, audit, bookings, groups, stats, applications, plans, activities)
 
 
 def ordered_endpoints() -> list[Endpoint]:

@@ -23,7 +23,7 @@ from mapservice import policy
 from mapservice.core.errors import NotAllowed, NotFound
 from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
-from mapservice.models import Booking, FeedToken, Group, User, Venue
+from mapservice.models import Activity, Booking, FeedToken, Group, SignUp, User, Venue
 from mapservice.models.audit import record
 
 PAST_DAYS = 60
@@ -191,4 +191,38 @@ def calendar_bytes(session: Session, token: FeedToken, now: datetime) -> bytes:
             event.add("description", b.purpose)
         event.add("status", "TENTATIVE" if b.status == BookingStatus.PENDING.value else "CONFIRMED")
         cal.add_component(event)
+    if token.group_id is not None:
+        _add_activities(session, cal, token.group_id, now)
     return bytes(cal.to_ical())
+
+
+def _add_activities(session: Session, cal: Calendar, group_id: int, now: datetime) -> None:
+    """A group's feed also shows the activities it signed up for (waitlisted: tentative)."""
+    rows = session.execute(
+        select(Activity, SignUp.state, SignUp.headcount)
+        .join(SignUp, SignUp.activity_id == Activity.id)
+        .where(
+            SignUp.group_id == group_id,
+            SignUp.state.in_(("confirmed", "waitlisted")),
+            Activity.status != "cancelled",
+            Activity.end_at > now - timedelta(days=PAST_DAYS),
+            Activity.start_at < now + timedelta(days=FUTURE_DAYS),
+        )
+        .options(selectinload(Activity.venue))
+        .order_by(Activity.start_at, Activity.id)
+    )
+    for activity, state, headcount in rows:
+        event = Event()
+        event.add("uid", f"activity-{activity.id}@mapservice")
+        event.add("dtstamp", activity.updated_at or now)
+        event.add("dtstart", activity.start_at)
+        event.add("dtend", activity.end_at)
+        event.add("summary", f"{activity.title} · {_('%(n)s people', n=headcount)}")
+        venue = activity.venue
+        place = venue.address or venue.name if venue is not None else activity.site_name
+        if place:
+            event.add("location", place)
+        if activity.description:
+            event.add("description", activity.description)
+        event.add("status", "CONFIRMED" if state == "confirmed" else "TENTATIVE")
+        cal.add_component(event)

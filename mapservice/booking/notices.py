@@ -27,6 +27,14 @@ from mapservice.models import Booking, Notification, User, Venue, user_groups
 log = logging.getLogger(__name__)
 
 KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner")
+#: An activity's notices to a signed-up group (``mapservice.operations.activities``): their
+#: ``start`` is local time already, their ``venue`` the activity's place.
+ACTIVITY_KINDS = (
+    "activity_confirmed",
+    "activity_promoted",
+    "activity_changed",
+    "activity_cancelled",
+)
 
 
 def _when(params: Mapping[str, Any], tz: ZoneInfo | None) -> str:
@@ -54,7 +62,10 @@ def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
         "when": _when(params, tz),
         "reason": str(params.get("reason", "")).strip() or "—",
         "kind": kind,
+        "title": str(params.get("title", "")),
     }
+    if kind in ACTIVITY_KINDS:
+        return _activity_text(kind, args)
     if kind == "confirmed":
         return _("Your booking of %(venue)s on %(when)s is confirmed.", **args)
     if kind == "declined":
@@ -69,6 +80,20 @@ def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
             "The venue's unit cancelled your booking of %(venue)s on %(when)s: %(reason)s", **args
         )
     return _("Booking %(venue)s on %(when)s: %(kind)s", **args)
+
+
+def _activity_text(kind: str, args: dict[str, str]) -> str:
+    if kind == "activity_confirmed":
+        return _("Your sign-up for %(title)s (%(venue)s, %(when)s) is confirmed.", **args)
+    if kind == "activity_promoted":
+        return _(
+            "A place came free: your sign-up for %(title)s (%(venue)s, %(when)s) moved from"
+            " the waitlist to confirmed.",
+            **args,
+        )
+    if kind == "activity_changed":
+        return _("%(title)s changed: now %(venue)s, %(when)s.", **args)
+    return _("%(title)s (%(venue)s, %(when)s) was cancelled: %(reason)s", **args)
 
 
 def notification_tz(n: Notification, bookings: Mapping[int, Booking]) -> ZoneInfo | None:

@@ -190,3 +190,63 @@ class BookingStatus(_Labelled):
             "completed": ("已签到", "Completed"),
             "no_show": ("未到场", "No-show"),
         }
+
+
+class ActivityKind(_Labelled):
+    """What an activity of the year's list (活动清单) is."""
+
+    READING_CLUB = "reading_club"
+    SOCIAL_MIXER = "social_mixer"
+    SALON = "salon"
+    VOLUNTEER = "volunteer"
+    SPORTS = "sports"
+    STUDY = "study"
+    OTHER = "other"
+
+    @classmethod
+    def _labels(cls) -> dict[str, tuple[str, str]]:
+        return {
+            "reading_club": ("青年读书会", "Reading club"),
+            "social_mixer": ("交友联谊", "Social mixer"),
+            "salon": ("创业沙龙", "Entrepreneurship salon"),
+            "volunteer": ("志愿服务", "Volunteering"),
+            "sports": ("文体活动", "Sports"),
+            "study": ("学习交流", "Study"),
+            "other": ("其他", "Other"),
+        }
+
+
+class ActivityStatus(_Labelled):
+    """draft → open → full → closed → done, or cancelled (with a reason)."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    FULL = "full"
+    CLOSED = "closed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def _labels(cls) -> dict[str, tuple[str, str]]:
+        return {
+            "draft": ("草稿", "Draft"),
+            "open": ("报名中", "Open"),
+            "full": ("已满员", "Full"),
+            "closed": ("报名截止", "Closed"),
+            "done": ("已结束", "Done"),
+            "cancelled": ("已取消", "Cancelled"),
+        }
+
+
+class SignUpState(_Labelled):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    WITHDRAWN = "withdrawn"
+
+    @classmethod
+    def _labels(cls) -> dict[str, tuple[str, str]]:
+        return {
+            "confirmed": ("已确认", "Confirmed"),
+            "waitlisted": ("候补中", "Waitlisted"),
+            "withdrawn": ("已退出", "Withdrawn"),
+        }

@@ -1,5 +1,6 @@
 """All models, imported in dependency order so the mapper registry is complete."""
 
+from mapservice.models.activities import Activity, SignUp, activity_cohosts
 from mapservice.models.applications import UnitApplication
 from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
@@ -13,6 +14,9 @@ from mapservice.models.users import User, user_groups
 from mapservice.models.venues import Closure, OpeningHours, Venue, venue_paired_units
 
 __all__ = [
+    "Activity",
+    "SignUp",
+    "activity_cohosts",
     "ApiToken",
     "Area",
     "AuditEntry",

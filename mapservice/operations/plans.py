@@ -17,7 +17,8 @@ from mapservice.core.errors import NotAllowed, NotFound, ValidationFailed
 from mapservice.core.i18n import _
 from mapservice.core.rotation import CannotDraft, PeriodKind, PlanKind, Standing, UnitTurns
 from mapservice.core.vocab import UnitStatus
-from mapservice.models import Committee, Plan, PlanEntry, Unit, UnitPlanPreference, User
+from mapservice.db import utcnow
+from mapservice.models import Activity, Committee, Plan, PlanEntry, Unit, UnitPlanPreference, User
 from mapservice.models.audit import record
 from mapservice.policy.committees import require_committee_admin
 from mapservice.policy.plans import get_plan, plans_seen_by, require_plan_viewer
@@ -192,14 +193,18 @@ def mark_led(
 
 
 def led_entry_ids(session: Session, plan: Plan) -> set[int]:
-    """The ids of the plan's turns that were led. THE place to wire activities in: today a
-    turn marked done by hand (``led_on``); add the ids of entries whose activities are done
-    (``select(Activity.plan_entry_id).where(Activity.status == "done", …)``)."""
-    return set(
-        session.scalars(
-            select(PlanEntry.id).where(PlanEntry.plan_id == plan.id, PlanEntry.led_on.is_not(None))
+    """The ids of the plan's turns that were led: marked by hand (``led_on``), or held by an
+    activity of the turn that took place (neither a draft nor cancelled, and over)."""
+    entries = select(PlanEntry.id).where(PlanEntry.plan_id == plan.id)
+    by_hand = session.scalars(entries.where(PlanEntry.led_on.is_not(None)))
+    held = session.scalars(
+        select(Activity.plan_entry_id).where(
+            Activity.plan_entry_id.in_(entries),
+            Activity.status.not_in(("draft", "cancelled")),
+            Activity.end_at <= utcnow(),
         )
     )
+    return set(by_hand) | {i for i in held if i is not None}
 
 
 @dataclass(frozen=True)

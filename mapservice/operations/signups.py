@@ -1,0 +1,442 @@
+"""Sign-ups (举手加入) to activities: sign up, withdraw, record attendance, the list and its
+export — the capacity never exceeded.
+
+Every write to an activity's sign-ups first takes the activity's lock
+(:func:`mapservice.policy.activities.get_activity` with ``lock``), as a booking locks its venue
+(:mod:`mapservice.booking.locking`): on PostgreSQL ``SELECT … FOR UPDATE`` on the activity's
+row, on SQLite the writer transaction begun ``IMMEDIATE``; the sums a decision rests on are
+read under that lock. The rules themselves (confirmed or waitlisted, who is promoted) are
+:mod:`mapservice.core.activities`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.sql.elements import ColumnElement
+
+from mapservice import policy
+from mapservice.booking.rows import aware
+from mapservice.core import activities as rules
+from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, ValidationFailed, Violation
+from mapservice.core.i18n import _, lang
+from mapservice.core.vocab import ActivityStatus, SignUpState
+from mapservice.db import is_immediate, utcnow
+from mapservice.models import Activity, Committee, Notification, SignUp, User
+from mapservice.models.audit import record
+from mapservice.policy.activities import can_manage_activity, get_activity
+from mapservice.stats.report import Column, Table
+
+CONFIRMED, WAITLISTED, WITHDRAWN = (s.value for s in SignUpState)
+ACTIVE_STATES = (CONFIRMED, WAITLISTED)
+
+
+def committee_tz(session: Session, committee_id: int) -> ZoneInfo:
+    name = session.scalar(select(Committee.timezone).where(Committee.id == committee_id))
+    return ZoneInfo(name or "Asia/Shanghai")
+
+
+def shown_status(activity: Activity, now: datetime | None = None) -> str:
+    return rules.effective_status(
+        activity.status, activity.signup_deadline, activity.end_at, aware(now)
+    )
+
+
+def place_name(activity: Activity) -> str:
+    if activity.venue is not None:
+        return activity.venue.name
+    return activity.site_name or _("Site")
+
+
+def refuse(code: str, field: str, message: str) -> RuleViolation:
+    return RuleViolation([Violation(code, field, message)])
+
+
+def counts(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Activity id → (confirmed headcount, waitlisted headcount)."""
+    ids = list(ids)
+    out = {i: (0, 0) for i in ids}
+    if not ids:
+        return out
+    for aid, confirmed, waiting in session.execute(
+        select(
+            SignUp.activity_id,
+            func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)),
+            func.sum(case((SignUp.state == WAITLISTED, SignUp.headcount), else_=0)),
+        )
+        .where(SignUp.activity_id.in_(ids))
+        .group_by(SignUp.activity_id)
+    ):
+        out[aid] = (int(confirmed or 0), int(waiting or 0))
+    return out
+
+
+# ------------------------------------------------------------------ sign-up and withdrawal
+
+
+def _sums(session: Session, activity_id: int) -> tuple[int, int, int]:
+    """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number."""
+    confirmed, waiting, last, _same, _tz = _sums_and(session, activity_id)
+    return confirmed, waiting, last
+
+
+def _sums_and(
+    session: Session,
+    activity_id: int,
+    same: ColumnElement[bool] | None = None,
+    committee_id: int | None = None,
+) -> tuple[int, int, int, int, str | None]:
+    """:func:`_sums`, with (one round trip under the lock) how many active sign-ups match
+    ``same`` and the committee's time zone."""
+    dup = case((and_(SignUp.state.in_(ACTIVE_STATES), same), 1), else_=0) if same is not None else 0
+    tz = select(Committee.timezone).where(Committee.id == committee_id).scalar_subquery()
+    confirmed, waiting, last, dups, tz_name = session.execute(
+        select(
+            func.coalesce(
+                func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0
+            ),
+            func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
+            func.coalesce(func.max(SignUp.seq), 0),
+            func.coalesce(func.sum(dup), 0),
+            tz,
+        ).where(SignUp.activity_id == activity_id)
+    ).one()
+    return int(confirmed), int(waiting), int(last), int(dups), tz_name
+
+
+def _signer(session: Session, actor: User, group_id: int | None) -> tuple[int | None, int | None]:
+    """(unit, group) a sign-up is for: the group named (one the actor acts for), else a
+    booker's own group, a secretary's own unit."""
+    if group_id is None and actor.is_booker:
+        group_id = actor.group_id
+    if group_id is not None:
+        group = policy.get_group(session, actor, group_id)
+        return group.unit_id, group.id
+    if actor.is_secretary:
+        return actor.unit_id, None
+    raise ValidationFailed(
+        _("Please correct the marked fields."), {"group_id": _("Say which group signs up.")}
+    )
+
+
+def sign_up(
+    session: Session,
+    actor: User | None,
+    activity_id: int,
+    headcount: int,
+    *,
+    group_id: int | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> SignUp:
+    """Raise a hand for the activity: confirmed if nobody waits and the headcount fits, else
+    waitlisted (see :mod:`mapservice.core.activities`).
+
+    Two steps, as a booking's: the checks that need no lock read first (who signs up, the
+    activity as the actor sees it, open, headcount; on SQLite, when the session has no
+    transaction yet, in a read transaction of its own, so the write lock is held only for
+    the second step); then, under the activity's lock, what may have changed is read again
+    with the sums (on PostgreSQL the row lock, then the sums in a statement of their own,
+    which sees every sign-up committed before the lock was granted), the decision, and the
+    rows written with plain statements."""
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    now = aware(now)
+    if len(note) > rules.MAX_NOTE:
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            {"note": _("At most %(n)s characters.", n=rules.MAX_NOTE)},
+        )
+    read_apart = (
+        session.get_bind().dialect.name == "sqlite"
+        and not session.in_transaction()
+        and not (session.new or session.dirty or session.deleted)
+    )
+    if read_apart:
+        session.connection(execution_options={"sqlite_begin": "deferred"})
+    unit_id, gid = _signer(session, actor, group_id)
+    a = get_activity(session, actor, activity_id)
+    _ensure_open(a, now)
+    problem = rules.headcount_problem(headcount, a.capacity)
+    if problem:
+        raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
+    actor_id, place = actor.id, place_name(a)
+    if read_apart:
+        session.commit()  # read only: ends the read transaction, the objects stay loaded
+    same = (
+        SignUp.group_id == gid
+        if gid is not None
+        else and_(SignUp.group_id.is_(None), SignUp.unit_id == unit_id)
+    )
+    locked = lock_activity(session, a.id)
+    if locked is None:
+        raise NotFound("activity_not_found", _("No such activity."))
+    status, capacity, deadline, end_at, title, start_at = locked
+    if (status, capacity, deadline, end_at) != (a.status, a.capacity, a.signup_deadline, a.end_at):
+        _ensure_open(a, now, status=status, deadline=deadline, end=end_at)
+        problem = rules.headcount_problem(headcount, capacity)
+        if problem:
+            raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
+    confirmed, waiting, last, dups, tz = _sums_and(session, a.id, same, a.committee_id)
+    if dups:
+        raise refuse("already_signed_up", "group_id", _("Already signed up for this activity."))
+    state = rules.place(capacity, confirmed, waiting, headcount)
+    confirmed += headcount if state == CONFIRMED else 0
+    waiting += state == WAITLISTED
+    created = utcnow()
+    values: dict[str, Any] = {
+        "activity_id": a.id,
+        "unit_id": unit_id,
+        "group_id": gid,
+        "headcount": headcount,
+        "state": state,
+        "seq": last + 1,
+        "note": note.strip(),
+        "attended": None,
+        "created_by_id": actor_id,
+        "created_at": created,
+        "updated_at": created,
+    }
+    conn = session.connection()
+    signup_id = conn.execute(_INSERT_SIGNUP, values).scalar_one()
+    settled = rules.fill_status(status, capacity, confirmed, waiting)
+    if settled != status:
+        conn.execute(_SET_STATUS, {"activity_id": a.id, "status": settled, "at": created})
+    if state == CONFIRMED and gid is not None:
+        # Through the session (not a plain insert): its flush is what has the notice
+        # e-mailed after the commit (web.bookings.inbox's listener).
+        start = start_at.astimezone(ZoneInfo(tz or "Asia/Shanghai")).isoformat()
+        params = {"title": title, "venue": place, "start": start, "activity_id": a.id}
+        session.add(
+            Notification(
+                group_id=gid,
+                kind="activity_confirmed",
+                params=json.dumps(params, ensure_ascii=False),
+            )
+        )
+    session.expire(a)  # written apart: read again on first use
+    signup = SignUp(id=signup_id, **values)
+    make_transient_to_detached(signup)
+    session.add(signup)
+    return signup
+
+
+# Built once: under the lock, building a statement costs more than running it.
+_INSERT_SIGNUP = insert(SignUp).returning(SignUp.id)
+_SET_STATUS = (
+    update(Activity)
+    .where(Activity.id == bindparam("activity_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("at"))
+)
+_LOCK_READ = select(
+    Activity.status,
+    Activity.capacity,
+    Activity.signup_deadline,
+    Activity.end_at,
+    Activity.title,
+    Activity.start_at,
+).where(Activity.id == bindparam("activity_id"))
+_LOCK = {"sqlite": _LOCK_READ, "postgresql": _LOCK_READ.with_for_update()}
+
+
+def lock_activity(session: Session, activity_id: int) -> tuple[Any, ...] | None:
+    """Take the activity's lock and read, in the same statement, what sign-up decides on
+    (PostgreSQL: its row ``FOR UPDATE``; SQLite: the writer transaction begun
+    ``IMMEDIATE``). None if it is gone."""
+    if not is_immediate(session):
+        raise RuntimeError("an activity's sign-ups are written in a writer session")
+    conn = session.connection()
+    row = conn.execute(_LOCK[conn.dialect.name], {"activity_id": activity_id}).one_or_none()
+    return None if row is None else tuple(row)
+
+
+def _ensure_open(
+    a: Activity,
+    now: datetime,
+    *,
+    status: str | None = None,
+    deadline: datetime | None = None,
+    end: datetime | None = None,
+) -> None:
+    """Refused unless sign-up is open (the activity's values, or those read under the lock)."""
+    status = rules.effective_status(
+        status or a.status, deadline or a.signup_deadline, end or a.end_at, now
+    )
+    if status == ActivityStatus.CANCELLED.value:
+        raise refuse("activity_cancelled", "status", _("This activity was cancelled."))
+    if status not in rules.SIGNUP_OPEN:
+        raise refuse("signup_closed", "status", _("Sign-up for this activity is closed."))
+
+
+def withdraw(
+    session: Session,
+    actor: User | None,
+    activity_id: int,
+    signup_id: int,
+    *,
+    now: datetime | None = None,
+) -> list[SignUp]:
+    """Withdraw a sign-up (before the deadline), under the activity's lock, and promote from
+    the waitlist in arrival order while the first waiting fits. Returns the promoted."""
+    if actor is None:
+        raise NotAllowed("login_required", _("Please log in first."))
+    now = aware(now)
+    a = get_activity(session, actor, activity_id, lock=True)
+    signup = session.scalars(
+        select(SignUp)
+        .where(SignUp.id == signup_id, SignUp.activity_id == a.id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if signup is None or not acts_for_signup(actor, signup, a):
+        raise NotFound("signup_not_found", _("No such sign-up."))
+    if signup.state == WITHDRAWN:
+        return []
+    if now >= a.signup_deadline:
+        raise refuse(
+            "deadline_passed",
+            "signup",
+            _("The sign-up deadline has passed: withdrawing is no longer possible."),
+        )
+    _ensure_open(a, now)
+    signup.state = WITHDRAWN
+    session.flush()
+    return settle(session, a)
+
+
+def acts_for_signup(actor: User, signup: SignUp, a: Activity) -> bool:
+    if can_manage_activity(actor, a):
+        return True
+    if signup.group_id is not None:
+        return bool(
+            (actor.is_booker and actor.group_id == signup.group_id)
+            or (actor.is_secretary and signup.unit_id == actor.unit_id)
+        )
+    return actor.is_secretary and signup.unit_id == actor.unit_id
+
+
+def settle(session: Session, a: Activity) -> list[SignUp]:
+    """Under the lock: promote from the waitlist what now fits, and let the status follow."""
+    session.flush()
+    confirmed, _waiting, _last = _sums(session, a.id)
+    waitlist = list(
+        session.scalars(
+            select(SignUp)
+            .where(SignUp.activity_id == a.id, SignUp.state == WAITLISTED)
+            .order_by(SignUp.seq)
+        )
+    )
+    chosen = set(rules.promotions(a.capacity, confirmed, [(s.id, s.headcount) for s in waitlist]))
+    promoted = [s for s in waitlist if s.id in chosen]
+    for s in promoted:
+        s.state = CONFIRMED
+        confirmed += s.headcount
+    a.status = rules.fill_status(a.status, a.capacity, confirmed, len(waitlist) - len(promoted))
+    session.flush()
+    notify(session, a, promoted, "activity_promoted")
+    return promoted
+
+
+def record_attendance(
+    session: Session, actor: User | None, activity_id: int, attended: Mapping[int, int | None]
+) -> Activity:
+    """The lead unit records how many came of each confirmed sign-up (after the start)."""
+    a = get_activity(session, actor, activity_id, manage=True)
+    if utcnow() < a.start_at:
+        raise refuse("not_started", "attended", _("Attendance is recorded once it has begun."))
+    errors = {
+        str(sid): _("0 to %(n)s people.", n=rules.MAX_CAPACITY)
+        for sid, n in attended.items()
+        if n is not None and not 0 <= n <= rules.MAX_CAPACITY
+    }
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    for s in a.signups:
+        if s.id in attended and s.state == CONFIRMED:
+            s.attended = attended[s.id]
+    record(session, actor, "activity.attendance", a, signups=dict(attended))
+    return a
+
+
+def notify(
+    session: Session,
+    a: Activity,
+    signups: Iterable[SignUp],
+    kind: str,
+    *,
+    tz: ZoneInfo | None = None,
+    **params: Any,
+) -> None:
+    """A notice to each signed-up group (a unit's own sign-up has no group's inbox): its
+    group_id set on a sign-up not yet flushed too."""
+    to = [s.group_id for s in signups if s.group_id is not None]
+    if not to:
+        return
+    tz = tz or committee_tz(session, a.committee_id)
+    for group_id in to:
+        session.add(
+            Notification(
+                group_id=group_id,
+                booking_id=None,
+                kind=kind,
+                params=json.dumps(
+                    {
+                        "title": a.title,
+                        "venue": place_name(a),
+                        "start": a.start_at.astimezone(tz).isoformat(),
+                        "activity_id": a.id,
+                        **params,
+                    },
+                    ensure_ascii=False,
+                ),
+            )
+        )
+
+
+def signups_of(session: Session, activity_id: int) -> list[SignUp]:
+    return list(
+        session.scalars(
+            select(SignUp)
+            .where(SignUp.activity_id == activity_id)
+            .options(selectinload(SignUp.unit), selectinload(SignUp.group))
+            .order_by(SignUp.seq)
+        )
+    )
+
+
+SIGNUP_COLUMNS = [
+    Column("seq", "序号", "No.", "int"),
+    Column("unit", "单位", "Unit"),
+    Column("group", "团体", "Group"),
+    Column("headcount", "人数", "Headcount", "int"),
+    Column("state", "状态", "State"),
+    Column("attended", "实到人数", "Attended", "int"),
+    Column("note", "备注", "Note"),
+    Column("signed_up_at", "报名时间", "Signed up at"),
+]
+
+
+def signup_table(session: Session, a: Activity) -> Table:
+    """The sign-up list as a table (the lead unit's CSV/XLSX export)."""
+    tz = committee_tz(session, a.committee_id)
+    rows = [
+        {
+            "seq": s.seq,
+            "unit": s.unit.name if s.unit else "",
+            "group": s.group.name if s.group else "",
+            "headcount": s.headcount,
+            "state": SignUpState(s.state).label(lang()),
+            "attended": s.attended,
+            "note": s.note,
+            "signed_up_at": s.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        }
+        for s in signups_of(session, a.id)
+    ]
+    frame = pd.DataFrame(rows, columns=[c.key for c in SIGNUP_COLUMNS]).astype(object)
+    return Table("signups", a.title, SIGNUP_COLUMNS, frame)
