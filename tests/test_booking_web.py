@@ -656,7 +656,8 @@ def test_cli_expires_holds_that_ran_out(client, db, w, database_url, tmp_path):
     assert "expired 1 pending request(s)" in result.output
     (b,) = bookings(db)
     assert b.status == "declined" and b.status_reason == "expired"
-    assert db.scalars(select(Notification.kind)).all() == ["expired"]
+    kinds = db.scalars(select(Notification.kind).order_by(Notification.id)).all()
+    assert kinds == ["new_request", "expired"]
     assert Cli(database_url, tmp_path)("bookings", "expire").output.startswith("expired 0")
 
 

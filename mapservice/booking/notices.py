@@ -3,7 +3,8 @@
 The engine writes :class:`~mapservice.models.Notification` rows (kind + JSON params) inside
 the booking's transaction; this module turns one into a translated sentence for the in-app
 list, and, once the transaction has committed, into an e-mail to the group's bookers (a new
-request: to the venue's unit secretaries) when SMTP is configured. Pure: no Flask; the edge passes the settings.
+request: to the venue's unit secretaries) when SMTP is configured. Pure: no Flask; the edge
+passes the settings.
 """
 
 from __future__ import annotations

@@ -345,8 +345,14 @@ def _insert(session: Session, p: Prepared, numbers: list[int]) -> Booking:
     session.expire(booking, ["allocations"])  # written apart: loads on first use
     if p.pending and p.series_id is None:  # a series' request is announced once, as a whole
         notify_new_request(
-            session, p.venue_unit_id, booking_id, p.venue_name, p.start, p.group_name,
-            p.caller_name, p.caller_phone,
+            session,
+            p.venue_unit_id,
+            booking_id,
+            p.venue_name,
+            p.start,
+            p.group_name,
+            p.caller_name,
+            p.caller_phone,
         )
     return booking
 

@@ -128,9 +128,7 @@ class Notification(Base):
     ``group_id`` and ``unit_id``."""
 
     __tablename__ = "notifications"
-    __table_args__ = (
-        CheckConstraint("(group_id IS NULL) <> (unit_id IS NULL)", name="recipient"),
-    )
+    __table_args__ = (CheckConstraint("(group_id IS NULL) <> (unit_id IS NULL)", name="recipient"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"), index=True)
