@@ -439,3 +439,5 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
     anonymous = {urlsplit(v.url).path for v in crawls[("anon", "en")]}
     admin = {urlsplit(v.url).path for v in crawls[("admin", "en")]}
     assert "/apply" in anonymous and "/units/applications" in admin
+    # The phone booking screen (issue 19 item 6), from the menu, as a secretary and the admin.
+    assert "/bookings/phone" in secretary and "/bookings/phone" in admin

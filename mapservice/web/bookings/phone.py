@@ -118,7 +118,8 @@ def phone() -> Any:
         abort(400)
     tz = ZoneInfo(actor.committee.timezone)
     typed, window, errors = _window(request.form, tz, _now())
-    venue_id = request.form.get("venue_id", "")
+    # The venue: the button pressed (or, from a link or a script, the query string).
+    venue_id = request.form.get("venue_id") or request.args.get("venue_id", "")
     if not venue_id.isdigit():
         errors["venue_id"] = _("Choose a free venue.")
     form = request.form
