@@ -163,9 +163,7 @@ def test_own_venue_confirmed_with_the_caller_shown_to_the_owner_only(
     flashed = text(sec.get(resp.headers["Location"]))
     assert "Booked for 王小明 (138 0000 1234)" in flashed
     # The owner sees the caller in its lists; nobody else does.
-    assert "138 0000 1234" in text(
-        sec.get(f"/venues/{world.venue_a.id}/calendar?week={world.day}")
-    )
+    assert "138 0000 1234" in text(sec.get(f"/venues/{world.venue_a.id}/calendar?week={world.day}"))
     assert "138 0000 1234" in text(sec.get("/bookings/?scope=unit"))
     assert "138 0000 1234" in text(
         web["sec_a"].get(f"/audit/?object_type=booking&object_id={b.id}")
