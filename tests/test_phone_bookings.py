@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from mapservice.booking import notices
 from mapservice.models import AuditEntry, Booking, Group, Notification, User
 from mapservice.operations.tokens import create_token
-from tests.conftest import PASSWORD, Factory, module_world
+from tests.conftest import Factory, module_world
+from tests.test_audit_settings import build_clients
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -48,16 +49,6 @@ class World:
         self.venue_x = make.venue(unit_x, self.users["other_admin"], name="外会场地", **rules)
         session.commit()
         self.day = (datetime.now(TZ) + timedelta(days=3)).date().isoformat()
-
-
-def build_clients(app: Any, world: World) -> dict[str, Any]:
-    clients = {"anon": app.test_client()}
-    for role, user in world.users.items():
-        client = app.test_client()
-        resp = client.post("/login", data={"username": user.username, "password": PASSWORD})
-        assert resp.status_code == 302
-        clients[role] = client
-    return clients
 
 
 world, web = module_world(World, build_clients, csrf=False)

@@ -83,11 +83,13 @@ def _page(actor: User, status: int = 200, **extra: Any) -> Any:
             "date": f"{local:%Y-%m-%d}",
             "start": f"{local:%H:%M}",
             "end": hhmm(e, tz, local.date()),
+            **({"all": "1"} if everywhere else {}),
         }
-        return url_for("bookings.phone", **q, all="1" if everywhere else None)
+        return url_for("bookings.phone") + "?" + urlencode(q)
 
     def venue_url(_option: VenueOption) -> str:
-        return url_for("bookings.phone", **typed, all="1")
+        """Another venue free then: the committee's list at the same time."""
+        return url_for("bookings.phone") + "?" + urlencode({**typed, "all": "1"})
 
     return render_template(
         "bookings/phone.html",
