@@ -7,7 +7,7 @@
   is set (check ``recipient``).
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0018
 Create Date: 2026-12-03 19:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0013"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
