@@ -229,5 +229,16 @@ def test_api_takes_the_caller_from_staff_and_shows_it_to_the_owner(world: World,
     theirs = api.get("/api/v1/bookings", headers=auth("booker_a")).get_json()["bookings"]
     shown = [b for b in theirs if b["id"] == out["id"]]
     assert shown and shown[0]["caller_name"] is None and shown[0]["caller_phone"] is None
+    # A series of requests is announced once to the venue's unit, with its number of dates.
+    series = {**body, "venue_id": world.venue_b.id, "repeat": {"freq": "daily", "count": 3}}
+    done = api.post("/api/v1/bookings", json=series, headers=auth("sec_a"))
+    assert done.status_code == 201, done.get_json()
+    world.session.rollback()
+    ids = [b["id"] for b in done.get_json()["bookings"]]
+    notes = world.session.scalars(
+        select(Notification).where(Notification.booking_id.in_(ids))
+    ).all()
+    assert [(n.unit_id, json.loads(n.params)["count"]) for n in notes] == [(world.unit_b.id, 3)]
+    assert "共 3 次" in notices.notice_text(notes[0].kind, notes[0].params)
     schema = api.get("/api/v1/openapi.json").get_json()
     assert "caller_phone" in schema["components"]["schemas"]["BookingIn"]["properties"]
