@@ -74,7 +74,10 @@ def _page(actor: User, status: int = 200, **extra: Any) -> Any:
     typed, window, errors = _window(src, tz, now)
     everywhere = actor.is_admin or src.get("all") == "1"
     errors.update(extra.pop("errors", {}))
-    free = ops.free_venues(get_db(), actor, *window, now, everywhere=everywhere) if window else []
+    window_ok = window is not None and not errors.keys() & {"date", "start", "end"}
+    free: list[ops.FreeVenue] = []
+    if window is not None and window_ok:
+        free = ops.free_venues(get_db(), actor, *window, now, everywhere=everywhere)
     caller = {k: src.get(k, "") for k in ("caller_name", "caller_phone", "group", "purpose")}
 
     def window_url(s: datetime, e: datetime) -> str:
@@ -95,8 +98,8 @@ def _page(actor: User, status: int = 200, **extra: Any) -> Any:
         "bookings/phone.html",
         typed=typed,
         everywhere=everywhere,
-        free=free if window and not errors.keys() & {"date", "start", "end"} else [],
-        window_ok=window is not None and not errors.keys() & {"date", "start", "end"},
+        free=free,
+        window_ok=window_ok,
         errors=errors,
         general=extra.pop("general", []),
         caller=caller,
