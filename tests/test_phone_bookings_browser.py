@@ -65,6 +65,7 @@ def test_a_phone_request_to_another_unit_reaches_its_secretary(site, driver, db,
 
     log_in(driver, site, "sec-a")
     click(driver, driver.find_element(By.CSS_SELECTOR, ".navbar-toggler"))
+    click(driver, wait.until(EC.element_to_be_clickable((By.ID, "whoami"))))
     click(driver, wait.until(EC.element_to_be_clickable((By.ID, "nav-phone"))))
     wait.until(EC.presence_of_element_located((By.ID, "phone-window")))
     driver.execute_script(
