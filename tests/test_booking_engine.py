@@ -445,8 +445,11 @@ def test_approval_hold_confirm_decline_and_expiry(wdb, w):
     wdb.refresh(third)
     assert third.status == "declined" and third.status_reason == "expired"
     assert again.status == "pending"
-    kinds = [n.kind for n in wdb.scalars(select(Notification).order_by(Notification.id))]
-    assert kinds == ["confirmed", "declined", "expired"]
+    notes = list(wdb.scalars(select(Notification).order_by(Notification.id)))
+    assert [n.kind for n in notes if n.group_id] == ["confirmed", "declined", "expired"]
+    # Each new request (three here, and the one made after the expiry) told the venue's unit.
+    hall_unit = w["hall"].unit_id
+    assert [n.unit_id for n in notes if n.kind == "new_request"] == [hall_unit] * 4
 
 
 def test_owner_proxy_booking_is_confirmed_without_approval(wdb, w):

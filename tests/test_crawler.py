@@ -478,3 +478,5 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
     assert "/apply" in anonymous and "/units/applications" in admin
     assert any(re.fullmatch(r"/plans/\d+", p) for p in secretary)
     assert any(re.fullmatch(r"/plans/\d+/plan\.(xlsx|pdf)", p) for p in admin)
+    # The phone booking screen (issue 19 item 6), from the menu, as a secretary and the admin.
+    assert "/bookings/phone" in secretary and "/bookings/phone" in admin

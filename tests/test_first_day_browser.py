@@ -20,7 +20,7 @@ from sqlalchemy import select
 from mapservice.models import AuditEntry, Booking, Group, Unit, User, Venue
 from tests.browser import chromium, live_server
 from tests.conftest import reload
-from tests.test_accounts_browser import set_password_and_log_in
+from tests.test_accounts_browser import NEW_PASSWORD, set_password_and_log_in
 from tests.test_booking_journeys_browser import (
     click,
     no_errors,
@@ -115,14 +115,32 @@ def test_a_new_committees_first_day(app: Any, db: Any, make: Any) -> None:
         assert len(rows) == 1 and f"{day.isoformat()} 10:00" in rows[0].text
         assert not_wider_than_the_screen(driver)
         no_errors(driver)
+
+        # 7. The secretary, on a phone too, takes a phone booking for a caller without a group.
+        driver.delete_all_cookies()
+        driver.get(f"{site}/login")
+        driver.find_element(By.ID, "username").send_keys("liming")
+        driver.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+        driver.find_element(By.ID, "login-submit").click()
+        wait.until(EC.presence_of_element_located((By.ID, "whoami")))
+        driver.get(f"{site}/bookings/phone?date={day.isoformat()}&start=11:00&end=12:00")
+        row = wait.until(
+            EC.presence_of_element_located((By.CSS_SELECTOR, "#free-venues [data-venue-id]"))
+        )
+        driver.find_element(By.ID, "caller_name").send_keys("王小明")
+        driver.find_element(By.ID, "caller_phone").send_keys("138 0000 1234")
+        click(driver, row.find_element(By.CSS_SELECTOR, "button.phone-book"))
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".alert-success")))
+        assert not_wider_than_the_screen(driver)
+        no_errors(driver)
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
-        # 7. The admin finds every step in the audit log.
+        # 8. The admin finds every step in the audit log.
         driver.delete_all_cookies()
         log_in(driver, site, "admin")
         driver.get(f"{site}/audit/")
         table = wait.until(EC.presence_of_element_located((By.ID, "audit-table"))).text
-        for seen in ("liming", "zhaoqing", "律所会议室", "律所青年突击队"):
+        for seen in ("liming", "zhaoqing", "律所会议室", "律所青年突击队", "王小明"):
             assert seen in table, seen
         no_errors(driver)
     reload(db)
@@ -130,9 +148,14 @@ def test_a_new_committees_first_day(app: Any, db: Any, make: Any) -> None:
     venue = db.scalars(select(Venue).where(Venue.name == "律所会议室")).one()
     group = db.scalars(select(Group).where(Group.name == "律所青年突击队")).one()
     booker = db.scalars(select(User).where(User.username == "zhaoqing")).one()
-    (booking,) = db.scalars(select(Booking).where(Booking.venue_id == venue.id)).all()
+    booking, phoned = db.scalars(
+        select(Booking).where(Booking.venue_id == venue.id).order_by(Booking.id)
+    ).all()
     assert (unit.status, venue.unit_id, group.unit_id) == ("active", unit.id, unit.id)
     assert (booking.group_id, booking.entered_by_id) == (group.id, booker.id)
+    secretary = db.scalars(select(User).where(User.username == "liming")).one()
+    assert (phoned.status, phoned.entered_by_id) == ("confirmed", secretary.id)
+    assert (phoned.caller_name, phoned.caller_phone) == ("王小明", "138 0000 1234")
     actions = set(db.scalars(select(AuditEntry.action)).all())
     assert {
         "unit.admit",

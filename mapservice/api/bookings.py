@@ -6,16 +6,20 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from flask import g
 from sqlalchemy import select
 
 from mapservice.api import schemas as s
 from mapservice.api.common import READ_ERRORS, WRITE_ERRORS
 from mapservice.api.framework import ApiError, api_user, db, endpoint
 from mapservice.booking import engine
+from mapservice.core.errors import NotAllowed
 from mapservice.core.i18n import N_, _
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, BookingAllocation, Group, User, Venue
 from mapservice.operations.bookings import my_bookings
+from mapservice.operations.phone_bookings import caller_problems, require_phone_staff
+from mapservice.policy import can_run_venue, token_allows
 from mapservice.web.database import end_read_phase, end_write_phase
 
 # ------------------------------------------------------------------ bookings
@@ -24,7 +28,12 @@ from mapservice.web.database import end_read_phase, end_write_phase
 def booking_out(b: Booking) -> s.BookingOut:
     entered_by = b.entered_by
     return _booking_out(
-        b, b.venue.name, b.group.name, b.unit_numbers, entered_by.username if entered_by else None
+        b,
+        b.venue.name,
+        b.group.name,
+        b.unit_numbers,
+        entered_by.username if entered_by else None,
+        can_run_venue(api_user(), b.venue),
     )
 
 
@@ -43,6 +52,8 @@ def created_out(bookings: list[Booking]) -> list[s.BookingOut]:
                 Venue.name.label("venue"),
                 Group.name.label("group"),
                 User.username.label("entered_by"),
+                Venue.committee_id,
+                Venue.unit_id,
             )
             .join(Venue, Venue.id == Booking.venue_id)
             .join(Group, Group.id == Booking.group_id)
@@ -59,15 +70,26 @@ def created_out(bookings: list[Booking]) -> list[s.BookingOut]:
         units.setdefault(booking_id, []).append(unit_no)
     return [
         _booking_out(
-            b, names[b.id].venue, names[b.id].group, units.get(b.id, []), names[b.id].entered_by
+            b,
+            names[b.id].venue,
+            names[b.id].group,
+            units.get(b.id, []),
+            names[b.id].entered_by,
+            can_run_venue(api_user(), names[b.id]),
         )
         for b in bookings
     ]
 
 
 def _booking_out(
-    b: Booking, venue: str, group: str, unit_numbers: list[int], entered_by: str | None
+    b: Booking,
+    venue: str,
+    group: str,
+    unit_numbers: list[int],
+    entered_by: str | None,
+    owner: bool,
 ) -> s.BookingOut:
+    """The booking as answered; who called (a phone booking) only to the venue's unit."""
     return s.BookingOut(
         id=b.id,
         venue_id=b.venue_id,
@@ -85,6 +107,8 @@ def _booking_out(
         series_id=b.series_id,
         hold_expires_at=b.hold_expires_at,
         entered_by=entered_by,
+        caller_name=b.caller_name if owner else None,
+        caller_phone=b.caller_phone if owner else None,
     )
 
 
@@ -101,6 +125,29 @@ def _group_id(body_group: int | None) -> int:
             {"group_id": _("Say which group the booking is for.")},
         )
     return user.group_id
+
+
+def _caller(body: s.BookingIn) -> dict[str, str]:
+    """A phone booking's caller: only from a secretary's or the admin's token with the manage
+    scope (403 otherwise), both name and phone, the phone a phone number (422)."""
+    if body.caller_name is None and body.caller_phone is None:
+        return {}
+    token = g.get("api_token")
+    try:
+        require_phone_staff(api_user())
+    except NotAllowed as exc:
+        raise ApiError(403, exc.code, exc.message) from exc
+    if token is None or not token_allows(token, "manage"):
+        raise ApiError(
+            403, "insufficient_scope", _("This token lacks the '%(scope)s' scope.", scope="manage")
+        )
+    problems = caller_problems(body.caller_name, body.caller_phone)
+    if problems:
+        raise ApiError(422, "invalid", _("Some fields are not valid."), problems)
+    return {
+        "caller_name": (body.caller_name or "").strip(),
+        "caller_phone": (body.caller_phone or "").strip(),
+    }
 
 
 @endpoint(
@@ -126,6 +173,7 @@ def create_booking(body: s.BookingIn) -> s.SeriesOut:
         body.units,
         body.purpose,
         body.headcount,
+        **_caller(body),
     )
     if body.repeat is None:
         end_read_phase()

@@ -386,6 +386,15 @@ class BookingIn(Strict):
     purpose: str = Field("", max_length=2000)
     headcount: int | None = Field(None, ge=1, le=10000)
     repeat: Repeat | None = None
+    caller_name: str | None = Field(
+        None,
+        max_length=60,
+        description="A booking taken by phone: who called (a token with the manage scope of"
+        " a unit secretary or the committee admin; with caller_phone).",
+    )
+    caller_phone: str | None = Field(
+        None, max_length=30, description="The caller's phone number (with caller_name)."
+    )
 
 
 class BookingOut(BaseModel):
@@ -405,6 +414,10 @@ class BookingOut(BaseModel):
     series_id: str | None
     hold_expires_at: Instant | None
     entered_by: str | None
+    caller_name: str | None = Field(
+        None, description="Who called (a phone booking); shown to the venue's unit only."
+    )
+    caller_phone: str | None = Field(None, description="The caller's phone; as caller_name.")
 
 
 class BookingList(BaseModel):

@@ -62,6 +62,34 @@ def notify(session: Session, booking: Booking, kind: str, **params: Any) -> None
     )
 
 
+def notify_new_request(
+    session: Session,
+    unit_id: int,
+    booking_id: int,
+    venue: str,
+    start: datetime,
+    group: str,
+    caller_name: str | None = None,
+    caller_phone: str | None = None,
+    count: int = 1,
+) -> None:
+    """An in-app message for the secretaries of the venue's unit: a new request waits for
+    them (e-mailed too when the edge configures SMTP). A series' request is one message."""
+    params: dict[str, Any] = {"venue": venue, "start": start.isoformat(), "group": group}
+    if caller_name or caller_phone:
+        params.update(caller=caller_name or "", phone=caller_phone or "")
+    if count > 1:
+        params["count"] = count
+    session.add(
+        Notification(
+            unit_id=unit_id,
+            booking_id=booking_id,
+            kind="new_request",
+            params=json.dumps(params, ensure_ascii=False, default=str),
+        )
+    )
+
+
 def managed_booking(session: Session, actor: User | None, booking_id: int) -> Booking:
     """A booking the actor may manage (:func:`bookings_managed_by`), loaded through that one
     scoped query. Others: 404."""

@@ -2,8 +2,9 @@
 
 The engine writes :class:`~mapservice.models.Notification` rows (kind + JSON params) inside
 the booking's transaction; this module turns one into a translated sentence for the in-app
-list, and, once the transaction has committed, into an e-mail to the group's bookers when SMTP
-is configured. Pure: no Flask; the edge passes the settings.
+list, and, once the transaction has committed, into an e-mail to the group's bookers (a new
+request: to the venue's unit secretaries) when SMTP is configured. Pure: no Flask; the edge
+passes the settings.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice.core.i18n import _, use_locale
@@ -26,7 +27,7 @@ from mapservice.models import Booking, Notification, User, Venue, user_groups
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner")
+KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner", "new_request")
 #: An activity's notices to a signed-up group (``mapservice.operations.activities``): their
 #: ``start`` is local time already, their ``venue`` the activity's place.
 ACTIVITY_KINDS = (
@@ -63,9 +64,23 @@ def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
         "reason": str(params.get("reason", "")).strip() or "—",
         "kind": kind,
         "title": str(params.get("title", "")),
+        "group": str(params.get("group", "")),
+        "caller": str(params.get("caller", "")),
+        "phone": str(params.get("phone", "")),
+        "count": params.get("count", 1),
     }
     if kind in ACTIVITY_KINDS:
         return _activity_text(kind, args)
+    if kind == "new_request":
+        if args["count"] != 1:
+            text = _(
+                "New request for %(venue)s: %(count)s dates from %(when)s, for %(group)s.", **args
+            )
+        else:
+            text = _("New request for %(venue)s on %(when)s, for %(group)s.", **args)
+        if args["caller"] or args["phone"]:
+            text += " " + _("Caller: %(caller)s, %(phone)s.", **args)
+        return text
     if kind == "confirmed":
         return _("Your booking of %(venue)s on %(when)s is confirmed.", **args)
     if kind == "declined":
@@ -135,7 +150,8 @@ class Mail:
 
 
 def mails_for(session: Session, notification_ids: Sequence[int], locale: str) -> list[Mail]:
-    """One e-mail per notification to the active bookers of its group that have an address."""
+    """One e-mail per notification to those it is for that have an address: the active
+    bookers of its group, or the active secretaries of its unit."""
     if not notification_ids:
         return []
     notes = list(
@@ -154,19 +170,26 @@ def mails_for(session: Session, notification_ids: Sequence[int], locale: str) ->
             .options(selectinload(Booking.venue).selectinload(Venue.committee))
         )
     }
-    group_ids = {n.group_id for n in notes}
-    addresses: dict[int, list[str]] = {}
-    for gid, email in session.execute(
-        select(user_groups.c.group_id, User.email)
-        .join(User, User.id == user_groups.c.user_id)
-        .where(user_groups.c.group_id.in_(group_ids), User.active.is_(True), User.email != "")
+    group_ids = {n.group_id for n in notes if n.group_id is not None}
+    unit_ids = {n.unit_id for n in notes if n.unit_id is not None}
+    addresses: dict[tuple[str, int | None], list[str]] = {}
+    # A booker's groups are in ``user_groups``; a unit's secretaries have its ``unit_id``.
+    for gid, uid, email in session.execute(
+        select(user_groups.c.group_id, User.unit_id, User.email)
+        .outerjoin(user_groups, User.id == user_groups.c.user_id)
+        .where(
+            or_(user_groups.c.group_id.in_(group_ids), User.unit_id.in_(unit_ids)),
+            User.active.is_(True),
+            User.email != "",
+        )
     ):
-        if gid is not None:
-            addresses.setdefault(gid, []).append(email)
+        key = ("group", gid) if gid is not None else ("unit", uid)
+        addresses.setdefault(key, []).append(email)
     out: list[Mail] = []
     with use_locale(locale):
         for n in notes:
-            to = tuple(sorted(set(addresses.get(n.group_id, []))))
+            key = ("group", n.group_id) if n.group_id is not None else ("unit", n.unit_id)
+            to = tuple(sorted(set(addresses.get(key, []))))
             if not to:
                 continue
             text = notice_text(n.kind, n.params, notification_tz(n, bookings))

@@ -59,6 +59,8 @@ class Prepared:
     has_expired: bool
     stamp: tuple[Any, ...]
     moving: int | None = None
+    caller_name: str | None = None
+    caller_phone: str | None = None
 
     @property
     def quota_applies(self) -> bool:
@@ -94,6 +96,8 @@ class Prepared:
             self.purpose,
             self.headcount,
             self.series_id,
+            self.caller_name,
+            self.caller_phone,
         )
 
 
@@ -172,6 +176,8 @@ def prepare(
             venue.unit_status,
         ),
         moving=moving,
+        caller_name=request.caller_name,
+        caller_phone=request.caller_phone,
     )
     violations = p.violations()
     if violations and p.quota_applies:  # the full list, as book() would give it: with the quota

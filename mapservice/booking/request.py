@@ -11,7 +11,7 @@ from datetime import datetime
 @dataclass(frozen=True, slots=True)
 class BookingRequest:
     """``units`` of venue ``venue_id`` for group ``group_id`` over ``[start, end)``; a
-    series' occurrences share ``series_id``."""
+    series' occurrences share ``series_id``; a phone booking names its caller."""
 
     venue_id: int
     group_id: int
@@ -21,3 +21,6 @@ class BookingRequest:
     purpose: str = ""
     headcount: int | None = None
     series_id: str | None = None
+    # A booking taken by phone: who called (name, phone), recorded on the booking.
+    caller_name: str | None = None
+    caller_phone: str | None = None

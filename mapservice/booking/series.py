@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from mapservice.booking.lifecycle import ACTIVE
+from mapservice.booking.lifecycle import ACTIVE, notify_new_request
 from mapservice.booking.loading import venue_tz
 from mapservice.booking.request import BookingRequest
 from mapservice.booking.results import Outcome, SeriesRejected, SeriesResult
@@ -22,7 +22,8 @@ from mapservice.booking.write import book_request
 from mapservice.core.errors import BookingConflict, NotAllowed, RuleViolation, Violation
 from mapservice.core.i18n import _
 from mapservice.core.opening import local_instant
-from mapservice.models import Booking, User
+from mapservice.core.vocab import BookingStatus
+from mapservice.models import Booking, Group, User
 from mapservice.policy import get_venue
 
 MAX_OCCURRENCES = 104
@@ -196,4 +197,18 @@ def book_series_request(
             o.booking = None  # rolled back: those without an error could have been booked
         raise SeriesRejected(outcomes)
     savepoint.commit()
+    booked = [o.booking for o in outcomes if o.booking is not None]
+    if booked and booked[0].status == BookingStatus.PENDING.value:
+        group = session.get(Group, request.group_id)
+        notify_new_request(
+            session,
+            venue.unit_id,
+            booked[0].id,
+            venue.name,
+            booked[0].start_at,
+            group.name if group is not None else "",
+            request.caller_name,
+            request.caller_phone,
+            count=len(booked),
+        )
     return SeriesResult(series_id, outcomes)

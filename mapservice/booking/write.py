@@ -23,7 +23,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mapservice.booking import capacity
 from mapservice.booking.alternatives import refusal
-from mapservice.booking.lifecycle import ensure_movable, expire_holds, managed_booking
+from mapservice.booking.lifecycle import (
+    ensure_movable,
+    expire_holds,
+    managed_booking,
+    notify_new_request,
+)
 from mapservice.booking.loading import quota_minutes
 from mapservice.booking.locking import lock_and_stamp
 from mapservice.booking.prepare import Prepared, prepare
@@ -291,14 +296,23 @@ def _insert(session: Session, p: Prepared, numbers: list[int]) -> Booking:
         "status_reason": "",
         "decided_by_id": None,
         "decided_at": None,
+        "caller_name": p.caller_name,
+        "caller_phone": p.caller_phone,
         "created_at": created,
         "updated_at": created,
     }
+    changes: Changes = {
+        "status": [None, values["status"]],
+        "start_at": [None, p.start],
+        "end_at": [None, p.end],
+    }
+    if p.caller_name or p.caller_phone:
+        changes.update(caller_name=[None, p.caller_name], caller_phone=[None, p.caller_phone])
     audit = _audit(
         p,
         "booking.create",
         created,
-        {"status": [None, values["status"]], "start_at": [None, p.start], "end_at": [None, p.end]},
+        changes,
         venue=p.venue_name,
         group=p.group_name,
         start=p.start,
@@ -329,6 +343,17 @@ def _insert(session: Session, p: Prepared, numbers: list[int]) -> Booking:
     make_transient_to_detached(booking)
     session.add(booking)
     session.expire(booking, ["allocations"])  # written apart: loads on first use
+    if p.pending and p.series_id is None:  # a series' request is announced once, as a whole
+        notify_new_request(
+            session,
+            p.venue_unit_id,
+            booking_id,
+            p.venue_name,
+            p.start,
+            p.group_name,
+            p.caller_name,
+            p.caller_phone,
+        )
     return booking
 
 

@@ -72,6 +72,10 @@ class Booking(Base):
     status_reason: Mapped[str] = mapped_column(String(200), default="")
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A booking taken by phone (一个电话): who called (shown to the venue's unit only); who
+    # took the call is ``entered_by``.
+    caller_name: Mapped[str | None] = mapped_column(String(60))
+    caller_phone: Mapped[str | None] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -119,12 +123,16 @@ class BookingAllocation(Base):
 
 
 class Notification(Base):
-    """An in-app message for the people of a group (booking confirmed, declined, expired…)."""
+    """An in-app message for the people of a group (booking confirmed, declined, expired…)
+    or for the secretaries of a unit (a new request to one of its venues): exactly one of
+    ``group_id`` and ``unit_id``."""
 
     __tablename__ = "notifications"
+    __table_args__ = (CheckConstraint("(group_id IS NULL) <> (unit_id IS NULL)", name="recipient"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(40))
     params: Mapped[str] = mapped_column(Text, default="{}")  # JSON, filled into the message

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import event, false, func, select
+from sqlalchemy import event, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,11 +25,15 @@ from mapservice.web.forms import EmptyForm
 
 
 def notifications_condition(actor: User) -> ColumnElement[bool]:
-    """Notices are for a group: its bookers and its unit's secretary read them."""
+    """Notices are for a group (its bookers and its unit's secretaries read them) or for a
+    unit (a new request to one of its venues: its secretaries read it)."""
     if actor.is_booker:
         return Notification.group_id.in_(sorted(actor.group_ids))
     if actor.is_secretary:
-        return Notification.group_id.in_(select(Group.id).where(Group.unit_id == actor.unit_id))
+        return or_(
+            Notification.unit_id == actor.unit_id,
+            Notification.group_id.in_(select(Group.id).where(Group.unit_id == actor.unit_id)),
+        )
     return false()
 
 
