@@ -26,7 +26,7 @@ from mapservice.models import Booking, Notification, User, Venue
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner")
+KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner", "reminder")
 
 
 def _when(params: Mapping[str, Any], tz: ZoneInfo | None) -> str:
@@ -68,6 +68,8 @@ def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
         return _(
             "The venue's unit cancelled your booking of %(venue)s on %(when)s: %(reason)s", **args
         )
+    if kind == "reminder":
+        return _("Reminder: your booking of %(venue)s is on %(when)s.", **args)
     return _("Booking %(venue)s on %(when)s: %(kind)s", **args)
 
 

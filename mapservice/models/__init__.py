@@ -4,6 +4,7 @@ from mapservice.models.applications import UnitApplication
 from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
+from mapservice.models.jobs import JobLease, JobRun
 from mapservice.models.links import PasswordLink
 from mapservice.models.security import LoginAttempt, LoginSession
 from mapservice.models.tokens import ApiToken
@@ -22,6 +23,8 @@ __all__ = [
     "Closure",
     "Committee",
     "Group",
+    "JobLease",
+    "JobRun",
     "LoginAttempt",
     "LoginSession",
     "OpeningHours",
