@@ -349,9 +349,7 @@ def venues_checking_in(session: Session) -> list[int]:
         session.scalars(
             select(Booking.venue_id)
             .where(
-                Booking.status.in_(
-                    (BookingStatus.COMPLETED.value, BookingStatus.NO_SHOW.value)
-                ),
+                Booking.status.in_((BookingStatus.COMPLETED.value, BookingStatus.NO_SHOW.value)),
                 Booking.decided_by_id.is_not(None),
             )
             .distinct()
