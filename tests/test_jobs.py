@@ -171,7 +171,8 @@ def test_a_second_worker_says_the_job_is_held_and_does_not_run_it(
 
     runner = Cli(database_url, tmp_path)
     with Session(engine) as s:
-        s.execute(delete(JobRun))  # every job due
+        s.execute(delete(JobRun))  # every job due but the backup, taken a minute ago
+        s.add(JobRun(name="backup", holder="host-a:41:abcdef", started_at=datetime.now(UTC)))
         s.merge(
             JobLease(
                 name="expire_holds",
@@ -184,6 +185,7 @@ def test_a_second_worker_says_the_job_is_held_and_does_not_run_it(
     assert out.exit_code == 0, out.output
     assert "expire_holds: not run — another worker (host-a:41:abcdef) holds it" in out.output
     assert "send_reminders: ok" in out.output
+    assert "backup" not in out.output.splitlines()[-1]  # not due
     again = runner("jobs", "run", "expire_holds")
     assert again.exit_code == 1
     assert "expire_holds was not run" in again.output

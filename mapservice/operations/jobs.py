@@ -181,7 +181,7 @@ def take_lease(
                 or_(JobLease.expires_at <= now, JobLease.holder == holder),
             )
             .values(holder=holder, expires_at=now + ttl)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         if not taken and session.get(JobLease, name) is None:
             session.add(JobLease(name=name, holder=holder, expires_at=now + ttl))
             try:
