@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from mapservice.cli.common import fail, registrar
 from mapservice.operations import jobs
@@ -43,9 +44,13 @@ def worker(interval: float, once: bool) -> None:
     click.echo(f"worker {holder}: jobs {', '.join(jobs.JOBS)}")
     while True:
         for job in jobs.JOBS.values():
-            result = jobs.run_job(
-                _sessions(), job, current_app.config, holder=holder, now=datetime.now(UTC)
-            )
+            try:
+                result = jobs.run_job(
+                    _sessions(), job, current_app.config, holder=holder, now=datetime.now(UTC)
+                )
+            except SQLAlchemyError as exc:  # the database away: say so, try again next time
+                click.echo(f"{job.name}: database unavailable — {type(exc).__name__}", err=True)
+                continue
             _say(result)
         if once:
             return

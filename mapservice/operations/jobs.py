@@ -197,13 +197,9 @@ def take_lease(
         return Held(lease.holder, lease.expires_at)
 
 
-def release_lease(sessions: Sessions, name: str, holder: str, now: datetime) -> None:
+def release_lease(sessions: Sessions, name: str, holder: str) -> None:
     with sessions() as session:
-        session.execute(
-            update(JobLease)
-            .where(JobLease.name == name, JobLease.holder == holder)
-            .values(expires_at=now)
-        )
+        session.execute(delete(JobLease).where(JobLease.name == name, JobLease.holder == holder))
         session.commit()
 
 
@@ -257,7 +253,7 @@ def run_job(
             session.commit()
         return result
     finally:
-        release_lease(sessions, job.name, holder, now)
+        release_lease(sessions, job.name, holder)
 
 
 def _execute(sessions: Sessions, job: Job, settings: Mapping[str, Any], now: datetime) -> RunResult:

@@ -12,6 +12,7 @@ are read from the database's run log, so they are whole in any mode.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 import time
 from typing import Any
@@ -47,7 +48,6 @@ BOOKINGS = Counter(
     "Booking attempts that reached the venue's lock, by outcome (confirmed, pending, conflict)",
     ["outcome"],
 )
-LOOPBACK = ("127.0.0.1", "::1")
 
 
 def _count_booking(outcome: str) -> None:
@@ -115,8 +115,11 @@ def ready() -> Any:
 
 
 def _allowed() -> bool:
-    if request.remote_addr in LOOPBACK:
-        return True
+    try:
+        if ipaddress.ip_address(request.remote_addr or "").is_loopback:
+            return True
+    except ValueError:
+        pass
     token = str(current_app.config.get("METRICS_TOKEN") or "")
     header = request.headers.get("Authorization", "")
     return bool(token) and hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
