@@ -32,6 +32,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Every ``<int:…>`` in a route is a database id: one past the 32-bit integer columns is a
     # 404 here, not an overflow in the database (a 500).
     app.url_map.converters["int"] = IdConverter
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        # Behind N proxies: the client's address, scheme and host come from the last N
+        # X-Forwarded-* entries (what the proxies appended); anything a client forged before
+        # them is ignored, and a shorter chain than N leaves the request as it arrived.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
 
     from mapservice.web import database, errors, extensions
 
@@ -39,10 +49,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     errors.init_app(app)
 
-    from mapservice.web import security, tiles
+    from mapservice.web import ops, security, tiles
 
     security.init_app(app)
     tiles.init_app(app)
+    ops.init_app(app)
 
     from mapservice.web import auth, home, imports, mapview, units, vendor, venues
 
@@ -91,6 +102,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from mapservice.cli import tokens as cli_tokens
     from mapservice.cli import users as cli_users
     from mapservice.cli import venues as cli_venues
+    from mapservice.cli import worker as cli_worker
 
     # Each subsystem registers its own commands (the console script is mapservice.cli:main).
     for commands in (
@@ -106,6 +118,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli_tokens,
         cli_audit,
         cli_applications,
+        cli_worker,
     ):
         commands.init_app(app)
     return app

@@ -66,6 +66,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAPSERVICE_SMTP_PASSWORD": os.environ.get("MAPSERVICE_SMTP_PASSWORD", ""),
         "MAPSERVICE_SMTP_FROM": os.environ.get("MAPSERVICE_SMTP_FROM", "mapservice@localhost"),
         "MAPSERVICE_SMTP_STARTTLS": os.environ.get("MAPSERVICE_SMTP_STARTTLS", ""),
+        # Proxies in front of the app that set X-Forwarded-For/-Proto/-Host (werkzeug's
+        # ProxyFix); 0: the app faces clients directly and ignores those headers.
+        "TRUSTED_PROXIES": int(os.environ.get("MAPSERVICE_TRUSTED_PROXIES", "0") or 0),
+        # /metrics answers loopback clients, and others sending this bearer token (unset: none).
+        "METRICS_TOKEN": os.environ.get("MAPSERVICE_METRICS_TOKEN", ""),
+        # The worker's nightly backup: where, how many to keep, at what local hour.
+        "BACKUP_DIR": os.environ.get("MAPSERVICE_BACKUP_DIR", str(instance / "backups")),
+        "BACKUP_KEEP": int(os.environ.get("MAPSERVICE_BACKUP_KEEP", "7")),
+        "BACKUP_HOUR": int(os.environ.get("MAPSERVICE_BACKUP_HOUR", "3")),
+        # Minutes after a booking's start before the worker marks a confirmed booking no-show
+        # at a venue whose unit checks groups in.
+        "NO_SHOW_GRACE_MINUTES": int(os.environ.get("MAPSERVICE_NO_SHOW_GRACE_MINUTES", "60")),
         # Seconds an attempt on an account under attack waits are multiplied by this (tests: 0).
         "LOGIN_DELAY_SCALE": 1.0,
     }

@@ -1753,6 +1753,10 @@ CASES: list[Case] = [
     # -- front page, health, API reference, log-in and log-out
     Case("/", "GET", const("/"), EVERYONE),
     Case("/healthz", "GET", const("/healthz"), EVERYONE),
+    # The operator's: readiness for all; metrics to loopback clients (the test client is one;
+    # the refusal of others: tests/test_ops_endpoints.py).
+    Case("/readyz", "GET", const("/readyz"), EVERYONE),
+    Case("/metrics", "GET", const("/metrics"), EVERYONE),
     Case("/api/v1/docs", "GET", const("/api/v1/docs"), EVERYONE),
     Case("/api/v1/openapi.json", "GET", const("/api/v1/openapi.json"), EVERYONE),
     Case("/login", "GET", const("/login"), EVERYONE),

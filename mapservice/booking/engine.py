@@ -23,6 +23,9 @@ from mapservice.booking.lifecycle import (
     decline,
     expire_holds,
     managed_booking,
+    mark_no_shows,
+    notify,
+    venues_checking_in,
 )
 from mapservice.booking.loading import venue_tz
 from mapservice.booking.locking import lock_venue
@@ -70,10 +73,13 @@ __all__ = [
     "expire_holds",
     "lock_venue",
     "managed_booking",
+    "mark_no_shows",
+    "notify",
     "occurrences",
     "own_overlaps",
     "prepare",
     "reschedule",
     "venue_and_rules",
     "venue_tz",
+    "venues_checking_in",
 ]

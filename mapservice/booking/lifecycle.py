@@ -354,6 +354,13 @@ def check_in(
                 )
             ]
         )
+    _attended(session, actor, booking, no_show, now)
+    return booking
+
+
+def _attended(
+    session: Session, actor: User | None, booking: Booking, no_show: bool, now: datetime
+) -> None:
     before = booking.status
     booking.status = BookingStatus.NO_SHOW.value if no_show else BookingStatus.COMPLETED.value
     booking.decided_by_id = actor.id if actor else None
@@ -361,4 +368,40 @@ def check_in(
     _audit_status(
         session, actor, "booking.no_show" if no_show else "booking.check_in", booking, before
     )
-    return booking
+
+
+def venues_checking_in(session: Session) -> list[int]:
+    """The venues whose unit checks groups in: someone has recorded a check-in or a no-show
+    there (a booking completed or no-show by a person's decision)."""
+    return list(
+        session.scalars(
+            select(Booking.venue_id)
+            .where(
+                Booking.status.in_((BookingStatus.COMPLETED.value, BookingStatus.NO_SHOW.value)),
+                Booking.decided_by_id.is_not(None),
+            )
+            .distinct()
+        )
+    )
+
+
+def mark_no_shows(
+    session: Session, venue_id: int, grace: timedelta, now: datetime | None = None
+) -> int:
+    """At one venue, mark as no-show every confirmed booking that started at least ``grace``
+    ago (within the last two days) and was not checked in; under the venue's lock, as
+    :func:`check_in` does (audited without an actor). Returns how many were marked."""
+    now = aware(now)
+    lock_venue(session, venue_id)
+    late = session.scalars(
+        select(Booking).where(
+            Booking.venue_id == venue_id,
+            Booking.status == BookingStatus.CONFIRMED.value,
+            Booking.start_at <= now - grace,
+            Booking.start_at > now - grace - timedelta(days=2),
+        )
+    ).all()
+    for booking in late:
+        _attended(session, None, booking, True, now)
+    session.flush()
+    return len(late)

@@ -27,7 +27,7 @@ from mapservice.models import Booking, Notification, User, Venue, user_groups
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner", "new_request")
+KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner", "new_request", "reminder")
 #: An activity's notices to a signed-up group (``mapservice.operations.activities``): their
 #: ``start`` is local time already, their ``venue`` the activity's place.
 ACTIVITY_KINDS = (
@@ -94,6 +94,8 @@ def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
         return _(
             "The venue's unit cancelled your booking of %(venue)s on %(when)s: %(reason)s", **args
         )
+    if kind == "reminder":
+        return _("Reminder: your booking of %(venue)s is on %(when)s.", **args)
     return _("Booking %(venue)s on %(when)s: %(kind)s", **args)
 
 

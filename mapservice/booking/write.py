@@ -12,6 +12,7 @@ alternatives are computed from, not the alternatives: see :mod:`mapservice.booki
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -150,7 +151,30 @@ def book_prepared(
     venue's run-out holds (if any); a moved booking must still be movable; count the quota
     (if the venue has one); find free units; write the booking, its units and the audit entry.
     ``session`` must be a writer session. (When ``p`` was prepared with the lock, in this
-    transaction, the venue is locked already and ``p`` is current.)"""
+    transaction, the venue is locked already and ``p`` is current.) Each outcome (the new
+    status, or ``conflict``) is told to :data:`outcome_listeners` (the metrics)."""
+    try:
+        booking = _book_locked(session, actor, p, with_alternatives)
+    except BookingConflict:
+        _tell("conflict")
+        raise
+    _tell(booking.status)
+    return booking
+
+
+#: Called with each booking attempt's outcome (``confirmed``, ``pending`` or ``conflict``);
+#: the web edge adds its metrics counter. A listener must not raise.
+outcome_listeners: list[Callable[[str], None]] = []
+
+
+def _tell(outcome: str) -> None:
+    for listener in outcome_listeners:
+        listener(outcome)
+
+
+def _book_locked(
+    session: Session, actor: User | None, p: Prepared, with_alternatives: bool
+) -> Booking:
     stamp: tuple[Any, ...] | None
     if p.locked:
         stamp, has_expired = p.stamp, p.has_expired

@@ -5,6 +5,7 @@ from mapservice.models.applications import UnitApplication
 from mapservice.models.audit import AuditEntry
 from mapservice.models.bookings import Booking, BookingAllocation, FeedToken, Notification
 from mapservice.models.committees import Area, Committee
+from mapservice.models.jobs import JobLease, JobRun
 from mapservice.models.links import PasswordLink
 from mapservice.models.plans import Pairing, Plan, PlanEntry, UnitPlanPreference
 from mapservice.models.security import LoginAttempt, LoginSession
@@ -27,6 +28,8 @@ __all__ = [
     "Closure",
     "Committee",
     "Group",
+    "JobLease",
+    "JobRun",
     "LoginAttempt",
     "LoginSession",
     "OpeningHours",

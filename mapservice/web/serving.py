@@ -20,6 +20,7 @@ walked them all — measured under the HTTP benchmark's load, 150–200 ms pause
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any
 
 from flask import Flask
@@ -53,6 +54,14 @@ def serve_gunicorn(
         # (close=False: the parent's connections are left to the parent).
         app.extensions["db_engine"].dispose(close=False)
 
+    def child_exit(_server: Any, worker: Any) -> None:
+        # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, see web/ops.py): a dead
+        # worker's live gauges leave the sum; its counters stay counted.
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             options = {
@@ -67,6 +76,7 @@ def serve_gunicorn(
                 "accesslog": None,
                 "errorlog": "-",
                 "post_fork": post_fork,
+                "child_exit": child_exit,
             }
             for key, value in options.items():
                 self.cfg.set(key, value)

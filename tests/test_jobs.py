@@ -1,0 +1,197 @@
+"""Issue 21 item 3: the scheduled jobs — one runner per job at a time (a lease row), each job
+idempotent, every run logged; ``mapservice worker`` and ``mapservice jobs``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mapservice.booking import engine as booking_engine
+from mapservice.db import make_sessionmaker
+from mapservice.models import AuditEntry, Booking, JobLease, JobRun, Notification
+from mapservice.operations import jobs
+from tests.conftest import Factory, wiped_session
+
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def world(engine: Engine, runzhou_areas: Any) -> Iterator[dict[str, Any]]:
+    with wiped_session(engine) as session:
+        make = Factory(session, runzhou_areas)
+        committee = make.committee()
+        unit = make.unit(committee)
+        group = make.group(committee, unit)
+        w: dict[str, Any] = {
+            "booker": make.booker(group),
+            "sec": make.secretary(unit),
+            "group": group,
+        }
+        day = {"hours": "Mon-Sun 00:00-24:00", "min_notice_minutes": 0, "capacity_units": 9}
+        w["hall"] = make.venue(unit, requires_approval=True, hold_hours=1, **day)
+        w["court"] = make.venue(unit, **day)  # its unit checks groups in
+        w["pool"] = make.venue(unit, **day)  # its unit does not
+        yield w
+
+
+def _book(engine: Engine, w: dict[str, Any], venue: str, start: datetime, made: datetime) -> int:
+    with make_sessionmaker(engine, write=True)() as s:
+        b = booking_engine.book(
+            s, w["booker"], w[venue].id, w["group"].id, start, start + timedelta(hours=1), now=made
+        )
+        s.commit()
+        return b.id
+
+
+def _count(engine: Engine, stmt: Any) -> int:
+    with Session(engine) as s:
+        return int(s.scalar(stmt) or 0)
+
+
+SETTINGS = {"TIMEZONE": "Asia/Shanghai", "NO_SHOW_GRACE_MINUTES": 60}
+
+
+def test_two_workers_expire_each_hold_and_send_each_reminder_once(
+    engine: Engine, world: dict[str, Any]
+) -> None:
+    earlier = NOW - timedelta(hours=3)  # their holds (1 h) have run out
+    holds = [_book(engine, world, "hall", NOW + timedelta(hours=5 + i), earlier) for i in range(4)]
+    soon = [_book(engine, world, "court", NOW + timedelta(hours=2 + i), NOW) for i in range(3)]
+    _book(engine, world, "court", NOW + timedelta(hours=30), NOW)  # not tomorrow yet
+    sessions = make_sessionmaker(engine, write=True)
+    start = threading.Barrier(4)
+    results: list[jobs.RunResult] = []
+
+    def work(name: str, force: bool) -> None:
+        holder = jobs.worker_name()
+        start.wait()
+        for job in ("expire_holds", "send_reminders"):
+            results.append(
+                jobs.run_job(
+                    sessions, jobs.JOBS[job], SETTINGS, holder=holder, now=NOW, force=force
+                )
+            )
+
+    # Two workers on their schedule and two `jobs run` at the same moment.
+    threads = [threading.Thread(target=work, args=(n, n >= 2)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r.outcome for r in results} <= {"ok", "held", "not_due"}
+    done = {
+        name: sum(r.counts.get(key, 0) for r in results if r.name == name)
+        for name, key in (("expire_holds", "expired"), ("send_reminders", "reminded"))
+    }
+    assert done == {"expire_holds": 4, "send_reminders": 3}
+    expired = select(func.count()).select_from(Notification).where(Notification.kind == "expired")
+    assert _count(engine, expired) == 4
+    audited = (
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "booking.expire")
+    )
+    assert _count(engine, audited) == 4
+    reminders = select(Notification.booking_id).where(Notification.kind == "reminder")
+    with Session(engine) as s:
+        assert sorted(s.scalars(reminders)) == soon
+        assert {b.status for b in s.scalars(select(Booking).where(Booking.id.in_(holds)))} == {
+            "declined"
+        }
+    # Idempotent: run again, later — nothing more to do.
+    for job in ("expire_holds", "send_reminders"):
+        again = jobs.run_job(
+            sessions, jobs.JOBS[job], SETTINGS, holder="again", now=NOW, force=True
+        )
+        assert again.outcome == "ok" and set(again.counts.values()) == {0}
+    assert _count(engine, select(func.count()).select_from(Notification)) == 4 + 3
+
+
+def test_no_shows_only_where_the_unit_checks_in(engine: Engine, world: dict[str, Any]) -> None:
+    past = NOW - timedelta(days=1)
+    came = _book(engine, world, "court", past + timedelta(hours=1), past)
+    with make_sessionmaker(engine, write=True)() as s:
+        booking_engine.check_in(s, world["sec"], came, now=past + timedelta(hours=1, minutes=5))
+        s.commit()
+    late = _book(engine, world, "court", NOW - timedelta(hours=2), past)
+    recent = _book(engine, world, "court", NOW, past)  # within the grace period
+    elsewhere = _book(engine, world, "pool", NOW - timedelta(hours=2), past)
+    sessions = make_sessionmaker(engine, write=True)
+    result = jobs.run_job(sessions, jobs.JOBS["mark_no_shows"], SETTINGS, holder="w", now=NOW)
+    assert result.counts == {"no_shows": 1}
+    with Session(engine) as s:
+        status = {i: st for i, st in s.execute(select(Booking.id, Booking.status))}
+    assert [status[late], status[recent], status[elsewhere], status[came]] == [
+        "no_show",
+        "confirmed",
+        "confirmed",
+        "completed",
+    ]
+
+
+def test_backup_keeps_the_newest(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    sessions = make_sessionmaker(engine, write=True)
+    settings = {"DATABASE_URL": database_url, "BACKUP_DIR": str(tmp_path), "BACKUP_KEEP": 2}
+    for hours in (0, 1, 2):
+        result = jobs.run_job(
+            sessions,
+            jobs.JOBS["backup"],
+            settings,
+            holder="w",
+            now=NOW + timedelta(hours=hours),
+            force=True,
+        )
+        assert result.outcome == "ok", result.error
+    suffix = "db" if database_url.startswith("sqlite") else "dump"
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == [
+        f"mapservice-{NOW + timedelta(hours=h):%Y%m%dT%H%M%SZ}.{suffix}" for h in (1, 2)
+    ]
+    # Nightly: due once the day's hour has passed and no run since.
+    backup = jobs.JOBS["backup"]
+    tz = UTC
+    assert backup.due(
+        datetime(2026, 12, 3, 2, tzinfo=UTC), datetime(2026, 12, 3, 4, tzinfo=UTC), tz, 3
+    )
+    assert not backup.due(
+        datetime(2026, 12, 3, 3, 5, tzinfo=UTC), datetime(2026, 12, 4, 2, tzinfo=UTC), tz, 3
+    )
+
+
+def test_a_second_worker_says_the_job_is_held_and_does_not_run_it(
+    engine: Engine, database_url: str, world: dict[str, Any], tmp_path: Path
+) -> None:
+    from tests.test_cli import Cli
+
+    runner = Cli(database_url, tmp_path)
+    with Session(engine) as s:
+        s.execute(delete(JobRun))  # every job due but the backup, taken a minute ago
+        s.add(JobRun(name="backup", holder="host-a:41:abcdef", started_at=datetime.now(UTC)))
+        s.merge(
+            JobLease(
+                name="expire_holds",
+                holder="host-a:41:abcdef",
+                expires_at=datetime.now(UTC) + timedelta(minutes=5),
+            )
+        )
+        s.commit()
+    out = runner("worker", "--once")
+    assert out.exit_code == 0, out.output
+    assert "expire_holds: not run — another worker (host-a:41:abcdef) holds it" in out.output
+    assert "send_reminders: ok" in out.output
+    assert "backup" not in out.output.splitlines()[-1]  # not due
+    again = runner("jobs", "run", "expire_holds")
+    assert again.exit_code == 1
+    assert "expire_holds was not run" in again.output
+    with Session(engine) as s:
+        assert 0 == s.scalar(
+            select(func.count()).select_from(JobRun).where(JobRun.name == "expire_holds")
+        )
+    listed = runner("jobs", "list", "--job", "send_reminders")
+    assert "send_reminders" in listed.output and " ok " in listed.output

@@ -1,0 +1,155 @@
+"""Issue 21 items 2 and 4: behind a proxy (``MAPSERVICE_TRUSTED_PROXIES``), the operator's
+``/healthz``, ``/readyz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import request, url_for
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mapservice.models import LoginAttempt
+from tests.conftest import wiped_session
+
+CLIENT = "203.0.113.7"
+
+
+def _app(database_url: str, instance: Path, **config: Any) -> Any:
+    from mapservice import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "ops-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": instance,
+            "WTF_CSRF_ENABLED": False,
+            "API_RATE_LIMIT": "2 per minute",
+            "METRICS_TOKEN": "metrics-secret",
+            **config,
+        }
+    )
+
+    @app.route("/_where")
+    def where() -> Any:  # what the app believes about the request
+        return {"addr": request.remote_addr, "url": url_for("home.index", _external=True)}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def apps(
+    engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[int, Any]]:
+    with wiped_session(engine):
+        made = {
+            n: _app(database_url, tmp_path_factory.mktemp(f"p{n}"), TRUSTED_PROXIES=n)
+            for n in (0, 1)
+        }
+        yield made
+        for app in made.values():
+            app.extensions["db_engine"].dispose()
+
+
+def _attempt_address(engine: Engine, username: str) -> str | None:
+    with Session(engine) as s:
+        return s.scalar(select(LoginAttempt.address).where(LoginAttempt.username == username))
+
+
+def test_behind_one_proxy_the_client_is_the_forwarded_one(
+    apps: dict[int, Any], engine: Engine
+) -> None:
+    client = apps[1].test_client()
+    proxied = {
+        "X-Forwarded-For": f"198.51.100.1, {CLIENT}",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "map.example.org",
+    }
+    where = client.get("/_where", headers=proxied).get_json()
+    # The last hop is the proxy's own entry; what the client wrote before it is not believed.
+    assert where == {"addr": CLIENT, "url": "https://map.example.org/"}
+    # The login throttle counts the client's address.
+    client.post("/login", data={"username": "proxied", "password": "x"}, headers=proxied)
+    assert _attempt_address(engine, "proxied") == CLIENT
+    # The API's rate limit too: one client runs out, another behind the same proxy does not.
+    statuses = [client.get("/api/v1/venues", headers=proxied).status_code for _ in range(3)]
+    other = client.get("/api/v1/venues", headers={"X-Forwarded-For": "192.0.2.9"})
+    assert (statuses, other.status_code) == ([200, 200, 429], 200)
+    # A chain shorter than the proxies counted (none at all): the request as it came.
+    bare = client.get("/_where").get_json()
+    assert bare == {"addr": "127.0.0.1", "url": "http://localhost/"}
+
+
+def test_without_proxies_forwarded_headers_are_ignored(
+    apps: dict[int, Any], engine: Engine
+) -> None:
+    client = apps[0].test_client()
+    forged = {
+        "X-Forwarded-For": CLIENT,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example",
+    }
+    assert client.get("/_where", headers=forged).get_json() == {
+        "addr": "127.0.0.1",
+        "url": "http://localhost/",
+    }
+    client.post("/login", data={"username": "forger", "password": "x"}, headers=forged)
+    assert _attempt_address(engine, "forger") == "127.0.0.1"
+
+
+def test_more_proxies_than_the_chain_has(
+    database_url: str, tmp_path: Path, apps: dict[int, Any]
+) -> None:
+    app = _app(database_url, tmp_path, TRUSTED_PROXIES=3)
+    try:
+        where = app.test_client().get("/_where", headers={"X-Forwarded-For": CLIENT}).get_json()
+    finally:
+        app.extensions["db_engine"].dispose()
+    # werkzeug believes no entry of a chain shorter than the count: the proxy's own address.
+    assert where == {"addr": "127.0.0.1", "url": "http://localhost/"}
+
+
+def test_health_and_readiness(apps: dict[int, Any], engine: Engine) -> None:
+    client = apps[0].test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "migrations": "head",
+    }
+    with engine.begin() as conn:
+        head = conn.scalar(text("SELECT version_num FROM alembic_version"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0013'"))
+    try:
+        answer = client.get("/readyz")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+    assert answer.status_code == 503
+    assert answer.get_json()["migrations"] == (
+        f"at 0013, head is {head}: run 'mapservice db upgrade'"
+    )
+
+
+def test_metrics_to_loopback_or_the_token(apps: dict[int, Any]) -> None:
+    client = apps[0].test_client()
+    client.get("/healthz")
+    body = client.get("/metrics").get_data(as_text=True)
+    assert 'mapservice_http_requests_total{method="GET",route="home.health",status="200"}' in body
+    assert 'mapservice_http_request_duration_seconds_bucket{le="0.005",route="home.health"}' in body
+    assert "mapservice_booking_attempts_total" in body
+    assert "mapservice_job_runs" in body
+    away = {"REMOTE_ADDR": "192.0.2.20"}
+    assert client.get("/metrics", environ_overrides=away).status_code == 403
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.get("/metrics", environ_overrides=away, headers=wrong).status_code == 403
+    right = {"Authorization": "Bearer metrics-secret"}
+    assert client.get("/metrics", environ_overrides=away, headers=right).status_code == 200
+    # Behind a proxy on this machine, a forwarded client is not loopback.
+    proxied = apps[1].test_client().get("/metrics", headers={"X-Forwarded-For": CLIENT})
+    assert proxied.status_code == 403
