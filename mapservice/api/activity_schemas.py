@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from mapservice.api.schemas import Strict
+from mapservice.api.schemas import Instant, Strict
 from mapservice.core.activities import MAX_CAPACITY, MAX_DESCRIPTION, MAX_NOTE, MAX_TITLE
 from mapservice.core.vocab import ActivityKind, ActivityStatus, SignUpState
 
@@ -25,10 +25,10 @@ class SiteIn(Strict):
 class ActivityIn(Strict):
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     kind: ActivityKind
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     capacity: int = Field(ge=1, le=MAX_CAPACITY, description="People.")
-    signup_deadline: AwareDatetime | None = Field(None, description="Default: the start.")
+    signup_deadline: Instant | None = Field(None, description="Default: the start.")
     description: str = Field("", max_length=MAX_DESCRIPTION)
     venue_id: int | None = Field(None, ge=1, le=2**31 - 1)
     group_id: int | None = Field(
@@ -54,10 +54,10 @@ class ActivityIn(Strict):
 class ActivityPatch(Strict):
     title: str | None = Field(None, min_length=1, max_length=MAX_TITLE)
     kind: ActivityKind | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     capacity: int | None = Field(None, ge=1, le=MAX_CAPACITY)
-    signup_deadline: AwareDatetime | None = None
+    signup_deadline: Instant | None = None
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     site: SiteIn | None = None
     status: Literal["open", "closed", "done", "cancelled"] | None = Field(

@@ -371,7 +371,7 @@ class PairingIn(Strict):
 class Repeat(Strict):
     freq: Literal["daily", "weekly", "biweekly"]
     count: int | None = Field(None, ge=1, le=104)
-    until: date | None = None
+    until: Day | None = None
     policy: Literal["all_or_nothing", "skip_conflicts"] = "all_or_nothing"
 
 
@@ -494,8 +494,8 @@ class AuditQuery(Strict):
     )
     object_type: str | None = Field(None, max_length=40, description='e.g. "venue", "booking".')
     object_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    since: date | None = Field(None, description="First day (local), inclusive.")
-    until: date | None = Field(None, description="Last day (local), inclusive.")
+    since: Day | None = Field(None, description="First day (local), inclusive.")
+    until: Day | None = Field(None, description="Last day (local), inclusive.")
     page: int = Field(1, ge=1, le=100000)
     per_page: int = Field(50, ge=1, le=500)
 
@@ -524,8 +524,8 @@ class AuditPageOut(BaseModel):
 
 
 class UtilizationQuery(Strict):
-    from_: date = Field(alias="from", description="First day (local), inclusive.")
-    to: date = Field(description="Last day (local), inclusive; at most 366 days after from.")
+    from_: Day = Field(alias="from", description="First day (local), inclusive.")
+    to: Day = Field(description="Last day (local), inclusive; at most 366 days after from.")
     group_by: Literal["venue", "unit", "type", "street"] = "venue"
 
 
