@@ -53,6 +53,7 @@ from mapservice.models import (  # noqa: E402
     Unit,
     User,
     Venue,
+    user_groups,
 )
 
 GEODATA = ROOT / "geodata"
@@ -334,6 +335,12 @@ def generate(
             )
             booker_ids.append(uid)
         _bulk(conn, User.__table__, user_rows)
+        # A booker books for the groups it is a member of (its default one here).
+        _bulk(
+            conn,
+            user_groups,
+            [{"user_id": u["id"], "group_id": u["group_id"]} for u in user_rows if u["group_id"]],
+        )
     seconds["committee_units_groups_users"] = time.perf_counter() - t0
 
     # Venues: points per district, streets by one spatial join, types and rules by profile.
