@@ -4,6 +4,7 @@ changes nothing."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -139,9 +140,14 @@ def test_owner_and_admin_may_edit_retire_and_close(client, db, world, who):
         data=form_data(name="甲羽毛球馆（新）", unit="单位甲", capacity_units="4"),
     )
     assert resp.status_code == 302
+    year = date.today().year + 1  # a closure ahead, whatever year the suite runs in
     resp = client.post(
         f"/venues/{venue.id}/closures",
-        data={"start_at": "2026-12-31T00:00", "end_at": "2027-01-02T00:00", "reason": "元旦"},
+        data={
+            "start_at": f"{year - 1}-12-31T00:00",
+            "end_at": f"{year}-01-02T00:00",
+            "reason": "元旦",
+        },
     )
     assert resp.status_code == 302
     assert client.post(f"/venues/{venue.id}/retire", data={"retired": "1"}).status_code == 302
@@ -150,7 +156,7 @@ def test_owner_and_admin_may_edit_retire_and_close(client, db, world, who):
     assert (fresh.name, fresh.capacity_units, fresh.retired) == ("甲羽毛球馆（新）", 4, True)
     assert [c.reason for c in fresh.closures] == ["元旦"]
     assert (
-        fresh.closures[0].start_at.isoformat() == "2026-12-30T16:00:00+00:00"
+        fresh.closures[0].start_at.isoformat() == f"{year - 1}-12-30T16:00:00+00:00"
     )  # 00:00 in Shanghai
     update = db.scalars(select(AuditEntry).where(AuditEntry.action == "venue.update")).one()
     assert update.changed()["capacity_units"] == [3, 4]
