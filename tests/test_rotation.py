@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mapservice.core.vocab import ActivityKind
 from mapservice.core.rotation import (
     CannotDraft,
-    PlanKind,
     Standing,
     UnitTurns,
     current_period,
@@ -23,7 +23,7 @@ from mapservice.core.rotation import (
     unit_standing,
 )
 
-KINDS = [k.value for k in PlanKind]
+KINDS = [k.value for k in ActivityKind]
 months = st.frozensets(st.integers(1, 12), max_size=12)
 
 
