@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapservice.core.vocab import ActivityKind
 from mapservice.core.rotation import (
     CannotDraft,
     Standing,
@@ -22,6 +21,7 @@ from mapservice.core.rotation import (
     standings,
     unit_standing,
 )
+from mapservice.core.vocab import ActivityKind
 
 KINDS = [k.value for k in ActivityKind]
 months = st.frozensets(st.integers(1, 12), max_size=12)

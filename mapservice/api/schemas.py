@@ -18,8 +18,7 @@ from pydantic import (
 
 from mapservice.core import venue_spec
 from mapservice.core.dates import MAX_YEAR, MIN_YEAR, in_calendar
-from mapservice.core.vocab import ActivityKind
-from mapservice.core.vocab import BookableBy, BookingStatus, Crs, VenueType
+from mapservice.core.vocab import ActivityKind, BookableBy, BookingStatus, Crs, VenueType
 
 # The vocabulary enums themselves are the field types: values in JSON, enums in the schema.
 VenueTypeKey = VenueType

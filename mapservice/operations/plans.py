@@ -17,8 +17,7 @@ from mapservice.core import rotation
 from mapservice.core.errors import NotAllowed, NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.rotation import CannotDraft, PeriodKind, Standing, UnitTurns
-from mapservice.core.vocab import ActivityKind
-from mapservice.core.vocab import UnitStatus
+from mapservice.core.vocab import ActivityKind, UnitStatus
 from mapservice.db import utcnow
 from mapservice.models import Activity, Committee, Plan, PlanEntry, Unit, UnitPlanPreference, User
 from mapservice.models.activities import took_place
