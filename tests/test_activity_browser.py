@@ -107,7 +107,7 @@ def test_a_secretary_creates_an_activity_and_a_booker_signs_up_on_a_phone(
         driver.get(f"{site}/map")
         wait.until(
             lambda d: d.execute_script(
-                "return !!(window.MapService && MapService.activities && MapService.activities.ready)"
+                "var a = window.MapService && MapService.activities; return !!(a && a.ready)"
             )
         )
         assert driver.execute_script("return MapService.activities.ids()") == [activity.id]
