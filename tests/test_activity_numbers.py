@@ -63,10 +63,9 @@ class World:
         self.draft = activity("草稿活动", self.mobile, 4, "sports", status="draft")
         session.add(SignUp(activity_id=self.tree.id, unit_id=self.post.id, group_id=group.id,
                            headcount=6, state="confirmed", seq=1))  # fmt: skip
-        session.add(Pairing(committee_id=committee.id, unit_id=self.post.id,
-                            partner_area_id=self.street.id, start_on=date(2023, 2, 21)))  # fmt: skip
-        session.add(Pairing(committee_id=committee.id, unit_id=self.mobile.id,
-                            partner_unit_id=self.post.id, start_on=date(2023, 2, 21)))  # fmt: skip
+        pair = {"committee_id": committee.id, "start_on": date(2023, 2, 21)}
+        session.add(Pairing(unit_id=self.post.id, partner_area_id=self.street.id, **pair))
+        session.add(Pairing(unit_id=self.mobile.id, partner_unit_id=self.post.id, **pair))
         session.commit()
 
 

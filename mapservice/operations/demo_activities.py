@@ -77,7 +77,8 @@ def seed_activities(
     for gid, uid in session.execute(
         select(Group.id, Group.unit_id).where(Group.committee_id == committee.id).order_by(Group.id)
     ):
-        groups.setdefault(uid, gid)
+        if uid is not None:
+            groups.setdefault(uid, gid)
     admin = session.scalars(
         select(User).where(User.committee_id == committee.id, User.role == "committee_admin")
     ).first()
