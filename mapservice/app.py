@@ -86,6 +86,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(activities.bp)
 
+    from mapservice.web import activity_stats
+
+    app.register_blueprint(activity_stats.bp)
+
     import mapservice.api as api
 
     api.init_app(app)

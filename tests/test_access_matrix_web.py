@@ -1705,6 +1705,27 @@ CASES: list[Case] = [
     ),
     Case("/dashboard/chart/<name>.<fmt>", "GET", const("/dashboard/chart/trend.svg"), STAFF),
     Case("/dashboard/print.<fmt>", "GET", const("/dashboard/print.png?paper=A4"), STAFF),
+    # -- the dashboard's activity figures (issue 20): the admin the committee's, a secretary
+    # its unit's as lead (the period: from today, wherever the year ends)
+    Case("/dashboard/activities/", "GET", const("/dashboard/activities/"), STAFF),
+    Case(
+        "/dashboard/activities/export/<name>.<fmt>",
+        "GET",
+        lambda w, _o: (
+            "/dashboard/activities/export/activities.csv?period=custom&start="
+            f"{datetime.now(TZ).date()}&end={datetime.now(TZ).date() + timedelta(days=30)}"
+        ),
+        STAFF_LIST,
+        "activity",
+        True,
+        shown=lambda w, o, body: o.title in body,
+    ),
+    Case(
+        "/dashboard/activities/chart/<name>.<fmt>",
+        "GET",
+        const("/dashboard/activities/chart/fulfilment.svg"),
+        STAFF,
+    ),
     # -- audit log and settings (which entries each role sees: tests/test_audit_settings.py)
     Case("/audit/", "GET", const("/audit/"), STAFF),
     Case("/audit/export.<fmt>", "GET", const("/audit/export.xlsx"), STAFF),
@@ -1731,6 +1752,15 @@ CASES: list[Case] = [
         shown=name_in,
     ),
     Case("/map/one-map.js", "GET", const("/map/one-map.js"), EVERYONE),
+    Case(
+        "/map/activities.json",
+        "GET",
+        const("/map/activities.json"),
+        {**LIST_VENUES, "anon": "- - -"},
+        "activity",
+        True,
+        shown=lambda w, o, body: o.title in body,
+    ),
     Case(
         "/map/data.json", "GET", const("/map/data.json"), MAP_VENUES, "venue", True, shown=name_in
     ),

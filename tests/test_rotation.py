@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from mapservice.core.rotation import (
     CannotDraft,
-    PlanKind,
     Standing,
     UnitTurns,
     current_period,
@@ -22,8 +21,9 @@ from mapservice.core.rotation import (
     standings,
     unit_standing,
 )
+from mapservice.core.vocab import ActivityKind
 
-KINDS = [k.value for k in PlanKind]
+KINDS = [k.value for k in ActivityKind]
 months = st.frozensets(st.integers(1, 12), max_size=12)
 
 

@@ -18,8 +18,7 @@ from pydantic import (
 
 from mapservice.core import venue_spec
 from mapservice.core.dates import MAX_YEAR, MIN_YEAR, in_calendar
-from mapservice.core.rotation import PlanKind
-from mapservice.core.vocab import BookableBy, BookingStatus, Crs, VenueType
+from mapservice.core.vocab import ActivityKind, BookableBy, BookingStatus, Crs, VenueType
 
 # The vocabulary enums themselves are the field types: values in JSON, enums in the schema.
 VenueTypeKey = VenueType
@@ -308,7 +307,7 @@ class PlanEntryOut(BaseModel):
     period: int = Field(description="Month 1–12, or ISO week.")
     unit_id: int
     unit: str
-    kind: PlanKind
+    kind: ActivityKind
     title: str
     led_on: date | None
     standing: Literal["led", "due", "late", "upcoming"] = Field(

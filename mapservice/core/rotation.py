@@ -26,32 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
-from mapservice.core.vocab import _Labelled
-
-
-class PlanKind(_Labelled):
-    """The activity kinds of a plan entry. The activities part (issue 20 item 2) has the
-    same keys; the two vocabularies are to be unified into one at merge."""
-
-    READING_CLUB = "reading_club"
-    SOCIAL_MIXER = "social_mixer"
-    SALON = "salon"
-    VOLUNTEER = "volunteer"
-    SPORTS = "sports"
-    STUDY = "study"
-    OTHER = "other"
-
-    @classmethod
-    def _labels(cls) -> dict[str, tuple[str, str]]:
-        return {
-            "reading_club": ("读书会", "Reading club"),
-            "social_mixer": ("交友联谊", "Social mixer"),
-            "salon": ("创业沙龙", "Salon"),
-            "volunteer": ("志愿服务", "Volunteering"),
-            "sports": ("文体活动", "Sports"),
-            "study": ("学习交流", "Study"),
-            "other": ("其他", "Other"),
-        }
+from mapservice.core.vocab import ActivityKind
 
 
 class PeriodKind(StrEnum):
@@ -265,7 +240,7 @@ def _kinds(
 def draft(
     units: Iterable[UnitTurns],
     periods: Sequence[tuple[int, int]],
-    kinds: Sequence[str] = tuple(PlanKind),
+    kinds: Sequence[str] = tuple(ActivityKind),
 ) -> list[DraftEntry]:
     """The year's leads and kinds (see the module's rules), sorted by period then unit.
 

@@ -193,7 +193,8 @@ class BookingStatus(_Labelled):
 
 
 class ActivityKind(_Labelled):
-    """What an activity of the year's list (活动清单) is."""
+    """What an activity of the year's list (活动清单) is: the one vocabulary of activities and
+    of the plan's entries (`core/rotation`, `models/plans`), one label table."""
 
     READING_CLUB = "reading_club"
     SOCIAL_MIXER = "social_mixer"

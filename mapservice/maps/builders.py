@@ -24,6 +24,7 @@ from mapservice.core.i18n import _
 from mapservice.core.vocab import VenueType
 from mapservice.maps.assets import Asset, file_url, localize
 from mapservice.maps.plugins import (
+    ActivityLayer,
     Fullscreen,
     Legend,
     MapChrome,
@@ -34,6 +35,7 @@ from mapservice.maps.plugins import (
 
 __all__ = [
     "AreaRow",
+    "activity_labels",
     "map_labels",
     "one_map",
     "picker_map",
@@ -89,6 +91,23 @@ def map_labels() -> dict[str, str]:
         "exitFullscreen": _("Exit full screen"),
         "layers": _("Venue types"),
         "unitLayers": _("Member units"),
+    }
+
+
+def activity_labels() -> dict[str, str]:
+    """The texts of the activity layer's control and popups, in the current language."""
+    return {
+        "activities": _("Activities"),
+        "month": _("Month"),
+        "anyMonth": _("Any month"),
+        "kind": _("Kind"),
+        "anyKind": _("Any kind"),
+        "openOnly": _("Open for sign-up"),
+        "pairings": _("Pairings"),
+        "pairedArea": _("%(name)s: paired with %(units)s"),
+        "lead": _("Led by %(unit)s"),
+        "places": _("%(confirmed)s of %(capacity)s places taken"),
+        "signUp": _("Sign up"),
     }
 
 
@@ -224,6 +243,7 @@ def one_map(
     committee: str | None = None,
     database_url: str | None = None,
     filters: Mapping[str, str | Sequence[str]] | None = None,
+    activities: Mapping[str, Any] | None = None,
 ) -> folium.Map:
     """The one map of a committee: base maps, boundaries, the venue layer (from ``data_url``,
     the app's ``/map/data.json`` with the page's filter, or from embedded ``columns``), the
@@ -237,7 +257,11 @@ def one_map(
     venues: the committee's public map under ``filters`` (``/map``'s parameters) is read from
     ``database_url`` (default: the app's), every venue embedded with its popup text, and the
     map's scripts pointed at the installed files unless ``assets`` says otherwise
-    (``docs/maps.md``)."""
+    (``docs/maps.md``).
+
+    ``activities`` adds the activity and pairing layer (:class:`ActivityLayer`): its
+    ``dataUrl``, ``kinds``, ``months`` and first ``filter`` (a member's map; activities are
+    not public)."""
     if committee is not None:
         from mapservice.maps.loading import load_public_map
 
@@ -264,6 +288,8 @@ def one_map(
         if value is not None:
             options[key] = value
     VenueLayer(options, types=venue_types(lang), areas=by_crs).add_to(m)
+    if activities is not None:
+        ActivityLayer({"crs": tiles[0].crs, "labels": activity_labels(), **activities}).add_to(m)
     _controls(m, tiles, labels)
     return _finish(m, assets)
 

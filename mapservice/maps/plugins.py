@@ -27,6 +27,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 
 __all__ = [
+    "ActivityLayer",
     "Fullscreen",
     "Legend",
     "MapChrome",
@@ -234,3 +235,30 @@ class MapChrome(JSCSSMixin):
         super().__init__()  # type: ignore[no-untyped-call]  # branca is untyped
         self._name = "MapChrome"
         self.options = {"scale": scale, "prefix": "Leaflet"}
+
+
+class ActivityLayer(JSCSSMixin, Layer):
+    """The upcoming activities and the pairings of the one map (``static/activity-layer.js``):
+    read from ``options["dataUrl"]`` (the app's ``/map/activities.json``, GeoJSON in the base
+    map's coordinate system), drawn as coloured points (a site's drawn area shaded), the
+    pairings as lines from a unit to its partner and the paired streets shaded; a control
+    filters by month, kind and "open for sign-up" and switches the pairings on and off.
+    ``options``: ``dataUrl``, ``crs``, ``kinds`` (key, label, colour), ``months``,
+    ``filter`` (``month``, ``kind``, ``open``), ``labels``. Published as
+    ``MapService.activities``."""
+
+    _template = _template("activity_layer.html")
+
+    default_js = [("mapservice_activity_layer_js", "mapservice/activity-layer.js")]
+    default_css = [("mapservice_maps_css", "mapservice/maps.css")]
+
+    def __init__(self, options: Mapping[str, Any], *, name: str | None = None) -> None:
+        super().__init__(name=name, overlay=True, control=False, show=True)
+        self._name = "ActivityLayer"
+        if not options.get("dataUrl"):
+            raise ValueError("an activity layer reads its dataUrl")
+        self.options = dict(options)
+
+    @property
+    def options_json(self) -> str:
+        return js_json(self.options)

@@ -22,8 +22,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from mapservice.core.vocab import ActivityKind, ActivityStatus, SignUpState
 from mapservice.db import Base, UTCDateTime, utcnow
@@ -96,6 +98,15 @@ class Activity(Base):
     def unit_id(self) -> int:
         """The lead unit (what the audit log files the activity under)."""
         return self.lead_unit_id
+
+
+def took_place(now: datetime) -> ColumnElement[bool]:
+    """An activity that took place by ``now``: neither a draft nor cancelled, and over (what
+    makes its plan turn led: ``operations.plans.led_entry_ids``, the dashboard's figures)."""
+    return and_(
+        Activity.status.not_in((ActivityStatus.DRAFT.value, ActivityStatus.CANCELLED.value)),
+        Activity.end_at <= now,
+    )
 
 
 class SignUp(Base):

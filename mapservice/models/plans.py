@@ -21,7 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mapservice.core.rotation import PeriodKind, PlanKind
+from mapservice.core.rotation import PeriodKind
+from mapservice.core.vocab import ActivityKind
 from mapservice.db import Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class PlanEntry(Base):
 
     __tablename__ = "plan_entries"
     __table_args__ = (
-        CheckConstraint(_in("kind", [k.value for k in PlanKind]), name="kind"),
+        CheckConstraint(_in("kind", [k.value for k in ActivityKind]), name="kind"),
         CheckConstraint("period BETWEEN 1 AND 53", name="period"),
     )
 
@@ -77,7 +78,7 @@ class PlanEntry(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
     period: Mapped[int] = mapped_column(Integer)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20), default=PlanKind.OTHER.value)
+    kind: Mapped[str] = mapped_column(String(20), default=ActivityKind.OTHER.value)
     title: Mapped[str] = mapped_column(String(200), default="")
     note: Mapped[str] = mapped_column(String(500), default="")
     led_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -22,6 +22,7 @@ from mapservice.core.i18n import _
 from mapservice.core.vocab import ActivityStatus
 from mapservice.models import Activity, Group, Unit, User
 from mapservice.models.audit import record
+from mapservice.operations.plans import turn_to_lead
 from mapservice.operations.signups import (
     ACTIVE_STATES,
     committee_tz,
@@ -140,11 +141,13 @@ def create_activity(
     lead_unit_id: int | None = None,
     cohost_ids: Sequence[int] = (),
     publish: bool = True,
+    plan_entry_id: int | None = None,
     now: datetime | None = None,
 ) -> Activity:
     """A new activity (open, or a draft); at a venue, its booking is made first, by the
     engine, in this transaction (a refusal — RuleViolation, BookingConflict with its
-    alternatives — leaves nothing written)."""
+    alternatives — leaves nothing written). ``plan_entry_id``: the plan's turn it holds
+    (one the actor may lead, of the lead unit)."""
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
     now = aware(now)
@@ -167,6 +170,8 @@ def create_activity(
         errors["site_name"] = _("At most %(n)s characters.", n=120)
     if not errors and start <= now:
         errors["start"] = _("The activity must start in the future.")
+    if plan_entry_id is not None and turn_to_lead(session, actor, plan_entry_id).unit_id != lead:
+        errors["lead_unit_id"] = _("The turn is another unit's.")
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
     cohosts = _cohosts(session, actor, cohost_ids, lead)
@@ -203,6 +208,7 @@ def create_activity(
         site_area=site.area if site else None,
         site_name=site_name.strip(),
         site_street=site_street.strip(),
+        plan_entry_id=plan_entry_id,
         created_by_id=actor.id,
     )
     activity.cohosts = cohosts

@@ -6,7 +6,8 @@ by hand, publishing it, marking turns led, and reading who has led, is due or is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -14,11 +15,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from mapservice.core import rotation
 from mapservice.core.errors import NotAllowed, NotFound, ValidationFailed
-from mapservice.core.i18n import _
-from mapservice.core.rotation import CannotDraft, PeriodKind, PlanKind, Standing, UnitTurns
-from mapservice.core.vocab import UnitStatus
+from mapservice.core.i18n import _, lang
+from mapservice.core.rotation import CannotDraft, PeriodKind, Standing, UnitTurns
+from mapservice.core.vocab import ActivityKind, UnitStatus
 from mapservice.db import utcnow
 from mapservice.models import Activity, Committee, Plan, PlanEntry, Unit, UnitPlanPreference, User
+from mapservice.models.activities import took_place
 from mapservice.models.audit import record
 from mapservice.policy.committees import require_committee_admin
 from mapservice.policy.plans import get_plan, plans_seen_by, require_plan_viewer
@@ -27,11 +29,11 @@ YEARS = (2000, 2100)
 
 
 def kind_choices(lang: str) -> list[tuple[str, str]]:
-    return PlanKind.choices(lang)
+    return ActivityKind.choices(lang)
 
 
 def kind_label(kind: str, lang: str) -> str:
-    found = PlanKind.parse(kind)
+    found = ActivityKind.parse(kind)
     return found.label(lang) if found is not None else kind
 
 
@@ -129,6 +131,34 @@ def _entry(session: Session, actor: User, plan: Plan, entry_id: int) -> PlanEntr
     return entry
 
 
+def turn_to_lead(session: Session, actor: User, entry_id: int) -> PlanEntry:
+    """A turn ``actor`` may create the activity of: its plan seen (else 404), its lead unit
+    the secretary's own or the actor the admin (else 403)."""
+    entry = session.get(PlanEntry, entry_id)
+    if entry is None:
+        raise NotFound("entry_not_found", _("No such turn."))
+    get_plan(session, actor, entry.plan_id)
+    if not (actor.is_admin or (actor.is_secretary and actor.unit_id == entry.unit_id)):
+        raise NotAllowed("not_your_turn", _("Only the lead unit or the admin may lead this turn."))
+    return entry
+
+
+def turn_defaults(entry: PlanEntry, today: date) -> dict[str, Any]:
+    """What the activity form starts from for a turn: its kind, title (else the kind's
+    name), lead unit and a day — the turn's first day, or a week from today once that has
+    passed (still inside the turn when it can be)."""
+    plan = entry.plan
+    first = rotation.period_start(plan.year, plan.period, entry.period)
+    last = rotation.period_end(plan.year, plan.period, entry.period)
+    day = (
+        first
+        if first > today
+        else min(today + timedelta(days=7), max(last, today + timedelta(days=1)))
+    )
+    title = entry.title or ActivityKind(entry.kind).label(lang())
+    return {"kind": entry.kind, "title": title, "lead_unit_id": entry.unit_id, "date": day}
+
+
 def update_entry(
     session: Session,
     actor: User,
@@ -150,12 +180,12 @@ def update_entry(
     unit = session.get(Unit, unit_id)
     if unit is None or unit.committee_id != plan.committee_id or not unit.is_active:
         errors["unit_id"] = _("Choose an admitted unit of the committee.")
-    if PlanKind.parse(kind) is None:
+    if ActivityKind.parse(kind) is None:
         errors["kind"] = _("Choose an activity kind.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors)
     before = {"period": entry.period, "unit_id": entry.unit_id, "kind": entry.kind}
-    entry.period, entry.unit_id, entry.kind = period, unit_id, str(PlanKind.parse(kind))
+    entry.period, entry.unit_id, entry.kind = period, unit_id, str(ActivityKind.parse(kind))
     entry.title, entry.note = title.strip()[:200], note.strip()[:500]
     after = {"period": entry.period, "unit_id": entry.unit_id, "kind": entry.kind}
     changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
@@ -199,9 +229,7 @@ def led_entry_ids(session: Session, plan: Plan) -> set[int]:
     by_hand = session.scalars(entries.where(PlanEntry.led_on.is_not(None)))
     held = session.scalars(
         select(Activity.plan_entry_id).where(
-            Activity.plan_entry_id.in_(entries),
-            Activity.status.not_in(("draft", "cancelled")),
-            Activity.end_at <= utcnow(),
+            Activity.plan_entry_id.in_(entries), took_place(utcnow())
         )
     )
     return set(by_hand) | {i for i in held if i is not None}
@@ -310,7 +338,9 @@ def save_preferences(
             errors["blackout_months"] = _("A unit cannot black out every month.")
         elif parsed["preferred_months"] & parsed["blackout_months"]:
             errors["preferred_months"] = _("A month cannot be both preferred and blacked out.")
-    kinds = [str(PlanKind.parse(k)) for k in preferred_kinds if PlanKind.parse(k) is not None]
+    kinds = [
+        str(ActivityKind.parse(k)) for k in preferred_kinds if ActivityKind.parse(k) is not None
+    ]
     if len(kinds) != len(preferred_kinds):
         errors["preferred_kinds"] = _("Choose an activity kind.")
     if errors:

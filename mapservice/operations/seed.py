@@ -188,6 +188,7 @@ def seed_demo(
     """Load every demo seed file and eight weeks of bookings around ``today``, their statuses
     as at ``now`` (default: the present); returns what was added per file (zeros on a second
     run)."""
+    from mapservice.operations.demo_activities import seed_activities
     from mapservice.operations.demo_bookings import seed_bookings
     from mapservice.operations.demo_plans import seed_plans
 
@@ -198,5 +199,8 @@ def seed_demo(
         committee = session.scalars(select(Committee).where(Committee.slug == slug)).one()
         counts["bookings"] = seed_bookings(session, committee, today=today or date.today(), now=now)
         counts["plan_turns"] = seed_plans(session, committee)
+        counts["activities"] = seed_activities(
+            session, committee, today=today or date.today(), now=now
+        )
         out[name] = counts
     return out

@@ -20,6 +20,7 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import ActivityKind, ActivityStatus, SignUpState
 from mapservice.models import Activity, Group, Unit, User, Venue
 from mapservice.operations import activities as ops
+from mapservice.operations import plans as plan_ops
 from mapservice.operations import signups
 from mapservice.operations.booking_form import local_window, parse_local
 from mapservice.policy.activities import can_manage_activity, get_activity
@@ -301,6 +302,8 @@ def edit(activity_id: int | None = None) -> Any:
     _choices(form, actor, a)
     if request.method == "GET":
         _fill(form, a, actor, tz)
+        if a is None and _int(request.args.get("plan_entry")):
+            _from_turn(form, actor, tz)
         return _form_page(form, a, tz=tz)
     if not form.validate_on_submit():
         return _form_page(form, a, 422, tz=tz)
@@ -339,6 +342,15 @@ def _fill(form: ActivityForm, a: Activity | None, actor: User, tz: ZoneInfo) -> 
     form.site_street.data, form.status.data = a.site_street, a.status
 
 
+def _from_turn(form: ActivityForm, actor: User, tz: ZoneInfo) -> None:
+    """The form prefilled from a turn of the plan (``?plan_entry=ID``, from the plan page)."""
+    entry = plan_ops.turn_to_lead(get_db(), actor, _int(request.args.get("plan_entry")) or 0)
+    found = plan_ops.turn_defaults(entry, datetime.now(tz).date())
+    form.plan_entry.data = str(entry.id)
+    form.title.data, form.kind.data = found["title"], found["kind"]
+    form.lead_unit_id.data, form.date.data = str(found["lead_unit_id"]), found["date"]
+
+
 def _save(form: ActivityForm, actor: User, a: Activity | None, values: dict[str, Any]) -> Activity:
     own = {
         "title": form.title.data or "",
@@ -371,5 +383,6 @@ def _save(form: ActivityForm, actor: User, a: Activity | None, values: dict[str,
         lead_unit_id=_int(form.lead_unit_id.data),
         venue_id=_int(form.venue_id.data) if at_venue else None,
         publish=bool(form.publish.data),
+        plan_entry_id=_int(form.plan_entry.data),
         **({} if at_venue else site),
     )

@@ -9,6 +9,7 @@ from wtforms import (
     BooleanField,
     DateField,
     FloatField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -41,6 +42,7 @@ class ActivityForm(FlaskForm):
     site_area = TextAreaField(_l("Drawn area (GeoJSON polygon)"), validators=[Optional()])
     site_name = StringField(_l("Site name"), validators=[Optional(), Length(max=120)])
     site_street = StringField(_l("Community / street"), validators=[Optional(), Length(max=120)])
+    plan_entry = HiddenField()
     publish = BooleanField(_l("Open for sign-up now"), default=True)
     status = SelectField(_l("Status"), choices=[], validate_choice=False)
 

@@ -13,6 +13,7 @@ same filters as compact GeoJSON for other readers. Filtering happens in
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -41,9 +42,10 @@ from mapservice.core.i18n import _, lang
 from mapservice.core.ids import as_id
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
 from mapservice.core.venue_io import write_venues
-from mapservice.core.vocab import VenueType
+from mapservice.core.vocab import ActivityKind, VenueType
 from mapservice.maps import map_labels, one_map
 from mapservice.models import Committee
+from mapservice.operations import activity_map
 from mapservice.operations import mapview as ops
 from mapservice.operations.venues import row_of
 from mapservice.policy import is_committee_staff, venues_seen_by_key
@@ -166,11 +168,44 @@ def _query(committee: Committee, flt: MapFilter, **extra: str) -> str:
     return urlencode(pairs)
 
 
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def activity_filter(month: str, kind: str, open_only: str) -> activity_map.ActivityFilter:
+    """The activity layer's filter from its parameters (a bad month or kind: 422)."""
+    errors = {}
+    if month and not MONTH.match(month):
+        errors["month"] = _("Give the month as YYYY-MM.")
+    if kind and kind not in {k.value for k in ActivityKind}:
+        errors["kind"] = _("Choose a kind of activity.")
+    if errors:
+        raise ValidationFailed(_("Some filters are not valid."), errors)
+    return activity_map.ActivityFilter(month, kind, open_only in ("1", "on", "true"))
+
+
+def _activity_options(actor: Any, committee: Committee, tz: ZoneInfo) -> dict[str, Any] | None:
+    """The activity layer of a member's map (activities and pairings are not public), its
+    first filter from the page's ``act_month``, ``act_kind``, ``act_open``."""
+    if actor is None or not actor.active or actor.committee_id != committee.id:
+        return None
+    args = request.args
+    flt = activity_filter(
+        args.get("act_month", ""), args.get("act_kind", ""), args.get("act_open", "")
+    )
+    return {
+        "dataUrl": url_for("map.activities"),
+        "kinds": activity_map.kinds(lang()),
+        "months": activity_map.month_choices(datetime.now(tz).date()),
+        "filter": {"month": flt.month, "kind": flt.kind, "open": flt.open_only},
+    }
+
+
 def _shell(template: str, embed: bool) -> Any:
     db = get_db()
     actor = current_actor()
     committee = _committee()
     flt, errors, _tz = _filter(committee)
+    layer = _activity_options(actor, committee, _tz)
     units, streets = ops.filter_choices(db, actor, committee)
     tiles = configured_tiles()
     venue_arg = request.args.get("venue", "")
@@ -208,7 +243,15 @@ def _shell(template: str, embed: bool) -> Any:
     }
     # The map itself: built by folium (mapservice.maps), its code allowed by this response's CSP.
     parts = cached_map_parts(
-        ("one_map", committee.id, tuple(tiles), lang(), query, venue_id),
+        (
+            "one_map",
+            committee.id,
+            tuple(tiles),
+            lang(),
+            query,
+            venue_id,
+            json.dumps(layer, sort_keys=True),
+        ),
         lambda: one_map(
             areas=ops.load_areas(db, committee),
             tiles=tiles,
@@ -220,6 +263,7 @@ def _shell(template: str, embed: bool) -> Any:
             free_url=str(config["freeUrl"]),
             window=_window(flt, _tz),
             venue=venue_id,
+            activities=layer,
         ),
     )
     response = render_template(
@@ -314,6 +358,29 @@ def columns() -> Any:
 def data() -> Any:
     """The filtered venues, compact GeoJSON in ``crs`` (``wgs84`` or ``gcj02``)."""
     return _cached_answer("geojson", mapdata.venue_features, "application/geo+json")
+
+
+@bp.route("/activities.json")
+def activities() -> Any:
+    """The activity layer's data: the upcoming activities the user sees under ``month``,
+    ``kind``, ``open``, the pairings in force and the paired streets, in ``crs``
+    (:func:`mapservice.operations.activity_map.layer_data`; empty for a visitor)."""
+    args = request.args
+    flt = activity_filter(args.get("month", ""), args.get("kind", ""), args.get("open", ""))
+    answer = activity_map.layer_data(
+        get_db(),
+        current_actor(),
+        flt,
+        crs=_crs(),
+        lang=lang(),
+        url=url_for("activities.detail", activity_id=0)[:-1],
+    )
+    response = Response(
+        json.dumps(answer, ensure_ascii=False, separators=(",", ":")),
+        mimetype="application/geo+json",
+    )
+    response.headers["Cache-Control"] = "private, no-cache"
+    return finish(response)
 
 
 @bp.route("/venues/<int:venue_id>/popup")
