@@ -364,9 +364,12 @@ def _opener_as(base: str, username: str, password: str) -> urllib.request.Opener
 
 def _heavy_pages(base: str, ds: Dataset, workers: int) -> dict[str, Any]:
     """What makes a worker big, on every worker (a new connection per request, 2 × workers
-    times each: the cache of the stats is per process): the whole map and its GeoJSON, the
-    dashboard over the dataset's whole year (every booking) with its CSV export of every
-    venue's row, and the full venue list as CSV. Sizes and the slowest time of each."""
+    times each: the stats' cache is per process): the whole map and its GeoJSON, the
+    dashboard over the dataset's whole year (every booking) with every chart image its page
+    shows, its CSV export of every venue's row, and the full venue list as CSV, as the
+    committee admin logged in. Size and slowest time of each."""
+    import re
+
     from bench.generate import PASSWORD
 
     year = urllib.parse.urlencode(
@@ -382,16 +385,32 @@ def _heavy_pages(base: str, ds: Dataset, workers: int) -> dict[str, Any]:
         "venues_csv": "/venues/export.csv",
     }
     out: dict[str, Any] = {}
-    for name, path in paths.items():
-        worst, size = 0.0, 0
+
+    def fetch(name: str, path: str) -> bytes:
+        worst, body = 0.0, b""
         for _ in range(2 * max(1, workers)):
             req = urllib.request.Request(base + path, headers={"Connection": "close"})
             t0 = time.perf_counter()
             with opener.open(req, timeout=600) as resp:
-                size = len(resp.read())
-                assert resp.status == 200, (path, resp.status)
+                body = resp.read()
+                assert resp.status == 200 and "/login" not in resp.geturl(), (path, resp.status)
             worst = max(worst, time.perf_counter() - t0)
-        out[name] = {"bytes": size, "slowest_s": worst}
+        out[name] = {"bytes": len(body), "slowest_s": worst}
+        return body
+
+    for name, path in paths.items():
+        body = fetch(name, path)
+        if name == "dashboard":
+            charts = re.findall(r'src="(/dashboard/chart/[^"]+\.png[^"]*)"', body.decode())
+            assert charts, "the dashboard shows no chart"
+            for k, chart in enumerate(dict.fromkeys(charts)):
+                fetch(f"chart_{k}", chart.replace("&amp;", "&"))
+    charts_out = [out.pop(k) for k in [k for k in out if k.startswith("chart_")]]
+    out["charts"] = {
+        "count": len(charts_out),
+        "bytes": sum(c["bytes"] for c in charts_out),
+        "slowest_s": max(c["slowest_s"] for c in charts_out),
+    }
     return out
 
 
@@ -444,7 +463,7 @@ def http_load(
     report.line(
         f"7 HTTP under load [{label}]",
         f"gunicorn ({workers} workers × {threads} threads), {clients} clients, {rounds} rounds"
-        f" of {seconds / rounds:.0f} s interactive mix, each followed by /healthz:"
+        f" of {seconds / rounds:.1f} s interactive mix, each followed by /healthz:"
         f" p99 over all requests {', '.join(f'{x:.0f}' for x in p99s)} ms"
         f" | /healthz {', '.join(f'{x:.0f}' for x in rates)} req/s"
         f" | round {len(mixes) // 2 + 1}: {_mix_text(m, MIX)}"

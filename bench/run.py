@@ -353,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="benchmark numbers to run")
     parser.add_argument("--output", type=Path, help="results file (default by size)")
+    parser.add_argument("--venues", type=int, help="override the size's venues (development)")
+    parser.add_argument("--bookings", type=int, help="override the size's bookings (development)")
     parser.add_argument(
         "--merge",
         action="store_true",
@@ -377,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
             write_doc(results, args.doc, targets)
         return verdict_of(results, targets)
     kind = "smoke" if args.smoke else "full"
-    size = SIZES[kind]
+    size = dict(SIZES[kind])
+    for name in ("venues", "bookings"):
+        if getattr(args, name):
+            size[name] = getattr(args, name)
     only = set(args.only.split(","))
     dbs = [d for d in args.db.split(",") if d and d != "none"]
     command = " ".join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)])

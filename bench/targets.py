@@ -44,7 +44,7 @@ class Target:
             return f"{value:.0%}"
         if self.unit == "x":
             return f"{value:.1f}x"
-        return f"{value:.3g}{self.unit}"
+        return f"{value:.0f}{self.unit}" if abs(value) >= 100 else f"{value:.3g}{self.unit}"
 
     def text(self) -> str:
         return f"{'>=' if self.at_least else '<='} {self.fmt(self.limit)}"
