@@ -249,13 +249,12 @@ def target_table(results: dict[str, Any], targets: dict[str, Any] | None = None)
     rows = targets_.rows_of(results, targets)
     smoke = results.get("size") == "smoke"
     missed = [r for r in rows if r.missed]
-    verdict = (
-        "smoke — not judged"
-        if smoke
-        else f"{len(missed)} target(s) missed"
-        if missed
-        else "every target met"
-    )
+    if smoke:
+        verdict = "smoke — not judged"
+    elif all(r.verdict == "not run" for r in rows):
+        verdict = "no target judged (no benchmark with a target ran, or a results file of before bench/targets.toml)"
+    else:
+        verdict = f"{len(missed)} target(s) missed" if missed else "every target met"
     return [
         f"Targets (`bench/targets.toml`), {verdict}; {_healthz(results)}.",
         "",

@@ -137,6 +137,8 @@ def table(rows: list[Row], *, run_only: bool = True) -> list[str]:
         "| target | on | limit | measured | met | baseline |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
+    if all(r.verdict == "not run" for r in rows):
+        run_only = False  # nothing ran: the limits alone
     for r in rows:
         if run_only and r.verdict == "not run":
             continue
@@ -150,7 +152,7 @@ def table(rows: list[Row], *, run_only: bool = True) -> list[str]:
 
 def rows_of(results: dict[str, Any], targets: dict[str, Target] | None = None) -> list[Row]:
     """Judge a results file (``bench/results/*.json``) as its run did."""
-    run = results["run"]
+    run = results.get("run", {"benchmarks": [], "databases": []})  # none: before targets.toml
     return judge(
         targets if targets is not None else load(),
         results.get("measured", {}),
