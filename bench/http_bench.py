@@ -420,50 +420,48 @@ def http_load(
     ds: Dataset,
     label: str,
     *,
-    seconds: float = 60.0,
-    trivial_seconds: float = 20.0,
-    pages_seconds: float = 30.0,
+    http: float = 60.0,
+    trivial: float = 20.0,
+    pages: float = 30.0,
     clients: int = 32,
     workers: int = 2,
     threads: int = 4,
     rounds: int = 3,
 ) -> dict[str, Any]:
-    """#7 and #8: ``rounds`` rounds of the interactive mix (``seconds`` in all), each followed
-    by ``/healthz`` (``trivial_seconds`` in all) on the same server; then the mix with
-    whole-list pages. Returns ``http_p99_ms`` (p99 over all requests of each round's mix),
-    ``http_errors`` (every phase), ``http_healthz_per_s`` (each round) and
-    ``worker_peak_rss_mb``."""
+    """#7 and #8: ``rounds`` rounds of the interactive mix (``http`` seconds in all), each
+    followed by ``/healthz`` (``trivial`` seconds in all) on the same server; then ``pages``
+    seconds of the mix with whole-list pages. Returns ``http_p99_ms`` (p99 over all requests
+    of each round's mix), ``http_errors`` (every phase), ``http_healthz_per_s`` (each round)
+    and ``worker_peak_rss_mb``."""
     engine = make_engine(url)
     plan = _plan(engine, ds)
     tmp = tempfile.mkdtemp(prefix="mapservice-bench-http-")
     mixes: list[dict[str, Any]] = []
-    trivial: list[dict[str, Any]] = []
+    healthz: list[dict[str, Any]] = []
     with served(url, workers, threads, tmp) as (port, pid, log_path):
         base = f"http://127.0.0.1:{port}"
         rss_start = _rss_kb(pid)
         heavy = _heavy_pages(base, ds, workers)
         rss_heavy = _rss_kb(pid)
         for _r in range(rounds):
-            mixes.append(_phase(port, plan, list(MIX), seconds / rounds, clients))
-            trivial.append(
-                _phase(port, plan, [("healthz", 1.0)], trivial_seconds / rounds, clients)
-            )
+            mixes.append(_phase(port, plan, list(MIX), http / rounds, clients))
+            healthz.append(_phase(port, plan, [("healthz", 1.0)], trivial / rounds, clients))
         rss_mix = _rss_kb(pid)
-        pg = _phase(port, plan, list(MIX_PAGES), pages_seconds, clients)
+        pg = _phase(port, plan, list(MIX_PAGES), pages, clients)
         rss_end = _rss_kb(pid)
     server_errors = _error_kinds(log_path.read_text(errors="replace"))
     shutil.rmtree(tmp, ignore_errors=True)
     overlaps = count_overlaps(engine)
     engine.dispose()
     logged = ", ".join(f"{k} ×{v}" for k, v in server_errors.items())
-    errors = sum(p["errors"] for p in [*mixes, *trivial, pg])
+    errors = sum(p["errors"] for p in [*mixes, *healthz, pg])
     p99s = [m["all"]["p99_ms"] for m in mixes]
-    rates = [t["per_s"] for t in trivial]
+    rates = [t["per_s"] for t in healthz]
     m = mixes[len(mixes) // 2]
     report.line(
         f"7 HTTP under load [{label}]",
         f"gunicorn ({workers} workers × {threads} threads), {clients} clients, {rounds} rounds"
-        f" of {seconds / rounds:.1f} s interactive mix, each followed by /healthz:"
+        f" of {http / rounds:.1f} s interactive mix, each followed by /healthz:"
         f" p99 over all requests {', '.join(f'{x:.0f}' for x in p99s)} ms"
         f" | /healthz {', '.join(f'{x:.0f}' for x in rates)} req/s"
         f" | round {len(mixes) // 2 + 1}: {_mix_text(m, MIX)}"
@@ -472,7 +470,7 @@ def http_load(
         f" | server errors logged: {logged or 'none'}",
         server_errors=server_errors,
         mixes=mixes,
-        trivial=trivial,
+        trivial=healthz,
         mix_with_pages=pg,
         overlaps=overlaps,
         errors=errors,

@@ -132,18 +132,8 @@ def _on(
             ),
         )
     if "7" in only or "8" in only:
-        report.measure(
-            db,
-            http_bench.http_load(
-                report,
-                url,
-                ds,
-                db,
-                seconds=size["http_seconds"],
-                trivial_seconds=size["trivial_seconds"],
-                pages_seconds=size["pages_seconds"],
-            ),
-        )
+        phases = {k: size[f"{k}_seconds"] for k in ("http", "trivial", "pages")}
+        report.measure(db, http_bench.http_load(report, url, ds, db, **phases))
 
 
 def _map(report: Report, size: dict[str, Any]) -> None:
@@ -252,7 +242,10 @@ def target_table(results: dict[str, Any], targets: dict[str, Any] | None = None)
     if smoke:
         verdict = "smoke — not judged"
     elif all(r.verdict == "not run" for r in rows):
-        verdict = "no target judged (no benchmark with a target ran, or a results file of before bench/targets.toml)"
+        verdict = (
+            "no target judged (no benchmark with a target ran,"
+            " or a results file of before bench/targets.toml)"
+        )
     else:
         verdict = f"{len(missed)} target(s) missed" if missed else "every target met"
     return [
