@@ -362,12 +362,12 @@ def _opener_as(base: str, username: str, password: str) -> urllib.request.Opener
     return opener
 
 
-def _heavy_pages(base: str, ds: Dataset, workers: int) -> dict[str, Any]:
-    """What makes a worker big, on every worker (a new connection per request, 2 × workers
-    times each: the stats' cache is per process): the whole map and its GeoJSON, the
-    dashboard over the dataset's whole year (every booking) with every chart image its page
-    shows, its CSV export of every venue's row, and the full venue list as CSV, as the
-    committee admin logged in. Size and slowest time of each."""
+def _heavy_pages(base: str, ds: Dataset, times: int) -> dict[str, Any]:
+    """What makes a worker big, on every worker (a new connection per request, ``times``
+    times each, twice the workers in a full run: the stats' cache is per process): the whole
+    map and its GeoJSON, the dashboard over the dataset's whole year (every booking) with
+    every chart image its page shows, its CSV export of every venue's row, and the full venue
+    list as CSV, as the committee admin logged in. Size and slowest time of each."""
     import re
 
     from bench.generate import PASSWORD
@@ -388,7 +388,7 @@ def _heavy_pages(base: str, ds: Dataset, workers: int) -> dict[str, Any]:
 
     def fetch(name: str, path: str) -> bytes:
         worst, body = 0.0, b""
-        for _ in range(2 * max(1, workers)):
+        for _ in range(times):
             req = urllib.request.Request(base + path, headers={"Connection": "close"})
             t0 = time.perf_counter()
             with opener.open(req, timeout=600) as resp:
@@ -427,10 +427,13 @@ def http_load(
     workers: int = 2,
     threads: int = 4,
     rounds: int = 3,
+    heavy_times: int | None = None,
 ) -> dict[str, Any]:
-    """#7 and #8: ``rounds`` rounds of the interactive mix (``http`` seconds in all), each
-    followed by ``/healthz`` (``trivial`` seconds in all) on the same server; then ``pages``
-    seconds of the mix with whole-list pages. Returns ``http_p99_ms`` (p99 over all requests
+    """#7 and #8: the heavy pages (each asked ``heavy_times`` times, by default twice per
+    worker; the smoke run asks each once, to check they answer), then ``rounds`` rounds of
+    the interactive mix (``http`` seconds in all), each followed by ``/healthz`` (``trivial``
+    seconds in all) on the same server; then ``pages`` seconds of the mix with whole-list
+    pages. Returns ``http_p99_ms`` (p99 over all requests
     of each round's mix), ``http_errors`` (every phase), ``http_healthz_per_s`` (each round)
     and ``worker_peak_rss_mb``."""
     engine = make_engine(url)
@@ -441,7 +444,7 @@ def http_load(
     with served(url, workers, threads, tmp) as (port, pid, log_path):
         base = f"http://127.0.0.1:{port}"
         rss_start = _rss_kb(pid)
-        heavy = _heavy_pages(base, ds, workers)
+        heavy = _heavy_pages(base, ds, heavy_times or 2 * workers)
         rss_heavy = _rss_kb(pid)
         for _r in range(rounds):
             mixes.append(_phase(port, plan, list(MIX), http / rounds, clients))

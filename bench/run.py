@@ -76,6 +76,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "trivial_seconds": 0.6,
         "pages_seconds": 0.5,
         "healthz_seconds": 0.5,
+        "heavy_times": 1,
         "communities": 300,
         "map_args": [
             "--venues",
@@ -133,7 +134,8 @@ def _on(
         )
     if "7" in only or "8" in only:
         phases = {k: size[f"{k}_seconds"] for k in ("http", "trivial", "pages")}
-        report.measure(db, http_bench.http_load(report, url, ds, db, **phases))
+        heavy = size.get("heavy_times")
+        report.measure(db, http_bench.http_load(report, url, ds, db, **phases, heavy_times=heavy))
 
 
 def _map(report: Report, size: dict[str, Any]) -> None:
