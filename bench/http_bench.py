@@ -362,12 +362,13 @@ def _opener_as(base: str, username: str, password: str) -> urllib.request.Opener
     return opener
 
 
-def _heavy_pages(base: str, ds: Dataset, times: int) -> dict[str, Any]:
+def _heavy_pages(base: str, ds: Dataset, times: int, pid: int) -> dict[str, Any]:
     """What makes a worker big, on every worker (a new connection per request, ``times``
     times each, twice the workers in a full run: the stats' cache is per process): the whole
     map and its GeoJSON, the dashboard over the dataset's whole year (every booking) with
     every chart image its page shows, its CSV export of every venue's row, and the full venue
-    list as CSV, as the committee admin logged in. Size and slowest time of each."""
+    list as CSV, as the committee admin logged in. Size and slowest time of each, and the
+    largest worker's peak (``VmHWM``, MB) once it has been asked (what makes the peak)."""
     import re
 
     from bench.generate import PASSWORD
@@ -395,7 +396,11 @@ def _heavy_pages(base: str, ds: Dataset, times: int) -> dict[str, Any]:
                 body = resp.read()
                 assert resp.status == 200 and "/login" not in resp.geturl(), (path, resp.status)
             worst = max(worst, time.perf_counter() - t0)
-        out[name] = {"bytes": len(body), "slowest_s": worst}
+        out[name] = {
+            "bytes": len(body),
+            "slowest_s": worst,
+            "peak_mb_after": _rss_kb(pid)["VmHWM"] / 1024,
+        }
         return body
 
     for name, path in paths.items():
@@ -410,6 +415,7 @@ def _heavy_pages(base: str, ds: Dataset, times: int) -> dict[str, Any]:
         "count": len(charts_out),
         "bytes": sum(c["bytes"] for c in charts_out),
         "slowest_s": max(c["slowest_s"] for c in charts_out),
+        "peak_mb_after": charts_out[-1]["peak_mb_after"],
     }
     return out
 
@@ -444,7 +450,7 @@ def http_load(
     with served(url, workers, threads, tmp) as (port, pid, log_path):
         base = f"http://127.0.0.1:{port}"
         rss_start = _rss_kb(pid)
-        heavy = _heavy_pages(base, ds, heavy_times or 2 * workers)
+        heavy = _heavy_pages(base, ds, heavy_times or 2 * workers, pid)
         rss_heavy = _rss_kb(pid)
         for _r in range(rounds):
             mixes.append(_phase(port, plan, list(MIX), http / rounds, clients))
@@ -482,14 +488,16 @@ def http_load(
         clients=clients,
     )
     heavy_text = ", ".join(
-        f"{k} {v['bytes'] / 1e3:.0f} kB in {v['slowest_s']:.2f} s" for k, v in heavy.items()
+        f"{k} {v['bytes'] / 1e3:.0f} kB in {v['slowest_s']:.2f} s, peak then"
+        f" {v['peak_mb_after']:.0f} MB"
+        for k, v in heavy.items()
     )
     report.line(
         f"8 peak memory [{label}]",
         f"largest of {rss_start['workers']} server workers:"
         f" {rss_start['VmRSS'] / 1024:.0f} MB after start,"
         f" peak (VmHWM) {rss_heavy['VmHWM'] / 1024:.0f} MB after each worker served"
-        f" ({heavy_text}; slowest of each),"
+        f" (in this order: {heavy_text}; slowest of each),"
         f" {rss_mix['VmHWM'] / 1024:.0f} MB after the interactive mix,"
         f" {rss_end['VmHWM'] / 1024:.0f} MB after the mix with whole-list pages"
         f" (now {rss_end['VmRSS'] / 1024:.0f} MB)",
