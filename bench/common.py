@@ -114,6 +114,7 @@ class Report:
             "load_at_start": load(),
             "datasets": {},
             "benchmarks": [],
+            "measured": {},
         }
 
     def line(self, name: str, text: str, **figures: Any) -> None:
@@ -123,6 +124,12 @@ class Report:
         self.data["benchmarks"].append(
             {"name": name, "line": out, "load": load(), "figures": _clean(figures)}
         )
+
+    def measure(self, where: str, values: dict[str, Any] | None) -> None:
+        """File a benchmark's returned values (key -> number, or one number per round) under
+        the database they were measured on (``"any"``: a database of the benchmark's own)."""
+        if values:
+            self.data["measured"].setdefault(where, {}).update(_clean(values))
 
     def dataset(self, key: str, info: dict[str, Any]) -> None:
         self.data["datasets"][key] = info
@@ -154,10 +161,12 @@ def ratio(baseline: float, ours: float) -> str:
 
 @contextlib.contextmanager
 def postgresql() -> Iterator[Any]:
-    """A throw-away PostgreSQL cluster (the test suite's :class:`tests.pgcluster.PgCluster`)."""
+    """A throw-away PostgreSQL cluster (the test suite's :class:`tests.pgcluster.PgCluster`)
+    at production durability settings (``fsync``, ``synchronous_commit``,
+    ``full_page_writes`` on), unlike the test suite's."""
     from tests.pgcluster import PgCluster
 
-    cluster = PgCluster()
+    cluster = PgCluster(durable=True)
     cluster.start()
     try:
         yield cluster

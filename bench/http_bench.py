@@ -1,15 +1,18 @@
 """HTTP under load (#7) and a worker's peak memory (#8).
 
 The app is served by its production server (``mapservice serve --workers N``: gunicorn, N worker
-processes with a few threads each) on loopback, on a database :mod:`bench.generate` filled. A
-separate client process runs 32 threads, each with a keep-alive connection, for a bounded time:
-first the mix (map data around a point and a page of the whole venue list through
-``/api/v1/venues``, a venue's availability, bookings through ``POST /api/v1/bookings`` with a
-personal access token), then the trivial ``/healthz`` on the same server for comparison.
-Afterwards the database is checked for overlapping allocations, and the largest worker's peak
-resident memory (``VmHWM``) is read from ``/proc``, after it has also served the whole
-10,000-venue map (``/map`` and the ``/map/data.json`` its page draws from) and the whole city
-as GeoJSON (``/map/data.geojson``).
+processes with a few threads each) on loopback, on a database :mod:`bench.generate` filled (on
+PostgreSQL at production durability settings, :func:`bench.common.postgresql`). First every
+worker is made to serve what makes a worker big: the whole map (``/map``, ``/map/data.json``,
+``/map/data.geojson``), the dashboard over the dataset's whole year (every booking) and its CSV
+export, and the full venue list as CSV, as the bench's committee admin logged in. Then a
+separate client process runs 32 threads, each with a keep-alive connection, in rounds: the
+interactive mix (map data around a point through ``/api/v1/venues``, a venue's availability,
+bookings through ``POST /api/v1/bookings`` with a personal access token) then the trivial
+``/healthz`` on the same server (the machine's rate beside each round); last the mix with 5 %
+pages of the whole venue list. Every answer but the expected ones (a 409 or 422 to a booking is
+an answer) is an error, in every phase. Afterwards the database is checked for overlapping
+allocations, and the largest worker's peak resident memory (``VmHWM``) is read from ``/proc``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -275,24 +280,11 @@ def _describe(wall: float, results: list[tuple[str, int, float]]) -> dict[str, A
     }
 
 
-def http_load(
-    report: Report,
-    url: str,
-    ds: Dataset,
-    label: str,
-    *,
-    seconds: float = 60.0,
-    trivial_seconds: float = 20.0,
-    pages_seconds: float = 30.0,
-    clients: int = 32,
-    workers: int = 2,
-    threads: int = 4,
-) -> None:
-    """#7 and #8."""
-    engine = make_engine(url)
-    plan = _plan(engine, ds)
+@contextmanager
+def served(url: str, workers: int, threads: int, tmp: str) -> Iterator[tuple[int, int, Path]]:
+    """``mapservice serve`` (gunicorn) on ``url``, every worker booted: (port, master pid,
+    server log)."""
     port = _free_port()
-    tmp = tempfile.mkdtemp(prefix="mapservice-bench-http-")
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -302,30 +294,19 @@ def http_load(
     }
     log_path = Path(tmp) / "server.log"
     log = log_path.open("wb")  # a file, not a pipe: a full pipe would stall the server
+    cmd = [str(Path(sys.executable).parent / "mapservice"), "serve", "--host", "127.0.0.1"]
     server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mapservice"),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--threads",
-            str(threads),
-            "--workers",
-            str(workers),
-        ],
+        [*cmd, "--port", str(port), "--threads", str(threads), "--workers", str(workers)],
         env=env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=5).read()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
                 break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
@@ -334,26 +315,7 @@ def http_load(
                 time.sleep(0.2)
         while len(_children(server.pid)) < workers and time.time() < deadline:
             time.sleep(0.1)  # every worker booted before the first measure
-        rss_start = _rss_kb(server.pid)
-        # The whole map, as a visitor opens it: the page, then all venues' data (gzipped).
-        map_times = []
-        map_bytes = 0
-        for path in ("/map", f"/map/data.json?committee={COMMITTEE_SLUG}"):
-            req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
-            t0 = time.perf_counter()
-            with urllib.request.urlopen(req, timeout=120) as resp:
-                map_bytes += len(resp.read())
-            map_times.append(time.perf_counter() - t0)
-        # And the whole city as GeoJSON (the download, the heaviest answer), on every worker.
-        for _ in range(max(1, workers)):
-            url = f"{base}/map/data.geojson?committee={COMMITTEE_SLUG}"
-            urllib.request.urlopen(url, timeout=120).read()
-        rss_map = _rss_kb(server.pid)
-        m = _phase(port, plan, list(MIX), seconds, clients)
-        rss_mix = _rss_kb(server.pid)
-        t = _phase(port, plan, [("healthz", 1.0)], trivial_seconds, clients)
-        pg = _phase(port, plan, list(MIX_PAGES), pages_seconds, clients)
-        rss_end = _rss_kb(server.pid)
+        yield port, server.pid, log_path
     finally:
         server.terminate()
         try:
@@ -361,45 +323,193 @@ def http_load(
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def healthz_rate(seconds: float, *, clients: int = 32, workers: int = 2, threads: int = 4) -> float:
+    """The machine's rate: requests/s of the trivial ``/healthz`` served as #7 serves (on an
+    empty database of its own), ``clients`` clients for ``seconds``. Recorded beside the
+    run's figures: a busy machine shows here first."""
+    from mapservice.migrate import upgrade
+
+    tmp = tempfile.mkdtemp(prefix="mapservice-bench-healthz-")
+    try:
+        url = f"sqlite:///{tmp}/empty.db"
+        upgrade(url)
+        with served(url, workers, threads, tmp) as (port, _pid, _log):
+            plan = {"token": ""}
+            rate: float = _phase(port, plan, [("healthz", 1.0)], seconds, clients)["per_s"]
+        return rate
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _opener_as(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """A browser's session: the log-in form (its CSRF token) posted, the cookie kept."""
+    import http.cookiejar
+    import re
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    form = opener.open(f"{base}/login", timeout=60).read().decode()
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+    assert found is not None, "no CSRF token on the log-in form"
+    body = urllib.parse.urlencode(
+        {"csrf_token": found.group(1), "username": username, "password": password}
+    ).encode()
+    after = opener.open(f"{base}/login", data=body, timeout=60)
+    assert "/login" not in after.geturl(), "the bench's admin could not log in"
+    return opener
+
+
+def _heavy_pages(base: str, ds: Dataset, times: int, pid: int) -> dict[str, Any]:
+    """What makes a worker big, on every worker (a new connection per request, ``times``
+    times each, twice the workers in a full run: the stats' cache is per process): the whole
+    map and its GeoJSON, the dashboard over the dataset's whole year (every booking) with
+    every chart image its page shows, its CSV export of every venue's row, and the full venue
+    list as CSV, as the committee admin logged in. Size and slowest time of each, and the
+    largest worker's peak (``VmHWM``, MB) once it has been asked (what makes the peak)."""
+    import re
+
+    from bench.generate import PASSWORD
+
+    year = urllib.parse.urlencode(
+        {"period": "custom", "start": ds.first_day.isoformat(), "end": ds.last_day.isoformat()}
+    )
+    opener = _opener_as(base, "bench-admin", PASSWORD)
+    paths = {
+        "map": "/map",
+        "map_data": f"/map/data.json?committee={COMMITTEE_SLUG}",
+        "geojson": f"/map/data.geojson?committee={COMMITTEE_SLUG}",
+        "dashboard": f"/dashboard/?{year}",
+        "dashboard_csv": f"/dashboard/export/grouped.csv?{year}",
+        "venues_csv": "/venues/export.csv",
+    }
+    out: dict[str, Any] = {}
+
+    def fetch(name: str, path: str) -> bytes:
+        worst, body = 0.0, b""
+        for _ in range(times):
+            req = urllib.request.Request(base + path, headers={"Connection": "close"})
+            t0 = time.perf_counter()
+            with opener.open(req, timeout=600) as resp:
+                body = resp.read()
+                assert resp.status == 200 and "/login" not in resp.geturl(), (path, resp.status)
+            worst = max(worst, time.perf_counter() - t0)
+        out[name] = {
+            "bytes": len(body),
+            "slowest_s": worst,
+            "peak_mb_after": _rss_kb(pid)["VmHWM"] / 1024,
+        }
+        return body
+
+    for name, path in paths.items():
+        body = fetch(name, path)
+        if name == "dashboard":
+            charts = re.findall(r'src="(/dashboard/chart/[^"]+\.png[^"]*)"', body.decode())
+            assert charts, "the dashboard shows no chart"
+            for k, chart in enumerate(dict.fromkeys(charts)):
+                fetch(f"chart_{k}", chart.replace("&amp;", "&"))
+    charts_out = [out.pop(k) for k in [k for k in out if k.startswith("chart_")]]
+    out["charts"] = {
+        "count": len(charts_out),
+        "bytes": sum(c["bytes"] for c in charts_out),
+        "slowest_s": max(c["slowest_s"] for c in charts_out),
+        "peak_mb_after": charts_out[-1]["peak_mb_after"],
+    }
+    return out
+
+
+def http_load(
+    report: Report,
+    url: str,
+    ds: Dataset,
+    label: str,
+    *,
+    http: float = 60.0,
+    trivial: float = 20.0,
+    pages: float = 30.0,
+    clients: int = 32,
+    workers: int = 2,
+    threads: int = 4,
+    rounds: int = 3,
+    heavy_times: int | None = None,
+) -> dict[str, Any]:
+    """#7 and #8: the heavy pages (each asked ``heavy_times`` times, by default twice per
+    worker; the smoke run asks each once, to check they answer), then ``rounds`` rounds of
+    the interactive mix (``http`` seconds in all), each followed by ``/healthz`` (``trivial``
+    seconds in all) on the same server; then ``pages`` seconds of the mix with whole-list
+    pages. Returns ``http_p99_ms`` (p99 over all requests
+    of each round's mix), ``http_errors`` (every phase), ``http_healthz_per_s`` (each round)
+    and ``worker_peak_rss_mb``."""
+    engine = make_engine(url)
+    plan = _plan(engine, ds)
+    tmp = tempfile.mkdtemp(prefix="mapservice-bench-http-")
+    mixes: list[dict[str, Any]] = []
+    healthz: list[dict[str, Any]] = []
+    with served(url, workers, threads, tmp) as (port, pid, log_path):
+        base = f"http://127.0.0.1:{port}"
+        rss_start = _rss_kb(pid)
+        heavy = _heavy_pages(base, ds, heavy_times or 2 * workers, pid)
+        rss_heavy = _rss_kb(pid)
+        for _r in range(rounds):
+            mixes.append(_phase(port, plan, list(MIX), http / rounds, clients))
+            healthz.append(_phase(port, plan, [("healthz", 1.0)], trivial / rounds, clients))
+        rss_mix = _rss_kb(pid)
+        pg = _phase(port, plan, list(MIX_PAGES), pages, clients)
+        rss_end = _rss_kb(pid)
     server_errors = _error_kinds(log_path.read_text(errors="replace"))
     shutil.rmtree(tmp, ignore_errors=True)
     overlaps = count_overlaps(engine)
     engine.dispose()
     logged = ", ".join(f"{k} ×{v}" for k, v in server_errors.items())
+    errors = sum(p["errors"] for p in [*mixes, *healthz, pg])
+    p99s = [m["all"]["p99_ms"] for m in mixes]
+    rates = [t["per_s"] for t in healthz]
+    m = mixes[len(mixes) // 2]
     report.line(
         f"7 HTTP under load [{label}]",
-        f"gunicorn ({workers} workers × {threads} threads), {clients} clients,"
-        f" {m['seconds']:.0f} s interactive mix:"
-        f" {_mix_text(m, MIX)}"
-        f" | trivial /healthz {t['per_s']:.0f} req/s, p50 {t['all']['p50_ms']:.0f} ms,"
-        f" p99 {t['all']['p99_ms']:.0f} ms, errors {t['errors']}"
+        f"gunicorn ({workers} workers × {threads} threads), {clients} clients, {rounds} rounds"
+        f" of {http / rounds:.1f} s interactive mix, each followed by /healthz:"
+        f" p99 over all requests {', '.join(f'{x:.0f}' for x in p99s)} ms"
+        f" | /healthz {', '.join(f'{x:.0f}' for x in rates)} req/s"
+        f" | round {len(mixes) // 2 + 1}: {_mix_text(m, MIX)}"
         f" | then {pg['seconds']:.0f} s with 5 % whole-list pages: {_mix_text(pg, MIX_PAGES)}"
-        f" | overlaps {overlaps}"
-        f" | server errors logged (both mixes): {logged or 'none'}"
-        f" | target: 0 errors, availability p99 <= 250 ms",
+        f" | errors in every phase {errors} | overlaps {overlaps}"
+        f" | server errors logged: {logged or 'none'}",
         server_errors=server_errors,
-        mix=m,
-        trivial=t,
+        mixes=mixes,
+        trivial=healthz,
         mix_with_pages=pg,
         overlaps=overlaps,
+        errors=errors,
         workers=workers,
         threads=threads,
         clients=clients,
+    )
+    heavy_text = ", ".join(
+        f"{k} {v['bytes'] / 1e3:.0f} kB in {v['slowest_s']:.2f} s, peak then"
+        f" {v['peak_mb_after']:.0f} MB"
+        for k, v in heavy.items()
     )
     report.line(
         f"8 peak memory [{label}]",
         f"largest of {rss_start['workers']} server workers:"
         f" {rss_start['VmRSS'] / 1024:.0f} MB after start,"
-        f" {rss_map['VmRSS'] / 1024:.0f} MB after serving the {ds.venues}-venue map"
-        f" ({map_bytes / 1e3:.0f} kB gzipped; page {map_times[0] * 1000:.0f} ms,"
-        f" data {map_times[1] * 1000:.0f} ms cold) and its GeoJSON,"
-        f" peak (VmHWM) {rss_mix['VmHWM'] / 1024:.0f} MB after the interactive mix,"
+        f" peak (VmHWM) {rss_heavy['VmHWM'] / 1024:.0f} MB after each worker served"
+        f" (in this order: {heavy_text}; slowest of each),"
+        f" {rss_mix['VmHWM'] / 1024:.0f} MB after the interactive mix,"
         f" {rss_end['VmHWM'] / 1024:.0f} MB after the mix with whole-list pages"
-        f" | target <= 300 MB",
+        f" (now {rss_end['VmRSS'] / 1024:.0f} MB)",
         rss_start_kb=rss_start,
+        rss_after_heavy_kb=rss_heavy,
         rss_after_mix_kb=rss_mix,
-        rss_after_map_kb=rss_map,
         rss_end_kb=rss_end,
-        map_gzip_bytes=map_bytes,
-        map_seconds=map_times,
+        heavy=heavy,
     )
+    return {
+        "http_p99_ms": p99s,
+        "http_errors": errors,
+        "http_healthz_per_s": rates,
+        "worker_peak_rss_mb": rss_end["VmHWM"] / 1024,
+    }

@@ -3,8 +3,9 @@
 PostgreSQL refuses to run as root, so when the suite runs as root the cluster is created and
 started as the unprivileged ``nobody`` user (via ``runuser``) in a fresh temporary directory.
 It listens on 127.0.0.1 on a free port and a socket inside that directory only, trusts local
-connections (nothing else can reach it), runs without fsync (it is thrown away), and is
-stopped and deleted when the tests end.
+connections (nothing else can reach it), runs without fsync (it is thrown away) unless made
+``durable`` (the benchmarks: production settings), and is stopped and deleted when the tests
+end.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="mapservice-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -64,11 +66,12 @@ class PgCluster:
             "--locale=C",
         )
         for attempt in range(3):
+            durability = "on" if self.durable else "off"
             options = (
                 f"-c listen_addresses=127.0.0.1 -c port={self.port}"
                 f" -c unix_socket_directories={self.root}"
-                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                " -c max_connections=200"
+                f" -c fsync={durability} -c synchronous_commit={durability}"
+                f" -c full_page_writes={durability} -c max_connections=200"
             )
             try:
                 self._run(
