@@ -356,6 +356,10 @@ def contention(
     figures["engine_share_of_bare"] = share
     figures["rounds_engine_share_of_bare"] = shares["engine"]
     figures["alternatives_share_of_bare"] = statistics.median(shares["engine_alternatives"])
+    # As the API answers (each refusal's alternatives computed after the rollback) / the bare
+    # locked insert: the figure judged as booking.api_vs_bare_<database> (issue 22: >= 40 %).
+    figures["api_vs_bare"] = figures["alternatives_share_of_bare"]
+    figures["rounds_api_vs_bare"] = shares["engine_alternatives"]
     report.line(
         f"1 booking contention [{label}]",
         f"{workers} workers, {rounds} interleaved rounds, medians:"
