@@ -72,10 +72,12 @@ class Attempt:
 # ---------------------------------------------------------------- the world and the load
 
 
-def build_world(make: Any, prefix: str) -> dict[str, Any]:
+def build_world(
+    make: Any, prefix: str, capacities: tuple[int, ...] = CAPACITIES, slug: str = "runzhou"
+) -> dict[str, Any]:
     """A committee, four courts of one unit (capacity 1-4), and eight groups of three other
     units and of the owner, each with a booker; the owner's secretary books by proxy."""
-    committee = make.committee(with_streets=False)
+    committee = make.committee(slug, with_streets=False)
     owner = make.unit(committee, f"{prefix}体育中心")
     others = [make.unit(committee, f"{prefix}单位{i}") for i in range(3)]
     units = [owner, *others]
@@ -87,7 +89,7 @@ def build_world(make: Any, prefix: str) -> dict[str, Any]:
     venues = [
         make.venue(
             owner,
-            name=f"{prefix}羽毛球馆{cap}",
+            name=f"{prefix}羽毛球馆{i}",
             capacity_units=cap,
             hours=f"Mon-Sun {OPEN:02d}:00-{CLOSE:02d}:00",
             slot_minutes=60,
@@ -96,7 +98,7 @@ def build_world(make: Any, prefix: str) -> dict[str, Any]:
             max_days_ahead=30,
             min_notice_minutes=60,
         )
-        for cap in CAPACITIES
+        for i, cap in enumerate(capacities)
     ]
     return {
         "venues": [(v.id, v.capacity_units) for v in venues],
@@ -134,16 +136,17 @@ def chunks(attempts: list[Attempt], k: int) -> list[list[Attempt]]:
 # ---------------------------------------------------------------- the workers
 
 
-def attempt_once(eng: Engine, a: Attempt) -> tuple[int, str, int | None]:
+def attempt_once(eng: Engine, a: Attempt, *, as_api: bool = False) -> tuple[int, str, int | None]:
     """One request through the engine in its own writer transaction: commit on success, roll
     back on refusal. Returns (index, "ok" | "conflict" | "rule:…" | "error:…", booking id).
+    ``as_api``: who asks is read first, as the API does (:func:`actor_apart`).
 
     Every rule applies; only the alternatives a refusal proposes are not computed: they are
     read after the decision, change nothing, are checked against the oracle in
     test_booking_stateful.py, and here would double the time spent under the lock."""
     with Session(writer(eng), expire_on_commit=False) as session:
         try:
-            actor = session.get(User, a.actor_id)
+            actor = actor_apart(session, a.actor_id) if as_api else session.get(User, a.actor_id)
             booking = booking_engine.book(
                 session,
                 actor,
@@ -166,41 +169,23 @@ def attempt_once(eng: Engine, a: Attempt) -> tuple[int, str, int | None]:
         except Exception as exc:  # reported and failed by the test, never swallowed
             session.rollback()
             return a.idx, f"error:{type(exc).__name__}: {exc}", None
+
+
+def actor_apart(session: Session, actor_id: int) -> User:
+    """Who asks, read as the API reads it: in a read transaction ended before the engine
+    books (``web.database.end_read_phase``), so on SQLite the engine's unlocked checks run
+    outside the write lock."""
+    session.connection(execution_options={"sqlite_begin": "deferred"})
+    actor = session.get(User, actor_id)
+    assert actor is not None
+    actor.group_ids  # noqa: B018 - loaded now, read by the engine later
+    session.commit()
+    return actor
 
 
 def attempt_as_api(eng: Engine, a: Attempt) -> tuple[int, str, int | None]:
-    """:func:`attempt_once` as the API runs a booking: who asks is read first, in a read
-    transaction ended before ``book`` (``web.database.end_read_phase``), so on SQLite the
-    engine's unlocked checks run outside the write lock."""
-    with Session(writer(eng), expire_on_commit=False) as session:
-        session.connection(execution_options={"sqlite_begin": "deferred"})
-        actor = session.get(User, a.actor_id)
-        assert actor is not None
-        actor.group_ids  # noqa: B018 - loaded now, read by the engine later
-        session.commit()
-        try:
-            booking = booking_engine.book(
-                session,
-                actor,
-                a.venue_id,
-                a.group_id,
-                a.start,
-                a.end,
-                units=a.units,
-                now=NOW,
-                with_alternatives=False,
-            )
-            session.commit()
-            return a.idx, "ok", booking.id
-        except BookingConflict:
-            session.rollback()
-            return a.idx, "conflict", None
-        except RuleViolation as exc:
-            session.rollback()
-            return a.idx, "rule:" + ",".join(v.code for v in exc.violations), None
-        except Exception as exc:  # reported and failed by the test, never swallowed
-            session.rollback()
-            return a.idx, f"error:{type(exc).__name__}: {exc}", None
+    """:func:`attempt_once` as the API runs a booking."""
+    return attempt_once(eng, a, as_api=True)
 
 
 def run_chunk(eng: Engine, attempts: list[Any], fn: Any = attempt_once) -> list[Any]:
@@ -423,6 +408,28 @@ def check_database(
     return figures
 
 
+def fire_and_check(
+    db: Session,
+    world: dict[str, Any],
+    attempts: list[Attempt],
+    run: Any,
+    url: str,
+    load: list[Any],
+    fn: Any,
+) -> tuple[dict[str, Any], list[Any], float]:
+    """``run(url, load, fn)`` (threads or processes), then :func:`check_database` on
+    ``attempts`` (the load's bookings, one by one): the figures, the results, the wall time.
+    Ends ``db``'s transaction after reading (its read locks would hold up DDL on PostgreSQL)."""
+    t0 = time.monotonic()
+    results = run(url, load, fn)
+    wall = time.monotonic() - t0
+    db.rollback()
+    db.expire_all()
+    figures = check_database(db, world, attempts, results)
+    db.rollback()
+    return figures, results, wall
+
+
 def report(request: pytest.FixtureRequest, label: str, figures: dict[str, Any], wall: float) -> str:
     shown = {k: v for k, v in figures.items() if not k.startswith("_")}
     line = f"[{label}] " + " ".join(f"{k}={v}" for k, v in shown.items()) + f" wall={wall:.1f}s"
@@ -531,13 +538,9 @@ def test_the_checks_fail_with_a_fault_switched_on(
     attempts = make_attempts(world, CONTROL_ATTEMPTS, seed=7)
     guard = guard_dropped(engine) if fault == faults.NO_LOCK else nullcontext()
     with guard, faults.enabled(fault):
-        t0 = time.monotonic()
-        results = run_threads(database_url, attempts, attempt_as_api)
-        wall = time.monotonic() - t0
-        db.rollback()
-        db.expire_all()
-        figures = check_database(db, world, attempts, results)
-        db.rollback()  # its read locks would keep PostgreSQL from putting the guard back
+        figures, _results, wall = fire_and_check(
+            db, world, attempts, run_threads, database_url, attempts, attempt_as_api
+        )
     line = report(request, f"control {fault} {db_kind} threads", figures, wall)
     assert figures["errors"] == 0, f"{line}\n{figures['_detail']['errors']}"
     if fault == faults.NO_LOCK:

@@ -20,7 +20,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,13 +31,16 @@ from sqlalchemy.orm import Session
 from mapservice.booking import engine as booking_engine
 from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.db import writer
-from mapservice.models import User
 from tests.test_booking_concurrency import (
+    CLOSE,
     NOW,
+    OPEN,
     TZ,
     Attempt,
+    actor_apart,
     attempt_as_api,
-    check_database,
+    build_world,
+    fire_and_check,
     report,
     run_processes,
     run_threads,
@@ -46,7 +48,7 @@ from tests.test_booking_concurrency import (
 
 CAPACITIES = (1, 3, 1, 3)
 DAYS = tuple(range(2, 8))  # Wednesday 2 to Monday 7 December 2026; series go a week on
-OPEN, CLOSE = 8, 22
+
 SERIES_SHARE = 0.25
 SMOKE_ATTEMPTS = 400
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
@@ -59,36 +61,6 @@ class Request:
 
     occurrences: tuple[Attempt, ...]
     policy: str = ""
-
-
-def build_world(make: Any, prefix: str) -> dict[str, Any]:
-    """Four courts of one unit (capacities 1 and 3, twice), eight groups of four units, a
-    booker each; the owner's secretary books by proxy."""
-    committee = make.committee(f"stress-{prefix}", with_streets=False)
-    owner = make.unit(committee, f"{prefix}体育中心")
-    units = [owner, *(make.unit(committee, f"{prefix}单位{i}") for i in range(3))]
-    groups = [make.group(committee, units[i % 4], f"{prefix}团支部{i}") for i in range(8)]
-    bookers = [make.booker(g, username=f"{prefix}booker{i}") for i, g in enumerate(groups)]
-    secretary = make.secretary(owner, username=f"{prefix}sec")
-    venues = [
-        make.venue(
-            owner,
-            name=f"{prefix}球馆{i}",
-            capacity_units=cap,
-            hours=f"Mon-Sun {OPEN:02d}:00-{CLOSE:02d}:00",
-            slot_minutes=60,
-            min_duration_minutes=60,
-            max_duration_minutes=120,
-            max_days_ahead=30,
-            min_notice_minutes=60,
-        )
-        for i, cap in enumerate(CAPACITIES)
-    ]
-    return {
-        "venues": [(v.id, v.capacity_units) for v in venues],
-        "actors": [(b.id, g.id) for b, g in zip(bookers, groups, strict=True)],
-        "secretary": secretary.id,
-    }
 
 
 def make_requests(world: dict[str, Any], n: int, seed: int, first_idx: int) -> list[Request]:
@@ -131,11 +103,7 @@ def stress_once(eng: Engine, r: Request) -> list[tuple[int, str, int | None]]:
         return [attempt_as_api(eng, r.occurrences[0])]
     a = r.occurrences[0]
     with Session(writer(eng), expire_on_commit=False) as session:
-        session.connection(execution_options={"sqlite_begin": "deferred"})
-        actor = session.get(User, a.actor_id)
-        assert actor is not None
-        actor.group_ids  # noqa: B018 - loaded now, read by the engine later
-        session.commit()
+        actor = actor_apart(session, a.actor_id)
         try:
             result = booking_engine.book_series(
                 session,
@@ -181,16 +149,13 @@ def test_stress(make: Any, db: Session, database_url: str, db_kind: str, request
     rows: list[dict[str, Any]] = []
     lines: list[str] = []
     for i, (kind, run) in enumerate((("threads", run_threads), ("processes", run_processes))):
-        world = build_world(make, f"s{kind[0]}")
+        world = build_world(make, f"s{kind[0]}", CAPACITIES, slug=f"stress-{kind}")
         db.rollback()
         requests = make_requests(world, n // 2, seed=20261203 + i, first_idx=i * 10 * n)
         attempts = [a for r in requests for a in r.occurrences]
-        t0 = time.monotonic()
-        results = run(database_url, requests, stress_once)
-        wall = time.monotonic() - t0
-        db.rollback()
-        db.expire_all()
-        figures = check_database(db, world, attempts, results)
+        figures, results, wall = fire_and_check(
+            db, world, attempts, run, database_url, requests, stress_once
+        )
         figures["series_requests"] = sum(1 for r in requests if r.policy)
         figures["rolled_back"] = sum(1 for r in results if r[1] == "rolled_back")
         lines.append(report(request, f"stress {db_kind} {kind}", figures, wall))
