@@ -99,8 +99,8 @@ soak: $(VENV)/.test-installed assets system-deps
 # summary, with the date, replaces its block in docs/reliability.md.
 STRESS_ATTEMPTS ?= 20000
 stress: $(VENV)/.test-installed system-deps
-	$(BIN)/pytest -q -s -p no:cacheprovider --db sqlite --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
-	$(BIN)/pytest -q -s -p no:cacheprovider --db postgresql --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
+	$(BIN)/pytest -q -s -p no:cacheprovider --db sqlite --timeout 3600 --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
+	$(BIN)/pytest -q -s -p no:cacheprovider --db postgresql --timeout 3600 --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
 
 serve: install
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)
