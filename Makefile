@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: soak bench bench-smoke bench-map demo demo-fonts test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
+.PHONY: soak stress bench bench-smoke bench-map demo demo-fonts test install test-install system-deps assets lint typecheck test-sqlite test-postgresql serve translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,14 @@ SOAK_SECONDS ?= 300
 soak: $(VENV)/.test-installed assets system-deps
 	$(BIN)/pytest -q -s -p no:cacheprovider --db sqlite --soak-seconds $(SOAK_SECONDS) tests/test_soak.py
 	$(BIN)/pytest -q -s -p no:cacheprovider --db postgresql --soak-seconds $(SOAK_SECONDS) tests/test_soak.py
+
+# Stress: 20,000 overlapping booking attempts per database (16 threads, then 16 processes;
+# capacities 1 and 3; singles and weekly series), checked from the database; each database's
+# summary, with the date, replaces its block in docs/reliability.md.
+STRESS_ATTEMPTS ?= 20000
+stress: $(VENV)/.test-installed system-deps
+	$(BIN)/pytest -q -s -p no:cacheprovider --db sqlite --timeout 3600 --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
+	$(BIN)/pytest -q -s -p no:cacheprovider --db postgresql --timeout 3600 --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
 
 serve: install
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)

@@ -29,6 +29,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=str(Path(settings["INSTANCE_PATH"]).resolve()),
     )
     app.config.update(settings)
+    from mapservice.core import faults
+
+    if faults.on(faults.NO_ESCAPE):  # test-only negative control: never set by a setting
+        app.jinja_env.autoescape = False
     # Every ``<int:…>`` in a route is a database id: one past the 32-bit integer columns is a
     # 404 here, not an overflow in the database (a 500).
     app.url_map.converters["int"] = IdConverter

@@ -60,6 +60,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         help="how long tests/test_soak.py keeps its 32 clients busy (make soak: 300)",
     )
+    parser.addoption(
+        "--stress-attempts",
+        default=0,
+        type=int,
+        help="booking attempts of tests/test_stress.py, written to docs/reliability.md"
+        " (make stress: 20000; 0: a few hundred, nothing written)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

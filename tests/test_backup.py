@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
-from sqlalchemy import func, select, text
+from sqlalchemy import MetaData, func, select, text
 
 from mapservice.cli import main
+from mapservice.db import Base
 from mapservice.models import Booking, BookingAllocation, Venue
 from mapservice.operations.seed import seed_demo
 from tests.conftest import reload
@@ -36,6 +37,21 @@ def figures(db):
     )
 
 
+def contents(db) -> dict[str, list[tuple]]:
+    """Every row of every table in the database (reflected: the migrations' bookkeeping and
+    any table the models do not name included), every column, as stored, in a fixed order."""
+    reload(db)
+    meta = MetaData()
+    meta.reflect(bind=db.connection())
+    out = {}
+    for table in meta.sorted_tables:
+        # Raw values, as stored (no type's conversion in between).
+        rows = db.connection().exec_driver_sql(f'SELECT * FROM "{table.name}"').all()
+        out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    db.rollback()
+    return out
+
+
 def test_backup_and_restore_round_trip(app, db, tmp_path: Path):
     from datetime import date
 
@@ -43,14 +59,25 @@ def test_backup_and_restore_round_trip(app, db, tmp_path: Path):
     db.commit()
     before = figures(db)
     assert before[1] > 1000
+    every_row = contents(db)
+    assert len(every_row) >= len(Base.metadata.tables)
+    empty = sorted(name for name, rows in every_row.items() if not rows)
     backup_file = tmp_path / "backup.dump"
     result = run(app, "backup", "--output", str(backup_file))
     assert result.exit_code == 0, result.output
     assert backup_file.stat().st_size > 10_000
     # Damage: lose every booking.
     db.execute(text("DELETE FROM notifications"))
+    db.execute(text("DELETE FROM activity_signups"))
+    db.execute(text("DELETE FROM activities"))
     db.execute(text("DELETE FROM booking_allocations"))
     db.execute(text("DELETE FROM bookings"))
+    # … and change a field without changing any count (only a full comparison sees it).
+    db.execute(
+        text(
+            "UPDATE venues SET name = name || ' (changed)' WHERE id = (SELECT min(id) FROM venues)"
+        )
+    )
     db.commit()
     assert figures(db)[1] == 0
     app.extensions["db_engine"].dispose()
@@ -59,6 +86,14 @@ def test_backup_and_restore_round_trip(app, db, tmp_path: Path):
     result = run(app, "restore", str(backup_file))
     assert result.exit_code == 0, result.output
     assert figures(db) == before
+    after = contents(db)
+    assert sorted(after) == sorted(every_row), "the tables differ"
+    for name, rows in every_row.items():
+        assert after[name] == rows, f"{name}: its rows differ after the restore"
+    print(
+        f"backup round trip: {len(every_row)} tables, {sum(map(len, every_row.values()))} rows"
+        f" identical (empty in the demo: {', '.join(empty) or 'none'})"
+    )
 
 
 def test_restore_refuses_a_bad_file(app, db, tmp_path: Path, make):

@@ -20,6 +20,8 @@ import threading
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mapservice.booking import engine as booking_engine
+from mapservice.core import faults
 from mapservice.core.errors import BookingConflict, DomainError, RuleViolation
 from mapservice.db import make_engine, writer
 from mapservice.models import Booking, BookingAllocation, User, Venue
@@ -69,10 +72,12 @@ class Attempt:
 # ---------------------------------------------------------------- the world and the load
 
 
-def build_world(make: Any, prefix: str) -> dict[str, Any]:
+def build_world(
+    make: Any, prefix: str, capacities: tuple[int, ...] = CAPACITIES, slug: str = "runzhou"
+) -> dict[str, Any]:
     """A committee, four courts of one unit (capacity 1-4), and eight groups of three other
     units and of the owner, each with a booker; the owner's secretary books by proxy."""
-    committee = make.committee(with_streets=False)
+    committee = make.committee(slug, with_streets=False)
     owner = make.unit(committee, f"{prefix}体育中心")
     others = [make.unit(committee, f"{prefix}单位{i}") for i in range(3)]
     units = [owner, *others]
@@ -84,7 +89,7 @@ def build_world(make: Any, prefix: str) -> dict[str, Any]:
     venues = [
         make.venue(
             owner,
-            name=f"{prefix}羽毛球馆{cap}",
+            name=f"{prefix}羽毛球馆{i}",
             capacity_units=cap,
             hours=f"Mon-Sun {OPEN:02d}:00-{CLOSE:02d}:00",
             slot_minutes=60,
@@ -93,7 +98,7 @@ def build_world(make: Any, prefix: str) -> dict[str, Any]:
             max_days_ahead=30,
             min_notice_minutes=60,
         )
-        for cap in CAPACITIES
+        for i, cap in enumerate(capacities)
     ]
     return {
         "venues": [(v.id, v.capacity_units) for v in venues],
@@ -131,16 +136,17 @@ def chunks(attempts: list[Attempt], k: int) -> list[list[Attempt]]:
 # ---------------------------------------------------------------- the workers
 
 
-def attempt_once(eng: Engine, a: Attempt) -> tuple[int, str, int | None]:
+def attempt_once(eng: Engine, a: Attempt, *, as_api: bool = False) -> tuple[int, str, int | None]:
     """One request through the engine in its own writer transaction: commit on success, roll
     back on refusal. Returns (index, "ok" | "conflict" | "rule:…" | "error:…", booking id).
+    ``as_api``: who asks is read first, as the API does (:func:`actor_apart`).
 
     Every rule applies; only the alternatives a refusal proposes are not computed: they are
     read after the decision, change nothing, are checked against the oracle in
     test_booking_stateful.py, and here would double the time spent under the lock."""
     with Session(writer(eng), expire_on_commit=False) as session:
         try:
-            actor = session.get(User, a.actor_id)
+            actor = actor_apart(session, a.actor_id) if as_api else session.get(User, a.actor_id)
             booking = booking_engine.book(
                 session,
                 actor,
@@ -165,28 +171,58 @@ def attempt_once(eng: Engine, a: Attempt) -> tuple[int, str, int | None]:
             return a.idx, f"error:{type(exc).__name__}: {exc}", None
 
 
-def run_chunk(eng: Engine, attempts: list[Attempt]) -> list[tuple[int, str, int | None]]:
-    return [attempt_once(eng, a) for a in attempts]
+def actor_apart(session: Session, actor_id: int) -> User:
+    """Who asks, read as the API reads it: in a read transaction ended before the engine
+    books (``web.database.end_read_phase``), so on SQLite the engine's unlocked checks run
+    outside the write lock."""
+    session.connection(execution_options={"sqlite_begin": "deferred"})
+    actor = session.get(User, actor_id)
+    assert actor is not None
+    actor.group_ids  # noqa: B018 - loaded now, read by the engine later
+    session.commit()
+    return actor
 
 
-def process_worker(url: str, attempts: list[Attempt], barrier: Any, queue: Any) -> None:
-    """Entry point of a spawned process: its own engine from the URL, wait for the others,
-    fire its share, report plain tuples."""
+def attempt_as_api(eng: Engine, a: Attempt) -> tuple[int, str, int | None]:
+    """:func:`attempt_once` as the API runs a booking."""
+    return attempt_once(eng, a, as_api=True)
+
+
+def run_chunk(eng: Engine, attempts: list[Any], fn: Any = attempt_once) -> list[Any]:
+    out: list[Any] = []
+    for a in attempts:
+        got = fn(eng, a)
+        out.extend(got if isinstance(got, list) else [got])
+    return out
+
+
+def process_worker(
+    url: str,
+    attempts: list[Any],
+    barrier: Any,
+    queue: Any,
+    fn: Any = attempt_once,
+    fault_names: tuple[str, ...] = (),
+) -> None:
+    """Entry point of a spawned process: its own engine from the URL (and the test's fault
+    switches, if any), wait for the others, fire its share with ``fn``, report plain tuples."""
     try:
+        faults.enable(*fault_names)
         eng = make_engine(url)
         try:
             with Session(eng) as warm:  # connect before the start line
                 warm.execute(select(1))
             barrier.wait(timeout=120)
-            queue.put(("ok", run_chunk(eng, attempts)))
+            queue.put(("ok", run_chunk(eng, attempts, fn)))
         finally:
             eng.dispose()
     except BaseException:
         queue.put(("crash", traceback.format_exc()))
 
 
-def fire_threads(eng: Engine, attempts: list[Attempt], fn: Any) -> list[Any]:
-    """``fn(eng, attempt)`` for every attempt, from WORKERS threads released at once."""
+def fire_threads(eng: Engine, attempts: list[Any], fn: Any) -> list[Any]:
+    """``fn(eng, attempt)`` for every attempt, from WORKERS threads released at once (``fn``
+    answering one result or a list of them)."""
     barrier = threading.Barrier(WORKERS)
     results: list[list[Any]] = [[] for _ in range(WORKERS)]
     crashes: list[str] = []
@@ -194,7 +230,7 @@ def fire_threads(eng: Engine, attempts: list[Attempt], fn: Any) -> list[Any]:
     def work(i: int, share: list[Attempt]) -> None:
         try:
             barrier.wait(timeout=60)
-            results[i] = [fn(eng, a) for a in share]
+            results[i] = run_chunk(eng, share, fn)
         except BaseException:
             crashes.append(traceback.format_exc())
 
@@ -211,20 +247,22 @@ def fire_threads(eng: Engine, attempts: list[Attempt], fn: Any) -> list[Any]:
     return [r for rs in results for r in rs]
 
 
-def run_threads(url: str, attempts: list[Attempt]) -> list[tuple[int, str, int | None]]:
-    eng = make_engine(url, pool_size=WORKERS, max_overflow=4)
+def run_threads(url: str, attempts: list[Any], fn: Any = attempt_once) -> list[Any]:
+    # Two connections a worker at most (the NO_LOCK control reads on one of its own).
+    eng = make_engine(url, pool_size=2 * WORKERS, max_overflow=4)
     try:
-        return fire_threads(eng, attempts, attempt_once)
+        return fire_threads(eng, attempts, fn)
     finally:
         eng.dispose()
 
 
-def run_processes(url: str, attempts: list[Attempt]) -> list[tuple[int, str, int | None]]:
+def run_processes(url: str, attempts: list[Any], fn: Any = attempt_once) -> list[Any]:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(WORKERS)
     queue = ctx.Queue()
+    on = tuple(sorted(n for n in faults.ALL if faults.on(n)))  # the test's switches, passed on
     procs = [
-        ctx.Process(target=process_worker, args=(url, share, barrier, queue))
+        ctx.Process(target=process_worker, args=(url, share, barrier, queue, fn, on))
         for share in chunks(attempts, WORKERS)
     ]
     for p in procs:
@@ -370,6 +408,28 @@ def check_database(
     return figures
 
 
+def fire_and_check(
+    db: Session,
+    world: dict[str, Any],
+    attempts: list[Attempt],
+    run: Any,
+    url: str,
+    load: list[Any],
+    fn: Any,
+) -> tuple[dict[str, Any], list[Any], float]:
+    """``run(url, load, fn)`` (threads or processes), then :func:`check_database` on
+    ``attempts`` (the load's bookings, one by one): the figures, the results, the wall time.
+    Ends ``db``'s transaction after reading (its read locks would hold up DDL on PostgreSQL)."""
+    t0 = time.monotonic()
+    results = run(url, load, fn)
+    wall = time.monotonic() - t0
+    db.rollback()
+    db.expire_all()
+    figures = check_database(db, world, attempts, results)
+    db.rollback()
+    return figures, results, wall
+
+
 def report(request: pytest.FixtureRequest, label: str, figures: dict[str, Any], wall: float) -> str:
     shown = {k: v for k, v in figures.items() if not k.startswith("_")}
     line = f"[{label}] " + " ".join(f"{k}={v}" for k, v in shown.items()) + f" wall={wall:.1f}s"
@@ -410,6 +470,85 @@ def test_concurrent_bookings_never_exceed_capacity_nor_refuse_falsely(
     figures = check_database(db, world, attempts, results)
     line = report(request, f"engine {db_kind} {kind}", figures, wall)
     assert_sound(figures, line, n)
+
+
+# ---------------------------------------------------------------- negative controls
+
+CONTROL_ATTEMPTS = 400
+
+
+@contextmanager
+def guard_dropped(eng: Engine) -> Iterator[None]:
+    """The database's overlap guard (PostgreSQL's exclusion constraint, SQLite's triggers)
+    dropped for the block, then put back (the block's allocations deleted first: a
+    constraint cannot be added over overlapping rows). Tests only, on the test database."""
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "ALTER TABLE booking_allocations DROP CONSTRAINT ex_booking_allocations_overlap"
+                )
+            )
+        else:
+            for event in ("insert", "update"):
+                conn.execute(text(f"DROP TRIGGER tr_booking_allocations_overlap_{event}"))
+    try:
+        yield
+    finally:
+        with eng.begin() as conn:
+            conn.execute(text("DELETE FROM booking_allocations"))
+            if eng.dialect.name == "postgresql":
+                conn.execute(
+                    text(
+                        "ALTER TABLE booking_allocations ADD CONSTRAINT"
+                        " ex_booking_allocations_overlap EXCLUDE USING gist (venue_id WITH =,"
+                        " unit_no WITH =, tsrange(start_at, end_at, '[)') WITH &&)"
+                    )
+                )
+            else:
+                for event in ("INSERT", "UPDATE"):
+                    conn.execute(
+                        text(
+                            f"CREATE TRIGGER tr_booking_allocations_overlap_{event.lower()}"
+                            f" BEFORE {event} ON booking_allocations"
+                            " WHEN EXISTS (SELECT 1 FROM booking_allocations a"
+                            " WHERE a.venue_id = NEW.venue_id AND a.unit_no = NEW.unit_no"
+                            " AND a.id IS NOT NEW.id AND a.start_at < NEW.end_at"
+                            " AND a.end_at > NEW.start_at)"
+                            " BEGIN SELECT RAISE(ABORT, 'booking allocation overlaps another'); END"
+                        )
+                    )
+
+
+@pytest.mark.parametrize("fault", [faults.NO_LOCK, faults.REFUSE_FREE])
+def test_the_checks_fail_with_a_fault_switched_on(
+    make: Any,
+    db: Session,
+    engine: Engine,
+    database_url: str,
+    db_kind: str,
+    fault: str,
+    request: Any,
+) -> None:
+    """Negative controls: the same load and the same checks as above, with the engine broken
+    on purpose (``mapservice.core.faults``, test-only). Without its lock and the database's
+    guard the check finds overlaps; refusing free slots, the false-refusal check fires."""
+    world = build_world(make, "c")
+    db.rollback()
+    attempts = make_attempts(world, CONTROL_ATTEMPTS, seed=7)
+    guard = guard_dropped(engine) if fault == faults.NO_LOCK else nullcontext()
+    with guard, faults.enabled(fault):
+        figures, _results, wall = fire_and_check(
+            db, world, attempts, run_threads, database_url, attempts, attempt_as_api
+        )
+    line = report(request, f"control {fault} {db_kind} threads", figures, wall)
+    assert figures["errors"] == 0, f"{line}\n{figures['_detail']['errors']}"
+    if fault == faults.NO_LOCK:
+        assert figures["overlaps"] > 0, (
+            f"{line}: no overlap without the lock; the check cannot fail"
+        )
+    else:
+        assert figures["false_refusals"] > 0, f"{line}: the false-refusal check did not fire"
 
 
 # ---------------------------------------------------------------- the naive pattern

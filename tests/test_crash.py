@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from mapservice.core import faults
 from mapservice.models import Booking, BookingAllocation
 from mapservice.operations.tokens import create_token
 from tests.conftest import reload
@@ -56,10 +57,16 @@ def listens(pid: int, port: int) -> bool:
 
 
 def start_server(
-    database_url: str, tmp: Path, port: int | None = None, workers: int = 0
+    database_url: str,
+    tmp: Path,
+    port: int | None = None,
+    workers: int = 0,
+    fault_names: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``mapservice serve`` on ``port`` (a free one if None, another free one if a program
-    took it first); the server and its port once it answers."""
+    took it first); the server and its port once it answers. ``fault_names``: test-only
+    switches (``mapservice.core.faults``) turned on in the server's process by code, since no
+    setting can."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -67,12 +74,21 @@ def start_server(
         "MAPSERVICE_SECRET_KEY": "crash",
         "MAPSERVICE_API_RATE_LIMIT": "1000000 per minute",
     }
-    exe = str(Path(sys.executable).parent / "mapservice")
+    command = [str(Path(sys.executable).parent / "mapservice")]
+    if fault_names:
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from mapservice.core import faults;"
+            " faults.enable(*sys.argv[1].split(',')); sys.argv[1:2] = [];"
+            " from mapservice.cli import main; main()",
+            ",".join(fault_names),
+        ]
     for _attempt in range(3):
         at = port or free_port()
         with (tmp / "server.log").open("ab") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen(
-                [exe, "serve", "--port", str(at), "--threads", "8", "--workers", str(workers)],
+                [*command, "serve", "--port", str(at), "--threads", "8", "--workers", str(workers)],
                 env=env,
                 stdout=log,
                 stderr=log,
@@ -201,12 +217,17 @@ class Load:
         for t in self.threads:
             t.join(timeout=15)
 
+    def lost(self, db: Any) -> list[int]:
+        """The answered bookings the database does not hold."""
+        reload(db)
+        stored = set(db.scalars(select(Booking.id)))
+        return [i for i in self.answered if i not in stored]
+
     def check(self, db: Any) -> tuple[int, int]:
         """Every answered booking stored, no half-written series, no unit double-booked."""
-        reload(db)
-        stored = {b.id: b for b in db.scalars(select(Booking))}
-        missing = [i for i in self.answered if i not in stored]
+        missing = self.lost(db)
         assert missing == [], f"{len(missing)} answered bookings lost"
+        stored = {b.id: b for b in db.scalars(select(Booking))}
         # No series half-written: an all-or-nothing series has all three occurrences or none.
         per_series = Counter(b.series_id for b in stored.values() if b.series_id)
         assert all(n == 3 for n in per_series.values()), per_series
@@ -254,6 +275,33 @@ def test_kill_9_mid_load_loses_nothing_answered(db, make, database_url, tmp_path
         f"crash rounds {ROUNDS}: answered {len(load.answered)}, stored {stored}, series {series}",
         file=sys.stderr,
     )
+
+
+def test_kill_9_finds_a_lost_booking_when_the_server_answers_before_committing(
+    db, make, database_url, tmp_path
+):
+    """Negative control: with the test-only switch ``ANSWER_BEFORE_COMMIT`` the server
+    answers 201 and commits half a second later; a kill -9 mid-load then loses answered
+    bookings, and the check above sees it."""
+    load = Load(db, make)
+    server, port = start_server(database_url, tmp_path, fault_names=(faults.ANSWER_BEFORE_COMMIT,))
+    try:
+        load.start(port, 5)
+        deadline = time.time() + 20
+        while not load.answered and time.time() < deadline:
+            time.sleep(0.05)
+        assert load.answered, "no booking was answered"
+        time.sleep(0.1)
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=10)
+        load.join()
+    lost = load.lost(db)
+    assert lost, f"answered {len(load.answered)}, none lost: the kill -9 check cannot fail"
+    print(f"control: answered {len(load.answered)}, lost {len(lost)}", file=sys.stderr)
 
 
 def test_kill_9_one_worker_the_others_serve_on(db, make, database_url, tmp_path):

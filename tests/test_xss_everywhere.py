@@ -169,6 +169,59 @@ def test_no_page_runs_the_payloads(app, hostile):
             assert fragment in seen, fragment
 
 
+def without_csp(wsgi_app: Any) -> Any:
+    """``wsgi_app`` answering without its Content-Security-Policy header."""
+
+    def app(environ: Any, start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            kept = [(k, v) for k, v in headers if k.lower() != "content-security-policy"]
+            return start_response(status, kept, *rest)
+
+        return wsgi_app(environ, start)
+
+    return app
+
+
+def test_without_escaping_and_csp_a_payload_runs(database_url, hostile, tmp_path):
+    """Negative control: served without its CSP, the page escapes every payload (none runs);
+    an app made with the test-only switch ``NO_ESCAPE`` (templates not escaped), also without
+    its CSP, runs them on the same page — so the check above can fail, and escaping alone
+    keeps the payloads inert."""
+    from mapservice import create_app
+    from mapservice.core import faults
+
+    for escaping in (True, False):
+        with faults.enabled(*(() if escaping else (faults.NO_ESCAPE,))):
+            app = create_app(
+                {
+                    "DATABASE_URL": database_url,
+                    "SECRET_KEY": "test-secret",
+                    "TESTING": True,
+                    "INSTANCE_PATH": tmp_path,
+                    "WTF_CSRF_ENABLED": False,
+                }
+            )
+        app.wsgi_app = without_csp(app.wsgi_app)  # type: ignore[method-assign]
+        try:
+            with live_server(app) as base, chromium(1280, 900) as driver:
+                driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAP})
+                log_in(driver, base, "sec")
+                driver.get(base + "/units/")
+                if escaping:
+                    assert "单位<img src=x onerror=alert(1)>" in driver.execute_script(
+                        "return document.body.textContent"
+                    )
+                    assert driver.execute_script("return window.__alerts") == 0
+                    assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']")
+                else:
+                    WebDriverWait(driver, 10).until(
+                        lambda d: d.execute_script("return window.__alerts")
+                    )
+                    assert driver.find_elements(By.CSS_SELECTOR, "img[src='x']")
+        finally:
+            app.extensions["db_engine"].dispose()
+
+
 def test_exports_neutralise_formulas(client, hostile):
     from tests.conftest import login
 

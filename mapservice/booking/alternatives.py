@@ -1,23 +1,27 @@
 """What a refused request is offered instead: the nearest free windows of the same length at
 the venue and the nearest similar venues free for the window, every proposal passing every
 rule. Reads only, and never under the venue's lock: a refusal (:class:`BookingConflict`)
-carries :func:`suggest`, and whoever answers it computes the alternatives once, after ending
-the transaction that held the lock (``BookingConflict.resolve``), so they cost the other
-bookers of the venue nothing."""
+carries :func:`suggest` bound to the prepared request (the venue's rules, the group's and the
+actor's standing as read with the lock), and whoever answers it computes the alternatives
+once, after ending the transaction that held the lock (``BookingConflict.resolve``), reading
+only the bookings again — so they cost the other bookers of the venue nothing and are free at
+the moment they are computed."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from mapservice import policy
 from mapservice.booking import capacity
 from mapservice.booking.availability import FreeCandidate, free_candidate_ids
-from mapservice.booking.loading import quota_used_minutes, venue_rules, venue_tz
+from mapservice.booking.loading import quota_minutes, venue_rules_of
 from mapservice.booking.prepare import Prepared
 from mapservice.booking.results import Alternatives, Occupied, VenueOption
 from mapservice.booking.rules import Request, check, week_bounds
@@ -32,18 +36,6 @@ SEARCH_DAYS = 7
 NEAREST_VENUES = 40
 
 
-class Refused(NamedTuple):
-    """A refused request, as the search for its alternatives reads it."""
-
-    actor: User
-    venue: Venue
-    group: Group
-    start: datetime
-    end: datetime
-    units: int
-    now: datetime
-
-
 def _violations(
     session: Session,
     actor: User | None,
@@ -53,20 +45,22 @@ def _violations(
     e: datetime,
     units: int,
     now: datetime,
+    tz: ZoneInfo,
     quota_cache: dict[Any, Any],
 ) -> list[Violation]:
-    """The rules ``group``'s request at ``venue`` breaks. ``quota_cache`` keeps, across the
-    calls of one search, each venue's rules (by id) and the group's used quota (by venue and
-    week)."""
+    """The rules ``group``'s request at another ``venue`` breaks. ``quota_cache`` keeps,
+    across the calls of one search, each venue's rules (by id) and the group's used quota (by
+    venue and week). ``tz``: the committee's time zone (the refused venue's)."""
     rules = quota_cache.get(venue.id)
     if rules is None:  # built once per venue: hours and closures turned into rules
-        rules = quota_cache[venue.id] = venue_rules(venue)
+        closures = tuple((c.start_at, c.end_at, c.reason) for c in venue.closures)
+        rules = quota_cache[venue.id] = venue_rules_of(venue, tz, venue.opening_ranges, closures)
     week = week_bounds(s, rules.tz)[0]
     key = (venue.id, week)
     if key not in quota_cache:
         # Only a venue with a weekly quota needs what the group used (a query per venue).
         quota_cache[key] = (
-            quota_used_minutes(session, venue, group.id, s, now)
+            quota_minutes(session, venue.id, tz, group.id, s, now)
             if venue.weekly_quota_hours is not None
             else 0.0
         )
@@ -81,91 +75,129 @@ def _violations(
     )
 
 
-def alternatives(
-    session: Session, refused: Refused, *, max_windows: int = 5, max_venues: int = 5
-) -> Alternatives:
-    """The nearest free windows of the same length at this venue (same day first, nearest in
-    time; then the following days), and the nearest venues of the same type with enough
-    capacity free for the requested window (by distance). Every proposal passes every rule."""
-    actor, venue, group, start, end, units, now = refused
-    tz = venue_tz(venue)
-    length = end - start
-    slot = timedelta(minutes=venue.slot_minutes)
-    first_day = start.astimezone(tz).date()
+def free_windows(
+    session: Session, p: Prepared, *, limit: int = 5
+) -> list[tuple[datetime, datetime]]:
+    """The nearest free windows of the same length at the refused request's venue (same day
+    first, nearest in time; then the following days), each passing every rule. The venue's
+    rules, the group's standing and the actor's are those ``p`` read (under the lock, or
+    checked against what the lock read); only the bookings are read again, now."""
+    rules, tz, now = p.rules, p.rules.tz, p.now
+    length = p.end - p.start
+    slot = timedelta(minutes=rules.slot_minutes)
+    first_day = p.start.astimezone(tz).date()
     horizon_start = local_instant(first_day, 0, tz)
     horizon_end = local_instant(first_day + timedelta(days=SEARCH_DAYS + 1), 0, tz) + length
-    holds = capacity.held(session, [venue.id], horizon_start, horizon_end, now)
-    quota_cache: dict[Any, Any] = {}  # (venue, week) -> quota used; venue -> its rules
+    holds = capacity.held(session, [p.venue_id], horizon_start, horizon_end, now)
+    if p.moving is not None:  # a moved booking's own units do not count against it
+        holds = [h for h in holds if h.booking_id != p.moving]
+    closures = [(c[0], c[1]) for c in rules.closures]
+    used: dict[datetime, float] = {}  # the group's quota used, by local week
+
+    def breaks(s: datetime, e: datetime) -> bool:
+        quota = 0.0
+        if p.quota_applies:
+            week = week_bounds(s, tz)[0]
+            if week not in used:
+                used[week] = quota_minutes(session, p.venue_id, tz, p.group_id, s, now, p.moving)
+            quota = used[week]
+        return bool(
+            check(
+                Request(s, e, p.units),
+                rules,
+                now,
+                may_book=p.may_book,
+                group_active=p.group_active,
+                quota_used_minutes=quota,
+                exempt=p.owner,
+            )
+        )
+
     windows: list[tuple[datetime, datetime]] = []
     for offset in range(SEARCH_DAYS + 1):
         day = first_day + timedelta(days=offset)
-        opens = day_open_intervals(
-            venue.opening_ranges, [(c.start_at, c.end_at) for c in venue.closures], day, tz
-        )
         candidates: list[datetime] = []
-        for a, b in opens:
+        for a, b in day_open_intervals(rules.ranges, closures, day, tz):
             s = a
             while s + length <= b:
                 candidates.append(s)
                 s += slot
         if offset == 0:
-            candidates.sort(key=lambda s: (abs(s - start), s))
+            candidates.sort(key=lambda s: (abs(s - p.start), s))
         for s in candidates:
             e = s + length
-            if s == start:
+            if s == p.start:
                 continue
-            if len(capacity.free_unit_numbers(venue.capacity_units, holds, s, e)) < units:
+            if len(capacity.free_unit_numbers(rules.capacity_units, holds, s, e)) < p.units:
                 continue
-            if _violations(session, actor, venue, group, s, e, units, now, quota_cache):
+            if breaks(s, e):
                 continue
             windows.append((s, e))
-            if len(windows) >= max_windows:
-                break
-        if len(windows) >= max_windows:
-            break
-    return Alternatives(
-        windows=windows,
-        venues=similar_free_venues(session, refused, limit=max_venues),
-    )
+            if len(windows) >= limit:
+                return windows
+    return windows
 
 
-def similar_free_venues(session: Session, refused: Refused, *, limit: int = 5) -> list[VenueOption]:
-    """Nearest venues of the same type, enough capacity, free and bookable by the group."""
-    actor, venue, group, start, end, units, now = refused
-    # Rank on bare coordinates first and load only the nearest as objects: a city has
-    # thousands of venues of a type, and building each with its hours costs far more than
-    # ranking it (10,000 venues: ~400 ms → a few ms; bench/booking_bench.py, #3).
-    located = list(
+_HERE = select(Venue.lon, Venue.lat, Venue.type, Venue.committee_id).where(
+    Venue.id == bindparam("venue_id")
+)
+
+
+def nearest_candidates(
+    session: Session, venue_id: int, units: int, *, limit: int = NEAREST_VENUES
+) -> tuple[tuple[float, float], list[Row[int, float, float, int]]]:
+    """The venue's point and the ``limit`` public venues of its type and committee nearest
+    to it with at least ``units`` units (id, lon, lat, capacity), nearest first. Ranked in
+    SQL on a flat-earth distance (degrees of longitude scaled by the cosine of the latitude:
+    only arithmetic, which both databases have) over twice as many, then exactly (haversine):
+    at a city's scale the two orders differ by far less than the margin."""
+    here = session.execute(_HERE, {"venue_id": venue_id}).one()
+    k = math.cos(math.radians(here.lat))
+    dx = (Venue.lon - here.lon) * k
+    dy = Venue.lat - here.lat
+    rows = list(
         session.execute(
             select(Venue.id, Venue.lon, Venue.lat, Venue.capacity_units)
             .where(
-                Venue.committee_id == venue.committee_id,
-                Venue.type == venue.type,
-                Venue.id != venue.id,
+                Venue.committee_id == here.committee_id,
+                Venue.type == here.type,
+                Venue.id != venue_id,
                 # Public venues only (published, not retired, of an admitted unit): a link
                 # to one the group's people could not open would be a dead end.
                 policy.venues_public(),
                 Venue.capacity_units >= units,
             )
-            .order_by(Venue.id)
+            .order_by(dx * dx + dy * dy, Venue.id)
+            .limit(2 * limit)
         )
     )
-    located.sort(key=lambda r: haversine_m(venue.lon, venue.lat, r.lon, r.lat))
-    nearest = located[:NEAREST_VENUES]
+    rows.sort(key=lambda r: (haversine_m(here.lon, here.lat, r.lon, r.lat), r.id))
+    return (here.lon, here.lat), rows[:limit]
+
+
+def similar_free_venues(session: Session, p: Prepared, *, limit: int = 5) -> list[VenueOption]:
+    """Nearest venues of the same type, enough capacity, free and bookable by the group."""
+    (lon, lat), nearest = nearest_candidates(session, p.venue_id, p.units)
     # Which of them are open with the units free: bare rows, two queries. Only those are
     # loaded as objects, nearest first, for the rules that need them (who may book, notice,
     # quota): at a busy hour most of the nearest are taken, and loading each with its hours
     # cost more than the rest of a refusal.
-    timezone = venue_tz(venue).key
+    timezone = p.rules.tz.key
     free = free_candidate_ids(
         session,
         [FreeCandidate(r.id, r.capacity_units, timezone) for r in nearest],
-        start,
-        end,
-        units,
-        now,
+        p.start,
+        p.end,
+        p.units,
+        p.now,
     )
     ranked = [r.id for r in nearest if r.id in free]
+    if not ranked:
+        return []
+    actor = session.get(User, p.actor_id)
+    group = session.get(Group, p.group_id)
+    if group is None:
+        return []
     quota_cache: dict[Any, Any] = {}
     out: list[VenueOption] = []
     for i in range(0, len(ranked), limit):
@@ -184,39 +216,24 @@ def similar_free_venues(session: Session, refused: Refused, *, limit: int = 5) -
         }
         for vid in batch:
             v = loaded[vid]
-            if _violations(session, actor, v, group, start, end, units, now, quota_cache):
+            if _violations(
+                session, actor, v, group, p.start, p.end, p.units, p.now, p.rules.tz, quota_cache
+            ):
                 continue
             out.append(
-                VenueOption(
-                    v.id,
-                    v.name,
-                    v.unit.name,
-                    round(haversine_m(venue.lon, venue.lat, v.lon, v.lat)),
-                )
+                VenueOption(v.id, v.name, v.unit.name, round(haversine_m(lon, lat, v.lon, v.lat)))
             )
             if len(out) >= limit:
                 return out
     return out
 
 
-def suggest(
-    actor_id: int,
-    venue_id: int,
-    group_id: int,
-    start: datetime,
-    end: datetime,
-    units: int,
-    now: datetime,
-    session: Session,
-) -> Alternatives:
-    """The alternatives for a refused request, read with ``session`` (a refusal carries this
-    with its request bound: ``functools.partial``)."""
-    actor = session.get(User, actor_id)
-    venue = session.get(Venue, venue_id)
-    group = session.get(Group, group_id)
-    if actor is None or venue is None or group is None:
-        return Alternatives()
-    return alternatives(session, Refused(actor, venue, group, start, end, units, now))
+def suggest(p: Prepared, session: Session) -> Alternatives:
+    """The alternatives for the refused request ``p``, read with ``session`` once the lock
+    is released (a refusal carries this with ``p`` bound: ``functools.partial``): the
+    refused venue's rules and the group's standing as ``p`` holds them, the bookings read
+    now, so every proposal is free at the moment it is computed."""
+    return Alternatives(windows=free_windows(session, p), venues=similar_free_venues(session, p))
 
 
 _GROUP_NAMES = select(Group.id, Group.name).where(Group.id.in_(bindparam("ids", expanding=True)))
@@ -262,7 +279,5 @@ def refusal(
         ),
         conflicts,
         None if with_alternatives else Alternatives(),
-        suggest=partial(suggest, p.actor_id, p.venue_id, p.group_id, p.start, p.end, p.units, p.now)
-        if with_alternatives
-        else None,
+        suggest=partial(suggest, p) if with_alternatives else None,
     )

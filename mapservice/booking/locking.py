@@ -13,6 +13,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from mapservice.booking.rows import expired_holds
+from mapservice.core import faults
 from mapservice.db import is_immediate
 from mapservice.models import Committee, Group, Unit, Venue
 
@@ -67,7 +68,7 @@ def lock_and_stamp(
     is gone."""
     require_writer(session)
     conn = session.connection()
-    stmt = _STAMP[conn.dialect.name == "postgresql"]
+    stmt = _STAMP[conn.dialect.name == "postgresql" and not faults.on(faults.NO_LOCK)]
     row = conn.execute(stmt, {"venue_id": venue_id, "group_id": group_id, "now": now}).one_or_none()
     if row is None:
         return None, False

@@ -35,6 +35,7 @@ from mapservice.booking.locking import lock_and_stamp
 from mapservice.booking.prepare import Prepared, prepare
 from mapservice.booking.request import BookingRequest
 from mapservice.booking.rows import aware
+from mapservice.core import faults
 from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.core.i18n import _
 from mapservice.core.vocab import BookingStatus
@@ -84,7 +85,7 @@ def book_request(
     PostgreSQL the first step's query locks the venue's row (only that venue's writers wait),
     so the second need not lock and re-read."""
     now = aware(now)
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    postgresql = session.get_bind().dialect.name == "postgresql" and not faults.on(faults.NO_LOCK)
     read_apart = (
         not postgresql
         and not session.in_transaction()
@@ -176,6 +177,7 @@ def _book_locked(
     session: Session, actor: User | None, p: Prepared, with_alternatives: bool
 ) -> Booking:
     stamp: tuple[Any, ...] | None
+    unlocked = _unlocked_holds(session, p) if faults.on(faults.NO_LOCK) else None
     if p.locked:
         stamp, has_expired = p.stamp, p.has_expired
     else:
@@ -192,15 +194,27 @@ def _book_locked(
         violations = p.violations(used)
         if violations:
             raise RuleViolation(violations)
-    holds = capacity.held_at(session, p.venue_id, p.start, p.end, p.now)
+    if unlocked is None:
+        holds = capacity.held_at(session, p.venue_id, p.start, p.end, p.now)
+    else:
+        holds = unlocked
     if p.moving is not None:
         holds = [h for h in holds if h.booking_id != p.moving]
     free = capacity.free_unit_numbers(p.rules.capacity_units, holds, p.start, p.end)
-    if len(free) < p.units:
+    if len(free) < p.units or faults.on(faults.REFUSE_FREE):
         raise refusal(session, p, holds, len(free), with_alternatives)
     if old is None:
         return _insert(session, p, free[: p.units])
     return _move(session, p, free[: p.units], old)
+
+
+def _unlocked_holds(session: Session, p: Prepared) -> list[capacity.Held]:
+    """Fault ``NO_LOCK`` only (tests): the units held over the window, read on a connection of
+    its own before the locked transaction begins — the check-then-insert race the lock
+    prevents."""
+    bind = session.get_bind().execution_options(sqlite_begin="deferred")
+    with Session(bind) as apart:
+        return capacity.held_at(apart, p.venue_id, p.start, p.end, p.now)
 
 
 # Built once, like the statements the lock takes: under the lock, building and keying a

@@ -68,8 +68,11 @@ def seed_activities(
         return 0
     if session.scalar(select(Activity.id).where(Activity.committee_id == committee.id).limit(1)):
         return 0
-    now = now or utcnow()
     tz = ZoneInfo(committee.timezone)
+    if now is None:
+        # A seed dated in the past (tests of backups, history) sees the world as on that
+        # morning, so its "coming month" is still ahead of it.
+        now = utcnow() if today >= date.today() else datetime.combine(today, time(8), tz)
     units = {
         u.name: u for u in session.scalars(select(Unit).where(Unit.committee_id == committee.id))
     }

@@ -6,11 +6,13 @@ else (an error status or an exception) rolls back, so a request never leaves hal
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
+from mapservice.core import faults
 from mapservice.db import make_engine, make_sessionmaker
 
 
@@ -23,6 +25,14 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _commit(response: Response) -> Response:
         session: Session | None = g.pop("db_session", None)
+        if (
+            session is not None
+            and response.status_code < 400
+            and faults.on(faults.ANSWER_BEFORE_COMMIT)
+        ):
+            # Test-only negative control: commit after the answer has gone out.
+            response.call_on_close(lambda: _commit_late(session))
+            return response
         if session is not None:
             try:
                 if response.status_code < 400:
@@ -39,6 +49,15 @@ def init_app(app: Flask) -> None:
         if session is not None:
             session.rollback()
             session.close()
+
+
+def _commit_late(session: Session) -> None:
+    """Fault ``ANSWER_BEFORE_COMMIT`` only (tests): commit half a second after answering."""
+    time.sleep(0.5)
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 def get_db() -> Session:
@@ -74,6 +93,8 @@ def end_write_phase() -> None:
     names it shows, serialising it — rather than held to the end of the request; what
     follows reads in a transaction of its own (on SQLite a deferred one: it takes no lock)."""
     session = get_db()
+    if faults.on(faults.ANSWER_BEFORE_COMMIT):
+        return  # test-only: the commit waits until after the answer (see _commit)
     session.commit()
     g.db_committed = True  # an error after this point must not claim "nothing was changed"
     if session.get_bind().dialect.name == "sqlite":
