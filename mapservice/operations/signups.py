@@ -81,28 +81,35 @@ def counts(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
 # ------------------------------------------------------------------ sign-up and withdrawal
 
 
-def _sums(session: Session, activity_id: int) -> tuple[int, int, int]:
-    """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number."""
-    confirmed, waiting, last, _same = _sums_and(session, activity_id)
-    return confirmed, waiting, last
-
-
-def _sums_and(
-    session: Session, activity_id: int, same: ColumnElement[bool] | None = None
-) -> tuple[int, int, int, int]:
-    """:func:`_sums`, with (in the same statement) how many active sign-ups match ``same``."""
+def _sums_statement(same: ColumnElement[bool] | None) -> Select[Any]:
     dup = case((and_(SignUp.state.in_(ACTIVE_STATES), same), 1), else_=0) if same is not None else 0
-    confirmed, waiting, last, dups = session.execute(
-        select(
-            func.coalesce(
-                func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0
-            ),
-            func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
-            func.coalesce(func.max(SignUp.seq), 0),
-            func.coalesce(func.sum(dup), 0),
-        ).where(SignUp.activity_id == activity_id)
-    ).one()
-    return int(confirmed), int(waiting), int(last), int(dups)
+    return select(
+        func.coalesce(func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0),
+        func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
+        func.coalesce(func.max(SignUp.seq), 0),
+        func.coalesce(func.sum(dup), 0),
+    ).where(SignUp.activity_id == bindparam("activity_id"))
+
+
+# Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number and how
+# many active sign-ups are the same signer's (a group's, or a unit's own) — built once.
+_SUMS = {
+    None: _sums_statement(None),
+    "group": _sums_statement(SignUp.group_id == bindparam("group_id")),
+    "unit": _sums_statement(
+        and_(SignUp.group_id.is_(None), SignUp.unit_id == bindparam("unit_id"))
+    ),
+}
+
+
+def _sums(
+    session: Session, activity_id: int, signer: str | None = None, **ids: int | None
+) -> tuple[int, int, int, int]:
+    """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number and
+    (with ``signer`` ``group`` or ``unit`` and its ``group_id``/``unit_id``) the active
+    sign-ups of the same signer."""
+    row = session.connection().execute(_SUMS[signer], {"activity_id": activity_id, **ids}).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 def sign_up(
@@ -150,12 +157,10 @@ def sign_up(
     problem = rules.headcount_problem(headcount, row.capacity)
     if problem:
         raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
-    same = (
-        SignUp.group_id == gid
-        if gid is not None
-        else and_(SignUp.group_id.is_(None), SignUp.unit_id == unit_id)
-    )
-    confirmed, waiting, last, dups = _sums_and(session, activity_id, same)
+    if gid is not None:
+        confirmed, waiting, last, dups = _sums(session, activity_id, "group", group_id=gid)
+    else:
+        confirmed, waiting, last, dups = _sums(session, activity_id, "unit", unit_id=unit_id)
     if dups:
         raise refuse("already_signed_up", "group_id", _("Already signed up for this activity."))
     state = rules.place(row.capacity, confirmed, waiting, headcount)
@@ -226,9 +231,36 @@ _SET_STATUS = (
 )
 
 
-def _lock_read(actor: User, group_id: int | None) -> Select[Any]:
-    group = select(Group.unit_id).where(Group.id == group_id, groups_acted_for_by(actor))
-    seen = select(Group.id).where(Group.id == group_id, groups_acted_for_by(actor))
+def _lock_read(actor: User, dialect: str) -> Select[Any]:
+    """The lock statement for ``actor`` (group as ``group_id``), built once for each set of
+    the actor's values the visibility rules read: the committee, active, the role, the unit
+    and, for a booker, its groups (:func:`activities_seen_by`, :func:`groups_acted_for_by`)."""
+    key = (
+        dialect,
+        actor.committee_id,
+        actor.active,
+        actor.is_admin,
+        actor.is_secretary,
+        actor.unit_id,
+        actor.group_ids,
+    )
+    stmt = _LOCK_READS.get(key)
+    if stmt is None:
+        if len(_LOCK_READS) >= 512:
+            _LOCK_READS.clear()
+        stmt = _LOCK_READS[key] = _build_lock_read(actor)
+        if dialect == "postgresql":
+            stmt = _LOCK_READS[key] = stmt.with_for_update(of=Activity)
+    return stmt
+
+
+_LOCK_READS: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _build_lock_read(actor: User) -> Select[Any]:
+    of_group = (Group.id == bindparam("group_id"), groups_acted_for_by(actor))
+    group = select(Group.unit_id).where(*of_group)
+    seen = select(Group.id).where(*of_group)
     return (
         select(
             Activity.status,
@@ -258,13 +290,14 @@ def lock_activity(
     ``actor`` sees the activity, with the unit of ``group_id`` if ``actor`` acts for it
     (PostgreSQL: the activity's row ``FOR UPDATE``; SQLite: the writer transaction begun
     ``IMMEDIATE``). None if it is gone or not seen."""
+    stmt = _lock_read(actor, session.get_bind().dialect.name)
     if not is_immediate(session):
         raise RuntimeError("an activity's sign-ups are written in a writer session")
-    conn = session.connection()
-    stmt = _lock_read(actor, group_id)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=Activity)
-    return conn.execute(stmt, {"activity_id": activity_id}).one_or_none()
+    return (
+        session.connection()
+        .execute(stmt, {"activity_id": activity_id, "group_id": group_id})
+        .one_or_none()
+    )
 
 
 def _ensure_open(now: datetime, status: str, deadline: datetime, end: datetime) -> None:
@@ -325,7 +358,7 @@ def acts_for_signup(actor: User, signup: SignUp, a: Activity) -> bool:
 def settle(session: Session, a: Activity) -> list[SignUp]:
     """Under the lock: promote from the waitlist what now fits, and let the status follow."""
     session.flush()
-    confirmed, _waiting, _last = _sums(session, a.id)
+    confirmed, _waiting, _last, _same = _sums(session, a.id)
     waitlist = list(
         session.scalars(
             select(SignUp)
