@@ -150,7 +150,7 @@ def sign_up(
     row = lock_activity(session, activity_id, actor, gid)
     if row is None:
         raise NotFound("activity_not_found", _("No such activity."))
-    if gid is not None and row.group_unit_id is None and not row.group_seen:
+    if gid is not None and not row.group_seen:  # (a group may have no unit)
         raise NotFound("group_not_found", _("No such group."))
     unit_id = row.group_unit_id if gid is not None else actor.unit_id
     _ensure_open(now, row.status, row.signup_deadline, row.end_at)
