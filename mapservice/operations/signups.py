@@ -1,8 +1,9 @@
 """Sign-ups (举手加入) to activities: sign up, withdraw, record attendance, the list and its
 export — the capacity never exceeded.
 
-Every write to an activity's sign-ups first takes the activity's lock
-(:func:`mapservice.policy.activities.get_activity` with ``lock``), as a booking locks its venue
+Every write to an activity's sign-ups first takes the activity's lock (:func:`lock_activity`
+for a sign-up, :func:`mapservice.policy.activities.get_activity` with ``lock`` for the rest),
+as a booking locks its venue
 (:mod:`mapservice.booking.locking`): on PostgreSQL ``SELECT … FOR UPDATE`` on the activity's
 row, on SQLite the writer transaction begun ``IMMEDIATE``; the sums a decision rests on are
 read under that lock. The rules themselves (confirmed or waitlisted, who is promoted) are
