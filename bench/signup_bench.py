@@ -186,7 +186,7 @@ def signup_contention(
     workers: int = 16,
     per_worker: int = 60,
     rounds: int = 3,
-) -> None:
+) -> dict[str, Any]:
     engine = make_engine(url)
     names = ("bare", "signup")
     runs: dict[str, list[tuple[float, list[tuple[str, float]]]]] = {m: [] for m in names}
@@ -235,3 +235,6 @@ def signup_contention(
         f" | over capacity or gaps {violations}, errors {errors} | target >= 50 %",
         **figures,
     )
+    # What bench/targets.toml judges (main's run.py: report.measure(db, ...)): the rounds'
+    # shares, judged on their median.
+    return {"signup_share_of_bare": shares}
