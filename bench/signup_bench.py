@@ -5,15 +5,23 @@ group up for each activity in the same order, so all of them queue on one activi
 a time; headcounts 1-3, room for 20 people: about 40 % end on the waitlist). Two modes on fresh
 activities, interleaved over three rounds:
 
-- ``signup``: :func:`mapservice.operations.signups.sign_up` as the API runs it — the actor
-  read first (on SQLite apart from the write lock, as ``end_read_phase`` does), the group, the
-  activity loaded under the viewer's scope and locked, the
-  open/deadline/headcount/duplicate checks, the sums, the row, the status, the notice;
-- ``bare``: the least a correct sign-up does — lock the activity (PostgreSQL ``FOR UPDATE``,
-  SQLite ``BEGIN IMMEDIATE``), read the sums, insert the row.
+- ``signup``: :func:`mapservice.operations.signups.sign_up` as the API runs it — who asks read
+  first (a session's ``get`` of the user; on SQLite in a read transaction ended before the
+  sign-up, as ``end_read_phase`` does), then in the writer transaction: the activity's lock
+  with what the checks need of it as the actor sees it and the group's unit (one statement),
+  the open/deadline/headcount checks, the sums with the duplicate check, the sign-up row, the
+  activity's status when it changes, the group's notice when confirmed; the commit;
+- ``bare``: the least a correct sign-up does, with the same lock and the same row — the
+  group's unit known beforehand (read once per worker), the activity's lock (PostgreSQL
+  ``SELECT … FOR UPDATE`` of its row; SQLite the ``BEGIN IMMEDIATE`` writer transaction),
+  the sums in a statement of their own, the same sign-up row (unit, group, headcount, state,
+  arrival number, note, who, when) inserted with Core; the commit. No who-asks read, no
+  visibility or open check, no duplicate check, no status, no notice.
 
-Target: ``signup`` ≥ 50 % of ``bare`` (median of the rounds' shares). Checked: no activity's
-confirmed headcount exceeds its capacity, arrival numbers are 1..n without a gap.
+Target: ``signup`` ≥ 50 % of ``bare`` (median of the rounds' shares), returned under the
+stable key ``signup.vs_bare_<database>`` (``signup.vs_bare_sqlite``,
+``signup.vs_bare_postgresql``). Checked: no activity's confirmed headcount exceeds its
+capacity, arrival numbers are 1..n without a gap.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from sqlalchemy.orm import Session
 from bench.common import Report, fire, summary
 from bench.generate import Dataset
 from mapservice.db import make_engine, writer
-from mapservice.models import Activity, SignUp, Unit, User
+from mapservice.models import Activity, Group, SignUp, Unit, User
 from mapservice.operations import signups
 
 CAPACITY = 20
@@ -83,7 +91,9 @@ def _signup_attempt(w: Engine, user_id: int, activity_id: int, headcount: int) -
         return made.state
 
 
-def _bare_attempt(w: Engine, group_id: int, activity_id: int, headcount: int) -> str:
+def _bare_attempt(
+    w: Engine, user_id: int, unit_id: int | None, group_id: int, activity_id: int, headcount: int
+) -> str:
     with w.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(select(Activity.id).where(Activity.id == activity_id).with_for_update())
@@ -102,11 +112,14 @@ def _bare_attempt(w: Engine, group_id: int, activity_id: int, headcount: int) ->
         conn.execute(
             insert(SignUp).values(
                 activity_id=activity_id,
+                unit_id=unit_id,
                 group_id=group_id,
                 headcount=headcount,
                 state=state,
                 seq=last + 1,
                 note="",
+                attended=None,
+                created_by_id=user_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -121,6 +134,7 @@ def _worker(
     w = writer(eng)
     with Session(eng) as s:
         group_id = s.get(User, user_id).group_id  # type: ignore[union-attr]
+        unit_id = s.scalar(select(Group.unit_id).where(Group.id == group_id))
     results: list[tuple[str, float]] = []
     ready.release()
     go.wait()
@@ -130,7 +144,7 @@ def _worker(
             if mode == "signup":
                 outcome = _signup_attempt(w, user_id, activity_id, headcount)
             else:
-                outcome = _bare_attempt(w, group_id, activity_id, headcount)
+                outcome = _bare_attempt(w, user_id, unit_id, group_id, activity_id, headcount)
         except Exception as exc:  # reported, never swallowed
             outcome = f"error:{type(exc).__name__}"
         results.append((outcome, time.perf_counter() - t0))
@@ -172,7 +186,7 @@ def signup_contention(
     workers: int = 16,
     per_worker: int = 60,
     rounds: int = 3,
-) -> None:
+) -> dict[str, Any]:
     engine = make_engine(url)
     names = ("bare", "signup")
     runs: dict[str, list[tuple[float, list[tuple[str, float]]]]] = {m: [] for m in names}
@@ -206,6 +220,7 @@ def signup_contention(
     ]
     share = statistics.median(shares)
     figures.update(share_of_bare=share, rounds_share=shares, violations=violations)
+    figures[f"signup.vs_bare_{label}"] = share  # stable key (label: the database)
     s, b = figures["signup"], figures["bare"]
     errors = sum(n for o, n in {**s["outcomes"], **b["outcomes"]}.items() if o.startswith("error"))
     figures["errors"] = errors
@@ -220,3 +235,6 @@ def signup_contention(
         f" | over capacity or gaps {violations}, errors {errors} | target >= 50 %",
         **figures,
     )
+    # What bench/targets.toml judges (main's run.py: report.measure(db, ...)): the rounds'
+    # shares, judged on their median.
+    return {"signup_share_of_bare": shares}

@@ -68,6 +68,7 @@ ASSETS: dict[str, Asset] = {
     "Control_locate_min_js": Asset("leaflet.locatecontrol", "L.Control.Locate.min.js"),
     "Control_locate_min_css": Asset("leaflet.locatecontrol", "L.Control.Locate.min.css"),
     # ours (mapservice.maps.plugins)
+    "mapservice_dom_js": Asset(OWN_PACKAGE, "dom.js"),
     "mapservice_venue_layer_js": Asset(OWN_PACKAGE, "venue-layer.js"),
     "mapservice_activity_layer_js": Asset(OWN_PACKAGE, "activity-layer.js"),
     "mapservice_maps_css": Asset(OWN_PACKAGE, "maps.css"),

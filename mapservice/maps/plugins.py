@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The DOM helpers (``static/dom.js``) our scripts share: listed before each of them.
+DOM_JS = ("mapservice_dom_js", "mapservice/dom.js")
 
 #: The look of the boundaries (as today's pages draw them).
 DISTRICT_STYLE = {"color": "#c62828", "weight": 2, "fillColor": "#ffebee", "fillOpacity": 0.3}
@@ -85,6 +87,7 @@ class VenueLayer(JSCSSMixin, Layer):
 
     default_js = [
         ("markerclusterjs", "leaflet.markercluster/leaflet.markercluster.js"),
+        DOM_JS,
         ("mapservice_venue_layer_js", "mapservice/venue-layer.js"),
     ]
     default_css = [
@@ -132,7 +135,7 @@ class Legend(JSCSSMixin):
 
     _template = _template("legend.html")
 
-    default_js = [("mapservice_venue_layer_js", "mapservice/venue-layer.js")]
+    default_js = [DOM_JS, ("mapservice_venue_layer_js", "mapservice/venue-layer.js")]
     default_css = [("mapservice_maps_css", "mapservice/maps.css")]
 
     def __init__(
@@ -201,7 +204,7 @@ class PointMarker(JSCSSMixin):
 
     _template = _template("point_marker.html")
 
-    default_js = [("mapservice_venue_layer_js", "mapservice/venue-layer.js")]
+    default_js = [DOM_JS, ("mapservice_venue_layer_js", "mapservice/venue-layer.js")]
     default_css = [("mapservice_maps_css", "mapservice/maps.css")]
 
     def __init__(
@@ -229,7 +232,7 @@ class MapChrome(JSCSSMixin):
 
     _template = _template("chrome.html")
 
-    default_js = [("mapservice_venue_layer_js", "mapservice/venue-layer.js")]
+    default_js = [DOM_JS, ("mapservice_venue_layer_js", "mapservice/venue-layer.js")]
 
     def __init__(self, *, scale: bool = True) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # branca is untyped
@@ -249,7 +252,7 @@ class ActivityLayer(JSCSSMixin, Layer):
 
     _template = _template("activity_layer.html")
 
-    default_js = [("mapservice_activity_layer_js", "mapservice/activity-layer.js")]
+    default_js = [DOM_JS, ("mapservice_activity_layer_js", "mapservice/activity-layer.js")]
     default_css = [("mapservice_maps_css", "mapservice/maps.css")]
 
     def __init__(self, options: Mapping[str, Any], *, name: str | None = None) -> None:

@@ -1,8 +1,9 @@
 """Sign-ups (举手加入) to activities: sign up, withdraw, record attendance, the list and its
 export — the capacity never exceeded.
 
-Every write to an activity's sign-ups first takes the activity's lock
-(:func:`mapservice.policy.activities.get_activity` with ``lock``), as a booking locks its venue
+Every write to an activity's sign-ups first takes the activity's lock (:func:`lock_activity`
+for a sign-up, :func:`mapservice.policy.activities.get_activity` with ``lock`` for the rest),
+as a booking locks its venue
 (:mod:`mapservice.booking.locking`): on PostgreSQL ``SELECT … FOR UPDATE`` on the activity's
 row, on SQLite the writer transaction begun ``IMMEDIATE``; the sums a decision rests on are
 read under that lock. The rules themselves (confirmed or waitlisted, who is promoted) are
@@ -18,20 +19,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Row, Select, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from mapservice import policy
 from mapservice.booking.rows import aware
 from mapservice.core import activities as rules
 from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, ValidationFailed, Violation
 from mapservice.core.i18n import _, lang
 from mapservice.core.vocab import ActivityStatus, SignUpState
 from mapservice.db import is_immediate, utcnow
-from mapservice.models import Activity, Committee, Notification, SignUp, User
+from mapservice.models import Activity, Committee, Group, Notification, SignUp, User, Venue
 from mapservice.models.audit import record
-from mapservice.policy.activities import can_manage_activity, get_activity
+from mapservice.policy.activities import activities_seen_by, can_manage_activity, get_activity
+from mapservice.policy.groups import groups_acted_for_by
 from mapservice.stats.report import Column, Table
 
 CONFIRMED, WAITLISTED, WITHDRAWN = (s.value for s in SignUpState)
@@ -81,49 +82,35 @@ def counts(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
 # ------------------------------------------------------------------ sign-up and withdrawal
 
 
-def _sums(session: Session, activity_id: int) -> tuple[int, int, int]:
-    """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number."""
-    confirmed, waiting, last, _same, _tz = _sums_and(session, activity_id)
-    return confirmed, waiting, last
-
-
-def _sums_and(
-    session: Session,
-    activity_id: int,
-    same: ColumnElement[bool] | None = None,
-    committee_id: int | None = None,
-) -> tuple[int, int, int, int, str | None]:
-    """:func:`_sums`, with (one round trip under the lock) how many active sign-ups match
-    ``same`` and the committee's time zone."""
+def _sums_statement(same: ColumnElement[bool] | None) -> Select[Any]:
     dup = case((and_(SignUp.state.in_(ACTIVE_STATES), same), 1), else_=0) if same is not None else 0
-    tz = select(Committee.timezone).where(Committee.id == committee_id).scalar_subquery()
-    confirmed, waiting, last, dups, tz_name = session.execute(
-        select(
-            func.coalesce(
-                func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0
-            ),
-            func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
-            func.coalesce(func.max(SignUp.seq), 0),
-            func.coalesce(func.sum(dup), 0),
-            tz,
-        ).where(SignUp.activity_id == activity_id)
-    ).one()
-    return int(confirmed), int(waiting), int(last), int(dups), tz_name
+    return select(
+        func.coalesce(func.sum(case((SignUp.state == CONFIRMED, SignUp.headcount), else_=0)), 0),
+        func.coalesce(func.sum(case((SignUp.state == WAITLISTED, 1), else_=0)), 0),
+        func.coalesce(func.max(SignUp.seq), 0),
+        func.coalesce(func.sum(dup), 0),
+    ).where(SignUp.activity_id == bindparam("activity_id"))
 
 
-def _signer(session: Session, actor: User, group_id: int | None) -> tuple[int | None, int | None]:
-    """(unit, group) a sign-up is for: the group named (one the actor acts for), else a
-    booker's own group, a secretary's own unit."""
-    if group_id is None and actor.is_booker:
-        group_id = actor.group_id
-    if group_id is not None:
-        group = policy.get_group(session, actor, group_id)
-        return group.unit_id, group.id
-    if actor.is_secretary:
-        return actor.unit_id, None
-    raise ValidationFailed(
-        _("Please correct the marked fields."), {"group_id": _("Say which group signs up.")}
-    )
+# Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number and how
+# many active sign-ups are the same signer's (a group's, or a unit's own) — built once.
+_SUMS = {
+    None: _sums_statement(None),
+    "group": _sums_statement(SignUp.group_id == bindparam("group_id")),
+    "unit": _sums_statement(
+        and_(SignUp.group_id.is_(None), SignUp.unit_id == bindparam("unit_id"))
+    ),
+}
+
+
+def _sums(
+    session: Session, activity_id: int, signer: str | None = None, **ids: int | None
+) -> tuple[int, int, int, int]:
+    """Under the lock: confirmed headcount, waitlisted sign-ups, the last arrival number and
+    (with ``signer`` ``group`` or ``unit`` and its ``group_id``/``unit_id``) the active
+    sign-ups of the same signer."""
+    row = session.connection().execute(_SUMS[signer], {"activity_id": activity_id, **ids}).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 def sign_up(
@@ -139,13 +126,15 @@ def sign_up(
     """Raise a hand for the activity: confirmed if nobody waits and the headcount fits, else
     waitlisted (see :mod:`mapservice.core.activities`).
 
-    Two steps, as a booking's: the checks that need no lock read first (who signs up, the
-    activity as the actor sees it, open, headcount; on SQLite, when the session has no
-    transaction yet, in a read transaction of its own, so the write lock is held only for
-    the second step); then, under the activity's lock, what may have changed is read again
-    with the sums (on PostgreSQL the row lock, then the sums in a statement of their own,
-    which sees every sign-up committed before the lock was granted), the decision, and the
-    rows written with plain statements."""
+    Three statements and no ORM loading, the first of them taking the lock: (1) the
+    activity's lock with, in the same statement, what the checks need of it as the actor sees
+    it (status, capacity, deadline, times, title, place, the committee's time zone) and the
+    unit of the group that signs up if the actor acts for it (on PostgreSQL ``FOR UPDATE`` of
+    the activity's row, re-read when the lock is granted; on SQLite the first statement of
+    the ``IMMEDIATE`` transaction); (2) the sums, arrival number and duplicate check in a
+    statement of their own (on PostgreSQL it sees every sign-up committed before the lock
+    was granted); (3) the row. Then, only when they change, the activity's status and the
+    group's notice, each one plain statement."""
     if actor is None:
         raise NotAllowed("login_required", _("Please log in first."))
     now = aware(now)
@@ -154,45 +143,33 @@ def sign_up(
             _("Please correct the marked fields."),
             {"note": _("At most %(n)s characters.", n=rules.MAX_NOTE)},
         )
-    read_apart = (
-        session.get_bind().dialect.name == "sqlite"
-        and not session.in_transaction()
-        and not (session.new or session.dirty or session.deleted)
-    )
-    if read_apart:
-        session.connection(execution_options={"sqlite_begin": "deferred"})
-    unit_id, gid = _signer(session, actor, group_id)
-    a = get_activity(session, actor, activity_id)
-    _ensure_open(a, now)
-    problem = rules.headcount_problem(headcount, a.capacity)
+    gid = actor.group_id if group_id is None and actor.is_booker else group_id
+    if gid is None and not actor.is_secretary:
+        raise ValidationFailed(
+            _("Please correct the marked fields."), {"group_id": _("Say which group signs up.")}
+        )
+    row = lock_activity(session, activity_id, actor, gid)
+    if row is None:
+        raise NotFound("activity_not_found", _("No such activity."))
+    if gid is not None and not row.group_seen:  # (a group may have no unit)
+        raise NotFound("group_not_found", _("No such group."))
+    unit_id = row.group_unit_id if gid is not None else actor.unit_id
+    _ensure_open(now, row.status, row.signup_deadline, row.end_at)
+    problem = rules.headcount_problem(headcount, row.capacity)
     if problem:
         raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
-    actor_id, place = actor.id, place_name(a)
-    if read_apart:
-        session.commit()  # read only: ends the read transaction, the objects stay loaded
-    same = (
-        SignUp.group_id == gid
-        if gid is not None
-        else and_(SignUp.group_id.is_(None), SignUp.unit_id == unit_id)
-    )
-    locked = lock_activity(session, a.id)
-    if locked is None:
-        raise NotFound("activity_not_found", _("No such activity."))
-    status, capacity, deadline, end_at, title, start_at = locked
-    if (status, capacity, deadline, end_at) != (a.status, a.capacity, a.signup_deadline, a.end_at):
-        _ensure_open(a, now, status=status, deadline=deadline, end=end_at)
-        problem = rules.headcount_problem(headcount, capacity)
-        if problem:
-            raise ValidationFailed(_("Please correct the marked fields."), {"headcount": problem})
-    confirmed, waiting, last, dups, tz = _sums_and(session, a.id, same, a.committee_id)
+    if gid is not None:
+        confirmed, waiting, last, dups = _sums(session, activity_id, "group", group_id=gid)
+    else:
+        confirmed, waiting, last, dups = _sums(session, activity_id, "unit", unit_id=unit_id)
     if dups:
         raise refuse("already_signed_up", "group_id", _("Already signed up for this activity."))
-    state = rules.place(capacity, confirmed, waiting, headcount)
+    state = rules.place(row.capacity, confirmed, waiting, headcount)
     confirmed += headcount if state == CONFIRMED else 0
     waiting += state == WAITLISTED
     created = utcnow()
     values: dict[str, Any] = {
-        "activity_id": a.id,
+        "activity_id": activity_id,
         "unit_id": unit_id,
         "group_id": gid,
         "headcount": headcount,
@@ -200,75 +177,133 @@ def sign_up(
         "seq": last + 1,
         "note": note.strip(),
         "attended": None,
-        "created_by_id": actor_id,
+        "created_by_id": actor.id,
         "created_at": created,
         "updated_at": created,
     }
     conn = session.connection()
     signup_id = conn.execute(_INSERT_SIGNUP, values).scalar_one()
-    settled = rules.fill_status(status, capacity, confirmed, waiting)
-    if settled != status:
-        conn.execute(_SET_STATUS, {"activity_id": a.id, "status": settled, "at": created})
+    settled = rules.fill_status(row.status, row.capacity, confirmed, waiting)
+    if settled != row.status:
+        conn.execute(_SET_STATUS, {"activity_id": activity_id, "status": settled, "at": created})
     if state == CONFIRMED and gid is not None:
-        # Through the session (not a plain insert): its flush is what has the notice
-        # e-mailed after the commit (web.bookings.inbox's listener).
-        start = start_at.astimezone(ZoneInfo(tz or "Asia/Shanghai")).isoformat()
-        params = {"title": title, "venue": place, "start": start, "activity_id": a.id}
-        session.add(
-            Notification(
-                group_id=gid,
-                kind="activity_confirmed",
-                params=json.dumps(params, ensure_ascii=False),
-            )
+        tz = ZoneInfo(row.timezone or "Asia/Shanghai")
+        params = {
+            "title": row.title,
+            "venue": row.venue_name if row.venue_name is not None else row.site_name or _("Site"),
+            "start": row.start_at.astimezone(tz).isoformat(),
+            "activity_id": activity_id,
+        }
+        written(
+            session,
+            conn.execute(
+                _INSERT_NOTICE,
+                {
+                    "group_id": gid,
+                    "booking_id": None,
+                    "kind": "activity_confirmed",
+                    "params": json.dumps(params, ensure_ascii=False),
+                    "created_at": created,
+                },
+            ).scalar_one(),
         )
-    session.expire(a)  # written apart: read again on first use
+    loaded = session.identity_map.get(session.identity_key(Activity, activity_id))
+    if loaded is not None:
+        session.expire(loaded)  # written apart: read again on first use
     signup = SignUp(id=signup_id, **values)
     make_transient_to_detached(signup)
     session.add(signup)
     return signup
 
 
+def written(session: Session, notice_id: int) -> None:
+    """A notice written with a plain statement, for the e-mail sent after the commit (what
+    the listener of ``web.bookings.inbox`` collects from a flush's new notices)."""
+    session.info.setdefault("notice_ids", []).append(notice_id)
+
+
 # Built once: under the lock, building a statement costs more than running it.
 _INSERT_SIGNUP = insert(SignUp).returning(SignUp.id)
+_INSERT_NOTICE = insert(Notification).returning(Notification.id)
 _SET_STATUS = (
     update(Activity)
     .where(Activity.id == bindparam("activity_id"))
     .values(status=bindparam("status"), updated_at=bindparam("at"))
 )
-_LOCK_READ = select(
-    Activity.status,
-    Activity.capacity,
-    Activity.signup_deadline,
-    Activity.end_at,
-    Activity.title,
-    Activity.start_at,
-).where(Activity.id == bindparam("activity_id"))
-_LOCK = {"sqlite": _LOCK_READ, "postgresql": _LOCK_READ.with_for_update()}
 
 
-def lock_activity(session: Session, activity_id: int) -> tuple[Any, ...] | None:
-    """Take the activity's lock and read, in the same statement, what sign-up decides on
-    (PostgreSQL: its row ``FOR UPDATE``; SQLite: the writer transaction begun
-    ``IMMEDIATE``). None if it is gone."""
+def _lock_read(actor: User, dialect: str) -> Select[Any]:
+    """The lock statement for ``actor`` (group as ``group_id``), built once for each set of
+    the actor's values the visibility rules read: the committee, active, the role, the unit
+    and, for a booker, its groups (:func:`activities_seen_by`, :func:`groups_acted_for_by`)."""
+    key = (
+        dialect,
+        actor.committee_id,
+        actor.active,
+        actor.is_admin,
+        actor.is_secretary,
+        actor.unit_id,
+        actor.group_ids,
+    )
+    stmt = _LOCK_READS.get(key)
+    if stmt is None:
+        if len(_LOCK_READS) >= 512:
+            _LOCK_READS.clear()
+        stmt = _LOCK_READS[key] = _build_lock_read(actor)
+        if dialect == "postgresql":
+            stmt = _LOCK_READS[key] = stmt.with_for_update(of=Activity)
+    return stmt
+
+
+_LOCK_READS: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _build_lock_read(actor: User) -> Select[Any]:
+    of_group = (Group.id == bindparam("group_id"), groups_acted_for_by(actor))
+    group = select(Group.unit_id).where(*of_group)
+    seen = select(Group.id).where(*of_group)
+    return (
+        select(
+            Activity.status,
+            Activity.capacity,
+            Activity.signup_deadline,
+            Activity.end_at,
+            Activity.title,
+            Activity.start_at,
+            Activity.site_name,
+            Venue.name.label("venue_name"),
+            select(Committee.timezone)
+            .where(Committee.id == Activity.committee_id)
+            .scalar_subquery()
+            .label("timezone"),
+            group.scalar_subquery().label("group_unit_id"),
+            seen.exists().label("group_seen"),
+        )
+        .outerjoin(Venue, Venue.id == Activity.venue_id)
+        .where(Activity.id == bindparam("activity_id"), activities_seen_by(actor))
+    )
+
+
+def lock_activity(
+    session: Session, activity_id: int, actor: User, group_id: int | None
+) -> Row[Any] | None:
+    """Take the activity's lock and read, in the same statement, what sign-up decides on, as
+    ``actor`` sees the activity, with the unit of ``group_id`` if ``actor`` acts for it
+    (PostgreSQL: the activity's row ``FOR UPDATE``; SQLite: the writer transaction begun
+    ``IMMEDIATE``). None if it is gone or not seen."""
+    stmt = _lock_read(actor, session.get_bind().dialect.name)
     if not is_immediate(session):
         raise RuntimeError("an activity's sign-ups are written in a writer session")
-    conn = session.connection()
-    row = conn.execute(_LOCK[conn.dialect.name], {"activity_id": activity_id}).one_or_none()
-    return None if row is None else tuple(row)
-
-
-def _ensure_open(
-    a: Activity,
-    now: datetime,
-    *,
-    status: str | None = None,
-    deadline: datetime | None = None,
-    end: datetime | None = None,
-) -> None:
-    """Refused unless sign-up is open (the activity's values, or those read under the lock)."""
-    status = rules.effective_status(
-        status or a.status, deadline or a.signup_deadline, end or a.end_at, now
+    return (
+        session.connection()
+        .execute(stmt, {"activity_id": activity_id, "group_id": group_id})
+        .one_or_none()
     )
+
+
+def _ensure_open(now: datetime, status: str, deadline: datetime, end: datetime) -> None:
+    """Refused unless sign-up is open."""
+    status = rules.effective_status(status, deadline, end, now)
     if status == ActivityStatus.CANCELLED.value:
         raise refuse("activity_cancelled", "status", _("This activity was cancelled."))
     if status not in rules.SIGNUP_OPEN:
@@ -304,7 +339,7 @@ def withdraw(
             "signup",
             _("The sign-up deadline has passed: withdrawing is no longer possible."),
         )
-    _ensure_open(a, now)
+    _ensure_open(now, a.status, a.signup_deadline, a.end_at)
     signup.state = WITHDRAWN
     session.flush()
     return settle(session, a)
@@ -324,7 +359,7 @@ def acts_for_signup(actor: User, signup: SignUp, a: Activity) -> bool:
 def settle(session: Session, a: Activity) -> list[SignUp]:
     """Under the lock: promote from the waitlist what now fits, and let the status follow."""
     session.flush()
-    confirmed, _waiting, _last = _sums(session, a.id)
+    confirmed, _waiting, _last, _same = _sums(session, a.id)
     waitlist = list(
         session.scalars(
             select(SignUp)

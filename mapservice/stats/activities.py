@@ -31,6 +31,7 @@ from mapservice.core.rotation import period_start
 from mapservice.core.vocab import ActivityKind, ActivityStatus, SignUpState
 from mapservice.models import Activity, Area, Plan, PlanEntry, SignUp, Unit, Venue
 from mapservice.models.activities import took_place
+from mapservice.stats import charts
 from mapservice.stats.charts import RED, _bars, _empty
 from mapservice.stats.frames import Scope
 from mapservice.stats.periods import Period
@@ -401,12 +402,7 @@ CHARTS = {
 
 def chart(f: ActivityFigures, name: str, fmt: str = "png") -> bytes:
     """Render chart ``name`` (a key of :data:`CHARTS`) as ``png`` or ``svg`` bytes."""
-    from mapservice.stats.charts import render
-    from mapservice.stats.fonts import RENDER_LOCK, use_cjk
-
-    use_cjk()
-    with RENDER_LOCK:
-        return render(CHARTS[name](f), fmt)
+    return charts.chart(f, name, fmt, CHARTS)
 
 
 __all__ = ["ActivityFigures", "build", "chart", "figures", "tables"]

@@ -5,7 +5,8 @@ GeoPandas, as PNG or SVG that print and export as they look on screen."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar, cast
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +33,8 @@ BAR_LABEL_EMS = 16
 MAP_SIZE = (5.6, 5.2)
 MAP_LABEL_SIZE = 10
 HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
+
+T = TypeVar("T")
 
 
 def render(figure: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
@@ -361,8 +364,15 @@ CHARTS: dict[str, Callable[[Report], Figure]] = {
 }
 
 
-def chart(report: Report, name: str, fmt: str = "png") -> bytes:
-    """Render chart ``name`` (a key of :data:`CHARTS`) as ``png`` or ``svg`` bytes."""
+def chart(
+    subject: T,
+    name: str,
+    fmt: str = "png",
+    charts: Mapping[str, Callable[[T], Figure]] | None = None,
+) -> bytes:
+    """Render chart ``name`` of ``subject`` as ``png`` or ``svg`` bytes: a key of ``charts``
+    (by default :data:`CHARTS`, of a :class:`Report`; the activity figures pass theirs)."""
+    draw = cast(Mapping[str, Callable[[T], Figure]], CHARTS) if charts is None else charts
     use_cjk()
     with RENDER_LOCK:
-        return render(CHARTS[name](report), fmt)
+        return render(draw[name](subject), fmt)

@@ -13,16 +13,8 @@
 
   var MapService = (window.MapService = window.MapService || {});
 
-  function el(tag, className, text) {
-    var e = document.createElement(tag);
-    if (className) e.className = className;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-
-  function fmt(template, params) {
-    return String(template).replace(/%\((\w+)\)s/g, function (_m, key) { return String(params[key]); });
-  }
+  var el = MapService.dom.el;
+  var fmt = MapService.dom.fmt;
 
   MapService.activityLayer = function (map, opts) {
     var T = opts.labels || {};

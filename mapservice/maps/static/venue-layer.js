@@ -16,17 +16,8 @@
 
   var MapService = (window.MapService = window.MapService || {});
 
-  function el(tag, className, text) {
-    var e = document.createElement(tag);
-    if (className) e.className = className;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-
-  // "%(name)s" placeholders of a translated label; the result is only ever used as text.
-  function fmt(template, params) {
-    return String(template).replace(/%\((\w+)\)s/g, function (_m, key) { return String(params[key]); });
-  }
+  var el = MapService.dom.el;  // dom.js
+  var fmt = MapService.dom.fmt;
 
   function withParam(url, key, value) {
     return url + (url.indexOf("?") >= 0 ? "&" : "?") + encodeURIComponent(key) + "=" +

@@ -16,16 +16,8 @@
   var state = api.state;
   var wrapper = document.getElementById("one-map");
 
-  function el(tag, className, text) {
-    var e = document.createElement(tag);
-    if (className) e.className = className;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-
-  function fmt(template, params) {
-    return template.replace(/%\((\w+)\)s/g, function (_m, key) { return String(params[key]); });
-  }
+  var el = window.MapService.dom.el;  // mapservice/maps/static/dom.js
+  var fmt = window.MapService.dom.fmt;
 
   function message(text) {
     document.getElementById("map-message").textContent = text || "";
