@@ -56,16 +56,22 @@ def listens(pid: int, port: int) -> bool:
 
 
 def start_server(
-    database_url: str, tmp: Path, port: int | None = None, workers: int = 0
+    database_url: str,
+    tmp: Path,
+    port: int | None = None,
+    workers: int = 0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``mapservice serve`` on ``port`` (a free one if None, another free one if a program
-    took it first); the server and its port once it answers."""
+    took it first); the server and its port once it answers. ``env``: more settings. The
+    server leads its own process group (``os.killpg`` ends it with its workers)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "MAPSERVICE_INSTANCE": str(tmp),
         "MAPSERVICE_SECRET_KEY": "crash",
         "MAPSERVICE_API_RATE_LIMIT": "1000000 per minute",
+        **(env or {}),
     }
     exe = str(Path(sys.executable).parent / "mapservice")
     for _attempt in range(3):
@@ -76,6 +82,7 @@ def start_server(
                 env=env,
                 stdout=log,
                 stderr=log,
+                start_new_session=True,
             )
         deadline = time.time() + 30
         while time.time() < deadline and proc.poll() is None:
