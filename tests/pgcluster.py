@@ -3,8 +3,9 @@
 PostgreSQL refuses to run as root, so when the suite runs as root the cluster is created and
 started as the unprivileged ``nobody`` user (via ``runuser``) in a fresh temporary directory.
 It listens on 127.0.0.1 on a free port and a socket inside that directory only, trusts local
-connections (nothing else can reach it), runs without fsync (it is thrown away), and is
-stopped and deleted when the tests end.
+connections (nothing else can reach it), runs without fsync (it is thrown away;
+``durable=True``: with fsync and synchronous commits, as in production), and is stopped and
+deleted when the tests end.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        #: durable: fsync and synchronous_commit on, as in production (bench/nginx_bench.py).
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="mapservice-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -67,9 +70,10 @@ class PgCluster:
             options = (
                 f"-c listen_addresses=127.0.0.1 -c port={self.port}"
                 f" -c unix_socket_directories={self.root}"
-                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
                 " -c max_connections=200"
             )
+            if not self.durable:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             try:
                 self._run(
                     find_bin("pg_ctl"),

@@ -18,7 +18,6 @@ from mapservice.booking.rows import expired_holds
 from mapservice.db import is_immediate
 from mapservice.models import Committee, Group, Unit, Venue
 
-
 #: Called with the seconds each booking attempt spent taking its venue's lock (PostgreSQL: the
 #: statement that locks the venue's row, nearly all of it waiting for the writer before;
 #: SQLite: the ``BEGIN IMMEDIATE`` waiting for the database's write lock); the web edge adds
