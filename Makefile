@@ -49,14 +49,15 @@ demo: install demo-fonts
 	@echo
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)
 
-# PostgreSQL server, Chromium + chromedriver and a CJK font (charts, the printed map), from
-# Debian's packages when missing.
+# PostgreSQL server, Chromium + chromedriver, a CJK font (charts, the printed map) and nginx
+# (tests/test_city_nginx.py), from Debian's packages when missing.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \

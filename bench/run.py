@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import booking_bench, http_bench, signup_bench, stats_bench  # noqa: E402
+from bench import booking_bench, http_bench, nginx_bench, signup_bench, stats_bench  # noqa: E402
 from bench import targets as targets_  # noqa: E402
 from bench.common import RESULTS_DIR, Report, postgresql  # noqa: E402
 from bench.generate import Dataset, generate  # noqa: E402
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db", default="sqlite,postgresql", help="comma list: sqlite, postgresql; none"
     )
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="benchmark numbers to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="benchmark numbers to run")
     parser.add_argument("--output", type=Path, help="results file (default by size)")
     parser.add_argument("--venues", type=int, help="override the size's venues (development)")
     parser.add_argument("--bookings", type=int, help="override the size's bookings (development)")
@@ -414,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "4" in only:
             _map(report, size)
+        if "10" in only:  # its own PostgreSQL at production settings, whatever --db says
+            nginx_bench.nginx_load(report, size["venues"], size["bookings"], size["http_seconds"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rates["at end"] = http_bench.healthz_rate(size["healthz_seconds"])

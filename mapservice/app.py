@@ -53,11 +53,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     errors.init_app(app)
 
-    from mapservice.web import ops, security, tiles
+    from mapservice.web import ops, requestlog, security, tiles
 
     security.init_app(app)
     tiles.init_app(app)
     ops.init_app(app)
+    requestlog.init_app(app)
 
     from mapservice.web import auth, home, imports, mapview, units, vendor, venues
 

@@ -71,6 +71,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "TRUSTED_PROXIES": int(os.environ.get("MAPSERVICE_TRUSTED_PROXIES", "0") or 0),
         # /metrics answers loopback clients, and others sending this bearer token (unset: none).
         "METRICS_TOKEN": os.environ.get("MAPSERVICE_METRICS_TOKEN", ""),
+        # "json": one JSON line per request (with a request id) on stderr; else no request log.
+        "LOG_FORMAT": os.environ.get("MAPSERVICE_LOG_FORMAT", ""),
         # The worker's nightly backup: where, how many to keep, at what local hour.
         "BACKUP_DIR": os.environ.get("MAPSERVICE_BACKUP_DIR", str(instance / "backups")),
         "BACKUP_KEEP": int(os.environ.get("MAPSERVICE_BACKUP_KEEP", "7")),

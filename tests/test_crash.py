@@ -62,17 +62,20 @@ def start_server(
     port: int | None = None,
     workers: int = 0,
     fault_names: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``mapservice serve`` on ``port`` (a free one if None, another free one if a program
     took it first); the server and its port once it answers. ``fault_names``: test-only
     switches (``mapservice.core.faults``) turned on in the server's process by code, since no
-    setting can."""
+    setting can. ``env``: more settings. The server leads its own process group
+    (``os.killpg`` ends it with its workers)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "MAPSERVICE_INSTANCE": str(tmp),
         "MAPSERVICE_SECRET_KEY": "crash",
         "MAPSERVICE_API_RATE_LIMIT": "1000000 per minute",
+        **(env or {}),
     }
     command = [str(Path(sys.executable).parent / "mapservice")]
     if fault_names:
@@ -92,6 +95,7 @@ def start_server(
                 env=env,
                 stdout=log,
                 stderr=log,
+                start_new_session=True,
             )
         deadline = time.time() + 30
         while time.time() < deadline and proc.poll() is None:

@@ -37,8 +37,10 @@ def world(engine: Engine, runzhou_areas: Any) -> Iterator[dict[str, Any]]:
         }
         day = {"hours": "Mon-Sun 00:00-24:00", "min_notice_minutes": 0, "capacity_units": 9}
         w["hall"] = make.venue(unit, requires_approval=True, hold_hours=1, **day)
-        w["court"] = make.venue(unit, **day)  # its unit checks groups in
+        w["court"] = make.venue(unit, **day)  # its unit checks groups in (the venue's setting)
         w["pool"] = make.venue(unit, **day)  # its unit does not
+        w["court"].checks_in = True
+        session.commit()
         yield w
 
 
@@ -116,10 +118,15 @@ def test_two_workers_expire_each_hold_and_send_each_reminder_once(
 
 
 def test_no_shows_only_where_the_unit_checks_in(engine: Engine, world: dict[str, Any]) -> None:
+    """The venue's ``checks_in`` setting decides, not whether someone once checked a group in
+    there (the pool has a check-in on record, and no setting)."""
     past = NOW - timedelta(days=1)
     came = _book(engine, world, "court", past + timedelta(hours=1), past)
+    once = _book(engine, world, "pool", past + timedelta(hours=1), past)
     with make_sessionmaker(engine, write=True)() as s:
-        booking_engine.check_in(s, world["sec"], came, now=past + timedelta(hours=1, minutes=5))
+        for booking in (came, once):
+            at = past + timedelta(hours=1, minutes=5)
+            booking_engine.check_in(s, world["sec"], booking, now=at)
         s.commit()
     late = _book(engine, world, "court", NOW - timedelta(hours=2), past)
     recent = _book(engine, world, "court", NOW, past)  # within the grace period
@@ -197,3 +204,43 @@ def test_a_second_worker_says_the_job_is_held_and_does_not_run_it(
         )
     listed = runner("jobs", "list", "--job", "send_reminders")
     assert "send_reminders" in listed.output and " ok " in listed.output
+
+
+def test_a_lease_lost_in_an_insert_race_to_a_worker_already_done_is_held(
+    engine: Engine, db_kind: str
+) -> None:
+    """Why the two-workers test above was seen failing once on PostgreSQL (the one way found,
+    fixed in d36a423 without a test; 120 runs of it since, none failed): worker B's insert of
+    the lease lost to worker A's (a unique violation), and by the time B looked for the holder
+    A had run the job and released the lease, so there was none — an assertion error that
+    killed B's thread. The interleaving, forced: B is told the job is held (A's run counts).
+    On SQLite it cannot happen: the lease is taken under the database's write lock."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite serialises the lease's writers")
+    from sqlalchemy.orm import sessionmaker
+
+    from mapservice.db import writer
+
+    winner = make_sessionmaker(engine, write=True)
+    name, ttl = "lease_race", timedelta(minutes=10)
+
+    class Loser(Session):
+        def flush(self, objects: Any = None) -> None:
+            if any(isinstance(o, JobLease) for o in self.new):  # A inserts first …
+                with winner() as s:
+                    s.add(JobLease(name=name, holder="worker-a", expires_at=NOW + ttl))
+                    s.commit()
+            super().flush(objects)
+
+        def commit(self) -> None:
+            super().commit()
+            jobs.release_lease(winner, name, "worker-a")  # … runs and releases it
+
+    try:
+        loser = sessionmaker(bind=writer(engine), class_=Loser, expire_on_commit=False)
+        held = jobs.take_lease(loser, name, "worker-b", NOW, ttl)
+        assert held == jobs.Held("another worker", NOW)
+    finally:
+        with Session(engine) as s:
+            s.execute(delete(JobLease).where(JobLease.name == name))
+            s.commit()

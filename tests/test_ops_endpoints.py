@@ -153,3 +153,77 @@ def test_metrics_to_loopback_or_the_token(apps: dict[int, Any]) -> None:
     # Behind a proxy on this machine, a forwarded client is not loopback.
     proxied = apps[1].test_client().get("/metrics", headers={"X-Forwarded-For": CLIENT})
     assert proxied.status_code == 403
+
+
+def test_a_booking_tells_how_long_it_waited_for_the_venues_lock(
+    apps: dict[int, Any], db: Session, make: Any
+) -> None:
+    """The booking core measures the time to take the venue's lock as a plain number
+    (``locking.lock_wait_listeners``); the metrics export it as a histogram."""
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client import REGISTRY
+
+    from mapservice.booking import engine as booking_engine
+    from mapservice.booking import locking
+    from mapservice.db import make_sessionmaker
+
+    committee = make.committee(with_streets=False)
+    unit = make.unit(committee)
+    group = make.group(committee, unit)
+    booker = make.booker(group)
+    venue = make.venue(unit, hours="Mon-Sun 00:00-24:00", min_notice_minutes=0)
+    db.commit()
+    seen: list[float] = []
+    locking.lock_wait_listeners.append(seen.append)
+    before = REGISTRY.get_sample_value("mapservice_booking_lock_wait_seconds_count") or 0
+    try:
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+        with make_sessionmaker(db.get_bind(), write=True)() as s:
+            booking_engine.book(s, booker, venue.id, group.id, start, start + timedelta(hours=1))
+            s.commit()
+    finally:
+        locking.lock_wait_listeners.remove(seen.append)
+    assert len(seen) == 1 and 0 <= seen[0] < 5
+    after = REGISTRY.get_sample_value("mapservice_booking_lock_wait_seconds_count")
+    assert after == before + 1
+    body = apps[0].test_client().get("/metrics").get_data(as_text=True)
+    assert "mapservice_booking_lock_wait_seconds_bucket" in body
+
+
+def test_json_request_log_one_line_per_request_with_an_id(
+    database_url: str, tmp_path: Path, apps: dict[int, Any]
+) -> None:
+    import json
+    import logging
+
+    from mapservice.web import requestlog
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    keep = Keep()
+    requestlog.logger.addHandler(keep)
+    try:
+        app = _app(database_url, tmp_path, LOG_FORMAT="json", TRUSTED_PROXIES=1)
+        client = app.test_client()
+        sent = client.get(
+            "/healthz", headers={"X-Request-ID": "0123abcd" * 4, "X-Forwarded-For": CLIENT}
+        )
+        forged = client.get("/no-such-page", headers={"X-Request-ID": "bad id {}"})
+        app.extensions["db_engine"].dispose()
+        # Off by default: the other apps of this module log nothing.
+        apps[0].test_client().get("/healthz")
+    finally:
+        requestlog.logger.removeHandler(keep)
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert sent.headers["X-Request-ID"] == "0123abcd" * 4 == first["request_id"]
+    assert first["route"] == "home.health" and first["status"] == 200
+    assert first["client"] == CLIENT and first["method"] == "GET" and first["ms"] >= 0
+    assert second["status"] == 404 and second["route"] == "unmatched"
+    assert len(second["request_id"]) == 32 and second["request_id"] != "bad id {}"
+    assert forged.headers["X-Request-ID"] == second["request_id"]

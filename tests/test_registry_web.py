@@ -321,3 +321,22 @@ def test_log_in_failures_and_language(client, world):
     resp = client.post("/login?lang=en", data={"username": "sec-a", "password": "nope-nope-nope"})
     assert "Wrong user name or password." in resp.get_data(as_text=True)
     assert login(client, "sec-a").status_code == 302
+
+
+def test_the_venue_form_says_whether_the_unit_checks_groups_in(client, db, world):
+    """Issue 21: the no-show job marks bookings only at venues whose unit checks groups in."""
+    venue = world["venue_a"]
+    assert venue.checks_in is False
+    login(client, "sec-a")
+    page = client.get(f"/venues/{venue.id}/edit").get_data(as_text=True)
+    assert 'name="checks_in"' in page
+    for checked, expected in (("y", True), (None, False)):
+        data = form_data(name=venue.name, unit="单位甲", checks_in=checked)
+        assert client.post(f"/venues/{venue.id}/edit", data=data).status_code == 302
+        reload(db)
+        assert db.get(Venue, venue.id).checks_in is expected
+    changes = [
+        e.changed().get("checks_in")
+        for e in db.scalars(select(AuditEntry).where(AuditEntry.action == "venue.update"))
+    ]
+    assert [c for c in changes if c] == [[False, True], [True, False]]

@@ -371,18 +371,8 @@ def _attended(
 
 
 def venues_checking_in(session: Session) -> list[int]:
-    """The venues whose unit checks groups in: someone has recorded a check-in or a no-show
-    there (a booking completed or no-show by a person's decision)."""
-    return list(
-        session.scalars(
-            select(Booking.venue_id)
-            .where(
-                Booking.status.in_((BookingStatus.COMPLETED.value, BookingStatus.NO_SHOW.value)),
-                Booking.decided_by_id.is_not(None),
-            )
-            .distinct()
-        )
-    )
+    """The venues whose unit checks groups in (``Venue.checks_in``, the venue form's box)."""
+    return list(session.scalars(select(Venue.id).where(Venue.checks_in.is_(True))))
 
 
 def mark_no_shows(

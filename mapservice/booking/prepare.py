@@ -4,6 +4,7 @@ step (:mod:`mapservice.booking.write`) needs."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mapservice.booking.loading import quota_minutes
-from mapservice.booking.locking import require_writer
+from mapservice.booking.locking import require_writer, tell_lock_wait
 from mapservice.booking.request import BookingRequest
 from mapservice.booking.rows import aware, group_may_book_row, venue_and_group
 from mapservice.booking.rules import Request, VenueRules, check
@@ -126,9 +127,12 @@ def prepare(
     if lock:
         require_writer(session)
     start, end = request.start, request.end
+    started = time.perf_counter()
     found = venue_and_group(
         session, actor, request.venue_id, request.group_id, start, end, now, lock
     )
+    if lock:
+        tell_lock_wait(time.perf_counter() - started)
     if found is None:
         raise NotFound("venue_not_found", _("No such venue."))
     venue, rules, group, has_expired = found

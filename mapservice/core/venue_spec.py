@@ -163,6 +163,9 @@ FIELDS: tuple[VenueField, ...] = (
     _int("cancel_cutoff_minutes", N_("Bookers may cancel until (minutes before the start)"),
          ("取消截止(分钟)", "提前取消(分钟)"), 0, 10080, 120,
          help=N_("Later, only the venue's staff may cancel.")),
+    _other("checks_in", "bool", N_("Check groups in"), (), default=False,
+           surfaces=frozenset({"db", "form"}),
+           help=N_("A booking nobody checked in is marked no-show a while after its start.")),
 )
 # fmt: on
 

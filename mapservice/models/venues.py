@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     select,
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
@@ -95,6 +96,9 @@ class Venue(Base):
     bookable_by: Mapped[str] = mapped_column(String(20), default=BookableBy.MEMBERS.value)
     weekly_quota_hours: Mapped[int | None] = mapped_column(Integer)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The unit checks groups in here: the worker marks a confirmed booking nobody checked in
+    #: as no-show once the grace period after its start has passed (``mark_no_shows``).
+    checks_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

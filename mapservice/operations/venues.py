@@ -229,12 +229,14 @@ def save_venue(
     *,
     region: Region | None = None,
     paired_unit_ids: list[int] | None = None,
+    checks_in: bool | None = None,
     checked: tuple[Unit, tuple[float, float]] | None = None,
 ) -> Venue:
     """Create (``venue`` None) or update a venue from ``row``; raise ValidationFailed with
-    every field error, changing nothing. ``checked``: the (unit, WGS-84 point) from a
-    ``validate_row`` and access check made earlier in this transaction (the importer's),
-    so they are not repeated."""
+    every field error, changing nothing. ``checks_in`` (the form's; None: as it is): whether
+    the unit checks groups in. ``checked``: the (unit, WGS-84 point) from a ``validate_row``
+    and access check made earlier in this transaction (the importer's), so they are not
+    repeated."""
     region = region or Region.of(session, committee)
     if checked is not None:
         unit, point = checked
@@ -246,11 +248,14 @@ def save_venue(
             raise ValidationFailed(_("Please correct the marked fields."), errors)
         unit, point = found_unit, found_point
     before = snapshot(venue) if venue is not None else None
+    was_checking_in = bool(venue.checks_in) if venue is not None else False
     creating = venue is None
     if venue is None:
         venue = Venue()
         session.add(venue)
     _apply(venue, row, unit, point, region)
+    if checks_in is not None:
+        venue.checks_in = checks_in
     if paired_unit_ids is not None:
         venue.paired_units = list(
             session.scalars(
@@ -263,6 +268,8 @@ def save_venue(
     else:
         after = snapshot(venue)
         changed = {k: [before[k], after[k]] for k in after if before and before[k] != after[k]}
+        if checks_in is not None and checks_in != was_checking_in:
+            changed["checks_in"] = [was_checking_in, checks_in]
         if changed:
             record(session, actor, "venue.update", venue, changes=changed)
     return venue

@@ -198,6 +198,11 @@ class VenueForm(FlaskForm):
     published = BooleanField(_label("published"), default=venue_spec.field("published").default)
     hold_hours = _number("hold_hours")
     cancel_cutoff_minutes = _number("cancel_cutoff_minutes")
+    checks_in = BooleanField(
+        _label("checks_in"),
+        default=venue_spec.field("checks_in").default,
+        description=_l(venue_spec.field("checks_in").help),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -28,7 +28,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
-from mapservice.booking import write
+from mapservice.booking import locking, write
 
 bp = Blueprint("ops", __name__)
 
@@ -49,13 +49,25 @@ BOOKINGS = Counter(
     ["outcome"],
 )
 
+LOCK_WAIT = Histogram(
+    "mapservice_booking_lock_wait_seconds",
+    "Time a booking attempt took to get its venue's lock (mostly waiting for the writer before)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
 
 def _count_booking(outcome: str) -> None:
     BOOKINGS.labels(outcome).inc()
 
 
+def _lock_waited(seconds: float) -> None:
+    LOCK_WAIT.observe(seconds)
+
+
 if _count_booking not in write.outcome_listeners:
     write.outcome_listeners.append(_count_booking)
+if _lock_waited not in locking.lock_wait_listeners:
+    locking.lock_wait_listeners.append(_lock_waited)
 
 
 def init_app(app: Flask) -> None:

@@ -215,7 +215,12 @@ def new() -> Any:
     if form.validate_on_submit():
         try:
             venue = ops.save_venue(
-                get_db(), actor, committee, _row(form), paired_unit_ids=form.paired_units.data
+                get_db(),
+                actor,
+                committee,
+                _row(form),
+                paired_unit_ids=form.paired_units.data,
+                checks_in=bool(form.checks_in.data),
             )
         except ValidationFailed as exc:
             _attach(form, exc)
@@ -253,6 +258,7 @@ def edit(venue_id: int) -> Any:
                 _row(form),
                 venue,
                 paired_unit_ids=form.paired_units.data,
+                checks_in=bool(form.checks_in.data),
             )
         except ValidationFailed as exc:
             _attach(form, exc)
