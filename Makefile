@@ -49,11 +49,13 @@ demo: install demo-fonts
 	@echo
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)
 
-# PostgreSQL server, Chromium + chromedriver, a CJK font (charts, the printed map) and nginx
-# (tests/test_city_nginx.py), from Debian's packages when missing.
+# PostgreSQL server, Redis server (the shared rate limit's tests), Chromium + chromedriver, a
+# CJK font (charts, the printed map) and nginx (tests/test_city_nginx.py), from Debian's
+# packages when missing.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \

@@ -52,9 +52,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": os.environ.get("MAPSERVICE_HTTPS", "") == "1",
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_I18N_ENABLED": True,
-        "RATELIMIT_STORAGE_URI": os.environ.get(
-            "MAPSERVICE_RATELIMIT_STORAGE", "mapservice-memory://"
-        ),
+        # Shared state of a city's instances (the API rate limit); unset: counted per machine.
+        "REDIS_URL": os.environ.get("MAPSERVICE_REDIS_URL", ""),
+        # Seconds between tries of a Redis found down (meanwhile: counted on this machine).
+        "REDIS_RETRY_SECONDS": float(os.environ.get("MAPSERVICE_REDIS_RETRY_SECONDS", "5") or 5),
+        # Unset: Redis if configured, else this machine's counter file (api/ratelimit.py).
+        "RATELIMIT_STORAGE_URI": os.environ.get("MAPSERVICE_RATELIMIT_STORAGE", ""),
         "API_RATE_LIMIT": os.environ.get("MAPSERVICE_API_RATE_LIMIT", "600 per minute"),
         # Base maps of the one map: comma list of osm, tianditu, amap, none (see core.mapdata).
         "MAPSERVICE_TILES": os.environ.get("MAPSERVICE_TILES", "none"),

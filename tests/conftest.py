@@ -107,6 +107,25 @@ def pg_cluster(db_kind: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A running ``tests.redisserver.RedisServer`` (``.url``, ``.port``, ``.stop()`` kills it,
+    ``.start()`` brings it back empty on the same port), for the whole run; a test that stops
+    it starts it again before it ends. Skipped when ``redis-server`` is not installed."""
+    from tests.redisserver import RedisServer, find_redis_server
+
+    if find_redis_server() is None:
+        pytest.skip(
+            "redis-server is not installed: `make system-deps` (part of make test) installs it"
+        )
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
 def database_url(db_kind: str, pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     if db_kind == "postgresql":
         url = os.environ.get("MAPSERVICE_TEST_PG_URL") or pg_cluster.create_database(

@@ -58,6 +58,8 @@ RACE_ATTEMPTS = 63  # per client: 2,016 in all
 KILL_ATTEMPTS = 15  # per client, the instance killed a third of the way through
 SLOTS = 168  # one-hour slots per venue in the race: about 6 attempts at each
 CLIENT_A, CLIENT_B = "127.0.0.2", "127.0.0.3"  # loopback addresses the clients connect from
+CLIENT_C, CLIENT_D = "127.0.0.4", "127.0.0.5"  # anonymous API callers (the rate limit's test)
+API_LIMIT = 120  # per minute, per token or client address
 
 
 # ------------------------------------------------------------------ the city
@@ -174,9 +176,21 @@ def world(engine: Engine, runzhou_areas: Any, db_kind: str) -> Iterator[dict[str
 
 @pytest.fixture(scope="module")
 def city(
-    world: dict[str, Any], database_url: str, tmp_path_factory: pytest.TempPathFactory
+    world: dict[str, Any],
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: Any,
 ) -> Iterator[City]:
-    made = start_city(database_url, tmp_path_factory.mktemp("city"))
+    # One Redis for both instances: the API limit is counted once for the whole city. A token
+    # sends fewer than 100 requests in this module, so only the limit's own test reaches it.
+    made = start_city(
+        database_url,
+        tmp_path_factory.mktemp("city"),
+        env={
+            "MAPSERVICE_REDIS_URL": redis_server.url,
+            "MAPSERVICE_API_RATE_LIMIT": f"{API_LIMIT} per minute",
+        },
+    )
     try:
         yield made
     finally:
@@ -358,6 +372,29 @@ def test_login_throttle_counts_the_clients_address_not_nginxs(
     with Session(engine) as s:
         addresses = Counter(s.scalars(select(LoginAttempt.address)))
     assert addresses == {CLIENT_A: 10, CLIENT_B: 1}, addresses
+
+
+def test_api_rate_limit_counts_across_both_instances_by_the_clients_address(
+    city: City, world: dict[str, Any]
+) -> None:
+    """Anonymous calls from one address, spread by nginx over both instances (4 workers), reach
+    429 after exactly the limit (counted in the one Redis), not 2× or 4× it; another address,
+    even one the first claims in X-Forwarded-For, has its own budget."""
+    c, d = city.connect(CLIENT_C), city.connect(CLIENT_D)
+
+    def get(conn: Any, **headers: str) -> int:
+        conn.request("GET", "/api/v1/venues?limit=1", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        return int(resp.status)
+
+    try:
+        answers = Counter(get(c, **{"X-Forwarded-For": CLIENT_D}) for _ in range(API_LIMIT + 60))
+        assert answers == {200: API_LIMIT, 429: 60}, answers
+        assert get(d) == 200  # D's budget is untouched by C's claim to be D
+    finally:
+        c.close()
+        d.close()
 
 
 def test_killing_an_instance_mid_load_loses_no_acknowledged_booking(

@@ -60,11 +60,23 @@ def test_noting_a_tokens_use_leaves_every_pooled_connection_patient(app, client,
     assert set(timeouts) == {30000}, timeouts
 
 
-def test_rate_limit_storage_starts_no_thread_per_request(app, client, api_token_headers):
+def test_rate_limit_storage_starts_no_thread_per_request(database_url, tmp_path, api_token_headers):
     """limits' memory storage starts a sweeper thread 10 ms after every hit; ours sweeps at
-    most once a second. 300 requests over more than 10 ms each would have started dozens."""
-    limiter = app.extensions["api_limiter"]
-    storage = limiter.storage
+    most once a second. 300 requests over more than 10 ms each would have started dozens.
+    (Per-process counting, ``mapservice-memory://``: the chain's last resort.)"""
+    from mapservice import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path,
+            "RATELIMIT_STORAGE_URI": "mapservice-memory://",
+        }
+    )
+    client = app.test_client()
+    storage = app.extensions["api_limiter"].storage
     assert type(storage).__name__ == "SweepingMemoryStorage"
     timers = set()
     t0 = time.monotonic()
@@ -73,6 +85,7 @@ def test_rate_limit_storage_starts_no_thread_per_request(app, client, api_token_
         timers.add(id(storage.timer))
         time.sleep(0.001)
     elapsed = time.monotonic() - t0
+    app.extensions["db_engine"].dispose()
     assert len(timers) <= elapsed / SWEEP_EVERY + 2, (len(timers), elapsed)
 
 

@@ -69,15 +69,17 @@ def _rate_key() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register the API with its own rate limiter (per token, else per address; storage from
-    ``RATELIMIT_STORAGE_URI``: in-process by default (:mod:`mapservice.api.ratelimit`), e.g.
-    ``redis://`` for limits shared by several worker processes)."""
-    from mapservice.api import ratelimit  # noqa: F401 - registers mapservice-memory://
+    """Register the API with its own rate limiter (per token, else per address), counting in
+    Redis when ``REDIS_URL`` is set, else on this machine (:mod:`mapservice.api.ratelimit`)."""
+    from mapservice.api import ratelimit
 
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "mapservice-memory://")
+    uri, options = ratelimit.storage_settings(app.config)
+    app.config["RATELIMIT_STORAGE_URI"], app.config["RATELIMIT_STORAGE_OPTIONS"] = uri, options
     app.config.setdefault("API_RATE_LIMIT", "600 per minute")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(key_func=_rate_key, default_limits=[], app=app)
+    if isinstance(limiter.storage, ratelimit.ChainStorage) and app.config.get("REDIS_URL"):
+        limiter.storage.probe()  # Redis down or misconfigured: said once, at start
     limiter.limit(lambda: current_app.config["API_RATE_LIMIT"])(bp)
     app.extensions["api_limiter"] = limiter
     from mapservice.web.extensions import csrf

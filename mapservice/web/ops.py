@@ -102,19 +102,32 @@ def _alembic_heads(app: Flask) -> set[str]:
     return heads
 
 
+def _redis_status(app: Flask) -> dict[str, str]:
+    """``{"redis": "ok" | "unreachable: …" | "misconfigured: …"}`` when Redis is configured.
+    Not a reason for 503: without Redis the rate limit counts on this machine (a warning in
+    the log), and every instance would leave the balancer at once if Redis failed."""
+    from mapservice.api.ratelimit import ChainStorage
+
+    storage = app.extensions["api_limiter"].storage
+    status = storage.redis_status() if isinstance(storage, ChainStorage) else None
+    return {} if status is None else {"redis": status}
+
+
 @bp.route("/readyz")
 def ready() -> Any:
     """200 when the database answers and its schema is at the migrations' head; else 503
-    saying what is wrong."""
+    saying what is wrong. Says whether Redis answers, when configured."""
     from alembic.runtime.migration import MigrationContext
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    redis = _redis_status(app)
     try:
         with app.extensions["db_engine"].connect() as conn:
             conn.execute(text("SELECT 1"))
             current = set(MigrationContext.configure(conn).get_current_heads())
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database is "not ready"
-        return {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, 503
+        database = f"unreachable: {type(exc).__name__}"
+        return {"status": "unavailable", "database": database, **redis}, 503
     head = _alembic_heads(app)
     if current != head:
         return {
@@ -122,8 +135,9 @@ def ready() -> Any:
             "database": "ok",
             "migrations": f"at {', '.join(sorted(current)) or 'none'}, head is"
             f" {', '.join(sorted(head))}: run 'mapservice db upgrade'",
+            **redis,
         }, 503
-    return {"status": "ok", "database": "ok", "migrations": "head"}
+    return {"status": "ok", "database": "ok", "migrations": "head", **redis}
 
 
 def _allowed() -> bool:

@@ -1,14 +1,14 @@
 """The production servers behind ``mapservice serve``.
 
 * **waitress** (the default, and ``make demo``'s): one process, a pool of threads. Simple, no
-  fork, the API rate limits are exact (one in-memory counter).
+  fork.
 * **gunicorn** (``--workers N``, POSIX): a master that pre-forks N worker processes, each with
   its own thread pool, so a multi-core machine serves requests on every core (Python threads
   share one interpreter lock). The app is built once in the master (``preload_app``) and each
   worker then starts with a fresh connection pool: connections must never be shared across a
   fork. The master restarts a worker that dies (``kill -9``) or hangs past ``--timeout``.
-  The API rate limit's in-memory counters are per worker: set ``RATELIMIT_STORAGE_URI`` to a
-  shared store (e.g. ``redis://…``) where exact limits matter with several workers.
+  The API rate limit counts across the workers (a counter file in the instance folder) and,
+  with ``MAPSERVICE_REDIS_URL``, across instances (:mod:`mapservice.api.ratelimit`).
 
 Either way, once the app is built everything alive is moved out of the garbage collector's
 reach (:func:`freeze_startup_heap`): the imported libraries (pandas, shapely, SQLAlchemy…) are
