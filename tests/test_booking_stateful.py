@@ -243,14 +243,18 @@ class BookingMachine(RuleBasedStateMachine):
         options = MANAGERS[self.oracle.bookings[bid].group]
         return options[n % len(options)]
 
-    def check_alternatives(self, exc: BookingConflict, venue: str, start, end, units) -> None:
-        """Every proposal must really be free (the oracle says so) and of the same length."""
+    def check_alternatives(
+        self, exc: BookingConflict, venue: str, start, end, units, moving: int = 0
+    ) -> None:
+        """Every proposal must really be free (the oracle says so) and of the same length; for
+        a move, the moving booking's own units count as free (it may move onto itself)."""
         alts = exc.resolve(self.s)  # after the rollback, as the edges do
         for s, e in alts.windows:
             ls, le = s.astimezone(TZ), e.astimezone(TZ)
             assert e - s == end - start and ls.date() == le.date()
             assert OPEN <= ls.hour and le.hour * 60 + le.minute <= CLOSE * 60 and s > NOW
-            assert len(self.oracle.free(venue, s, e)) >= units, ("proposed busy window", s, e)
+            free = self.oracle.free(venue, s, e, exclude=moving)
+            assert len(free) >= units, ("proposed busy window", s, e)
         for option in alts.venues:
             other = self.venue_of[option.venue_id]
             assert other != venue
@@ -460,7 +464,7 @@ class BookingMachine(RuleBasedStateMachine):
         except BookingConflict as exc:
             self.s.rollback()
             assert expected == "conflict", (expected, "engine: conflict")
-            self.check_alternatives(exc, ob.venue, start, end, want)
+            self.check_alternatives(exc, ob.venue, start, end, want, moving=bid)
             ANSWERS["reschedule conflict"] += 1
             return
         except RuleViolation as exc:

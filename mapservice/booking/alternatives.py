@@ -89,7 +89,9 @@ def free_windows(
     horizon_start = local_instant(first_day, 0, tz)
     horizon_end = local_instant(first_day + timedelta(days=SEARCH_DAYS + 1), 0, tz) + length
     holds = capacity.held(session, [p.venue_id], horizon_start, horizon_end, now)
-    if p.moving is not None:  # a moved booking's own units do not count against it
+    # A moved booking's own units do not count against it, and where it is now is no proposal.
+    where_now = {(h.start, h.end) for h in holds if h.booking_id == p.moving}
+    if p.moving is not None:
         holds = [h for h in holds if h.booking_id != p.moving]
     closures = [(c[0], c[1]) for c in rules.closures]
     used: dict[datetime, float] = {}  # the group's quota used, by local week
@@ -126,7 +128,7 @@ def free_windows(
             candidates.sort(key=lambda s: (abs(s - p.start), s))
         for s in candidates:
             e = s + length
-            if s == p.start:
+            if s == p.start or (s, e) in where_now:
                 continue
             if len(capacity.free_unit_numbers(rules.capacity_units, holds, s, e)) < p.units:
                 continue
