@@ -3,22 +3,23 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, cast, null, select, union_all
+from sqlalchemy import ColumnElement, Select, String, bindparam, cast, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from mapservice.booking import capacity
 from mapservice.booking.loading import venue_tz
 from mapservice.core.hours import OpeningRange
-from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
+from mapservice.core.opening import day_open_intervals, is_open_throughout, local_instant
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
+from mapservice.models.bookings import LONG_ALLOCATION, LONG_ALLOCATION_SQL
 from mapservice.policy import can_see_booking_group
 
 
@@ -30,99 +31,159 @@ class FreeCandidate(NamedTuple):
     timezone: str  # the committee's
 
 
+class WindowRow(Protocol):
+    """A venue's row with :func:`window_columns` (and its capacity and time zone)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def capacity_units(self) -> int: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def hours_raw(self) -> str | None: ...
+    @property
+    def held_short(self) -> str | None: ...
+    @property
+    def held_long(self) -> str | None: ...
+
+
+def _concat(dialect: str, item: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The values of ``item`` joined by commas, in no particular order."""
+    if dialect == "postgresql":
+        return func.string_agg(item, ",")
+    return func.group_concat(item, ",")
+
+
+def _held(dialect: str, *, long: bool) -> ColumnElement[Any]:
+    """The unit numbers held over the window (``w_start``, ``w_end``) at the outer query's
+    venue by live allocations (the engine's definition of live,
+    :func:`capacity.live_condition`, at ``w_now``): the short ones (a day at most) start after
+    ``w_lo`` (the window's start less a day), so the (venue_id, start_at, end_at) index is read
+    over a day's width, not the venue's whole past; the long ones are read through their
+    partial index (:data:`LONG_ALLOCATION_SQL`)."""
+    if long:
+        bound: ColumnElement[bool] = text(
+            LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations.")
+        )
+    else:
+        bound = BookingAllocation.start_at > bindparam("w_lo", type_=UTCDateTime())
+    return (
+        select(_concat(dialect, cast(BookingAllocation.unit_no, String)))
+        .join(Booking, Booking.id == BookingAllocation.booking_id)
+        .where(
+            BookingAllocation.venue_id == Venue.id,
+            BookingAllocation.start_at < bindparam("w_end", type_=UTCDateTime()),
+            BookingAllocation.end_at > bindparam("w_start", type_=UTCDateTime()),
+            bound,
+            capacity.live_condition(bindparam("w_now", type_=UTCDateTime())),  # type: ignore[arg-type]
+        )
+        .scalar_subquery()
+    )
+
+
+def window_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
+    """What a free check needs of each venue row, as correlated subqueries on :class:`Venue`
+    (parameters from :func:`window_params`): ``hours_raw``, its weekly opening ranges as one
+    text (``weekday:start-end`` joined by commas); ``held_short`` and ``held_long``, the unit
+    numbers live allocations hold over the window, joined by commas (or NULL). With
+    :func:`not_closed` in the WHERE, :func:`free_ids` decides."""
+    h = OpeningHours.__table__.alias("h")
+    item = (
+        cast(h.c.weekday, String)
+        + ":"
+        + cast(h.c.start_min, String)
+        + "-"
+        + cast(h.c.end_min, String)
+    )
+    hours = select(_concat(dialect, item)).where(h.c.venue_id == Venue.id).scalar_subquery()
+    return (
+        hours.label("hours_raw"),
+        _held(dialect, long=False).label("held_short"),
+        _held(dialect, long=True).label("held_long"),
+    )
+
+
+def not_closed() -> ColumnElement[bool]:
+    """No closure of the venue meets the window: any closure meeting it makes a hole in it,
+    so the venue is not open throughout (:func:`is_open_throughout`)."""
+    return ~exists().where(
+        Closure.venue_id == Venue.id,
+        Closure.start_at < bindparam("w_end", type_=UTCDateTime()),
+        Closure.end_at > bindparam("w_start", type_=UTCDateTime()),
+    )
+
+
+def window_params(start: datetime, end: datetime, now: datetime) -> dict[str, datetime]:
+    """The parameters of :func:`window_columns` and :func:`not_closed`."""
+    return {"w_start": start, "w_end": end, "w_lo": start - LONG_ALLOCATION, "w_now": now}
+
+
+@lru_cache(maxsize=4096)
+def _ranges(raw: str | None) -> tuple[OpeningRange, ...]:
+    """The opening ranges of a ``hours_raw`` text (most venues share a few weekly patterns:
+    each is parsed once)."""
+    out = []
+    for item in (raw or "").split(","):
+        if item:
+            weekday, _sep, span = item.partition(":")
+            a, _sep, b = span.partition("-")
+            out.append(OpeningRange(int(weekday), int(a), int(b)))
+    return tuple(sorted(out, key=lambda r: (r.weekday, r.start_min, r.end_min)))
+
+
+def free_ids(rows: Iterable[WindowRow], start: datetime, end: datetime, units: int) -> set[int]:
+    """Of venue rows read with :func:`window_columns` (and :func:`not_closed`: no closure
+    meets the window), those open for the whole of ``[start, end)`` by their weekly hours with
+    at least ``units`` of units 1..capacity held by no live allocation."""
+    decided: dict[tuple[str, str | None], bool] = {}
+    out: set[int] = set()
+    for r in rows:
+        if r.capacity_units < units:
+            continue
+        if r.held_short or r.held_long:
+            held = {int(n) for n in f"{r.held_short or ''},{r.held_long or ''}".split(",") if n}
+            if sum(1 for n in held if n <= r.capacity_units) > r.capacity_units - units:
+                continue
+        key = (r.timezone, r.hours_raw)
+        is_open = decided.get(key)
+        if is_open is None:
+            is_open = decided[key] = is_open_throughout(
+                _ranges(r.hours_raw), (), start, end, ZoneInfo(r.timezone)
+            )
+        if is_open:
+            out.add(r.id)
+    return out
+
+
 # Ids per IN list: far below SQLite's and PostgreSQL's bound-parameter limits.
 _IN_CHUNK = 2000
 
-# Built once: a search runs these for every request, and building and hashing a statement
-# costs more than SQLite takes to answer it.
-# Opening ranges on the window's weekdays and the closures meeting it (only those can make a
-# hole in it), in one round trip: hours rows have no instants, closure rows no minutes.
-_NO_INSTANT = cast(null(), UTCDateTime())
-_NO_MINUTE = cast(null(), Integer())
-_OPENING = union_all(
-    select(
-        OpeningHours.venue_id,
-        OpeningHours.weekday,
-        OpeningHours.start_min,
-        OpeningHours.end_min,
-        _NO_INSTANT.label("start_at"),
-        _NO_INSTANT.label("end_at"),
-    ).where(
-        OpeningHours.venue_id.in_(bindparam("ids", expanding=True)),
-        OpeningHours.weekday.in_(bindparam("weekdays", expanding=True)),
-    ),
-    select(
-        Closure.venue_id, _NO_MINUTE, _NO_MINUTE, _NO_MINUTE, Closure.start_at, Closure.end_at
-    ).where(
-        Closure.venue_id.in_(bindparam("ids", expanding=True)),
-        Closure.start_at < bindparam("end", type_=UTCDateTime()),
-        Closure.end_at > bindparam("start", type_=UTCDateTime()),
-    ),
-)
-# The units taken over the window: live allocations meeting it (the engine's definition of
-# live, capacity.live_condition). Plain comparisons on both databases: with the venue ids
-# given, both plan them on (venue_id, start_at, end_at), well under a millisecond; the
-# range overlap capacity.held uses on PostgreSQL went through the exclusion constraint's
-# GiST index and took 2-5 ms here (bench/booking_bench.py, #2).
-_TAKEN = (
-    select(BookingAllocation.venue_id, BookingAllocation.unit_no)
-    .join(Booking, Booking.id == BookingAllocation.booking_id)
-    .where(
-        BookingAllocation.venue_id.in_(bindparam("ids", expanding=True)),
-        BookingAllocation.start_at < bindparam("end", type_=UTCDateTime()),
-        BookingAllocation.end_at > bindparam("start", type_=UTCDateTime()),
-        capacity.live_condition(bindparam("now", type_=UTCDateTime())),  # type: ignore[arg-type]
-    )
-)
+# Built once per database kind: building and keying a statement costs more than SQLite takes
+# to answer it.
+_BY_IDS: dict[str, Select[Any]] = {}
+
+
+def _by_ids(dialect: str) -> Select[Any]:
+    stmt = _BY_IDS.get(dialect)
+    if stmt is None:
+        stmt = _BY_IDS[dialect] = select(Venue.id, *window_columns(dialect)).where(
+            Venue.id.in_(bindparam("ids", expanding=True)), not_closed()
+        )
+    return stmt
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
     return [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
 
 
-def _local_weekdays(start: datetime, end: datetime, tz: ZoneInfo) -> set[int]:
-    """The weekdays whose opening ranges can meet ``[start, end)`` in ``tz``: the local days
-    :func:`mapservice.core.opening.open_intervals` looks at (from the day before)."""
-    day = start.astimezone(tz).date() - timedelta(days=1)
-    last = end.astimezone(tz).date()
-    out: set[int] = set()
-    while day <= last and len(out) < 7:
-        out.add(day.weekday())
-        day += timedelta(days=1)
-    return out
-
-
-def open_venue_ids(
-    session: Session, venues: Sequence[FreeCandidate], start: datetime, end: datetime
-) -> set[int]:
-    """Of ``venues``, those open for the whole of ``[start, end)`` (weekly hours in their
-    committee's time zone, minus closures), read as bare rows: one query for any number."""
-    if not venues or not start < end:
-        return set()
-    zones = {v.timezone: ZoneInfo(v.timezone) for v in venues}
-    weekdays = sorted(set().union(*(_local_weekdays(start, end, tz) for tz in zones.values())))
-    ranges: dict[int, list[OpeningRange]] = defaultdict(list)
-    closures: dict[int, list[Interval]] = defaultdict(list)
-    for part in _chunks([v.id for v in venues]):
-        params = {"ids": part, "weekdays": weekdays, "start": start, "end": end}
-        for vid, wd, a_min, b_min, a, b in session.execute(_OPENING, params):
-            if a is None:
-                ranges[vid].append(OpeningRange(wd, a_min, b_min))
-            else:
-                closures[vid].append((a, b))
-    # Most venues share a few weekly patterns: decide each pattern once.
-    decided: dict[tuple[str, tuple[OpeningRange, ...], tuple[Interval, ...]], bool] = {}
-    out: set[int] = set()
-    for v in venues:
-        key = (v.timezone, tuple(sorted(ranges[v.id])), tuple(sorted(closures[v.id])))
-        is_open = decided.get(key)
-        if is_open is None:
-            is_open = decided[key] = is_open_throughout(
-                key[1], key[2], start, end, zones[v.timezone]
-            )
-        if is_open:
-            out.add(v.id)
-    return out
+class _Row(NamedTuple):
+    id: int
+    capacity_units: int
+    timezone: str
+    hours_raw: str | None
+    held_short: str | None
+    held_long: str | None
 
 
 def free_candidate_ids(
@@ -133,25 +194,23 @@ def free_candidate_ids(
     units: int,
     now: datetime,
 ) -> set[int]:
-    """Of ``venues``, those open for the whole of ``[start, end)`` with at least ``units``
-    units free throughout: of units 1..capacity, those no live allocation (confirmed,
-    completed, no-show, or pending with its hold unexpired at ``now``) holds at any moment of
-    the window. Bare rows only (hours with closures, then allocations: two queries), so a search
-    over a city costs a millisecond or two where loading its venues as objects with their
-    hours cost tens (bench/booking_bench.py, #2)."""
-    big_enough = [v for v in venues if v.capacity_units >= units]
-    is_open = open_venue_ids(session, big_enough, start, end)
-    candidates = [v for v in big_enough if v.id in is_open]
-    taken: dict[int, set[int]] = defaultdict(set)
-    for part in _chunks([v.id for v in candidates]):
-        params = {"ids": part, "start": start, "end": end, "now": now}
-        for vid, unit_no in session.execute(_TAKEN, params):
-            taken[vid].add(unit_no)
-    return {
-        v.id
-        for v in candidates
-        if sum(1 for n in range(1, v.capacity_units + 1) if n not in taken[v.id]) >= units
-    }
+    """Of ``venues``, those open for the whole of ``[start, end)`` (weekly hours in their
+    committee's time zone, minus closures) with at least ``units`` units free throughout: of
+    units 1..capacity, those no live allocation (confirmed, completed, no-show, or pending
+    with its hold unexpired at ``now``) holds at any moment of the window. One query of bare
+    rows (:func:`window_columns`), so a search over a city costs a millisecond where loading
+    its venues as objects with their hours cost tens (bench/booking_bench.py, #2)."""
+    big_enough = {v.id: v for v in venues if v.capacity_units >= units}
+    if not big_enough or not start < end:
+        return set()
+    stmt = _by_ids(session.get_bind().dialect.name)
+    params: dict[str, Any] = window_params(start, end, now)
+    rows: list[_Row] = []
+    for part in _chunks(list(big_enough)):
+        for vid, hours_raw, short, long in session.execute(stmt, {**params, "ids": part}):
+            v = big_enough[vid]
+            rows.append(_Row(vid, v.capacity_units, v.timezone, hours_raw, short, long))
+    return free_ids(rows, start, end, units)
 
 
 def free_venue_ids(
