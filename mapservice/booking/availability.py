@@ -3,23 +3,43 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, cast, exists, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from mapservice.booking import capacity
 from mapservice.booking.loading import venue_tz
 from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import day_open_intervals, is_open_throughout, local_instant
+from mapservice.core.vocab import BookingStatus
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
 from mapservice.models.bookings import LONG_ALLOCATION, LONG_ALLOCATION_SQL
+from mapservice.models.search import SearchEpoch
 from mapservice.policy import can_see_booking_group
 
 
@@ -76,7 +96,7 @@ def _held(dialect: str, *, long: bool) -> ColumnElement[Any]:
             BookingAllocation.start_at < bindparam("w_end", type_=UTCDateTime()),
             BookingAllocation.end_at > bindparam("w_start", type_=UTCDateTime()),
             bound,
-            capacity.live_condition(bindparam("w_now", type_=UTCDateTime())),  # type: ignore[arg-type]
+            live_at(bindparam("w_now", type_=UTCDateTime())),
         )
         .scalar_subquery()
     )
@@ -154,6 +174,187 @@ def free_ids(rows: Iterable[WindowRow], start: datetime, end: datetime, units: i
         if is_open:
             out.add(r.id)
     return out
+
+
+#: The statuses that hold capacity whatever the time (:func:`capacity.live_condition`).
+_LIVE_ALWAYS = (
+    BookingStatus.CONFIRMED.value,
+    BookingStatus.COMPLETED.value,
+    BookingStatus.NO_SHOW.value,
+)
+
+
+def live_at(now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """:func:`capacity.live_condition` written without an IN list: a statement with one
+    (an expanding parameter) is rendered again on every execution, which cost more than
+    SQLite took to answer the search (tests/test_booking_search.py checks the two agree)."""
+    return or_(
+        *(Booking.status == s for s in _LIVE_ALWAYS),
+        and_(
+            Booking.status == BookingStatus.PENDING.value,
+            or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now),
+        ),
+    )
+
+
+def _held_flat(dialect: str) -> Any:
+    """The (venue, unit) pairs live allocations hold over the window at the venues ``ids``:
+    the short ones over a day's width of the index, then the long ones (as :func:`_held`)."""
+
+    # One statement text whatever the number of ids (an IN list's text changes with it, and
+    # expanding it on every search cost more than the query): a JSON array on SQLite, an
+    # array on PostgreSQL.
+    wanted: ColumnElement[bool]
+    if dialect == "postgresql":
+        wanted = BookingAllocation.venue_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    else:
+        listed = func.json_each(bindparam("ids", type_=String())).table_valued("value")
+        wanted = BookingAllocation.venue_id.in_(select(listed.c.value))
+
+    def part(bound: ColumnElement[bool]) -> Select[Any]:
+        return (
+            select(BookingAllocation.venue_id, BookingAllocation.unit_no)
+            .join(Booking, Booking.id == BookingAllocation.booking_id)
+            .where(
+                wanted,
+                BookingAllocation.start_at < bindparam("w_end", type_=UTCDateTime()),
+                BookingAllocation.end_at > bindparam("w_start", type_=UTCDateTime()),
+                bound,
+                live_at(bindparam("w_now", type_=UTCDateTime())),
+            )
+        )
+
+    short = part(BookingAllocation.start_at > bindparam("w_lo", type_=UTCDateTime()))
+    long = part(text(LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations.")))
+    return union_all(short, long)
+
+
+class _Prepared(NamedTuple):
+    """A statement compiled once for one database kind, run as its SQL text: keying and
+    rendering the statement on every search cost several times what the database took."""
+
+    sql: str
+    names: tuple[str, ...] | None  # the parameters' order (positional), or None (named)
+    fixed: dict[str, Any]  # the statement's own constants
+
+    @classmethod
+    def of(cls, stmt: Any, dialect: Any) -> _Prepared:
+        compiled = stmt.compile(dialect=dialect)
+        names = tuple(compiled.positiontup) if compiled.positional else None
+        return cls(compiled.string, names, dict(compiled.params))
+
+    def run(self, conn: Any, values: dict[str, Any]) -> Any:
+        """Rows of the statement in ``conn``'s transaction, through the driver's own cursor
+        (SQLAlchemy's execution took more than a search's query; nothing listens to it
+        here). ``values`` as the driver takes them (instants processed)."""
+        values = self.fixed | values
+        args = values if self.names is None else tuple(values[n] for n in self.names)
+        return conn.connection.driver_connection.execute(self.sql, args)
+
+
+_HELD: dict[str, _Prepared] = {}
+_INSTANT = UTCDateTime()
+
+
+def held_units(
+    session: Session, ids: Sequence[int], start: datetime, end: datetime, now: datetime
+) -> tuple[dict[int, set[int]], int | None]:
+    """The unit numbers live allocations hold at any moment of ``[start, end)``, by venue, of
+    the venues ``ids`` (one query for up to 2,000), and the database's search epoch token
+    read in the same query (:mod:`mapservice.booking.catalogue`; None without one)."""
+    conn = session.connection()
+    dialect = conn.dialect
+    prepared = _HELD.get(dialect.name)
+    if prepared is None:
+        token = select(cast(null(), Integer), SearchEpoch.token).where(SearchEpoch.id == 1)
+        stmt = union_all(token, *_held_flat(dialect.name).selects)
+        prepared = _HELD[dialect.name] = _Prepared.of(stmt, dialect)
+    params = {
+        k: _INSTANT.process_bind_param(v, dialect)
+        for k, v in window_params(start, end, now).items()
+    }
+    out: dict[int, set[int]] = {}
+    token_seen: int | None = None
+    for part in _chunks(ids) or [[]]:
+        listed = list(part) if dialect.name == "postgresql" else json.dumps(list(part))
+        for vid, unit_no in prepared.run(conn, {**params, "ids": listed}):
+            if vid is None:
+                token_seen = unit_no
+            else:
+                out.setdefault(vid, set()).add(unit_no)
+    return out, token_seen
+
+
+@lru_cache(maxsize=4096)
+def _day_ranges(hours_raw: str | None) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Each weekday's opening ranges (minutes) merged, touching ones joined."""
+    by_day: dict[int, list[tuple[int, int]]] = {}
+    for r in _ranges(hours_raw):
+        by_day.setdefault(r.weekday, []).append((r.start_min, r.end_min))
+    out: dict[int, tuple[tuple[int, int], ...]] = {}
+    for day, spans in by_day.items():
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        out[day] = tuple(merged)
+    return out
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+class LocalWindow(NamedTuple):
+    """A window within one local day whose clock does not change that day: its weekday and
+    its wall-clock start and end after local midnight."""
+
+    weekday: int
+    start: timedelta
+    end: timedelta
+
+
+def local_window(timezone: str, start: datetime, end: datetime) -> LocalWindow | None:
+    """``[start, end)`` as a :class:`LocalWindow` in ``timezone``, or None when it is not one
+    (it crosses midnight, or the clock changes that day)."""
+    tz = ZoneInfo(timezone)
+    ls, le = start.astimezone(tz), end.astimezone(tz)
+    day = ls.date()
+    midnight = datetime.combine(day, time(), tzinfo=tz)
+    next_midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+    offset = ls.utcoffset()
+    if not (
+        start < end
+        and le <= next_midnight
+        and midnight.utcoffset() == offset == le.utcoffset() == next_midnight.utcoffset()
+    ):
+        return None
+    wall = midnight.replace(tzinfo=None)
+    return LocalWindow(
+        day.weekday(), ls.replace(tzinfo=None) - wall, le.replace(tzinfo=None) - wall
+    )
+
+
+def open_in(hours_raw: str | None, window: LocalWindow) -> bool:
+    """Whether weekly hours (a ``hours_raw`` text) cover a :class:`LocalWindow`: one of that
+    weekday's merged ranges holds it (wall clock and instants differ by one offset that day,
+    so this is :func:`is_open_throughout`'s answer)."""
+    return any(
+        s * _MINUTE <= window.start and e * _MINUTE >= window.end
+        for s, e in _day_ranges(hours_raw).get(window.weekday, ())
+    )
+
+
+def is_open(timezone: str, hours_raw: str | None, start: datetime, end: datetime) -> bool:
+    """Whether weekly hours (a ``hours_raw`` text) in ``timezone`` cover ``[start, end)``
+    (closures aside): :func:`is_open_throughout`'s answer. A window within one local day
+    whose clock does not change that day is decided on that weekday's merged ranges (wall
+    clock and instants then differ by one offset); any other by :func:`is_open_throughout`."""
+    window = local_window(timezone, start, end)
+    if window is not None:
+        return open_in(hours_raw, window)
+    return is_open_throughout(_ranges(hours_raw), (), start, end, ZoneInfo(timezone))
 
 
 # Ids per IN list: far below SQLite's and PostgreSQL's bound-parameter limits.

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from mapservice import policy
-from mapservice.booking import availability
+from mapservice.booking import availability, catalogue
 from mapservice.core.geo import haversine_m
 from mapservice.core.hours import OpeningRange, format_hours
 from mapservice.models import Area, Committee, OpeningHours, Unit, User, Venue
@@ -171,6 +171,17 @@ def find(
     Python."""
     if free is not None and not free.start < free.end:
         return []
+    if flt.near is not None and not flt.text:
+        # From the venues this process keeps, when the database's token says they still hold
+        # (read in the same query as the allocations); else read them again.
+        kept = catalogue.kept(session)
+        if kept is not None:
+            found, token = _find_kept(session, kept, user, flt, free, now)
+            if token == kept.token:
+                return found
+        kept = catalogue.current(session)
+        if kept is not None:
+            return _find_kept(session, kept, user, flt, free, now)[0]
     stmt = _find_statement(session.get_bind().dialect.name, user, flt, free is not None)
     params = _values(flt)
     if free is not None:
@@ -195,6 +206,68 @@ def find(
         return found
     ok = availability.free_ids(rows, free.start, free.end, free.units)
     return [f for f in found if f.id in ok]
+
+
+def _find_kept(
+    session: Session,
+    kept: catalogue.Catalogue,
+    user: User | None,
+    flt: VenueFilter,
+    free: FreeWindow | None,
+    now: datetime,
+) -> tuple[list[Found], int | None]:
+    """:func:`find` around a point from the venues this process keeps (the same filters, the
+    policy's predicates for who sees what); with ``free``, each candidate's closures and
+    weekly hours decided here and the units held read for those open in one query. Also the
+    database's token, read in that query (or alone without ``free``)."""
+    assert flt.near is not None
+    box = _values(VenueFilter(near=flt.near, radius_km=flt.radius_km))
+    lon, lat = flt.near
+    limit = flt.radius_km * 1000
+    least = max(flt.min_capacity, free.units if free else 1)
+    runs = policy.venues_seen_by_key(user) is not None  # else it sees the public venues only
+    near: list[tuple[float, int, catalogue.Entry]] = []
+    for e in kept.in_box(flt.types, box["lat_lo"], box["lat_hi"], box["lon_lo"], box["lon_hi"]):
+        if (
+            e.retired
+            or (flt.unit_id is not None and e.unit_id != flt.unit_id)
+            or (flt.street_id is not None and e.street_id != flt.street_id)
+            or e.capacity_units < least
+            or not (e.public or (runs and policy.can_run_venue(user, e)))
+        ):
+            continue
+        d = haversine_m(lon, lat, e.lon, e.lat)
+        if d <= limit:
+            near.append((d, e.id, e))
+    near.sort(key=lambda x: (x[0], x[1]))
+    if free is None:
+        return [Found(i, d) for d, i, _e in near], catalogue.token(session)
+    start, end, units = free.start, free.end, free.units
+    windows: dict[str, availability.LocalWindow | None] = {}  # by time zone
+    decided: dict[tuple[str, str], bool] = {}  # the others, by time zone and hours
+    open_: list[catalogue.Entry] = []
+    for _d, _i, e in near:
+        if e.closed_during(start, end):
+            continue
+        if e.timezone not in windows:
+            windows[e.timezone] = availability.local_window(e.timezone, start, end)
+        window = windows[e.timezone]
+        if window is not None:
+            ok = availability.open_in(e.hours_raw, window)
+        else:
+            key = (e.timezone, e.hours_raw)
+            ok = decided.get(key)
+            if ok is None:
+                ok = decided[key] = availability.is_open(e.timezone, e.hours_raw, start, end)
+        if ok:
+            open_.append(e)
+    held, token = availability.held_units(session, [e.id for e in open_], start, end, now)
+    free_ids = {
+        e.id
+        for e in open_
+        if e.capacity_units - sum(1 for n in held.get(e.id, ()) if n <= e.capacity_units) >= units
+    }
+    return [Found(i, d) for d, i, _e in near if i in free_ids], token
 
 
 def _hours_aggregate(dialect: str) -> Any:

@@ -1,0 +1,221 @@
+"""The availability search ("free between", bench #2): what each process keeps of venues never
+answers from an older state than the request's own transaction sees — a slot booked through
+the API is gone from the very next search, and every change to a venue, its hours, closures,
+unit or committee shows at once; allocations longer than a day (their own partial index)
+still count; and the search's shortcuts give the engine's answers (live bookings, opening
+hours on a local day, across a clock change)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from mapservice.booking import availability, capacity
+from mapservice.core.hours import OpeningRange
+from mapservice.core.opening import is_open_throughout, local_instant
+from mapservice.core.vocab import BookingStatus
+from mapservice.models import Booking, BookingAllocation, Closure, OpeningHours
+from mapservice.operations.tokens import create_token
+
+TZ = ZoneInfo("Asia/Shanghai")
+POINT = {"near": "119.4253,32.1975", "radius_km": "3", "type": "badminton"}
+
+
+def soon(days: int, hour: int, minute: int = 0) -> datetime:
+    return (datetime.now(TZ) + timedelta(days=days)).replace(
+        hour=hour, minute=minute, second=0, microsecond=0
+    )
+
+
+@pytest.fixture
+def city(make: Any, db: Any) -> dict[str, Any]:
+    committee = make.committee(with_streets=False)
+    unit = make.unit(committee, "移动公司")
+    group = make.group(committee, unit, "移动团支部")
+    booker = make.booker(group, username="booker")
+    base = {"hours": "Mon-Sun 08:00-22:00", "min_notice_minutes": 0, "lat": 32.1975}
+    court = make.venue(unit, name="羽毛球馆", capacity_units=1, lon=119.4263, **base)
+    hall = make.venue(unit, name="体育馆", capacity_units=2, lon=119.4273, **base)
+    _t, secret = create_token(db, None, booker, ["read", "book"])
+    db.commit()
+    return {
+        "committee": committee,
+        "unit": unit,
+        "group": group,
+        "court": court,
+        "hall": hall,
+        "auth": {"Authorization": f"Bearer {secret}"},
+    }
+
+
+def search(client: Any, start: datetime, end: datetime, **params: Any) -> list[str]:
+    query = {**POINT, "free_from": start.isoformat(), "free_to": end.isoformat(), **params}
+    resp = client.get("/api/v1/venues", query_string=query)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return [f["properties"]["name"] for f in resp.get_json()["features"]]
+
+
+def book(client: Any, city: dict[str, Any], venue: Any, start: datetime, end: datetime) -> int:
+    resp = client.post(
+        "/api/v1/bookings",
+        json={"venue_id": venue.id, "start": start.isoformat(), "end": end.isoformat()},
+        headers=city["auth"],
+    )
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    booking_id: int = resp.get_json()["bookings"][0]["id"]
+    return booking_id
+
+
+def test_a_slot_booked_through_the_api_is_gone_from_the_next_search(client, city):
+    start, end = soon(2, 19), soon(2, 20)
+    assert search(client, start, end) == ["羽毛球馆", "体育馆"]  # warms what is kept
+    taken = book(client, city, city["court"], start, end)
+    assert search(client, start, end) == ["体育馆"]  # at once, the court's one unit taken
+    assert search(client, end, end + timedelta(hours=1)) == ["羽毛球馆", "体育馆"]  # half-open
+    book(client, city, city["hall"], start - timedelta(hours=1), end)
+    assert search(client, start, end) == ["体育馆"]
+    assert search(client, start, end, units="2") == []  # one of its two units held
+    cancelled = client.post(
+        f"/api/v1/bookings/{taken}/cancel", json={"reason": "改期"}, headers=city["auth"]
+    )
+    assert cancelled.status_code == 200, cancelled.get_data(as_text=True)
+    assert search(client, start, end) == ["羽毛球馆", "体育馆"]
+
+
+def test_every_change_to_venues_shows_in_the_next_search(client, city, db, make):
+    start, end = soon(3, 19), soon(3, 20)
+    both = ["羽毛球馆", "体育馆"]
+    assert search(client, start, end) == both
+    court, hall, unit, committee = city["court"], city["hall"], city["unit"], city["committee"]
+
+    court.hours = [OpeningHours(weekday=d, start_min=8 * 60, end_min=12 * 60) for d in range(7)]
+    db.commit()
+    assert search(client, start, end) == ["体育馆"]  # closes at noon now
+    court.hours = [OpeningHours(weekday=d, start_min=8 * 60, end_min=22 * 60) for d in range(7)]
+    db.commit()
+    assert search(client, start, end) == both
+
+    db.add(Closure(venue_id=hall.id, start_at=end - timedelta(minutes=1), end_at=end, reason="x"))
+    db.commit()
+    assert search(client, start, end) == ["羽毛球馆"]
+    db.execute(Closure.__table__.delete())
+    db.commit()
+    assert search(client, start, end) == both
+
+    hall.published = False
+    db.commit()
+    assert search(client, start, end) == ["羽毛球馆"]  # a booker no longer sees it
+    hall.published = True
+    court.lon = 119.60  # moved out of the circle
+    db.commit()
+    assert search(client, start, end) == ["体育馆"]
+    court.lon = 119.4263
+    hall.capacity_units = 1
+    db.commit()
+    assert search(client, start, end, units="2") == []
+    unit.status = "suspended"
+    db.commit()
+    assert search(client, start, end) == []
+    unit.status = "active"
+    db.commit()
+    assert search(client, start, end) == both
+
+    late = (soon(3, 22, 30), soon(3, 23, 30))  # after 22:00 in Shanghai, 15:30 in Berlin
+    assert search(client, *late) == []
+    committee.timezone = "Europe/Berlin"
+    db.commit()
+    assert search(client, *late) == both
+
+    make.venue(unit, name="新馆", hours="Mon-Sun 08:00-22:00", lon=119.4253, lat=32.1975)
+    db.commit()
+    assert search(client, start, end)[0] == "新馆"
+
+
+def test_an_allocation_longer_than_a_day_still_holds_its_unit(client, city, wdb):
+    """Read through the partial index of long allocations: it starts days before the
+    window, far outside the day's width the short ones are read over."""
+    start, end = soon(4, 19), soon(4, 20)
+    long_start, long_end = start - timedelta(days=3), end + timedelta(days=1)
+    booking = Booking(
+        venue_id=city["court"].id,
+        group_id=city["group"].id,
+        start_at=long_start,
+        end_at=long_end,
+        status=BookingStatus.CONFIRMED.value,
+    )
+    wdb.add(booking)
+    wdb.flush()
+    wdb.add(
+        BookingAllocation(
+            booking_id=booking.id,
+            venue_id=city["court"].id,
+            unit_no=1,
+            start_at=long_start,
+            end_at=long_end,
+        )
+    )
+    wdb.commit()
+    assert search(client, start, end) == ["体育馆"]
+    assert search(client, long_end, long_end + timedelta(hours=1)) == ["羽毛球馆", "体育馆"]
+
+
+def test_live_at_is_the_engines_live_condition(city, wdb):
+    """The search's condition without an IN list picks the same bookings as the engine's."""
+    now = datetime.now(UTC)
+    day = soon(5, 9)
+    holds = (None, now - timedelta(minutes=1), now + timedelta(minutes=1))
+    i = 0
+    for status in BookingStatus:
+        for hold in holds:
+            wdb.add(
+                Booking(
+                    venue_id=city["court"].id,
+                    group_id=city["group"].id,
+                    start_at=day + timedelta(hours=i),
+                    end_at=day + timedelta(hours=i, minutes=30),
+                    status=status.value,
+                    hold_expires_at=hold,
+                )
+            )
+            i += 1
+    wdb.commit()
+    ours = set(wdb.scalars(select(Booking.id).where(availability.live_at(now))))  # type: ignore[arg-type]
+    engines = set(wdb.scalars(select(Booking.id).where(capacity.live_condition(now))))
+    assert ours == engines
+    assert 0 < len(ours) < i
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin", "America/Sao_Paulo"])
+def test_opening_on_a_local_day_is_the_engines_answer(zone):
+    """:func:`availability.is_open` decides a window within one local day on that weekday's
+    merged ranges: the same answer as :func:`is_open_throughout`, over random weekly hours
+    and windows, on days the clock changes and windows that reach midnight."""
+    tz = ZoneInfo(zone)
+    rnd = random.Random(22)
+    days = [date(2030, 3, 31), date(2030, 10, 27), date(2030, 11, 3), date(2030, 6, 12)]
+    days += [date(2030, 1, 1) + timedelta(days=rnd.randrange(365)) for _ in range(8)]
+    checked = 0
+    for _ in range(300):
+        ranges = []
+        for weekday in range(7):
+            at = 0
+            while at < 1440 and rnd.random() < 0.7:
+                a = at + rnd.choice((0, 0, 30, 60, 90))
+                b = min(1440, a + rnd.choice((30, 60, 120, 240, 600)))
+                if a < b:
+                    ranges.append(OpeningRange(weekday, a, b))
+                at = b
+        raw = ",".join(f"{r.weekday}:{r.start_min}-{r.end_min}" for r in ranges)
+        day = rnd.choice(days)
+        a = rnd.randrange(0, 1440, 15)
+        b = min(1440, a + rnd.choice((15, 60, 120, 240, 1440)))
+        start, end = local_instant(day, a, tz), local_instant(day, b, tz)
+        expected = is_open_throughout(sorted(ranges), [], start, end, tz)
+        assert availability.is_open(zone, raw, start, end) == expected, (raw, start, end)
+        checked += expected
+    assert checked > 10  # some windows were open, not only refusals
