@@ -15,17 +15,18 @@ only the token and the allocations of the venues in its circle (bench/booking_be
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Lock
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from mapservice.core.geo import EARTH_RADIUS_M
 from mapservice.models import Closure, Committee, OpeningHours, SearchEpoch, Unit, Venue
 from mapservice.policy import venue_is_open
 
@@ -63,21 +64,39 @@ class Entry:
         return any(a < end and b > start for a, b in self.closures)
 
 
+class _Typed:
+    """The venues of one type, sorted by latitude, with their columns as arrays."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        entries.sort(key=lambda e: (e.lat, e.id))
+        self.entries = entries
+        self.lats = np.array([e.lat for e in entries], dtype=float)
+        self.lons = np.array([e.lon for e in entries], dtype=float)
+        self.capacity = np.array([e.capacity_units for e in entries], dtype=np.int64)
+        self.public = np.array([e.public and not e.retired for e in entries], dtype=bool)
+
+    def band(self, lat_lo: float, lat_hi: float) -> tuple[int, int]:
+        """The positions of latitudes within ``[lat_lo, lat_hi]``."""
+        lo = int(np.searchsorted(self.lats, lat_lo, side="left"))
+        return lo, int(np.searchsorted(self.lats, lat_hi, side="right"))
+
+
 @dataclass
 class Catalogue:
     """Every venue of one database, under one token; by type, sorted by latitude."""
 
     token: int
     entries: dict[int, Entry]
-    _by_type: dict[str, tuple[list[float], list[Entry]]] = field(default_factory=dict)
+    _by_type: dict[str, _Typed] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         groups: dict[str, list[Entry]] = defaultdict(list)
         for e in self.entries.values():
             groups[e.type].append(e)
-        for vtype, entries in groups.items():
-            entries.sort(key=lambda e: (e.lat, e.id))
-            self._by_type[vtype] = ([e.lat for e in entries], entries)
+        self._by_type = {vtype: _Typed(entries) for vtype, entries in groups.items()}
+
+    def _types(self, types: Sequence[str]) -> list[_Typed]:
+        return [t for v in dict.fromkeys(types or self._by_type) if (t := self._by_type.get(v))]
 
     def in_box(
         self,
@@ -89,16 +108,54 @@ class Catalogue:
     ) -> list[Entry]:
         """The venues of ``types`` (any type when empty) inside the box, bounds included."""
         out: list[Entry] = []
-        for vtype in types or list(self._by_type):
-            got = self._by_type.get(vtype)
-            if got is None:
-                continue
-            lats, entries = got
-            for i in range(bisect.bisect_left(lats, lat_lo), bisect.bisect_right(lats, lat_hi)):
-                e = entries[i]
+        for typed in self._types(types):
+            lo, hi = typed.band(lat_lo, lat_hi)
+            for i in range(lo, hi):
+                e = typed.entries[i]
                 if lon_lo <= e.lon <= lon_hi:
                     out.append(e)
         return out
+
+    def public_in_box(
+        self,
+        types: Sequence[str],
+        box: tuple[float, float, float, float],
+        least: int,
+        near: tuple[float, float],
+        limit_m: float,
+    ) -> list[Entry]:
+        """:meth:`in_box` (``box``: lat_lo, lat_hi, lon_lo, lon_hi) narrowed to the public
+        venues, not retired, of at least ``least`` units, no farther than a little over
+        ``limit_m`` from ``near`` (lon, lat) by an approximate distance computed for the
+        whole box at once: the caller measures the exact distance of those returned."""
+        lat_lo, lat_hi, lon_lo, lon_hi = box
+        lon0, lat0 = np.radians(near[0]), np.radians(near[1])
+        out: list[Entry] = []
+        for typed in self._types(types):
+            lo, hi = typed.band(lat_lo, lat_hi)
+            if lo >= hi:
+                continue
+            lons = typed.lons[lo:hi]
+            lats = np.radians(typed.lats[lo:hi])
+            a = (
+                np.sin((lats - lat0) / 2) ** 2
+                + np.cos(lat0) * np.cos(lats) * np.sin((np.radians(lons) - lon0) / 2) ** 2
+            )
+            approx = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+            keep = (
+                (lons >= lon_lo)
+                & (lons <= lon_hi)
+                & typed.public[lo:hi]
+                & (typed.capacity[lo:hi] >= least)
+                & (approx <= limit_m + _SLACK_M)
+            )
+            out.extend(typed.entries[lo + i] for i in np.flatnonzero(keep))
+        return out
+
+
+#: How much farther than the radius the approximate distance may put a venue and still have
+#: its exact distance measured: far more than the two computations can differ.
+_SLACK_M = 1.0
 
 
 _TOKEN = select(SearchEpoch.token).where(SearchEpoch.id == 1)
