@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from mapservice.booking import capacity
 from mapservice.booking.loading import venue_tz
@@ -82,10 +83,9 @@ def _held(dialect: str, *, long: bool) -> ColumnElement[Any]:
     ``w_lo`` (the window's start less a day), so the (venue_id, start_at, end_at) index is read
     over a day's width, not the venue's whole past; the long ones are read through their
     partial index (:data:`LONG_ALLOCATION_SQL`)."""
+    bound: ColumnElement[bool] | TextClause
     if long:
-        bound: ColumnElement[bool] = text(
-            LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations.")
-        )
+        bound = text(LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations."))
     else:
         bound = BookingAllocation.start_at > bindparam("w_lo", type_=UTCDateTime())
     return (
@@ -211,7 +211,7 @@ def _held_flat(dialect: str) -> Any:
         listed = func.json_each(bindparam("ids", type_=String())).table_valued("value")
         wanted = BookingAllocation.venue_id.in_(select(listed.c.value))
 
-    def part(bound: ColumnElement[bool]) -> Select[Any]:
+    def part(bound: ColumnElement[bool] | TextClause) -> Any:
         return (
             select(BookingAllocation.venue_id, BookingAllocation.unit_no)
             .join(Booking, Booking.id == BookingAllocation.booking_id)

@@ -192,8 +192,8 @@ def _load(conn: Connection, token: int) -> Catalogue:
     for vid, weekday, a, b in conn.execute(_HOURS):
         hours[vid].append((weekday, a, b))
     closures: dict[int, list[Interval]] = defaultdict(list)
-    for vid, a, b in conn.execute(_CLOSURES):
-        closures[vid].append((a, b))
+    for vid, since, until in conn.execute(_CLOSURES):
+        closures[vid].append((since, until))
     texts: dict[str, str] = {}  # one string per weekly pattern
     entries: dict[int, Entry] = {}
     for r in conn.execute(_VENUES):
@@ -220,7 +220,7 @@ def _load(conn: Connection, token: int) -> Catalogue:
 def kept(session: Session) -> Catalogue | None:
     """The catalogue last read from ``session``'s database, whatever its token (check it:
     :func:`mapservice.booking.availability.held_units` reads the token with the allocations)."""
-    return _KEPT.get(str(session.get_bind().url))
+    return _KEPT.get(str(session.connection().engine.url))
 
 
 def token(session: Session) -> int | None:

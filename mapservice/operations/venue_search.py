@@ -267,9 +267,10 @@ def _find_kept(
             ok = availability.open_in(e.hours_raw, window)
         else:
             key = (e.timezone, e.hours_raw)
-            ok = decided.get(key)
-            if ok is None:
-                ok = decided[key] = availability.is_open(e.timezone, e.hours_raw, start, end)
+            known = decided.get(key)
+            if known is None:
+                known = decided[key] = availability.is_open(e.timezone, e.hours_raw, start, end)
+            ok = known
         if ok:
             open_.append(e)
     held, token = availability.held_units(session, [e.id for e in open_], start, end, now)
