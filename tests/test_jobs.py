@@ -416,3 +416,82 @@ def test_a_wrong_digest_hours_setting_fails_the_run_with_a_clear_message(
             "ValueError: MAPSERVICE_DIGEST_HOURS must be local hours START-END with"
             f" 0 <= START < END <= 24 (e.g. 8-20), or off; not {bad!r}"
         )
+
+
+def test_the_digest_is_mailed_to_the_units_secretaries_and_shown_in_the_app(
+    engine: Engine, database_url: str, annex: dict[str, Any], tmp_path: Path
+) -> None:
+    """Through the app the worker runs in: the digest's notice is e-mailed once it commits
+    (to the unit's secretary, one line per request, a weekly series' three dates one line),
+    and the secretary reads the same lines on the notifications page."""
+    import email
+    from email.policy import default
+
+    from mapservice import create_app
+    from tests.conftest import login
+    from tests.test_booking_web import SmtpStub
+
+    first = NOW + timedelta(days=1, hours=2)
+    with make_sessionmaker(engine, write=True)() as s:
+        booking_engine.book_series(
+            s,
+            annex["booker"],
+            annex["annex"].id,
+            annex["group"].id,
+            first,
+            first + timedelta(hours=1),
+            freq="weekly",
+            count=3,
+            now=NOW,
+        )
+        s.commit()
+    single = _book(engine, annex, "annex", NOW + timedelta(hours=4), NOW)
+    stub = SmtpStub()
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "digest-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path,
+            "WTF_CSRF_ENABLED": False,
+            "MAPSERVICE_SMTP_HOST": "127.0.0.1",
+            "MAPSERVICE_SMTP_PORT": stub.port,
+            "BABEL_DEFAULT_LOCALE": "en",
+            "DIGEST_HOURS": "0-24",
+            "PUBLIC_URL": "https://booking.example.org",
+        }
+    )
+    try:
+        with app.app_context():
+            result = jobs.run_job(
+                app.extensions["db_write_sessionmaker"],
+                jobs.JOBS["digest_requests"],
+                app.config,
+                holder="w",
+                now=NOW,
+                force=True,
+            )
+        assert result.counts == {"digests": 1, "requests": 4}, result
+        (to, raw), *rest = stub.messages
+        client = app.test_client()
+        client.set_cookie("lang", "en")
+        assert login(client, annex["sec"].username).status_code == 302
+        page = client.get("/notifications").get_data(as_text=True)
+    finally:
+        stub.close()
+        app.extensions["db_engine"].dispose()
+    tz = ZoneInfo("Asia/Shanghai")
+    venue, group = annex["annex"].name, annex["group"].name
+    lines = [
+        "New requests waiting for your approval: 2",
+        f"- {venue} on {(NOW + timedelta(hours=4)).astimezone(tz):%Y-%m-%d %H:%M}, for {group}",
+        f"- {venue}: 3 dates from {first.astimezone(tz):%Y-%m-%d %H:%M}, for {group}",
+        "Approve or decline them here: https://booking.example.org/bookings/requests",
+    ]
+    assert rest == [] and to == [annex["sec"].email]
+    msg = email.message_from_bytes(raw, policy=default)
+    assert msg["Subject"] == "Venue booking: New requests waiting for your approval: 2"
+    assert msg.get_content().splitlines() == lines
+    assert "\n".join(lines) in page
+    made = _digests(engine, annex["unit_id"])
+    assert len(made) == 1 and len(made[0]["ids"]) == 4 and single in made[0]["ids"]
