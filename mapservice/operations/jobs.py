@@ -124,6 +124,19 @@ def no_shows(ctx: Context) -> dict[str, int]:
     return {"no_shows": marked}
 
 
+def digest_requests(ctx: Context) -> dict[str, int]:
+    """Hourly, within working hours: each unit's digest of the new requests to its venues
+    (:mod:`mapservice.operations.digest`)."""
+    from mapservice.operations.digest import send_digests
+
+    return send_digests(
+        ctx.sessions,
+        ctx.now,
+        ctx.settings.get("DIGEST_HOURS", "8-20"),
+        ctx.settings.get("PUBLIC_URL"),
+    )
+
+
 BACKUP_NAME = re.compile(r"^mapservice-\d{8}T\d{6}Z\.(db|dump)$")
 
 
@@ -150,6 +163,8 @@ JOBS: dict[str, Job] = {
         Job("expire_holds", expire, every=timedelta(minutes=5)),
         Job("send_reminders", remind, every=timedelta(hours=1)),
         Job("mark_no_shows", no_shows, every=timedelta(minutes=15)),
+        # Looks every 15 minutes; each unit gets at most one digest per local clock hour.
+        Job("digest_requests", digest_requests, every=timedelta(minutes=15)),
         Job("backup", backup, at_hour="BACKUP_HOUR", lease=timedelta(hours=2)),
     )
 }
