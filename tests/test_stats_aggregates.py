@@ -260,3 +260,73 @@ def test_without_the_trigger_the_recount_check_fails(db, town):
     db.commit()
     _assert_fresh(db)
     assert agg.stored(db)["booked_s"].sum() == 0
+
+
+@pytest.mark.parametrize("tz_name", ["Asia/Shanghai", "Europe/London"])
+def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, town, tz_name):
+    """Every figure of the dashboard but the median lead time — per venue, in total, the
+    heatmap, sharing by unit, the weekly trend — from the daily aggregates equals the same
+    figure from the booking rows, for whole-day periods (London: one spanning a clock
+    change)."""
+    from mapservice.stats import daily
+
+    committee, units, groups, venues = town
+    committee.timezone = tz_name
+    db.commit()
+    tz = ZoneInfo(tz_name)
+    rnd = random.Random(17)
+    for _ in range(200):
+        booking = _random_booking(rnd, venues, groups)
+        shift = timedelta(days=rnd.randrange(0, 30))
+        booking.start_at += shift
+        booking.end_at += shift
+        db.add(booking)
+    for _ in range(4):
+        start = BASE + timedelta(days=rnd.randrange(0, 30), hours=rnd.randrange(24))
+        db.add(
+            Closure(
+                venue_id=rnd.choice(venues).id, start_at=start, end_at=start + timedelta(hours=7)
+            )
+        )
+    db.commit()
+    for first, last in (
+        (date(2026, 3, 2), date(2026, 4, 5)),
+        (date(2026, 3, 11), date(2026, 3, 11)),
+    ):
+        period = Period("custom", first, last, tz)
+        rows = build_report(db, Scope(committee.id), period, now=datetime(2027, 1, 1, tzinfo=tz))
+        days = daily.figures(db, Scope(committee.id), period)
+        assert rows.totals["booked_cap_hours"] > 0
+        columns = [*m_summed(), "utilization", "realized_utilization", "sharing_rate"]
+        columns += ["no_show_rate", "cancellation_rate"]
+        pd.testing.assert_frame_equal(
+            days.venues[columns], rows.venues[columns], check_dtype=False, rtol=1e-12
+        )
+        for key, value in rows.totals.items():
+            if key != "lead_days":
+                assert days.totals[key] == pytest.approx(value, rel=1e-12), key
+        np.testing.assert_allclose(days.heat.to_numpy(), rows.heat.to_numpy(), atol=1e-9)
+        sharing = ["name", "venues", "booked_cap_hours", "shared_cap_hours"]
+        sharing += ["used_elsewhere_cap_hours", "sharing_rate"]
+        pd.testing.assert_frame_equal(
+            days.sharing[sharing].sort_index(),
+            rows.sharing[sharing].sort_index(),
+            check_dtype=False,
+        )
+        pd.testing.assert_frame_equal(days.trend, rows.trend, check_dtype=False, rtol=1e-12)
+    # a secretary's scope and one venue type alike
+    period = Period("custom", date(2026, 3, 2), date(2026, 3, 15), tz)
+    for scope in (Scope(committee.id, units[1].id), Scope(committee.id, venue_type="badminton")):
+        rows = build_report(db, scope, period, now=datetime(2027, 1, 1, tzinfo=tz))
+        days = daily.figures(db, scope, period)
+        assert days.totals["booked_cap_hours"] == pytest.approx(rows.totals["booked_cap_hours"])
+        assert days.totals["venues"] == rows.totals["venues"]
+    # a period cut inside a day is not the aggregates' to answer
+    with pytest.raises(ValueError, match="whole days"):
+        daily.figures(db, Scope(committee.id), period.until(datetime(2026, 3, 3, 12, tzinfo=tz)))
+
+
+def m_summed() -> list[str]:
+    from mapservice.stats.measures import SUMMED
+
+    return list(SUMMED)
