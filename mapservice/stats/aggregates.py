@@ -21,7 +21,7 @@ triggers could not compute: the triggers log, Python counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -242,9 +242,11 @@ def _zones(session: Session, venue_ids: Iterable[int] | None) -> dict[int, ZoneI
     return {v: ZoneInfo(tz) for v, tz in session.execute(stmt)}
 
 
-def _venue_spans(session: Session, venue_ids: list[int] | None) -> list[tuple[int, Any, Any]]:
-    """(venue, first start, last end) of every booking of the venues (all when None), and the
-    days the aggregates already hold for them (as instants: a day's noon)."""
+def _venue_spans(
+    session: Session, venue_ids: list[int] | None
+) -> tuple[list[tuple[int, datetime, datetime]], list[tuple[int, int, int]]]:
+    """(venue, first start, last end) of the bookings of each of the venues (all when None),
+    and (venue, first day, last day) the aggregates hold for each."""
     stmt = select(Booking.venue_id, func.min(Booking.start_at), func.max(Booking.end_at)).group_by(
         Booking.venue_id
     )
@@ -254,14 +256,14 @@ def _venue_spans(session: Session, venue_ids: list[int] | None) -> list[tuple[in
     if venue_ids is not None:
         stmt = stmt.where(Booking.venue_id.in_(venue_ids))
         held = held.where(venue_day_usage.c.venue_id.in_(venue_ids))
-    out: list[tuple[int, Any, Any]] = [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
-    out += [("days", v, (a, b)) for v, a, b in session.execute(held)]  # type: ignore[misc]
-    return out
+    booked = [(int(v), a, b) for v, a, b in session.execute(stmt)]
+    days = [(int(v), int(a), int(b)) for v, a, b in session.execute(held)]
+    return booked, days
 
 
-def stale_targets(session: Session, entries: list[Any]) -> list[Target]:
+def stale_targets(session: Session, entries: Sequence[Any]) -> list[Target]:
     """The (venue, day) pairs the log entries name, by time zone."""
-    ranges: list[tuple[int, Any, Any]] = []  # venue, start, end (None: all its days)
+    ranges: list[tuple[int, datetime, datetime]] = []
     whole: set[int] = set()
     everything = False
     groups: list[int] = []
@@ -276,17 +278,20 @@ def stale_targets(session: Session, entries: list[Any]) -> list[Target]:
             ranges.append((venue_id, start_at, end_at))
     if groups:
         ranges += [
-            tuple(r)  # type: ignore[misc]
-            for r in session.execute(
+            (int(v), a, b)
+            for v, a, b in session.execute(
                 select(Booking.venue_id, Booking.start_at, Booking.end_at).where(
                     Booking.group_id.in_(groups)
                 )
             )
         ]
-    spans = (
-        _venue_spans(session, None if everything else sorted(whole)) if everything or whole else []
+    booked, held = (
+        _venue_spans(session, None if everything else sorted(whole))
+        if everything or whole
+        else ([], [])
     )
-    venues = {r[0] for r in ranges} | whole | {s[1] if s[0] == "days" else s[0] for s in spans}
+    ranges += booked
+    venues = {r[0] for r in ranges} | whole | {h[0] for h in held}
     zones = _zones(session, None if everything else venues)
     pairs: dict[str, list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]] = {}
 
@@ -301,19 +306,8 @@ def stale_targets(session: Session, entries: list[Any]) -> list[Target]:
         tz = zones.get(venue)
         if tz is not None:
             add(venue, local_day(start_at, tz), local_day(end_at - timedelta(microseconds=1), tz))
-    for span in spans:
-        if span[0] == "days":
-            _tag, venue, (a, b) = span
-            add(venue, int(a), int(b))
-        else:
-            venue, start_at, end_at = span
-            tz = zones.get(venue)
-            if tz is not None:
-                add(
-                    venue,
-                    local_day(start_at, tz),
-                    local_day(end_at - timedelta(microseconds=1), tz),
-                )
+    for venue, first, last in held:
+        add(venue, first, last)
     out = []
     for key, parts in pairs.items():
         frame = pd.DataFrame(
@@ -329,10 +323,12 @@ def stale_targets(session: Session, entries: list[Any]) -> list[Target]:
 # ---------------------------------------------------------------------------- writing
 
 
-def _replace(session: Session, target: Target, rows: pd.DataFrame) -> None:
-    """Delete the target's days from the aggregates and write ``rows`` in their place."""
+def _replace(session: Session, target: Target, rows: pd.DataFrame, *, clear: bool = True) -> None:
+    """Delete the target's days from the aggregates (unless ``clear`` is false: none held)
+    and write ``rows`` in their place."""
     conn = session.connection()
-    for venue, days in target.pairs.groupby("venue_id")["day"]:
+    held = target.pairs.groupby("venue_id")["day"] if clear else []
+    for venue, days in held:
         ordered = np.sort(days.to_numpy())
         # contiguous runs of days: one delete each
         breaks = np.flatnonzero(np.diff(ordered) != 1)
@@ -345,12 +341,31 @@ def _replace(session: Session, target: Target, rows: pd.DataFrame) -> None:
                     venue_day_usage.c.day.between(int(a), int(b)),
                 )
             )
-    records = rows[list(COLUMNS)].astype("int64").to_dict("records")
-    for i in range(0, len(records), _CHUNK):
-        conn.execute(insert(venue_day_usage), records[i : i + _CHUNK])
+    _write(session, rows)
 
 
-def refresh(session: Session) -> int:
+def _write(session: Session, rows: pd.DataFrame) -> None:
+    """Append ``rows`` to the aggregates: COPY on PostgreSQL, one prepared statement run for
+    all rows on SQLite (plain integers, no ORM or per-row dictionaries)."""
+    if rows.empty:
+        return
+    values = rows[list(COLUMNS)].to_numpy(dtype="int64").tolist()
+    names = ", ".join(COLUMNS)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cur, cur.copy(f"COPY venue_day_usage ({names}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in COLUMNS)
+    sql = f"INSERT INTO venue_day_usage ({names}) VALUES ({marks})"  # noqa: S608 - constants
+    for i in range(0, len(values), 50_000):
+        conn.exec_driver_sql(sql, [tuple(r) for r in values[i : i + 50_000]])
+
+
+def refresh(session: Session, *, _emptied: bool = False) -> int:
     """Recount the days the log names, from the rows, and clear those entries (in the
     session's transaction: the caller commits). Returns how many entries were cleared.
 
@@ -368,7 +383,7 @@ def refresh(session: Session) -> int:
     if not entries:
         return 0
     for target in stale_targets(session, entries):
-        _replace(session, target, count_days(session, target))
+        _replace(session, target, count_days(session, target), clear=not _emptied)
     ids = [e[0] for e in entries]
     conn = session.connection()
     for i in range(0, len(ids), _CHUNK):
@@ -383,7 +398,7 @@ def rebuild(session: Session) -> int:
     conn.execute(delete(venue_day_stale))
     conn.execute(delete(venue_day_usage))
     conn.execute(insert(venue_day_stale).values(venue_id=None))
-    refresh(session)
+    refresh(session, _emptied=True)
     return int(session.execute(select(func.count()).select_from(venue_day_usage)).scalar_one())
 
 
