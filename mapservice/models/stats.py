@@ -34,6 +34,8 @@ venue_day_usage = Table(
     Column("realized_s", BigInteger, nullable=False),
     *(Column(name, BigInteger, nullable=False) for name in HOUR_COLUMNS),
     *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
+    # SQLite: rows stored in key order (a year of venues is read as ranges of the key).
+    sqlite_with_rowid=False,
 )
 
 venue_day_stale = Table(

@@ -117,6 +117,7 @@ def upgrade() -> None:
         *(sa.Column(h, sa.BigInteger(), nullable=False) for h in HOURS),
         *(sa.Column(c, sa.Integer(), nullable=False) for c in COUNTS),
         sa.PrimaryKeyConstraint("venue_id", "day", "group_unit_id"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "venue_day_stale",
