@@ -330,3 +330,24 @@ def m_summed() -> list[str]:
     from mapservice.stats.measures import SUMMED
 
     return list(SUMMED)
+
+
+def test_the_worker_job_counts_what_changed(db, town, engine):
+    from datetime import UTC
+
+    from sqlalchemy.orm import sessionmaker
+
+    from mapservice.operations import jobs
+
+    _committee, _units, groups, venues = town
+    rnd = random.Random(2)
+    for _ in range(10):
+        db.add(_random_booking(rnd, venues, groups))
+    db.commit()
+    assert "refresh_stats" in jobs.JOBS
+    ctx = jobs.Context(sessionmaker(bind=engine), datetime.now(UTC), {})
+    assert jobs.JOBS["refresh_stats"].run(ctx) == {"changes": 10}
+    db.rollback()
+    assert db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one() == 0
+    pd.testing.assert_frame_equal(agg.stored(db), agg.recount(db))
+    assert agg.stored(db)["bookings"].sum() == 10

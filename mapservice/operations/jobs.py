@@ -144,6 +144,17 @@ def backup(ctx: Context) -> dict[str, int]:
     return {"written": 1, "removed": max(0, len(backups) - keep)}
 
 
+def refresh_stats(ctx: Context) -> dict[str, int]:
+    """Recount the statistics' daily aggregates of the days changed since the last count
+    (:func:`mapservice.stats.aggregates.refresh`), so the log of changes stays short."""
+    from mapservice.stats.aggregates import refresh
+
+    with ctx.sessions() as session:
+        counted = refresh(session)
+        session.commit()
+    return {"changes": counted}
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -151,6 +162,7 @@ JOBS: dict[str, Job] = {
         Job("send_reminders", remind, every=timedelta(hours=1)),
         Job("mark_no_shows", no_shows, every=timedelta(minutes=15)),
         Job("backup", backup, at_hour="BACKUP_HOUR", lease=timedelta(hours=2)),
+        Job("refresh_stats", refresh_stats, every=timedelta(minutes=5)),
     )
 }
 

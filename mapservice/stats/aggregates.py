@@ -51,6 +51,8 @@ _BOOKED = (STATUSES.index("confirmed"), STATUSES.index("completed"))
 _COMPLETED = STATUSES.index("completed")
 _CANCELLED = STATUSES.index("cancelled")
 _NO_SHOW = STATUSES.index("no_show")
+#: The advisory lock that serializes refreshes on PostgreSQL.
+_REFRESH_LOCK = 22_0022
 #: Rows written per statement.
 _CHUNK = 5000
 
@@ -371,6 +373,10 @@ def refresh(session: Session, *, _emptied: bool = False) -> int:
 
     Only the entries read here are cleared: one a concurrent transaction logs meanwhile stays
     for the next refresh."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One refresh at a time (the worker's job, a report's): two recounting the same day
+        # would both write its row. SQLite's writers take turns anyway.
+        session.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
     entries = session.execute(
         select(
             venue_day_stale.c.id,
