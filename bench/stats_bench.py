@@ -64,10 +64,11 @@ def _stats_ours(session: Session, scope: Any, period: Any) -> dict[str, Any]:
 
 
 def _stats_daily(session: Session, scope: Any, period: Any) -> dict[str, Any]:
-    """The same figures from the daily aggregates (what the target is judged on)."""
+    """The same figures from the daily aggregates (what the target is judged on; no weekly
+    trend, as the row-level path here computes none)."""
     from mapservice.stats import daily
 
-    fig = daily.figures(session, scope, period)
+    fig = daily.figures(session, scope, period, trend=False)
     return {
         "utilization": fig.totals["utilization"],
         "sharing_rate": fig.totals["sharing_rate"],

@@ -32,6 +32,13 @@ from mapservice.stats.frames import (
 from mapservice.stats.periods import Period
 
 u = venue_day_usage.c
+TREND_COLUMNS = (
+    "open_cap_hours",
+    "booked_cap_hours",
+    "realized_cap_hours",
+    "utilization",
+    "realized_utilization",
+)
 
 
 @dataclass
@@ -60,9 +67,11 @@ def _scoped(scope: Scope, d0: int, d1: int, *columns: Any) -> Any:
     )
 
 
-def figures(session: Session, scope: Scope, period: Period, *, fresh: bool = True) -> DailyFigures:
+def figures(
+    session: Session, scope: Scope, period: Period, *, fresh: bool = True, trend: bool = True
+) -> DailyFigures:
     """The figures of ``period`` (whole local days) for ``scope`` from the daily aggregates
-    (``fresh``: recount stale days first)."""
+    (``fresh``: recount stale days first; ``trend`` false: no weekly trend, an empty one)."""
     if fresh:
         refresh(session)
     d0, d1 = _days(period)
@@ -130,8 +139,12 @@ def figures(session: Session, scope: Scope, period: Period, *, fresh: bool = Tru
         columns=pd.RangeIndex(24, name="hour"),
         dtype="float64",
     )
-    trend = _trend(session, scope, period, d0, d1, table, clock)
-    return DailyFigures(table, totals, heat_frame, sharing, trend)
+    weekly = (
+        _trend(session, scope, period, d0, d1, table, clock)
+        if trend
+        else pd.DataFrame(columns=["week", *TREND_COLUMNS])
+    )
+    return DailyFigures(table, totals, heat_frame, sharing, weekly)
 
 
 def _totals(table: pd.DataFrame) -> dict[str, float]:
