@@ -107,6 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from mapservice.cli import maps as cli_maps
     from mapservice.cli import seed as cli_seed
     from mapservice.cli import serve as cli_serve
+    from mapservice.cli import stats as cli_stats
     from mapservice.cli import tokens as cli_tokens
     from mapservice.cli import users as cli_users
     from mapservice.cli import venues as cli_venues
@@ -127,6 +128,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli_audit,
         cli_applications,
         cli_worker,
+        cli_stats,
     ):
         commands.init_app(app)
     return app

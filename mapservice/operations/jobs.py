@@ -157,6 +157,17 @@ def backup(ctx: Context) -> dict[str, int]:
     return {"written": 1, "removed": max(0, len(backups) - keep)}
 
 
+def refresh_stats(ctx: Context) -> dict[str, int]:
+    """Recount the statistics' daily aggregates of the days changed since the last count
+    (:func:`mapservice.stats.aggregates.refresh`), so the log of changes stays short."""
+    from mapservice.stats.aggregates import refresh
+
+    with ctx.sessions() as session:
+        counted = refresh(session)
+        session.commit()
+    return {"changes": counted}
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -166,6 +177,7 @@ JOBS: dict[str, Job] = {
         # Looks every 15 minutes; each unit gets at most one digest per local clock hour.
         Job("digest_requests", digest_requests, every=timedelta(minutes=15)),
         Job("backup", backup, at_hour="BACKUP_HOUR", lease=timedelta(hours=2)),
+        Job("refresh_stats", refresh_stats, every=timedelta(minutes=5)),
     )
 }
 

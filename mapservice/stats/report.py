@@ -21,6 +21,7 @@ from mapservice.core.coverage import Coverage, coverage
 from mapservice.core.geo import area_km2
 from mapservice.core.i18n import _, lang
 from mapservice.models import Area, Venue
+from mapservice.policy import venues_public
 from mapservice.stats import measures as m
 from mapservice.stats.frames import (
     Scope,
@@ -205,12 +206,10 @@ def build_report(
 
 
 def coverage_points(session: Session, scope: Scope, venue_type: str) -> list[tuple[float, float]]:
-    """Every published venue of the type in scope (not only those with hours), WGS-84."""
+    """Every public venue of the type in scope (published, not retired, unit admitted: as
+    every other figure counts them; not only those with hours), WGS-84."""
     stmt = select(Venue.lon, Venue.lat).where(
-        Venue.committee_id == scope.committee_id,
-        Venue.type == venue_type,
-        Venue.published.is_(True),
-        Venue.retired.is_(False),
+        Venue.committee_id == scope.committee_id, Venue.type == venue_type, venues_public()
     )
     if scope.unit_id is not None:
         stmt = stmt.where(Venue.unit_id == scope.unit_id)
