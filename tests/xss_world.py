@@ -58,6 +58,8 @@ class World:
     clients: dict[str, Any] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     venue_ids: list[int] = field(default_factory=list)
+    unit_ids: list[int] = field(default_factory=list)
+    group_ids: list[int] = field(default_factory=list)
     activity_ids: list[int] = field(default_factory=list)
     feed_secret: str = ""
 
@@ -94,6 +96,8 @@ def build(session: Session, engine: Engine, areas: Any, app: Any) -> World:
             )  # fmt: skip
         )
     session.commit()
+    world.unit_ids = [u.id for u in units]
+    world.group_ids = [g.id for g in groups]
     booker = create_user(
         session, admin, committee, username=USERNAMES["booker"], password=PASSWORD,
         role="booker", groups=groups,
