@@ -54,6 +54,13 @@ TRAP = (
     " var t = window.top; (t.__xss = t.__xss || []).push([n, location.pathname]); };"
 )
 SKIP_PREFIXES = ("/static/", "/vendor/", "/tiles/", "/logout", "/map/one-map.js")
+#: Charts drawn from numbers and the service's own words only (days, hours, venue types,
+#: streets from the geodata): no user text to escape, and a second each to draw. The charts
+#: that name venues, units or activities' streets are fetched.
+NO_USER_TEXT = re.compile(
+    r"/chart/(trend|heatmap|by_type|sharing|map_density|map_utilization|map_coverage"
+    r"|fulfilment|participants|fill_rate)\.(svg|png)$"
+)
 BINARY = re.compile(r"\.(pdf|png|xlsx|zip)$")
 JS_URL = re.compile(r"""(?:href|src|action|formaction)\s*=\s*["']?\s*javascript:""", re.I)
 
@@ -167,7 +174,7 @@ def _keep(href: str, base: str) -> str | None:
     parts = urlsplit(urljoin(base, href))
     if parts.netloc not in ("", "localhost") or parts.path.startswith(SKIP_PREFIXES):
         return None
-    if BINARY.search(parts.path):
+    if BINARY.search(parts.path) or NO_USER_TEXT.search(parts.path):
         return None
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"]
     return parts.path + (f"?{urlencode(sorted(query))}" if query else "")
@@ -369,6 +376,7 @@ urls.forEach(function (u) {
   f.onload = function () { if (--left === 0) setTimeout(done, 600); };
   f.src = u; document.body.appendChild(f);
 });
+setTimeout(done, 25000);
 """
 INSPECT = """
 var found = [];
@@ -388,7 +396,7 @@ return [window.__xss || [], found];
 """
 
 
-def run_pages(driver: Any, base: str, paths: list[str], batch: int = 8) -> tuple[list, list]:
+def run_pages(driver: Any, base: str, paths: list[str], batch: int = 6) -> tuple[list, list]:
     """Load ``paths`` (in batches of iframes): the payloads that ran, what looks injected."""
     ran: list[Any] = []
     injected: list[str] = []
@@ -403,26 +411,39 @@ def run_pages(driver: Any, base: str, paths: list[str], batch: int = 8) -> tuple
     return ran, injected
 
 
-def _kinds(crawls: dict[str, Crawl], role: str) -> list[str]:
-    """One HTML page of each shape the crawl reached as ``role`` (every venue's and activity's
-    page: the payloads sit in their maps' scripts)."""
-    picked: dict[Any, str] = {}
+#: The pages Chromium loads, by shape (ids as N), as each role: those whose scripts handle the
+#: stored text (the maps, the pickers, the charts' pages, the phone screen) and a page of each
+#: list. Each must have been reached by the crawl, which also checked every other page.
+BROWSER_PAGES = {
+    "admin": (
+        "/map", "/map/embed", "/venues/", "/venues/N", "/venues/N/edit", "/venues/new",
+        "/venues/N/calendar", "/activities/", "/activities/N", "/activities/N/edit",
+        "/dashboard/", "/dashboard/activities/", "/units/", "/groups/", "/users/",
+        "/bookings/requests", "/bookings/", "/audit/", "/plans/N", "/pairings/",
+        "/units/applications", "/settings/", "/notifications", "/bookings/phone",
+        "/units/N/edit", "/groups/N/edit",
+    ),
+    "booker": ("/account/", "/account/tokens", "/bookings/", "/notifications", "/feeds/",
+               "/activities/N", "/venues/N/book", "/bookings/N/reschedule"),
+}  # fmt: skip
+
+
+def _pages(crawls: dict[str, Crawl], role: str) -> list[str]:
+    """The first page of each of ``BROWSER_PAGES[role]`` the crawl reached as ``role``."""
+    picked: dict[str, str] = {}
     for v in crawls[role].visits:
-        if v.mimetype != "text/html" or v.status != 200 or v.url.startswith("/api/"):
-            continue
-        parts = urlsplit(v.url)
-        shape = re.sub(r"\d+", "N", parts.path)
-        if re.fullmatch(r"/(venues|activities)/\d+", parts.path):
-            shape = parts.path
-        picked.setdefault(shape, v.url)
+        path = urlsplit(v.url).path
+        shape = re.sub(r"\d+", "N", path)
+        if v.mimetype == "text/html" and v.status == 200 and shape in BROWSER_PAGES[role]:
+            picked.setdefault(shape, v.url)
+    missing = set(BROWSER_PAGES[role]) - set(picked)
+    assert not missing, f"the crawl as {role} did not reach {sorted(missing)}"
     return list(picked.values())
 
 
 @pytest.fixture(scope="module")
 def pages(crawls: dict[str, Crawl]) -> dict[str, list[str]]:
-    admin = _kinds(crawls, "admin")
-    booker = [p for p in _kinds(crawls, "booker") if p not in admin]
-    return {"admin": admin, "booker": booker}
+    return {role: _pages(crawls, role) for role in BROWSER_PAGES}
 
 
 @pytest.mark.browser
