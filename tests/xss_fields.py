@@ -30,14 +30,12 @@ from typing import Any
 #: every field (60 characters and up) holds it with a short prefix.
 PAYLOADS: tuple[str, ...] = (
     "<script>xss(1)</script>",  # a script element
-    "\"><img/src='x'/onerror=xss(2)>",  # breaks out of a double-quoted attribute
-    "'><img/src=\"x\"/onerror=xss(3)>",  # … of a single-quoted one
-    "javascript:xss(4)",  # a URL that runs when followed
-    "</script><script>xss(5)</script>",  # ends a script it is placed in (JSON-in-script)
+    "\"'><img/src='x'/onerror=xss(2)>",  # breaks out of a double- or single-quoted attribute
+    "javascript:xss(3)",  # a URL that runs when followed
+    "</script><script>xss(4)</script>",  # ends a script it is placed in (JSON-in-script)
     "{{7*1111111}}",  # a template expression: 7777777 if a template evaluated it
-    "${xss(7)}",  # a JavaScript template-literal substitution
-    "`);xss(8)//",  # ends a backtick string and a call (issue 18)
-    "<svg/onload=xss(9)>",  # SVG's onload
+    "${xss(6)}`);xss(6)//",  # a JS template-literal substitution; ends a backtick string (issue 18)
+    "<svg/onload=xss(7)>",  # SVG's onload
 )
 #: What the template payload shows if something evaluated it.
 EVALUATED = "7777777"
