@@ -70,7 +70,9 @@ def form_fields() -> dict[str, bool]:
     return found
 
 
-RAW_READ = re.compile(r"(?:request\.form|request\.values|\bform|\bsrc)\.get(?:list)?\(\s*\"([\w-]+)\"")
+RAW_READ = re.compile(
+    r"(?:request\.form|request\.values|\bform|\bsrc)\.get(?:list)?\(\s*\"([\w-]+)\""
+)
 RAW_LOOP = re.compile(r"request\.(?:form|values)\.(?:items|keys|values|listvalues|to_dict|lists)\(")
 
 
@@ -158,8 +160,11 @@ def text_sources() -> set[str]:
 #: payload in every one of these attributes.
 FREE_TEXT: dict[str, str] = {
     # venues: the form, the API and the import file
-    **{f"{src}.{f}": f"Venue.{f}" for src in ("form:VenueForm", "api:VenueIn", "api:VenuePatch")
-       for f in ("name", "address", "facilities")},  # fmt: skip
+    **{
+        f"{src}.{f}": f"Venue.{f}"
+        for src in ("form:VenueForm", "api:VenueIn", "api:VenuePatch")
+        for f in ("name", "address", "facilities")
+    },  # fmt: skip
     "import:name": "Venue.name",
     "import:address": "Venue.address",
     "import:facilities": "Venue.facilities",
@@ -233,20 +238,43 @@ _CHOICE = "a choice: checked against its list (or parsed as an id) before use"
 
 #: Text sources that cannot hold markup: source → why.
 NOT_FREE_TEXT: dict[str, str] = {
-    **{k: _PHONE for k in (
-        "form:VenueForm.phone", "api:VenueIn.phone", "api:VenuePatch.phone", "import:phone",
-        "form:UnitForm.phone", "form:GroupForm.contact_phone", "api:GroupIn.contact_phone",
-        "api:GroupPatch.contact_phone", "form:UserForm.phone", "form:ContactForm.phone",
-        "form:ApplyForm.phone", "raw:bookings/phone.caller_phone", "api:BookingIn.caller_phone",
-    )},  # fmt: skip
-    **{k: _TIME for k in (
-        "form:BookingForm.start", "form:BookingForm.end", "form:RescheduleForm.start",
-        "form:RescheduleForm.end", "form:ActivityForm.start", "form:ActivityForm.end",
-        "form:ActivityForm.deadline_time", "raw:bookings/phone.start", "raw:bookings/phone.end",
-    )},  # fmt: skip
+    **{
+        k: _PHONE
+        for k in (
+            "form:VenueForm.phone",
+            "api:VenueIn.phone",
+            "api:VenuePatch.phone",
+            "import:phone",
+            "form:UnitForm.phone",
+            "form:GroupForm.contact_phone",
+            "api:GroupIn.contact_phone",
+            "api:GroupPatch.contact_phone",
+            "form:UserForm.phone",
+            "form:ContactForm.phone",
+            "form:ApplyForm.phone",
+            "raw:bookings/phone.caller_phone",
+            "api:BookingIn.caller_phone",
+        )
+    },  # fmt: skip
+    **{
+        k: _TIME
+        for k in (
+            "form:BookingForm.start",
+            "form:BookingForm.end",
+            "form:RescheduleForm.start",
+            "form:RescheduleForm.end",
+            "form:ActivityForm.start",
+            "form:ActivityForm.end",
+            "form:ActivityForm.deadline_time",
+            "raw:bookings/phone.start",
+            "raw:bookings/phone.end",
+        )
+    },  # fmt: skip
     "raw:bookings/phone.date": "a date: parsed (date.fromisoformat), else refused",
-    **{f"form:VenueForm.hours_{d}": "a day's opening hours: parsed (core.hours), else refused"
-       for d in range(7)},  # fmt: skip
+    **{
+        f"form:VenueForm.hours_{d}": "a day's opening hours: parsed (core.hours), else refused"
+        for d in range(7)
+    },  # fmt: skip
     "api:VenueIn.hours": "opening hours: parsed (core.hours), else refused",
     "api:VenuePatch.hours": "opening hours: parsed (core.hours), else refused",
     "import:hours": "opening hours: parsed (core.hours), else refused",
@@ -303,8 +331,10 @@ NEVER_SHOWN: dict[str, str] = {
     "api:AuditQuery.actor": "a filter: selects a JSON answer's entries, not repeated in it",
     "api:AuditQuery.action": "a filter: selects a JSON answer's entries, not repeated in it",
     "api:AuditQuery.object_type": "a filter: selects a JSON answer's entries, not repeated in it",
-    **{k: "a note kept with the turn or pairing: no page, file or API answer shows it (the"
-       " world stores the payloads in it all the same: the test fails once one does)"
-       for k in ("form:EntryForm.note", "form:PairingForm.note", "api:PairingIn.note")},
+    **{
+        k: "a note kept with the turn or pairing: no page, file or API answer shows it (the"
+        " world stores the payloads in it all the same: the test fails once one does)"
+        for k in ("form:EntryForm.note", "form:PairingForm.note", "api:PairingIn.note")
+    },
     "form:ApplyForm.website": "a trap for robots: a filled one refuses the application quietly",
 }

@@ -25,9 +25,8 @@ from mapservice.booking import engine as booking_engine
 from mapservice.booking import feeds
 from mapservice.db import writer
 from mapservice.models import User, Venue
-from mapservice.operations import activities, applications, pairings, phone_bookings, plans
+from mapservice.operations import activities, applications, pairings, phone_bookings, plans, signups
 from mapservice.operations import settings as settings_ops
-from mapservice.operations import signups
 from mapservice.operations.accounts import update_contact
 from mapservice.operations.groups import save_group
 from mapservice.operations.tokens import create_token
@@ -91,8 +90,12 @@ def build(session: Session, engine: Engine, areas: Any, app: Any) -> World:
         units.append(unit)
         groups.append(
             save_group(
-                session, admin, name=value("gn", i), unit_id=unit.id,
-                contact_name=value("gc", i), contact_email=email("ge", i),
+                session,
+                admin,
+                name=value("gn", i),
+                unit_id=unit.id,
+                contact_name=value("gc", i),
+                contact_email=email("ge", i),
             )  # fmt: skip
         )
     session.commit()
@@ -107,9 +110,7 @@ def build(session: Session, engine: Engine, areas: Any, app: Any) -> World:
             session, admin, committee, username=value("uu", i), password=PASSWORD,
             role="booker", group=groups[i],
         )  # fmt: skip
-        update_contact(
-            session, user, display_name=value("ud", i), phone="", email=email("um", i)
-        )
+        update_contact(session, user, display_name=value("ud", i), phone="", email=email("um", i))
         create_token(session, None, booker, ["read"], name=value("tn", i))
     for role, user in (("booker", booker), ("secretary", sec), ("admin", admin)):
         _token, world.tokens[role] = create_token(
@@ -124,8 +125,11 @@ def build(session: Session, engine: Engine, areas: Any, app: Any) -> World:
         session,
         admin,
         settings_ops.Settings(
-            name="cn" + ALL, name_en="ce" + ALL, timezone=current.timezone,
-            print_title="cp" + ALL, defaults=current.defaults,
+            name="cn" + ALL,
+            name_en="ce" + ALL,
+            timezone=current.timezone,
+            print_title="cp" + ALL,
+            defaults=current.defaults,
         ),  # fmt: skip
     )
     session.commit()
