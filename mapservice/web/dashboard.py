@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from mapservice.core.dates import parse_day
-from mapservice.core.errors import ValidationFailed
+from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, current_locale
 from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Unit, User
@@ -31,11 +32,14 @@ from mapservice.stats.report import (
     DEFAULT_THRESHOLD,
     GROUP_BYS,
     Report,
+    Table,
     build_report,
     tables,
 )
+from mapservice.stats.tablepage import DASHBOARD_ROWS, parse_page, table_page
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
+from mapservice.web.streaming import download
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 CACHE_SECONDS = 60
@@ -176,6 +180,7 @@ def index() -> Any:
         kinds=KINDS,
         group_bys=GROUP_BYS,
         papers=list(PAPERS),
+        rows_shown=DASHBOARD_ROWS,
     )
 
 
@@ -198,22 +203,83 @@ EXPORT_TYPES = {
 }
 
 
+def _table(all_tables: dict[str, Table], name: str) -> Table:
+    """The table named in the address; a NotFound naming the ones there are."""
+    if name not in all_tables:
+        raise NotFound(
+            "table_not_found",
+            _(
+                "There is no table '%(name)s'. The tables: %(names)s.",
+                name=name[:40],
+                names=", ".join(all_tables),
+            ),
+        )
+    return all_tables[name]
+
+
+def export_response(all_tables: dict[str, Table], name: str, fmt: str, filename: str) -> Response:
+    """A table (``name``; ``all`` for every table as one XLSX) as a streamed download named
+    ``filename``: CSV produced a chunk of rows at a time, XLSX written to a temporary file
+    (openpyxl's write-only mode) and sent from it. Refusals (an unknown table or format)
+    happen here, before anything is sent."""
+    if fmt not in EXPORT_TYPES:
+        raise NotFound(
+            "format_not_found",
+            _("There is no export as '%(fmt)s': CSV or XLSX.", fmt=fmt[:20]),
+        )
+    if name == "all" and fmt == "xlsx":
+        path = export.xlsx_file(list(all_tables.values()), [t.title for t in all_tables.values()])
+        return _file_download(path, EXPORT_TYPES[fmt], filename)
+    table = _table(all_tables, name)
+    if fmt == "csv":
+        return download(export.table_csv_chunks(table), EXPORT_TYPES[fmt], filename)
+    return _file_download(export.xlsx_file([table]), EXPORT_TYPES[fmt], filename)
+
+
+def _file_download(path: Path, mimetype: str, filename: str) -> Response:
+    return download(
+        export.file_chunks(path),
+        mimetype,
+        filename,
+        on_close=[lambda: path.unlink(missing_ok=True)],
+    )
+
+
 @bp.route("/export/<name>.<fmt>")
 @login_required
 def export_table(name: str, fmt: str) -> Any:
     actor, scope = _actor()
-    if fmt not in EXPORT_TYPES:
-        abort(404)
     report, _params_, _c = _report(actor, scope)
-    all_tables = tables(report)
     stamp = report.period.first_day.isoformat()
-    if name == "all" and fmt == "xlsx":
-        data = export.write_xlsx(list(all_tables.values()), [t.title for t in all_tables.values()])
-        return _attachment(data, EXPORT_TYPES[fmt], f"stats-{stamp}.xlsx")
-    if name not in all_tables:
-        abort(404)
-    data = export.write_table(all_tables[name], fmt)
-    return _attachment(data, EXPORT_TYPES[fmt], f"{name}-{stamp}.{fmt}")
+    filename = f"stats-{stamp}.{fmt}" if name == "all" else f"{name}-{stamp}.{fmt}"
+    return export_response(tables(report), name, fmt, filename)
+
+
+@bp.route("/table/<name>")
+@login_required
+def table(name: str) -> Any:
+    """One table of the dashboard whole, a page at a time, sorted by the column asked
+    (``?sort=<column>&desc=1&page=N`` beside the dashboard's own parameters)."""
+    actor, scope = _actor()
+    report, params, committee = _report(actor, scope)
+    found = _table(tables(report), name)
+    sort = request.args.get("sort", "").strip() or None
+    page = table_page(
+        found,
+        parse_page(request.args.get("page")),
+        sort=sort,
+        descending=request.args.get("desc", "") in ("1", "true"),
+    )
+    query = {k: v for k, v in request.args.to_dict().items() if k not in ("page", "sort", "desc")}
+    return render_template(
+        "dashboard/table.html",
+        t=found,
+        page=page,
+        report=report,
+        params=params,
+        committee=committee,
+        query=query,
+    )
 
 
 @bp.route("/print.<fmt>")
