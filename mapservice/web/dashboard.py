@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -39,7 +38,7 @@ from mapservice.stats.report import (
 from mapservice.stats.tablepage import DASHBOARD_ROWS, parse_page, table_page
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
-from mapservice.web.streaming import download
+from mapservice.web.streaming import download, file_download
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 CACHE_SECONDS = 60
@@ -229,20 +228,11 @@ def export_response(all_tables: dict[str, Table], name: str, fmt: str, filename:
         )
     if name == "all" and fmt == "xlsx":
         path = export.xlsx_file(list(all_tables.values()), [t.title for t in all_tables.values()])
-        return _file_download(path, EXPORT_TYPES[fmt], filename)
+        return file_download(path, EXPORT_TYPES[fmt], filename)
     table = _table(all_tables, name)
     if fmt == "csv":
         return download(export.table_csv_chunks(table), EXPORT_TYPES[fmt], filename)
-    return _file_download(export.xlsx_file([table]), EXPORT_TYPES[fmt], filename)
-
-
-def _file_download(path: Path, mimetype: str, filename: str) -> Response:
-    return download(
-        export.file_chunks(path),
-        mimetype,
-        filename,
-        on_close=[lambda: path.unlink(missing_ok=True)],
-    )
+    return file_download(export.xlsx_file([table]), EXPORT_TYPES[fmt], filename)
 
 
 @bp.route("/export/<name>.<fmt>")

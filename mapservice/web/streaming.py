@@ -11,6 +11,7 @@ returns (:mod:`mapservice.web.database`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import Response
@@ -39,6 +40,14 @@ def _in_locale(chunks: Iterable[bytes], locale: str) -> Iterator[bytes]:
             close()
 
 
+def disposition(filename: str) -> str:
+    """``Content-Disposition`` of an attachment: a plain name quoted, any other (a Chinese
+    activity title) percent-encoded as RFC 6266 says."""
+    if filename.isascii() and filename.isprintable() and not any(c in filename for c in '"\\'):
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename*=UTF-8''{quote(filename)}"
+
+
 def download(
     chunks: Iterable[bytes],
     mimetype: str,
@@ -52,7 +61,7 @@ def download(
     client that went away): a session closed, a temporary file removed."""
     response = Response(_in_locale(chunks, current_locale()), mimetype=mimetype)
     if filename:
-        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+        response.headers["Content-Disposition"] = disposition(filename)
     response.headers["Cache-Control"] = cache
     for f in on_close:
         response.call_on_close(f)
@@ -76,8 +85,11 @@ def with_read_session(
     return body(), session
 
 
-def text_chunks(text: str, size: int = 64 * 1024) -> Iterator[bytes]:
-    """A text already built, encoded as UTF-8 a piece at a time (no second, encoded copy of
-    the whole)."""
-    for i in range(0, len(text), size):
-        yield text[i : i + size].encode("utf-8")
+def file_download(path: Path, mimetype: str, filename: str) -> Response:
+    """A written temporary file sent in pieces, removed once sent (or once the server is
+    done with the response, sent whole or not)."""
+    from mapservice.stats.export import file_chunks
+
+    return download(
+        file_chunks(path), mimetype, filename, on_close=[lambda: path.unlink(missing_ok=True)]
+    )
