@@ -420,12 +420,12 @@ def export_columns() -> list[Column]:
 
 
 def export_rows(
-    session: Session, stmt: Select[AuditEntry], tz: ZoneInfo, batch: int = EXPORT_BATCH
+    session: Session, stmt: Select[AuditEntry], tz: ZoneInfo, batch: int | None = None
 ) -> Iterator[list[Any]]:
     """The entries ``stmt`` selects (:func:`export_select`) as rows of
     :func:`export_columns`, read ``batch`` at a time: the same values as
     :func:`export_audit` writes, without a list of every entry."""
-    for entry in session.scalars(stmt.execution_options(yield_per=batch)):
+    for entry in session.scalars(stmt.execution_options(yield_per=batch or EXPORT_BATCH)):
         line = _line(entry, tz)
         yield [
             line.at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -472,11 +472,12 @@ EXPORT_BATCH = 1000
 
 
 def row_batches(
-    session: Session, ids: Sequence[int], crs: str | None = None, batch: int = EXPORT_BATCH
+    session: Session, ids: Sequence[int], crs: str | None = None, batch: int | None = None
 ) -> Iterator[list[VenueRow]]:
     """The venues ``ids`` (in that order; ids no longer found skipped) as export rows,
     ``batch`` venues at a time with their unit, street and hours, each batch let go of before
     the next is loaded: an export of a city's venues never holds them all."""
+    batch = batch or EXPORT_BATCH
     for i in range(0, len(ids), batch):
         part = list(ids[i : i + batch])
         found = {

@@ -67,11 +67,12 @@ def _rows(table: Table) -> Iterator[list[Any]]:
 
 
 def csv_chunks(
-    header: Sequence[str], rows: Iterable[Sequence[Any]], chunk_rows: int = CHUNK_ROWS
+    header: Sequence[str], rows: Iterable[Sequence[Any]], chunk_rows: int | None = None
 ) -> Iterator[bytes]:
     """A CSV file (UTF-8 with BOM, CRLF) in pieces: the header first, then ``chunk_rows``
     rows per piece, so that a file of any length is never held whole. None is written
     empty; the values are written as given (guard text beforehand)."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(header)
@@ -91,7 +92,7 @@ def csv_chunks(
         yield buf.getvalue().encode("utf-8")
 
 
-def table_csv_chunks(table: Table, chunk_rows: int = CHUNK_ROWS) -> Iterator[bytes]:
+def table_csv_chunks(table: Table, chunk_rows: int | None = None) -> Iterator[bytes]:
     """The table as CSV (Chinese headers) in pieces of ``chunk_rows`` rows."""
     return csv_chunks([c.zh for c in table.columns], _rows(table), chunk_rows)
 
@@ -187,13 +188,13 @@ def xlsx_file(tables: Sequence[Table], sheet_titles: Sequence[str] | None = None
 
 
 def file_chunks(
-    path: Path, chunk_size: int = FILE_CHUNK, *, remove: bool = True
+    path: Path, chunk_size: int | None = None, *, remove: bool = True
 ) -> Iterator[bytes]:
     """The file's bytes in pieces; with ``remove``, the file is deleted once read or when the
     reader stops early (the generator closed)."""
     try:
         with path.open("rb") as fh:
-            while block := fh.read(chunk_size):
+            while block := fh.read(chunk_size or FILE_CHUNK):
                 yield block
     finally:
         if remove:
