@@ -67,7 +67,7 @@ def click(driver: Any, element: Any) -> None:
 
 @pytest.mark.parametrize(
     "size, language, heading, next_label",
-    [(DESKTOP, "zh_CN", "场地", "下一"), (PHONE, "en", "Venue", "Next")],
+    [(DESKTOP, "zh_CN", "场地", "›"), (PHONE, "en", "Venue", "Next page")],
 )
 def test_admin_sorts_and_pages_a_long_table(app, driver, many, size, language, heading, next_label):
     app.config["WTF_CSRF_ENABLED"] = True

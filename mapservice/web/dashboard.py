@@ -4,6 +4,7 @@ unit's venues, a booker nothing (403). The figures come from :mod:`mapservice.st
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import date, datetime
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import login_required
 from werkzeug.wrappers import Response
@@ -141,6 +143,7 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
         radius_m=params["radius_km"] * 1000,
         load_parts=LOAD_PARTS,  # a GET: its session has written nothing
     )
+    _let_go_of_bookings(report)
     with _lock:
         for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
             del cache[k]
@@ -148,6 +151,22 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
             cache.clear()
         cache[key] = (now, report)
     return report, params, committee
+
+
+def _let_go_of_bookings(report: Report) -> None:
+    """Drop the booking-level frames (a row per booking: a million for a city's year) the
+    figures were computed from, keeping their columns: the page, its charts and exports are
+    cut from the per-venue and per-group tables the report already holds, and a cached
+    report would otherwise keep every booking in memory for as long as it is cached (and
+    while the next one is built)."""
+    fig = report.fig
+    kept = {
+        name: frame.iloc[:0]
+        for name in ("booked", "bookings")
+        if isinstance(frame := getattr(fig, name, None), pd.DataFrame)
+    }
+    if kept:
+        report.fig = dataclasses.replace(fig, **kept)
 
 
 def _attachment(data: bytes, mimetype: str, filename: str, download: bool = True) -> Response:
