@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from mapservice.stats import export
 from mapservice.stats.tablepage import DASHBOARD_ROWS, PER_PAGE
 from tests.conftest import login
 
+TABLES = ("grouped", "idle", "top", "sharing", "streets", "coverage", "trend", "heatmap")
 VENUES = 57  # > PER_PAGE: the whole table is two pages; > DASHBOARD_ROWS
 Q = "period=custom&start=2026-03-02&end=2026-03-03"
 
@@ -192,8 +194,6 @@ def test_a_bad_parameter_is_a_clear_4xx_before_anything_is_sent(
 
 
 def names_on(html: str) -> list[str]:
-    import re
-
     return re.findall(r"<td>(场地\d{3})</td>", html)
 
 
@@ -236,6 +236,28 @@ def test_table_page_two_differs_and_sorting_is_on_the_server(client, city):
     assert "sort=capacity_units" in by_units[by_units.index('id="page-next"') :][:400]
     zh = client.get(f"/dashboard/table/grouped?{Q}&lang=zh_CN").text
     assert "<th" in zh and "可并行数" in zh and "Capacity units" not in zh
+
+
+def test_every_table_sorts_by_every_column_both_ways(client, make):
+    """Each of the dashboard's tables, on its own page, sorted by each of its columns both
+    ways, answers with all its rows (the heatmap's frame has an index named like a column)."""
+    committee = make.committee()
+    unit = make.unit(committee, "甲单位")
+    for i in range(4):
+        make.venue(unit, name=f"场地{i:03d}", type="meeting_room", capacity_units=1 + i)
+    make.admin(committee, username="admin")
+    login(client, "admin")
+    for name in TABLES:
+        plain = client.get(f"/dashboard/table/{name}?{Q}&lang=en")
+        assert plain.status_code == 200, name
+        rows = plain.text.count("<tr>")
+        columns = re.findall(r'data-column="([^"]+)"', plain.text)
+        assert len(columns) >= 3, name
+        for column in columns:
+            for desc in ("0", "1"):
+                got = client.get(f"/dashboard/table/{name}?{Q}&lang=en&sort={column}&desc={desc}")
+                assert got.status_code == 200, (name, column, desc, got.text[:300])
+                assert got.text.count("<tr>") == rows, (name, column, desc)
 
 
 @pytest.mark.parametrize(

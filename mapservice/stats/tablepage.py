@@ -81,9 +81,10 @@ def table_page(
         )
     frame = table.frame
     if sort:
-        frame = frame.sort_values(
-            sort, ascending=not descending, na_position="last", kind="mergesort"
-        )
+        # By the column's values, by position: a frame's index may share the column's name.
+        values = frame[sort].reset_index(drop=True)
+        order = values.sort_values(ascending=not descending, na_position="last", kind="mergesort")
+        frame = frame.iloc[order.index.to_numpy()]
     start = (page - 1) * per_page
     window = frame.iloc[start : start + per_page]
     rows = Table(table.name, table.title, table.columns, window).records()
