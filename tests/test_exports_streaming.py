@@ -15,6 +15,7 @@ import io
 import json
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,43 @@ def test_table_page_is_the_dashboards_audience_only(client, city, make):
     make.booker(make.group(committee, make.unit(committee, "第三单位")), username="booker")
     login(client, "booker")
     assert client.get(f"/dashboard/table/grouped?{Q}").status_code == 403
+
+
+def test_concurrent_requests_for_one_report_build_it_once(app, make, monkeypatch):
+    """The page's charts arriving together (the report not cached yet) build the report
+    once, not once each: a build over a city's year holds every booking in memory."""
+    import threading
+
+    from mapservice.web import dashboard
+
+    committee = make.committee()
+    make.venue(make.unit(committee, "甲单位"), name="场地000", type="meeting_room")
+    make.admin(committee, username="admin")
+    built: list[int] = []
+    real = dashboard.build_report
+
+    def counted(*args, **kw):
+        built.append(1)
+        report = real(*args, **kw)
+        time.sleep(0.5)  # long enough for the others to arrive meanwhile
+        return report
+
+    monkeypatch.setattr(dashboard, "build_report", counted)
+    clients = [app.test_client() for _ in range(4)]
+    for c in clients:
+        login(c, "admin")
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda c=c, n=n: statuses.append(
+                c.get(f"/dashboard/chart/{n}.svg?{Q}").status_code
+            )
+        )
+        for c, n in zip(clients, ("trend", "heatmap", "by_type", "by_unit"), strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 4
+    assert len(built) == 1

@@ -45,6 +45,8 @@ from mapservice.web.streaming import download, file_download
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 CACHE_SECONDS = 60
 _lock = threading.Lock()
+#: Held while a report is built (see :func:`_report`).
+_building = threading.Lock()
 
 
 def _actor() -> tuple[User, Scope]:
@@ -128,28 +130,38 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
         current_locale(),
     )
     cache: dict[Any, tuple[float, Report]] = current_app.extensions.setdefault("stats_cache", {})
-    now = time.monotonic()
-    with _lock:
-        hit = cache.get(key)
-        if hit and now - hit[0] < CACHE_SECONDS:
-            return hit[1], params, committee
-    report = build_report(
-        db,
-        scope,
-        period,
-        group_by=params["by"],
-        threshold=params["threshold"],
-        coverage_type=params["type"],
-        radius_m=params["radius_km"] * 1000,
-        load_parts=LOAD_PARTS,  # a GET: its session has written nothing
-    )
-    _let_go_of_bookings(report)
-    with _lock:
-        for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
-            del cache[k]
-        if len(cache) > 32:
-            cache.clear()
-        cache[key] = (now, report)
+
+    def cached() -> Report | None:
+        with _lock:
+            hit = cache.get(key)
+            return hit[1] if hit and time.monotonic() - hit[0] < CACHE_SECONDS else None
+
+    if (report := cached()) is not None:
+        return report, params, committee
+    # One build at a time in a process: a build over a city's year holds every booking, so
+    # the page's dozen chart requests arriving together (or two admins) must not each build
+    # one at once; those asking for the same report wait and take the one built.
+    with _building:
+        if (report := cached()) is not None:
+            return report, params, committee
+        report = build_report(
+            db,
+            scope,
+            period,
+            group_by=params["by"],
+            threshold=params["threshold"],
+            coverage_type=params["type"],
+            radius_m=params["radius_km"] * 1000,
+            load_parts=LOAD_PARTS,  # a GET: its session has written nothing
+        )
+        _let_go_of_bookings(report)
+        now = time.monotonic()
+        with _lock:
+            for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
+                del cache[k]
+            if len(cache) > 32:
+                cache.clear()
+            cache[key] = (now, report)
     return report, params, committee
 
 
