@@ -60,11 +60,12 @@ class Table:
     columns: list[Column]
     frame: pd.DataFrame
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The rows as dicts by column key; the first ``limit`` only when given (the page
+        shows a few of a city's rows without converting them all)."""
         keys = [c.key for c in self.columns]
-        return [
-            dict(zip(keys, row, strict=True)) for row in self.frame[keys].itertuples(index=False)
-        ]
+        frame = self.frame if limit is None else self.frame.head(limit)
+        return [dict(zip(keys, row, strict=True)) for row in frame[keys].itertuples(index=False)]
 
 
 @dataclass
