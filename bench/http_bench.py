@@ -4,8 +4,10 @@ The app is served by its production server (``mapservice serve --workers N``: gu
 processes with a few threads each) on loopback, on a database :mod:`bench.generate` filled (on
 PostgreSQL at production durability settings, :func:`bench.common.postgresql`). First every
 worker is made to serve what makes a worker big: the whole map (``/map``, ``/map/data.json``,
-``/map/data.geojson``), the dashboard over the dataset's whole year (every booking) and its CSV
-export, and the full venue list as CSV, as the bench's committee admin logged in. Then a
+``/map/data.geojson``), the dashboard over the dataset's whole year (every booking), each of its
+tables as CSV and all of them as XLSX, the full venue list, the map's venues and the audit log
+as CSV, as the bench's committee admin logged in (the CSVs with a row per venue must hold
+>= 98 % of the venues). Then a
 separate client process runs 32 threads, each with a keep-alive connection, in rounds: the
 interactive mix (map data around a point through ``/api/v1/venues``, a venue's availability,
 bookings through ``POST /api/v1/bookings`` with a personal access token) then the trivial
@@ -362,13 +364,55 @@ def _opener_as(base: str, username: str, password: str) -> urllib.request.Opener
     return opener
 
 
+#: The dashboard's tables (each exported as CSV by #8).
+DASHBOARD_TABLES = ("grouped", "idle", "top", "sharing", "streets", "coverage", "trend", "heatmap")
+#: The exports with a row per venue: each must hold >= 98 % of the generated venues (the
+#: rest are the unpublished and retired ones the map leaves out).
+VENUE_CSVS = ("dashboard_grouped_csv", "venues_csv", "map_csv")
+
+
+def _csv_rows(body: bytes) -> int:
+    """Data rows of a CSV export (its header not counted; quoted newlines kept in their row)."""
+    import csv
+    import io
+
+    return max(0, sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8-sig")))) - 1)
+
+
+def _public_venues(ds: Dataset) -> int:
+    """The dataset's public venues (published, not retired, of an admitted unit), counted in
+    the database with the app's own rule."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from mapservice.db import make_engine
+    from mapservice.models import Venue
+    from mapservice.policy import venues_public
+
+    engine = make_engine(ds.url)
+    try:
+        with Session(engine) as session:
+            return int(
+                session.scalar(
+                    select(func.count(Venue.id)).where(
+                        Venue.committee_id == ds.committee_id, venues_public()
+                    )
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()
+
+
 def _heavy_pages(base: str, ds: Dataset, times: int, pid: int) -> dict[str, Any]:
     """What makes a worker big, on every worker (a new connection per request, ``times``
     times each, twice the workers in a full run: the stats' cache is per process): the whole
     map and its GeoJSON, the dashboard over the dataset's whole year (every booking) with
-    every chart image its page shows, its CSV export of every venue's row, and the full venue
-    list as CSV, as the committee admin logged in. Size and slowest time of each, and the
-    largest worker's peak (``VmHWM``, MB) once it has been asked (what makes the peak)."""
+    every chart image its page shows, each of its tables as CSV and all of them as one XLSX,
+    the full venue list, the map's venues and the audit log as CSV, as the committee admin
+    logged in; the CSVs with a row per venue checked to hold >= 98 % of the public venues.
+    Size and slowest time of each, and the largest worker's peak (``VmHWM``, MB) once it has
+    been asked (what makes the peak)."""
     import re
 
     from bench.generate import PASSWORD
@@ -382,8 +426,13 @@ def _heavy_pages(base: str, ds: Dataset, times: int, pid: int) -> dict[str, Any]
         "map_data": f"/map/data.json?committee={COMMITTEE_SLUG}",
         "geojson": f"/map/data.geojson?committee={COMMITTEE_SLUG}",
         "dashboard": f"/dashboard/?{year}",
-        "dashboard_csv": f"/dashboard/export/grouped.csv?{year}",
+        # Every export a committee admin can ask for: each of the dashboard's tables as CSV,
+        # all of them as one XLSX, the venue registry, the map's venues, the audit log.
+        **{f"dashboard_{t}_csv": f"/dashboard/export/{t}.csv?{year}" for t in DASHBOARD_TABLES},
+        "dashboard_xlsx": f"/dashboard/export/all.xlsx?{year}",
         "venues_csv": "/venues/export.csv",
+        "map_csv": f"/map/export.csv?committee={COMMITTEE_SLUG}",
+        "audit_csv": "/audit/export.csv",
     }
     out: dict[str, Any] = {}
 
@@ -403,8 +452,18 @@ def _heavy_pages(base: str, ds: Dataset, times: int, pid: int) -> dict[str, Any]
         }
         return body
 
+    public = _public_venues(ds)
     for name, path in paths.items():
         body = fetch(name, path)
+        if name in VENUE_CSVS:
+            # Every CSV holds at least the public venues (published, unit admitted: what the
+            # map and the stats count); the registry's holds the others too.
+            out[name]["rows"] = _csv_rows(body)
+            assert out[name]["rows"] >= 0.98 * public, (
+                f"{path} holds {out[name]['rows']} venues of {public} public ({ds.venues} in all)"
+            )
+        if name == "dashboard_xlsx":
+            assert body[:2] == b"PK", "the XLSX export is not a workbook"
         if name == "dashboard":
             charts = re.findall(r'src="(/dashboard/chart/[^"]+\.png[^"]*)"', body.decode())
             assert charts, "the dashboard shows no chart"

@@ -187,6 +187,8 @@ def _check(report: Report) -> list[str]:
             problems.append(f"{name}: overlapping allocations after load")
         if name.startswith("7 ") and f.get("errors"):
             problems.append(f"{name}: {f['errors']} requests failed ({f.get('server_errors')})")
+        if name.startswith("10 ") and f.get("overlaps"):
+            problems.append(f"{name}: overlapping allocations after load")
         if name.startswith("9 ") and (f.get("violations") or f.get("errors")):
             problems.append(f"{name}: over capacity, gaps or errors")
     return problems
@@ -415,7 +417,12 @@ def main(argv: list[str] | None = None) -> int:
         if "4" in only:
             _map(report, size)
         if "10" in only:  # its own PostgreSQL at production settings, whatever --db says
-            nginx_bench.nginx_load(report, size["venues"], size["bookings"], size["http_seconds"])
+            report.measure(
+                targets_.ANY,
+                nginx_bench.nginx_load(
+                    report, size["venues"], size["bookings"], size["http_seconds"]
+                ),
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rates["at end"] = http_bench.healthz_rate(size["healthz_seconds"])

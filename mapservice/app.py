@@ -40,12 +40,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if proxies > 0:
         # Behind N proxies: the client's address, scheme and host come from the last N
         # X-Forwarded-* entries (what the proxies appended); anything a client forged before
-        # them is ignored, and a shorter chain than N leaves the request as it arrived.
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        # them is ignored, and a shorter chain than N leaves the request as it arrived (said
+        # once in the log: mapservice.web.proxies).
+        from mapservice.web.proxies import BehindProxies
 
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
-        )
+        app.wsgi_app = BehindProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
 
     from mapservice.web import database, errors, extensions
 
@@ -108,6 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from mapservice.cli import maps as cli_maps
     from mapservice.cli import seed as cli_seed
     from mapservice.cli import serve as cli_serve
+    from mapservice.cli import stats as cli_stats
     from mapservice.cli import tokens as cli_tokens
     from mapservice.cli import users as cli_users
     from mapservice.cli import venues as cli_venues
@@ -128,6 +128,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli_audit,
         cli_applications,
         cli_worker,
+        cli_stats,
     ):
         commands.init_app(app)
     return app

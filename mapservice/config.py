@@ -83,6 +83,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Minutes after a booking's start before the worker marks a confirmed booking no-show
         # at a venue whose unit checks groups in.
         "NO_SHOW_GRACE_MINUTES": int(os.environ.get("MAPSERVICE_NO_SHOW_GRACE_MINUTES", "60")),
+        # The worker's hourly digest of new requests to each unit: local hours START-END
+        # (8-20: from 08:00 to 19:59), or "off"; its link to the approval queue starts with
+        # the public address (e.g. https://booking.example.org; unset: no link).
+        "DIGEST_HOURS": os.environ.get("MAPSERVICE_DIGEST_HOURS", "8-20"),
+        "PUBLIC_URL": os.environ.get("MAPSERVICE_PUBLIC_URL", ""),
         # Seconds an attempt on an account under attack waits are multiplied by this (tests: 0).
         "LOGIN_DELAY_SCALE": 1.0,
     }

@@ -1703,6 +1703,15 @@ CASES: list[Case] = [
         True,
         shown=name_in,
     ),
+    Case(
+        "/dashboard/table/<name>",
+        "GET",
+        const("/dashboard/table/grouped"),
+        STAFF_LIST,
+        "venue",
+        True,
+        shown=name_in,
+    ),
     Case("/dashboard/chart/<name>.<fmt>", "GET", const("/dashboard/chart/trend.svg"), STAFF),
     Case("/dashboard/print.<fmt>", "GET", const("/dashboard/print.png?paper=A4"), STAFF),
     # -- the dashboard's activity figures (issue 20): the admin the committee's, a secretary
@@ -1838,6 +1847,7 @@ def send(client: Any, case: Case, url: str, data: dict[str, Any] | None, token: 
             data=form,
             content_type="multipart/form-data" if case.files else None,
         )
+    resp.get_data()  # read before closing: a streamed export's body is gone once closed
     resp.close()
     forget_flashes(client)
     return resp

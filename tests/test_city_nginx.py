@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -470,7 +470,8 @@ def _book_at(
 def test_two_worker_processes_expire_each_hold_and_remind_once(
     world: dict[str, Any], engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
-    """Two ``mapservice worker --once`` started together: each job runs in one of them."""
+    """Two ``mapservice worker --once`` started together: each job runs in one of them; the
+    venue's unit gets one digest of the requests still waiting."""
     import sys
 
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
@@ -481,6 +482,9 @@ def test_two_worker_processes_expire_each_hold_and_remind_once(
     soon = [
         _book_at(engine, world, "spare", now + dt.timedelta(hours=2 + i), now) for i in range(3)
     ]
+    waiting = [
+        _book_at(engine, world, "hall", now + dt.timedelta(hours=8 + i), now) for i in range(2)
+    ]
     with Session(engine) as s:  # the nightly backup is not due: taken a minute ago
         s.add(JobRun(name="backup", holder="earlier", started_at=now, outcome="ok"))
         s.commit()
@@ -490,6 +494,8 @@ def test_two_worker_processes_expire_each_hold_and_remind_once(
         "MAPSERVICE_INSTANCE": str(tmp_path),
         "MAPSERVICE_SECRET_KEY": "city-secret",
         "MAPSERVICE_BACKUP_DIR": str(tmp_path / "backups"),
+        "MAPSERVICE_DIGEST_HOURS": "0-24",  # whatever the hour the test runs at
+        "MAPSERVICE_PUBLIC_URL": "https://city.example.org",
     }
     exe = str(Path(sys.executable).parent / "mapservice")
     workers = [
@@ -512,11 +518,21 @@ def test_two_worker_processes_expire_each_hold_and_remind_once(
             s.scalars(select(Notification.booking_id).where(Notification.kind == "reminder"))
         )
         runs = Counter(s.scalars(select(JobRun.name).where(JobRun.outcome == "ok")))
-        pending = s.scalar(
-            select(func.count()).select_from(Booking).where(Booking.status == "pending")
-        )
-    assert statuses == {"declined"} and pending == 0
+        pending = set(s.scalars(select(Booking.id).where(Booking.status == "pending")))
+        digests = [
+            json.loads(p)
+            for p in s.scalars(
+                select(Notification.params).where(Notification.kind == "request_digest")
+            )
+        ]
+    assert statuses == {"declined"} and pending == set(waiting)
+    assert [(sorted(d["ids"]), d["url"]) for d in digests] == [
+        (waiting, "https://city.example.org/bookings/requests")
+    ], (digests, outputs)
     assert expired == dict.fromkeys(holds, 1), (expired, outputs)
     assert audited == dict.fromkeys(holds, 1)
     assert reminded == dict.fromkeys(soon, 1), (reminded, outputs)
-    assert runs["expire_holds"] == runs["send_reminders"] == 1, (runs, outputs)
+    assert runs["expire_holds"] == runs["send_reminders"] == runs["digest_requests"] == 1, (
+        runs,
+        outputs,
+    )

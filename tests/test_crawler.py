@@ -387,6 +387,9 @@ def crawl(app: Any, role: str, lang: str, world: World) -> list[Visit]:
     seeds.append(f"/password/{world.link_secret}")
     seeds += [f"/venues/{vid}" for vid in world.venue_ids]
     seeds += [f"/map/venues/{vid}/popup" for vid in world.venue_ids]
+    # A dashboard table's own page (linked from the dashboard when a table is longer than
+    # the dashboard shows: the world's are not), sorted and not.
+    seeds += ["/dashboard/table/grouped", "/dashboard/table/heatmap?desc=1&sort=h18"]
     queue: list[tuple[str, str]] = [(s, "(start)") for s in seeds]
     seen: set[str] = set()
     shapes: dict[tuple[str, tuple[str, ...]], int] = {}
@@ -494,6 +497,7 @@ def test_the_crawl_reaches_every_kind_of_page(crawls: dict[tuple[str, str], list
     anonymous = {urlsplit(v.url).path for v in crawls[("anon", "en")]}
     admin = {urlsplit(v.url).path for v in crawls[("admin", "en")]}
     assert "/apply" in anonymous and "/units/applications" in admin
+    assert "/dashboard/table/grouped" in admin and "/dashboard/table/heatmap" in admin
     assert any(re.fullmatch(r"/plans/\d+", p) for p in secretary)
     assert any(re.fullmatch(r"/plans/\d+/plan\.(xlsx|pdf)", p) for p in admin)
     # The phone booking screen (issue 19 item 6), from the menu, as a secretary and the admin.

@@ -3,11 +3,14 @@ idempotent, every run logged; ``mapservice worker`` and ``mapservice jobs``."""
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -15,9 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from mapservice.booking import engine as booking_engine
+from mapservice.booking import notices
+from mapservice.core.i18n import use_locale
 from mapservice.db import make_sessionmaker
 from mapservice.models import AuditEntry, Booking, JobLease, JobRun, Notification
-from mapservice.operations import jobs
+from mapservice.operations import digest, jobs
 from tests.conftest import Factory, wiped_session
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -244,3 +249,249 @@ def test_a_lease_lost_in_an_insert_race_to_a_worker_already_done_is_held(
         with Session(engine) as s:
             s.execute(delete(JobLease).where(JobLease.name == name))
             s.commit()
+
+
+# ------------------------------------------------------------------ digest of new requests
+
+DIGEST = {**SETTINGS, "DIGEST_HOURS": "0-24", "PUBLIC_URL": "https://booking.example.org/"}
+
+
+@pytest.fixture
+def annex(engine: Engine, world: dict[str, Any], runzhou_areas: Any) -> dict[str, Any]:
+    """A unit of its own (so other tests' requests are not in its digests): an approval venue
+    holding requests for a day, a secretary with an address, a group booking there."""
+    from mapservice.models import Committee
+
+    tag = uuid.uuid4().hex[:6]
+    with Session(engine, expire_on_commit=False) as session:
+        make = Factory(session, runzhou_areas)
+        committee = session.get(Committee, world["group"].committee_id)
+        assert committee is not None
+        unit = make.unit(committee, name=f"摘要单位{tag}")
+        group = make.group(committee, unit, name=f"读书会{tag}")
+        w = {
+            "unit_id": unit.id,
+            "booker": make.booker(group, username=f"booker{tag}"),
+            "sec": make.secretary(unit, username=f"sec{tag}", email=f"sec{tag}@example.org"),
+            "group": group,
+            "annex": make.venue(
+                unit,
+                name=f"会议室{tag}",
+                requires_approval=True,
+                hold_hours=24,
+                hours="Mon-Sun 00:00-24:00",
+                min_notice_minutes=0,
+                capacity_units=9,
+            ),
+        }
+        session.commit()
+        return w
+
+
+def _digests(engine: Engine, unit_id: int) -> list[dict[str, Any]]:
+    with Session(engine) as s:
+        return [
+            {**json.loads(n.params), "created_at": n.created_at}
+            for n in s.scalars(
+                select(Notification)
+                .where(Notification.unit_id == unit_id, Notification.kind == "request_digest")
+                .order_by(Notification.id)
+            )
+        ]
+
+
+def test_digest_lists_each_pending_request_once_however_many_workers(
+    engine: Engine, annex: dict[str, Any]
+) -> None:
+    requests = [_book(engine, annex, "annex", NOW + timedelta(hours=3 + i), NOW) for i in range(4)]
+    decided = requests.pop(1)  # confirmed before the digest: not listed
+    with make_sessionmaker(engine, write=True)() as s:
+        booking_engine.confirm(s, annex["sec"], decided, now=NOW)
+        s.commit()
+    sessions = make_sessionmaker(engine, write=True)
+    start = threading.Barrier(6)
+    results: list[Any] = []
+
+    def work(n: int) -> None:
+        start.wait()
+        if n < 3:  # workers on their schedule and `jobs run` (forced), through the lease …
+            job = jobs.JOBS["digest_requests"]
+            results.append(
+                jobs.run_job(sessions, job, DIGEST, holder=jobs.worker_name(), now=NOW, force=n > 0)
+            )
+        else:  # … and the job's body itself three times at once, as if the lease had run out
+            results.append(digest.send_digests(sessions, NOW, "0-24", DIGEST["PUBLIC_URL"]))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = _digests(engine, annex["unit_id"])
+    assert len(made) == 1, (made, results)
+    assert sorted(made[0]["ids"]) == sorted(requests)
+    assert made[0]["url"] == "https://booking.example.org/bookings/requests"
+    # What the secretary reads: one line per request at local time, and the link.
+    with Session(engine) as s:
+        note = s.scalars(
+            select(Notification).where(
+                Notification.unit_id == annex["unit_id"], Notification.kind == "request_digest"
+            )
+        ).one()
+        with use_locale("en"):
+            text = notices.notice_text(note.kind, note.params)
+            mails = notices.mails_for(s, [note.id], "en")
+    lines = text.splitlines()
+    assert lines[0] == "New requests waiting for your approval: 3"
+    tz = ZoneInfo("Asia/Shanghai")
+    venue, group = annex["annex"].name, annex["group"].name
+    assert lines[1:4] == [
+        f"- {venue} on {(NOW + timedelta(hours=h)).astimezone(tz):%Y-%m-%d %H:%M}, for {group}"
+        for h in (3, 5, 6)
+    ]
+    assert lines[-1] == (
+        "Approve or decline them here: https://booking.example.org/bookings/requests"
+    )
+    assert [(m.to, m.subject, m.body) for m in mails] == [
+        (
+            (annex["sec"].email,),
+            "Venue booking: New requests waiting for your approval: 3",
+            text,
+        )
+    ]
+    # Run again in the same hour, and the next hour: nothing new, no digest.
+    for at in (NOW, NOW + timedelta(hours=1)):
+        assert digest.send_digests(sessions, at, "0-24", "") == {"digests": 0, "requests": 0}
+    # A new request, and one declined since the first digest: the next hour lists the new only.
+    later = _book(engine, annex, "annex", NOW + timedelta(hours=9), NOW + timedelta(minutes=70))
+    with make_sessionmaker(engine, write=True)() as s:
+        booking_engine.decline(s, annex["sec"], requests[0], "full", now=NOW)
+        s.commit()
+    at = NOW + timedelta(hours=2)
+    assert digest.send_digests(sessions, at, "0-24", "") == {"digests": 1, "requests": 1}
+    made = _digests(engine, annex["unit_id"])
+    assert [m["ids"] for m in made[1:]] == [[later]]
+    assert made[1]["url"] == ""
+    with use_locale("en"):
+        text = notices.notice_text("request_digest", json.dumps(made[1], default=str))
+    assert text.splitlines()[-1] == "Approve or decline them on the Requests page."
+
+
+def test_no_digest_when_nothing_waits_or_outside_working_hours(
+    engine: Engine, annex: dict[str, Any]
+) -> None:
+    sessions = make_sessionmaker(engine, write=True)
+    # 2026-12-07 13:00 UTC is 21:00 in Shanghai: after the default working hours.
+    evening = datetime(2026, 12, 7, 13, tzinfo=UTC)
+    assert digest.send_digests(sessions, evening, "8-20", "") == {"digests": 0, "requests": 0}
+    assert _digests(engine, annex["unit_id"]) == []  # nothing pending: nothing sent
+    made = evening - timedelta(hours=2)
+    request = _book(engine, annex, "annex", evening + timedelta(days=1), made)
+    assert digest.send_digests(sessions, evening, "8-20", "") == {"digests": 0, "requests": 0}
+    assert digest.send_digests(sessions, evening, "off", "") == {"digests": 0, "requests": 0}
+    assert _digests(engine, annex["unit_id"]) == []
+    # 19:30 in Shanghai: within them.
+    assert digest.send_digests(sessions, evening - timedelta(minutes=90), "8-20", "") == {
+        "digests": 1,
+        "requests": 1,
+    }
+    assert [d["ids"] for d in _digests(engine, annex["unit_id"])] == [[request]]
+
+
+def test_a_wrong_digest_hours_setting_fails_the_run_with_a_clear_message(
+    engine: Engine, world: dict[str, Any]
+) -> None:
+    sessions = make_sessionmaker(engine, write=True)
+    for bad in ("20-8", "8-25", "eight"):
+        result = jobs.run_job(
+            sessions,
+            jobs.JOBS["digest_requests"],
+            {**SETTINGS, "DIGEST_HOURS": bad},
+            holder="w",
+            now=NOW,
+            force=True,
+        )
+        assert result.outcome == "failed"
+        assert result.error == (
+            "ValueError: MAPSERVICE_DIGEST_HOURS must be local hours START-END with"
+            f" 0 <= START < END <= 24 (e.g. 8-20), or off; not {bad!r}"
+        )
+
+
+def test_the_digest_is_mailed_to_the_units_secretaries_and_shown_in_the_app(
+    engine: Engine, database_url: str, annex: dict[str, Any], tmp_path: Path
+) -> None:
+    """Through the app the worker runs in: the digest's notice is e-mailed once it commits
+    (to the unit's secretary, one line per request, a weekly series' three dates one line),
+    and the secretary reads the same lines on the notifications page."""
+    import email
+    from email.policy import default
+
+    from mapservice import create_app
+    from tests.conftest import login
+    from tests.test_booking_web import SmtpStub
+
+    first = NOW + timedelta(days=1, hours=2)
+    with make_sessionmaker(engine, write=True)() as s:
+        booking_engine.book_series(
+            s,
+            annex["booker"],
+            annex["annex"].id,
+            annex["group"].id,
+            first,
+            first + timedelta(hours=1),
+            freq="weekly",
+            count=3,
+            now=NOW,
+        )
+        s.commit()
+    single = _book(engine, annex, "annex", NOW + timedelta(hours=4), NOW)
+    stub = SmtpStub()
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "digest-secret",
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path,
+            "WTF_CSRF_ENABLED": False,
+            "MAPSERVICE_SMTP_HOST": "127.0.0.1",
+            "MAPSERVICE_SMTP_PORT": stub.port,
+            "BABEL_DEFAULT_LOCALE": "en",
+            "DIGEST_HOURS": "0-24",
+            "PUBLIC_URL": "https://booking.example.org",
+        }
+    )
+    try:
+        with app.app_context():
+            result = jobs.run_job(
+                app.extensions["db_write_sessionmaker"],
+                jobs.JOBS["digest_requests"],
+                app.config,
+                holder="w",
+                now=NOW,
+                force=True,
+            )
+        assert result.counts == {"digests": 1, "requests": 4}, result
+        (to, raw), *rest = stub.messages
+        client = app.test_client()
+        client.set_cookie("lang", "en")
+        assert login(client, annex["sec"].username).status_code == 302
+        page = client.get("/notifications").get_data(as_text=True)
+    finally:
+        stub.close()
+        app.extensions["db_engine"].dispose()
+    tz = ZoneInfo("Asia/Shanghai")
+    venue, group = annex["annex"].name, annex["group"].name
+    lines = [
+        "New requests waiting for your approval: 2",
+        f"- {venue} on {(NOW + timedelta(hours=4)).astimezone(tz):%Y-%m-%d %H:%M}, for {group}",
+        f"- {venue}: 3 dates from {first.astimezone(tz):%Y-%m-%d %H:%M}, for {group}",
+        "Approve or decline them here: https://booking.example.org/bookings/requests",
+    ]
+    assert rest == [] and to == [annex["sec"].email]
+    msg = email.message_from_bytes(raw, policy=default)
+    assert msg["Subject"] == "Venue booking: New requests waiting for your approval: 2"
+    assert msg.get_content().splitlines() == lines
+    assert "\n".join(lines) in page
+    made = _digests(engine, annex["unit_id"])
+    assert len(made) == 1 and len(made[0]["ids"]) == 4 and single in made[0]["ids"]

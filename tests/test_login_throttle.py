@@ -6,6 +6,7 @@ is in the audit log."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -134,3 +135,34 @@ def test_the_delay_grows_and_stops_at_its_cap():
     delays = [throttle.delay_for(n) for n in range(12)]
     assert delays[: throttle.SOFT_FROM] == [0.0] * throttle.SOFT_FROM
     assert delays[5:9] == [0.5, 1.0, 2.0, 3.0] and max(delays) == throttle.MAX_DELAY
+
+
+@pytest.mark.parametrize("accounts", ["one account", "many accounts"])
+def test_twenty_wrong_passwords_at_once_from_one_address_admit_no_more_than_the_limit(
+    app, db, make, accounts
+):
+    """Twenty wrong passwords sent at the same moment from one address (20 threads, a client
+    each, on the real database): the throttle's count and record are one step, so no more
+    than the limit are tried — 5 on one account, 10 across accounts — and the rest refused."""
+    import threading
+
+    committee = make.committee(with_streets=False)
+    make.admin(committee, username="racer")
+    names = ["racer"] * 20 if accounts == "one account" else [f"racer{i}" for i in range(20)]
+    limit = throttle.PAIR_MAX if accounts == "one account" else throttle.ADDRESS_MAX
+    start = threading.Barrier(len(names))
+    answers: list[int] = []
+
+    def attempt(name: str) -> None:
+        client = app.test_client()
+        start.wait()
+        answers.append(login_from(client, "198.51.100.7", name, "wrong-password-xyz").status_code)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Counter(answers) == {401: limit, 429: len(names) - limit}
+    reload(db)
+    assert db.scalar(select(func.count(LoginAttempt.id))) == limit

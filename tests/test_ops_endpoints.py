@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,15 +104,35 @@ def test_without_proxies_forwarded_headers_are_ignored(
 
 
 def test_more_proxies_than_the_chain_has(
-    database_url: str, tmp_path: Path, apps: dict[int, Any]
+    database_url: str,
+    tmp_path: Path,
+    apps: dict[int, Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, "mapservice.web.proxies")
     app = _app(database_url, tmp_path, TRUSTED_PROXIES=3)
     try:
-        where = app.test_client().get("/_where", headers={"X-Forwarded-For": CLIENT}).get_json()
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200  # straight to the instance: quiet
+        assert caplog.messages == []
+        answers = [
+            client.get("/_where", headers={"X-Forwarded-For": f"{CLIENT}, 10.0.0.{i}"})
+            for i in range(3)
+        ]
     finally:
         app.extensions["db_engine"].dispose()
-    # werkzeug believes no entry of a chain shorter than the count: the proxy's own address.
-    assert where == {"addr": "127.0.0.1", "url": "http://localhost/"}
+    # werkzeug believes no entry of a chain shorter than the count: the proxy's own address;
+    # requests are served, and the setting is named once in the log.
+    assert [a.get_json() for a in answers] == [
+        {"addr": "127.0.0.1", "url": "http://localhost/"}
+    ] * 3
+    assert caplog.messages == [
+        "MAPSERVICE_TRUSTED_PROXIES=3, but a request came through 2 proxy address(es)"
+        f" (X-Forwarded-For: {CLIENT}, 10.0.0.0): such requests keep the address of the proxy"
+        " nearest the app (127.0.0.1), so clients share one log-in throttle and one rate"
+        " limit. Set it to the number of proxies in front of the app (nginx alone: 1)."
+        " Said once per process."
+    ]
 
 
 def test_health_and_readiness(apps: dict[int, Any], engine: Engine) -> None:

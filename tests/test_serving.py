@@ -4,6 +4,8 @@ processes is exercised by tests/test_crash.py and tests/test_soak.py.)"""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import pytest
@@ -195,6 +197,8 @@ def test_both_servers_freeze_the_startup_heap_before_serving(app, monkeypatch, s
 
     monkeypatch.setattr(gunicorn.app.base.BaseApplication, "run", record)
     monkeypatch.setattr(waitress, "serve", record)
+    # Serving caps malloc arenas in the environment too: undone after the test.
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     gc.unfreeze()
     tracked_before = len(gc.get_objects())
     try:
@@ -206,3 +210,51 @@ def test_both_servers_freeze_the_startup_heap_before_serving(app, monkeypatch, s
         gc.unfreeze()
     assert seen["frozen"] > 0.9 * tracked_before > 100_000
     assert seen["still_tracked"] < 0.01 * tracked_before
+
+
+ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from mapservice.web.serving import limit_malloc_arenas
+if sys.argv[1] == "cap":
+    print(limit_malloc_arenas(), flush=True)
+together = threading.Barrier(8)
+def work():
+    together.wait()  # all eight alive at once: each would take an arena of its own
+    keep = [bytearray(2000 + i) for i in range(3000)]
+    together.wait()
+    del keep
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" block per arena, on stderr
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_serving_process_caps_malloc_arenas(monkeypatch, tmp_path):
+    """``limit_malloc_arenas`` (called by ``mapservice serve`` before gunicorn forks): eight
+    threads allocating at once share 2 arenas, where without it they take more; a value the
+    environment already gives is kept."""
+    import subprocess
+
+    from mapservice.web.serving import MALLOC_ARENAS, limit_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    script = tmp_path / "arenas.py"
+    script.write_text(ARENAS_SCRIPT)
+
+    def arenas(mode: str) -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, str(script), mode], capture_output=True, text=True, check=True
+        )
+        return sum(line.startswith("Arena ") for line in done.stderr.splitlines()), done.stdout
+
+    capped, said = arenas("cap")
+    assert said.strip() == str(MALLOC_ARENAS) == "2"
+    assert 1 <= capped <= 2
+    uncapped, _ = arenas("none")
+    assert uncapped > 2  # the check can fail: without the cap the threads spread out
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() == 4 and os.environ["MALLOC_ARENA_MAX"] == "4"

@@ -44,7 +44,9 @@ def _serve(database_url: str, tmp: Path, redis_url: str) -> tuple[subprocess.Pop
         "DATABASE_URL": database_url,
         "MAPSERVICE_INSTANCE": str(tmp),
         "MAPSERVICE_SECRET_KEY": "shared-limit",
-        "MAPSERVICE_API_RATE_LIMIT": f"{LIMIT} per minute",
+        # Per hour, not per minute: a window begins at its first request, and a burst slowed
+        # past a minute on a loaded machine would otherwise span two windows (2x served).
+        "MAPSERVICE_API_RATE_LIMIT": f"{LIMIT} per hour",
         "MAPSERVICE_TRUSTED_PROXIES": "1",  # each phase is its own client (X-Forwarded-For)
         "MAPSERVICE_REDIS_URL": redis_url,
         "MAPSERVICE_REDIS_RETRY_SECONDS": str(RETRY),

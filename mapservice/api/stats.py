@@ -23,7 +23,8 @@ from mapservice.operations.utilization import stats_scope, utilization_table
     errors=READ_ERRORS,
 )
 def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
-    """The same figures as the dashboard (docs/stats.md), for a custom period of local days."""
+    """The same figures as the dashboard (docs/stats.md), for a custom period of local days
+    counted up to now, as the dashboard counts: a booking still to come is not use."""
     if query.to < query.from_ or (query.to - query.from_).days > 366:
         raise ApiError(
             422,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -27,7 +27,15 @@ from mapservice.models import Booking, Notification, User, Venue, user_groups
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirmed", "declined", "expired", "cancelled_by_owner", "new_request", "reminder")
+KINDS = (
+    "confirmed",
+    "declined",
+    "expired",
+    "cancelled_by_owner",
+    "new_request",
+    "reminder",
+    "request_digest",
+)
 #: An activity's notices to a signed-up group (``mapservice.operations.activities``): their
 #: ``start`` is local time already, their ``venue`` the activity's place.
 ACTIVITY_KINDS = (
@@ -57,6 +65,8 @@ def notice_text(kind: str, params_json: str, tz: ZoneInfo | None = None) -> str:
         params: dict[str, Any] = json.loads(params_json or "{}")
     except ValueError:
         params = {}
+    if kind == "request_digest":
+        return _digest_text(params, tz)
     # Every sentence takes what it names of these (``%`` ignores the others).
     args = {
         "venue": str(params.get("venue", "")),
@@ -111,6 +121,38 @@ def _activity_text(kind: str, args: dict[str, str]) -> str:
     if kind == "activity_changed":
         return _("%(title)s changed: now %(venue)s, %(when)s.", **args)
     return _("%(title)s (%(venue)s, %(when)s) was cancelled: %(reason)s", **args)
+
+
+def _digest_text(params: Mapping[str, Any], tz: ZoneInfo | None) -> str:
+    """The hourly digest (:mod:`mapservice.operations.digest`): a line saying how many new
+    requests wait, one line per request (a series' dates are one), and where to decide them."""
+    items = [i for i in params.get("items", []) if isinstance(i, Mapping)]
+    if tz is None and params.get("tz"):  # no booking to take the venue's zone from
+        try:
+            tz = ZoneInfo(str(params["tz"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = None
+    count = params.get("count", len(items))
+    lines = [_("New requests waiting for your approval: %(count)s", count=count)]
+    for item in items:
+        args = {
+            "venue": str(item.get("venue", "")),
+            "when": _when(item, tz),
+            "group": str(item.get("group", "")),
+            "count": item.get("count", 1),
+        }
+        if args["count"] != 1:
+            lines.append(_("- %(venue)s: %(count)s dates from %(when)s, for %(group)s", **args))
+        else:
+            lines.append(_("- %(venue)s on %(when)s, for %(group)s", **args))
+    if isinstance(count, int) and count > len(items):
+        lines.append(_("… and %(n)s more", n=count - len(items)))
+    url = str(params.get("url") or "")
+    if url:
+        lines.append(_("Approve or decline them here: %(url)s", url=url))
+    else:
+        lines.append(_("Approve or decline them on the Requests page."))
+    return "\n".join(lines)
 
 
 def notification_tz(n: Notification, bookings: Mapping[int, Booking]) -> ZoneInfo | None:
@@ -195,7 +237,9 @@ def mails_for(session: Session, notification_ids: Sequence[int], locale: str) ->
             if not to:
                 continue
             text = notice_text(n.kind, n.params, notification_tz(n, bookings))
-            out.append(Mail(to, _("Venue booking: %(text)s", text=text)[:150], text))
+            # A header is one line: a digest's subject is its first line.
+            first = text.splitlines()[0] if text else ""
+            out.append(Mail(to, _("Venue booking: %(text)s", text=first)[:150], text))
     return out
 
 

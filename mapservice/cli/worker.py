@@ -34,7 +34,8 @@ def _say(result: jobs.RunResult) -> None:
 
 @click.command(
     "worker",
-    help="Run the scheduled jobs (expire holds, reminders, no-shows, nightly backup) until"
+    help="Run the scheduled jobs (expire holds, reminders, no-shows, digest of new requests,"
+    " nightly backup) until"
     " stopped. Several workers may run at once: each job runs in one of them at a time.",
 )
 @click.option("--interval", default=30.0, type=float, help="seconds between looks at the jobs")

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 
 from mapservice.core.venue_rows import (
@@ -45,15 +45,28 @@ def _row_values(row: VenueRow) -> dict[str, object]:
     return {k: data[k] for k in KEYS}
 
 
+#: The formats :func:`venue_chunks` writes a piece at a time.
+STREAMED = ("csv", "geojson")
+
+
 def write_venues(rows: Sequence[VenueRow], fmt: str) -> bytes:
     """Serialise venues as ``csv``, ``xlsx`` or ``geojson`` (ValueError on another fmt)."""
-    if fmt == "csv":
-        return _write_csv(rows)
+    if fmt in STREAMED:
+        return b"".join(venue_chunks([rows], fmt))
     if fmt == "xlsx":
         return _write_xlsx(rows)
-    if fmt == "geojson":
-        return _write_geojson(rows)
     raise ValueError(f"unknown venue export format: {fmt!r}")
+
+
+def venue_chunks(batches: Iterable[Sequence[VenueRow]], fmt: str) -> Iterator[bytes]:
+    """Venues as ``csv`` or ``geojson``, one piece per batch of rows (the header or the
+    collection's opening first, its closing last): the same bytes as :func:`write_venues`,
+    never the whole file at once. ValueError on another format, before any piece."""
+    if fmt == "csv":
+        return _csv_chunks(batches)
+    if fmt == "geojson":
+        return _geojson_chunks(batches)
+    raise ValueError(f"unknown streamed venue export format: {fmt!r}")
 
 
 def _csv_cell(key: str, value: object) -> str:
@@ -67,14 +80,18 @@ def _csv_cell(key: str, value: object) -> str:
     return guard(text) if key in _TEXT_FIELDS else text
 
 
-def _write_csv(rows: Sequence[VenueRow]) -> bytes:
+def _csv_chunks(batches: Iterable[Sequence[VenueRow]]) -> Iterator[bytes]:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(KEYS)
-    for row in rows:
-        values = _row_values(row)
-        writer.writerow([_csv_cell(k, values[k]) for k in KEYS])
-    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+    yield b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+    for rows in batches:
+        buf.seek(0)
+        buf.truncate()
+        for row in rows:
+            values = _row_values(row)
+            writer.writerow([_csv_cell(k, values[k]) for k in KEYS])
+        yield buf.getvalue().encode("utf-8")
 
 
 def _xlsx_cell(key: str, value: object) -> object:
@@ -139,18 +156,27 @@ def _write_xlsx(rows: Sequence[VenueRow]) -> bytes:
     return buf.getvalue()
 
 
-def _write_geojson(rows: Sequence[VenueRow]) -> bytes:
-    features: list[dict[str, object]] = []
-    for row in rows:
-        values = _row_values(row)
-        props = {k: v for k, v in values.items() if k not in ("lon", "lat")}
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [row.lon, row.lat]},
-                "properties": props,
-            }
-        )
+def _feature(row: VenueRow) -> str:
+    values = _row_values(row)
+    props = {k: v for k, v in values.items() if k not in ("lon", "lat")}
+    return json.dumps(
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [row.lon, row.lat]},
+            "properties": props,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _geojson_chunks(batches: Iterable[Sequence[VenueRow]]) -> Iterator[bytes]:
     # One feature per line: compact for big exports, still readable and diffable.
-    body = ",\n".join(json.dumps(f, ensure_ascii=False) for f in features)
-    return ('{"type": "FeatureCollection", "features": [\n' + body + "\n]}\n").encode("utf-8")
+    yield b'{"type": "FeatureCollection", "features": [\n'
+    first = True
+    for rows in batches:
+        if not rows:
+            continue
+        body = ",\n".join(_feature(row) for row in rows)
+        yield (body if first else ",\n" + body).encode("utf-8")
+        first = False
+    yield b"\n]}\n"

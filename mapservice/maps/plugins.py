@@ -14,6 +14,7 @@ escapes backticks there, but ``${…}`` and backslashes still run).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -51,12 +52,21 @@ def _template(name: str) -> Template:
     return cast(Template, Template((TEMPLATES / name).read_text(encoding="utf-8")))
 
 
+#: A ``{`` that would open a Jinja tag (``{{``, ``{%``, ``{#``). In compact JSON a ``{`` outside
+#: a string is always followed by ``"`` or ``}``, so every match is inside a string.
+_JINJA_OPEN = re.compile(r"\{(?=[{%#])")
+
+
 def js_json(value: Any) -> str:
     """``value`` as JSON that is safe as JavaScript inside an HTML ``<script>``: ``<``, ``>``,
     ``&`` and ``'`` escaped (as Jinja's ``tojson``), and U+2028/U+2029 too; other characters
     left as UTF-8 (``tojson`` writes each Chinese character as a 6-byte escape, which doubles
-    the names of an embedded venue layer)."""
-    return (
+    the names of an embedded venue layer).
+
+    A ``{`` that would open a Jinja tag is escaped too: branca compiles what a macro rendered
+    as a template of its own and renders it again, so text such as ``{{7*7}}`` in a venue's
+    name would otherwise be evaluated on the server (the exported map)."""
+    text = (
         json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         .replace("<", "\\u003c")
         .replace(">", "\\u003e")
@@ -65,6 +75,7 @@ def js_json(value: Any) -> str:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
+    return _JINJA_OPEN.sub(r"\\u007b", text)
 
 
 def js_string(value: str) -> str:

@@ -10,6 +10,7 @@ from mapservice.models.links import PasswordLink
 from mapservice.models.plans import Pairing, Plan, PlanEntry, UnitPlanPreference
 from mapservice.models.search import SearchEpoch
 from mapservice.models.security import LoginAttempt, LoginSession
+from mapservice.models.stats import venue_day_stale, venue_day_usage
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
 from mapservice.models.users import User, user_groups
@@ -46,4 +47,6 @@ __all__ = [
     "Plan",
     "PlanEntry",
     "UnitPlanPreference",
+    "venue_day_stale",
+    "venue_day_usage",
 ]

@@ -5,12 +5,13 @@ entry with what changed (before → after)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from mapservice import policy
@@ -28,6 +29,9 @@ from mapservice.core.vocab import (
     _Labelled,
 )
 from mapservice.models import AuditEntry, Committee, User
+
+if TYPE_CHECKING:
+    from mapservice.stats.report import Column
 
 PER_PAGE = 50
 #: At most this many entries in one export (narrow the filter for more).
@@ -369,15 +373,25 @@ def audit_lines(
     session: Session, user: User | None, flt: AuditFilter, limit: int = EXPORT_MAX
 ) -> list[Line]:
     """Every entry ``user`` may see under ``flt`` (at most ``limit``), newest first."""
+    stmt, tz = export_select(session, user, flt, limit)
+    return [_line(e, tz) for e in session.scalars(stmt).all()]
+
+
+def export_select(
+    session: Session, user: User | None, flt: AuditFilter, limit: int = EXPORT_MAX
+) -> tuple[Select[AuditEntry], ZoneInfo]:
+    """The entries ``user`` may see under ``flt`` (at most ``limit``, newest first) as a
+    statement to run later (by another session: a streamed export), and the committee's time
+    zone to show their times in. Refuses a user who may not read the log (NotAllowed)."""
     reader = require_reader(user)
     tz = _tz(session, reader)
-    entries = session.scalars(
+    stmt = (
         select(AuditEntry)
         .where(*_conditions(reader, flt, tz))
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
-    ).all()
-    return [_line(e, tz) for e in entries]
+    )
+    return stmt, tz
 
 
 #: The export's columns: key, Chinese header, English header.
@@ -392,18 +406,48 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: Entries read at once by a streamed export.
+EXPORT_BATCH = 1000
+
+
+def export_columns() -> list[Column]:
+    """The export's columns (object ids as numbers, the rest as text)."""
+    from mapservice.stats.report import Column
+
+    return [
+        Column(k, zh, en, "int" if k == "object_id" else "text") for k, zh, en in EXPORT_COLUMNS
+    ]
+
+
+def export_rows(
+    session: Session, stmt: Select[AuditEntry], tz: ZoneInfo, batch: int | None = None
+) -> Iterator[list[Any]]:
+    """The entries ``stmt`` selects (:func:`export_select`) as rows of
+    :func:`export_columns`, read ``batch`` at a time: the same values as
+    :func:`export_audit` writes, without a list of every entry."""
+    for entry in session.scalars(stmt.execution_options(yield_per=batch or EXPORT_BATCH)):
+        line = _line(entry, tz)
+        yield [
+            line.at.strftime("%Y-%m-%d %H:%M:%S"),
+            line.actor,
+            line.action,
+            line.kind,
+            entry.object_id,
+            line.changes_text(),
+            line.details_text(),
+        ]
+
+
 def export_audit(lines: list[Line], fmt: str) -> bytes:
     """The lines as CSV (UTF-8 with BOM) or XLSX, Chinese headers, local times."""
     import pandas as pd
 
     from mapservice.stats.export import write_table
-    from mapservice.stats.report import Column, Table
+    from mapservice.stats.report import Table
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
-    columns = [
-        Column(k, zh, en, "int" if k == "object_id" else "text") for k, zh, en in EXPORT_COLUMNS
-    ]
+    columns = export_columns()
     frame = pd.DataFrame(
         [
             {

@@ -124,6 +124,19 @@ def no_shows(ctx: Context) -> dict[str, int]:
     return {"no_shows": marked}
 
 
+def digest_requests(ctx: Context) -> dict[str, int]:
+    """Hourly, within working hours: each unit's digest of the new requests to its venues
+    (:mod:`mapservice.operations.digest`)."""
+    from mapservice.operations.digest import send_digests
+
+    return send_digests(
+        ctx.sessions,
+        ctx.now,
+        ctx.settings.get("DIGEST_HOURS", "8-20"),
+        ctx.settings.get("PUBLIC_URL"),
+    )
+
+
 BACKUP_NAME = re.compile(r"^mapservice-\d{8}T\d{6}Z\.(db|dump)$")
 
 
@@ -144,13 +157,27 @@ def backup(ctx: Context) -> dict[str, int]:
     return {"written": 1, "removed": max(0, len(backups) - keep)}
 
 
+def refresh_stats(ctx: Context) -> dict[str, int]:
+    """Recount the statistics' daily aggregates of the days changed since the last count
+    (:func:`mapservice.stats.aggregates.refresh`), so the log of changes stays short."""
+    from mapservice.stats.aggregates import refresh
+
+    with ctx.sessions() as session:
+        counted = refresh(session)
+        session.commit()
+    return {"changes": counted}
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("expire_holds", expire, every=timedelta(minutes=5)),
         Job("send_reminders", remind, every=timedelta(hours=1)),
         Job("mark_no_shows", no_shows, every=timedelta(minutes=15)),
+        # Looks every 15 minutes; each unit gets at most one digest per local clock hour.
+        Job("digest_requests", digest_requests, every=timedelta(minutes=15)),
         Job("backup", backup, at_hour="BACKUP_HOUR", lease=timedelta(hours=2)),
+        Job("refresh_stats", refresh_stats, every=timedelta(minutes=5)),
     )
 }
 

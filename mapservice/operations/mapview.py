@@ -129,14 +129,15 @@ class VenueCounts:
     dashboard can be reconciled. Of the venues not retired (``shown``), the ``public`` ones
     are what anyone sees; staff also see the ``unpublished`` ones and the published ones of
     units ``not_admitted`` (applying or suspended). The dashboard's statistics count the
-    ``published`` ones (of the secretary's own unit, for a unit secretary). ``retired`` ones
+    public ones (``in_stats``; of the secretary's own unit, for a unit secretary: a venue of
+    a unit not admitted counts in no figure). ``retired`` ones
     are listed only on request and never on the map."""
 
     shown: int
     public: int
     unpublished: int
     not_admitted: int
-    published: int
+    in_stats: int
     retired: int
 
 
@@ -146,7 +147,8 @@ def venue_counts(session: Session, user: User, committee: Committee) -> VenueCou
     admitted = Unit.status == "active"
     live = Venue.retired.is_(False)
     published = and_(live, Venue.published.is_(True))
-    in_stats = published if user.is_admin else and_(published, Venue.unit_id == user.unit_id)
+    public = and_(published, admitted)
+    in_stats = public if user.is_admin else and_(public, Venue.unit_id == user.unit_id)
 
     def n(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
@@ -154,7 +156,7 @@ def venue_counts(session: Session, user: User, committee: Committee) -> VenueCou
     row = session.execute(
         select(
             n(live),
-            n(and_(published, admitted)),
+            n(public),
             n(and_(live, Venue.published.is_(False))),
             n(and_(published, ~admitted)),
             n(in_stats),

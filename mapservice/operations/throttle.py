@@ -8,13 +8,18 @@ at most :data:`MAX_DELAY` — so ten wrong passwords sent from ten addresses cos
 few seconds at the next log-in, not a quarter of an hour; the committee's audit log records
 the account's run of failures once per window. Attempts are recorded in their own transaction
 so a refused request still counts.
+
+Counting an address's failures and recording its attempt are one step (:func:`lock_address`
+first, in the same transaction): twenty wrong passwords sent at once from one address, to any
+of the instances sharing the database, are tried no more than the limit allows.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from mapservice.models import LoginAttempt, User
@@ -26,6 +31,22 @@ PAIR_MAX = 5
 SOFT_FROM = 5
 FIRST_DELAY = 0.5  # seconds, doubling with each further failure
 MAX_DELAY = 3.0
+
+
+#: The advisory locks' first key (the second is the address's hash).
+_LOCK_CLASS = 23_002
+
+
+def lock_address(session: Session, address: str) -> None:
+    """Serialise the log-in attempts of one address until this transaction ends, across every
+    instance on the database: PostgreSQL, an advisory transaction lock keyed on the address;
+    SQLite, the write lock the writer session's transaction took when it began."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.blake2b(address[:64].encode(), digest_size=4).digest()
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:a, :b)"),
+            {"a": _LOCK_CLASS, "b": int.from_bytes(digest, "big", signed=True)},
+        )
 
 
 def _key(username: str) -> str:

@@ -2,13 +2,13 @@
 of local days, as the API's ``/stats/utilization`` serves them.
 
 Both surfaces cut their figures from :func:`mapservice.stats.report.utilization`; the
-dashboard counts a period in progress only up to now, the API the whole range asked for
-(``docs/stats.md``), so for a past period they agree to the last capacity-hour."""
+dashboard and the API alike count a period only up to now (``docs/stats.md``: a confirmed
+booking still to come is not use), so they agree to the last capacity-hour."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,15 +65,24 @@ class UtilizationTable:
 
 
 def utilization_table(
-    session: Session, actor: User, first_day: date, last_day: date, group_by: str = "venue"
+    session: Session,
+    actor: User,
+    first_day: date,
+    last_day: date,
+    group_by: str = "venue",
+    *,
+    now: datetime | None = None,
 ) -> UtilizationTable:
     """Utilization and sharing of the venues ``actor`` sees over the local days
-    ``first_day``..``last_day`` (the whole range, days to come included), grouped by
-    ``venue``, ``unit``, ``type`` or ``street``."""
+    ``first_day``..``last_day`` counted up to ``now`` (default: the current time), as the
+    dashboard counts (:meth:`Period.until`): open hours and bookings still to come are not
+    counted, so a future confirmed booking is not use. Grouped by ``venue``, ``unit``,
+    ``type`` or ``street``."""
     scope = stats_scope(actor)
     committee = session.get(Committee, actor.committee_id)
     assert committee is not None
     period = period_for("custom", first_day, ZoneInfo(committee.timezone), last_day=last_day)
+    period = period.until(now if now is not None else datetime.now(UTC))
     used = utilization(session, scope, period, group_by, load_parts=LOAD_PARTS)
     rows = [served_row(r["key"], r.get("name", ""), r) for r in used.grouped.to_dict("records")]
     return UtilizationTable(period, group_by, served_row("total", "", used.totals), rows)

@@ -8,7 +8,7 @@ opening hours must parse, durations must fit the slot length.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -465,6 +465,34 @@ def row_of(venue: Venue, crs: str | None = None) -> VenueRow:
         street=venue.street.name if venue.street else "",
         hours=venue.hours_text,
     )
+
+
+#: Venues loaded at once when rows are produced for an export.
+EXPORT_BATCH = 1000
+
+
+def row_batches(
+    session: Session, ids: Sequence[int], crs: str | None = None, batch: int | None = None
+) -> Iterator[list[VenueRow]]:
+    """The venues ``ids`` (in that order; ids no longer found skipped) as export rows,
+    ``batch`` venues at a time with their unit, street and hours, each batch let go of before
+    the next is loaded: an export of a city's venues never holds them all."""
+    batch = batch or EXPORT_BATCH
+    for i in range(0, len(ids), batch):
+        part = list(ids[i : i + batch])
+        found = {
+            v.id: v
+            for v in session.scalars(
+                select(Venue)
+                .where(Venue.id.in_(part))
+                .options(
+                    selectinload(Venue.unit), selectinload(Venue.street), selectinload(Venue.hours)
+                )
+            )
+        }
+        rows = [row_of(found[v], crs) for v in part if v in found]
+        session.expunge_all()
+        yield rows
 
 
 @dataclass

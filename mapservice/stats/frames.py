@@ -64,11 +64,11 @@ class Scope:
 
 
 def _venue_filter(scope: Scope) -> list[object]:
-    cond: list[object] = [
-        Venue.committee_id == scope.committee_id,
-        Venue.published.is_(True),
-        Venue.retired.is_(False),
-    ]
+    """The venues the figures count: those of the scope that the public map shows
+    (:func:`mapservice.policy.venues_public`: published, not retired, of a unit the committee
+    has admitted). A venue of a unit whose application is pending or was refused counts in no
+    figure, whatever was booked there."""
+    cond: list[object] = [Venue.committee_id == scope.committee_id, venues_public()]
     if scope.unit_id is not None:
         cond.append(Venue.unit_id == scope.unit_id)
     if scope.venue_type:
@@ -77,7 +77,7 @@ def _venue_filter(scope: Scope) -> list[object]:
 
 
 def load_venues(session: Session, scope: Scope) -> pd.DataFrame:
-    """The published, not retired venues in scope with unit and street names."""
+    """The public venues in scope (:func:`_venue_filter`) with unit and street names."""
     stmt = (
         select(
             Venue.id.label("venue_id"),

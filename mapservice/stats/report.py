@@ -21,6 +21,7 @@ from mapservice.core.coverage import Coverage, coverage
 from mapservice.core.geo import area_km2
 from mapservice.core.i18n import _, lang
 from mapservice.models import Area, Venue
+from mapservice.policy import venues_public
 from mapservice.stats import measures as m
 from mapservice.stats.frames import (
     Scope,
@@ -59,11 +60,12 @@ class Table:
     columns: list[Column]
     frame: pd.DataFrame
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The rows as dicts by column key; the first ``limit`` only when given (the page
+        shows a few of a city's rows without converting them all)."""
         keys = [c.key for c in self.columns]
-        return [
-            dict(zip(keys, row, strict=True)) for row in self.frame[keys].itertuples(index=False)
-        ]
+        frame = self.frame if limit is None else self.frame.head(limit)
+        return [dict(zip(keys, row, strict=True)) for row in frame[keys].itertuples(index=False)]
 
 
 @dataclass
@@ -205,12 +207,10 @@ def build_report(
 
 
 def coverage_points(session: Session, scope: Scope, venue_type: str) -> list[tuple[float, float]]:
-    """Every published venue of the type in scope (not only those with hours), WGS-84."""
+    """Every public venue of the type in scope (published, not retired, unit admitted: as
+    every other figure counts them; not only those with hours), WGS-84."""
     stmt = select(Venue.lon, Venue.lat).where(
-        Venue.committee_id == scope.committee_id,
-        Venue.type == venue_type,
-        Venue.published.is_(True),
-        Venue.retired.is_(False),
+        Venue.committee_id == scope.committee_id, Venue.type == venue_type, venues_public()
     )
     if scope.unit_id is not None:
         stmt = stmt.where(Venue.unit_id == scope.unit_id)

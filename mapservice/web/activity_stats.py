@@ -18,11 +18,10 @@ from mapservice.core.i18n import lang
 from mapservice.models import Committee, Unit, User
 from mapservice.operations.utilization import stats_scope
 from mapservice.stats import activities as stats
-from mapservice.stats import export
 from mapservice.stats.frames import Scope
 from mapservice.stats.periods import KINDS, period_for
 from mapservice.web.auth import current_actor
-from mapservice.web.dashboard import EXPORT_TYPES, _attachment, _date
+from mapservice.web.dashboard import _attachment, _date, export_response
 from mapservice.web.database import get_db
 
 bp = Blueprint("activity_stats", __name__, url_prefix="/dashboard/activities")
@@ -86,15 +85,7 @@ def chart(name: str, fmt: str) -> Any:
 @bp.route("/export/<name>.<fmt>")
 @login_required
 def export_table(name: str, fmt: str) -> Any:
-    if fmt not in EXPORT_TYPES:
-        abort(404)
     figures, _actor, _c = _figures()
-    all_tables = stats.tables(figures)
     stamp = figures.period.first_day.isoformat()
-    if name == "all" and fmt == "xlsx":
-        data = export.write_xlsx(list(all_tables.values()), [t.title for t in all_tables.values()])
-        return _attachment(data, EXPORT_TYPES[fmt], f"activities-{stamp}.xlsx")
-    if name not in all_tables:
-        abort(404)
-    data = export.write_table(all_tables[name], fmt)
-    return _attachment(data, EXPORT_TYPES[fmt], f"activities-{name}-{stamp}.{fmt}")
+    filename = f"activities-{stamp}.{fmt}" if name == "all" else f"activities-{name}-{stamp}.{fmt}"
+    return export_response(stats.tables(figures), name, fmt, filename)

@@ -10,9 +10,11 @@ from flask_login import login_required
 
 from mapservice.core.errors import ValidationFailed
 from mapservice.operations import audit as ops
+from mapservice.stats.export import csv_chunks, sheets_file, written
 from mapservice.web.auth import current_actor
-from mapservice.web.dashboard import EXPORT_TYPES, _attachment
+from mapservice.web.dashboard import EXPORT_TYPES
 from mapservice.web.database import get_db
+from mapservice.web.streaming import download, file_download, with_read_session
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -57,8 +59,19 @@ def index() -> Any:
 @bp.route("/export.<fmt>")
 @login_required
 def export(fmt: str) -> Any:
+    """The filtered log as CSV (streamed a thousand entries at a time, read by a session of
+    the body's own) or XLSX (written to a temporary file, then sent from it)."""
     if fmt not in ops.FORMATS:
         abort(404)
     flt = ops.parse_filter(request.args)
-    lines = ops.audit_lines(get_db(), current_actor(), flt)
-    return _attachment(ops.export_audit(lines, fmt), EXPORT_TYPES[fmt], f"audit.{fmt}")
+    stmt, tz = ops.export_select(get_db(), current_actor(), flt)
+    columns = ops.export_columns()
+    if fmt == "csv":
+        body, session = with_read_session(
+            lambda s: csv_chunks(
+                [c.zh for c in columns], written(columns, ops.export_rows(s, stmt, tz))
+            )
+        )
+        return download(body, EXPORT_TYPES[fmt], "audit.csv", on_close=[session.close])
+    path = sheets_file([("audit", columns, ops.export_rows(get_db(), stmt, tz))])
+    return file_download(path, EXPORT_TYPES[fmt], "audit.xlsx")

@@ -78,6 +78,7 @@ def login() -> Any:
         # Count the attempt as a failure first, in its own committed transaction (so a refused
         # or crashed request still counts); a success then flips it within this request.
         with new_session() as attempts:
+            throttle.lock_address(attempts, address)  # count and record as one step
             wait = throttle.blocked_for(attempts, username, address, now)
             if wait is None:
                 failures = throttle.account_failures(attempts, username, now)

@@ -4,6 +4,7 @@ unit's venues, a booker nothing (403). The figures come from :mod:`mapservice.st
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import date, datetime
@@ -11,12 +12,13 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from mapservice.core.dates import parse_day
-from mapservice.core.errors import ValidationFailed
+from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, current_locale
 from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Unit, User
@@ -31,15 +33,20 @@ from mapservice.stats.report import (
     DEFAULT_THRESHOLD,
     GROUP_BYS,
     Report,
+    Table,
     build_report,
     tables,
 )
+from mapservice.stats.tablepage import DASHBOARD_ROWS, parse_page, table_page
 from mapservice.web.auth import current_actor
 from mapservice.web.database import get_db
+from mapservice.web.streaming import download, file_download
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 CACHE_SECONDS = 60
 _lock = threading.Lock()
+#: Held while a report is built (see :func:`_report`).
+_building = threading.Lock()
 
 
 def _actor() -> tuple[User, Scope]:
@@ -123,28 +130,55 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
         current_locale(),
     )
     cache: dict[Any, tuple[float, Report]] = current_app.extensions.setdefault("stats_cache", {})
-    now = time.monotonic()
-    with _lock:
-        hit = cache.get(key)
-        if hit and now - hit[0] < CACHE_SECONDS:
-            return hit[1], params, committee
-    report = build_report(
-        db,
-        scope,
-        period,
-        group_by=params["by"],
-        threshold=params["threshold"],
-        coverage_type=params["type"],
-        radius_m=params["radius_km"] * 1000,
-        load_parts=LOAD_PARTS,  # a GET: its session has written nothing
-    )
-    with _lock:
-        for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
-            del cache[k]
-        if len(cache) > 32:
-            cache.clear()
-        cache[key] = (now, report)
+
+    def cached() -> Report | None:
+        with _lock:
+            hit = cache.get(key)
+            return hit[1] if hit and time.monotonic() - hit[0] < CACHE_SECONDS else None
+
+    if (report := cached()) is not None:
+        return report, params, committee
+    # One build at a time in a process: a build over a city's year holds every booking, so
+    # the page's dozen chart requests arriving together (or two admins) must not each build
+    # one at once; those asking for the same report wait and take the one built.
+    with _building:
+        if (report := cached()) is not None:
+            return report, params, committee
+        report = build_report(
+            db,
+            scope,
+            period,
+            group_by=params["by"],
+            threshold=params["threshold"],
+            coverage_type=params["type"],
+            radius_m=params["radius_km"] * 1000,
+            load_parts=LOAD_PARTS,  # a GET: its session has written nothing
+        )
+        _let_go_of_bookings(report)
+        now = time.monotonic()
+        with _lock:
+            for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
+                del cache[k]
+            if len(cache) > 32:
+                cache.clear()
+            cache[key] = (now, report)
     return report, params, committee
+
+
+def _let_go_of_bookings(report: Report) -> None:
+    """Drop the booking-level frames (a row per booking: a million for a city's year) the
+    figures were computed from, keeping their columns: the page, its charts and exports are
+    cut from the per-venue and per-group tables the report already holds, and a cached
+    report would otherwise keep every booking in memory for as long as it is cached (and
+    while the next one is built)."""
+    fig = report.fig
+    kept = {
+        name: frame.iloc[:0]
+        for name in ("booked", "bookings")
+        if isinstance(frame := getattr(fig, name, None), pd.DataFrame)
+    }
+    if kept:
+        report.fig = dataclasses.replace(fig, **kept)
 
 
 def _attachment(data: bytes, mimetype: str, filename: str, download: bool = True) -> Response:
@@ -176,6 +210,7 @@ def index() -> Any:
         kinds=KINDS,
         group_bys=GROUP_BYS,
         papers=list(PAPERS),
+        rows_shown=DASHBOARD_ROWS,
     )
 
 
@@ -198,22 +233,74 @@ EXPORT_TYPES = {
 }
 
 
+def _table(all_tables: dict[str, Table], name: str) -> Table:
+    """The table named in the address; a NotFound naming the ones there are."""
+    if name not in all_tables:
+        raise NotFound(
+            "table_not_found",
+            _(
+                "There is no table '%(name)s'. The tables: %(names)s.",
+                name=name[:40],
+                names=", ".join(all_tables),
+            ),
+        )
+    return all_tables[name]
+
+
+def export_response(all_tables: dict[str, Table], name: str, fmt: str, filename: str) -> Response:
+    """A table (``name``; ``all`` for every table as one XLSX) as a streamed download named
+    ``filename``: CSV produced a chunk of rows at a time, XLSX written to a temporary file
+    (openpyxl's write-only mode) and sent from it. Refusals (an unknown table or format)
+    happen here, before anything is sent."""
+    if fmt not in EXPORT_TYPES:
+        raise NotFound(
+            "format_not_found",
+            _("There is no export as '%(fmt)s': CSV or XLSX.", fmt=fmt[:20]),
+        )
+    if name == "all" and fmt == "xlsx":
+        path = export.xlsx_file(list(all_tables.values()), [t.title for t in all_tables.values()])
+        return file_download(path, EXPORT_TYPES[fmt], filename)
+    table = _table(all_tables, name)
+    if fmt == "csv":
+        return download(export.table_csv_chunks(table), EXPORT_TYPES[fmt], filename)
+    return file_download(export.xlsx_file([table]), EXPORT_TYPES[fmt], filename)
+
+
 @bp.route("/export/<name>.<fmt>")
 @login_required
 def export_table(name: str, fmt: str) -> Any:
     actor, scope = _actor()
-    if fmt not in EXPORT_TYPES:
-        abort(404)
     report, _params_, _c = _report(actor, scope)
-    all_tables = tables(report)
     stamp = report.period.first_day.isoformat()
-    if name == "all" and fmt == "xlsx":
-        data = export.write_xlsx(list(all_tables.values()), [t.title for t in all_tables.values()])
-        return _attachment(data, EXPORT_TYPES[fmt], f"stats-{stamp}.xlsx")
-    if name not in all_tables:
-        abort(404)
-    data = export.write_table(all_tables[name], fmt)
-    return _attachment(data, EXPORT_TYPES[fmt], f"{name}-{stamp}.{fmt}")
+    filename = f"stats-{stamp}.{fmt}" if name == "all" else f"{name}-{stamp}.{fmt}"
+    return export_response(tables(report), name, fmt, filename)
+
+
+@bp.route("/table/<name>")
+@login_required
+def table(name: str) -> Any:
+    """One table of the dashboard whole, a page at a time, sorted by the column asked
+    (``?sort=<column>&desc=1&page=N`` beside the dashboard's own parameters)."""
+    actor, scope = _actor()
+    report, params, committee = _report(actor, scope)
+    found = _table(tables(report), name)
+    sort = request.args.get("sort", "").strip() or None
+    page = table_page(
+        found,
+        parse_page(request.args.get("page")),
+        sort=sort,
+        descending=request.args.get("desc", "") in ("1", "true"),
+    )
+    query = {k: v for k, v in request.args.to_dict().items() if k not in ("page", "sort", "desc")}
+    return render_template(
+        "dashboard/table.html",
+        t=found,
+        page=page,
+        report=report,
+        params=params,
+        committee=committee,
+        query=query,
+    )
 
 
 @bp.route("/print.<fmt>")

@@ -41,18 +41,20 @@ from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, lang
 from mapservice.core.ids import as_id
 from mapservice.core.mapfilter import MapFilter, Match, parse_filter, select_venues
+from mapservice.core.venue_export import STREAMED, venue_chunks
 from mapservice.core.venue_io import write_venues
 from mapservice.core.vocab import ActivityKind, VenueType
 from mapservice.maps import map_labels, one_map
 from mapservice.models import Committee
 from mapservice.operations import activity_map
 from mapservice.operations import mapview as ops
-from mapservice.operations.venues import row_of
+from mapservice.operations.venues import row_batches, row_of
 from mapservice.policy import is_committee_staff, venues_seen_by_key
 from mapservice.web.auth import current_actor
 from mapservice.web.compress import finish, gzip_bytes
 from mapservice.web.database import get_db
 from mapservice.web.maps import cached_map_parts, configured_tiles
+from mapservice.web.streaming import download, with_read_session
 
 bp = Blueprint("map", __name__, url_prefix="/map")
 
@@ -477,14 +479,16 @@ def export(fmt: str) -> Any:
         )
         return finish(response)
     matches, _today = _matches(committee, flt, tz)
-    venues = ops.load_venues(get_db(), [m.venue.id for m in matches])
-    rows = [row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]
-    stamp = datetime.now(tz).strftime("%Y%m%d")
-    return Response(
-        write_venues(rows, fmt),
-        mimetype=EXPORT_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="map-venues-{stamp}.{fmt}"'},
-    )
+    ids = [m.venue.id for m in matches]
+    crs = "wgs84" if fmt == "geojson" else None
+    filename = f"map-venues-{datetime.now(tz):%Y%m%d}.{fmt}"
+    if fmt not in STREAMED:
+        rows = [row_of(v, crs) for v in ops.load_venues(get_db(), ids)]
+        return download([write_venues(rows, fmt)], EXPORT_TYPES[fmt], filename, cache="private")
+    # Streamed: the rows are loaded and sent a thousand venues at a time, by a session of
+    # the body's own (the request's is closed once this view returns).
+    body, session = with_read_session(lambda s: venue_chunks(row_batches(s, ids, crs), fmt))
+    return download(body, EXPORT_TYPES[fmt], filename, cache="private", on_close=[session.close])
 
 
 @bp.route("/venues/<int:venue_id>/free-today")

@@ -10,6 +10,11 @@
   The API rate limit counts across the workers (a counter file in the instance folder) and,
   with ``MAPSERVICE_REDIS_URL``, across instances (:mod:`mapservice.api.ratelimit`).
 
+Either way the number of glibc malloc arenas is capped first (:func:`limit_malloc_arenas`):
+by default glibc gives each thread that allocates concurrently an arena of its own (up to eight
+per core), and a worker's threads each keep freed memory of a large export or dashboard in
+theirs, so the worker's resident size grows with its thread count.
+
 Either way, once the app is built everything alive is moved out of the garbage collector's
 reach (:func:`freeze_startup_heap`): the imported libraries (pandas, shapely, SQLAlchemy…) are
 hundreds of thousands of objects that live as long as the process, and every full collection
@@ -37,9 +42,39 @@ def freeze_startup_heap() -> int:
     return gc.get_freeze_count()
 
 
+#: glibc malloc arenas a serving process may use (``MALLOC_ARENA_MAX``), unless the
+#: environment already says.
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> int | None:
+    """Cap glibc's malloc arenas of this process and of every process forked or started from
+    it: ``MALLOC_ARENA_MAX`` in the environment (read by glibc when a process starts: the
+    processes started from here) and ``mallopt(M_ARENA_MAX)`` now (this process is running,
+    so it no longer reads its environment; gunicorn's workers are forked from it and inherit
+    the setting). A value already in the environment is kept. Returns the cap in force, or
+    None where the C library is not glibc (nothing changed)."""
+    import ctypes
+    import ctypes.util
+
+    text = os.environ.get("MALLOC_ARENA_MAX", "").strip()
+    wanted = int(text) if text.isdigit() and int(text) > 0 else arenas
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return None
+    if mallopt(_M_ARENA_MAX, wanted) != 1:
+        return None
+    os.environ["MALLOC_ARENA_MAX"] = str(wanted)
+    return wanted
+
+
 def serve_waitress(app: Flask, host: str, port: int, threads: int) -> None:
     from waitress import serve
 
+    limit_malloc_arenas()
     freeze_startup_heap()
     serve(app, host=host, port=port, threads=threads)
 
@@ -84,5 +119,6 @@ def serve_gunicorn(
         def load(self) -> Flask:
             return app
 
+    limit_malloc_arenas()
     freeze_startup_heap()
     _Server().run()

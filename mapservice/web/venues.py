@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from mapservice import policy
 from mapservice.core.errors import ClosureOverBookings, ValidationFailed
@@ -17,6 +17,7 @@ from mapservice.core.hours import day_text
 from mapservice.core.i18n import _, lang
 from mapservice.core.ids import as_id
 from mapservice.core.opening import opening_week
+from mapservice.core.venue_export import STREAMED, venue_chunks
 from mapservice.core.venue_io import VenueRow, write_venues
 from mapservice.core.vocab import BookableBy, Crs, VenueType
 from mapservice.maps import map_labels, picker_map, venue_map
@@ -30,6 +31,7 @@ from mapservice.web.database import get_db
 from mapservice.web.forms import ClosureForm, EmptyForm, VenueForm, options
 from mapservice.web.maps import configured_tiles, map_parts
 from mapservice.web.mapview import committee_asked, staff_counts
+from mapservice.web.streaming import download, with_read_session
 
 bp = Blueprint("venues", __name__, url_prefix="/venues")
 
@@ -37,6 +39,11 @@ bp = Blueprint("venues", __name__, url_prefix="/venues")
 def _filtered(args: Any, committee: Committee) -> list[Venue]:
     """The venues of ``committee`` the user may see (its public ones; all of them for its
     staff) that pass the list's filters, retired ones only when asked for."""
+    return list(get_db().scalars(_filtered_select(args, committee)))
+
+
+def _filtered_select(args: Any, committee: Committee) -> Select[Venue]:
+    """The statement :func:`_filtered` runs (unit name, then venue name)."""
     actor = current_actor()
     stmt = (
         policy.select_venues_seen_by(actor)
@@ -61,7 +68,7 @@ def _filtered(args: Any, committee: Committee) -> list[Venue]:
         stmt = stmt.where(Venue.unit_id == actor.unit_id)
     if not args.get("retired"):
         stmt = stmt.where(Venue.retired.is_(False))
-    return list(get_db().scalars(stmt.order_by(Unit.name, Venue.name)))
+    return stmt.order_by(Unit.name, Venue.name)
 
 
 @bp.route("/")
@@ -437,13 +444,18 @@ EXPORT_TYPES = {
 
 @bp.route("/export.<fmt>")
 def export(fmt: str) -> Any:
+    """The filtered venues as CSV, XLSX or GeoJSON. CSV and GeoJSON are streamed: the
+    venues' ids are chosen now, their rows loaded and sent a thousand at a time by a session
+    of the body's own."""
     if fmt not in EXPORT_TYPES:
         abort(404)
-    venues = _filtered(request.args, committee_asked(current_actor()))
-    rows = [ops.row_of(v, "wgs84" if fmt == "geojson" else None) for v in venues]
+    stmt = _filtered_select(request.args, committee_asked(current_actor()))
+    crs = "wgs84" if fmt == "geojson" else None
     stamp = datetime.now().strftime("%Y%m%d")
-    return Response(
-        write_venues(rows, fmt),
-        mimetype=EXPORT_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="venues-{stamp}.{fmt}"'},
-    )
+    filename = f"venues-{stamp}.{fmt}"
+    if fmt not in STREAMED:
+        rows = [ops.row_of(v, crs) for v in get_db().scalars(stmt)]
+        return download([write_venues(rows, fmt)], EXPORT_TYPES[fmt], filename, cache="private")
+    ids = list(get_db().scalars(stmt.with_only_columns(Venue.id)))
+    body, session = with_read_session(lambda s: venue_chunks(ops.row_batches(s, ids, crs), fmt))
+    return download(body, EXPORT_TYPES[fmt], filename, cache="private", on_close=[session.close])

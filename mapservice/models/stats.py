@@ -1,0 +1,52 @@
+"""The statistics' per-venue daily aggregates (``docs/stats.md``, "Daily aggregates") and
+the log of what changed since they were counted.
+
+``venue_day_usage`` holds, per venue, local day (in its committee's time zone) and the unit of
+the group that booked (0: a group of no unit), what the figures of whole days are summed from.
+``venue_day_stale`` is written by database triggers (migration 0022) in the same transaction as
+every change the aggregates depend on — a booking inserted, changed or deleted, a venue's
+opening hours or closures, a group's unit, a venue's committee or a committee's time zone —
+and names what must be counted again; :func:`mapservice.stats.aggregates.refresh` recounts it
+from the rows and clears it."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table
+
+from mapservice.db import Base, UTCDateTime
+
+#: The heatmap's columns: booked unit-seconds by local hour of the day.
+HOUR_COLUMNS = tuple(f"h{h:02d}" for h in range(24))
+#: Bookings that start on the day: all, and by the statuses the figures count.
+COUNT_COLUMNS = ("bookings", "cancelled", "completed", "no_show")
+
+venue_day_usage = Table(
+    "venue_day_usage",
+    Base.metadata,
+    Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
+    #: Local days since 1970-01-01 in the committee's time zone.
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    #: The unit of the group that booked; 0 for a group of no unit.
+    Column("group_unit_id", Integer, primary_key=True, autoincrement=False),
+    #: Confirmed and completed bookings: unit-seconds inside the day and the open intervals.
+    Column("booked_s", BigInteger, nullable=False),
+    #: The same, completed only.
+    Column("realized_s", BigInteger, nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in HOUR_COLUMNS),
+    *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
+    # SQLite: rows stored in key order (a year of venues is read as ranges of the key).
+    sqlite_with_rowid=False,
+)
+
+venue_day_stale = Table(
+    "venue_day_stale",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    #: The venue whose days meeting ``[start_at, end_at)`` (all its days when both are NULL)
+    #: are stale; NULL with ``group_id``: the days of that group's bookings; both NULL with no
+    #: range: everything.
+    Column("venue_id", Integer),
+    Column("group_id", Integer),
+    Column("start_at", UTCDateTime),
+    Column("end_at", UTCDateTime),
+)

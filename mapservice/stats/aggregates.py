@@ -1,0 +1,432 @@
+"""Per-venue daily aggregates of the bookings (``venue_day_usage``), kept equal to a recount of
+the rows.
+
+What a day of a venue holds, per unit of the booking group (0: a group of no unit), in the
+committee's time zone (``docs/stats.md``, "Daily aggregates"):
+
+- ``booked_s`` / ``realized_s``: confirmed and completed (completed only) bookings' unit-seconds
+  inside the day **and** inside the venue's open intervals (weekly hours minus closures), as
+  the row-level figures count them (:mod:`mapservice.stats.measures`);
+- ``h00`` … ``h23``: the same bookings' unit-seconds by local hour (not cut to opening hours:
+  the heatmap's definition), each booking cut at the clock hours and at local midnights;
+- ``bookings``, ``cancelled``, ``completed``, ``no_show``: bookings that start on the day.
+
+Every change these depend on is logged in ``venue_day_stale`` by database triggers, in the
+transaction that makes it (migration 0022): a write path, an import or a seed cannot forget
+it. :func:`refresh` recounts exactly the stale days from the rows with the same arithmetic
+(:class:`mapservice.stats.measures.OpenClock`) and clears the log; :func:`rebuild` recounts
+everything. The opening hours and time zones are Python's (``zoneinfo``), which SQLite's
+triggers could not compute: the triggers log, Python counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from mapservice.models import Booking, Committee, Group, Venue
+from mapservice.models.stats import (
+    COUNT_COLUMNS,
+    HOUR_COLUMNS,
+    venue_day_stale,
+    venue_day_usage,
+)
+from mapservice.stats.calendars import DAY_S, ZoneClock
+from mapservice.stats.frames import STATUSES, epoch, int_columns, load_open_intervals
+from mapservice.stats.measures import OpenClock
+from mapservice.stats.periods import Period
+
+KEYS = ("venue_id", "day", "group_unit_id")
+VALUES = ("booked_s", "realized_s", *HOUR_COLUMNS, *COUNT_COLUMNS)
+COLUMNS = (*KEYS, *VALUES)
+_BOOKED = (STATUSES.index("confirmed"), STATUSES.index("completed"))
+_COMPLETED = STATUSES.index("completed")
+_CANCELLED = STATUSES.index("cancelled")
+_NO_SHOW = STATUSES.index("no_show")
+#: The advisory lock that serializes refreshes on PostgreSQL.
+_REFRESH_LOCK = 22_0022
+#: Rows written per statement.
+_CHUNK = 5000
+
+
+def local_day(at: datetime, tz: ZoneInfo) -> int:
+    """The local day (days since 1970-01-01 in ``tz``) of an instant."""
+    return (at.astimezone(tz).date() - date(1970, 1, 1)).days
+
+
+def day_date(day: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(day))
+
+
+# ---------------------------------------------------------------------------- counting
+
+
+def usage_rows(bookings: pd.DataFrame, clock: OpenClock, zone: ZoneClock) -> pd.DataFrame:
+    """The aggregate rows (:data:`COLUMNS`) of ``bookings`` (``venue_id, group_unit_id`` (0: no
+    unit), ``start, end`` (epoch seconds), ``units, status`` (index in :data:`STATUSES`)), all
+    of venues in ``zone``'s time zone whose open intervals ``clock`` holds. Every day the
+    bookings touch gets a row: days beyond the clock's span count no open seconds."""
+    vid = bookings["venue_id"].to_numpy(dtype="int64")
+    gunit = bookings["group_unit_id"].to_numpy(dtype="int64")
+    start = bookings["start"].to_numpy(dtype="int64")
+    end = bookings["end"].to_numpy(dtype="int64")
+    units = bookings["units"].to_numpy(dtype="int64")
+    status = bookings["status"].to_numpy(dtype="int64")
+    frames = []
+    # Bookings that start on each day.
+    sday = zone.local(start) // DAY_S
+    counts = pd.DataFrame(
+        {
+            "venue_id": vid,
+            "day": sday,
+            "group_unit_id": gunit,
+            "bookings": 1,
+            "cancelled": (status == _CANCELLED).astype("int64"),
+            "completed": (status == _COMPLETED).astype("int64"),
+            "no_show": (status == _NO_SHOW).astype("int64"),
+        }
+    )
+    frames.append(counts.groupby(list(KEYS)).sum())
+    # Booked seconds, cut at local midnights, then at clock hours for the heatmap.
+    live = np.isin(status, _BOOKED) & (end > start)
+    v, g, s, e, u = vid[live], gunit[live], start[live], end[live], units[live]
+    done = status[live] == _COMPLETED
+    open_parts: list[pd.DataFrame] = []
+    heat_parts: list[pd.DataFrame] = []
+    while len(s):  # the k-th day of each booking that has one: a few rounds, not a row loop
+        day = zone.local(s) // DAY_S
+        midnight = zone.instant((day + 1) * DAY_S)
+        pe = np.minimum(e, midnight)
+        open_s = clock.between(v, s, pe) * u
+        open_parts.append(
+            pd.DataFrame(
+                {
+                    "venue_id": v,
+                    "day": day,
+                    "group_unit_id": g,
+                    "booked_s": open_s,
+                    "realized_s": np.where(done, open_s, 0),
+                }
+            )
+        )
+        hs, hu, hv, hg, hd = s, u, v, g, day
+        he = pe
+        while len(hs):  # the day's clock hours
+            top = np.minimum(he, hs // 3600 * 3600 + 3600)
+            hour = zone.local(hs) % DAY_S // 3600
+            heat_parts.append(
+                pd.DataFrame(
+                    {
+                        "venue_id": hv,
+                        "day": hd,
+                        "group_unit_id": hg,
+                        "hour": hour,
+                        "s": (top - hs) * hu,
+                    }
+                )
+            )
+            more = he > top
+            hs, he, hu, hv, hg, hd = top[more], he[more], hu[more], hv[more], hg[more], hd[more]
+        more = e > pe
+        v, g, s, e, u, done = v[more], g[more], pe[more], e[more], u[more], done[more]
+    if open_parts:
+        frames.append(pd.concat(open_parts).groupby(list(KEYS)).sum())
+        heat = pd.concat(heat_parts).groupby([*KEYS, "hour"])["s"].sum().unstack("hour")
+        heat = heat.reindex(columns=range(24), fill_value=0)
+        heat.columns = list(HOUR_COLUMNS)
+        frames.append(heat)
+    if not len(vid):
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS})
+    out = pd.concat(frames, axis=1).fillna(0).astype("int64")
+    out = out.reindex(columns=list(VALUES), fill_value=0).reset_index()
+    return out[list(COLUMNS)].sort_values(list(KEYS), ignore_index=True)
+
+
+def _load(session: Session, venue_ids: list[int], lo: int, hi: int) -> pd.DataFrame:
+    """The bookings of ``venue_ids`` meeting epoch seconds ``[lo, hi)``, as :func:`usage_rows`
+    reads them (one packed query, as the statistics load theirs)."""
+    status_code = case(
+        {s: i for i, s in enumerate(STATUSES)}, value=Booking.status, else_=len(STATUSES)
+    )
+    a, b = min(venue_ids), max(venue_ids)
+    stmt = (
+        select(
+            Booking.venue_id,
+            func.coalesce(Group.unit_id, 0),
+            epoch(Booking.start_at),
+            epoch(Booking.end_at),
+            Booking.units,
+            status_code,
+        )
+        .join(Group, Booking.group_id == Group.id)
+        .where(
+            Booking.venue_id.between(a, b),
+            Booking.start_at < datetime.fromtimestamp(hi, UTC),
+            Booking.end_at > datetime.fromtimestamp(lo, UTC),
+        )
+    )
+    cols = int_columns(session, stmt)
+    frame = pd.DataFrame(
+        dict(
+            zip(["venue_id", "group_unit_id", "start", "end", "units", "status"], cols, strict=True)
+        )
+    )
+    if (frame["status"] >= len(STATUSES)).any():
+        raise ValueError("a booking has an unknown status")
+    return frame[frame["venue_id"].isin(venue_ids)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Days to count: for each venue of one time zone, local days (a DataFrame of ``venue_id,
+    day``, each pair once)."""
+
+    tz: ZoneInfo
+    pairs: pd.DataFrame
+
+
+def count_days(session: Session, target: Target) -> pd.DataFrame:
+    """The aggregate rows of the target's (venue, day) pairs, recounted from the rows."""
+    pairs = target.pairs
+    if pairs.empty:
+        return usage_rows(_empty_bookings(), *_no_clock(target.tz))
+    d0, d1 = int(pairs["day"].min()), int(pairs["day"].max())
+    venue_ids = sorted(int(v) for v in pairs["venue_id"].unique())
+    period = Period("custom", day_date(d0), day_date(d1), target.tz)
+    t0, t1 = round(period.start_at.timestamp()), round(period.end_at.timestamp())
+    bookings = _load(session, venue_ids, t0, t1)
+    open_iv = load_open_intervals(session, venue_ids, period)
+    clock = OpenClock(open_iv, t0, t1)
+    zone = ZoneClock.build(target.tz, t0, t1)
+    rows = usage_rows(bookings, clock, zone)
+    wanted = pd.MultiIndex.from_frame(pairs[["venue_id", "day"]].astype("int64"))
+    keep = pd.MultiIndex.from_frame(rows[["venue_id", "day"]]).isin(wanted)
+    return rows[keep].reset_index(drop=True)
+
+
+def _empty_bookings() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64") for c in ("venue_id", "group_unit_id", "start", "end")}
+        | {"units": pd.Series(dtype="int64"), "status": pd.Series(dtype="int64")}
+    )
+
+
+def _no_clock(tz: ZoneInfo) -> tuple[OpenClock, ZoneClock]:
+    from mapservice.stats.calendars import build_open_intervals
+
+    iv = build_open_intervals(
+        [], np.zeros((0, 4), dtype="int64"), [], date(1970, 1, 1), date(1970, 1, 1), 0, 0, tz
+    )
+    return OpenClock(iv, 0, 0), ZoneClock.build(tz, 0, 0)
+
+
+# ---------------------------------------------------------------------------- what is stale
+
+
+def _zones(session: Session, venue_ids: Iterable[int] | None) -> dict[int, ZoneInfo]:
+    """Each venue's committee time zone (every venue's when ``venue_ids`` is None)."""
+    stmt = select(Venue.id, Committee.timezone).join(Committee, Venue.committee_id == Committee.id)
+    if venue_ids is not None:
+        ids = sorted(set(venue_ids))
+        if not ids:
+            return {}
+        stmt = stmt.where(Venue.id.between(ids[0], ids[-1]))
+        wanted = set(ids)
+        return {v: ZoneInfo(tz) for v, tz in session.execute(stmt) if v in wanted}
+    return {v: ZoneInfo(tz) for v, tz in session.execute(stmt)}
+
+
+def _venue_spans(
+    session: Session, venue_ids: list[int] | None
+) -> tuple[list[tuple[int, datetime, datetime]], list[tuple[int, int, int]]]:
+    """(venue, first start, last end) of the bookings of each of the venues (all when None),
+    and (venue, first day, last day) the aggregates hold for each."""
+    stmt = select(Booking.venue_id, func.min(Booking.start_at), func.max(Booking.end_at)).group_by(
+        Booking.venue_id
+    )
+    held = select(
+        venue_day_usage.c.venue_id, func.min(venue_day_usage.c.day), func.max(venue_day_usage.c.day)
+    ).group_by(venue_day_usage.c.venue_id)
+    if venue_ids is not None:
+        stmt = stmt.where(Booking.venue_id.in_(venue_ids))
+        held = held.where(venue_day_usage.c.venue_id.in_(venue_ids))
+    booked = [(int(v), a, b) for v, a, b in session.execute(stmt)]
+    days = [(int(v), int(a), int(b)) for v, a, b in session.execute(held)]
+    return booked, days
+
+
+def stale_targets(session: Session, entries: Sequence[Any]) -> list[Target]:
+    """The (venue, day) pairs the log entries name, by time zone."""
+    ranges: list[tuple[int, datetime, datetime]] = []
+    whole: set[int] = set()
+    everything = False
+    groups: list[int] = []
+    for _id, venue_id, group_id, start_at, end_at in entries:
+        if venue_id is None and group_id is None:
+            everything = True
+        elif venue_id is None:
+            groups.append(group_id)
+        elif start_at is None or end_at is None:
+            whole.add(venue_id)
+        else:
+            ranges.append((venue_id, start_at, end_at))
+    if groups:
+        ranges += [
+            (int(v), a, b)
+            for v, a, b in session.execute(
+                select(Booking.venue_id, Booking.start_at, Booking.end_at).where(
+                    Booking.group_id.in_(groups)
+                )
+            )
+        ]
+    booked, held = (
+        _venue_spans(session, None if everything else sorted(whole))
+        if everything or whole
+        else ([], [])
+    )
+    ranges += booked
+    venues = {r[0] for r in ranges} | whole | {h[0] for h in held}
+    zones = _zones(session, None if everything else venues)
+    pairs: dict[str, list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]] = {}
+
+    def add(venue: int, first: int, last: int) -> None:
+        tz = zones.get(venue)
+        if tz is None or last < first:
+            return  # a venue no longer there: its rows went with it (ON DELETE CASCADE)
+        days = np.arange(first, last + 1, dtype="int64")
+        pairs.setdefault(tz.key, []).append((np.full(len(days), venue, dtype="int64"), days))
+
+    for venue, start_at, end_at in ranges:
+        tz = zones.get(venue)
+        if tz is not None:
+            add(venue, local_day(start_at, tz), local_day(end_at - timedelta(microseconds=1), tz))
+    for venue, first, last in held:
+        add(venue, first, last)
+    out = []
+    for key, parts in pairs.items():
+        frame = pd.DataFrame(
+            {
+                "venue_id": np.concatenate([p[0] for p in parts]),
+                "day": np.concatenate([p[1] for p in parts]),
+            }
+        ).drop_duplicates(ignore_index=True)
+        out.append(Target(ZoneInfo(key), frame))
+    return out
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def _replace(session: Session, target: Target, rows: pd.DataFrame, *, clear: bool = True) -> None:
+    """Delete the target's days from the aggregates (unless ``clear`` is false: none held)
+    and write ``rows`` in their place."""
+    conn = session.connection()
+    held = target.pairs.groupby("venue_id")["day"] if clear else []
+    for venue, days in held:
+        ordered = np.sort(days.to_numpy())
+        # contiguous runs of days: one delete each
+        breaks = np.flatnonzero(np.diff(ordered) != 1)
+        firsts = np.concatenate([[ordered[0]], ordered[breaks + 1]])
+        lasts = np.concatenate([ordered[breaks], [ordered[-1]]])
+        for a, b in zip(firsts, lasts, strict=True):
+            conn.execute(
+                delete(venue_day_usage).where(
+                    venue_day_usage.c.venue_id == int(venue),
+                    venue_day_usage.c.day.between(int(a), int(b)),
+                )
+            )
+    _write(session, rows)
+
+
+def _write(session: Session, rows: pd.DataFrame) -> None:
+    """Append ``rows`` to the aggregates: COPY on PostgreSQL, one prepared statement run for
+    all rows on SQLite (plain integers, no ORM or per-row dictionaries)."""
+    if rows.empty:
+        return
+    values = rows[list(COLUMNS)].to_numpy(dtype="int64").tolist()
+    names = ", ".join(COLUMNS)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cur, cur.copy(f"COPY venue_day_usage ({names}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in COLUMNS)
+    sql = f"INSERT INTO venue_day_usage ({names}) VALUES ({marks})"  # noqa: S608 - constants
+    for i in range(0, len(values), 50_000):
+        conn.exec_driver_sql(sql, [tuple(r) for r in values[i : i + 50_000]])
+
+
+def refresh(session: Session, *, _emptied: bool = False) -> int:
+    """Recount the days the log names, from the rows, and clear those entries (in the
+    session's transaction: the caller commits). Returns how many entries were cleared.
+
+    Only the entries read here are cleared: one a concurrent transaction logs meanwhile stays
+    for the next refresh."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One refresh at a time (the worker's job, a report's): two recounting the same day
+        # would both write its row. SQLite's writers take turns anyway.
+        session.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
+    entries = session.execute(
+        select(
+            venue_day_stale.c.id,
+            venue_day_stale.c.venue_id,
+            venue_day_stale.c.group_id,
+            venue_day_stale.c.start_at,
+            venue_day_stale.c.end_at,
+        ).order_by(venue_day_stale.c.id)
+    ).all()
+    if not entries:
+        return 0
+    for target in stale_targets(session, entries):
+        _replace(session, target, count_days(session, target), clear=not _emptied)
+    ids = [e[0] for e in entries]
+    conn = session.connection()
+    for i in range(0, len(ids), _CHUNK):
+        conn.execute(delete(venue_day_stale).where(venue_day_stale.c.id.in_(ids[i : i + _CHUNK])))
+    return len(entries)
+
+
+def rebuild(session: Session) -> int:
+    """Recount every venue's days from the rows (``mapservice stats rebuild``): the log is
+    cleared and the aggregates written anew. Returns how many rows they hold."""
+    conn = session.connection()
+    conn.execute(delete(venue_day_stale))
+    conn.execute(delete(venue_day_usage))
+    conn.execute(insert(venue_day_stale).values(venue_id=None))
+    refresh(session, _emptied=True)
+    return int(session.execute(select(func.count()).select_from(venue_day_usage)).scalar_one())
+
+
+def recount(session: Session) -> pd.DataFrame:
+    """Every aggregate row as a full recount from the rows would give it (nothing written):
+    what the aggregates must equal once refreshed."""
+    targets = stale_targets(session, [(0, None, None, None, None)])
+    rows = [count_days(session, t) for t in targets]
+    frame = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else usage_rows(_empty_bookings(), *_no_clock(ZoneInfo("UTC")))
+    )
+    return _nonzero(frame)
+
+
+def stored(session: Session) -> pd.DataFrame:
+    """The aggregate rows as stored, in :func:`recount`'s order."""
+    result = session.execute(select(*(venue_day_usage.c[c] for c in COLUMNS)))
+    frame = pd.DataFrame([tuple(r) for r in result], columns=list(COLUMNS)).astype("int64")
+    return _nonzero(frame)
+
+
+def _nonzero(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(list(KEYS), ignore_index=True)[list(COLUMNS)].astype("int64")

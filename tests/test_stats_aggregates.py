@@ -1,0 +1,353 @@
+"""The statistics' daily aggregates (venue_day_usage): after any sequence of changes —
+bookings made, cancelled, moved, marked no-show or completed, deleted; closures, opening
+hours, a group's unit, a committee's time zone changed — a refresh leaves them equal to a full
+recount from the rows; and summed over a period they give the row-level figures."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from mapservice.models import Booking, Closure, Committee, OpeningHours, venue_day_stale
+from mapservice.stats import aggregates as agg
+from mapservice.stats.frames import Scope
+from mapservice.stats.periods import Period
+from mapservice.stats.report import build_report
+from tests.test_cli import Cli
+
+TZ = ZoneInfo("Asia/Shanghai")
+BASE = datetime(2026, 3, 2, tzinfo=TZ)  # a Monday
+STATUSES = ["pending", "confirmed", "declined", "cancelled", "completed", "no_show"]
+
+
+@pytest.fixture
+def cli(db: Any, database_url: str, tmp_path: Any) -> Cli:
+    return Cli(database_url, tmp_path)
+
+
+@pytest.fixture
+def town(db, make):
+    committee = make.committee()
+    units = [make.unit(committee, f"单位{i}") for i in range(3)]
+    groups = [make.group(committee, u) for u in units] + [make.group(committee, None)]
+    venues = [
+        make.venue(
+            units[0], name="夜场", capacity_units=3, hours="Mon-Sun 00:00-02:00,18:00-24:00"
+        ),
+        make.venue(
+            units[1], name="白场", capacity_units=2, hours="Mon-Fri 08:00-12:00,13:00-20:00"
+        ),
+        make.venue(units[2], name="全天", capacity_units=1, hours="Mon-Sun 00:00-24:00"),
+    ]
+    agg.refresh(db)
+    db.commit()
+    return committee, units, groups, venues
+
+
+def _assert_fresh(db) -> None:
+    """Refresh; the log is empty and the aggregates equal a full recount."""
+    agg.refresh(db)
+    db.commit()
+    assert db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one() == 0
+    stored, recount = agg.stored(db), agg.recount(db)
+    pd.testing.assert_frame_equal(stored, recount)
+
+
+def _random_booking(rnd: random.Random, venues: list[Any], groups: list[Any]) -> Booking:
+    start = BASE + timedelta(days=rnd.randrange(-2, 12), minutes=30 * rnd.randrange(48))
+    return Booking(
+        venue_id=rnd.choice(venues).id,
+        group_id=rnd.choice(groups).id,
+        start_at=start,
+        end_at=start + timedelta(minutes=30 * rnd.randrange(1, 12)),
+        units=rnd.randrange(1, 3),
+        status=rnd.choice(STATUSES),
+        created_at=start - timedelta(days=rnd.randrange(0, 9), hours=rnd.randrange(24)),
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_refreshed_aggregates_equal_a_full_recount_after_random_changes(db, town, seed):
+    committee, units, groups, venues = town
+    rnd = random.Random(seed)
+    bookings: list[Booking] = []
+    for _step in range(8):
+        for _ in range(rnd.randrange(1, 12)):
+            op = rnd.random()
+            if op < 0.4 or not bookings:
+                booking = _random_booking(rnd, venues, groups)
+                db.add(booking)
+                bookings.append(booking)
+            elif op < 0.55:
+                rnd.choice(bookings).status = rnd.choice(["cancelled", "no_show", "completed"])
+            elif op < 0.7:  # a move: another time, sometimes another venue or size
+                booking = rnd.choice(bookings)
+                shift = timedelta(hours=rnd.randrange(-30, 30))
+                booking.start_at += shift
+                booking.end_at += shift
+                if rnd.random() < 0.3:
+                    booking.venue_id = rnd.choice(venues).id
+                if rnd.random() < 0.3:
+                    booking.units = rnd.randrange(1, 3)
+            elif op < 0.75:
+                booking = bookings.pop(rnd.randrange(len(bookings)))
+                db.delete(booking)
+            elif op < 0.8:
+                start = BASE + timedelta(days=rnd.randrange(0, 10), hours=rnd.randrange(24))
+                db.add(
+                    Closure(
+                        venue_id=rnd.choice(venues).id,
+                        start_at=start,
+                        end_at=start + timedelta(hours=rnd.randrange(1, 40)),
+                    )
+                )
+            elif op < 0.85:
+                closures = db.scalars(select(Closure)).all()
+                if closures:
+                    db.delete(rnd.choice(closures))
+            elif op < 0.9:
+                venue = rnd.choice(venues)
+                db.add(
+                    OpeningHours(
+                        venue_id=venue.id,
+                        weekday=rnd.randrange(7),
+                        start_min=60 * rnd.randrange(2, 6),
+                        end_min=60 * rnd.randrange(6, 8),
+                    )
+                )
+            elif op < 0.95:
+                rnd.choice(groups).unit_id = rnd.choice([*(u.id for u in units), None])
+            else:
+                booking = rnd.choice(bookings)
+                booking.group_id = rnd.choice(groups).id
+            db.flush()
+        db.commit()
+        if rnd.random() < 0.7:  # sometimes several rounds of changes between refreshes
+            _assert_fresh(db)
+    # a committee's time zone: every local day moves
+    db.get(Committee, committee.id).timezone = "Europe/London"
+    db.commit()
+    assert db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one() >= 3
+    _assert_fresh(db)
+    assert not agg.stored(db).empty
+
+
+def test_every_change_is_logged_by_the_database_in_its_transaction(db, town):
+    """Plain SQL, no ORM: the triggers log it; a rolled-back change logs nothing."""
+    from sqlalchemy import text
+
+    _committee, _units, groups, venues = town
+
+    def logged() -> int:
+        return db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one()
+
+    db.add(_random_booking(random.Random(1), venues, groups))
+    db.commit()
+    assert logged() == 1
+    db.execute(text("UPDATE bookings SET status = 'cancelled'"))
+    db.rollback()
+    assert logged() == 1
+    db.execute(text("UPDATE bookings SET status = 'cancelled'"))
+    db.commit()
+    assert logged() == 3  # old and new
+    db.execute(text("UPDATE bookings SET purpose = 'x'"))  # not a column the figures read
+    db.commit()
+    assert logged() == 3
+    db.execute(text("DELETE FROM bookings"))
+    db.commit()
+    assert logged() == 4
+    _assert_fresh(db)
+    assert agg.stored(db).empty
+
+
+def test_rebuild_equals_refresh_and_the_cli_runs_it(db, town, cli):
+    _committee, _units, groups, venues = town
+    rnd = random.Random(5)
+    for _ in range(40):
+        db.add(_random_booking(rnd, venues, groups))
+    db.commit()
+    _assert_fresh(db)
+    before = agg.stored(db)
+    db.execute(venue_day_stale.delete())
+    db.commit()
+    result = cli("stats", "rebuild")
+    assert result.exit_code == 0, result.output
+    assert f"{len(before)} rows" in result.output
+    db.rollback()
+    pd.testing.assert_frame_equal(agg.stored(db), before)
+    assert cli("stats", "refresh").exit_code == 0
+
+
+def test_aggregates_summed_over_a_period_give_the_row_level_figures(db, town):
+    """Per venue: booked, realized and shared capacity-hours and the booking counts; the
+    heatmap by weekday and hour: summed from the aggregates of the period's days they equal
+    what the dashboard computes from the rows."""
+    committee, _units, groups, venues = town
+    rnd = random.Random(9)
+    for _ in range(150):
+        db.add(_random_booking(rnd, venues, groups))
+    for _ in range(4):
+        start = BASE + timedelta(days=rnd.randrange(0, 10), hours=rnd.randrange(24))
+        db.add(
+            Closure(
+                venue_id=rnd.choice(venues).id, start_at=start, end_at=start + timedelta(hours=7)
+            )
+        )
+    db.commit()
+    _assert_fresh(db)
+    first, last = date(2026, 3, 2), date(2026, 3, 10)
+    period = Period("custom", first, last, TZ)
+    report = build_report(db, Scope(committee.id), period, now=datetime(2027, 1, 1, tzinfo=TZ))
+    rows = agg.stored(db)
+    d0, d1 = agg.local_day(period.start_at, TZ), agg.local_day(period.end_at, TZ) - 1
+    rows = rows[(rows["day"] >= d0) & (rows["day"] <= d1)]
+    owner = {v.id: v.unit_id for v in venues}
+    rows = rows.assign(
+        shared=np.where(rows["group_unit_id"] != rows["venue_id"].map(owner), rows["booked_s"], 0)
+    )
+    per_venue = rows.groupby("venue_id").sum()
+    vt = report.venues
+    for venue in venues:
+        got = per_venue.loc[venue.id] if venue.id in per_venue.index else None
+        row = vt.loc[venue.id]
+        assert row["booked_cap_hours"] > 0
+        for column, figure in (
+            ("booked_s", "booked_cap_hours"),
+            ("realized_s", "realized_cap_hours"),
+            ("shared", "shared_cap_hours"),
+        ):
+            assert (got[column] if got is not None else 0) / 3600 == pytest.approx(row[figure]), (
+                figure
+            )
+        for column in ("bookings", "cancelled", "completed", "no_show"):
+            assert (got[column] if got is not None else 0) == row[column], column
+    weekday = (rows["day"] + 3) % 7  # 1970-01-01 was a Thursday
+    heat = rows.groupby(weekday)[list(agg.HOUR_COLUMNS)].sum().reindex(range(7), fill_value=0)
+    np.testing.assert_allclose(heat.to_numpy() / 3600, report.heat.to_numpy(), atol=1e-9)
+
+
+def test_without_the_trigger_the_recount_check_fails(db, town):
+    """Negative control: with the bookings' update trigger dropped (inside a transaction that
+    is rolled back: DDL is transactional on both databases), cancelling bookings leaves the
+    refreshed aggregates unequal to the recount — the check above can fail."""
+    from sqlalchemy import text
+
+    _committee, _units, groups, venues = town
+    rnd = random.Random(3)
+    for _ in range(30):
+        booking = _random_booking(rnd, venues, groups)
+        booking.status = "confirmed"
+        db.add(booking)
+    db.commit()
+    _assert_fresh(db)
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("DROP TRIGGER tr_bookings_day_stale ON bookings"))
+    else:
+        db.execute(text("DROP TRIGGER tr_bookings_day_stale_update"))
+    db.execute(text("UPDATE bookings SET status = 'cancelled'"))
+    agg.refresh(db)
+    assert not agg.stored(db).equals(agg.recount(db))
+    assert agg.stored(db)["booked_s"].sum() > 0 == agg.recount(db)["booked_s"].sum()
+    db.rollback()
+    db.execute(text("UPDATE bookings SET status = 'cancelled'"))
+    db.commit()
+    _assert_fresh(db)
+    assert agg.stored(db)["booked_s"].sum() == 0
+
+
+@pytest.mark.parametrize("tz_name", ["Asia/Shanghai", "Europe/London"])
+def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, town, tz_name):
+    """Every figure of the dashboard but the median lead time — per venue, in total, the
+    heatmap, sharing by unit, the weekly trend — from the daily aggregates equals the same
+    figure from the booking rows, for whole-day periods (London: one spanning a clock
+    change)."""
+    from mapservice.stats import daily
+
+    committee, units, groups, venues = town
+    committee.timezone = tz_name
+    db.commit()
+    tz = ZoneInfo(tz_name)
+    rnd = random.Random(17)
+    for _ in range(200):
+        booking = _random_booking(rnd, venues, groups)
+        shift = timedelta(days=rnd.randrange(0, 30))
+        booking.start_at += shift
+        booking.end_at += shift
+        db.add(booking)
+    for _ in range(4):
+        start = BASE + timedelta(days=rnd.randrange(0, 30), hours=rnd.randrange(24))
+        db.add(
+            Closure(
+                venue_id=rnd.choice(venues).id, start_at=start, end_at=start + timedelta(hours=7)
+            )
+        )
+    db.commit()
+    for first, last in (
+        (date(2026, 3, 2), date(2026, 4, 5)),
+        (date(2026, 3, 11), date(2026, 3, 11)),
+    ):
+        period = Period("custom", first, last, tz)
+        rows = build_report(db, Scope(committee.id), period, now=datetime(2027, 1, 1, tzinfo=tz))
+        days = daily.figures(db, Scope(committee.id), period)
+        assert rows.totals["booked_cap_hours"] > 0
+        columns = [*m_summed(), "utilization", "realized_utilization", "sharing_rate"]
+        columns += ["no_show_rate", "cancellation_rate"]
+        pd.testing.assert_frame_equal(
+            days.venues[columns], rows.venues[columns], check_dtype=False, rtol=1e-12
+        )
+        for key, value in rows.totals.items():
+            if key != "lead_days":
+                assert days.totals[key] == pytest.approx(value, rel=1e-12), key
+        np.testing.assert_allclose(days.heat.to_numpy(), rows.heat.to_numpy(), atol=1e-9)
+        sharing = ["name", "venues", "booked_cap_hours", "shared_cap_hours"]
+        sharing += ["used_elsewhere_cap_hours", "sharing_rate"]
+        pd.testing.assert_frame_equal(
+            days.sharing[sharing].sort_index(),
+            rows.sharing[sharing].sort_index(),
+            check_dtype=False,
+        )
+        pd.testing.assert_frame_equal(days.trend, rows.trend, check_dtype=False, rtol=1e-12)
+    # a secretary's scope and one venue type alike
+    period = Period("custom", date(2026, 3, 2), date(2026, 3, 15), tz)
+    for scope in (Scope(committee.id, units[1].id), Scope(committee.id, venue_type="badminton")):
+        rows = build_report(db, scope, period, now=datetime(2027, 1, 1, tzinfo=tz))
+        days = daily.figures(db, scope, period)
+        assert days.totals["booked_cap_hours"] == pytest.approx(rows.totals["booked_cap_hours"])
+        assert days.totals["venues"] == rows.totals["venues"]
+    # a period cut inside a day is not the aggregates' to answer
+    with pytest.raises(ValueError, match="whole days"):
+        daily.figures(db, Scope(committee.id), period.until(datetime(2026, 3, 3, 12, tzinfo=tz)))
+
+
+def m_summed() -> list[str]:
+    from mapservice.stats.measures import SUMMED
+
+    return list(SUMMED)
+
+
+def test_the_worker_job_counts_what_changed(db, town, engine):
+    from datetime import UTC
+
+    from sqlalchemy.orm import sessionmaker
+
+    from mapservice.operations import jobs
+
+    _committee, _units, groups, venues = town
+    rnd = random.Random(2)
+    for _ in range(10):
+        db.add(_random_booking(rnd, venues, groups))
+    db.commit()
+    assert "refresh_stats" in jobs.JOBS
+    ctx = jobs.Context(sessionmaker(bind=engine), datetime.now(UTC), {})
+    assert jobs.JOBS["refresh_stats"].run(ctx) == {"changes": 10}
+    db.rollback()
+    assert db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one() == 0
+    pd.testing.assert_frame_equal(agg.stored(db), agg.recount(db))
+    assert agg.stored(db)["bookings"].sum() == 10
