@@ -7,7 +7,7 @@ reads of venues (mapservice.booking.catalogue) and know in one read whether it s
 Bookings are never kept: a search reads them every time.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-04 16:45:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0021"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
