@@ -8,18 +8,20 @@ hours on a local day, across a clock change)."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from mapservice.booking import availability, capacity
 from mapservice.core.hours import OpeningRange
 from mapservice.core.opening import is_open_throughout, local_instant
 from mapservice.core.vocab import BookingStatus
-from mapservice.models import Booking, BookingAllocation, Closure, OpeningHours
+from mapservice.models import Booking, BookingAllocation, Closure, OpeningHours, Venue
 from mapservice.operations.tokens import create_token
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -219,3 +221,98 @@ def test_opening_on_a_local_day_is_the_engines_answer(zone):
         assert availability.is_open(zone, raw, start, end) == expected, (raw, start, end)
         checked += expected
     assert checked > 10  # some windows were open, not only refusals
+
+
+def test_a_transaction_searching_after_its_own_change_neither_uses_nor_keeps_it(
+    client, city, engine
+):
+    """A transaction that changed a venue and searches before committing sees its change,
+    and what it read is not kept: after it rolls back, searches answer as before."""
+    from sqlalchemy.orm import Session
+
+    from mapservice.operations.venue_search import FreeWindow, VenueFilter, find
+
+    start, end = soon(3, 19), soon(3, 20)
+    both = ["羽毛球馆", "体育馆"]
+    assert search(client, start, end) == both  # warms what is kept
+    court, hall = city["court"], city["hall"]
+    flt = VenueFilter(types=["badminton"], near=(119.4253, 32.1975), radius_km=3)
+    with Session(engine) as s:
+        s.execute(Venue.__table__.update().where(Venue.id == court.id).values(published=False))
+        found = find(s, None, flt, FreeWindow(start, end), datetime.now(UTC))
+        assert [f.id for f in found] == [hall.id]  # its own change, before committing
+        s.rollback()
+    assert search(client, start, end) == both
+
+
+def test_two_writers_in_opposite_orders_wait_only_on_each_others_rows(
+    client, city, engine, db_kind
+):
+    """PostgreSQL: the search epoch's token is replaced at each writer's commit (a deferred
+    constraint trigger), so two transactions editing two venues in opposite orders wait only
+    on each other's rows, as plain SQL would — never on the token's row (held from the first
+    change to the commit, it made the second writer wait on the first, and this order a
+    deadlock). A search sees a writer's change once it commits, not before."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its writers never wait on each other's rows")
+    start, end = soon(3, 19), soon(3, 20)
+    court, hall = city["court"].id, city["hall"].id
+    assert search(client, start, end) == ["羽毛球馆", "体育馆"]  # warms what is kept
+    venues = Venue.__table__
+    a, b = engine.connect(), engine.connect()
+    try:
+        for conn in (a, b):
+            conn.begin()
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+        a_pid = a.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        b_pid = b.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        # A edits the court first, B the hall first: B does not wait (on the token's row).
+        # (Not its name: unique with its unit's, a key, which a closure's reference locks.)
+        a.execute(venues.update().where(venues.c.id == court).values(capacity_units=3))
+        b.execute(venues.update().where(venues.c.id == hall).values(name="新体育馆"))
+        assert search(client, start, end) == ["羽毛球馆", "体育馆"]  # nothing committed yet
+
+        # A then edits the hall: it waits on B's row, and on nothing else.
+        errors: list[BaseException] = []
+        a_may_commit = threading.Event()
+
+        def a_goes_on() -> None:
+            try:
+                a.execute(venues.update().where(venues.c.id == hall).values(capacity_units=1))
+                assert a_may_commit.wait(60)
+                a.commit()
+            except BaseException as exc:  # noqa: BLE001 — reported below
+                errors.append(exc)
+
+        waiter = threading.Thread(target=a_goes_on)
+        waiter.start()
+        blocked: list[int] = []
+        for _ in range(200):
+            with engine.connect() as watch:
+                blocked = list(
+                    watch.execute(text("SELECT pg_blocking_pids(:p)"), {"p": a_pid}).scalar_one()
+                )
+            if blocked:
+                break
+            time.sleep(0.05)
+        assert blocked == [b_pid]
+        # B then closes the hall for the window (another table): it does not wait on A,
+        # though A's change of the court has its token trigger pending.
+        b.execute(
+            Closure.__table__.insert().values(
+                venue_id=hall, start_at=start, end_at=end, reason="维修"
+            )
+        )
+        b.commit()
+        later = (end, end + timedelta(hours=1))
+        assert search(client, start, end) == ["羽毛球馆"]  # B's changes, at once
+        assert search(client, *later) == ["羽毛球馆", "新体育馆"]
+        assert search(client, *later, units="3") == []  # not A's, still open
+        a_may_commit.set()
+        waiter.join(timeout=30)
+        assert not waiter.is_alive() and errors == [], str(errors[0]) if errors else ""
+    finally:
+        a.close()
+        b.close()
+    assert search(client, *later, units="3") == ["羽毛球馆"]  # A's: 3 units now
+    assert search(client, *later, units="2") == ["羽毛球馆"]  # and the hall 1

@@ -40,7 +40,7 @@ from mapservice.core.vocab import BookingStatus
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
 from mapservice.models.bookings import LONG_ALLOCATION, LONG_ALLOCATION_SQL
-from mapservice.models.search import SearchEpoch
+from mapservice.models.search import SearchEpoch, token_seen
 from mapservice.policy import can_see_booking_group
 
 
@@ -266,7 +266,7 @@ def held_units(
     dialect = conn.dialect
     prepared = _HELD.get(dialect.name)
     if prepared is None:
-        token = select(cast(null(), Integer), SearchEpoch.token).where(SearchEpoch.id == 1)
+        token = select(cast(null(), Integer), token_seen(dialect.name)).where(SearchEpoch.id == 1)
         stmt = union_all(token, *_held_flat(dialect.name).selects)
         prepared = _HELD[dialect.name] = _Prepared.of(stmt, dialect)
     params = {
@@ -274,15 +274,15 @@ def held_units(
         for k, v in window_params(start, end, now).items()
     }
     out: dict[int, set[int]] = {}
-    token_seen: int | None = None
+    seen: int | None = None
     for part in _chunks(ids) or [[]]:
         listed = list(part) if dialect.name == "postgresql" else json.dumps(list(part))
         for vid, unit_no in prepared.run(conn, {**params, "ids": listed}):
             if vid is None:
-                token_seen = unit_no
+                seen = unit_no
             else:
                 out.setdefault(vid, set()).add(unit_no)
-    return out, token_seen
+    return out, seen
 
 
 @lru_cache(maxsize=4096)

@@ -3,11 +3,16 @@ capacity, who sees it, its committee's time zone, weekly hours and closures — 
 bookings, which a search reads from the database every time.
 
 It holds as long as the database's search epoch (:class:`mapservice.models.SearchEpoch`,
-migration 0023) has the token it was read under: the database replaces the token, in the
-writing transaction, on every change to a venue, its hours or closures, a unit or a
-committee. Each search reads the token first (one row by its key), in its own transaction,
-and reads everything again when it differs, so a search never answers from venues older than
-what its transaction sees. With no token (the table emptied) nothing is kept.
+migration 0023) has the token it was read under: the database replaces the token on every
+change to a venue, its hours or closures, a unit or a committee, in the writing transaction —
+on PostgreSQL at its commit (a deferred constraint trigger: no writer waits on another for the
+token's row while it still takes other locks), so the new token becomes visible with the
+data, never before. Each search reads the token first (one row by its key), in its own
+transaction, and reads everything again when it differs: what is read is then at least as new
+as the token it is kept under, so a search never answers from venues older than what its
+transaction sees. A transaction that has itself changed those tables reads no token on
+PostgreSQL until it commits (:func:`mapservice.models.search.token_seen`) and so answers from
+the database, keeping nothing. With no token (the table emptied) nothing is kept.
 
 Reading a city's venues costs a few hundred milliseconds once per change; a search then reads
 only the token and the allocations of the venues in its circle (bench/booking_bench.py, #2).
@@ -28,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from mapservice.core.geo import EARTH_RADIUS_M
 from mapservice.models import Closure, Committee, OpeningHours, SearchEpoch, Unit, Venue
+from mapservice.models.search import token_seen
 from mapservice.policy import venue_is_open
 
 Interval = tuple[datetime, datetime]
@@ -158,7 +164,8 @@ class Catalogue:
 _SLACK_M = 1.0
 
 
-_TOKEN = select(SearchEpoch.token).where(SearchEpoch.id == 1)
+# By database kind (:func:`mapservice.models.search.token_seen`).
+_TOKEN = {d: select(token_seen(d)).where(SearchEpoch.id == 1) for d in ("sqlite", "postgresql")}
 _VENUES = (
     select(
         Venue.id,
@@ -225,7 +232,8 @@ def kept(session: Session) -> Catalogue | None:
 
 def token(session: Session) -> int | None:
     """The database's search epoch token as ``session``'s transaction sees it."""
-    return session.connection().execute(_TOKEN).scalar()
+    conn = session.connection()
+    return conn.execute(_TOKEN[conn.dialect.name]).scalar()
 
 
 def current(session: Session) -> Catalogue | None:
@@ -233,7 +241,7 @@ def current(session: Session) -> Catalogue | None:
     database's token changed since (read first, so what is read is at least as new as the
     token it is kept under). None when the database has no token."""
     conn = session.connection()
-    token = conn.execute(_TOKEN).scalar()
+    token = conn.execute(_TOKEN[conn.dialect.name]).scalar()
     if token is None:
         return None
     key = str(conn.engine.url)

@@ -47,19 +47,49 @@ def upgrade() -> None:
     # A random token, never a counter: a change rolled back must not come back as the token
     # of another change. Upserted, so a table emptied (tests) starts again at the next change.
     if op.get_bind().dialect.name == "postgresql":
+        # The token is replaced once per writing transaction, at its commit: from a
+        # constraint trigger deferred to the commit, after every other lock the transaction
+        # takes, so the token's row is locked only for the commit itself and never while
+        # waiting for another row (two writers editing venues in opposite orders wait only on
+        # each other's rows, as without the token), and the new token becomes visible with
+        # the data, in the same commit. Until then the writing transaction itself reads no
+        # token (search_dirty, set at once by a statement trigger that takes no lock), so it
+        # neither answers from nor keeps what it has not committed.
         op.execute(
             "CREATE FUNCTION search_epoch_bump() RETURNS trigger AS $$"
             " BEGIN"
-            "  INSERT INTO search_epoch (id, token)"
-            "   VALUES (1, floor(random() * 9.2e18 - 4.6e18)::bigint)"
-            "   ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token;"
+            "  IF current_setting('mapservice.search_epoch_bumped', true)"
+            "     IS DISTINCT FROM '1' THEN"
+            "   PERFORM set_config('mapservice.search_epoch_bumped', '1', true);"
+            "   INSERT INTO search_epoch (id, token)"
+            "    VALUES (1, floor(random() * 9.2e18 - 4.6e18)::bigint)"
+            "    ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token;"
+            "  END IF;"
+            "  RETURN NULL;"
+            " END $$ LANGUAGE plpgsql"
+        )
+        op.execute(
+            "CREATE FUNCTION search_epoch_dirty() RETURNS trigger AS $$"
+            " BEGIN"
+            "  PERFORM set_config('mapservice.search_dirty', '1', true);"
             "  RETURN NULL;"
             " END $$ LANGUAGE plpgsql"
         )
         for table in WATCHED:
             op.execute(
-                f"CREATE TRIGGER tr_{table}_search_epoch"
-                f" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}"
+                f"CREATE CONSTRAINT TRIGGER tr_{table}_search_epoch"
+                f" AFTER INSERT OR UPDATE OR DELETE ON {table}"
+                " DEFERRABLE INITIALLY DEFERRED"
+                " FOR EACH ROW EXECUTE FUNCTION search_epoch_bump()"
+            )
+            op.execute(
+                f"CREATE TRIGGER tr_{table}_search_dirty"
+                f" AFTER INSERT OR UPDATE OR DELETE ON {table}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION search_epoch_dirty()"
+            )
+            # TRUNCATE (no constraint trigger for it) locks the whole table anyway.
+            op.execute(
+                f"CREATE TRIGGER tr_{table}_search_epoch_truncate AFTER TRUNCATE ON {table}"
                 " FOR EACH STATEMENT EXECUTE FUNCTION search_epoch_bump()"
             )
         op.execute(
@@ -80,8 +110,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in WATCHED:
-            op.execute(f"DROP TRIGGER IF EXISTS tr_{table}_search_epoch ON {table}")
+            for name in ("search_epoch", "search_dirty", "search_epoch_truncate"):
+                op.execute(f"DROP TRIGGER IF EXISTS tr_{table}_{name} ON {table}")
         op.execute("DROP FUNCTION IF EXISTS search_epoch_bump()")
+        op.execute("DROP FUNCTION IF EXISTS search_epoch_dirty()")
     else:
         for table in WATCHED:
             for event in EVENTS:
