@@ -316,3 +316,94 @@ def test_two_writers_in_opposite_orders_wait_only_on_each_others_rows(
         b.close()
     assert search(client, *later, units="3") == ["羽毛球馆"]  # A's: 3 units now
     assert search(client, *later, units="2") == ["羽毛球馆"]  # and the hall 1
+
+
+def test_the_kept_search_gives_the_engines_answers(city, make, db, wdb):
+    """Over random venues (sizes, hours, closures, places in and out of the circle) and random
+    allocations (every status, holds expired or not, some longer than a day), each search's
+    answer from the venues kept equals the engine's own: within the radius, open throughout
+    (:func:`is_open_throughout` with the closures) and with ``units`` of
+    :func:`capacity.free_unit_numbers` over :func:`capacity.held`."""
+    from mapservice.booking import loading
+    from mapservice.core.geo import haversine_m
+    from mapservice.models import Venue as VenueModel
+    from mapservice.operations.venue_search import FreeWindow, VenueFilter, find
+
+    rnd = random.Random(2222)
+    unit, group = city["unit"], city["group"]
+    hours = [
+        "Mon-Sun 08:00-22:00",
+        "Mon-Fri 09:00-12:00,14:00-21:00",
+        "Sat-Sun 06:00-23:00",
+        "Mon-Sun 18:00-24:00",
+    ]
+    for i in range(14):
+        make.venue(
+            unit,
+            name=f"馆{i}",
+            capacity_units=rnd.choice((1, 2, 3)),
+            hours=rnd.choice(hours),
+            lon=119.4253 + rnd.uniform(-0.012, 0.012),
+            lat=32.1975 + rnd.uniform(-0.01, 0.01),
+        )
+    db.commit()
+    venues = list(db.scalars(select(VenueModel).order_by(VenueModel.id)))
+    now = datetime.now(UTC)
+    day = soon(6, 0)
+    for v in venues:
+        if rnd.random() < 0.3:
+            a = day + timedelta(hours=rnd.randrange(8, 22))
+            db.add(Closure(venue_id=v.id, start_at=a, end_at=a + timedelta(hours=2), reason="x"))
+    db.commit()
+    statuses = list(BookingStatus)
+    for v in venues:
+        for _ in range(rnd.randrange(0, 8)):
+            long = rnd.random() < 0.1
+            s = day + timedelta(hours=rnd.randrange(-30 if long else 6, 23))
+            e = s + (timedelta(days=2) if long else timedelta(minutes=rnd.choice((30, 60, 120))))
+            hold = rnd.choice((None, now - timedelta(minutes=5), now + timedelta(minutes=5)))
+            booking = Booking(
+                venue_id=v.id,
+                group_id=group.id,
+                start_at=s,
+                end_at=e,
+                status=rnd.choice(statuses).value,
+                hold_expires_at=hold,
+            )
+            wdb.add(booking)
+            wdb.flush()
+            n = rnd.randrange(1, v.capacity_units + 1)
+            wdb.add(
+                BookingAllocation(
+                    booking_id=booking.id, venue_id=v.id, unit_no=n, start_at=s, end_at=e
+                )
+            )
+            try:
+                wdb.commit()
+            except Exception:  # noqa: BLE001 — the unit already held then: the guard refuses
+                wdb.rollback()
+    point = (119.4253, 32.1975)
+    checked = found_any = 0
+    for _ in range(60):
+        start = day + timedelta(hours=rnd.randrange(6, 23), minutes=rnd.choice((0, 30)))
+        end = start + timedelta(minutes=rnd.choice((30, 60, 120, 180)))
+        units, radius = rnd.choice((1, 1, 2, 3)), rnd.choice((0.5, 0.8, 2.0))
+        flt = VenueFilter(types=["badminton"], near=point, radius_km=radius)
+        with db.begin():
+            got = [f.id for f in find(db, None, flt, FreeWindow(start, end, units), now)]
+        expected = []
+        for v in venues:
+            d = haversine_m(point[0], point[1], v.lon, v.lat)
+            if d > radius * 1000:
+                continue
+            closures = [(c.start_at, c.end_at) for c in v.closures]
+            if not is_open_throughout(v.opening_ranges, closures, start, end, loading.venue_tz(v)):
+                continue
+            holds = capacity.held(db, [v.id], start, end, now)
+            if len(capacity.free_unit_numbers(v.capacity_units, holds, start, end)) >= units:
+                expected.append((d, v.id))
+        db.rollback()
+        assert got == [i for _d, i in sorted(expected)], (start, end, units, radius)
+        checked += 1
+        found_any += bool(got)
+    assert checked == 60 and found_any > 10
