@@ -254,23 +254,16 @@ def _find_kept(
     if free is None:
         return [Found(i, d) for d, i, _e in near], catalogue.token(session)
     start, end, units = free.start, free.end, free.units
-    windows: dict[str, availability.LocalWindow | None] = {}  # by time zone
-    decided: dict[tuple[str, str], bool] = {}  # the others, by time zone and hours
+    # Most venues share a few weekly patterns: each is decided once per time zone.
+    decided: dict[tuple[str, str], bool] = {}
     open_: list[catalogue.Entry] = []
     for _d, _i, e in near:
-        if e.closed_during(start, end):
+        if e.closures and e.closed_during(start, end):
             continue
-        if e.timezone not in windows:
-            windows[e.timezone] = availability.local_window(e.timezone, start, end)
-        window = windows[e.timezone]
-        if window is not None:
-            ok = availability.open_in(e.hours_raw, window)
-        else:
-            key = (e.timezone, e.hours_raw)
-            known = decided.get(key)
-            if known is None:
-                known = decided[key] = availability.is_open(e.timezone, e.hours_raw, start, end)
-            ok = known
+        key = (e.timezone, e.hours_raw)
+        ok = decided.get(key)
+        if ok is None:
+            ok = decided[key] = availability.is_open(e.timezone, e.hours_raw, start, end)
         if ok:
             open_.append(e)
     held, token = availability.held_units(session, [e.id for e in open_], start, end, now)
