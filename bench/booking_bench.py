@@ -10,9 +10,12 @@ Each runs on a database :mod:`bench.generate` filled, beside its baseline on the
    constraint / trigger behind both). Afterwards: overlapping allocations (must be 0) and false
    refusals (a refused window that still has the units free at the end, must be 0).
 2. "Venues of type T with k units free for FROM–TO within R km of P": what the API's
-   ``GET /api/v1/venues`` runs (:func:`mapservice.operations.venue_search.find`: the candidates
-   as bare rows by type and bounding box, haversine, then the engine's free check on bare hours,
-   closures and allocations) vs the fair baseline, what a competent first version does
+   ``GET /api/v1/venues`` runs (:func:`mapservice.operations.venue_search.find`: the venues
+   each process keeps (:mod:`mapservice.booking.catalogue`, valid while the database's search
+   epoch token is unchanged) narrowed by type, box and haversine, their hours and closures
+   decided in Python, then one query for the token and the allocations held over the window
+   at the open ones, read over a day's width of the index plus the long ones) vs the fair
+   baseline, what a competent first version does
    (:func:`search_fair`: one SQL query per request with the time window in its SQL), in
    interleaved rounds; the former ORM naive way (every booking of each candidate loaded as
    objects) beside it for reference. Same answers checked.

@@ -3,22 +3,44 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import NamedTuple
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, cast, null, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from mapservice.booking import capacity
 from mapservice.booking.loading import venue_tz
 from mapservice.core.hours import OpeningRange
-from mapservice.core.opening import Interval, day_open_intervals, is_open_throughout, local_instant
+from mapservice.core.opening import day_open_intervals, is_open_throughout, local_instant
+from mapservice.core.vocab import BookingStatus
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
+from mapservice.models.bookings import LONG_ALLOCATION, LONG_ALLOCATION_SQL
+from mapservice.models.search import SearchEpoch, token_seen
 from mapservice.policy import can_see_booking_group
 
 
@@ -30,99 +52,339 @@ class FreeCandidate(NamedTuple):
     timezone: str  # the committee's
 
 
+class WindowRow(Protocol):
+    """A venue's row with :func:`window_columns` (and its capacity and time zone)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def capacity_units(self) -> int: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def hours_raw(self) -> str | None: ...
+    @property
+    def held_short(self) -> str | None: ...
+    @property
+    def held_long(self) -> str | None: ...
+
+
+def _concat(dialect: str, item: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The values of ``item`` joined by commas, in no particular order."""
+    if dialect == "postgresql":
+        return func.string_agg(item, ",")
+    return func.group_concat(item, ",")
+
+
+def _held(dialect: str, *, long: bool) -> ColumnElement[Any]:
+    """The unit numbers held over the window (``w_start``, ``w_end``) at the outer query's
+    venue by live allocations (the engine's definition of live,
+    :func:`capacity.live_condition`, at ``w_now``): the short ones (a day at most) start after
+    ``w_lo`` (the window's start less a day), so the (venue_id, start_at, end_at) index is read
+    over a day's width, not the venue's whole past; the long ones are read through their
+    partial index (:data:`LONG_ALLOCATION_SQL`)."""
+    bound: ColumnElement[bool] | TextClause
+    if long:
+        bound = text(LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations."))
+    else:
+        bound = BookingAllocation.start_at > bindparam("w_lo", type_=UTCDateTime())
+    return (
+        select(_concat(dialect, cast(BookingAllocation.unit_no, String)))
+        .join(Booking, Booking.id == BookingAllocation.booking_id)
+        .where(
+            BookingAllocation.venue_id == Venue.id,
+            BookingAllocation.start_at < bindparam("w_end", type_=UTCDateTime()),
+            BookingAllocation.end_at > bindparam("w_start", type_=UTCDateTime()),
+            bound,
+            live_at(bindparam("w_now", type_=UTCDateTime())),
+        )
+        .scalar_subquery()
+    )
+
+
+def window_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
+    """What a free check needs of each venue row, as correlated subqueries on :class:`Venue`
+    (parameters from :func:`window_params`): ``hours_raw``, its weekly opening ranges as one
+    text (``weekday:start-end`` joined by commas); ``held_short`` and ``held_long``, the unit
+    numbers live allocations hold over the window, joined by commas (or NULL). With
+    :func:`not_closed` in the WHERE, :func:`free_ids` decides."""
+    h = OpeningHours.__table__.alias("h")
+    item = (
+        cast(h.c.weekday, String)
+        + ":"
+        + cast(h.c.start_min, String)
+        + "-"
+        + cast(h.c.end_min, String)
+    )
+    hours = select(_concat(dialect, item)).where(h.c.venue_id == Venue.id).scalar_subquery()
+    return (
+        hours.label("hours_raw"),
+        _held(dialect, long=False).label("held_short"),
+        _held(dialect, long=True).label("held_long"),
+    )
+
+
+def not_closed() -> ColumnElement[bool]:
+    """No closure of the venue meets the window: any closure meeting it makes a hole in it,
+    so the venue is not open throughout (:func:`is_open_throughout`)."""
+    return ~exists().where(
+        Closure.venue_id == Venue.id,
+        Closure.start_at < bindparam("w_end", type_=UTCDateTime()),
+        Closure.end_at > bindparam("w_start", type_=UTCDateTime()),
+    )
+
+
+def window_params(start: datetime, end: datetime, now: datetime) -> dict[str, datetime]:
+    """The parameters of :func:`window_columns` and :func:`not_closed`."""
+    return {"w_start": start, "w_end": end, "w_lo": start - LONG_ALLOCATION, "w_now": now}
+
+
+@lru_cache(maxsize=4096)
+def _ranges(raw: str | None) -> tuple[OpeningRange, ...]:
+    """The opening ranges of a ``hours_raw`` text (most venues share a few weekly patterns:
+    each is parsed once)."""
+    out = []
+    for item in (raw or "").split(","):
+        if item:
+            weekday, _sep, span = item.partition(":")
+            a, _sep, b = span.partition("-")
+            out.append(OpeningRange(int(weekday), int(a), int(b)))
+    return tuple(sorted(out, key=lambda r: (r.weekday, r.start_min, r.end_min)))
+
+
+def free_ids(rows: Iterable[WindowRow], start: datetime, end: datetime, units: int) -> set[int]:
+    """Of venue rows read with :func:`window_columns` (and :func:`not_closed`: no closure
+    meets the window), those open for the whole of ``[start, end)`` by their weekly hours with
+    at least ``units`` of units 1..capacity held by no live allocation."""
+    decided: dict[tuple[str, str | None], bool] = {}
+    out: set[int] = set()
+    for r in rows:
+        if r.capacity_units < units:
+            continue
+        if r.held_short or r.held_long:
+            held = {int(n) for n in f"{r.held_short or ''},{r.held_long or ''}".split(",") if n}
+            if sum(1 for n in held if n <= r.capacity_units) > r.capacity_units - units:
+                continue
+        key = (r.timezone, r.hours_raw)
+        is_open = decided.get(key)
+        if is_open is None:
+            is_open = decided[key] = is_open_throughout(
+                _ranges(r.hours_raw), (), start, end, ZoneInfo(r.timezone)
+            )
+        if is_open:
+            out.add(r.id)
+    return out
+
+
+#: The statuses that hold capacity whatever the time (:func:`capacity.live_condition`).
+_LIVE_ALWAYS = (
+    BookingStatus.CONFIRMED.value,
+    BookingStatus.COMPLETED.value,
+    BookingStatus.NO_SHOW.value,
+)
+
+
+def live_at(now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """:func:`capacity.live_condition` written without an IN list: a statement with one
+    (an expanding parameter) is rendered again on every execution, which cost more than
+    SQLite took to answer the search (tests/test_booking_search.py checks the two agree)."""
+    return or_(
+        *(Booking.status == s for s in _LIVE_ALWAYS),
+        and_(
+            Booking.status == BookingStatus.PENDING.value,
+            or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now),
+        ),
+    )
+
+
+def _held_flat(dialect: str) -> Any:
+    """The (venue, unit) pairs live allocations hold over the window at the venues ``ids``:
+    the short ones over a day's width of the index, then the long ones (as :func:`_held`)."""
+
+    # One statement text whatever the number of ids (an IN list's text changes with it, and
+    # expanding it on every search cost more than the query): a JSON array on SQLite, an
+    # array on PostgreSQL.
+    wanted: ColumnElement[bool]
+    if dialect == "postgresql":
+        wanted = BookingAllocation.venue_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    else:
+        listed = func.json_each(bindparam("ids", type_=String())).table_valued("value")
+        wanted = BookingAllocation.venue_id.in_(select(listed.c.value))
+
+    def part(bound: ColumnElement[bool] | TextClause) -> Any:
+        return (
+            select(BookingAllocation.venue_id, BookingAllocation.unit_no)
+            .join(Booking, Booking.id == BookingAllocation.booking_id)
+            .where(
+                wanted,
+                BookingAllocation.start_at < bindparam("w_end", type_=UTCDateTime()),
+                BookingAllocation.end_at > bindparam("w_start", type_=UTCDateTime()),
+                bound,
+                live_at(bindparam("w_now", type_=UTCDateTime())),
+            )
+        )
+
+    short = part(BookingAllocation.start_at > bindparam("w_lo", type_=UTCDateTime()))
+    long = part(text(LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations.")))
+    return union_all(short, long)
+
+
+class _Prepared(NamedTuple):
+    """A statement compiled once for one database kind, run as its SQL text: keying and
+    rendering the statement on every search cost several times what the database took."""
+
+    sql: str
+    names: tuple[str, ...] | None  # the parameters' order (positional), or None (named)
+    fixed: dict[str, Any]  # the statement's own constants
+
+    @classmethod
+    def of(cls, stmt: Any, dialect: Any) -> _Prepared:
+        compiled = stmt.compile(dialect=dialect)
+        names = tuple(compiled.positiontup) if compiled.positional else None
+        return cls(compiled.string, names, dict(compiled.params))
+
+    def run(self, conn: Any, values: dict[str, Any]) -> Any:
+        """Rows of the statement in ``conn``'s transaction, through the driver's own cursor
+        (SQLAlchemy's execution took more than a search's query; nothing listens to it
+        here). ``values`` as the driver takes them (instants processed)."""
+        values = self.fixed | values
+        args = values if self.names is None else tuple(values[n] for n in self.names)
+        return conn.connection.driver_connection.execute(self.sql, args)
+
+
+_HELD: dict[str, _Prepared] = {}
+_INSTANT = UTCDateTime()
+
+
+def held_units(
+    session: Session, ids: Sequence[int], start: datetime, end: datetime, now: datetime
+) -> tuple[dict[int, set[int]], int | None]:
+    """The unit numbers live allocations hold at any moment of ``[start, end)``, by venue, of
+    the venues ``ids`` (one query for up to 2,000), and the database's search epoch token
+    read in the same query (:mod:`mapservice.booking.catalogue`; None without one)."""
+    conn = session.connection()
+    dialect = conn.dialect
+    prepared = _HELD.get(dialect.name)
+    if prepared is None:
+        token = select(cast(null(), Integer), token_seen(dialect.name)).where(SearchEpoch.id == 1)
+        stmt = union_all(token, *_held_flat(dialect.name).selects)
+        prepared = _HELD[dialect.name] = _Prepared.of(stmt, dialect)
+    params = {
+        k: _INSTANT.process_bind_param(v, dialect)
+        for k, v in window_params(start, end, now).items()
+    }
+    out: dict[int, set[int]] = {}
+    seen: int | None = None
+    for part in _chunks(ids) or [[]]:
+        listed = list(part) if dialect.name == "postgresql" else json.dumps(list(part))
+        for vid, unit_no in prepared.run(conn, {**params, "ids": listed}):
+            if vid is None:
+                seen = unit_no
+            else:
+                out.setdefault(vid, set()).add(unit_no)
+    return out, seen
+
+
+@lru_cache(maxsize=4096)
+def _day_ranges(hours_raw: str | None) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Each weekday's opening ranges (minutes) merged, touching ones joined."""
+    by_day: dict[int, list[tuple[int, int]]] = {}
+    for r in _ranges(hours_raw):
+        by_day.setdefault(r.weekday, []).append((r.start_min, r.end_min))
+    out: dict[int, tuple[tuple[int, int], ...]] = {}
+    for day, spans in by_day.items():
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        out[day] = tuple(merged)
+    return out
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+class LocalWindow(NamedTuple):
+    """A window within one local day whose clock does not change that day: its weekday and
+    its wall-clock start and end after local midnight."""
+
+    weekday: int
+    start: timedelta
+    end: timedelta
+
+
+def local_window(timezone: str, start: datetime, end: datetime) -> LocalWindow | None:
+    """``[start, end)`` as a :class:`LocalWindow` in ``timezone``, or None when it is not one
+    (it crosses midnight, or the clock changes that day)."""
+    tz = ZoneInfo(timezone)
+    ls, le = start.astimezone(tz), end.astimezone(tz)
+    day = ls.date()
+    midnight = datetime.combine(day, time(), tzinfo=tz)
+    next_midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+    offset = ls.utcoffset()
+    if not (
+        start < end
+        and le <= next_midnight
+        and midnight.utcoffset() == offset == le.utcoffset() == next_midnight.utcoffset()
+    ):
+        return None
+    wall = midnight.replace(tzinfo=None)
+    return LocalWindow(
+        day.weekday(), ls.replace(tzinfo=None) - wall, le.replace(tzinfo=None) - wall
+    )
+
+
+def open_in(hours_raw: str | None, window: LocalWindow) -> bool:
+    """Whether weekly hours (a ``hours_raw`` text) cover a :class:`LocalWindow`: one of that
+    weekday's merged ranges holds it (wall clock and instants differ by one offset that day,
+    so this is :func:`is_open_throughout`'s answer)."""
+    return any(
+        s * _MINUTE <= window.start and e * _MINUTE >= window.end
+        for s, e in _day_ranges(hours_raw).get(window.weekday, ())
+    )
+
+
+def is_open(timezone: str, hours_raw: str | None, start: datetime, end: datetime) -> bool:
+    """Whether weekly hours (a ``hours_raw`` text) in ``timezone`` cover ``[start, end)``
+    (closures aside): :func:`is_open_throughout`'s answer. A window within one local day
+    whose clock does not change that day is decided on that weekday's merged ranges (wall
+    clock and instants then differ by one offset); any other by :func:`is_open_throughout`."""
+    window = local_window(timezone, start, end)
+    if window is not None:
+        return open_in(hours_raw, window)
+    return is_open_throughout(_ranges(hours_raw), (), start, end, ZoneInfo(timezone))
+
+
 # Ids per IN list: far below SQLite's and PostgreSQL's bound-parameter limits.
 _IN_CHUNK = 2000
 
-# Built once: a search runs these for every request, and building and hashing a statement
-# costs more than SQLite takes to answer it.
-# Opening ranges on the window's weekdays and the closures meeting it (only those can make a
-# hole in it), in one round trip: hours rows have no instants, closure rows no minutes.
-_NO_INSTANT = cast(null(), UTCDateTime())
-_NO_MINUTE = cast(null(), Integer())
-_OPENING = union_all(
-    select(
-        OpeningHours.venue_id,
-        OpeningHours.weekday,
-        OpeningHours.start_min,
-        OpeningHours.end_min,
-        _NO_INSTANT.label("start_at"),
-        _NO_INSTANT.label("end_at"),
-    ).where(
-        OpeningHours.venue_id.in_(bindparam("ids", expanding=True)),
-        OpeningHours.weekday.in_(bindparam("weekdays", expanding=True)),
-    ),
-    select(
-        Closure.venue_id, _NO_MINUTE, _NO_MINUTE, _NO_MINUTE, Closure.start_at, Closure.end_at
-    ).where(
-        Closure.venue_id.in_(bindparam("ids", expanding=True)),
-        Closure.start_at < bindparam("end", type_=UTCDateTime()),
-        Closure.end_at > bindparam("start", type_=UTCDateTime()),
-    ),
-)
-# The units taken over the window: live allocations meeting it (the engine's definition of
-# live, capacity.live_condition). Plain comparisons on both databases: with the venue ids
-# given, both plan them on (venue_id, start_at, end_at), well under a millisecond; the
-# range overlap capacity.held uses on PostgreSQL went through the exclusion constraint's
-# GiST index and took 2-5 ms here (bench/booking_bench.py, #2).
-_TAKEN = (
-    select(BookingAllocation.venue_id, BookingAllocation.unit_no)
-    .join(Booking, Booking.id == BookingAllocation.booking_id)
-    .where(
-        BookingAllocation.venue_id.in_(bindparam("ids", expanding=True)),
-        BookingAllocation.start_at < bindparam("end", type_=UTCDateTime()),
-        BookingAllocation.end_at > bindparam("start", type_=UTCDateTime()),
-        capacity.live_condition(bindparam("now", type_=UTCDateTime())),  # type: ignore[arg-type]
-    )
-)
+# Built once per database kind: building and keying a statement costs more than SQLite takes
+# to answer it.
+_BY_IDS: dict[str, Select[Any]] = {}
+
+
+def _by_ids(dialect: str) -> Select[Any]:
+    stmt = _BY_IDS.get(dialect)
+    if stmt is None:
+        stmt = _BY_IDS[dialect] = select(Venue.id, *window_columns(dialect)).where(
+            Venue.id.in_(bindparam("ids", expanding=True)), not_closed()
+        )
+    return stmt
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
     return [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
 
 
-def _local_weekdays(start: datetime, end: datetime, tz: ZoneInfo) -> set[int]:
-    """The weekdays whose opening ranges can meet ``[start, end)`` in ``tz``: the local days
-    :func:`mapservice.core.opening.open_intervals` looks at (from the day before)."""
-    day = start.astimezone(tz).date() - timedelta(days=1)
-    last = end.astimezone(tz).date()
-    out: set[int] = set()
-    while day <= last and len(out) < 7:
-        out.add(day.weekday())
-        day += timedelta(days=1)
-    return out
-
-
-def open_venue_ids(
-    session: Session, venues: Sequence[FreeCandidate], start: datetime, end: datetime
-) -> set[int]:
-    """Of ``venues``, those open for the whole of ``[start, end)`` (weekly hours in their
-    committee's time zone, minus closures), read as bare rows: one query for any number."""
-    if not venues or not start < end:
-        return set()
-    zones = {v.timezone: ZoneInfo(v.timezone) for v in venues}
-    weekdays = sorted(set().union(*(_local_weekdays(start, end, tz) for tz in zones.values())))
-    ranges: dict[int, list[OpeningRange]] = defaultdict(list)
-    closures: dict[int, list[Interval]] = defaultdict(list)
-    for part in _chunks([v.id for v in venues]):
-        params = {"ids": part, "weekdays": weekdays, "start": start, "end": end}
-        for vid, wd, a_min, b_min, a, b in session.execute(_OPENING, params):
-            if a is None:
-                ranges[vid].append(OpeningRange(wd, a_min, b_min))
-            else:
-                closures[vid].append((a, b))
-    # Most venues share a few weekly patterns: decide each pattern once.
-    decided: dict[tuple[str, tuple[OpeningRange, ...], tuple[Interval, ...]], bool] = {}
-    out: set[int] = set()
-    for v in venues:
-        key = (v.timezone, tuple(sorted(ranges[v.id])), tuple(sorted(closures[v.id])))
-        is_open = decided.get(key)
-        if is_open is None:
-            is_open = decided[key] = is_open_throughout(
-                key[1], key[2], start, end, zones[v.timezone]
-            )
-        if is_open:
-            out.add(v.id)
-    return out
+class _Row(NamedTuple):
+    id: int
+    capacity_units: int
+    timezone: str
+    hours_raw: str | None
+    held_short: str | None
+    held_long: str | None
 
 
 def free_candidate_ids(
@@ -133,25 +395,23 @@ def free_candidate_ids(
     units: int,
     now: datetime,
 ) -> set[int]:
-    """Of ``venues``, those open for the whole of ``[start, end)`` with at least ``units``
-    units free throughout: of units 1..capacity, those no live allocation (confirmed,
-    completed, no-show, or pending with its hold unexpired at ``now``) holds at any moment of
-    the window. Bare rows only (hours with closures, then allocations: two queries), so a search
-    over a city costs a millisecond or two where loading its venues as objects with their
-    hours cost tens (bench/booking_bench.py, #2)."""
-    big_enough = [v for v in venues if v.capacity_units >= units]
-    is_open = open_venue_ids(session, big_enough, start, end)
-    candidates = [v for v in big_enough if v.id in is_open]
-    taken: dict[int, set[int]] = defaultdict(set)
-    for part in _chunks([v.id for v in candidates]):
-        params = {"ids": part, "start": start, "end": end, "now": now}
-        for vid, unit_no in session.execute(_TAKEN, params):
-            taken[vid].add(unit_no)
-    return {
-        v.id
-        for v in candidates
-        if sum(1 for n in range(1, v.capacity_units + 1) if n not in taken[v.id]) >= units
-    }
+    """Of ``venues``, those open for the whole of ``[start, end)`` (weekly hours in their
+    committee's time zone, minus closures) with at least ``units`` units free throughout: of
+    units 1..capacity, those no live allocation (confirmed, completed, no-show, or pending
+    with its hold unexpired at ``now``) holds at any moment of the window. One query of bare
+    rows (:func:`window_columns`), so a search over a city costs a millisecond where loading
+    its venues as objects with their hours cost tens (bench/booking_bench.py, #2)."""
+    big_enough = {v.id: v for v in venues if v.capacity_units >= units}
+    if not big_enough or not start < end:
+        return set()
+    stmt = _by_ids(session.get_bind().dialect.name)
+    params: dict[str, Any] = window_params(start, end, now)
+    rows: list[_Row] = []
+    for part in _chunks(list(big_enough)):
+        for vid, hours_raw, short, long in session.execute(stmt, {**params, "ids": part}):
+            v = big_enough[vid]
+            rows.append(_Row(vid, v.capacity_units, v.timezone, hours_raw, short, long))
+    return free_ids(rows, start, end, units)
 
 
 def free_venue_ids(

@@ -9,7 +9,7 @@ then loaded as objects. The free check is the booking engine's
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from mapservice import policy
-from mapservice.booking.availability import FreeCandidate, free_candidate_ids
+from mapservice.booking import availability, catalogue
 from mapservice.core.geo import haversine_m
 from mapservice.core.hours import OpeningRange, format_hours
 from mapservice.models import Area, Committee, OpeningHours, Unit, User, Venue
@@ -56,20 +56,34 @@ class Found:
     distance_m: float | None
 
 
-def statement(user: User | None, flt: VenueFilter) -> Select[Venue]:
+def _shape(user: User | None, flt: VenueFilter) -> tuple[Hashable, ...]:
+    """What a statement of :func:`_filtered` depends on: the user as the policy reads it and
+    which filters are given (their values are parameters, :func:`_values`)."""
+    return (
+        policy.venues_seen_by_key(user),
+        bool(flt.types),
+        flt.unit_id is not None,
+        flt.street_id is not None,
+        flt.min_capacity > 1,
+        bool(flt.text),
+        flt.near is not None,
+    )
+
+
+def _filtered(user: User | None, flt: VenueFilter) -> Select[Any]:
     """The venues ``user`` may see that pass ``flt``, not retired (the circle as its bounding
-    box: :func:`find` keeps only what lies within the radius)."""
+    box), with every filter's value a parameter (:func:`_values`)."""
     stmt = policy.select_venues_seen_by(user).where(Venue.retired.is_(False))
     if flt.types:
-        stmt = stmt.where(Venue.type.in_(list(flt.types)))
+        stmt = stmt.where(Venue.type.in_(bindparam("types", expanding=True)))
     if flt.unit_id is not None:
-        stmt = stmt.where(Venue.unit_id == flt.unit_id)
+        stmt = stmt.where(Venue.unit_id == bindparam("unit_id"))
     if flt.street_id is not None:
-        stmt = stmt.where(Venue.street_id == flt.street_id)
+        stmt = stmt.where(Venue.street_id == bindparam("street_id"))
     if flt.min_capacity > 1:
-        stmt = stmt.where(Venue.capacity_units >= flt.min_capacity)
+        stmt = stmt.where(Venue.capacity_units >= bindparam("min_capacity"))
     if flt.text:
-        like = f"%{flt.text}%"
+        like = bindparam("like", type_=String())
         stmt = stmt.join(Unit, Venue.unit_id == Unit.id).where(
             or_(
                 Venue.name.ilike(like),
@@ -79,13 +93,67 @@ def statement(user: User | None, flt: VenueFilter) -> Select[Venue]:
             )
         )
     if flt.near is not None:
+        stmt = stmt.where(
+            Venue.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
+            Venue.lon.between(bindparam("lon_lo"), bindparam("lon_hi")),
+        )
+    return stmt
+
+
+def _values(flt: VenueFilter) -> dict[str, Any]:
+    """The parameters of :func:`_filtered`'s statement for ``flt``."""
+    out: dict[str, Any] = {}
+    if flt.types:
+        out["types"] = list(flt.types)
+    if flt.unit_id is not None:
+        out["unit_id"] = flt.unit_id
+    if flt.street_id is not None:
+        out["street_id"] = flt.street_id
+    if flt.min_capacity > 1:
+        out["min_capacity"] = flt.min_capacity
+    if flt.text:
+        out["like"] = f"%{flt.text}%"
+    if flt.near is not None:
         lon, lat = flt.near
         dlat = flt.radius_km / 111.0
         dlon = flt.radius_km / (111.0 * max(0.05, math.cos(math.radians(lat))))
-        stmt = stmt.where(
-            Venue.lat.between(lat - dlat, lat + dlat),
-            Venue.lon.between(lon - dlon, lon + dlon),
-        )
+        out |= {"lat_lo": lat - dlat, "lat_hi": lat + dlat}
+        out |= {"lon_lo": lon - dlon, "lon_hi": lon + dlon}
+    return out
+
+
+def statement(user: User | None, flt: VenueFilter) -> Select[Venue]:
+    """The venues ``user`` may see that pass ``flt``, not retired (the circle as its bounding
+    box: :func:`find` keeps only what lies within the radius)."""
+    return _filtered(user, flt).params(**_values(flt))
+
+
+# Built once per database kind, statement shape and whether a window is asked: building and
+# keying the statement cost more than SQLite takes to answer it. Kept for a bounded number
+# of shapes (users of the policy's kinds times the filters given).
+_FIND: dict[tuple[Hashable, ...], Select[Any]] = {}
+_FIND_MAX = 512
+
+
+def _find_statement(dialect: str, user: User | None, flt: VenueFilter, free: bool) -> Select[Any]:
+    key = (dialect, free, *_shape(user, flt))
+    stmt = _FIND.get(key)
+    if stmt is None:
+        stmt = _filtered(user, flt)
+        columns: list[Any] = [
+            Venue.id,
+            Venue.lon,
+            Venue.lat,
+            Venue.capacity_units,
+            Committee.timezone,
+        ]
+        if free:
+            stmt = stmt.where(Venue.capacity_units >= bindparam("units"), availability.not_closed())
+            columns += availability.window_columns(dialect)
+        stmt = stmt.join(Committee, Committee.id == Venue.committee_id).with_only_columns(*columns)
+        if len(_FIND) >= _FIND_MAX:
+            _FIND.clear()
+        _FIND[key] = stmt
     return stmt
 
 
@@ -97,38 +165,114 @@ def find(
     now: datetime,
 ) -> list[Found]:
     """The venues ``user`` may see that pass ``flt`` (and are free for ``free``, when given):
-    nearest first when ``flt.near`` is given (ties by id), else by id. One query for the
-    candidates as bare rows, then the engine's free check on those within the radius."""
-    stmt = statement(user, flt)
+    nearest first when ``flt.near`` is given (ties by id), else by id. One query of bare rows:
+    the candidates and, with ``free``, what the engine's free check needs of each
+    (:func:`mapservice.booking.availability.window_columns`); the radius and the check in
+    Python."""
+    if free is not None and not free.start < free.end:
+        return []
+    if flt.near is not None and not flt.text:
+        # From the venues this process keeps, when the database's token says they still hold
+        # (read in the same query as the allocations); else read them again.
+        kept = catalogue.kept(session)
+        if kept is not None:
+            found, token = _find_kept(session, kept, user, flt, free, now)
+            if token == kept.token:
+                return found
+        kept = catalogue.current(session)
+        if kept is not None:
+            return _find_kept(session, kept, user, flt, free, now)[0]
+    stmt = _find_statement(session.get_bind().dialect.name, user, flt, free is not None)
+    params = _values(flt)
     if free is not None:
-        stmt = stmt.where(Venue.capacity_units >= free.units)
-    rows = session.execute(
-        stmt.join(Committee, Committee.id == Venue.committee_id)
-        .with_only_columns(Venue.id, Venue.lon, Venue.lat, Venue.capacity_units, Committee.timezone)
-        .order_by(Venue.id)
-    ).all()
-    found = [Found(r.id, None) for r in rows]
+        params |= availability.window_params(free.start, free.end, now)
+        params["units"] = free.units
+    rows: Sequence[Any] = session.connection().execute(stmt, params).all()
     if flt.near is not None:
         lon, lat = flt.near
         limit = flt.radius_km * 1000
-        found = []
+        near = []
         for r in rows:
             d = haversine_m(lon, lat, r.lon, r.lat)
             if d <= limit:
-                found.append(Found(r.id, d))
-        found.sort(key=lambda f: f.distance_m or 0.0)
+                near.append((d, r.id, r))
+        near.sort(key=lambda x: (x[0], x[1]))
+        found = [Found(i, d) for d, i, _r in near]
+        rows = [r for _d, _i, r in near]
+    else:
+        rows = sorted(rows, key=lambda r: r.id)
+        found = [Found(r.id, None) for r in rows]
     if free is None:
         return found
-    within = {f.id for f in found}
-    ok = free_candidate_ids(
-        session,
-        [FreeCandidate(r.id, r.capacity_units, r.timezone) for r in rows if r.id in within],
-        free.start,
-        free.end,
-        free.units,
-        now,
-    )
+    ok = availability.free_ids(rows, free.start, free.end, free.units)
     return [f for f in found if f.id in ok]
+
+
+def _find_kept(
+    session: Session,
+    kept: catalogue.Catalogue,
+    user: User | None,
+    flt: VenueFilter,
+    free: FreeWindow | None,
+    now: datetime,
+) -> tuple[list[Found], int | None]:
+    """:func:`find` around a point from the venues this process keeps (the same filters, the
+    policy's predicates for who sees what); with ``free``, each candidate's closures and
+    weekly hours decided here and the units held read for those open in one query. Also the
+    database's token, read in that query (or alone without ``free``)."""
+    assert flt.near is not None
+    box = _values(VenueFilter(near=flt.near, radius_km=flt.radius_km))
+    lon, lat = flt.near
+    limit = flt.radius_km * 1000
+    least = max(flt.min_capacity, free.units if free else 1)
+    runs = policy.venues_seen_by_key(user) is not None  # else it sees the public venues only
+    near: list[tuple[float, int, catalogue.Entry]] = []
+    lat_lo, lat_hi = box["lat_lo"], box["lat_hi"]
+    lon_lo, lon_hi = box["lon_lo"], box["lon_hi"]
+    if not runs and flt.unit_id is None and flt.street_id is None:
+        # The public venues of the type near the point, narrowed for the whole box at once.
+        for e in kept.public_in_box(
+            flt.types, (lat_lo, lat_hi, lon_lo, lon_hi), least, flt.near, limit
+        ):
+            d = haversine_m(lon, lat, e.lon, e.lat)
+            if d <= limit:
+                near.append((d, e.id, e))
+    else:
+        for e in kept.in_box(flt.types, lat_lo, lat_hi, lon_lo, lon_hi):
+            if (
+                e.retired
+                or (flt.unit_id is not None and e.unit_id != flt.unit_id)
+                or (flt.street_id is not None and e.street_id != flt.street_id)
+                or e.capacity_units < least
+                or not (e.public or (runs and policy.can_run_venue(user, e)))
+            ):
+                continue
+            d = haversine_m(lon, lat, e.lon, e.lat)
+            if d <= limit:
+                near.append((d, e.id, e))
+    near.sort(key=lambda x: (x[0], x[1]))
+    if free is None:
+        return [Found(i, d) for d, i, _e in near], catalogue.token(session)
+    start, end, units = free.start, free.end, free.units
+    # Most venues share a few weekly patterns: each is decided once per time zone.
+    decided: dict[tuple[str, str], bool] = {}
+    open_: list[catalogue.Entry] = []
+    for _d, _i, e in near:
+        if e.closures and e.closed_during(start, end):
+            continue
+        key = (e.timezone, e.hours_raw)
+        ok = decided.get(key)
+        if ok is None:
+            ok = decided[key] = availability.is_open(e.timezone, e.hours_raw, start, end)
+        if ok:
+            open_.append(e)
+    held, token = availability.held_units(session, [e.id for e in open_], start, end, now)
+    free_ids = {
+        e.id
+        for e in open_
+        if e.capacity_units - sum(1 for n in held.get(e.id, ()) if n <= e.capacity_units) >= units
+    }
+    return [Found(i, d) for d, i, _e in near if i in free_ids], token
 
 
 def _hours_aggregate(dialect: str) -> Any:
