@@ -58,6 +58,10 @@ def _assert_fresh(db) -> None:
     assert db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one() == 0
     stored, recount = agg.stored(db), agg.recount(db)
     pd.testing.assert_frame_equal(stored, recount)
+    months, shared = agg.stored_months(db)
+    want_months, want_shared = agg.recount_months(db)
+    pd.testing.assert_frame_equal(months, want_months)
+    pd.testing.assert_frame_equal(shared, want_shared)
 
 
 def _random_booking(rnd: random.Random, venues: list[Any], groups: list[Any]) -> Booking:
@@ -122,8 +126,10 @@ def test_refreshed_aggregates_equal_a_full_recount_after_random_changes(db, town
                         end_min=60 * rnd.randrange(6, 8),
                     )
                 )
-            elif op < 0.95:
+            elif op < 0.93:
                 rnd.choice(groups).unit_id = rnd.choice([*(u.id for u in units), None])
+            elif op < 0.95:  # a venue changes hands: its shared seconds change
+                rnd.choice(venues).unit_id = rnd.choice(units).id
             else:
                 booking = rnd.choice(bookings)
                 booking.group_id = rnd.choice(groups).id
@@ -262,13 +268,17 @@ def test_without_the_trigger_the_recount_check_fails(db, town):
     assert agg.stored(db)["booked_s"].sum() == 0
 
 
+@pytest.mark.parametrize("level", ["daily", "monthly"])
 @pytest.mark.parametrize("tz_name", ["Asia/Shanghai", "Europe/London"])
-def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, town, tz_name):
+def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, town, tz_name, level):
     """Every figure of the dashboard but the median lead time — per venue, in total, the
     heatmap, sharing by unit, the weekly trend — from the daily aggregates equals the same
     figure from the booking rows, for whole-day periods (London: one spanning a clock
-    change)."""
-    from mapservice.stats import daily
+    change), from the daily rows and from the months (whole months, partial months at the
+    edges, none)."""
+    import importlib
+
+    daily = importlib.import_module(f"mapservice.stats.{level}")
 
     committee, units, groups, venues = town
     committee.timezone = tz_name
@@ -288,10 +298,19 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
                 venue_id=rnd.choice(venues).id, start_at=start, end_at=start + timedelta(hours=7)
             )
         )
+    for _ in range(150):  # February to mid-April: whole months and partial ones
+        booking = _random_booking(rnd, venues, groups)
+        shift = timedelta(days=rnd.randrange(-30, 45))
+        booking.start_at += shift
+        booking.end_at += shift
+        db.add(booking)
     db.commit()
     for first, last in (
         (date(2026, 3, 2), date(2026, 4, 5)),
         (date(2026, 3, 11), date(2026, 3, 11)),
+        (date(2026, 2, 1), date(2026, 4, 30)),  # whole months only
+        (date(2026, 2, 20), date(2026, 4, 10)),  # a whole month, partial ones at both edges
+        (date(2026, 3, 1), date(2026, 4, 17)),
     ):
         period = Period("custom", first, last, tz)
         rows = build_report(db, Scope(committee.id), period, now=datetime(2027, 1, 1, tzinfo=tz))
@@ -351,3 +370,46 @@ def test_the_worker_job_counts_what_changed(db, town, engine):
     assert db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one() == 0
     pd.testing.assert_frame_equal(agg.stored(db), agg.recount(db))
     assert agg.stored(db)["bookings"].sum() == 10
+
+
+def test_the_months_follow_the_days_and_a_missed_change_shows(db, town):
+    """The month rows equal the daily rows summed, per venue and month; negative control:
+    with the venues' unit trigger dropped (rolled back after), a venue changing hands leaves
+    the months' shared seconds counted against its old unit, and the recount check fails."""
+    from sqlalchemy import text
+
+    from mapservice.models import Venue
+
+    _committee, units, groups, venues = town
+    rnd = random.Random(4)
+    for _ in range(80):
+        booking = _random_booking(rnd, venues, groups)
+        booking.start_at += timedelta(days=rnd.randrange(0, 40))
+        booking.end_at = booking.start_at + timedelta(hours=2)
+        booking.status = "confirmed"
+        db.add(booking)
+    db.commit()
+    _assert_fresh(db)
+    days, months = agg.stored(db), agg.stored_months(db)[0]
+    assert months["month"].nunique() >= 2
+    by_month = days.assign(month=agg.day_month(days["day"].to_numpy()))
+    summed = by_month.groupby(["venue_id", "month"])[["booked_s", "bookings"]].sum()
+    got = months.set_index(["venue_id", "month"])[["booked_s", "bookings"]]
+    pd.testing.assert_frame_equal(got, summed)
+    heat = np.frombuffer(b"".join(months["heat"]), dtype=agg.HEAT_RECORD)
+    assert heat["s"].sum() == days[list(agg.HOUR_COLUMNS)].to_numpy().sum() > 0
+    venue = venues[0]
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("DROP TRIGGER tr_venues_unit_day_stale ON venues"))
+    else:
+        db.execute(text("DROP TRIGGER tr_venues_unit_day_stale"))
+    db.execute(
+        text("UPDATE venues SET unit_id = :u WHERE id = :v"), {"u": units[1].id, "v": venue.id}
+    )
+    agg.refresh(db)
+    stored, recount = agg.stored_months(db)[0], agg.recount_months(db)[0]
+    assert not stored["shared_s"].equals(recount["shared_s"])
+    db.rollback()
+    db.get(Venue, venue.id).unit_id = units[1].id
+    db.commit()
+    _assert_fresh(db)

@@ -11,7 +11,7 @@ from the rows and clears it."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, Table
 
 from mapservice.db import Base, UTCDateTime
 
@@ -49,4 +49,41 @@ venue_day_stale = Table(
     Column("group_id", Integer),
     Column("start_at", UTCDateTime),
     Column("end_at", UTCDateTime),
+)
+
+#: The month level (migration 0024): what a year's figures are summed from, one row per venue
+#: and local month (months since 1970-01 in the committee's time zone), all booking units
+#: together; recounted from ``venue_day_usage`` by the same refresh (the months of the days
+#: it recounts), so it equals the daily rows summed.
+venue_month_usage = Table(
+    "venue_month_usage",
+    Base.metadata,
+    Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Integer, primary_key=True, autoincrement=False),
+    Column("booked_s", BigInteger, nullable=False),
+    Column("realized_s", BigInteger, nullable=False),
+    #: Booked by groups not of the venue's unit (as counted: a venue's unit changing is
+    #: logged too).
+    Column("shared_s", BigInteger, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
+    #: The heatmap: packed records (slot uint8 = weekday × 24 + hour, unit-seconds int64
+    #: little-endian), the nonzero slots in slot order (:mod:`mapservice.stats.monthly`).
+    Column("heat", LargeBinary, nullable=False),
+    #: The days: packed records (local day int32, booked int64, realized int64), the days
+    #: with any booked seconds in day order (the weekly trend).
+    Column("days", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: Cross-unit use per month: what groups of ``group_unit_id`` (never 0, never the venue's
+#: own unit) booked at the venue. Keyed by venue, not by its unit: the figures count only
+#: the venues in scope (public, of the unit or type asked for).
+venue_month_shared = Table(
+    "venue_month_shared",
+    Base.metadata,
+    Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Integer, primary_key=True, autoincrement=False),
+    Column("group_unit_id", Integer, primary_key=True, autoincrement=False),
+    Column("booked_s", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )

@@ -1,0 +1,282 @@
+"""The figures of a period of whole local days from the month level (``venue_month_usage``,
+``venue_month_shared``), the daily rows only for the days of partial months at the period's
+edges: the cost grows with venues × months (plus the edge days), not with bookings.
+
+The same figures as :mod:`mapservice.stats.daily` (and so as :mod:`mapservice.stats.measures`
+from the rows; tested equal): the venue table, the totals, the heatmap, sharing by unit and
+the weekly trend; the median lead time, which no sum gives, is not among them (NaN). Stale
+days are recounted first (:func:`mapservice.stats.aggregates.refresh`, which recounts their
+months too, in the caller's transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import BigInteger, ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from mapservice.models import Venue
+from mapservice.models.stats import (
+    COUNT_COLUMNS,
+    HOUR_COLUMNS,
+    venue_day_usage,
+    venue_month_shared,
+    venue_month_usage,
+)
+from mapservice.stats import measures as m
+from mapservice.stats.aggregates import (
+    DAY_RECORD,
+    HEAT_RECORD,
+    day_month,
+    month_days,
+    refresh,
+)
+from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, _days, _totals
+from mapservice.stats.frames import (
+    Scope,
+    _venue_filter,
+    int_columns,
+    load_open_intervals,
+    load_venues,
+    week_windows,
+)
+from mapservice.stats.periods import Period
+
+d = venue_day_usage.c
+mo = venue_month_usage.c
+sh = venue_month_shared.c
+SUMS = ("booked_s", "realized_s", *COUNT_COLUMNS)
+
+
+def split(d0: int, d1: int) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """Days ``d0``..``d1`` as the whole months among them (first, last; None: none) and the
+    day ranges left at the edges (first, last day)."""
+    m0, m1 = (int(x) for x in day_month([d0, d1]))
+    if month_days(m0)[0] != d0:
+        m0 += 1
+    if month_days(m1)[1] != d1:
+        m1 -= 1
+    if m0 > m1:
+        return None, [(d0, d1)]
+    edges = []
+    first, last = month_days(m0)[0], month_days(m1)[1]
+    if d0 < first:
+        edges.append((d0, first - 1))
+    if last < d1:
+        edges.append((last + 1, d1))
+    return (m0, m1), edges
+
+
+def _in_days(edges: list[tuple[int, int]]) -> ColumnElement[bool]:
+    return or_(*(d.day.between(a, b) for a, b in edges))
+
+
+def _scoped(scope: Scope, table: Any, where: Any, *columns: Any) -> Any:
+    return (
+        select(*columns)
+        .join(Venue, Venue.id == table.c.venue_id)
+        .where(*_venue_filter(scope), where)  # type: ignore[arg-type]
+    )
+
+
+def _blobs(session: Session, stmt: Any) -> bytes:
+    """The blobs ``stmt`` selects, one after another."""
+    return b"".join(bytes(r[0]) for r in session.execute(stmt))
+
+
+def figures(
+    session: Session, scope: Scope, period: Period, *, fresh: bool = True, trend: bool = True
+) -> DailyFigures:
+    """The figures of ``period`` (whole local days) for ``scope``: whole months from the month
+    level, the edge days from the daily rows (``fresh``: recount stale days first; ``trend``
+    false: no weekly trend, an empty one)."""
+    if fresh:
+        refresh(session)
+    d0, d1 = _days(period)
+    months, edges = split(d0, d1)
+    in_months = mo.month.between(*months) if months else None
+    venues = load_venues(session, scope)
+    venues["type_label"] = venues["type"]
+    open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
+    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
+    clock = m.OpenClock(open_iv, t0, t1)
+    table = venues.copy().set_index("venue_id", drop=False)
+    table.index.name = None
+    table["street_key"] = table["street_id"].fillna(-1).astype("int64")
+    cap = table["capacity_units"].astype("int64")
+    open_s = m.open_seconds_by_venue(open_iv).reindex(table.index, fill_value=0)
+    table["open_hours"] = open_s.astype("float64") / 3600
+    table["open_cap_hours"] = table["open_hours"] * cap
+    names = ["venue_id", *SUMS, "shared_s"]
+    parts = []
+    used_parts = []
+    if months:
+        sums = [func.sum(mo[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
+        cols = int_columns(
+            session,
+            _scoped(scope, venue_month_usage, in_months, mo.venue_id, *sums).group_by(mo.venue_id),
+        )
+        parts.append(pd.DataFrame(dict(zip(names, cols, strict=True))))
+        ucols = int_columns(
+            session,
+            _scoped(
+                scope,
+                venue_month_shared,
+                sh.month.between(*months),
+                sh.group_unit_id,
+                func.sum(sh.booked_s, type_=BigInteger),
+            ).group_by(sh.group_unit_id),
+        )
+        used_parts.append(pd.Series(ucols[1], index=ucols[0], dtype="int64"))
+    if edges:
+        sums = [func.sum(d[c], type_=BigInteger) for c in SUMS]
+        cols = int_columns(
+            session,
+            _scoped(
+                scope, venue_day_usage, _in_days(edges), d.venue_id, d.group_unit_id, *sums
+            ).group_by(d.venue_id, d.group_unit_id),
+        )
+        by_unit = pd.DataFrame(dict(zip(["venue_id", "group_unit_id", *SUMS], cols, strict=True)))
+        owner = table["unit_id"].reindex(by_unit["venue_id"]).to_numpy()
+        gunit = by_unit["group_unit_id"].to_numpy()
+        shared = gunit != owner
+        by_unit["shared_s"] = np.where(shared, by_unit["booked_s"], 0)
+        parts.append(by_unit[names])
+        away = by_unit[shared & (gunit > 0)]
+        used_parts.append(away.groupby("group_unit_id")["booked_s"].sum())
+    per_venue = (
+        pd.concat(parts).groupby("venue_id").sum().reindex(table.index, fill_value=0)
+        if parts
+        else pd.DataFrame(0, index=table.index, columns=names[1:])
+    )
+    table["booked_cap_hours"] = per_venue["booked_s"] / 3600
+    table["realized_cap_hours"] = per_venue["realized_s"] / 3600
+    table["shared_cap_hours"] = per_venue["shared_s"] / 3600
+    for c in COUNT_COLUMNS:
+        table[c] = per_venue[c].astype("int64")
+    table["lead_days"] = np.nan
+    table = m.add_rates(table)
+    totals = _totals(table)
+    sharing = table.groupby("unit_id").agg(
+        name=("unit_name", "first"),
+        venues=("venue_id", "size"),
+        booked_cap_hours=("booked_cap_hours", "sum"),
+        shared_cap_hours=("shared_cap_hours", "sum"),
+    )
+    used = (
+        pd.concat(used_parts).groupby(level=0).sum() / 3600
+        if used_parts
+        else pd.Series(dtype="float64")
+    )
+    sharing["used_elsewhere_cap_hours"] = used.reindex(sharing.index, fill_value=0.0)
+    sharing["sharing_rate"] = m._ratio(sharing["shared_cap_hours"], sharing["booked_cap_hours"])
+    sharing["key"] = sharing.index
+    sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
+    heat = _heat(session, scope, months, edges)
+    weekly = (
+        _trend(session, scope, period, d0, months, edges, table, clock)
+        if trend
+        else pd.DataFrame(columns=["week", *TREND_COLUMNS])
+    )
+    return DailyFigures(table, totals, heat, sharing, weekly)
+
+
+def _heat(
+    session: Session, scope: Scope, months: tuple[int, int] | None, edges: list[tuple[int, int]]
+) -> pd.DataFrame:
+    """Booked capacity-hours by weekday (Monday 0) and local hour."""
+    cap_s = np.zeros(7 * 24)
+    if months:
+        blob = _blobs(
+            session, _scoped(scope, venue_month_usage, mo.month.between(*months), mo.heat)
+        )
+        rec = np.frombuffer(blob, dtype=HEAT_RECORD)
+        cap_s += np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24)
+    if edges:
+        weekday = (d.day + 3) % 7
+        hcols = int_columns(
+            session,
+            _scoped(
+                scope,
+                venue_day_usage,
+                _in_days(edges),
+                weekday,
+                *(func.sum(d[h], type_=BigInteger) for h in HOUR_COLUMNS),
+            ).group_by(weekday),
+        )
+        if len(hcols[0]):
+            grid = np.zeros((7, 24))
+            grid[hcols[0]] = np.column_stack(hcols[1:])
+            cap_s += grid.ravel()
+    return pd.DataFrame(
+        (cap_s / 3600).reshape(7, 24),
+        index=pd.RangeIndex(7, name="weekday"),
+        columns=pd.RangeIndex(24, name="hour"),
+        dtype="float64",
+    )
+
+
+def _trend(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    d0: int,
+    months: tuple[int, int] | None,
+    edges: list[tuple[int, int]],
+    table: pd.DataFrame,
+    clock: m.OpenClock,
+) -> pd.DataFrame:
+    """Utilization per ISO week of the period (as :func:`measures.weekly_trend`): the months'
+    booked seconds by day, the edge days' from the daily rows."""
+    weeks = week_windows(period)
+    monday0 = d0 - (d0 + 3) % 7
+    booked = np.zeros(len(weeks), dtype="int64")
+    realized = np.zeros(len(weeks), dtype="int64")
+
+    def add(day: Any, b: Any, r: Any) -> None:
+        week = (np.asarray(day, dtype="int64") - monday0) // 7
+        inside = (week >= 0) & (week < len(weeks))
+        np.add.at(booked, week[inside], np.asarray(b, dtype="int64")[inside])
+        np.add.at(realized, week[inside], np.asarray(r, dtype="int64")[inside])
+
+    if months:
+        blob = _blobs(
+            session, _scoped(scope, venue_month_usage, mo.month.between(*months), mo.days)
+        )
+        rec = np.frombuffer(blob, dtype=DAY_RECORD)
+        add(rec["day"], rec["booked"], rec["realized"])
+    if edges:
+        cols = int_columns(
+            session,
+            _scoped(
+                scope,
+                venue_day_usage,
+                _in_days(edges),
+                d.day,
+                func.sum(d.booked_s, type_=BigInteger),
+                func.sum(d.realized_s, type_=BigInteger),
+            ).group_by(d.day),
+        )
+        add(*cols)
+    cap = table["capacity_units"].astype("int64").to_numpy()
+    vids = table.index.to_numpy()
+    rows = []
+    for i, (label, a, b) in enumerate(weeks):
+        aa, bb = np.full(len(vids), a), np.full(len(vids), b)
+        open_cap = float((clock.between(vids, aa, bb) * cap).sum())
+        rows.append(
+            {
+                "week": label,
+                "open_cap_hours": open_cap / 3600,
+                "booked_cap_hours": int(booked[i]) / 3600,
+                "realized_cap_hours": int(realized[i]) / 3600,
+            }
+        )
+    out = pd.DataFrame(
+        rows, columns=["week", "open_cap_hours", "booked_cap_hours", "realized_cap_hours"]
+    )
+    out["utilization"] = m._ratio(out["booked_cap_hours"], out["open_cap_hours"])
+    out["realized_utilization"] = m._ratio(out["realized_cap_hours"], out["open_cap_hours"])
+    return out
