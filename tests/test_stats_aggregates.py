@@ -310,7 +310,8 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
         (date(2026, 3, 11), date(2026, 3, 11)),
         (date(2026, 2, 1), date(2026, 4, 30)),  # whole months only
         (date(2026, 2, 20), date(2026, 4, 10)),  # a whole month, partial ones at both edges
-        (date(2026, 3, 1), date(2026, 4, 17)),
+        (date(2026, 3, 1), date(2026, 4, 17)),  # April less its last 13 days
+        (date(2026, 3, 2), date(2026, 3, 30)),  # March less its first and last days
     ):
         period = Period("custom", first, last, tz)
         rows = build_report(db, Scope(committee.id), period, now=datetime(2027, 1, 1, tzinfo=tz))
@@ -413,3 +414,20 @@ def test_the_months_follow_the_days_and_a_missed_change_shows(db, town):
     db.get(Venue, venue.id).unit_id = units[1].id
     db.commit()
     _assert_fresh(db)
+
+
+def test_a_period_splits_into_months_and_days():
+    from mapservice.stats.monthly import split
+
+    def day(y: int, m: int, d: int) -> int:
+        return (date(y, m, d) - date(1970, 1, 1)).days
+
+    mar, apr = (2026 - 1970) * 12 + 2, (2026 - 1970) * 12 + 3
+    # whole months only
+    assert split(day(2026, 3, 1), day(2026, 4, 30)) == ((mar, apr), [])
+    # a few days of April: read as days; most of March: the month less its first day
+    assert split(day(2026, 3, 2), day(2026, 4, 3)) == (
+        (mar, mar),
+        [(day(2026, 3, 1), day(2026, 3, 1), -1), (day(2026, 4, 1), day(2026, 4, 3), 1)],
+    )
+    assert split(day(2026, 3, 11), day(2026, 3, 11)) == (None, [(day(2026, 3, 11),) * 2 + (1,)])

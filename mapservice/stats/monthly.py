@@ -1,6 +1,7 @@
 """The figures of a period of whole local days from the month level (``venue_month_usage``,
 ``venue_month_shared``), the daily rows only for the days of partial months at the period's
-edges: the cost grows with venues × months (plus the edge days), not with bookings.
+edges (or the whole month less the days outside when fewer): the cost grows with venues ×
+(months + a few days), not with bookings.
 
 The same figures as :mod:`mapservice.stats.daily` (and so as :mod:`mapservice.stats.measures`
 from the rows; tested equal): the venue table, the totals, the heatmap, sharing by unit and
@@ -50,27 +51,31 @@ sh = venue_month_shared.c
 SUMS = ("booked_s", "realized_s", *COUNT_COLUMNS)
 
 
-def split(d0: int, d1: int) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
-    """Days ``d0``..``d1`` as the whole months among them (first, last; None: none) and the
-    day ranges left at the edges (first, last day)."""
+def split(d0: int, d1: int) -> tuple[tuple[int, int] | None, list[tuple[int, int, int]]]:
+    """Days ``d0``..``d1`` as months read from the month level (first, last; None: none) and
+    day ranges read from the daily rows (first day, last day, sign): the whole months, and a
+    month the period covers only partly either by its days inside (+1) or, when fewer days
+    of it lie outside the period, as the whole month less those (-1)."""
+    months: list[int] = []
+    ranges: list[tuple[int, int, int]] = []
     m0, m1 = (int(x) for x in day_month([d0, d1]))
-    if month_days(m0)[0] != d0:
-        m0 += 1
-    if month_days(m1)[1] != d1:
-        m1 -= 1
-    if m0 > m1:
-        return None, [(d0, d1)]
-    edges = []
-    first, last = month_days(m0)[0], month_days(m1)[1]
-    if d0 < first:
-        edges.append((d0, first - 1))
-    if last < d1:
-        edges.append((last + 1, d1))
-    return (m0, m1), edges
+    for month in range(m0, m1 + 1):
+        first, last = month_days(month)
+        a, b = max(first, d0), min(last, d1)
+        inside, outside = b - a + 1, (last - first + 1) - (b - a + 1)
+        if outside == 0 or outside < inside:
+            months.append(month)
+            ranges += [(first, a - 1, -1)] if first < a else []
+            ranges += [(b + 1, last, -1)] if b < last else []
+        else:
+            ranges.append((a, b, 1))
+    return ((months[0], months[-1]) if months else None), ranges
 
 
-def _in_days(edges: list[tuple[int, int]]) -> ColumnElement[bool]:
-    return or_(*(d.day.between(a, b) for a, b in edges))
+def _in_days(ranges: list[tuple[int, int, int]], sign: int) -> ColumnElement[bool] | None:
+    """Days of the ``ranges`` of ``sign`` (None: none)."""
+    days = [d.day.between(a, b) for a, b, s in ranges if s == sign]
+    return or_(*days) if days else None
 
 
 def _scoped(scope: Scope, table: Any, where: Any, *columns: Any) -> Any:
@@ -130,15 +135,20 @@ def figures(
             ).group_by(sh.group_unit_id),
         )
         used_parts.append(pd.Series(ucols[1], index=ucols[0], dtype="int64"))
-    if edges:
+    for sign in (1, -1):
+        where = _in_days(edges, sign)
+        if where is None:
+            continue
         sums = [func.sum(d[c], type_=BigInteger) for c in SUMS]
         cols = int_columns(
             session,
-            _scoped(
-                scope, venue_day_usage, _in_days(edges), d.venue_id, d.group_unit_id, *sums
-            ).group_by(d.venue_id, d.group_unit_id),
+            _scoped(scope, venue_day_usage, where, d.venue_id, d.group_unit_id, *sums).group_by(
+                d.venue_id, d.group_unit_id
+            ),
         )
         by_unit = pd.DataFrame(dict(zip(["venue_id", "group_unit_id", *SUMS], cols, strict=True)))
+        for c in SUMS:
+            by_unit[c] *= sign
         owner = table["unit_id"].reindex(by_unit["venue_id"]).to_numpy()
         gunit = by_unit["group_unit_id"].to_numpy()
         shared = gunit != owner
@@ -176,7 +186,7 @@ def figures(
     sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
     heat = _heat(session, scope, months, edges)
     weekly = (
-        _trend(session, scope, period, d0, months, edges, table, clock)
+        _trend(session, scope, period, d0, d1, months, edges, table, clock)
         if trend
         else pd.DataFrame(columns=["week", *TREND_COLUMNS])
     )
@@ -184,7 +194,10 @@ def figures(
 
 
 def _heat(
-    session: Session, scope: Scope, months: tuple[int, int] | None, edges: list[tuple[int, int]]
+    session: Session,
+    scope: Scope,
+    months: tuple[int, int] | None,
+    edges: list[tuple[int, int, int]],
 ) -> pd.DataFrame:
     """Booked capacity-hours by weekday (Monday 0) and local hour."""
     cap_s = np.zeros(7 * 24)
@@ -194,14 +207,17 @@ def _heat(
         )
         rec = np.frombuffer(blob, dtype=HEAT_RECORD)
         cap_s += np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24)
-    if edges:
+    for sign in (1, -1):
+        where = _in_days(edges, sign)
+        if where is None:
+            continue
         weekday = (d.day + 3) % 7
         hcols = int_columns(
             session,
             _scoped(
                 scope,
                 venue_day_usage,
-                _in_days(edges),
+                where,
                 weekday,
                 *(func.sum(d[h], type_=BigInteger) for h in HOUR_COLUMNS),
             ).group_by(weekday),
@@ -209,7 +225,7 @@ def _heat(
         if len(hcols[0]):
             grid = np.zeros((7, 24))
             grid[hcols[0]] = np.column_stack(hcols[1:])
-            cap_s += grid.ravel()
+            cap_s += sign * grid.ravel()
     return pd.DataFrame(
         (cap_s / 3600).reshape(7, 24),
         index=pd.RangeIndex(7, name="weekday"),
@@ -223,21 +239,23 @@ def _trend(
     scope: Scope,
     period: Period,
     d0: int,
+    d1: int,
     months: tuple[int, int] | None,
-    edges: list[tuple[int, int]],
+    edges: list[tuple[int, int, int]],
     table: pd.DataFrame,
     clock: m.OpenClock,
 ) -> pd.DataFrame:
     """Utilization per ISO week of the period (as :func:`measures.weekly_trend`): the months'
-    booked seconds by day, the edge days' from the daily rows."""
+    booked seconds by day (those of the period), the other days' from the daily rows."""
     weeks = week_windows(period)
     monday0 = d0 - (d0 + 3) % 7
     booked = np.zeros(len(weeks), dtype="int64")
     realized = np.zeros(len(weeks), dtype="int64")
 
     def add(day: Any, b: Any, r: Any) -> None:
-        week = (np.asarray(day, dtype="int64") - monday0) // 7
-        inside = (week >= 0) & (week < len(weeks))
+        days = np.asarray(day, dtype="int64")
+        week = (days - monday0) // 7
+        inside = (days >= d0) & (days <= d1) & (week < len(weeks))
         np.add.at(booked, week[inside], np.asarray(b, dtype="int64")[inside])
         np.add.at(realized, week[inside], np.asarray(r, dtype="int64")[inside])
 
@@ -247,13 +265,14 @@ def _trend(
         )
         rec = np.frombuffer(blob, dtype=DAY_RECORD)
         add(rec["day"], rec["booked"], rec["realized"])
-    if edges:
+    where = _in_days(edges, 1)
+    if where is not None:
         cols = int_columns(
             session,
             _scoped(
                 scope,
                 venue_day_usage,
-                _in_days(edges),
+                where,
                 d.day,
                 func.sum(d.booked_s, type_=BigInteger),
                 func.sum(d.realized_s, type_=BigInteger),
