@@ -12,7 +12,7 @@ from mapservice.models.security import LoginAttempt, LoginSession
 from mapservice.models.stats import (
     venue_day_stale,
     venue_day_usage,
-    venue_month_shared,
+    venue_month_days,
     venue_month_usage,
 )
 from mapservice.models.tokens import ApiToken
@@ -52,6 +52,6 @@ __all__ = [
     "UnitPlanPreference",
     "venue_day_stale",
     "venue_day_usage",
-    "venue_month_shared",
+    "venue_month_days",
     "venue_month_usage",
 ]

@@ -54,7 +54,9 @@ venue_day_stale = Table(
 #: The month level (migration 0024): what a year's figures are summed from, one row per venue
 #: and local month (months since 1970-01 in the committee's time zone), all booking units
 #: together; recounted from ``venue_day_usage`` by the same refresh (the months of the days
-#: it recounts), so it equals the daily rows summed.
+#: it recounts), so it equals the daily rows summed. The heatmap and the cross-unit use are
+#: packed arrays in the row (:mod:`mapservice.stats.monthly`): a year of a city is read as
+#: venues × 12 rows, however many units booked where.
 venue_month_usage = Table(
     "venue_month_usage",
     Base.metadata,
@@ -66,24 +68,23 @@ venue_month_usage = Table(
     #: logged too).
     Column("shared_s", BigInteger, nullable=False),
     *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
-    #: The heatmap: packed records (slot uint8 = weekday × 24 + hour, unit-seconds int64
-    #: little-endian), the nonzero slots in slot order (:mod:`mapservice.stats.monthly`).
+    #: The heatmap: records (slot uint8 = weekday × 24 + local hour, Monday 0; unit-seconds
+    #: int64 little-endian), the nonzero slots in slot order.
     Column("heat", LargeBinary, nullable=False),
-    #: The days: packed records (local day int32, booked int64, realized int64), the days
-    #: with any booked seconds in day order (the weekly trend).
-    Column("days", LargeBinary, nullable=False),
+    #: Cross-unit use: records (the booking group's unit int32, never 0 nor the venue's;
+    #: unit-seconds int64), in unit order.
+    Column("shared", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )
 
-#: Cross-unit use per month: what groups of ``group_unit_id`` (never 0, never the venue's
-#: own unit) booked at the venue. Keyed by venue, not by its unit: the figures count only
-#: the venues in scope (public, of the unit or type asked for).
-venue_month_shared = Table(
-    "venue_month_shared",
+#: The month's booked seconds by day (the weekly trend), apart so that the figures without
+#: a trend read narrower rows: records (local day int32, booked int64, realized int64), the
+#: days with any, in day order.
+venue_month_days = Table(
+    "venue_month_days",
     Base.metadata,
     Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
     Column("month", Integer, primary_key=True, autoincrement=False),
-    Column("group_unit_id", Integer, primary_key=True, autoincrement=False),
-    Column("booked_s", BigInteger, nullable=False),
+    Column("days", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )

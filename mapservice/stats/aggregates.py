@@ -38,7 +38,7 @@ from mapservice.models.stats import (
     HOUR_COLUMNS,
     venue_day_stale,
     venue_day_usage,
-    venue_month_shared,
+    venue_month_days,
     venue_month_usage,
 )
 from mapservice.stats.calendars import DAY_S, ZoneClock
@@ -410,8 +410,8 @@ def rebuild(session: Session) -> int:
     conn = session.connection()
     conn.execute(delete(venue_day_stale))
     conn.execute(delete(venue_day_usage))
-    conn.execute(delete(venue_month_usage))
-    conn.execute(delete(venue_month_shared))
+    for table in (venue_month_usage, venue_month_days):
+        conn.execute(delete(table))
     conn.execute(insert(venue_day_stale).values(venue_id=None))
     refresh(session, _emptied=True)
     return int(session.execute(select(func.count()).select_from(venue_day_usage)).scalar_one())
@@ -444,17 +444,18 @@ def _nonzero(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- the months
 #
 # ``venue_month_usage``: per venue and local month, the daily rows summed over the booking
-# units, with the heatmap by weekday × hour and the booked seconds by day packed in two
-# blobs; ``venue_month_shared``: per venue, month and booking unit, what groups of other
-# units booked there. Both recounted from the daily rows, for the months of the days a
-# refresh recounts (after all of them are written).
+# units, with the heatmap by weekday × hour and the cross-unit use packed in the row;
+# ``venue_month_days``: the booked seconds by day, packed. Recounted from the daily rows, for
+# the months of the days a refresh recounts (after all of them are written).
 
 MONTH_KEYS = ("venue_id", "month")
 MONTH_VALUES = ("booked_s", "realized_s", "shared_s", *COUNT_COLUMNS)
-MONTH_COLUMNS = (*MONTH_KEYS, *MONTH_VALUES, "heat", "days")
-SHARED_COLUMNS = ("venue_id", "month", "group_unit_id", "booked_s")
+BLOBS = ("heat", "shared", "days")
+MONTH_COLUMNS = (*MONTH_KEYS, *MONTH_VALUES, *BLOBS)
 #: A heatmap record: slot (weekday × 24 + local hour, Monday 0) and unit-seconds.
 HEAT_RECORD = np.dtype([("slot", "u1"), ("s", "<i8")])
+#: A cross-unit record: the booking group's unit and unit-seconds.
+SHARED_RECORD = np.dtype([("unit", "<i4"), ("s", "<i8")])
 #: A day record: the local day, booked and realized unit-seconds inside opening hours.
 DAY_RECORD = np.dtype([("day", "<i4"), ("booked", "<i8"), ("realized", "<i8")])
 #: 1970-01-01 (day 0) was a Thursday.
@@ -492,71 +493,85 @@ def _owners(session: Session, venue_ids: list[int]) -> pd.Series:
     return pd.Series({int(v): int(u) for v, u in rows}, dtype="int64")
 
 
-def _pack(keys: pd.DataFrame, records: np.ndarray[Any, Any]) -> list[bytes]:
-    """One blob per run of equal ``keys`` rows (sorted) of ``records``; ``keys`` aligned."""
+def _packed(
+    index: pd.MultiIndex, keys: pd.DataFrame, dtype: np.dtype[Any], **fields: Any
+) -> np.ndarray[Any, Any]:
+    """One blob of records (``dtype``, ``fields`` its columns) for each key of ``index``:
+    the records of the rows of ``keys`` (sorted, aligned with the fields) equal to it, b""
+    for a key with none."""
+    records = np.empty(len(keys), dtype=dtype)
+    for name, values in fields.items():
+        records[name] = values
+    out = np.full(len(index), b"", dtype="object")
     if not len(keys):
-        return []
+        return out
     k = keys.to_numpy()
     starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]).any(axis=1)])
-    return [p.tobytes() for p in np.split(records, starts[1:])]
+    buf, size = records.tobytes(), records.itemsize
+    ends = np.r_[starts[1:], len(records)] * size
+    blobs = [buf[a:b] for a, b in zip((starts * size).tolist(), ends.tolist(), strict=True)]
+    at = index.get_indexer(pd.MultiIndex.from_arrays([k[starts, 0], k[starts, 1]]))
+    out[at] = blobs
+    return out
 
 
-def month_rows(daily: pd.DataFrame, owners: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The month rows (:data:`MONTH_COLUMNS`) and cross-unit rows (:data:`SHARED_COLUMNS`)
-    of the daily rows ``daily`` (every row of the months they cover), venues' units
-    ``owners``."""
+def month_rows(daily: pd.DataFrame, owners: pd.Series) -> pd.DataFrame:
+    """The month rows (:data:`MONTH_COLUMNS`) of the daily rows ``daily`` (every row of the
+    months they cover), venues' units ``owners``."""
     d = daily.assign(month=day_month(daily["day"].to_numpy()))
     owner = owners.reindex(d["venue_id"]).to_numpy()
     gunit = d["group_unit_id"].to_numpy()
     d["shared_s"] = np.where(gunit != owner, d["booked_s"], 0)
     keys = list(MONTH_KEYS)
     totals = d.groupby(keys)[list(MONTH_VALUES)].sum().reset_index()
-    # heatmap: weekday × hour, nonzero slots
+    index = pd.MultiIndex.from_frame(totals[keys])
+    # heatmap: weekday × hour, the nonzero slots
     weekday = (d["day"].to_numpy() + EPOCH_WEEKDAY) % 7
     hours = d[list(HOUR_COLUMNS)].to_numpy(dtype="int64")
-    n = len(d)
-    slot = (weekday[:, None] * 24 + np.arange(24)[None, :]).ravel()
+    nz_row, nz_hour = np.nonzero(hours)
     heat = pd.DataFrame(
         {
-            "venue_id": np.repeat(d["venue_id"].to_numpy(), 24),
-            "month": np.repeat(d["month"].to_numpy(), 24),
-            "slot": slot if n else np.zeros(0, dtype="int64"),
-            "s": hours.ravel(),
+            "venue_id": d["venue_id"].to_numpy()[nz_row],
+            "month": d["month"].to_numpy()[nz_row],
+            "slot": weekday[nz_row] * 24 + nz_hour,
+            "s": hours[nz_row, nz_hour],
         }
     )
-    heat = heat[heat["s"] != 0].groupby([*keys, "slot"])["s"].sum().reset_index()
+    heat = heat.groupby([*keys, "slot"], sort=True)["s"].sum().reset_index()
     heat = heat[heat["s"] != 0]
-    hrec = np.empty(len(heat), dtype=HEAT_RECORD)
-    hrec["slot"], hrec["s"] = heat["slot"].to_numpy(), heat["s"].to_numpy()
-    blobs = pd.Series(_pack(heat[keys], hrec), dtype="object")
-    hkeys = heat[keys].drop_duplicates()
-    heat_blobs = pd.Series(blobs.to_numpy(), index=pd.MultiIndex.from_frame(hkeys), dtype="object")
-    # booked seconds by day
-    days = d.groupby([*keys, "day"])[["booked_s", "realized_s"]].sum().reset_index()
-    days = days[(days["booked_s"] != 0) | (days["realized_s"] != 0)]
-    drec = np.empty(len(days), dtype=DAY_RECORD)
-    drec["day"] = days["day"].to_numpy()
-    drec["booked"], drec["realized"] = days["booked_s"].to_numpy(), days["realized_s"].to_numpy()
-    dblobs = pd.Series(_pack(days[keys], drec), dtype="object")
-    dkeys = days[keys].drop_duplicates()
-    day_blobs = pd.Series(dblobs.to_numpy(), index=pd.MultiIndex.from_frame(dkeys), dtype="object")
-    index = pd.MultiIndex.from_frame(totals[keys])
-    totals["heat"] = heat_blobs.reindex(index).fillna(b"").to_numpy()
-    totals["days"] = day_blobs.reindex(index).fillna(b"").to_numpy()
-    totals = _typed(totals[list(MONTH_COLUMNS)])
+    totals["heat"] = _packed(
+        index, heat[keys], HEAT_RECORD, slot=heat["slot"].to_numpy(), s=heat["s"].to_numpy()
+    )
     # cross-unit use
     away = d[(gunit != owner) & (gunit > 0)]
-    shared = away.groupby([*keys, "group_unit_id"])["booked_s"].sum().reset_index()
-    shared = shared[shared["booked_s"] != 0][list(SHARED_COLUMNS)]
-    return totals, _typed(shared)
+    shared = away.groupby([*keys, "group_unit_id"], sort=True)["booked_s"].sum().reset_index()
+    shared = shared[shared["booked_s"] != 0]
+    totals["shared"] = _packed(
+        index,
+        shared[keys],
+        SHARED_RECORD,
+        unit=shared["group_unit_id"].to_numpy(),
+        s=shared["booked_s"].to_numpy(),
+    )
+    # booked seconds by day
+    days = d.groupby([*keys, "day"], sort=True)[["booked_s", "realized_s"]].sum().reset_index()
+    days = days[(days["booked_s"] != 0) | (days["realized_s"] != 0)]
+    totals["days"] = _packed(
+        index,
+        days[keys],
+        DAY_RECORD,
+        day=days["day"].to_numpy(),
+        booked=days["booked_s"].to_numpy(),
+        realized=days["realized_s"].to_numpy(),
+    )
+    return _typed(totals[list(MONTH_COLUMNS)])
 
 
-def count_months(session: Session, pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def count_months(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
     """The month rows of the (``venue_id``, ``month``) pairs, from the daily rows."""
     if pairs.empty:
-        return month_rows(
-            pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS}), pd.Series(dtype="int64")
-        )
+        empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS})
+        return month_rows(empty, pd.Series(dtype="int64"))
     venue_ids = sorted(int(v) for v in pairs["venue_id"].unique())
     d0 = month_days(int(pairs["month"].min()))[0]
     d1 = month_days(int(pairs["month"].max()))[1]
@@ -570,25 +585,30 @@ def count_months(session: Session, pairs: pd.DataFrame) -> tuple[pd.DataFrame, p
 def replace_months(session: Session, pairs: pd.DataFrame, *, clear: bool = True) -> None:
     """Recount the (``venue_id``, ``month``) pairs' month rows from the daily rows."""
     conn = session.connection()
-    totals, shared = count_months(session, pairs)
+    rows = count_months(session, pairs)
     if clear:
         for venue, months in pairs.groupby("venue_id")["month"]:
             ms = sorted(int(x) for x in months.unique())
-            for table in (venue_month_usage, venue_month_shared):
+            for table in (venue_month_usage, venue_month_days):
                 conn.execute(
                     delete(table).where(table.c.venue_id == int(venue), table.c.month.in_(ms))
                 )
-    _write_table(session, "venue_month_usage", MONTH_COLUMNS, totals)
-    _write_table(session, "venue_month_shared", SHARED_COLUMNS, shared)
+    _write_table(session, "venue_month_usage", (*MONTH_KEYS, *MONTH_VALUES, "heat", "shared"), rows)
+    _write_table(session, "venue_month_days", (*MONTH_KEYS, "days"), rows)
 
 
 def _write_table(session: Session, table: str, columns: Sequence[str], rows: pd.DataFrame) -> None:
     if rows.empty:
         return
-    values = [
-        tuple(int(x) if not isinstance(x, bytes) else x for x in r)
-        for r in rows[list(columns)].itertuples(index=False)
-    ]
+    values = list(
+        zip(
+            *(
+                rows[c].tolist() if c in BLOBS else rows[c].to_numpy(dtype="int64").tolist()
+                for c in columns
+            ),
+            strict=True,
+        )
+    )
     names = ", ".join(columns)
     conn = session.connection()
     if conn.dialect.name == "postgresql":
@@ -607,19 +627,18 @@ def _write_table(session: Session, table: str, columns: Sequence[str], rows: pd.
 def rebuild_months(session: Session) -> int:
     """Recount every month row from the daily rows (as they are); returns how many."""
     conn = session.connection()
-    conn.execute(delete(venue_month_usage))
-    conn.execute(delete(venue_month_shared))
-    keys = session.execute(
-        select(venue_day_usage.c.venue_id, venue_day_usage.c.day).distinct()
-    ).all()
-    if keys:
-        frame = pd.DataFrame(keys, columns=["venue_id", "day"]).astype("int64")
-        frame["month"] = day_month(frame["day"].to_numpy())
-        replace_months(session, frame[["venue_id", "month"]].drop_duplicates(), clear=False)
+    for table in (venue_month_usage, venue_month_days):
+        conn.execute(delete(table))
+    venue, day = int_columns(
+        session, select(venue_day_usage.c.venue_id, venue_day_usage.c.day).distinct()
+    )
+    if len(venue):
+        frame = pd.DataFrame({"venue_id": venue, "month": day_month(day)})
+        replace_months(session, frame.drop_duplicates(ignore_index=True), clear=False)
     return int(session.execute(select(func.count()).select_from(venue_month_usage)).scalar_one())
 
 
-def recount_months(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
+def recount_months(session: Session) -> pd.DataFrame:
     """The month rows as a full recount from the booking rows would give them."""
     daily = recount(session)
     venue_ids = sorted(int(v) for v in daily["venue_id"].unique())
@@ -627,23 +646,24 @@ def recount_months(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
     return month_rows(daily, owners)
 
 
-def stored_months(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The month rows as stored, in :func:`recount_months`' order."""
-    out = []
-    for table, columns in (
-        (venue_month_usage, MONTH_COLUMNS),
-        (venue_month_shared, SHARED_COLUMNS),
-    ):
-        rows = [tuple(r) for r in session.execute(select(*(table.c[c] for c in columns)))]
-        out.append(_typed(pd.DataFrame(rows, columns=list(columns))))
-    return out[0], out[1]
+def stored_months(session: Session) -> pd.DataFrame:
+    """The month rows as stored, in :func:`recount_months`' order (a month's row and its
+    days together: a row of one without the other shows as NULLs)."""
+    u, dd = venue_month_usage.c, venue_month_days.c
+    stmt = select(
+        func.coalesce(u.venue_id, dd.venue_id),
+        func.coalesce(u.month, dd.month),
+        *(u[c] for c in (*MONTH_VALUES, "heat", "shared")),
+        dd.days,
+    ).join(venue_month_days, (dd.venue_id == u.venue_id) & (dd.month == u.month), full=True)
+    rows = [tuple(r) for r in session.execute(stmt)]
+    return _typed(pd.DataFrame(rows, columns=list(MONTH_COLUMNS)))
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Month rows in key order, integers as int64 and blobs as bytes (empty ones alike)."""
-    blobs = [c for c in ("heat", "days") if c in frame.columns]
-    keys = [c for c in ("venue_id", "month", "group_unit_id") if c in frame.columns]
+    blobs = [c for c in BLOBS if c in frame.columns]
     out = frame.astype({c: "int64" for c in frame.columns if c not in blobs})
     for c in blobs:
         out[c] = pd.Series([bytes(b) for b in frame[c]], index=frame.index, dtype="object")
-    return out.sort_values(keys, ignore_index=True)
+    return out.sort_values(list(MONTH_KEYS), ignore_index=True)

@@ -1,5 +1,5 @@
 """The figures of a period of whole local days from the month level (``venue_month_usage``,
-``venue_month_shared``), the daily rows only for the days of partial months at the period's
+``venue_month_days``), the daily rows only for the days of partial months at the period's
 edges (or the whole month less the days outside when fewer): the cost grows with venues ×
 (months + a few days), not with bookings.
 
@@ -15,21 +15,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, ColumnElement, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, LargeBinary, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 
-from mapservice.models import Venue
 from mapservice.models.stats import (
     COUNT_COLUMNS,
     HOUR_COLUMNS,
     venue_day_usage,
-    venue_month_shared,
+    venue_month_days,
     venue_month_usage,
 )
 from mapservice.stats import measures as m
 from mapservice.stats.aggregates import (
     DAY_RECORD,
     HEAT_RECORD,
+    SHARED_RECORD,
     day_month,
     month_days,
     refresh,
@@ -37,7 +37,7 @@ from mapservice.stats.aggregates import (
 from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, _days, _totals
 from mapservice.stats.frames import (
     Scope,
-    _venue_filter,
+    _driver_query,
     int_columns,
     load_open_intervals,
     load_venues,
@@ -47,7 +47,7 @@ from mapservice.stats.periods import Period
 
 d = venue_day_usage.c
 mo = venue_month_usage.c
-sh = venue_month_shared.c
+md = venue_month_days.c
 SUMS = ("booked_s", "realized_s", *COUNT_COLUMNS)
 
 
@@ -78,17 +78,83 @@ def _in_days(ranges: list[tuple[int, int, int]], sign: int) -> ColumnElement[boo
     return or_(*days) if days else None
 
 
-def _scoped(scope: Scope, table: Any, where: Any, *columns: Any) -> Any:
-    return (
-        select(*columns)
-        .join(Venue, Venue.id == table.c.venue_id)
-        .where(*_venue_filter(scope), where)  # type: ignore[arg-type]
+def _scoped(ids: str, table: Any, where: Any, *columns: Any) -> Any:
+    """``columns`` of ``table``'s rows of the venues ``ids`` (the scope's, loaded once: no
+    join with the venues in every query; :func:`_listed`) where ``where``."""
+    return select(*columns).where(text(f"{table.name}.venue_id IN ({ids})"), where)
+
+
+def _listed(ids: Any) -> str:
+    """Venue ids as a list of integer literals for the SQL: one parse by the database, where
+    ten thousand bound parameters would each be processed by SQLAlchemy and the driver,
+    query after query."""
+    return ",".join(map(str, np.asarray(ids, dtype="int64").tolist())) or "NULL"
+
+
+def _blobs(session: Session, stmt: Any) -> list[bytes]:
+    """The blobs of each column ``stmt`` selects, one after another, handed over by the
+    database as one value a column (SQLite: hex text, as its ``group_concat`` joins text;
+    PostgreSQL: ``string_agg`` of ``bytea``, fetched in binary)."""
+    sub = stmt.subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        query = select(
+            *(func.string_agg(c, literal(b"", LargeBinary), type_=LargeBinary) for c in sub.c)
+        )
+        sql, params = _driver_query(session, query)
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        with driver.cursor(binary=True) as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchone()
+        assert found is not None
+        return [bytes(v) if v is not None else b"" for v in found]
+    texts = session.execute(select(*(func.group_concat(func.hex(c), "") for c in sub.c))).one()
+    return [bytes.fromhex(t) if t else b"" for t in texts]
+
+
+def _month_scan(
+    session: Session, ids: str, in_months: Any
+) -> tuple[list[np.ndarray[Any, np.dtype[np.int64]]], bytes, bytes]:
+    """The months' sums per venue (``venue_id``, :data:`SUMS`, ``shared_s`` columns) and
+    their packed heatmaps and cross-unit use, one after another. SQLite: one pass over the
+    rows (one statement: sums and hex blobs per venue, joined into one value a column);
+    PostgreSQL: the sums, then the blobs in binary."""
+    sums = [func.sum(mo[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = _scoped(ids, venue_month_usage, in_months, mo.venue_id, *sums)
+        cols = int_columns(session, stmt.group_by(mo.venue_id))
+        heat, shared = _blobs(
+            session, _scoped(ids, venue_month_usage, in_months, mo.heat, mo.shared)
+        )
+        return cols, heat, shared
+    per_venue = (
+        _scoped(
+            ids,
+            venue_month_usage,
+            in_months,
+            mo.venue_id,
+            *sums,
+            func.group_concat(func.hex(mo.heat), ""),
+            func.group_concat(func.hex(mo.shared), ""),
+        )
+        .group_by(mo.venue_id)
+        .subquery()
     )
-
-
-def _blobs(session: Session, stmt: Any) -> bytes:
-    """The blobs ``stmt`` selects, one after another."""
-    return b"".join(bytes(r[0]) for r in session.execute(stmt))
+    c = list(per_venue.c)
+    row = session.execute(
+        select(
+            *(func.group_concat(x) for x in c[:-2]),
+            func.group_concat(c[-2], ""),
+            func.group_concat(c[-1], ""),
+        )
+    ).one()
+    cols = [
+        np.fromstring(t, dtype="int64", sep=",") if t else np.zeros(0, dtype="int64")
+        for t in row[:-2]
+    ]
+    if len({len(x) for x in cols}) > 1:
+        raise ValueError("columns of different lengths")
+    return cols, bytes.fromhex(row[-2] or ""), bytes.fromhex(row[-1] or "")
 
 
 def figures(
@@ -105,6 +171,7 @@ def figures(
     venues = load_venues(session, scope)
     venues["type_label"] = venues["type"]
     open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
+    ids = _listed(venues["venue_id"])
     t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
     clock = m.OpenClock(open_iv, t0, t1)
     table = venues.copy().set_index("venue_id", drop=False)
@@ -117,24 +184,13 @@ def figures(
     names = ["venue_id", *SUMS, "shared_s"]
     parts = []
     used_parts = []
+    heat_blob = b""
     if months:
-        sums = [func.sum(mo[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
-        cols = int_columns(
-            session,
-            _scoped(scope, venue_month_usage, in_months, mo.venue_id, *sums).group_by(mo.venue_id),
-        )
+        cols, heat_blob, shared_blob = _month_scan(session, ids, in_months)
         parts.append(pd.DataFrame(dict(zip(names, cols, strict=True))))
-        ucols = int_columns(
-            session,
-            _scoped(
-                scope,
-                venue_month_shared,
-                sh.month.between(*months),
-                sh.group_unit_id,
-                func.sum(sh.booked_s, type_=BigInteger),
-            ).group_by(sh.group_unit_id),
-        )
-        used_parts.append(pd.Series(ucols[1], index=ucols[0], dtype="int64"))
+        rec = np.frombuffer(shared_blob, dtype=SHARED_RECORD)
+        used_parts.append(pd.Series(rec["s"], dtype="int64").groupby(rec["unit"]).sum())
+
     for sign in (1, -1):
         where = _in_days(edges, sign)
         if where is None:
@@ -142,7 +198,7 @@ def figures(
         sums = [func.sum(d[c], type_=BigInteger) for c in SUMS]
         cols = int_columns(
             session,
-            _scoped(scope, venue_day_usage, where, d.venue_id, d.group_unit_id, *sums).group_by(
+            _scoped(ids, venue_day_usage, where, d.venue_id, d.group_unit_id, *sums).group_by(
                 d.venue_id, d.group_unit_id
             ),
         )
@@ -184,9 +240,9 @@ def figures(
     sharing["sharing_rate"] = m._ratio(sharing["shared_cap_hours"], sharing["booked_cap_hours"])
     sharing["key"] = sharing.index
     sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
-    heat = _heat(session, scope, months, edges)
+    heat = _heat(session, ids, heat_blob, edges)
     weekly = (
-        _trend(session, scope, period, d0, d1, months, edges, table, clock)
+        _trend(session, ids, period, d0, d1, months, edges, table, clock)
         if trend
         else pd.DataFrame(columns=["week", *TREND_COLUMNS])
     )
@@ -195,18 +251,14 @@ def figures(
 
 def _heat(
     session: Session,
-    scope: Scope,
-    months: tuple[int, int] | None,
+    ids: str,
+    blob: bytes,
     edges: list[tuple[int, int, int]],
 ) -> pd.DataFrame:
-    """Booked capacity-hours by weekday (Monday 0) and local hour."""
-    cap_s = np.zeros(7 * 24)
-    if months:
-        blob = _blobs(
-            session, _scoped(scope, venue_month_usage, mo.month.between(*months), mo.heat)
-        )
-        rec = np.frombuffer(blob, dtype=HEAT_RECORD)
-        cap_s += np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24)
+    """Booked capacity-hours by weekday (Monday 0) and local hour: the months' packed
+    heatmaps (``blob``) and the edge days' hours."""
+    rec = np.frombuffer(blob, dtype=HEAT_RECORD)
+    cap_s = np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24).astype("float64")
     for sign in (1, -1):
         where = _in_days(edges, sign)
         if where is None:
@@ -215,7 +267,7 @@ def _heat(
         hcols = int_columns(
             session,
             _scoped(
-                scope,
+                ids,
                 venue_day_usage,
                 where,
                 weekday,
@@ -236,7 +288,7 @@ def _heat(
 
 def _trend(
     session: Session,
-    scope: Scope,
+    ids: str,
     period: Period,
     d0: int,
     d1: int,
@@ -260,8 +312,8 @@ def _trend(
         np.add.at(realized, week[inside], np.asarray(r, dtype="int64")[inside])
 
     if months:
-        blob = _blobs(
-            session, _scoped(scope, venue_month_usage, mo.month.between(*months), mo.days)
+        (blob,) = _blobs(
+            session, _scoped(ids, venue_month_days, md.month.between(*months), md.days)
         )
         rec = np.frombuffer(blob, dtype=DAY_RECORD)
         add(rec["day"], rec["booked"], rec["realized"])
@@ -270,7 +322,7 @@ def _trend(
         cols = int_columns(
             session,
             _scoped(
-                scope,
+                ids,
                 venue_day_usage,
                 where,
                 d.day,

@@ -1,5 +1,6 @@
-"""venue_month_usage and venue_month_shared: the statistics' month level (per venue × local
-month, all booking units together; cross-unit use per venue × month × booking unit), counted
+"""venue_month_usage and venue_month_days: the statistics' month level (per venue × local
+month, all booking units together: the sums, the heatmap and the cross-unit use packed in the
+row; apart, the booked seconds by day packed), counted
 from the daily rows by the same refresh; a venue's unit changing is logged in venue_day_stale
 too (its shared seconds are counted against it). Filled from the daily rows here.
 
@@ -33,19 +34,18 @@ def upgrade() -> None:
         sa.Column("shared_s", sa.BigInteger(), nullable=False),
         *(sa.Column(c, sa.Integer(), nullable=False) for c in COUNTS),
         sa.Column("heat", sa.LargeBinary(), nullable=False),
-        sa.Column("days", sa.LargeBinary(), nullable=False),
+        sa.Column("shared", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("venue_id", "month"),
         sqlite_with_rowid=False,
     )
     op.create_table(
-        "venue_month_shared",
+        "venue_month_days",
         sa.Column(
             "venue_id", sa.Integer(), sa.ForeignKey("venues.id", ondelete="CASCADE"), nullable=False
         ),
         sa.Column("month", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("group_unit_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("booked_s", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("venue_id", "month", "group_unit_id"),
+        sa.Column("days", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("venue_id", "month"),
         sqlite_with_rowid=False,
     )
     if op.get_bind().dialect.name == "postgresql":
@@ -72,5 +72,5 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS tr_venues_unit_day_stale ON venues")
     else:
         op.execute("DROP TRIGGER IF EXISTS tr_venues_unit_day_stale")
-    op.drop_table("venue_month_shared")
+    op.drop_table("venue_month_days")
     op.drop_table("venue_month_usage")
