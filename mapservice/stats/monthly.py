@@ -11,6 +11,8 @@ months too, in the caller's transaction)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ import pandas as pd
 from sqlalchemy import BigInteger, ColumnElement, LargeBinary, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 
+from mapservice.core.opening import local_instant
 from mapservice.models.stats import (
     COUNT_COLUMNS,
     HOUR_COLUMNS,
@@ -30,15 +33,18 @@ from mapservice.stats.aggregates import (
     DAY_RECORD,
     HEAT_RECORD,
     SHARED_RECORD,
+    day_date,
     day_month,
+    local_day,
     month_days,
     refresh,
 )
-from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, _days, _totals
+from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, _totals
 from mapservice.stats.frames import (
     Scope,
     _driver_query,
     int_columns,
+    load_bookings,
     load_open_intervals,
     load_venues,
     week_windows,
@@ -112,6 +118,81 @@ def _blobs(session: Session, stmt: Any) -> list[bytes]:
     return [bytes.fromhex(t) if t else b"" for t in texts]
 
 
+def _whole_days(period: Period) -> tuple[int, int, datetime | None]:
+    """The period's whole local days (first, last: last < first for none) and where counting
+    stops inside the day after them (None: at a midnight)."""
+    tz = period.tz
+    d0 = local_day(period.start_at, tz)
+    end = period.end_at
+    d_end = local_day(end, tz)
+    if end <= period.start_at:
+        return d0, d0 - 1, None
+    midnight = local_instant(day_date(d_end), 0, tz)
+    return d0, d_end - 1, (end if end > midnight else None)
+
+
+@dataclass
+class _Partial:
+    """A day's part up to a moment, from the booking rows: per venue :data:`SUMS` and
+    ``shared_s`` (seconds), cross-unit use per booking unit, the heatmap, and the day's
+    booked and realized seconds."""
+
+    day: int
+    sums: pd.DataFrame
+    used: pd.Series
+    heat: pd.DataFrame
+    booked_s: int
+    realized_s: int
+
+
+def _partial_day(
+    session: Session,
+    scope: Scope,
+    venues: pd.DataFrame,
+    open_iv: Any,
+    period: Period,
+    cut: datetime | None,
+) -> _Partial | None:
+    """The figures of the day ``cut`` falls in, from its midnight to ``cut``, from the rows
+    (a few thousand bookings at most), split as the daily rows split them."""
+    if cut is None:
+        return None
+    day = local_day(cut, period.tz)
+    part = Period("custom", day_date(day), day_date(day), period.tz, until_at=cut)
+    a, b = int(part.start_at.timestamp()), int(part.end_at.timestamp())
+    bookings = load_bookings(session, scope, part)
+    fig = m.compute(venues, open_iv, bookings, a, b)
+    vt = fig.venues
+    sums = pd.DataFrame(
+        {
+            "venue_id": vt["venue_id"].to_numpy(dtype="int64"),
+            "booked_s": (fig.booked.groupby("venue_id")["cap_s"].sum())
+            .reindex(vt.index, fill_value=0)
+            .to_numpy(dtype="int64"),
+            "realized_s": (fig.booked[fig.booked["realized"]].groupby("venue_id")["cap_s"].sum())
+            .reindex(vt.index, fill_value=0)
+            .to_numpy(dtype="int64"),
+            **{c: vt[c].to_numpy(dtype="int64") for c in COUNT_COLUMNS},
+            "shared_s": (fig.booked[fig.booked["shared"]].groupby("venue_id")["cap_s"].sum())
+            .reindex(vt.index, fill_value=0)
+            .to_numpy(dtype="int64"),
+        }
+    )
+    live = fig.booked
+    away = live[live["shared"] & live["group_unit_id"].notna()]
+    used = away.groupby(away["group_unit_id"].astype("int64"))["cap_s"].sum().astype("int64")
+    cap_s = live["cap_s"].to_numpy(dtype="int64")
+    done = live["realized"].to_numpy(dtype=bool)
+    return _Partial(
+        day,
+        sums,
+        used,
+        m.heatmap(fig, period.tz),
+        int(cap_s.sum()),
+        int(cap_s[done].sum()),
+    )
+
+
 def _month_scan(
     session: Session, ids: str, in_months: Any
 ) -> tuple[list[np.ndarray[Any, np.dtype[np.int64]]], bytes, bytes]:
@@ -160,12 +241,13 @@ def _month_scan(
 def figures(
     session: Session, scope: Scope, period: Period, *, fresh: bool = True, trend: bool = True
 ) -> DailyFigures:
-    """The figures of ``period`` (whole local days) for ``scope``: whole months from the month
-    level, the edge days from the daily rows (``fresh``: recount stale days first; ``trend``
-    false: no weekly trend, an empty one)."""
+    """The figures of ``period`` for ``scope``: whole months from the month level, the edge
+    days from the daily rows and, for a period counted up to a moment inside a day
+    (:meth:`Period.until`), that day's part so far from the booking rows (``fresh``: recount
+    stale days first; ``trend`` false: no weekly trend, an empty one)."""
     if fresh:
         refresh(session)
-    d0, d1 = _days(period)
+    d0, d1, cut = _whole_days(period)
     months, edges = split(d0, d1)
     in_months = mo.month.between(*months) if months else None
     venues = load_venues(session, scope)
@@ -185,6 +267,10 @@ def figures(
     parts = []
     used_parts = []
     heat_blob = b""
+    partial = _partial_day(session, scope, venues, open_iv, period, cut)
+    if partial is not None:
+        parts.append(partial.sums)
+        used_parts.append(partial.used)
     if months:
         cols, heat_blob, shared_blob = _month_scan(session, ids, in_months)
         parts.append(pd.DataFrame(dict(zip(names, cols, strict=True))))
@@ -241,8 +327,10 @@ def figures(
     sharing["key"] = sharing.index
     sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
     heat = _heat(session, ids, heat_blob, edges)
+    if partial is not None:
+        heat += partial.heat
     weekly = (
-        _trend(session, ids, period, d0, d1, months, edges, table, clock)
+        _trend(session, ids, period, d0, d1, months, edges, table, clock, partial)
         if trend
         else pd.DataFrame(columns=["week", *TREND_COLUMNS])
     )
@@ -296,18 +384,20 @@ def _trend(
     edges: list[tuple[int, int, int]],
     table: pd.DataFrame,
     clock: m.OpenClock,
+    partial: _Partial | None,
 ) -> pd.DataFrame:
     """Utilization per ISO week of the period (as :func:`measures.weekly_trend`): the months'
     booked seconds by day (those of the period), the other days' from the daily rows."""
     weeks = week_windows(period)
     monday0 = d0 - (d0 + 3) % 7
+    days_to = d1
     booked = np.zeros(len(weeks), dtype="int64")
     realized = np.zeros(len(weeks), dtype="int64")
 
     def add(day: Any, b: Any, r: Any) -> None:
         days = np.asarray(day, dtype="int64")
         week = (days - monday0) // 7
-        inside = (days >= d0) & (days <= d1) & (week < len(weeks))
+        inside = (days >= d0) & (days <= days_to) & (week < len(weeks))
         np.add.at(booked, week[inside], np.asarray(b, dtype="int64")[inside])
         np.add.at(realized, week[inside], np.asarray(r, dtype="int64")[inside])
 
@@ -331,6 +421,9 @@ def _trend(
             ).group_by(d.day),
         )
         add(*cols)
+    if partial is not None:  # after the whole days: the months' records of it are not its
+        days_to = partial.day
+        add([partial.day], [partial.booked_s], [partial.realized_s])
     cap = table["capacity_units"].astype("int64").to_numpy()
     vids = table.index.to_numpy()
     rows = []
