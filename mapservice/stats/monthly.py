@@ -334,7 +334,7 @@ def figures(
         if trend
         else pd.DataFrame(columns=["week", *TREND_COLUMNS])
     )
-    return DailyFigures(table, totals, heat, sharing, weekly)
+    return DailyFigures(table, totals, heat, sharing, weekly, clock)
 
 
 def _heat(
