@@ -182,7 +182,7 @@ def test_rebuild_equals_refresh_and_the_cli_runs_it(db, town, cli):
     db.commit()
     result = cli("stats", "rebuild")
     assert result.exit_code == 0, result.output
-    assert f"{len(before)} rows" in result.output
+    assert f"{len(before)} rows, {len(agg.stored_months(db))} month rows" in result.output
     db.rollback()
     pd.testing.assert_frame_equal(agg.stored(db), before)
     assert cli("stats", "refresh").exit_code == 0
