@@ -10,7 +10,12 @@ from mapservice.models.links import PasswordLink
 from mapservice.models.plans import Pairing, Plan, PlanEntry, UnitPlanPreference
 from mapservice.models.search import SearchEpoch
 from mapservice.models.security import LoginAttempt, LoginSession
-from mapservice.models.stats import venue_day_stale, venue_day_usage
+from mapservice.models.stats import (
+    venue_day_stale,
+    venue_day_usage,
+    venue_month_days,
+    venue_month_usage,
+)
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
 from mapservice.models.users import User, user_groups
@@ -49,4 +54,6 @@ __all__ = [
     "UnitPlanPreference",
     "venue_day_stale",
     "venue_day_usage",
+    "venue_month_days",
+    "venue_month_usage",
 ]

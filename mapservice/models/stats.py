@@ -11,7 +11,7 @@ from the rows and clears it."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, Table
 
 from mapservice.db import Base, UTCDateTime
 
@@ -49,4 +49,42 @@ venue_day_stale = Table(
     Column("group_id", Integer),
     Column("start_at", UTCDateTime),
     Column("end_at", UTCDateTime),
+)
+
+#: The month level (migration 0024): what a year's figures are summed from, one row per venue
+#: and local month (months since 1970-01 in the committee's time zone), all booking units
+#: together; recounted from ``venue_day_usage`` by the same refresh (the months of the days
+#: it recounts), so it equals the daily rows summed. The heatmap and the cross-unit use are
+#: packed arrays in the row (:mod:`mapservice.stats.monthly`): a year of a city is read as
+#: venues × 12 rows, however many units booked where.
+venue_month_usage = Table(
+    "venue_month_usage",
+    Base.metadata,
+    Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Integer, primary_key=True, autoincrement=False),
+    Column("booked_s", BigInteger, nullable=False),
+    Column("realized_s", BigInteger, nullable=False),
+    #: Booked by groups not of the venue's unit (as counted: a venue's unit changing is
+    #: logged too).
+    Column("shared_s", BigInteger, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
+    #: The heatmap: records (slot uint8 = weekday × 24 + local hour, Monday 0; unit-seconds
+    #: int64 little-endian), the nonzero slots in slot order.
+    Column("heat", LargeBinary, nullable=False),
+    #: Cross-unit use: records (the booking group's unit int32, never 0 nor the venue's;
+    #: unit-seconds int64), in unit order.
+    Column("shared", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: The month's booked seconds by day (the weekly trend), apart so that the figures without
+#: a trend read narrower rows: records (local day int32, booked int64, realized int64), the
+#: days with any, in day order.
+venue_month_days = Table(
+    "venue_month_days",
+    Base.metadata,
+    Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Integer, primary_key=True, autoincrement=False),
+    Column("days", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
 )

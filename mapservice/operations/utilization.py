@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from mapservice.core.errors import NotAllowed
 from mapservice.core.i18n import _
 from mapservice.models import Committee, User
-from mapservice.stats.frames import LOAD_PARTS, Scope
+from mapservice.stats.frames import Scope
 from mapservice.stats.periods import Period, period_for
 from mapservice.stats.report import utilization
 
@@ -83,6 +83,7 @@ def utilization_table(
     assert committee is not None
     period = period_for("custom", first_day, ZoneInfo(committee.timezone), last_day=last_day)
     period = period.until(now if now is not None else datetime.now(UTC))
-    used = utilization(session, scope, period, group_by, load_parts=LOAD_PARTS)
+    # The API serves no lead time: the aggregates answer, not every booking of the period.
+    used = utilization(session, scope, period, group_by, lead_times=False)
     rows = [served_row(r["key"], r.get("name", ""), r) for r in used.grouped.to_dict("records")]
     return UtilizationTable(period, group_by, served_row("total", "", used.totals), rows)

@@ -38,6 +38,8 @@ from mapservice.models.stats import (
     HOUR_COLUMNS,
     venue_day_stale,
     venue_day_usage,
+    venue_month_days,
+    venue_month_usage,
 )
 from mapservice.stats.calendars import DAY_S, ZoneClock
 from mapservice.stats.frames import STATUSES, epoch, int_columns, load_open_intervals
@@ -388,8 +390,13 @@ def refresh(session: Session, *, _emptied: bool = False) -> int:
     ).all()
     if not entries:
         return 0
+    months = []
     for target in stale_targets(session, entries):
         _replace(session, target, count_days(session, target), clear=not _emptied)
+        months.append(target.pairs.assign(month=day_month(target.pairs["day"].to_numpy())))
+    if months:
+        pairs = pd.concat(months)[["venue_id", "month"]].drop_duplicates(ignore_index=True)
+        replace_months(session, pairs, clear=not _emptied)
     ids = [e[0] for e in entries]
     conn = session.connection()
     for i in range(0, len(ids), _CHUNK):
@@ -403,6 +410,8 @@ def rebuild(session: Session) -> int:
     conn = session.connection()
     conn.execute(delete(venue_day_stale))
     conn.execute(delete(venue_day_usage))
+    for table in (venue_month_usage, venue_month_days):
+        conn.execute(delete(table))
     conn.execute(insert(venue_day_stale).values(venue_id=None))
     refresh(session, _emptied=True)
     return int(session.execute(select(func.count()).select_from(venue_day_usage)).scalar_one())
@@ -430,3 +439,231 @@ def stored(session: Session) -> pd.DataFrame:
 
 def _nonzero(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(list(KEYS), ignore_index=True)[list(COLUMNS)].astype("int64")
+
+
+# ---------------------------------------------------------------------------- the months
+#
+# ``venue_month_usage``: per venue and local month, the daily rows summed over the booking
+# units, with the heatmap by weekday × hour and the cross-unit use packed in the row;
+# ``venue_month_days``: the booked seconds by day, packed. Recounted from the daily rows, for
+# the months of the days a refresh recounts (after all of them are written).
+
+MONTH_KEYS = ("venue_id", "month")
+MONTH_VALUES = ("booked_s", "realized_s", "shared_s", *COUNT_COLUMNS)
+BLOBS = ("heat", "shared", "days")
+MONTH_COLUMNS = (*MONTH_KEYS, *MONTH_VALUES, *BLOBS)
+#: A heatmap record: slot (weekday × 24 + local hour, Monday 0) and unit-seconds.
+HEAT_RECORD = np.dtype([("slot", "u1"), ("s", "<i8")])
+#: A cross-unit record: the booking group's unit and unit-seconds.
+SHARED_RECORD = np.dtype([("unit", "<i4"), ("s", "<i8")])
+#: A day record: the local day, booked and realized unit-seconds inside opening hours.
+DAY_RECORD = np.dtype([("day", "<i4"), ("booked", "<i8"), ("realized", "<i8")])
+#: 1970-01-01 (day 0) was a Thursday.
+EPOCH_WEEKDAY = 3
+
+
+def day_month(days: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The month (since 1970-01) of each local day (since 1970-01-01)."""
+    d = np.asarray(days, dtype="int64").astype("datetime64[D]")
+    return d.astype("datetime64[M]").astype("int64")
+
+
+def month_days(month: int) -> tuple[int, int]:
+    """The first and last local day of a month (since 1970-01)."""
+    m = np.datetime64(int(month), "M")
+    first = int(m.astype("datetime64[D]").astype("int64"))
+    last = int((m + 1).astype("datetime64[D]").astype("int64")) - 1
+    return first, last
+
+
+def _daily_rows(session: Session, venue_ids: list[int], d0: int, d1: int) -> pd.DataFrame:
+    """The daily rows of ``venue_ids`` on days ``d0``..``d1``."""
+    a, b = min(venue_ids), max(venue_ids)
+    stmt = select(*(venue_day_usage.c[c] for c in COLUMNS)).where(
+        venue_day_usage.c.venue_id.between(a, b), venue_day_usage.c.day.between(d0, d1)
+    )
+    cols = int_columns(session, stmt)
+    frame = pd.DataFrame(dict(zip(COLUMNS, cols, strict=True)))
+    return frame[frame["venue_id"].isin(venue_ids)]
+
+
+def _owners(session: Session, venue_ids: list[int]) -> pd.Series:
+    a, b = min(venue_ids), max(venue_ids)
+    rows = session.execute(select(Venue.id, Venue.unit_id).where(Venue.id.between(a, b))).all()
+    return pd.Series({int(v): int(u) for v, u in rows}, dtype="int64")
+
+
+def _packed(
+    index: pd.MultiIndex, keys: pd.DataFrame, dtype: np.dtype[Any], **fields: Any
+) -> np.ndarray[Any, Any]:
+    """One blob of records (``dtype``, ``fields`` its columns) for each key of ``index``:
+    the records of the rows of ``keys`` (sorted, aligned with the fields) equal to it, b""
+    for a key with none."""
+    records = np.empty(len(keys), dtype=dtype)
+    for name, values in fields.items():
+        records[name] = values
+    out = np.full(len(index), b"", dtype="object")
+    if not len(keys):
+        return out
+    k = keys.to_numpy()
+    starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]).any(axis=1)])
+    buf, size = records.tobytes(), records.itemsize
+    ends = np.r_[starts[1:], len(records)] * size
+    blobs = [buf[a:b] for a, b in zip((starts * size).tolist(), ends.tolist(), strict=True)]
+    at = index.get_indexer(pd.MultiIndex.from_arrays([k[starts, 0], k[starts, 1]]))
+    out[at] = blobs
+    return out
+
+
+def month_rows(daily: pd.DataFrame, owners: pd.Series) -> pd.DataFrame:
+    """The month rows (:data:`MONTH_COLUMNS`) of the daily rows ``daily`` (every row of the
+    months they cover), venues' units ``owners``."""
+    d = daily.assign(month=day_month(daily["day"].to_numpy()))
+    owner = owners.reindex(d["venue_id"]).to_numpy()
+    gunit = d["group_unit_id"].to_numpy()
+    d["shared_s"] = np.where(gunit != owner, d["booked_s"], 0)
+    keys = list(MONTH_KEYS)
+    totals = d.groupby(keys)[list(MONTH_VALUES)].sum().reset_index()
+    index = pd.MultiIndex.from_frame(totals[keys])
+    # heatmap: weekday × hour, the nonzero slots
+    weekday = (d["day"].to_numpy() + EPOCH_WEEKDAY) % 7
+    hours = d[list(HOUR_COLUMNS)].to_numpy(dtype="int64")
+    nz_row, nz_hour = np.nonzero(hours)
+    heat = pd.DataFrame(
+        {
+            "venue_id": d["venue_id"].to_numpy()[nz_row],
+            "month": d["month"].to_numpy()[nz_row],
+            "slot": weekday[nz_row] * 24 + nz_hour,
+            "s": hours[nz_row, nz_hour],
+        }
+    )
+    heat = heat.groupby([*keys, "slot"], sort=True)["s"].sum().reset_index()
+    heat = heat[heat["s"] != 0]
+    totals["heat"] = _packed(
+        index, heat[keys], HEAT_RECORD, slot=heat["slot"].to_numpy(), s=heat["s"].to_numpy()
+    )
+    # cross-unit use
+    away = d[(gunit != owner) & (gunit > 0)]
+    shared = away.groupby([*keys, "group_unit_id"], sort=True)["booked_s"].sum().reset_index()
+    shared = shared[shared["booked_s"] != 0]
+    totals["shared"] = _packed(
+        index,
+        shared[keys],
+        SHARED_RECORD,
+        unit=shared["group_unit_id"].to_numpy(),
+        s=shared["booked_s"].to_numpy(),
+    )
+    # booked seconds by day
+    days = d.groupby([*keys, "day"], sort=True)[["booked_s", "realized_s"]].sum().reset_index()
+    days = days[(days["booked_s"] != 0) | (days["realized_s"] != 0)]
+    totals["days"] = _packed(
+        index,
+        days[keys],
+        DAY_RECORD,
+        day=days["day"].to_numpy(),
+        booked=days["booked_s"].to_numpy(),
+        realized=days["realized_s"].to_numpy(),
+    )
+    return _typed(totals[list(MONTH_COLUMNS)])
+
+
+def count_months(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The month rows of the (``venue_id``, ``month``) pairs, from the daily rows."""
+    if pairs.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS})
+        return month_rows(empty, pd.Series(dtype="int64"))
+    venue_ids = sorted(int(v) for v in pairs["venue_id"].unique())
+    d0 = month_days(int(pairs["month"].min()))[0]
+    d1 = month_days(int(pairs["month"].max()))[1]
+    daily = _daily_rows(session, venue_ids, d0, d1)
+    daily = daily.assign(month=day_month(daily["day"].to_numpy()))
+    wanted = pd.MultiIndex.from_frame(pairs[["venue_id", "month"]].astype("int64"))
+    daily = daily[pd.MultiIndex.from_frame(daily[["venue_id", "month"]]).isin(wanted)]
+    return month_rows(daily.drop(columns="month"), _owners(session, venue_ids))
+
+
+def replace_months(session: Session, pairs: pd.DataFrame, *, clear: bool = True) -> None:
+    """Recount the (``venue_id``, ``month``) pairs' month rows from the daily rows."""
+    conn = session.connection()
+    rows = count_months(session, pairs)
+    if clear:
+        for venue, months in pairs.groupby("venue_id")["month"]:
+            ms = sorted(int(x) for x in months.unique())
+            for table in (venue_month_usage, venue_month_days):
+                conn.execute(
+                    delete(table).where(table.c.venue_id == int(venue), table.c.month.in_(ms))
+                )
+    _write_table(session, "venue_month_usage", (*MONTH_KEYS, *MONTH_VALUES, "heat", "shared"), rows)
+    _write_table(session, "venue_month_days", (*MONTH_KEYS, "days"), rows)
+
+
+def _write_table(session: Session, table: str, columns: Sequence[str], rows: pd.DataFrame) -> None:
+    if rows.empty:
+        return
+    values = list(
+        zip(
+            *(
+                rows[c].tolist() if c in BLOBS else rows[c].to_numpy(dtype="int64").tolist()
+                for c in columns
+            ),
+            strict=True,
+        )
+    )
+    names = ", ".join(columns)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - constants
+    for i in range(0, len(values), 50_000):
+        conn.exec_driver_sql(sql, values[i : i + 50_000])
+
+
+def rebuild_months(session: Session) -> int:
+    """Recount every month row from the daily rows (as they are); returns how many."""
+    conn = session.connection()
+    for table in (venue_month_usage, venue_month_days):
+        conn.execute(delete(table))
+    venue, day = int_columns(
+        session, select(venue_day_usage.c.venue_id, venue_day_usage.c.day).distinct()
+    )
+    if len(venue):
+        frame = pd.DataFrame({"venue_id": venue, "month": day_month(day)})
+        replace_months(session, frame.drop_duplicates(ignore_index=True), clear=False)
+    return int(session.execute(select(func.count()).select_from(venue_month_usage)).scalar_one())
+
+
+def recount_months(session: Session) -> pd.DataFrame:
+    """The month rows as a full recount from the booking rows would give them."""
+    daily = recount(session)
+    venue_ids = sorted(int(v) for v in daily["venue_id"].unique())
+    owners = _owners(session, venue_ids) if venue_ids else pd.Series(dtype="int64")
+    return month_rows(daily, owners)
+
+
+def stored_months(session: Session) -> pd.DataFrame:
+    """The month rows as stored, in :func:`recount_months`' order (a month's row and its
+    days together: a row of one without the other shows as NULLs)."""
+    u, dd = venue_month_usage.c, venue_month_days.c
+    stmt = select(
+        func.coalesce(u.venue_id, dd.venue_id),
+        func.coalesce(u.month, dd.month),
+        *(u[c] for c in (*MONTH_VALUES, "heat", "shared")),
+        dd.days,
+    ).join(venue_month_days, (dd.venue_id == u.venue_id) & (dd.month == u.month), full=True)
+    rows = [tuple(r) for r in session.execute(stmt)]
+    return _typed(pd.DataFrame(rows, columns=list(MONTH_COLUMNS)))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Month rows in key order, integers as int64 and blobs as bytes (empty ones alike)."""
+    blobs = [c for c in BLOBS if c in frame.columns]
+    out = frame.astype({c: "int64" for c in frame.columns if c not in blobs})
+    for c in blobs:
+        out[c] = pd.Series([bytes(b) for b in frame[c]], index=frame.index, dtype="object")
+    return out.sort_values(list(MONTH_KEYS), ignore_index=True)

@@ -51,6 +51,8 @@ class DailyFigures:
     heat: pd.DataFrame
     sharing: pd.DataFrame
     trend: pd.DataFrame
+    #: the open seconds' clock of the period (set by :mod:`mapservice.stats.monthly`)
+    clock: m.OpenClock | None = None
 
 
 def _days(period: Period) -> tuple[int, int]:

@@ -139,19 +139,50 @@ class Utilization:
 
 
 def utilization(
-    session: Session, scope: Scope, period: Period, group_by: str = "venue", *, load_parts: int = 1
+    session: Session,
+    scope: Scope,
+    period: Period,
+    group_by: str = "venue",
+    *,
+    load_parts: int = 1,
+    lead_times: bool = True,
 ) -> Utilization:
     """The figures of ``docs/stats.md`` over the whole of ``period`` as given (the dashboard
     first cuts it to the part so far), grouped by ``group_by`` (one of :data:`GROUP_BYS`):
-    the dashboard's tables and the API's ``/stats/utilization`` both come from here."""
+    the dashboard's tables and the API's ``/stats/utilization`` both come from here.
+
+    ``lead_times`` false: without the median lead time (NaN), which no sum gives; the rest
+    from the aggregates (:func:`mapservice.stats.monthly.figures`: months, days, and the
+    day so far from its rows), not from every booking of the period: the same figures."""
     if group_by not in GROUP_BYS:
         raise ValueError(f"unknown grouping {group_by!r}")
+    if not lead_times:
+        return _aggregated(session, scope, period, group_by)
     venues = load_venues(session, scope)
     venues["type_label"] = [type_label(t) for t in venues["type"]]
     open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
     bookings = load_bookings(session, scope, period, parts=load_parts)
     t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
     fig = m.compute(venues, open_iv, bookings, t0, t1)
+    by_type = m.grouped(fig, "type")
+    by_type["name"] = [type_label(str(k)) for k in by_type["key"]]
+    grouped = by_type if group_by == "type" else m.grouped(fig, group_by)
+    if group_by == "street":
+        grouped["name"] = [n or _("(no street)") for n in grouped["name"]]
+    return Utilization(fig, grouped, by_type, m.totals(fig))
+
+
+def _aggregated(session: Session, scope: Scope, period: Period, group_by: str) -> Utilization:
+    """:func:`utilization` from the aggregates, without lead times."""
+    from mapservice.stats import monthly
+
+    found = monthly.figures(session, scope, period, trend=False)
+    vt = found.venues
+    vt["type_label"] = [type_label(t) for t in vt["type"]]
+    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
+    assert found.clock is not None
+    booked = m.empty_bookings().assign(open_s=0, cap_s=0, shared=False, realized=False)
+    fig = m.Figures(t0, t1, found.clock, vt, booked, m.empty_bookings())
     by_type = m.grouped(fig, "type")
     by_type["name"] = [type_label(str(k)) for k in by_type["key"]]
     grouped = by_type if group_by == "type" else m.grouped(fig, group_by)

@@ -1,0 +1,446 @@
+"""The figures of a period of whole local days from the month level (``venue_month_usage``,
+``venue_month_days``), the daily rows only for the days of partial months at the period's
+edges (or the whole month less the days outside when fewer): the cost grows with venues ×
+(months + a few days), not with bookings.
+
+The same figures as :mod:`mapservice.stats.daily` (and so as :mod:`mapservice.stats.measures`
+from the rows; tested equal): the venue table, the totals, the heatmap, sharing by unit and
+the weekly trend; the median lead time, which no sum gives, is not among them (NaN). Stale
+days are recounted first (:func:`mapservice.stats.aggregates.refresh`, which recounts their
+months too, in the caller's transaction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import BigInteger, ColumnElement, LargeBinary, func, literal, or_, select, text
+from sqlalchemy.orm import Session
+
+from mapservice.core.opening import local_instant
+from mapservice.models.stats import (
+    COUNT_COLUMNS,
+    HOUR_COLUMNS,
+    venue_day_usage,
+    venue_month_days,
+    venue_month_usage,
+)
+from mapservice.stats import measures as m
+from mapservice.stats.aggregates import (
+    DAY_RECORD,
+    HEAT_RECORD,
+    SHARED_RECORD,
+    day_date,
+    day_month,
+    local_day,
+    month_days,
+    refresh,
+)
+from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, _totals
+from mapservice.stats.frames import (
+    Scope,
+    _driver_query,
+    int_columns,
+    load_bookings,
+    load_open_intervals,
+    load_venues,
+    week_windows,
+)
+from mapservice.stats.periods import Period
+
+d = venue_day_usage.c
+mo = venue_month_usage.c
+md = venue_month_days.c
+SUMS = ("booked_s", "realized_s", *COUNT_COLUMNS)
+
+
+def split(d0: int, d1: int) -> tuple[tuple[int, int] | None, list[tuple[int, int, int]]]:
+    """Days ``d0``..``d1`` as months read from the month level (first, last; None: none) and
+    day ranges read from the daily rows (first day, last day, sign): the whole months, and a
+    month the period covers only partly either by its days inside (+1) or, when fewer days
+    of it lie outside the period, as the whole month less those (-1)."""
+    months: list[int] = []
+    ranges: list[tuple[int, int, int]] = []
+    m0, m1 = (int(x) for x in day_month([d0, d1]))
+    for month in range(m0, m1 + 1):
+        first, last = month_days(month)
+        a, b = max(first, d0), min(last, d1)
+        inside, outside = b - a + 1, (last - first + 1) - (b - a + 1)
+        if outside == 0 or outside < inside:
+            months.append(month)
+            ranges += [(first, a - 1, -1)] if first < a else []
+            ranges += [(b + 1, last, -1)] if b < last else []
+        else:
+            ranges.append((a, b, 1))
+    return ((months[0], months[-1]) if months else None), ranges
+
+
+def _in_days(ranges: list[tuple[int, int, int]], sign: int) -> ColumnElement[bool] | None:
+    """Days of the ``ranges`` of ``sign`` (None: none)."""
+    days = [d.day.between(a, b) for a, b, s in ranges if s == sign]
+    return or_(*days) if days else None
+
+
+def _scoped(ids: str, table: Any, where: Any, *columns: Any) -> Any:
+    """``columns`` of ``table``'s rows of the venues ``ids`` (the scope's, loaded once: no
+    join with the venues in every query; :func:`_listed`) where ``where``."""
+    return select(*columns).where(text(f"{table.name}.venue_id IN ({ids})"), where)
+
+
+def _listed(ids: Any) -> str:
+    """Venue ids as a list of integer literals for the SQL: one parse by the database, where
+    ten thousand bound parameters would each be processed by SQLAlchemy and the driver,
+    query after query."""
+    return ",".join(map(str, np.asarray(ids, dtype="int64").tolist())) or "NULL"
+
+
+def _blobs(session: Session, stmt: Any) -> list[bytes]:
+    """The blobs of each column ``stmt`` selects, one after another, handed over by the
+    database as one value a column (SQLite: hex text, as its ``group_concat`` joins text;
+    PostgreSQL: ``string_agg`` of ``bytea``, fetched in binary)."""
+    sub = stmt.subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        query = select(
+            *(func.string_agg(c, literal(b"", LargeBinary), type_=LargeBinary) for c in sub.c)
+        )
+        sql, params = _driver_query(session, query)
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        with driver.cursor(binary=True) as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchone()
+        assert found is not None
+        return [bytes(v) if v is not None else b"" for v in found]
+    texts = session.execute(select(*(func.group_concat(func.hex(c), "") for c in sub.c))).one()
+    return [bytes.fromhex(t) if t else b"" for t in texts]
+
+
+def _whole_days(period: Period) -> tuple[int, int, datetime | None]:
+    """The period's whole local days (first, last: last < first for none) and where counting
+    stops inside the day after them (None: at a midnight)."""
+    tz = period.tz
+    d0 = local_day(period.start_at, tz)
+    end = period.end_at
+    d_end = local_day(end, tz)
+    if end <= period.start_at:
+        return d0, d0 - 1, None
+    midnight = local_instant(day_date(d_end), 0, tz)
+    return d0, d_end - 1, (end if end > midnight else None)
+
+
+@dataclass
+class _Partial:
+    """A day's part up to a moment, from the booking rows: per venue :data:`SUMS` and
+    ``shared_s`` (seconds), cross-unit use per booking unit, the heatmap, and the day's
+    booked and realized seconds."""
+
+    day: int
+    sums: pd.DataFrame
+    used: pd.Series
+    heat: pd.DataFrame
+    booked_s: int
+    realized_s: int
+
+
+def _partial_day(
+    session: Session,
+    scope: Scope,
+    venues: pd.DataFrame,
+    open_iv: Any,
+    period: Period,
+    cut: datetime | None,
+) -> _Partial | None:
+    """The figures of the day ``cut`` falls in, from its midnight to ``cut``, from the rows
+    (a few thousand bookings at most), split as the daily rows split them."""
+    if cut is None:
+        return None
+    day = local_day(cut, period.tz)
+    part = Period("custom", day_date(day), day_date(day), period.tz, until_at=cut)
+    a, b = int(part.start_at.timestamp()), int(part.end_at.timestamp())
+    bookings = load_bookings(session, scope, part)
+    fig = m.compute(venues, open_iv, bookings, a, b)
+    vt = fig.venues
+    sums = pd.DataFrame(
+        {
+            "venue_id": vt["venue_id"].to_numpy(dtype="int64"),
+            "booked_s": (fig.booked.groupby("venue_id")["cap_s"].sum())
+            .reindex(vt.index, fill_value=0)
+            .to_numpy(dtype="int64"),
+            "realized_s": (fig.booked[fig.booked["realized"]].groupby("venue_id")["cap_s"].sum())
+            .reindex(vt.index, fill_value=0)
+            .to_numpy(dtype="int64"),
+            **{c: vt[c].to_numpy(dtype="int64") for c in COUNT_COLUMNS},
+            "shared_s": (fig.booked[fig.booked["shared"]].groupby("venue_id")["cap_s"].sum())
+            .reindex(vt.index, fill_value=0)
+            .to_numpy(dtype="int64"),
+        }
+    )
+    live = fig.booked
+    away = live[live["shared"] & live["group_unit_id"].notna()]
+    used = away.groupby(away["group_unit_id"].astype("int64"))["cap_s"].sum().astype("int64")
+    cap_s = live["cap_s"].to_numpy(dtype="int64")
+    done = live["realized"].to_numpy(dtype=bool)
+    return _Partial(
+        day,
+        sums,
+        used,
+        m.heatmap(fig, period.tz),
+        int(cap_s.sum()),
+        int(cap_s[done].sum()),
+    )
+
+
+def _month_scan(
+    session: Session, ids: str, in_months: Any
+) -> tuple[list[np.ndarray[Any, np.dtype[np.int64]]], bytes, bytes]:
+    """The months' sums per venue (``venue_id``, :data:`SUMS`, ``shared_s`` columns) and
+    their packed heatmaps and cross-unit use, one after another. SQLite: one pass over the
+    rows (one statement: sums and hex blobs per venue, joined into one value a column);
+    PostgreSQL: the sums, then the blobs in binary."""
+    sums = [func.sum(mo[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = _scoped(ids, venue_month_usage, in_months, mo.venue_id, *sums)
+        cols = int_columns(session, stmt.group_by(mo.venue_id))
+        heat, shared = _blobs(
+            session, _scoped(ids, venue_month_usage, in_months, mo.heat, mo.shared)
+        )
+        return cols, heat, shared
+    per_venue = (
+        _scoped(
+            ids,
+            venue_month_usage,
+            in_months,
+            mo.venue_id,
+            *sums,
+            func.group_concat(func.hex(mo.heat), ""),
+            func.group_concat(func.hex(mo.shared), ""),
+        )
+        .group_by(mo.venue_id)
+        .subquery()
+    )
+    c = list(per_venue.c)
+    row = session.execute(
+        select(
+            *(func.group_concat(x) for x in c[:-2]),
+            func.group_concat(c[-2], ""),
+            func.group_concat(c[-1], ""),
+        )
+    ).one()
+    cols = [
+        np.fromstring(t, dtype="int64", sep=",") if t else np.zeros(0, dtype="int64")
+        for t in row[:-2]
+    ]
+    if len({len(x) for x in cols}) > 1:
+        raise ValueError("columns of different lengths")
+    return cols, bytes.fromhex(row[-2] or ""), bytes.fromhex(row[-1] or "")
+
+
+def figures(
+    session: Session, scope: Scope, period: Period, *, fresh: bool = True, trend: bool = True
+) -> DailyFigures:
+    """The figures of ``period`` for ``scope``: whole months from the month level, the edge
+    days from the daily rows and, for a period counted up to a moment inside a day
+    (:meth:`Period.until`), that day's part so far from the booking rows (``fresh``: recount
+    stale days first; ``trend`` false: no weekly trend, an empty one)."""
+    if fresh:
+        refresh(session)
+    d0, d1, cut = _whole_days(period)
+    months, edges = split(d0, d1)
+    in_months = mo.month.between(*months) if months else None
+    venues = load_venues(session, scope)
+    venues["type_label"] = venues["type"]
+    open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
+    ids = _listed(venues["venue_id"])
+    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
+    clock = m.OpenClock(open_iv, t0, t1)
+    table = venues.copy().set_index("venue_id", drop=False)
+    table.index.name = None
+    table["street_key"] = table["street_id"].fillna(-1).astype("int64")
+    cap = table["capacity_units"].astype("int64")
+    open_s = m.open_seconds_by_venue(open_iv).reindex(table.index, fill_value=0)
+    table["open_hours"] = open_s.astype("float64") / 3600
+    table["open_cap_hours"] = table["open_hours"] * cap
+    names = ["venue_id", *SUMS, "shared_s"]
+    parts = []
+    used_parts = []
+    heat_blob = b""
+    partial = _partial_day(session, scope, venues, open_iv, period, cut)
+    if partial is not None:
+        parts.append(partial.sums)
+        used_parts.append(partial.used)
+    if months:
+        cols, heat_blob, shared_blob = _month_scan(session, ids, in_months)
+        parts.append(pd.DataFrame(dict(zip(names, cols, strict=True))))
+        rec = np.frombuffer(shared_blob, dtype=SHARED_RECORD)
+        used_parts.append(pd.Series(rec["s"], dtype="int64").groupby(rec["unit"]).sum())
+
+    for sign in (1, -1):
+        where = _in_days(edges, sign)
+        if where is None:
+            continue
+        sums = [func.sum(d[c], type_=BigInteger) for c in SUMS]
+        cols = int_columns(
+            session,
+            _scoped(ids, venue_day_usage, where, d.venue_id, d.group_unit_id, *sums).group_by(
+                d.venue_id, d.group_unit_id
+            ),
+        )
+        by_unit = pd.DataFrame(dict(zip(["venue_id", "group_unit_id", *SUMS], cols, strict=True)))
+        for c in SUMS:
+            by_unit[c] *= sign
+        owner = table["unit_id"].reindex(by_unit["venue_id"]).to_numpy()
+        gunit = by_unit["group_unit_id"].to_numpy()
+        shared = gunit != owner
+        by_unit["shared_s"] = np.where(shared, by_unit["booked_s"], 0)
+        parts.append(by_unit[names])
+        away = by_unit[shared & (gunit > 0)]
+        used_parts.append(away.groupby("group_unit_id")["booked_s"].sum())
+    per_venue = (
+        pd.concat(parts).groupby("venue_id").sum().reindex(table.index, fill_value=0)
+        if parts
+        else pd.DataFrame(0, index=table.index, columns=names[1:])
+    )
+    table["booked_cap_hours"] = per_venue["booked_s"] / 3600
+    table["realized_cap_hours"] = per_venue["realized_s"] / 3600
+    table["shared_cap_hours"] = per_venue["shared_s"] / 3600
+    for c in COUNT_COLUMNS:
+        table[c] = per_venue[c].astype("int64")
+    table["lead_days"] = np.nan
+    table = m.add_rates(table)
+    totals = _totals(table)
+    sharing = table.groupby("unit_id").agg(
+        name=("unit_name", "first"),
+        venues=("venue_id", "size"),
+        booked_cap_hours=("booked_cap_hours", "sum"),
+        shared_cap_hours=("shared_cap_hours", "sum"),
+    )
+    used = (
+        pd.concat(used_parts).groupby(level=0).sum() / 3600
+        if used_parts
+        else pd.Series(dtype="float64")
+    )
+    sharing["used_elsewhere_cap_hours"] = used.reindex(sharing.index, fill_value=0.0)
+    sharing["sharing_rate"] = m._ratio(sharing["shared_cap_hours"], sharing["booked_cap_hours"])
+    sharing["key"] = sharing.index
+    sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
+    heat = _heat(session, ids, heat_blob, edges)
+    if partial is not None:
+        heat += partial.heat
+    weekly = (
+        _trend(session, ids, period, d0, d1, months, edges, table, clock, partial)
+        if trend
+        else pd.DataFrame(columns=["week", *TREND_COLUMNS])
+    )
+    return DailyFigures(table, totals, heat, sharing, weekly, clock)
+
+
+def _heat(
+    session: Session,
+    ids: str,
+    blob: bytes,
+    edges: list[tuple[int, int, int]],
+) -> pd.DataFrame:
+    """Booked capacity-hours by weekday (Monday 0) and local hour: the months' packed
+    heatmaps (``blob``) and the edge days' hours."""
+    rec = np.frombuffer(blob, dtype=HEAT_RECORD)
+    cap_s = np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24).astype("float64")
+    for sign in (1, -1):
+        where = _in_days(edges, sign)
+        if where is None:
+            continue
+        weekday = (d.day + 3) % 7
+        hcols = int_columns(
+            session,
+            _scoped(
+                ids,
+                venue_day_usage,
+                where,
+                weekday,
+                *(func.sum(d[h], type_=BigInteger) for h in HOUR_COLUMNS),
+            ).group_by(weekday),
+        )
+        if len(hcols[0]):
+            grid = np.zeros((7, 24))
+            grid[hcols[0]] = np.column_stack(hcols[1:])
+            cap_s += sign * grid.ravel()
+    return pd.DataFrame(
+        (cap_s / 3600).reshape(7, 24),
+        index=pd.RangeIndex(7, name="weekday"),
+        columns=pd.RangeIndex(24, name="hour"),
+        dtype="float64",
+    )
+
+
+def _trend(
+    session: Session,
+    ids: str,
+    period: Period,
+    d0: int,
+    d1: int,
+    months: tuple[int, int] | None,
+    edges: list[tuple[int, int, int]],
+    table: pd.DataFrame,
+    clock: m.OpenClock,
+    partial: _Partial | None,
+) -> pd.DataFrame:
+    """Utilization per ISO week of the period (as :func:`measures.weekly_trend`): the months'
+    booked seconds by day (those of the period), the other days' from the daily rows."""
+    weeks = week_windows(period)
+    monday0 = d0 - (d0 + 3) % 7
+    days_to = d1
+    booked = np.zeros(len(weeks), dtype="int64")
+    realized = np.zeros(len(weeks), dtype="int64")
+
+    def add(day: Any, b: Any, r: Any) -> None:
+        days = np.asarray(day, dtype="int64")
+        week = (days - monday0) // 7
+        inside = (days >= d0) & (days <= days_to) & (week < len(weeks))
+        np.add.at(booked, week[inside], np.asarray(b, dtype="int64")[inside])
+        np.add.at(realized, week[inside], np.asarray(r, dtype="int64")[inside])
+
+    if months:
+        (blob,) = _blobs(
+            session, _scoped(ids, venue_month_days, md.month.between(*months), md.days)
+        )
+        rec = np.frombuffer(blob, dtype=DAY_RECORD)
+        add(rec["day"], rec["booked"], rec["realized"])
+    where = _in_days(edges, 1)
+    if where is not None:
+        cols = int_columns(
+            session,
+            _scoped(
+                ids,
+                venue_day_usage,
+                where,
+                d.day,
+                func.sum(d.booked_s, type_=BigInteger),
+                func.sum(d.realized_s, type_=BigInteger),
+            ).group_by(d.day),
+        )
+        add(*cols)
+    if partial is not None:  # after the whole days: the months' records of it are not its
+        days_to = partial.day
+        add([partial.day], [partial.booked_s], [partial.realized_s])
+    cap = table["capacity_units"].astype("int64").to_numpy()
+    vids = table.index.to_numpy()
+    rows = []
+    for i, (label, a, b) in enumerate(weeks):
+        aa, bb = np.full(len(vids), a), np.full(len(vids), b)
+        open_cap = float((clock.between(vids, aa, bb) * cap).sum())
+        rows.append(
+            {
+                "week": label,
+                "open_cap_hours": open_cap / 3600,
+                "booked_cap_hours": int(booked[i]) / 3600,
+                "realized_cap_hours": int(realized[i]) / 3600,
+            }
+        )
+    out = pd.DataFrame(
+        rows, columns=["week", "open_cap_hours", "booked_cap_hours", "realized_cap_hours"]
+    )
+    out["utilization"] = m._ratio(out["booked_cap_hours"], out["open_cap_hours"])
+    out["realized_utilization"] = m._ratio(out["realized_cap_hours"], out["open_cap_hours"])
+    return out
