@@ -24,7 +24,7 @@ from mapservice.db import utcnow
 from mapservice.models import ApiToken, User
 from mapservice.operations import tokens
 from mapservice.policy.tokens import token_allows
-from mapservice.web.database import get_db
+from mapservice.web.database import get_db, reads_only
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -130,6 +130,8 @@ def endpoint(
 
         @wraps(fn)
         def view(**kwargs: Any) -> Any:
+            if method == "GET":
+                reads_only()  # PostgreSQL: no BEGIN/COMMIT round trips (see there)
             _authenticate(scope)
             extra: dict[str, Any] = {}
             if query is not None:
