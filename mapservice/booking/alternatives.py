@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, bindparam, select
-from sqlalchemy.orm import Session, lazyload, selectinload, undefer
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 
 from mapservice import policy
 from mapservice.booking import capacity
@@ -214,7 +214,7 @@ def similar_free_venues(session: Session, p: Prepared, *, limit: int = 5) -> lis
                 .options(
                     selectinload(Venue.hours),
                     selectinload(Venue.closures),
-                    selectinload(Venue.unit),
+                    joinedload(Venue.unit),  # many-to-one: in the same query
                     # Read by the venue's rules (is it open for booking): deferred on the
                     # model, it cost each venue a query of its own (measured: a refusal's
                     # rules 2 -> 0.06 ms CPU a venue).
