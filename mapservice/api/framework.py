@@ -24,7 +24,7 @@ from mapservice.db import utcnow
 from mapservice.models import ApiToken, User
 from mapservice.operations import tokens
 from mapservice.policy.tokens import token_allows
-from mapservice.web.database import get_db
+from mapservice.web.database import get_db, reads_only
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -115,9 +115,12 @@ def endpoint(
     status: int = 200,
     scope: str | None = None,
     errors: tuple[int, ...] = (),
+    writes: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an API view. The view receives ``query=`` and ``body=`` already validated and
-    returns an instance of ``response`` (or None for 204)."""
+    returns an instance of ``response`` (or None for 204). A GET reads without a transaction
+    of its own (:func:`~mapservice.web.database.reads_only`) unless ``writes`` says it may
+    write (the stats, which first recount the days their aggregates have stale)."""
     rule = path.replace("{", "<int:").replace("}", ">")
     params = tuple(p.split("}")[0] for p in path.split("{")[1:])
     spec = Endpoint(
@@ -130,6 +133,8 @@ def endpoint(
 
         @wraps(fn)
         def view(**kwargs: Any) -> Any:
+            if method == "GET" and not writes:
+                reads_only()  # PostgreSQL: no BEGIN/COMMIT round trips (see there)
             _authenticate(scope)
             extra: dict[str, Any] = {}
             if query is not None:

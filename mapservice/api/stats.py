@@ -21,6 +21,7 @@ from mapservice.operations.utilization import stats_scope, utilization_table
     response=s.UtilizationOut,
     scope="read",
     errors=READ_ERRORS,
+    writes=True,  # recounts the stale days of the aggregates first (stats.aggregates.refresh)
 )
 def stats_utilization(query: s.UtilizationQuery) -> s.UtilizationOut:
     """The same figures as the dashboard (docs/stats.md), for a custom period of local days

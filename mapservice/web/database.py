@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from mapservice.core import faults
 from mapservice.db import make_engine, make_sessionmaker
@@ -20,6 +21,7 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = make_sessionmaker(engine)
+    _refuse_writes(app.extensions["db_sessionmaker"], engine)
     app.extensions["db_write_sessionmaker"] = make_sessionmaker(engine, write=True)
 
     @app.after_request
@@ -71,6 +73,57 @@ def get_db() -> Session:
         ]()
     session: Session = g.db_session
     return session
+
+
+#: ``Session.info`` key of a session that reads without a transaction (:func:`reads_only`).
+READS_ONLY = "mapservice_reads_only"
+
+
+def reads_only() -> None:
+    """Declare that this request only reads (the API's GET endpoints): on PostgreSQL its
+    session then runs without a transaction of its own (``AUTOCOMMIT``: no ``BEGIN`` before its
+    first statement, nothing to ``COMMIT`` after its last — two round trips of the four or five
+    a read made). Nothing a reader sees changes: at PostgreSQL's READ COMMITTED each statement
+    reads its own snapshot either way. A write in such a request is refused
+    (:class:`RuntimeError`, a 500: a bug), never committed half-way. No-op on SQLite, whose
+    ``BEGIN`` costs no round trip. Call before the request's first query."""
+    session = get_db()
+    if session.get_bind().dialect.name != "postgresql" or session.in_transaction():
+        return
+    session.info[READS_ONLY] = True
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT", READS_ONLY: True})
+
+
+#: The first word of a statement that writes (a Core or text statement on the session's
+#: connection, which no ORM event sees: the stats' refresh writes so).
+_WRITES = frozenset(
+    {"INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "ALTER", "DROP", "TRUNCATE", "COPY"}
+)
+
+
+def _refuse_writes(sessions: sessionmaker[Session], engine: Engine) -> None:
+    """A session declared :func:`reads_only` refuses to write: an ORM flush, an ORM DML
+    statement, or any statement that writes sent on its connection (in autocommit each would
+    commit on its own, and an advisory transaction lock would hold nothing)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _no_sql_write(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if conn.get_execution_options().get(READS_ONLY):
+            words = statement.lstrip().split(None, 1)
+            if words and words[0].upper() in _WRITES:
+                raise RuntimeError("a request declared reads_only() tried to write (SQL)")
+
+    @event.listens_for(sessions, "before_flush")
+    def _no_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+        if session.info.get(READS_ONLY) and (session.new or session.dirty or session.deleted):
+            raise RuntimeError("a request declared reads_only() tried to write (flush)")
+
+    @event.listens_for(sessions, "do_orm_execute")
+    def _no_dml(state: ORMExecuteState) -> None:
+        if state.session.info.get(READS_ONLY) and (
+            state.is_insert or state.is_update or state.is_delete
+        ):
+            raise RuntimeError("a request declared reads_only() tried to write (DML)")
 
 
 def end_read_phase() -> None:

@@ -13,9 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-# TEMPORARY: 0023 (another helper's) had not landed when this was written; at merge this
-# becomes "0023".
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
