@@ -77,10 +77,10 @@ typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy mapservice
 
 test-sqlite: $(VENV)/.test-installed assets
-	$(BIN)/pytest -q -p no:cacheprovider --db sqlite
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 --db sqlite
 
 test-postgresql: $(VENV)/.test-installed assets system-deps
-	$(BIN)/pytest -q -p no:cacheprovider --db postgresql
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 --db postgresql
 
 # The two databases' suites run at the same time (-j2): each spends much of its time waiting on
 # Chromium, the live servers and PostgreSQL, so on two cores both together take little more than
@@ -101,9 +101,14 @@ soak: $(VENV)/.test-installed assets system-deps
 # capacities 1 and 3; singles and weekly series), checked from the database; each database's
 # summary, with the date, replaces its block in docs/reliability.md.
 STRESS_ATTEMPTS ?= 20000
+# ... and the booking engine against its brute-force oracle over this many random sequences
+# (make test runs 30).
+STATEFUL_EXAMPLES ?= 200
 stress: $(VENV)/.test-installed system-deps
 	$(BIN)/pytest -q -s -p no:cacheprovider --db sqlite --timeout 3600 --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
 	$(BIN)/pytest -q -s -p no:cacheprovider --db postgresql --timeout 3600 --stress-attempts $(STRESS_ATTEMPTS) tests/test_stress.py
+	$(BIN)/pytest -q -p no:cacheprovider --db sqlite --timeout 3600 --stateful-examples $(STATEFUL_EXAMPLES) tests/test_booking_stateful.py
+	$(BIN)/pytest -q -p no:cacheprovider --db postgresql --timeout 3600 --stateful-examples $(STATEFUL_EXAMPLES) tests/test_booking_stateful.py
 
 serve: install
 	$(BIN)/mapservice serve --host $(HOST) --port $(PORT)

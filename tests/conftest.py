@@ -61,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how long tests/test_soak.py keeps its 32 clients busy (make soak: 300)",
     )
     parser.addoption(
+        "--stateful-examples",
+        default=30,
+        type=int,
+        help="sequences tests/test_booking_stateful.py runs against its oracle (make stress: 200)",
+    )
+    parser.addoption(
         "--stress-attempts",
         default=0,
         type=int,

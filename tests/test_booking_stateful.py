@@ -42,8 +42,9 @@ HORIZON_DAYS = 45  # series (3 weeks) plus the alternatives' search (8 days) fit
 OPEN, CLOSE = 8, 22
 ACTIVE = ("pending", "confirmed")
 
+#: The sequences run: ``--stateful-examples`` (make test: 30, make stress: 200).
 SETTINGS = settings(
-    max_examples=80,
+    max_examples=30,
     stateful_step_count=30,
     deadline=None,
     database=None,  # no example database written into the repository
@@ -560,7 +561,8 @@ def test_engine_agrees_with_a_brute_force_oracle(
     db.rollback()
     machine = type("Machine", (BookingMachine,), {"world": world, "db_engine": engine})
     ANSWERS.clear()
-    run_state_machine_as_test(machine, settings=SETTINGS)
+    examples = int(request.config.getoption("--stateful-examples"))
+    run_state_machine_as_test(machine, settings=settings(SETTINGS, max_examples=examples))
     line = f"[stateful {db_kind}] " + ", ".join(f"{k}: {v}" for k, v in sorted(ANSWERS.items()))
     print(line, file=sys.stderr)
     request.node.user_properties.append(("answers", dict(ANSWERS)))
