@@ -103,27 +103,9 @@ def figures(
     shared = by_unit["group_unit_id"].to_numpy() != owner
     by_unit["shared_s"] = np.where(shared, by_unit["booked_s"], 0)
     per_venue = by_unit.groupby("venue_id").sum().reindex(table.index, fill_value=0)
-    table["booked_cap_hours"] = per_venue["booked_s"] / 3600
-    table["realized_cap_hours"] = per_venue["realized_s"] / 3600
-    table["shared_cap_hours"] = per_venue["shared_s"] / 3600
-    for c in COUNT_COLUMNS:
-        table[c] = per_venue[c].astype("int64")
-    table["lead_days"] = np.nan
-    table = m.add_rates(table)
-    totals = _totals(table)
-    # Sharing by unit: given (the unit's venues) and used elsewhere (its groups).
-    sharing = table.groupby("unit_id").agg(
-        name=("unit_name", "first"),
-        venues=("venue_id", "size"),
-        booked_cap_hours=("booked_cap_hours", "sum"),
-        shared_cap_hours=("shared_cap_hours", "sum"),
-    )
     away = by_unit[shared & (by_unit["group_unit_id"].to_numpy() > 0)]
     used = away.groupby("group_unit_id")["booked_s"].sum() / 3600
-    sharing["used_elsewhere_cap_hours"] = used.reindex(sharing.index, fill_value=0.0)
-    sharing["sharing_rate"] = m._ratio(sharing["shared_cap_hours"], sharing["booked_cap_hours"])
-    sharing["key"] = sharing.index
-    sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
+    table, totals, sharing = venue_and_unit_tables(table, per_venue, used)
     # Heatmap: by weekday (1970-01-01, day 0, was a Thursday: weekday 3).
     weekday = (u.day + 3) % 7
     hcols = int_columns(
@@ -147,6 +129,34 @@ def figures(
         else pd.DataFrame(columns=["week", *TREND_COLUMNS])
     )
     return DailyFigures(table, totals, heat_frame, sharing, weekly)
+
+
+def venue_and_unit_tables(
+    table: pd.DataFrame, per_venue: pd.DataFrame, used: pd.Series
+) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+    """The venue table completed from each venue's sums (``per_venue``: seconds booked,
+    realized and shared, and the counts), its totals, and sharing by unit: given (the unit's
+    venues) and used elsewhere (``used``: capacity-hours its groups booked at other units'
+    venues, by unit) — as the daily and the month level both count them."""
+    table["booked_cap_hours"] = per_venue["booked_s"] / 3600
+    table["realized_cap_hours"] = per_venue["realized_s"] / 3600
+    table["shared_cap_hours"] = per_venue["shared_s"] / 3600
+    for c in COUNT_COLUMNS:
+        table[c] = per_venue[c].astype("int64")
+    table["lead_days"] = np.nan
+    table = m.add_rates(table)
+    totals = _totals(table)
+    sharing = table.groupby("unit_id").agg(
+        name=("unit_name", "first"),
+        venues=("venue_id", "size"),
+        booked_cap_hours=("booked_cap_hours", "sum"),
+        shared_cap_hours=("shared_cap_hours", "sum"),
+    )
+    sharing["used_elsewhere_cap_hours"] = used.reindex(sharing.index, fill_value=0.0)
+    sharing["sharing_rate"] = m._ratio(sharing["shared_cap_hours"], sharing["booked_cap_hours"])
+    sharing["key"] = sharing.index
+    sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
+    return table, totals, sharing
 
 
 def _totals(table: pd.DataFrame) -> dict[str, float]:

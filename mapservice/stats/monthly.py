@@ -39,7 +39,7 @@ from mapservice.stats.aggregates import (
     month_days,
     refresh,
 )
-from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, _totals
+from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, venue_and_unit_tables
 from mapservice.stats.frames import (
     Scope,
     _driver_query,
@@ -303,29 +303,12 @@ def figures(
         if parts
         else pd.DataFrame(0, index=table.index, columns=names[1:])
     )
-    table["booked_cap_hours"] = per_venue["booked_s"] / 3600
-    table["realized_cap_hours"] = per_venue["realized_s"] / 3600
-    table["shared_cap_hours"] = per_venue["shared_s"] / 3600
-    for c in COUNT_COLUMNS:
-        table[c] = per_venue[c].astype("int64")
-    table["lead_days"] = np.nan
-    table = m.add_rates(table)
-    totals = _totals(table)
-    sharing = table.groupby("unit_id").agg(
-        name=("unit_name", "first"),
-        venues=("venue_id", "size"),
-        booked_cap_hours=("booked_cap_hours", "sum"),
-        shared_cap_hours=("shared_cap_hours", "sum"),
-    )
     used = (
         pd.concat(used_parts).groupby(level=0).sum() / 3600
         if used_parts
         else pd.Series(dtype="float64")
     )
-    sharing["used_elsewhere_cap_hours"] = used.reindex(sharing.index, fill_value=0.0)
-    sharing["sharing_rate"] = m._ratio(sharing["shared_cap_hours"], sharing["booked_cap_hours"])
-    sharing["key"] = sharing.index
-    sharing = sharing.sort_values(["shared_cap_hours", "sharing_rate"], ascending=False)
+    table, totals, sharing = venue_and_unit_tables(table, per_venue, used)
     heat = _heat(session, ids, heat_blob, edges)
     if partial is not None:
         heat += partial.heat
