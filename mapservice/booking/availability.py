@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    ScalarSelect,
     Select,
     String,
     and_,
@@ -102,12 +103,9 @@ def _held(dialect: str, *, long: bool) -> ColumnElement[Any]:
     )
 
 
-def window_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
-    """What a free check needs of each venue row, as correlated subqueries on :class:`Venue`
-    (parameters from :func:`window_params`): ``hours_raw``, its weekly opening ranges as one
-    text (``weekday:start-end`` joined by commas); ``held_short`` and ``held_long``, the unit
-    numbers live allocations hold over the window, joined by commas (or NULL). With
-    :func:`not_closed` in the WHERE, :func:`free_ids` decides."""
+def hours_aggregate(dialect: str) -> ScalarSelect[Any]:
+    """Each venue's weekly opening ranges as one text, ``weekday:start-end`` joined by commas
+    (in no particular order), a correlated subquery on :class:`Venue`."""
     h = OpeningHours.__table__.alias("h")
     item = (
         cast(h.c.weekday, String)
@@ -116,9 +114,17 @@ def window_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
         + "-"
         + cast(h.c.end_min, String)
     )
-    hours = select(_concat(dialect, item)).where(h.c.venue_id == Venue.id).scalar_subquery()
+    return select(_concat(dialect, item)).where(h.c.venue_id == Venue.id).scalar_subquery()
+
+
+def window_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
+    """What a free check needs of each venue row, as correlated subqueries on :class:`Venue`
+    (parameters from :func:`window_params`): ``hours_raw``, its weekly opening ranges as one
+    text (``weekday:start-end`` joined by commas); ``held_short`` and ``held_long``, the unit
+    numbers live allocations hold over the window, joined by commas (or NULL). With
+    :func:`not_closed` in the WHERE, :func:`free_ids` decides."""
     return (
-        hours.label("hours_raw"),
+        hours_aggregate(dialect).label("hours_raw"),
         _held(dialect, long=False).label("held_short"),
         _held(dialect, long=True).label("held_long"),
     )

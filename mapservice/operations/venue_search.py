@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, any_, bindparam, cast, func, or_, select
+from sqlalchemy import Integer, Select, String, any_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from mapservice import policy
 from mapservice.booking import availability, catalogue
 from mapservice.core.geo import haversine_m
 from mapservice.core.hours import OpeningRange, format_hours
-from mapservice.models import Area, Committee, OpeningHours, Unit, User, Venue
+from mapservice.models import Area, Committee, Unit, User, Venue
 
 
 @dataclass(frozen=True)
@@ -275,21 +275,6 @@ def _find_kept(
     return [Found(i, d) for d, i, _e in near if i in free_ids], token
 
 
-def _hours_aggregate(dialect: str) -> Any:
-    """Each venue's opening ranges as one text, ``weekday:start-end`` joined by commas (in
-    no particular order: :func:`shown_hours` sorts them)."""
-    h = OpeningHours.__table__.alias("h")
-    item = (
-        cast(h.c.weekday, String)
-        + ":"
-        + cast(h.c.start_min, String)
-        + "-"
-        + cast(h.c.end_min, String)
-    )
-    agg = func.string_agg(item, ",") if dialect == "postgresql" else func.group_concat(item, ",")
-    return select(agg).where(h.c.venue_id == Venue.id).scalar_subquery()
-
-
 @lru_cache(maxsize=4096)
 def shown_hours(raw: str | None) -> str:
     """:func:`format_hours` of a :func:`shown_rows` row's ``hours_raw`` (most venues share a
@@ -332,7 +317,7 @@ def _shown_statement(dialect: str) -> Select[Any]:
             Unit.name.label("unit_name"),
             Area.name.label("street_name"),
             Area.approximate.label("street_approximate"),
-            _hours_aggregate(dialect).label("hours_raw"),
+            availability.hours_aggregate(dialect).label("hours_raw"),
         )
         .join(Unit, Unit.id == Venue.unit_id)
         .outerjoin(Area, Area.id == Venue.street_id)
