@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -113,7 +114,8 @@ def test_the_booker_books_a_weekly_series_and_cancels_one_date(site, driver, db,
         wdb, booker3, w["table"].id, w["third"].id, start, start + timedelta(hours=1)
     )
     wdb.commit()
-    wait = WebDriverWait(driver, 10)
+    # A page replaced while a condition reads it (after a form is sent) is read again.
+    wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
     log_in(driver, site, "booker")
     driver.get(f"{site}/venues/{w['table'].id}#book")
     # Tap the first slot, then the last: the form holds 19:00-21:00, the selection is shown.
@@ -171,7 +173,8 @@ def test_the_booker_books_a_weekly_series_and_cancels_one_date(site, driver, db,
 
 def test_the_secretary_books_for_a_caller_and_finds_it(site, driver, db, w):
     day = datetime.now(TZ).date() + timedelta(days=3)
-    wait = WebDriverWait(driver, 10)
+    # A page replaced while a condition reads it (after a form is sent) is read again.
+    wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
     log_in(driver, site, "sec")
     driver.get(f"{site}/venues/{w['court'].id}#book")
     group = Select(driver.find_element(By.ID, "group"))
@@ -205,7 +208,8 @@ def test_the_secretary_books_for_a_caller_and_finds_it(site, driver, db, w):
 
 
 def test_the_admin_is_asked_before_suspending_a_unit(site, driver, db, w):
-    wait = WebDriverWait(driver, 10)
+    # A page replaced while a condition reads it (after a form is sent) is read again.
+    wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
     log_in(driver, site, "admin")
     driver.get(f"{site}/units/")
     row = driver.find_element(By.CSS_SELECTOR, f"tr[data-unit-id='{w['owner'].id}']")

@@ -99,10 +99,17 @@ def upgrade() -> None:
     else:
         for table in WATCHED:
             for event in EVENTS:
+                # UPDATE, then INSERT only when the row is missing: no conflict clause, which
+                # SQLite does not honour in a trigger fired by a foreign key's action (deleting
+                # an area sets its venues' street to NULL: INSERT OR REPLACE then failed with
+                # "UNIQUE constraint failed: search_epoch.id").
                 op.execute(
                     f"CREATE TRIGGER tr_{table}_search_epoch_{event.lower()} AFTER {event}"
-                    f" ON {table} BEGIN INSERT OR REPLACE INTO search_epoch (id, token)"
-                    " VALUES (1, random()); END"
+                    f" ON {table} BEGIN"
+                    " UPDATE search_epoch SET token = random() WHERE id = 1;"
+                    " INSERT INTO search_epoch (id, token) SELECT 1, random()"
+                    "  WHERE NOT EXISTS (SELECT 1 FROM search_epoch WHERE id = 1);"
+                    " END"
                 )
         op.execute("INSERT INTO search_epoch (id, token) VALUES (1, random())")
 
