@@ -98,7 +98,12 @@ def test_dashboard_csv_arrives_in_pieces_equal_to_the_whole(client, city, small_
     assert body == b"\xef\xbb\xbf" + whole.getvalue().encode("utf-8")
 
 
-def test_xlsx_is_sent_from_a_temporary_file_then_removed(client, city, small_chunks):
+def test_xlsx_is_sent_from_a_temporary_file_then_removed(
+    client, city, small_chunks, tmp_path, monkeypatch
+):
+    # A temporary directory of this test's own: the other database's suite, run at the same
+    # time by make test, writes its export files into the machine's.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     login(client, "admin")
     before = export_temp_files()
     response, chunks = pieces(client, f"/dashboard/export/all.xlsx?{Q}")
