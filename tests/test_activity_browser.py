@@ -115,7 +115,9 @@ def test_a_secretary_creates_an_activity_and_a_booker_signs_up_on_a_phone(
             "MapService.activities.activities.eachLayer(function (l) {"
             " if (l.activityId) l.openPopup(); });"
         )
-        popup = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".activity-popup")))
+        # The popup fades in: Selenium reads no text while its opacity is still 0.
+        popup = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".activity-popup")))
+        wait.until(lambda d: "羽毛球友谊赛" in popup.text)
         assert "羽毛球友谊赛" in popup.text and "2" in popup.text
         no_errors(driver)
         _t, secret = feeds.create_token(db, booker, group_id=other.id)
