@@ -6,13 +6,16 @@ from __future__ import annotations
 import io
 import math
 import random
+from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from mapservice.core import geo
 from mapservice.core.vocab import VenueType
+from mapservice.stats.fonts import Rendered
 from mapservice.stats.printmap import PAPERS, MapVenue, plan_index, print_map
 from tests.conftest import GEODATA
 from tests.pdftext import index_entries, index_problems, marker_pieces, read_pdf
@@ -125,3 +128,38 @@ def test_index_plan_fits_beside_the_map_when_it_can():
     plan = plan_index(300, "A3")
     rows_cols = zip(plan.rows, plan.cols, strict=True)
     assert sum(r * c for r, c in rows_cols) >= 300
+
+
+def test_the_same_map_is_sent_again_and_any_change_is_drawn_anew():
+    """Asked for again with nothing changed, the printed map is the document already drawn
+    (the same bytes); a renamed venue, another day or another paper is drawn anew and shows
+    the change."""
+    venues, district, streets = crowded_world(12)
+    venues = [replace(venues[0], name="旧名球场"), *venues[1:]]
+    kw: dict[str, Any] = {"title": "润州区青工委 功能阵地分布图", "paper": "A4", "fmt": "pdf"}
+    first = print_map(venues, district, streets, on=date(2026, 12, 3), **kw)
+    assert print_map(list(venues), district, streets, on=date(2026, 12, 3), **kw) is first
+    renamed = [replace(venues[0], name="新名球场"), *venues[1:]]
+    again = print_map(renamed, district, streets, on=date(2026, 12, 3), **kw)
+    assert again is not first
+
+    def shows(data: bytes, name: str) -> bool:
+        return any(name in p.text for p in read_pdf(data).pieces)
+
+    assert (shows(first, "旧名球场"), shows(first, "新名球场")) == (True, False)
+    assert (shows(again, "旧名球场"), shows(again, "新名球场")) == (False, True)
+    assert print_map(venues, district, streets, on=date(2026, 12, 4), **kw) is not first
+    a3 = {**kw, "paper": "A3"}
+    assert print_map(venues, district, streets, on=date(2026, 12, 3), **a3) is not first
+
+
+def test_rendered_documents_are_bounded_by_the_bytes_they_hold():
+    kept = Rendered(max_bytes=10)
+    kept.put("a", b"12345")
+    kept.put("b", b"12345")
+    assert kept.get("a") == b"12345"  # a is now the most recently used
+    kept.put("c", b"123")
+    assert (kept.get("a"), kept.get("b"), kept.get("c")) == (b"12345", None, b"123")
+    kept.put("big", b"x" * 11)  # larger than the whole cache: sent, not kept
+    assert kept.get("big") is None and kept.get("a") == b"12345"
+    assert Rendered.key("t", [1, 2]) != Rendered.key("t", [12]) != Rendered.key("t", ["1", 2])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from mapservice.core.i18n import _, lang
+from mapservice.core.i18n import _, current_locale, lang
 from mapservice.operations.plans import PlanView, kind_label
 from mapservice.stats.export import guard
 
@@ -73,16 +73,24 @@ _PER_PAGE = 34
 def plan_pdf(view: PlanView) -> bytes:
     """The list on A4 landscape pages (title, date, one line per turn). Raises
     :class:`mapservice.stats.fonts.FontMissing` without a CJK font."""
-    from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.figure import Figure
-
-    from mapservice.stats.fonts import RENDER_LOCK, use_cjk
+    from mapservice.stats.fonts import RENDER_LOCK, RENDERED, use_cjk
 
     head, rows = _rows(view)
     cols = (0.02, 0.10, 0.20, 0.30, 0.58, 0.70, 0.88)
     use_cjk()
+    key = RENDERED.key("plan", view.plan.title, str(view.today), current_locale(), head, rows)
+    with RENDER_LOCK:
+        return RENDERED.get(key) or RENDERED.put(key, _plan_pdf(view, head, rows, cols))
+
+
+def _plan_pdf(
+    view: PlanView, head: list[str], rows: list[list[str]], cols: tuple[float, ...]
+) -> bytes:
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
     buf = io.BytesIO()
-    with RENDER_LOCK, PdfPages(buf) as pdf:
+    with PdfPages(buf) as pdf:
         chunks: Sequence[list[list[str]]] = [
             rows[i : i + _PER_PAGE] for i in range(0, max(len(rows), 1), _PER_PAGE)
         ]

@@ -3,7 +3,9 @@ never shipped in the repository."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -80,3 +82,53 @@ def rc() -> Any:
         "pdf.fonttype": 42,
         "svg.fonttype": "path",
     }
+
+
+class Rendered:
+    """The documents rendered last (printed maps, plan lists), by a digest of everything drawn
+    on them: a document asked for again — the same map in the same language on the same day —
+    is sent again rather than drawn again (embedding the CJK font's glyphs costs seconds).
+    Exact by construction: anything drawn that differs gives another digest. Bounded by the
+    bytes it holds; least recently used first out. Use under :data:`RENDER_LOCK`."""
+
+    def __init__(self, max_bytes: int = 24 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._docs: OrderedDict[str, bytes] = OrderedDict()
+
+    @staticmethod
+    def key(*parts: object) -> str:
+        """The digest of ``parts``: text, numbers, dates, dataclasses and shapely geometries
+        (by their WKB), nested in lists or tuples."""
+        digest = hashlib.sha256()
+
+        def feed(part: object) -> None:
+            if isinstance(part, list | tuple):
+                digest.update(b"[%d" % len(part))
+                for item in part:
+                    feed(item)
+                digest.update(b"]")
+            elif hasattr(part, "wkb"):
+                digest.update(b"g" + part.wkb)
+            else:
+                text = repr(part).encode()
+                digest.update(b"r%d:" % len(text) + text)
+
+        for part in parts:
+            feed(part)
+        return digest.hexdigest()
+
+    def get(self, key: str) -> bytes | None:
+        data = self._docs.get(key)
+        if data is not None:
+            self._docs.move_to_end(key)
+        return data
+
+    def put(self, key: str, data: bytes) -> bytes:
+        if len(data) <= self.max_bytes:
+            self._docs[key] = data
+            while sum(len(d) for d in self._docs.values()) > self.max_bytes:
+                self._docs.popitem(last=False)
+        return data
+
+
+RENDERED = Rendered()
