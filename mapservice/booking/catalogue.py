@@ -156,7 +156,8 @@ class Catalogue:
                 & (typed.capacity[lo:hi] >= least)
                 & (approx <= limit_m + _SLACK_M)
             )
-            out.extend(typed.entries[lo + i] for i in np.flatnonzero(keep))
+            entries = typed.entries
+            out += [entries[i] for i in (np.flatnonzero(keep) + lo).tolist()]
         return out
 
 
