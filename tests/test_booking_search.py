@@ -407,3 +407,49 @@ def test_the_kept_search_gives_the_engines_answers(city, make, db, wdb):
         checked += 1
         found_any += bool(got)
     assert checked == 60 and found_any > 10
+
+
+def test_a_kept_search_by_staff_sees_their_unpublished_venues_within_the_radius(
+    city, make, db, wdb
+):
+    """The kept search as a committee admin (who runs every venue, published or not): an
+    unpublished free venue is found, a booked one is not, nor one inside the circle's bounding
+    box but beyond the radius (its corner); nearest first, each at its haversine distance."""
+    from mapservice.core.geo import haversine_m
+    from mapservice.operations.venue_search import FreeWindow, VenueFilter, find
+
+    admin = make.admin(city["committee"])
+    unit, point = city["unit"], (119.4253, 32.1975)
+    hidden = make.venue(unit, name="未发布馆", lon=119.4258, lat=32.1975, published=False)
+    # ~0.9 km north and ~0.9 km east: inside the 1 km circle's box, ~1.3 km away.
+    corner = make.venue(unit, name="角落馆", lon=119.4349, lat=32.2056)
+    start = soon(3, 10)
+    end = start + timedelta(hours=1)
+    book_at = Booking(
+        venue_id=city["court"].id, group_id=city["group"].id, start_at=start, end_at=end
+    )
+    book_at.status = BookingStatus.CONFIRMED.value
+    wdb.add(book_at)
+    wdb.flush()
+    wdb.add(
+        BookingAllocation(
+            booking_id=book_at.id, venue_id=city["court"].id, unit_no=1, start_at=start, end_at=end
+        )
+    )
+    wdb.commit()
+    flt = VenueFilter(types=["badminton"], near=point, radius_km=1.0)
+    now = datetime.now(UTC)
+    for _ in range(2):  # the first reads the venues, the second answers from those kept
+        with db.begin():
+            found = find(db, admin, flt, FreeWindow(start, end, 1), now)
+        db.rollback()
+        assert [f.id for f in found] == [hidden.id, city["hall"].id]
+        assert corner.id not in [f.id for f in found]
+        assert [f.distance_m for f in found] == [
+            haversine_m(*point, 119.4258, 32.1975),
+            haversine_m(*point, 119.4273, 32.1975),
+        ]
+    with db.begin():
+        public = find(db, None, flt, FreeWindow(start, end, 1), now)
+    db.rollback()
+    assert [f.id for f in public] == [city["hall"].id]

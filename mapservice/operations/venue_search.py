@@ -226,38 +226,35 @@ def _find_kept(
     limit = flt.radius_km * 1000
     least = max(flt.min_capacity, free.units if free else 1)
     runs = policy.venues_seen_by_key(user) is not None  # else it sees the public venues only
-    near: list[tuple[float, int, catalogue.Entry]] = []
     lat_lo, lat_hi = box["lat_lo"], box["lat_hi"]
     lon_lo, lon_hi = box["lon_lo"], box["lon_hi"]
+    candidates: list[catalogue.Entry]
     if not runs and flt.unit_id is None and flt.street_id is None:
-        # The public venues of the type near the point, narrowed for the whole box at once.
-        for e in kept.public_in_box(
+        # The public venues of the type near the point, narrowed for the whole box at once
+        # (a little beyond the radius: the exact distance decides below).
+        candidates = kept.public_in_box(
             flt.types, (lat_lo, lat_hi, lon_lo, lon_hi), least, flt.near, limit
-        ):
-            d = haversine_m(lon, lat, e.lon, e.lat)
-            if d <= limit:
-                near.append((d, e.id, e))
+        )
     else:
-        for e in kept.in_box(flt.types, lat_lo, lat_hi, lon_lo, lon_hi):
-            if (
+        candidates = [
+            e
+            for e in kept.in_box(flt.types, lat_lo, lat_hi, lon_lo, lon_hi)
+            if not (
                 e.retired
                 or (flt.unit_id is not None and e.unit_id != flt.unit_id)
                 or (flt.street_id is not None and e.street_id != flt.street_id)
                 or e.capacity_units < least
                 or not (e.public or (runs and policy.can_run_venue(user, e)))
-            ):
-                continue
-            d = haversine_m(lon, lat, e.lon, e.lat)
-            if d <= limit:
-                near.append((d, e.id, e))
-    near.sort(key=lambda x: (x[0], x[1]))
+            )
+        ]
     if free is None:
-        return [Found(i, d) for d, i, _e in near], catalogue.token(session)
+        return _nearest(candidates, lon, lat, limit), catalogue.token(session)
     start, end, units = free.start, free.end, free.units
-    # Most venues share a few weekly patterns: each is decided once per time zone.
+    # Most venues share a few weekly patterns: each is decided once per time zone. The
+    # distance is measured only of the venues found free (a few of the candidates).
     decided: dict[tuple[str, str], bool] = {}
     open_: list[catalogue.Entry] = []
-    for _d, _i, e in near:
+    for e in candidates:
         if e.closures and e.closed_during(start, end):
             continue
         key = (e.timezone, e.hours_raw)
@@ -267,12 +264,27 @@ def _find_kept(
         if ok:
             open_.append(e)
     held, token = availability.held_units(session, [e.id for e in open_], start, end, now)
-    free_ids = {
-        e.id
+    free_ = [
+        e
         for e in open_
-        if e.capacity_units - sum(1 for n in held.get(e.id, ()) if n <= e.capacity_units) >= units
-    }
-    return [Found(i, d) for d, i, _e in near if i in free_ids], token
+        if (h := held.get(e.id)) is None
+        or e.capacity_units - sum(1 for n in h if n <= e.capacity_units) >= units
+    ]
+    return _nearest(free_, lon, lat, limit), token
+
+
+def _nearest(
+    entries: Sequence[catalogue.Entry], lon: float, lat: float, limit: float
+) -> list[Found]:
+    """Of ``entries``, those within ``limit`` metres of (``lon``, ``lat``), nearest first
+    (ties by id)."""
+    near: list[tuple[float, int]] = []
+    for e in entries:
+        d = haversine_m(lon, lat, e.lon, e.lat)
+        if d <= limit:
+            near.append((d, e.id))
+    near.sort()
+    return [Found(i, d) for d, i in near]
 
 
 @lru_cache(maxsize=4096)
