@@ -13,6 +13,7 @@ no page may show a message id, a template placeholder or a format string left un
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -443,15 +444,36 @@ def _still_offered(client: Any, referrer: str, url: str) -> bool:
     return any(_keep(href, referrer) == url for href in page.links)
 
 
+#: On PostgreSQL each role is crawled in one language, both languages among them: what a page
+#: says in a language does not depend on the database (the SQLite run checks every role in
+#: both), while a query only PostgreSQL refuses fails in any language.
+ONE_LANGUAGE_EACH = [
+    ("anon", "en"),
+    ("booker", "zh_CN"),
+    ("secretary", "zh_CN"),
+    ("admin", "en"),
+    ("other_admin", "zh_CN"),
+]
+
+
+def cases(config: pytest.Config) -> list[tuple[str, str]]:
+    if config.getoption("--db") == "postgresql" and not os.environ.get("MAPSERVICE_TEST_ALL"):
+        return ONE_LANGUAGE_EACH
+    return [(role, lang) for role in ROLES for lang in LANGS]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if {"role", "lang"} <= set(metafunc.fixturenames):
+        metafunc.parametrize(("role", "lang"), cases(metafunc.config))
+
+
 @pytest.fixture(scope="module")
-def crawls(web_app: Any, world: World) -> dict[tuple[str, str], list[Visit]]:
-    return {(role, lang): crawl(web_app, role, lang, world) for role in ROLES for lang in LANGS}
+def crawls(
+    web_app: Any, world: World, request: pytest.FixtureRequest
+) -> dict[tuple[str, str], list[Visit]]:
+    return {(role, lang): crawl(web_app, role, lang, world) for role, lang in cases(request.config)}
 
 
-CASES = [(role, lang) for role in ROLES for lang in LANGS]
-
-
-@pytest.mark.parametrize(("role", "lang"), CASES)
 def test_no_page_fails(crawls: dict[tuple[str, str], list[Visit]], role: str, lang: str) -> None:
     visits = crawls[(role, lang)]
     assert len(visits) > 15, [v.url for v in visits]
@@ -459,7 +481,6 @@ def test_no_page_fails(crawls: dict[tuple[str, str], list[Visit]], role: str, la
     assert not errors, "server errors:\n" + "\n".join(errors)
 
 
-@pytest.mark.parametrize(("role", "lang"), CASES)
 def test_no_link_leads_nowhere(
     crawls: dict[tuple[str, str], list[Visit]], role: str, lang: str
 ) -> None:
@@ -471,7 +492,6 @@ def test_no_link_leads_nowhere(
     assert not broken, "links that lead nowhere:\n" + "\n".join(broken)
 
 
-@pytest.mark.parametrize(("role", "lang"), CASES)
 def test_every_page_speaks_its_language(
     crawls: dict[tuple[str, str], list[Visit]], role: str, lang: str
 ) -> None:
