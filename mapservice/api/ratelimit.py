@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import g, has_request_context
 from limits.storage import MemoryStorage, Storage
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,12 @@ class LocalFileStorage(Storage):
 
     STORAGE_SCHEME = ["mapservice-local"]
     SWEEP_EVERY = 60.0  # seconds between deletions of run-out counters, per process
-    #: A counter this thread incremented is read back from what the increment returned for
-    #: this long (Flask-Limiter reads the count and the expiry again after every request, for
-    #: the X-RateLimit-* headers: two more queries of the file, with their connection's
-    #: overhead, measured ~2 % of the workers' CPU under the HTTP mix). The headers then say
-    #: the count as of this request's own hit, not other processes' hits since.
-    READ_BACK_SECONDS = 5.0
+    #: ``flask.g`` key of what this request's own increment returned. Flask-Limiter reads the
+    #: count and the expiry again after every request, for the X-RateLimit-* headers: two more
+    #: queries of the file (measured ~2 % of the workers' CPU under the HTTP mix, bench/ #7).
+    #: Within the request that counted, they are answered from its own increment: the headers
+    #: say the count as of this request's hit. Outside a request every read asks the file.
+    READ_BACK = "ratelimit_read_back"
 
     _INCR = (
         "INSERT INTO counters (key, value, expires) VALUES (:key, :amount, :expires)"
@@ -96,7 +97,7 @@ class LocalFileStorage(Storage):
         self._lock_pid = 0
         self._lock_fd = -1
         self._thread_lock = threading.Lock()
-        self._cleared = 0  # reset() or clear() calls: a read-back from before is stale
+        self._cleared = 0  # reset() and clear() calls: a read-back from before is stale
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -140,18 +141,13 @@ class LocalFileStorage(Storage):
                 value, expires = db.execute(self._INCR, args).fetchone()
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        self._local.last = (key, int(value), float(expires), time.monotonic(), self._cleared)
+        if has_request_context():
+            setattr(g, self.READ_BACK, (key, int(value), float(expires), self._cleared))
         return int(value)
 
     def _read(self, key: str) -> tuple[int, float] | None:
-        last = getattr(self._local, "last", None)
-        if (
-            last is not None
-            and last[0] == key
-            and time.monotonic() - last[3] < self.READ_BACK_SECONDS
-            and last[2] > time.time()
-            and last[4] == self._cleared
-        ):
+        last = g.get(self.READ_BACK) if has_request_context() else None
+        if last is not None and last[0] == key and last[3] == self._cleared:
             return last[1], last[2]
         row = (
             self._db()
