@@ -160,3 +160,116 @@ def test_the_stats_get_that_recounts_stale_days_runs_in_a_transaction(client, db
     assert got.get_json()["total"]["venues"] == 1
     db.rollback()  # a new snapshot (SQLite's read transaction keeps its old one)
     assert db.scalar(select(func.count()).select_from(venue_day_stale)) == 0
+
+
+def _statements(engine: Any) -> Any:
+    """A list that collects every SQL statement ``engine`` runs while the context is open."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def collecting() -> Any:
+        seen: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+
+    return collecting()
+
+
+def test_the_token_and_its_user_are_one_statement_and_a_revoked_token_is_refused(
+    app, client, db, world
+):
+    """The token is checked in one statement (its user with it); the answer is as before: a
+    revoked token or a deactivated user's is refused, the scopes decide."""
+    from mapservice.models import ApiToken
+
+    court = world["court"]
+    engine = app.extensions["db_engine"]
+    path = f"/api/v1/venues/{court.id}"
+    client.get(path, headers=world["headers"])  # the token's last use noted (once a minute)
+    with _statements(engine) as seen:
+        ok = client.get(path, headers=world["headers"])
+    assert ok.status_code == 200 and ok.get_json()["properties"]["name"] == "羽毛球馆"
+    assert len([s for s in seen if "api_tokens" in s]) == 1
+    assert [s for s in seen if "api_tokens" in s and "users" in s]  # the user in the same one
+    # Scopes: a read-only token may not book.
+    start, end = _slot(3, 11)
+    no = client.post(
+        "/api/v1/bookings",
+        json={"venue_id": court.id, "start": start, "end": end, "units": 1},
+        headers=world["admin"],
+    )
+    assert no.status_code == 403 and no.get_json()["error"]["code"] == "insufficient_scope"
+    db.execute(update(ApiToken).values(revoked_at=datetime.now(TZ)))
+    db.commit()
+    gone = client.get(path, headers=world["headers"])
+    assert gone.status_code == 401 and gone.get_json()["error"]["code"] == "invalid_token"
+
+
+def test_a_deactivated_users_token_is_refused(client, db, world):
+    db.execute(update(User).where(User.username == "booker").values(active=False))
+    db.commit()
+    refused = client.get("/api/v1/venues", headers=world["headers"])
+    assert refused.status_code == 401
+
+
+def test_an_api_request_without_a_cookie_builds_no_session_signer(app, client, world, monkeypatch):
+    """No session cookie (an API client): the session opens empty without building Flask's
+    signer, and the answer sets no cookie; a browser's cookie is still read (logging in
+    works, tests/test_auth*.py)."""
+    built: list[int] = []
+    interface = app.session_interface
+    real = type(interface).get_signing_serializer
+
+    def counting(self: Any, app_: Any) -> Any:
+        built.append(1)
+        return real(self, app_)
+
+    monkeypatch.setattr(type(interface), "get_signing_serializer", counting)
+    answer = client.get(f"/api/v1/venues/{world['court'].id}", headers=world["headers"])
+    assert answer.status_code == 200
+    assert built == []
+    assert "Set-Cookie" not in answer.headers
+    # With a cookie (whatever it holds) the signer reads it as before.
+    client.set_cookie("session", "not-a-signed-value")
+    assert client.get("/api/v1/venues", headers=world["headers"]).status_code == 200
+    assert built
+
+
+def test_the_rate_limit_headers_read_back_this_requests_own_count(app, tmp_path):
+    """Within the request that counted, the count and its expiry (Flask-Limiter's
+    X-RateLimit-* headers) come from this request's increment, without asking the counter
+    file again; outside it, every read asks the file (another process's hits included)."""
+    import threading
+    import time
+
+    from mapservice.api.ratelimit import LocalFileStorage
+
+    path = str(tmp_path / "ratelimit.db")
+    mine, other = LocalFileStorage(path=path), LocalFileStorage(path=path)
+    asked: list[str] = []
+    with app.test_request_context("/api/v1/venues"):
+        assert mine.incr("k", 60) == 1
+        mine._db().set_trace_callback(asked.append)
+        # Another process, meanwhile (a thread: outside this request).
+        counted: list[int] = []
+        hit = threading.Thread(target=lambda: counted.append(other.incr("k", 60)))
+        hit.start()
+        hit.join()
+        assert counted == [2]
+        assert mine.get("k") == 1 and 59 < mine.get_expiry("k") - time.time() <= 60
+        assert asked == []  # answered from the increment
+        assert mine.get("other-key") == 0 and len(asked) == 1  # another counter: asked
+        mine.clear("x")  # a reset or clear: nothing read back from before it
+        assert mine.get("k") == 2
+    with app.test_request_context("/api/v1/venues"):
+        assert mine.get("k") == 2  # a new request: from the file
+    assert mine.get("k") == 2 and other.get("k") == 2

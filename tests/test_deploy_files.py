@@ -39,5 +39,24 @@ def test_nginx_never_resends_a_post() -> None:
     directives = [ln.strip() for ln in site.splitlines() if not ln.strip().startswith("#")]
     retry = [d for d in directives if d.startswith("proxy_next_upstream ")]
     assert retry == ["proxy_next_upstream error timeout;"]  # no non_idempotent
-    assert not any(d.startswith("keepalive ") for d in directives)
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in directives
+
+
+def test_nginx_keeps_connections_and_closes_idle_ones_before_gunicorn() -> None:
+    """Kept-alive connections to the instances (no connection per request), and nginx closes
+    an idle one before gunicorn does: a POST is never sent on a connection the instance is
+    closing for idleness (nginx does not resend it: a 502 for a booking nobody refused)."""
+    from mapservice.web.serving import KEEPALIVE_SECONDS
+
+    site = (DEPLOY / "nginx" / "mapservice.conf").read_text()
+    directives = [ln.strip() for ln in site.splitlines() if not ln.strip().startswith("#")]
+    upstream = site[site.index("upstream mapservice_app") :]
+    upstream = upstream[: upstream.index("}")]
+    assert re.search(r"^\s*keepalive \d+;", upstream, re.M)
+    found = re.search(r"^\s*keepalive_timeout (\d+)s;", upstream, re.M)
+    assert found is not None, "the upstream's idle timeout must be set (nginx's default is 60 s)"
+    assert int(found.group(1)) < KEEPALIVE_SECONDS
+    # HTTP/1.1 to the instances without the client's Connection header: else nginx sends
+    # "Connection: close" and nothing is kept.
+    assert "proxy_http_version 1.1;" in directives
+    assert 'proxy_set_header Connection "";' in directives

@@ -79,6 +79,12 @@ def serve_waitress(app: Flask, host: str, port: int, threads: int) -> None:
     serve(app, host=host, port=port, threads=threads)
 
 
+#: Seconds gunicorn keeps an idle connection open. nginx's upstream ``keepalive_timeout``
+#: (deploy/nginx/mapservice.conf) must stay below it: nginx then closes an idle connection
+#: first and never sends a request (a POST it may not resend) on one gunicorn is closing.
+KEEPALIVE_SECONDS = 5
+
+
 def serve_gunicorn(
     app: Flask, host: str, port: int, workers: int, threads: int, timeout: int = 60
 ) -> None:
@@ -107,7 +113,7 @@ def serve_gunicorn(
                 "preload_app": True,
                 "timeout": timeout,
                 "graceful_timeout": 10,
-                "keepalive": 5,
+                "keepalive": KEEPALIVE_SECONDS,
                 "accesslog": None,
                 "errorlog": "-",
                 "post_fork": post_fork,
