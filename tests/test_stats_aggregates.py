@@ -59,6 +59,7 @@ def _assert_fresh(db) -> None:
     stored, recount = agg.stored(db), agg.recount(db)
     pd.testing.assert_frame_equal(stored, recount)
     pd.testing.assert_frame_equal(agg.stored_months(db), agg.recount_months(db))
+    pd.testing.assert_frame_equal(agg.stored_years(db), agg.recount_years(db))
 
 
 def _random_booking(rnd: random.Random, venues: list[Any], groups: list[Any]) -> Booking:
@@ -301,6 +302,12 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
         booking.start_at += shift
         booking.end_at += shift
         db.add(booking)
+    for _ in range(60):  # late November to December of 2025 and of 2026: a year's edges
+        booking = _random_booking(rnd, venues, groups)
+        shift = timedelta(days=rnd.choice((-100, 270)) + rnd.randrange(0, 20))
+        booking.start_at += shift
+        booking.end_at += shift
+        db.add(booking)
     db.commit()
     cases = [
         (date(2026, 3, 2), date(2026, 4, 5), None),
@@ -309,6 +316,11 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
         (date(2026, 2, 20), date(2026, 4, 10), None),  # a whole month, partial ones at both edges
         (date(2026, 3, 1), date(2026, 4, 17), None),  # April less its last 13 days
         (date(2026, 3, 2), date(2026, 3, 30), None),  # March less its first and last days
+        # a year: 2026 from the year level less December, December 2025 from its month, the
+        # first days of both Decembers from the daily rows
+        (date(2025, 12, 5), date(2026, 12, 4), None),
+        (date(2025, 12, 1), date(2026, 11, 30), None),  # whole months, 2026 less December
+        (date(2025, 11, 20), date(2026, 4, 10), None),  # 2026 by its months
     ]
     if level == "monthly":  # counted up to now: the day so far from the rows
         cases += [
@@ -442,6 +454,26 @@ def test_a_period_splits_into_months_and_days():
         [(day(2026, 3, 1), day(2026, 3, 1), -1), (day(2026, 4, 1), day(2026, 4, 3), 1)],
     )
     assert split(day(2026, 3, 11), day(2026, 3, 11)) == (None, [(day(2026, 3, 11),) * 2 + (1,)])
+
+
+def test_months_split_into_years_and_months():
+    from mapservice.stats.monthly import split_years
+
+    def month(y: int, m: int) -> int:
+        return (y - 1970) * 12 + m - 1
+
+    assert split_years(month(2026, 1), month(2026, 12)) == ((2026, 2026), [])
+    # December 2025 by its month; 2026 less December
+    assert split_years(month(2025, 12), month(2026, 11)) == (
+        (2026, 2026),
+        [(month(2025, 12), month(2025, 12), 1), (month(2026, 12), month(2026, 12), -1)],
+    )
+    # six months of a year or fewer: by the months
+    assert split_years(month(2026, 3), month(2026, 8)) == (
+        None,
+        [(month(2026, 3), month(2026, 8), 1)],
+    )
+    assert split_years(month(2025, 1), month(2027, 2))[0] == (2025, 2026)
 
 
 @pytest.mark.parametrize("tz_name", ["Asia/Shanghai", "Europe/London"])

@@ -15,6 +15,7 @@ from mapservice.models.stats import (
     venue_day_usage,
     venue_month_days,
     venue_month_usage,
+    venue_year_usage,
 )
 from mapservice.models.tokens import ApiToken
 from mapservice.models.units import Group, Unit
@@ -56,4 +57,5 @@ __all__ = [
     "venue_day_usage",
     "venue_month_days",
     "venue_month_usage",
+    "venue_year_usage",
 ]

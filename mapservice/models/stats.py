@@ -77,6 +77,24 @@ venue_month_usage = Table(
     sqlite_with_rowid=False,
 )
 
+#: The year level: per venue and local calendar year (``year``: e.g. 2026), the month rows of
+#: that year summed (sums, heatmap and cross-unit use packed as in ``venue_month_usage``),
+#: recounted by the same refresh. A year-long period is read as about three rows a venue (a
+#: year, less or plus the months at its edges), not twelve.
+venue_year_usage = Table(
+    "venue_year_usage",
+    Base.metadata,
+    Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("booked_s", BigInteger, nullable=False),
+    Column("realized_s", BigInteger, nullable=False),
+    Column("shared_s", BigInteger, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
+    Column("heat", LargeBinary, nullable=False),
+    Column("shared", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 #: The month's booked seconds by day (the weekly trend), apart so that the figures without
 #: a trend read narrower rows: records (local day int32, booked int64, realized int64), the
 #: days with any, in day order.

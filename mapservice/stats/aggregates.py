@@ -40,6 +40,7 @@ from mapservice.models.stats import (
     venue_day_usage,
     venue_month_days,
     venue_month_usage,
+    venue_year_usage,
 )
 from mapservice.stats.calendars import DAY_S, ZoneClock
 from mapservice.stats.frames import STATUSES, epoch, int_columns, load_open_intervals
@@ -397,6 +398,9 @@ def refresh(session: Session, *, _emptied: bool = False) -> int:
     if months:
         pairs = pd.concat(months)[["venue_id", "month"]].drop_duplicates(ignore_index=True)
         replace_months(session, pairs, clear=not _emptied)
+        years = pairs.assign(year=pairs["month"].to_numpy(dtype="int64") // 12 + 1970)
+        years = years[["venue_id", "year"]].drop_duplicates(ignore_index=True)
+        replace_years(session, years, clear=not _emptied)
     ids = [e[0] for e in entries]
     conn = session.connection()
     for i in range(0, len(ids), _CHUNK):
@@ -410,7 +414,7 @@ def rebuild(session: Session) -> int:
     conn = session.connection()
     conn.execute(delete(venue_day_stale))
     conn.execute(delete(venue_day_usage))
-    for table in (venue_month_usage, venue_month_days):
+    for table in (venue_month_usage, venue_month_days, venue_year_usage):
         conn.execute(delete(table))
     conn.execute(insert(venue_day_stale).values(venue_id=None))
     refresh(session, _emptied=True)
@@ -452,6 +456,8 @@ MONTH_KEYS = ("venue_id", "month")
 MONTH_VALUES = ("booked_s", "realized_s", "shared_s", *COUNT_COLUMNS)
 BLOBS = ("heat", "shared", "days")
 MONTH_COLUMNS = (*MONTH_KEYS, *MONTH_VALUES, *BLOBS)
+YEAR_KEYS = ("venue_id", "year")
+YEAR_COLUMNS = (*YEAR_KEYS, *MONTH_VALUES, "heat", "shared")
 #: A heatmap record: slot (weekday × 24 + local hour, Monday 0) and unit-seconds.
 HEAT_RECORD = np.dtype([("slot", "u1"), ("s", "<i8")])
 #: A cross-unit record: the booking group's unit and unit-seconds.
@@ -515,14 +521,21 @@ def _packed(
     return out
 
 
-def month_rows(daily: pd.DataFrame, owners: pd.Series) -> pd.DataFrame:
+def day_year(days: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The calendar year (e.g. 2026) of each local day (since 1970-01-01)."""
+    return day_month(days) // 12 + 1970
+
+
+def month_rows(daily: pd.DataFrame, owners: pd.Series, *, by: str = "month") -> pd.DataFrame:
     """The month rows (:data:`MONTH_COLUMNS`) of the daily rows ``daily`` (every row of the
-    months they cover), venues' units ``owners``."""
-    d = daily.assign(month=day_month(daily["day"].to_numpy()))
+    months they cover), venues' units ``owners``; ``by="year"``: the year rows
+    (:data:`YEAR_COLUMNS`) of the daily rows of whole years, the same sums by calendar year."""
+    day = daily["day"].to_numpy()
+    d = daily.assign(**{by: day_month(day) if by == "month" else day_year(day)})
     owner = owners.reindex(d["venue_id"]).to_numpy()
     gunit = d["group_unit_id"].to_numpy()
     d["shared_s"] = np.where(gunit != owner, d["booked_s"], 0)
-    keys = list(MONTH_KEYS)
+    keys = ["venue_id", by]
     totals = d.groupby(keys)[list(MONTH_VALUES)].sum().reset_index()
     index = pd.MultiIndex.from_frame(totals[keys])
     # heatmap: weekday × hour, the nonzero slots
@@ -532,7 +545,7 @@ def month_rows(daily: pd.DataFrame, owners: pd.Series) -> pd.DataFrame:
     heat = pd.DataFrame(
         {
             "venue_id": d["venue_id"].to_numpy()[nz_row],
-            "month": d["month"].to_numpy()[nz_row],
+            by: d[by].to_numpy()[nz_row],
             "slot": weekday[nz_row] * 24 + nz_hour,
             "s": hours[nz_row, nz_hour],
         }
@@ -553,6 +566,8 @@ def month_rows(daily: pd.DataFrame, owners: pd.Series) -> pd.DataFrame:
         unit=shared["group_unit_id"].to_numpy(),
         s=shared["booked_s"].to_numpy(),
     )
+    if by == "year":
+        return _typed(totals[list(YEAR_COLUMNS)], YEAR_KEYS)
     # booked seconds by day
     days = d.groupby([*keys, "day"], sort=True)[["booked_s", "realized_s"]].sum().reset_index()
     days = days[(days["booked_s"] != 0) | (days["realized_s"] != 0)]
@@ -595,6 +610,36 @@ def replace_months(session: Session, pairs: pd.DataFrame, *, clear: bool = True)
                 )
     _write_table(session, "venue_month_usage", (*MONTH_KEYS, *MONTH_VALUES, "heat", "shared"), rows)
     _write_table(session, "venue_month_days", (*MONTH_KEYS, "days"), rows)
+
+
+def count_years(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The year rows of the (``venue_id``, ``year``) pairs, from the daily rows."""
+    if pairs.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS})
+        return month_rows(empty, pd.Series(dtype="int64"), by="year")
+    venue_ids = sorted(int(v) for v in pairs["venue_id"].unique())
+    d0 = month_days((int(pairs["year"].min()) - 1970) * 12)[0]
+    d1 = month_days((int(pairs["year"].max()) - 1970) * 12 + 11)[1]
+    daily = _daily_rows(session, venue_ids, d0, d1)
+    year = day_year(daily["day"].to_numpy())
+    wanted = pd.MultiIndex.from_frame(pairs[["venue_id", "year"]].astype("int64"))
+    daily = daily[pd.MultiIndex.from_arrays([daily["venue_id"].to_numpy(), year]).isin(wanted)]
+    return month_rows(daily, _owners(session, venue_ids), by="year")
+
+
+def replace_years(session: Session, pairs: pd.DataFrame, *, clear: bool = True) -> None:
+    """Recount the (``venue_id``, ``year``) pairs' year rows from the daily rows."""
+    conn = session.connection()
+    rows = count_years(session, pairs)
+    if clear:
+        for venue, years in pairs.groupby("venue_id")["year"]:
+            ys = sorted(int(x) for x in years.unique())
+            conn.execute(
+                delete(venue_year_usage).where(
+                    venue_year_usage.c.venue_id == int(venue), venue_year_usage.c.year.in_(ys)
+                )
+            )
+    _write_table(session, "venue_year_usage", YEAR_COLUMNS, rows)
 
 
 def _write_table(session: Session, table: str, columns: Sequence[str], rows: pd.DataFrame) -> None:
@@ -646,6 +691,21 @@ def recount_months(session: Session) -> pd.DataFrame:
     return month_rows(daily, owners)
 
 
+def recount_years(session: Session) -> pd.DataFrame:
+    """The year rows as a full recount from the booking rows would give them."""
+    daily = recount(session)
+    venue_ids = sorted(int(v) for v in daily["venue_id"].unique())
+    owners = _owners(session, venue_ids) if venue_ids else pd.Series(dtype="int64")
+    return month_rows(daily, owners, by="year")
+
+
+def stored_years(session: Session) -> pd.DataFrame:
+    """The year rows as stored, in :func:`recount_years`' order."""
+    y = venue_year_usage.c
+    rows = [tuple(r) for r in session.execute(select(*(y[c] for c in YEAR_COLUMNS)))]
+    return _typed(pd.DataFrame(rows, columns=list(YEAR_COLUMNS)), YEAR_KEYS)
+
+
 def stored_months(session: Session) -> pd.DataFrame:
     """The month rows as stored, in :func:`recount_months`' order (a month's row and its
     days together: a row of one without the other shows as NULLs)."""
@@ -660,10 +720,11 @@ def stored_months(session: Session) -> pd.DataFrame:
     return _typed(pd.DataFrame(rows, columns=list(MONTH_COLUMNS)))
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Month rows in key order, integers as int64 and blobs as bytes (empty ones alike)."""
+def _typed(frame: pd.DataFrame, keys: Sequence[str] = MONTH_KEYS) -> pd.DataFrame:
+    """Month (or year) rows in key order, integers as int64 and blobs as bytes (empty ones
+    alike)."""
     blobs = [c for c in BLOBS if c in frame.columns]
     out = frame.astype({c: "int64" for c in frame.columns if c not in blobs})
     for c in blobs:
         out[c] = pd.Series([bytes(b) for b in frame[c]], index=frame.index, dtype="object")
-    return out.sort_values(list(MONTH_KEYS), ignore_index=True)
+    return out.sort_values(list(keys), ignore_index=True)

@@ -27,6 +27,7 @@ from mapservice.models.stats import (
     venue_day_usage,
     venue_month_days,
     venue_month_usage,
+    venue_year_usage,
 )
 from mapservice.stats import measures as m
 from mapservice.stats.aggregates import (
@@ -54,6 +55,7 @@ from mapservice.stats.periods import Period
 d = venue_day_usage.c
 mo = venue_month_usage.c
 md = venue_month_days.c
+yr = venue_year_usage.c
 SUMS = ("booked_s", "realized_s", *COUNT_COLUMNS)
 
 
@@ -76,6 +78,26 @@ def split(d0: int, d1: int) -> tuple[tuple[int, int] | None, list[tuple[int, int
         else:
             ranges.append((a, b, 1))
     return ((months[0], months[-1]) if months else None), ranges
+
+
+def split_years(m0: int, m1: int) -> tuple[tuple[int, int] | None, list[tuple[int, int, int]]]:
+    """Months ``m0``..``m1`` (since 1970-01) as calendar years read from the year level (first,
+    last; None: none) and month ranges read from the month level (first, last, sign), as
+    :func:`split` splits days into months: a year the months cover only partly either by its
+    months inside (+1) or, when fewer of its months lie outside, as the year less those (-1)."""
+    years: list[int] = []
+    ranges: list[tuple[int, int, int]] = []
+    for year in range(m0 // 12, m1 // 12 + 1):
+        first, last = year * 12, year * 12 + 11
+        a, b = max(first, m0), min(last, m1)
+        inside, outside = b - a + 1, 12 - (b - a + 1)
+        if outside == 0 or outside < inside:
+            years.append(year + 1970)
+            ranges += [(first, a - 1, -1)] if first < a else []
+            ranges += [(b + 1, last, -1)] if b < last else []
+        else:
+            ranges.append((a, b, 1))
+    return ((years[0], years[-1]) if years else None), ranges
 
 
 def _in_days(ranges: list[tuple[int, int, int]], sign: int) -> ColumnElement[bool] | None:
@@ -194,31 +216,30 @@ def _partial_day(
 
 
 def _month_scan(
-    session: Session, ids: str, in_months: Any
+    session: Session, ids: str, in_months: Any, table: Any = venue_month_usage
 ) -> tuple[list[np.ndarray[Any, np.dtype[np.int64]]], bytes, bytes]:
-    """The months' sums per venue (``venue_id``, :data:`SUMS`, ``shared_s`` columns) and
-    their packed heatmaps and cross-unit use, one after another. SQLite: one pass over the
-    rows (one statement: sums and hex blobs per venue, joined into one value a column);
-    PostgreSQL: the sums, then the blobs in binary."""
-    sums = [func.sum(mo[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
+    """The months' (or, ``table`` the year level, the years') sums per venue (``venue_id``,
+    :data:`SUMS`, ``shared_s`` columns) and their packed heatmaps and cross-unit use, one
+    after another. SQLite: one pass over the rows (one statement: sums and hex blobs per
+    venue, joined into one value a column); PostgreSQL: the sums, then the blobs in binary."""
+    t = table.c
+    sums = [func.sum(t[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
     if session.get_bind().dialect.name == "postgresql":
-        stmt = _scoped(ids, venue_month_usage, in_months, mo.venue_id, *sums)
-        cols = int_columns(session, stmt.group_by(mo.venue_id))
-        heat, shared = _blobs(
-            session, _scoped(ids, venue_month_usage, in_months, mo.heat, mo.shared)
-        )
+        stmt = _scoped(ids, table, in_months, t.venue_id, *sums)
+        cols = int_columns(session, stmt.group_by(t.venue_id))
+        heat, shared = _blobs(session, _scoped(ids, table, in_months, t.heat, t.shared))
         return cols, heat, shared
     per_venue = (
         _scoped(
             ids,
-            venue_month_usage,
+            table,
             in_months,
-            mo.venue_id,
+            t.venue_id,
             *sums,
-            func.group_concat(func.hex(mo.heat), ""),
-            func.group_concat(func.hex(mo.shared), ""),
+            func.group_concat(func.hex(t.heat), ""),
+            func.group_concat(func.hex(t.shared), ""),
         )
-        .group_by(mo.venue_id)
+        .group_by(t.venue_id)
         .subquery()
     )
     c = list(per_venue.c)
@@ -249,7 +270,6 @@ def figures(
         refresh(session)
     d0, d1, cut = _whole_days(period)
     months, edges = split(d0, d1)
-    in_months = mo.month.between(*months) if months else None
     venues = load_venues(session, scope)
     venues["type_label"] = venues["type"]
     open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
@@ -266,16 +286,29 @@ def figures(
     names = ["venue_id", *SUMS, "shared_s"]
     parts = []
     used_parts = []
-    heat_blob = b""
+    heat_blobs: list[tuple[bytes, int]] = []
     partial = _partial_day(session, scope, venues, open_iv, period, cut)
     if partial is not None:
         parts.append(partial.sums)
         used_parts.append(partial.used)
     if months:
-        cols, heat_blob, shared_blob = _month_scan(session, ids, in_months)
-        parts.append(pd.DataFrame(dict(zip(names, cols, strict=True))))
-        rec = np.frombuffer(shared_blob, dtype=SHARED_RECORD)
-        used_parts.append(pd.Series(rec["s"], dtype="int64").groupby(rec["unit"]).sum())
+        # Whole calendar years from the year level, the other months (signed) from the months.
+        years, month_ranges = split_years(*months)
+        scans: list[tuple[Any, Any, int]] = []
+        if years:
+            scans.append((venue_year_usage, yr.year.between(*years), 1))
+        for sign in (1, -1):
+            ms = [mo.month.between(a, b) for a, b, s in month_ranges if s == sign]
+            if ms:
+                scans.append((venue_month_usage, or_(*ms), sign))
+        for table_, where_, sign in scans:
+            cols, heat_blob, shared_blob = _month_scan(session, ids, where_, table_)
+            sums_ = pd.DataFrame(dict(zip(names, cols, strict=True)))
+            sums_[names[1:]] *= sign
+            parts.append(sums_)
+            heat_blobs.append((heat_blob, sign))
+            rec = np.frombuffer(shared_blob, dtype=SHARED_RECORD)
+            used_parts.append(pd.Series(rec["s"] * sign, dtype="int64").groupby(rec["unit"]).sum())
 
     for sign in (1, -1):
         where = _in_days(edges, sign)
@@ -309,7 +342,7 @@ def figures(
         else pd.Series(dtype="float64")
     )
     table, totals, sharing = venue_and_unit_tables(table, per_venue, used)
-    heat = _heat(session, ids, heat_blob, edges)
+    heat = _heat(session, ids, heat_blobs, edges)
     if partial is not None:
         heat += partial.heat
     weekly = (
@@ -323,13 +356,15 @@ def figures(
 def _heat(
     session: Session,
     ids: str,
-    blob: bytes,
+    blobs: list[tuple[bytes, int]],
     edges: list[tuple[int, int, int]],
 ) -> pd.DataFrame:
-    """Booked capacity-hours by weekday (Monday 0) and local hour: the months' packed
-    heatmaps (``blob``) and the edge days' hours."""
-    rec = np.frombuffer(blob, dtype=HEAT_RECORD)
-    cap_s = np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24).astype("float64")
+    """Booked capacity-hours by weekday (Monday 0) and local hour: the years' and months'
+    packed heatmaps (``blobs``, each with its sign) and the edge days' hours."""
+    cap_s = np.zeros(7 * 24, dtype="float64")  # integer sums below 2**53: exact
+    for blob, sign in blobs:
+        rec = np.frombuffer(blob, dtype=HEAT_RECORD)
+        cap_s += sign * np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24)
     for sign in (1, -1):
         where = _in_days(edges, sign)
         if where is None:
