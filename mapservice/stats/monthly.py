@@ -17,7 +17,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, ColumnElement, LargeBinary, func, literal, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    LargeBinary,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from mapservice.core.opening import local_instant
@@ -140,7 +150,7 @@ def _listed(ids: Any) -> str:
 
 def _blobs(session: Session, stmt: Any) -> list[bytes]:
     """The blobs of each column ``stmt`` selects, one after another, handed over by the
-    database as one value a column (SQLite: hex text, as its ``group_concat`` joins text;
+    database as one value a column (SQLite: :func:`_joined`;
     PostgreSQL: ``string_agg`` of ``bytea``, fetched in binary)."""
     sub = stmt.subquery()
     if session.get_bind().dialect.name == "postgresql":
@@ -155,8 +165,16 @@ def _blobs(session: Session, stmt: Any) -> list[bytes]:
             found = cursor.fetchone()
         assert found is not None
         return [bytes(v) if v is not None else b"" for v in found]
-    texts = session.execute(select(*(func.group_concat(func.hex(c), "") for c in sub.c))).one()
-    return [bytes.fromhex(t) if t else b"" for t in texts]
+    found = session.execute(select(*(_joined(c) for c in sub.c))).one()
+    return [bytes(v) if v is not None else b"" for v in found]
+
+
+def _joined(column: Any) -> Any:
+    """SQLite: the blobs of ``column`` one after another, as one blob. ``group_concat`` joins
+    text, and a blob read as text keeps its bytes as they are (embedded zero bytes included:
+    SQLite passes the value's length, never looks for a terminator), so the joined text cast
+    back to a blob is the blobs' bytes; hex text would be twice the size and decoded twice."""
+    return cast(func.group_concat(column, ""), LargeBinary)
 
 
 def _whole_days(period: Period) -> tuple[int, int, datetime | None]:
@@ -239,7 +257,7 @@ def _month_scan(
 ) -> tuple[list[np.ndarray[Any, np.dtype[np.int64]]], bytes, bytes]:
     """The months' (or, ``table`` the year level, the years') sums per venue (``venue_id``,
     :data:`SUMS`, ``shared_s`` columns) and their packed heatmaps and cross-unit use, one
-    after another. SQLite: one pass over the rows (one statement: sums and hex blobs per
+    after another. SQLite: one pass over the rows (one statement: sums and joined blobs per
     venue, joined into one value a column); PostgreSQL: the sums, then the blobs in binary."""
     t = table.c
     sums = [func.sum(t[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
@@ -255,8 +273,8 @@ def _month_scan(
             in_months,
             t.venue_id,
             *sums,
-            func.group_concat(func.hex(t.heat), ""),
-            func.group_concat(func.hex(t.shared), ""),
+            func.group_concat(t.heat, ""),
+            func.group_concat(t.shared, ""),
         )
         .group_by(t.venue_id)
         .subquery()
@@ -265,8 +283,8 @@ def _month_scan(
     row = session.execute(
         select(
             *(func.group_concat(x) for x in c[:-2]),
-            func.group_concat(c[-2], ""),
-            func.group_concat(c[-1], ""),
+            _joined(c[-2]),
+            _joined(c[-1]),
         )
     ).one()
     cols = [
@@ -275,7 +293,7 @@ def _month_scan(
     ]
     if len({len(x) for x in cols}) > 1:
         raise ValueError("columns of different lengths")
-    return cols, bytes.fromhex(row[-2] or ""), bytes.fromhex(row[-1] or "")
+    return cols, bytes(row[-2] or b""), bytes(row[-1] or b"")
 
 
 def figures(
