@@ -458,22 +458,13 @@ HELD = ("confirmed", "completed", "no_show")
 
 
 def load_lead_times(session: Session, scope: Scope, period: Period) -> pd.DataFrame:
-    """The bookings of the venues in scope that start in the period and were held, with only
-    what a median lead time needs (``venue_id``, ``start``, ``created``, ``status``; the
-    frame :func:`measures.event_counts` reads): three integers a booking, read through the
-    covering index of :func:`load_bookings`."""
+    """The lead times of the bookings of the venues in scope that start in the period and were
+    held (:func:`measures.held_leads`' frame: ``venue_id``, ``lead_days``), two integers a
+    booking, read through the covering index of :func:`load_bookings`."""
     t0 = math.floor(period.start_at.timestamp())
-    status_code = case(
-        {s: i for i, s in enumerate(STATUSES)}, value=Booking.status, else_=_UNKNOWN_STATUS
-    )
-    vid, start, created, status = int_columns(
+    vid, lead_s = int_columns(
         session,
-        select(
-            Booking.venue_id,
-            epoch(Booking.start_at, t0),
-            epoch(Booking.created_at, t0),
-            status_code,
-        )
+        select(Booking.venue_id, epoch(Booking.start_at, t0) - epoch(Booking.created_at, t0))
         .join(Venue, Booking.venue_id == Venue.id)
         .where(
             *_venue_filter(scope),  # type: ignore[arg-type]
@@ -482,16 +473,7 @@ def load_lead_times(session: Session, scope: Scope, period: Period) -> pd.DataFr
             Booking.status.in_(HELD),
         ),
     )
-    if (status >= len(STATUSES)).any():
-        raise ValueError("a booking has an unknown status")
-    return pd.DataFrame(
-        {
-            "venue_id": vid,
-            "start": start + t0,
-            "created": created + t0,
-            "status": pd.Categorical.from_codes(status, STATUSES),
-        }
-    )
+    return pd.DataFrame({"venue_id": vid, "lead_days": lead_s / 86400})
 
 
 def _booking_columns(
@@ -550,8 +532,17 @@ def week_windows(period: Period) -> list[tuple[str, int, int]]:
 
 def type_label(key: str) -> str:
     """A venue type's label in the current language (the key itself if it names no type)."""
-    member = VenueType.parse(key) if key else None
+    try:
+        member: VenueType | None = VenueType(key)  # a key, as stored: no parsing
+    except ValueError:
+        member = VenueType.parse(key) if key else None  # type: ignore[assignment]
     return member.label(lang()) if member is not None else key
+
+
+def type_labels(keys: pd.Series) -> pd.Series:
+    """:func:`type_label` of each key, computed once per distinct key (ten thousand venues
+    have a dozen types)."""
+    return keys.map({k: type_label(str(k)) for k in keys.unique()})
 
 
 def tz_of(name: str) -> ZoneInfo:

@@ -31,6 +31,7 @@ from mapservice.stats.frames import (
     load_open_intervals,
     load_venues,
     type_label,
+    type_labels,
     week_windows,
 )
 from mapservice.stats.periods import Period
@@ -190,7 +191,7 @@ def _utilization(
     found: DailyFigures | None = None
     if from_rows:
         venues = load_venues(session, scope)
-        venues["type_label"] = [type_label(t) for t in venues["type"]]
+        venues["type_label"] = type_labels(venues["type"])
         open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
         bookings = load_bookings(session, scope, period, parts=load_parts)
         fig = m.compute(venues, open_iv, bookings, t0, t1)
@@ -199,12 +200,16 @@ def _utilization(
 
         found = monthly.figures(session, scope, period, trend=trend)
         vt = found.venues
-        vt["type_label"] = [type_label(t) for t in vt["type"]]
-        leads = load_lead_times(session, scope, period) if lead_times else m.empty_bookings()
-        vt["lead_days"] = m.event_counts(leads, t0, t1, "venue_id", vt.index)["lead_days"]
+        vt["type_label"] = type_labels(vt["type"])
+        leads = (
+            load_lead_times(session, scope, period)
+            if lead_times
+            else pd.DataFrame({"venue_id": [], "lead_days": []})
+        )
+        vt["lead_days"] = leads.groupby("venue_id")["lead_days"].median().reindex(vt.index)
         assert found.clock is not None
         booked = m.empty_bookings().assign(open_s=0, cap_s=0, shared=False, realized=False)
-        fig = m.Figures(t0, t1, found.clock, vt, booked, leads)
+        fig = m.Figures(t0, t1, found.clock, vt, booked, m.empty_bookings(), leads)
     by_type = m.grouped(fig, "type")
     by_type["name"] = [type_label(str(k)) for k in by_type["key"]]
     grouped = by_type if group_by == "type" else m.grouped(fig, group_by)
