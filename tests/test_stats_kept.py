@@ -58,7 +58,8 @@ def test_what_is_kept_is_read_again_after_every_change_it_is_made_of(db, world):
 
     court.name = "羽毛球场"
     db.commit()
-    assert dict(zip(load_venues(db, scope)["venue_id"], load_venues(db, scope)["name"])) == {
+    named = load_venues(db, scope)
+    assert dict(zip(named["venue_id"], named["name"], strict=True)) == {
         court.id: "羽毛球场",
         room.id: "会议室",
     }
