@@ -208,7 +208,9 @@ def test_aggregates_summed_over_a_period_give_the_row_level_figures(db, town):
     _assert_fresh(db)
     first, last = date(2026, 3, 2), date(2026, 3, 10)
     period = Period("custom", first, last, TZ)
-    report = build_report(db, Scope(committee.id), period, now=datetime(2027, 1, 1, tzinfo=TZ))
+    report = build_report(
+        db, Scope(committee.id), period, now=datetime(2027, 1, 1, tzinfo=TZ), from_rows=True
+    )
     rows = agg.stored(db)
     d0, d1 = agg.local_day(period.start_at, TZ), agg.local_day(period.end_at, TZ) - 1
     rows = rows[(rows["day"] >= d0) & (rows["day"] <= d1)]
@@ -333,7 +335,11 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
     for first, last, now in cases:
         period = Period("custom", first, last, tz)
         rows = build_report(
-            db, Scope(committee.id), period, now=now or datetime(2027, 1, 1, tzinfo=tz)
+            db,
+            Scope(committee.id),
+            period,
+            now=now or datetime(2027, 1, 1, tzinfo=tz),
+            from_rows=True,
         )
         days = daily.figures(db, Scope(committee.id), period.until(now) if now else period)
         if now is None or now.day == 9:  # (a day's first hours may hold nothing booked)
@@ -358,7 +364,7 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
     # a secretary's scope and one venue type alike
     period = Period("custom", date(2026, 3, 2), date(2026, 3, 15), tz)
     for scope in (Scope(committee.id, units[1].id), Scope(committee.id, venue_type="badminton")):
-        rows = build_report(db, scope, period, now=datetime(2027, 1, 1, tzinfo=tz))
+        rows = build_report(db, scope, period, now=datetime(2027, 1, 1, tzinfo=tz), from_rows=True)
         days = daily.figures(db, scope, period)
         assert days.totals["booked_cap_hours"] == pytest.approx(rows.totals["booked_cap_hours"])
         assert days.totals["venues"] == rows.totals["venues"]
@@ -512,3 +518,54 @@ def test_the_api_table_from_the_aggregates_equals_the_rows(db, town, tz_name):
         for key, value in rows.totals.items():
             if key != "lead_days":
                 assert sums.totals[key] == pytest.approx(value, rel=1e-12), key
+
+
+@pytest.mark.parametrize("group_by", ["venue", "unit", "type", "street"])
+def test_the_dashboard_report_from_the_aggregates_equals_the_one_from_the_rows(db, town, group_by):
+    """What the dashboard shows (:func:`build_report`): the venue table with each venue's
+    median lead time, the grouped table, by type and by unit, the totals, sharing by unit,
+    the weekly trend, the heatmap and the street table, from the aggregates (and the held
+    bookings' lead times) equal to the same report from every booking row — over weeks with
+    whole and partial months, and a period in progress (counted up to a moment in a day)."""
+    committee, _units, groups, venues = town
+    rnd = random.Random(23)
+    for _ in range(250):
+        booking = _random_booking(rnd, venues, groups)
+        shift = timedelta(days=rnd.randrange(-20, 40))
+        booking.start_at += shift
+        booking.end_at += shift
+        booking.created_at = booking.start_at - timedelta(hours=rnd.randrange(1, 24 * 40))
+        db.add(booking)
+    db.commit()
+    scope = Scope(committee.id)
+    cases = [
+        (Period("custom", date(2026, 2, 20), date(2026, 4, 10), TZ), datetime(2027, 1, 1)),
+        (Period("custom", date(2026, 3, 1), date(2026, 3, 31), TZ), datetime(2026, 3, 17, 15)),
+    ]
+    for period, now in cases:
+        now = now.replace(tzinfo=TZ)
+        ours = build_report(db, scope, period, group_by=group_by, now=now)
+        rows = build_report(db, scope, period, group_by=group_by, now=now, from_rows=True)
+        assert ours.totals["booked_cap_hours"] > 0 and ours.totals["lead_days"] > 0
+        for key, value in rows.totals.items():
+            assert ours.totals[key] == pytest.approx(value, rel=1e-12), key
+        columns = [*m_summed(), "utilization", "sharing_rate", "no_show_rate", "lead_days"]
+        columns += ["name", "unit_name", "type", "type_label", "street_name", "capacity_units"]
+        pd.testing.assert_frame_equal(
+            ours.venues[columns], rows.venues[columns], check_dtype=False, rtol=1e-12
+        )
+        assert ours.venues["lead_days"].notna().sum() >= len(venues) // 2
+        for table in ("grouped", "by_type", "by_unit"):
+            a, b = getattr(ours, table), getattr(rows, table)
+            cols = [c for c in b.columns if c in a.columns]
+            assert set(cols) >= {"key", "name", "lead_days", "utilization", "venues"}
+            pd.testing.assert_frame_equal(a[cols], b[cols], check_dtype=False, rtol=1e-12)
+        sharing = ["name", "venues", "booked_cap_hours", "shared_cap_hours"]
+        sharing += ["used_elsewhere_cap_hours", "sharing_rate", "key"]
+        pd.testing.assert_frame_equal(
+            ours.sharing[sharing], rows.sharing[sharing], check_dtype=False, rtol=1e-12
+        )
+        pd.testing.assert_frame_equal(ours.trend, rows.trend, check_dtype=False, rtol=1e-12)
+        np.testing.assert_allclose(ours.heat.to_numpy(), rows.heat.to_numpy(), atol=1e-9)
+        pd.testing.assert_frame_equal(ours.streets, rows.streets, check_dtype=False, rtol=1e-12)
+        assert list(ours.idle["venue_id"]) == list(rows.idle["venue_id"])

@@ -198,7 +198,8 @@ _LOADING = Lock()
 _URLS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 
 
-def _key(engine: Engine) -> str:
+def engine_key(engine: Engine) -> str:
+    """What keeps per database are keyed by (the engine's URL, computed once per engine)."""
     key = _URLS.get(engine)
     if key is None:
         key = _URLS[engine] = str(engine.url)
@@ -238,7 +239,7 @@ def _load(conn: Connection, token: int) -> Catalogue:
 def kept(session: Session) -> Catalogue | None:
     """The catalogue last read from ``session``'s database, whatever its token (check it:
     :func:`mapservice.booking.availability.held_units` reads the token with the allocations)."""
-    return _KEPT.get(_key(session.connection().engine))
+    return _KEPT.get(engine_key(session.connection().engine))
 
 
 def token(session: Session) -> int | None:
@@ -255,7 +256,7 @@ def current(session: Session) -> Catalogue | None:
     token = conn.execute(_TOKEN[conn.dialect.name]).scalar()
     if token is None:
         return None
-    key = _key(conn.engine)
+    key = engine_key(conn.engine)
     kept = _KEPT.get(key)
     if kept is not None and kept.token == token:
         return kept

@@ -11,6 +11,8 @@ from the rows and clears it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, Table
 
 from mapservice.db import Base, UTCDateTime
@@ -51,6 +53,25 @@ venue_day_stale = Table(
     Column("end_at", UTCDateTime),
 )
 
+
+def _summed_columns() -> list[Column[Any]]:
+    """The values of a month or year row (fresh columns for each table)."""
+    return [
+        Column("booked_s", BigInteger, nullable=False),
+        Column("realized_s", BigInteger, nullable=False),
+        #: Booked by groups not of the venue's unit (as counted: a venue's unit changing is
+        #: logged too).
+        Column("shared_s", BigInteger, nullable=False),
+        *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
+        #: The heatmap: records (slot uint8 = weekday × 24 + local hour, Monday 0;
+        #: unit-seconds int64 little-endian), the nonzero slots in slot order.
+        Column("heat", LargeBinary, nullable=False),
+        #: Cross-unit use: records (the booking group's unit int32, never 0 nor the venue's;
+        #: unit-seconds int64), in unit order.
+        Column("shared", LargeBinary, nullable=False),
+    ]
+
+
 #: The month level (migration 0024): what a year's figures are summed from, one row per venue
 #: and local month (months since 1970-01 in the committee's time zone), all booking units
 #: together; recounted from ``venue_day_usage`` by the same refresh (the months of the days
@@ -62,18 +83,7 @@ venue_month_usage = Table(
     Base.metadata,
     Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
     Column("month", Integer, primary_key=True, autoincrement=False),
-    Column("booked_s", BigInteger, nullable=False),
-    Column("realized_s", BigInteger, nullable=False),
-    #: Booked by groups not of the venue's unit (as counted: a venue's unit changing is
-    #: logged too).
-    Column("shared_s", BigInteger, nullable=False),
-    *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
-    #: The heatmap: records (slot uint8 = weekday × 24 + local hour, Monday 0; unit-seconds
-    #: int64 little-endian), the nonzero slots in slot order.
-    Column("heat", LargeBinary, nullable=False),
-    #: Cross-unit use: records (the booking group's unit int32, never 0 nor the venue's;
-    #: unit-seconds int64), in unit order.
-    Column("shared", LargeBinary, nullable=False),
+    *_summed_columns(),
     sqlite_with_rowid=False,
 )
 
@@ -86,12 +96,7 @@ venue_year_usage = Table(
     Base.metadata,
     Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
     Column("year", Integer, primary_key=True, autoincrement=False),
-    Column("booked_s", BigInteger, nullable=False),
-    Column("realized_s", BigInteger, nullable=False),
-    Column("shared_s", BigInteger, nullable=False),
-    *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
-    Column("heat", LargeBinary, nullable=False),
-    Column("shared", LargeBinary, nullable=False),
+    *_summed_columns(),
     sqlite_with_rowid=False,
 )
 

@@ -582,64 +582,66 @@ def month_rows(daily: pd.DataFrame, owners: pd.Series, *, by: str = "month") -> 
     return _typed(totals[list(MONTH_COLUMNS)])
 
 
-def count_months(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
-    """The month rows of the (``venue_id``, ``month``) pairs, from the daily rows."""
+#: Each level above the days: the tables its rows are written to, with their columns.
+_LEVEL_TABLES: dict[str, tuple[tuple[Any, Sequence[str]], ...]] = {
+    "month": (
+        (venue_month_usage, (*MONTH_KEYS, *MONTH_VALUES, "heat", "shared")),
+        (venue_month_days, (*MONTH_KEYS, "days")),
+    ),
+    "year": ((venue_year_usage, YEAR_COLUMNS),),
+}
+
+
+def _count_level(session: Session, pairs: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The rows of level ``by`` (``month``: months since 1970-01; ``year``: calendar years)
+    of the (``venue_id``, ``by``) pairs, from the daily rows."""
     if pairs.empty:
         empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS})
-        return month_rows(empty, pd.Series(dtype="int64"))
+        return month_rows(empty, pd.Series(dtype="int64"), by=by)
     venue_ids = sorted(int(v) for v in pairs["venue_id"].unique())
-    d0 = month_days(int(pairs["month"].min()))[0]
-    d1 = month_days(int(pairs["month"].max()))[1]
-    daily = _daily_rows(session, venue_ids, d0, d1)
-    daily = daily.assign(month=day_month(daily["day"].to_numpy()))
-    wanted = pd.MultiIndex.from_frame(pairs[["venue_id", "month"]].astype("int64"))
-    daily = daily[pd.MultiIndex.from_frame(daily[["venue_id", "month"]]).isin(wanted)]
-    return month_rows(daily.drop(columns="month"), _owners(session, venue_ids))
+    lo, hi = int(pairs[by].min()), int(pairs[by].max())
+    if by == "year":
+        lo, hi = (lo - 1970) * 12, (hi - 1970) * 12 + 11
+    daily = _daily_rows(session, venue_ids, month_days(lo)[0], month_days(hi)[1])
+    days = daily["day"].to_numpy()
+    key = day_month(days) if by == "month" else day_year(days)
+    wanted = pd.MultiIndex.from_frame(pairs[["venue_id", by]].astype("int64"))
+    daily = daily[pd.MultiIndex.from_arrays([daily["venue_id"].to_numpy(), key]).isin(wanted)]
+    return month_rows(daily, _owners(session, venue_ids), by=by)
+
+
+def _replace_level(session: Session, pairs: pd.DataFrame, by: str, *, clear: bool) -> None:
+    """Recount the (``venue_id``, ``by``) pairs' rows of level ``by`` from the daily rows."""
+    conn = session.connection()
+    rows = _count_level(session, pairs, by)
+    for table, columns in _LEVEL_TABLES[by]:
+        if clear:
+            for venue, keys in pairs.groupby("venue_id")[by]:
+                ks = sorted(int(x) for x in keys.unique())
+                conn.execute(
+                    delete(table).where(table.c.venue_id == int(venue), table.c[by].in_(ks))
+                )
+        _write_table(session, table.name, columns, rows)
+
+
+def count_months(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The month rows of the (``venue_id``, ``month``) pairs, from the daily rows."""
+    return _count_level(session, pairs, "month")
 
 
 def replace_months(session: Session, pairs: pd.DataFrame, *, clear: bool = True) -> None:
     """Recount the (``venue_id``, ``month``) pairs' month rows from the daily rows."""
-    conn = session.connection()
-    rows = count_months(session, pairs)
-    if clear:
-        for venue, months in pairs.groupby("venue_id")["month"]:
-            ms = sorted(int(x) for x in months.unique())
-            for table in (venue_month_usage, venue_month_days):
-                conn.execute(
-                    delete(table).where(table.c.venue_id == int(venue), table.c.month.in_(ms))
-                )
-    _write_table(session, "venue_month_usage", (*MONTH_KEYS, *MONTH_VALUES, "heat", "shared"), rows)
-    _write_table(session, "venue_month_days", (*MONTH_KEYS, "days"), rows)
+    _replace_level(session, pairs, "month", clear=clear)
 
 
 def count_years(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
     """The year rows of the (``venue_id``, ``year``) pairs, from the daily rows."""
-    if pairs.empty:
-        empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS})
-        return month_rows(empty, pd.Series(dtype="int64"), by="year")
-    venue_ids = sorted(int(v) for v in pairs["venue_id"].unique())
-    d0 = month_days((int(pairs["year"].min()) - 1970) * 12)[0]
-    d1 = month_days((int(pairs["year"].max()) - 1970) * 12 + 11)[1]
-    daily = _daily_rows(session, venue_ids, d0, d1)
-    year = day_year(daily["day"].to_numpy())
-    wanted = pd.MultiIndex.from_frame(pairs[["venue_id", "year"]].astype("int64"))
-    daily = daily[pd.MultiIndex.from_arrays([daily["venue_id"].to_numpy(), year]).isin(wanted)]
-    return month_rows(daily, _owners(session, venue_ids), by="year")
+    return _count_level(session, pairs, "year")
 
 
 def replace_years(session: Session, pairs: pd.DataFrame, *, clear: bool = True) -> None:
     """Recount the (``venue_id``, ``year``) pairs' year rows from the daily rows."""
-    conn = session.connection()
-    rows = count_years(session, pairs)
-    if clear:
-        for venue, years in pairs.groupby("venue_id")["year"]:
-            ys = sorted(int(x) for x in years.unique())
-            conn.execute(
-                delete(venue_year_usage).where(
-                    venue_year_usage.c.venue_id == int(venue), venue_year_usage.c.year.in_(ys)
-                )
-            )
-    _write_table(session, "venue_year_usage", YEAR_COLUMNS, rows)
+    _replace_level(session, pairs, "year", clear=clear)
 
 
 def _write_table(session: Session, table: str, columns: Sequence[str], rows: pd.DataFrame) -> None:

@@ -7,15 +7,19 @@ Opening intervals are built once per distinct weekly calendar
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
 import os
+from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
-from typing import Any
+from threading import Lock
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -41,6 +45,7 @@ from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
+from mapservice.booking import catalogue
 from mapservice.core.i18n import lang
 from mapservice.core.vocab import VenueType
 from mapservice.models import Area, Booking, Closure, Group, OpeningHours, Unit, Venue
@@ -76,8 +81,62 @@ def _venue_filter(scope: Scope) -> list[object]:
     return cond
 
 
+#: How many venue tables and open-interval sets a process keeps (:func:`_kept`).
+KEEP_ENTRIES = 16
+_KEPT: OrderedDict[tuple[Any, ...], tuple[int, Any]] = OrderedDict()
+_KEEPING = Lock()
+_T = TypeVar("_T")
+
+
+def _kept(session: Session, key: tuple[Any, ...], build: Callable[[], _T]) -> _T:
+    """``build()``, kept in the process under ``key`` for as long as the database's search
+    epoch token (:mod:`mapservice.booking.catalogue`: replaced by the database on every change
+    to venues, their hours and closures, units and committees) is the one it was built under.
+    The token is read first, so what is built is at least as new as the token it is kept
+    under; with no token (a PostgreSQL transaction that has itself changed those tables, or
+    the token's table emptied) it is built afresh and nothing is kept. What is kept must not
+    be changed by its users: callers get copies or read-only arrays."""
+    token = catalogue.token(session)
+    if token is None:
+        return build()
+    full = (catalogue.engine_key(session.connection().engine), *key)
+    with _KEEPING:
+        hit = _KEPT.get(full)
+        if hit is not None and hit[0] == token:
+            _KEPT.move_to_end(full)
+            return hit[1]  # type: ignore[no-any-return]
+    value = build()
+    with _KEEPING:
+        _KEPT[full] = (token, value)
+        _KEPT.move_to_end(full)
+        while len(_KEPT) > KEEP_ENTRIES:
+            _KEPT.popitem(last=False)
+    return value
+
+
+def forget_kept() -> None:
+    """Drop what :func:`_kept` keeps (tests, and a process that wants its memory back)."""
+    with _KEEPING:
+        _KEPT.clear()
+
+
 def load_venues(session: Session, scope: Scope) -> pd.DataFrame:
-    """The public venues in scope (:func:`_venue_filter`) with unit and street names."""
+    """The public venues in scope (:func:`_venue_filter`) with unit and street names: the
+    venues kept while the search epoch holds (:func:`_kept`), the street names read each time
+    (areas are not among what the epoch watches; there are a few hundred)."""
+    frame = _kept(session, ("venues", scope), lambda: _read_venues(session, scope)).copy()
+    streets = frame["street_id"].dropna().unique().astype("int64").tolist()
+    names: dict[int, str] = {}
+    if streets:
+        names = {
+            i: n for i, n in session.execute(select(Area.id, Area.name).where(Area.id.in_(streets)))
+        }
+    frame["street_name"] = frame["street_id"].map(lambda v: names.get(int(v), "") if v == v else "")
+    return frame
+
+
+def _read_venues(session: Session, scope: Scope) -> pd.DataFrame:
+    """:func:`load_venues` read from the database."""
     stmt = (
         select(
             Venue.id.label("venue_id"),
@@ -108,7 +167,16 @@ def load_venues(session: Session, scope: Scope) -> pd.DataFrame:
 def load_open_intervals(session: Session, venue_ids: list[int], period: Period) -> OpenIntervals:
     """The open intervals of each venue inside the period (weekly hours minus closures), the
     same as :func:`mapservice.core.opening.open_intervals` gives for each venue, computed once
-    per calendar (see :mod:`mapservice.stats.calendars`)."""
+    per calendar (see :mod:`mapservice.stats.calendars`); kept while the search epoch holds
+    (:func:`_kept`: the hours, closures and the committee's time zone are all among what it
+    watches), its arrays read-only."""
+    digest = hashlib.blake2b(np.asarray(venue_ids, dtype="int64").tobytes(), digest_size=16)
+    key = ("open", digest.digest(), period.start_at, period.end_at, str(period.tz))
+    return _kept(session, key, lambda: _read_open_intervals(session, venue_ids, period))
+
+
+def _read_open_intervals(session: Session, venue_ids: list[int], period: Period) -> OpenIntervals:
+    """:func:`load_open_intervals` read and built."""
     ranges = np.zeros((0, 4), dtype="int64")
     closures: list[tuple[int, int, int]] = []
     if venue_ids:
@@ -139,7 +207,7 @@ def load_open_intervals(session: Session, venue_ids: list[int], period: Period) 
             if vid in wanted
         ]
     start, end = period.start_at, period.end_at
-    return build_open_intervals(
+    built = build_open_intervals(
         venue_ids,
         ranges,
         closures,
@@ -149,6 +217,9 @@ def load_open_intervals(session: Session, venue_ids: list[int], period: Period) 
         _seconds(end),
         period.tz,
     )
+    for array in (built.venue_ids, built.calendar, built.cal, built.start, built.end):
+        array.setflags(write=False)
+    return built
 
 
 def _seconds(at: datetime) -> int:
@@ -382,6 +453,32 @@ def load_bookings(
     )
 
 
+#: The statuses of a booking that was held (its lead time counts: :func:`measures.event_counts`).
+HELD = ("confirmed", "completed", "no_show")
+
+
+def load_lead_times(session: Session, scope: Scope, period: Period) -> pd.DataFrame:
+    """The lead times of the bookings of the venues in scope that start in the period and were
+    held (:func:`measures.held_leads`' frame: ``venue_id``, ``lead_days``), three integers a
+    booking, read through the covering index of :func:`load_bookings`."""
+    t0 = math.floor(period.start_at.timestamp())
+    # Each instant apart: PostgreSQL hands a bare column's timestamps over in binary, floored
+    # here (:func:`_pg_int_columns`), where their difference would be computed per row.
+    vid, start, created = int_columns(
+        session,
+        select(Booking.venue_id, epoch(Booking.start_at, t0), epoch(Booking.created_at, t0))
+        .join(Venue, Booking.venue_id == Venue.id)
+        .where(
+            *_venue_filter(scope),  # type: ignore[arg-type]
+            Booking.start_at >= period.start_at,
+            Booking.start_at < period.end_at,
+            Booking.status.in_(HELD),
+        ),
+    )
+    lead_s = start - created
+    return pd.DataFrame({"venue_id": vid, "lead_days": lead_s / 86400})
+
+
 def _booking_columns(
     session: Session, scope: Scope, period: Period, parts: int
 ) -> list[np.ndarray[Any, np.dtype[np.int64]]]:
@@ -438,8 +535,17 @@ def week_windows(period: Period) -> list[tuple[str, int, int]]:
 
 def type_label(key: str) -> str:
     """A venue type's label in the current language (the key itself if it names no type)."""
-    member = VenueType.parse(key) if key else None
+    try:
+        member: VenueType | None = VenueType(key)  # a key, as stored: no parsing
+    except ValueError:
+        member = VenueType.parse(key) if key else None  # type: ignore[assignment]
     return member.label(lang()) if member is not None else key
+
+
+def type_labels(keys: pd.Series) -> pd.Series:
+    """:func:`type_label` of each key, computed once per distinct key (ten thousand venues
+    have a dozen types)."""
+    return keys.map({k: type_label(str(k)) for k in keys.unique()})
 
 
 def tz_of(name: str) -> ZoneInfo:

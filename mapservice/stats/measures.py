@@ -173,6 +173,9 @@ class Figures:
     booked: pd.DataFrame
     #: every loaded booking (all statuses)
     bookings: pd.DataFrame
+    #: the lead times of the held bookings that start in ``[t0, t1)`` (``venue_id``,
+    #: ``lead_days``), when read apart (None: from ``bookings``; :func:`held_leads`)
+    leads: pd.DataFrame | None = None
 
 
 def compute(
@@ -285,8 +288,9 @@ def _group_on(fig: Figures, key: pd.Series, name: pd.Series) -> pd.DataFrame:
     sums["venues"] = vt.groupby(key).size()
     sums["name"] = name.groupby(key).first()
     sums["key"] = sums.index
-    keys = pd.Series(key.reindex(fig.bookings["venue_id"]).to_numpy(), index=fig.bookings.index)
-    sums["lead_days"] = event_counts(fig.bookings, fig.t0, fig.t1, keys, sums.index)["lead_days"]
+    leads = held_leads(fig)
+    keys = key.reindex(leads["venue_id"]).to_numpy()
+    sums["lead_days"] = leads["lead_days"].groupby(keys).median().reindex(sums.index)
     return add_rates(sums)
 
 
@@ -300,22 +304,30 @@ def totals(fig: Figures) -> dict[str, float]:
         return {c: 0.0 for c in columns}
     table = vt[SUMMED].sum().to_frame().T
     table["venues"] = len(vt)
-    bookings = fig.bookings
-    ours = bookings[np.isin(bookings["venue_id"].to_numpy(), vt.index.to_numpy())]
-    lead = _held_lead_days(ours, fig.t0, fig.t1)
+    leads = held_leads(fig)
+    lead = leads["lead_days"][np.isin(leads["venue_id"].to_numpy(), vt.index.to_numpy())]
     table["lead_days"] = float(lead.median()) if len(lead) else np.nan
     row = add_rates(table).iloc[0]
     return {c: float(row[c]) if pd.notna(row[c]) else 0.0 for c in columns}
 
 
-def _held_lead_days(bookings: pd.DataFrame, t0: int, t1: int) -> pd.Series:
-    """Lead time in days of the bookings that start in ``[t0, t1)`` and were held (confirmed,
-    completed or no-show), as :func:`event_counts` takes its median."""
+def held_leads(fig: Figures) -> pd.DataFrame:
+    """The lead time in days (``lead_days``) of each booking that starts in ``[t0, t1)`` and
+    was held (confirmed, completed or no-show), with its ``venue_id``, as
+    :func:`event_counts` takes its median: ``fig.leads`` when they were read apart, else
+    from ``fig.bookings``."""
+    if fig.leads is not None:
+        return fig.leads
+    bookings = fig.bookings
     start = bookings["start"].to_numpy(dtype="int64")
-    started = bookings[(start >= t0) & (start < t1)]
-    held = started["status"].isin(("confirmed", "completed", "no_show"))
-    lead: pd.Series = (started["start"] - started["created"]) / 86400
-    return lead[held]
+    started = bookings[(start >= fig.t0) & (start < fig.t1)]
+    held = started[started["status"].isin(("confirmed", "completed", "no_show"))]
+    return pd.DataFrame(
+        {
+            "venue_id": held["venue_id"].to_numpy(),
+            "lead_days": ((held["start"] - held["created"]) / 86400).to_numpy(dtype="float64"),
+        }
+    )
 
 
 def weekly_trend(fig: Figures, weeks: list[tuple[Any, int, int]]) -> pd.DataFrame:

@@ -17,7 +17,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, ColumnElement, LargeBinary, func, literal, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    LargeBinary,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from mapservice.core.opening import local_instant
@@ -106,6 +116,25 @@ def _in_days(ranges: list[tuple[int, int, int]], sign: int) -> ColumnElement[boo
     return or_(*days) if days else None
 
 
+#: The columns of the daily rows the edge days are read with (:func:`_edge_days`).
+EDGE_KEYS = ("venue_id", "group_unit_id", *SUMS)
+EDGE_COLUMNS = ("venue_id", "day", "group_unit_id", *SUMS, *HOUR_COLUMNS)
+
+
+def _edge_days(
+    session: Session, ids: str, edges: list[tuple[int, int, int]], sign: int
+) -> dict[str, Any] | None:
+    """The daily rows of the days of the ``edges`` of ``sign`` (None: none), whole, as
+    arrays by column (:data:`EDGE_COLUMNS`): one pass gives the venues' sums by booking
+    unit, the heatmap and the trend's days, where a grouped query for each read the same
+    rows three times."""
+    where = _in_days(edges, sign)
+    if where is None:
+        return None
+    cols = int_columns(session, _scoped(ids, venue_day_usage, where, *(d[c] for c in EDGE_COLUMNS)))
+    return dict(zip(EDGE_COLUMNS, cols, strict=True))
+
+
 def _scoped(ids: str, table: Any, where: Any, *columns: Any) -> Any:
     """``columns`` of ``table``'s rows of the venues ``ids`` (the scope's, loaded once: no
     join with the venues in every query; :func:`_listed`) where ``where``."""
@@ -121,7 +150,7 @@ def _listed(ids: Any) -> str:
 
 def _blobs(session: Session, stmt: Any) -> list[bytes]:
     """The blobs of each column ``stmt`` selects, one after another, handed over by the
-    database as one value a column (SQLite: hex text, as its ``group_concat`` joins text;
+    database as one value a column (SQLite: :func:`_joined`;
     PostgreSQL: ``string_agg`` of ``bytea``, fetched in binary)."""
     sub = stmt.subquery()
     if session.get_bind().dialect.name == "postgresql":
@@ -136,8 +165,16 @@ def _blobs(session: Session, stmt: Any) -> list[bytes]:
             found = cursor.fetchone()
         assert found is not None
         return [bytes(v) if v is not None else b"" for v in found]
-    texts = session.execute(select(*(func.group_concat(func.hex(c), "") for c in sub.c))).one()
-    return [bytes.fromhex(t) if t else b"" for t in texts]
+    found = session.execute(select(*(_joined(c) for c in sub.c))).one()
+    return [bytes(v) if v is not None else b"" for v in found]
+
+
+def _joined(column: Any) -> Any:
+    """SQLite: the blobs of ``column`` one after another, as one blob. ``group_concat`` joins
+    text, and a blob read as text keeps its bytes as they are (embedded zero bytes included:
+    SQLite passes the value's length, never looks for a terminator), so the joined text cast
+    back to a blob is the blobs' bytes; hex text would be twice the size and decoded twice."""
+    return cast(func.group_concat(column, ""), LargeBinary)
 
 
 def _whole_days(period: Period) -> tuple[int, int, datetime | None]:
@@ -220,7 +257,7 @@ def _month_scan(
 ) -> tuple[list[np.ndarray[Any, np.dtype[np.int64]]], bytes, bytes]:
     """The months' (or, ``table`` the year level, the years') sums per venue (``venue_id``,
     :data:`SUMS`, ``shared_s`` columns) and their packed heatmaps and cross-unit use, one
-    after another. SQLite: one pass over the rows (one statement: sums and hex blobs per
+    after another. SQLite: one pass over the rows (one statement: sums and joined blobs per
     venue, joined into one value a column); PostgreSQL: the sums, then the blobs in binary."""
     t = table.c
     sums = [func.sum(t[c], type_=BigInteger) for c in (*SUMS, "shared_s")]
@@ -236,8 +273,8 @@ def _month_scan(
             in_months,
             t.venue_id,
             *sums,
-            func.group_concat(func.hex(t.heat), ""),
-            func.group_concat(func.hex(t.shared), ""),
+            func.group_concat(t.heat, ""),
+            func.group_concat(t.shared, ""),
         )
         .group_by(t.venue_id)
         .subquery()
@@ -246,8 +283,8 @@ def _month_scan(
     row = session.execute(
         select(
             *(func.group_concat(x) for x in c[:-2]),
-            func.group_concat(c[-2], ""),
-            func.group_concat(c[-1], ""),
+            _joined(c[-2]),
+            _joined(c[-1]),
         )
     ).one()
     cols = [
@@ -256,7 +293,7 @@ def _month_scan(
     ]
     if len({len(x) for x in cols}) > 1:
         raise ValueError("columns of different lengths")
-    return cols, bytes.fromhex(row[-2] or ""), bytes.fromhex(row[-1] or "")
+    return cols, bytes(row[-2] or b""), bytes(row[-1] or b"")
 
 
 def figures(
@@ -310,20 +347,11 @@ def figures(
             rec = np.frombuffer(shared_blob, dtype=SHARED_RECORD)
             used_parts.append(pd.Series(rec["s"] * sign, dtype="int64").groupby(rec["unit"]).sum())
 
-    for sign in (1, -1):
-        where = _in_days(edges, sign)
-        if where is None:
+    edge_rows = {sign: _edge_days(session, ids, edges, sign) for sign in (1, -1)}
+    for sign, rows in edge_rows.items():
+        if rows is None:
             continue
-        sums = [func.sum(d[c], type_=BigInteger) for c in SUMS]
-        cols = int_columns(
-            session,
-            _scoped(ids, venue_day_usage, where, d.venue_id, d.group_unit_id, *sums).group_by(
-                d.venue_id, d.group_unit_id
-            ),
-        )
-        by_unit = pd.DataFrame(dict(zip(["venue_id", "group_unit_id", *SUMS], cols, strict=True)))
-        for c in SUMS:
-            by_unit[c] *= sign
+        by_unit = pd.DataFrame({c: rows[c] * (sign if c in SUMS else 1) for c in EDGE_KEYS})
         owner = table["unit_id"].reindex(by_unit["venue_id"]).to_numpy()
         gunit = by_unit["group_unit_id"].to_numpy()
         shared = gunit != owner
@@ -342,11 +370,11 @@ def figures(
         else pd.Series(dtype="float64")
     )
     table, totals, sharing = venue_and_unit_tables(table, per_venue, used)
-    heat = _heat(session, ids, heat_blobs, edges)
+    heat = _heat(heat_blobs, edge_rows)
     if partial is not None:
         heat += partial.heat
     weekly = (
-        _trend(session, ids, period, d0, d1, months, edges, table, clock, partial)
+        _trend(session, ids, period, d0, d1, months, edge_rows[1], table, clock, partial)
         if trend
         else pd.DataFrame(columns=["week", *TREND_COLUMNS])
     )
@@ -354,36 +382,22 @@ def figures(
 
 
 def _heat(
-    session: Session,
-    ids: str,
-    blobs: list[tuple[bytes, int]],
-    edges: list[tuple[int, int, int]],
+    blobs: list[tuple[bytes, int]], edge_rows: dict[int, dict[str, Any] | None]
 ) -> pd.DataFrame:
     """Booked capacity-hours by weekday (Monday 0) and local hour: the years' and months'
-    packed heatmaps (``blobs``, each with its sign) and the edge days' hours."""
+    packed heatmaps (``blobs``, each with its sign) and the edge days' hours (``edge_rows``
+    of each sign, :func:`_edge_days`)."""
     cap_s = np.zeros(7 * 24, dtype="float64")  # integer sums below 2**53: exact
     for blob, sign in blobs:
         rec = np.frombuffer(blob, dtype=HEAT_RECORD)
         cap_s += sign * np.bincount(rec["slot"], weights=rec["s"], minlength=7 * 24)
-    for sign in (1, -1):
-        where = _in_days(edges, sign)
-        if where is None:
+    for sign, rows in edge_rows.items():
+        if rows is None or not len(rows["day"]):
             continue
-        weekday = (d.day + 3) % 7
-        hcols = int_columns(
-            session,
-            _scoped(
-                ids,
-                venue_day_usage,
-                where,
-                weekday,
-                *(func.sum(d[h], type_=BigInteger) for h in HOUR_COLUMNS),
-            ).group_by(weekday),
-        )
-        if len(hcols[0]):
-            grid = np.zeros((7, 24))
-            grid[hcols[0]] = np.column_stack(hcols[1:])
-            cap_s += sign * grid.ravel()
+        grid = np.zeros((7, 24), dtype="int64")
+        hours = np.column_stack([rows[h] for h in HOUR_COLUMNS])
+        np.add.at(grid, (rows["day"] + 3) % 7, hours)
+        cap_s += sign * grid.ravel()
     return pd.DataFrame(
         (cap_s / 3600).reshape(7, 24),
         index=pd.RangeIndex(7, name="weekday"),
@@ -399,13 +413,14 @@ def _trend(
     d0: int,
     d1: int,
     months: tuple[int, int] | None,
-    edges: list[tuple[int, int, int]],
+    added: dict[str, Any] | None,
     table: pd.DataFrame,
     clock: m.OpenClock,
     partial: _Partial | None,
 ) -> pd.DataFrame:
     """Utilization per ISO week of the period (as :func:`measures.weekly_trend`): the months'
-    booked seconds by day (those of the period), the other days' from the daily rows."""
+    booked seconds by day (those of the period), the other days' from the daily rows
+    (``added``: the edge days read whole, :func:`_edge_days`)."""
     weeks = week_windows(period)
     monday0 = d0 - (d0 + 3) % 7
     days_to = d1
@@ -425,20 +440,8 @@ def _trend(
         )
         rec = np.frombuffer(blob, dtype=DAY_RECORD)
         add(rec["day"], rec["booked"], rec["realized"])
-    where = _in_days(edges, 1)
-    if where is not None:
-        cols = int_columns(
-            session,
-            _scoped(
-                ids,
-                venue_day_usage,
-                where,
-                d.day,
-                func.sum(d.booked_s, type_=BigInteger),
-                func.sum(d.realized_s, type_=BigInteger),
-            ).group_by(d.day),
-        )
-        add(*cols)
+    if added is not None:
+        add(added["day"], added["booked_s"], added["realized_s"])
     if partial is not None:  # after the whole days: the months' records of it are not its
         days_to = partial.day
         add([partial.day], [partial.booked_s], [partial.realized_s])

@@ -23,12 +23,15 @@ from mapservice.core.i18n import _, lang
 from mapservice.models import Area, Venue
 from mapservice.policy import venues_public
 from mapservice.stats import measures as m
+from mapservice.stats.daily import DailyFigures
 from mapservice.stats.frames import (
     Scope,
     load_bookings,
+    load_lead_times,
     load_open_intervals,
     load_venues,
     type_label,
+    type_labels,
     week_windows,
 )
 from mapservice.stats.periods import Period
@@ -146,49 +149,73 @@ def utilization(
     *,
     load_parts: int = 1,
     lead_times: bool = True,
+    from_rows: bool = False,
 ) -> Utilization:
     """The figures of ``docs/stats.md`` over the whole of ``period`` as given (the dashboard
     first cuts it to the part so far), grouped by ``group_by`` (one of :data:`GROUP_BYS`):
     the dashboard's tables and the API's ``/stats/utilization`` both come from here.
 
-    ``lead_times`` false: without the median lead time (NaN), which no sum gives; the rest
-    from the aggregates (:func:`mapservice.stats.monthly.figures`: months, days, and the
-    day so far from its rows), not from every booking of the period: the same figures."""
+    From the aggregates (:func:`mapservice.stats.monthly.figures`: years, months, days, and
+    the day so far from its rows), and the median lead times, which no sum gives, from the
+    held bookings' start and creation alone (``lead_times`` false: NaN, nothing read for
+    them). ``from_rows``: everything from every booking of the period instead (the same
+    figures: the tests' and the benchmark's reference; ``load_parts``: see
+    :func:`mapservice.stats.frames.load_bookings`)."""
+    return _utilization(
+        session,
+        scope,
+        period,
+        group_by,
+        load_parts=load_parts,
+        lead_times=lead_times,
+        from_rows=from_rows,
+    )[0]
+
+
+def _utilization(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    group_by: str,
+    *,
+    load_parts: int = 1,
+    lead_times: bool = True,
+    from_rows: bool = False,
+    trend: bool = False,
+) -> tuple[Utilization, DailyFigures | None]:
+    """:func:`utilization`, and the aggregates' figures it was cut from (None: from the rows;
+    ``trend``: with the weekly trend)."""
     if group_by not in GROUP_BYS:
         raise ValueError(f"unknown grouping {group_by!r}")
-    if not lead_times:
-        return _aggregated(session, scope, period, group_by)
-    venues = load_venues(session, scope)
-    venues["type_label"] = [type_label(t) for t in venues["type"]]
-    open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
-    bookings = load_bookings(session, scope, period, parts=load_parts)
     t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
-    fig = m.compute(venues, open_iv, bookings, t0, t1)
+    found: DailyFigures | None = None
+    if from_rows:
+        venues = load_venues(session, scope)
+        venues["type_label"] = type_labels(venues["type"])
+        open_iv = load_open_intervals(session, [int(v) for v in venues["venue_id"]], period)
+        bookings = load_bookings(session, scope, period, parts=load_parts)
+        fig = m.compute(venues, open_iv, bookings, t0, t1)
+    else:
+        from mapservice.stats import monthly
+
+        found = monthly.figures(session, scope, period, trend=trend)
+        vt = found.venues
+        vt["type_label"] = type_labels(vt["type"])
+        leads = (
+            load_lead_times(session, scope, period)
+            if lead_times
+            else pd.DataFrame({"venue_id": [], "lead_days": []})
+        )
+        vt["lead_days"] = leads.groupby("venue_id")["lead_days"].median().reindex(vt.index)
+        assert found.clock is not None
+        booked = m.empty_bookings().assign(open_s=0, cap_s=0, shared=False, realized=False)
+        fig = m.Figures(t0, t1, found.clock, vt, booked, m.empty_bookings(), leads)
     by_type = m.grouped(fig, "type")
     by_type["name"] = [type_label(str(k)) for k in by_type["key"]]
     grouped = by_type if group_by == "type" else m.grouped(fig, group_by)
     if group_by == "street":
         grouped["name"] = [n or _("(no street)") for n in grouped["name"]]
-    return Utilization(fig, grouped, by_type, m.totals(fig))
-
-
-def _aggregated(session: Session, scope: Scope, period: Period, group_by: str) -> Utilization:
-    """:func:`utilization` from the aggregates, without lead times."""
-    from mapservice.stats import monthly
-
-    found = monthly.figures(session, scope, period, trend=False)
-    vt = found.venues
-    vt["type_label"] = [type_label(t) for t in vt["type"]]
-    t0, t1 = int(period.start_at.timestamp()), int(period.end_at.timestamp())
-    assert found.clock is not None
-    booked = m.empty_bookings().assign(open_s=0, cap_s=0, shared=False, realized=False)
-    fig = m.Figures(t0, t1, found.clock, vt, booked, m.empty_bookings())
-    by_type = m.grouped(fig, "type")
-    by_type["name"] = [type_label(str(k)) for k in by_type["key"]]
-    grouped = by_type if group_by == "type" else m.grouped(fig, group_by)
-    if group_by == "street":
-        grouped["name"] = [n or _("(no street)") for n in grouped["name"]]
-    return Utilization(fig, grouped, by_type, m.totals(fig))
+    return Utilization(fig, grouped, by_type, m.totals(fig)), found
 
 
 def build_report(
@@ -202,13 +229,16 @@ def build_report(
     radius_m: float = DEFAULT_RADIUS_M,
     load_parts: int = 1,
     now: datetime | None = None,
+    from_rows: bool = False,
 ) -> Report:
     """Everything the dashboard shows for ``scope`` over ``period`` as of ``now`` (default:
     the current time): a period in progress counts only its part so far — open hours,
     bookings, the weekly trend and the idle test alike — and one that has not begun counts
     nothing (``load_parts``: see :func:`mapservice.stats.frames.load_bookings`' ``parts``)."""
     period = period.until(now if now is not None else datetime.now(UTC))
-    used = utilization(session, scope, period, group_by, load_parts=load_parts)
+    used, found = _utilization(
+        session, scope, period, group_by, load_parts=load_parts, from_rows=from_rows, trend=True
+    )
     fig = used.fig
     district, streets = _areas(session, scope.committee_id)
     street_table = _street_table(fig, streets)
@@ -225,9 +255,9 @@ def build_report(
         grouped=used.grouped,
         by_type=used.by_type,
         by_unit=m.grouped(fig, "unit"),
-        sharing=m.unit_sharing(fig),
-        trend=m.weekly_trend(fig, week_windows(period)),
-        heat=m.heatmap(fig, period.tz),
+        sharing=m.unit_sharing(fig) if found is None else found.sharing,
+        trend=m.weekly_trend(fig, week_windows(period)) if found is None else found.trend,
+        heat=m.heatmap(fig, period.tz) if found is None else found.heat,
         streets=street_table,
         district=district,
         street_shapes=street_shapes,
