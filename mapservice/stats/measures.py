@@ -154,10 +154,14 @@ def _booked_pieces(
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    """num / den, 0 where den is 0, never above 1."""
-    den_f = den.astype("float64")
-    out = num.astype("float64").div(den_f.where(den_f > 0)).fillna(0.0)
-    return out.clip(lower=0.0, upper=1.0)
+    """num / den, 0 where den is 0 (or either is missing), never above 1."""
+    if not num.index.equals(den.index):  # aligned by label, as pandas divides
+        num, den = num.align(den)
+    n = num.to_numpy(dtype="float64", na_value=np.nan)
+    d = den.to_numpy(dtype="float64", na_value=np.nan)
+    out = np.divide(n, d, out=np.zeros(len(n)), where=d > 0)
+    out[np.isnan(out)] = 0.0
+    return pd.Series(np.clip(out, 0.0, 1.0), index=num.index, name=num.name)
 
 
 @dataclass
