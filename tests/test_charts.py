@@ -144,3 +144,30 @@ def test_map_panel_labels_are_large_haloed_and_apart(world, name):
     # every label inside the figure: the saved image is cropped around what is drawn
     page = fig.bbox
     assert all(page.x0 <= b.x0 and b.x1 <= page.x1 and page.y0 <= b.y0 for b in boxes)
+
+
+def test_a_year_of_weeks_is_labelled_without_overlap():
+    """53 weekly points, every one drawn; at most 14 Mondays labelled, the first among them
+    (a year's labels all at once overlapped into an unreadable band)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from mapservice.stats import charts
+
+    weeks = pd.date_range("2025-12-29", periods=53, freq="7D")
+    frame = pd.DataFrame(
+        {
+            "week": [f"{d:%m-%d}" for d in weeks],
+            "utilization": [0.1] * 53,
+            "realized_utilization": [0.05] * 53,
+        }
+    )
+    fig = charts.trend(SimpleNamespace(trend=frame))
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert 4 <= len(labels) <= 14
+    assert labels[0] == "12-29" and labels[1] == frame["week"][4]
+    assert len(ax.lines[0].get_xdata()) == 53
+    short = charts.trend(SimpleNamespace(trend=frame.head(6)))
+    assert [t.get_text() for t in short.axes[0].get_xticklabels()] == list(frame["week"][:6])

@@ -57,6 +57,10 @@ def _empty(ax: Axes) -> None:
     ax.set_axis_off()
 
 
+#: At most this many weeks of the trend are labelled.
+TREND_LABELS = 14
+
+
 def trend(r: Report) -> Figure:
     fig = Figure(figsize=(7, 3.2))
     ax = fig.add_subplot()
@@ -67,7 +71,10 @@ def trend(r: Report) -> Figure:
     x = np.arange(len(t))
     ax.plot(x, t["utilization"], marker="o", color=RED, label=_("Utilization"))
     ax.plot(x, t["realized_utilization"], marker="s", color="#1565c0", label=_("Realized"))
-    ax.set_xticks(x, list(t["week"]), rotation=45 if len(t) > 8 else 0)
+    # A year has 53 weeks: every week keeps its point, at most TREND_LABELS of them a label
+    # (their Mondays would overlap), the first always among them.
+    step = max(1, -(-len(t) // TREND_LABELS))
+    ax.set_xticks(x[::step], list(t["week"])[::step], rotation=45 if len(t) > 8 else 0)
     ax.set_ylim(0, max(0.05, float(t["utilization"].max()) * 1.2))
     _pct_axis(ax, "y")
     ax.set_title(_("Utilization by week"))
