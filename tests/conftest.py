@@ -143,18 +143,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: A Chromium journey marked ``@pytest.mark.sqlite_only`` runs in the SQLite run only. What it
+#: checks is what a person sees and does in the browser (layout on a phone, a form filled in,
+#: a popup, a printed page), over server code whose every query the PostgreSQL run exercises
+#: without a browser (the web, API and engine tests). Driving Chromium again against the other
+#: database cost ~7 minutes of the PostgreSQL run and could find nothing the SQLite run and the
+#: PostgreSQL non-browser tests do not. Journeys that exercise booking conflicts, locking,
+#: closures over bookings or time-dependent availability stay on both (one size each, where
+#: desktop and phone differ only in layout). Only tests marked ``browser`` may carry it (checked
+#: below); ``MAPSERVICE_TEST_ALL=1`` runs them on PostgreSQL anyway.
+SQLITE_ONLY = "sqlite_only"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SQLITE_ONLY}: a Chromium journey with no database-specific behaviour: SQLite run"
+        " only (see tests/conftest.py)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On PostgreSQL, run only the tests that touch a database: a test that asks for no
     database fixture (``database_url``, which every database fixture builds on, or
     ``db_kind``) cannot tell the two runs apart, so the SQLite run has already run it — the
-    parsers, geometry, layers, the printed map's layout. ``MAPSERVICE_TEST_ALL=1`` runs them
-    again anyway."""
+    parsers, geometry, layers, the printed map's layout. Chromium journeys marked
+    ``sqlite_only`` (see :data:`SQLITE_ONLY`) are left out there too. ``MAPSERVICE_TEST_ALL=1``
+    runs them again anyway."""
+    misplaced = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker(SQLITE_ONLY) and not item.get_closest_marker("browser")
+    ]
+    if misplaced:
+        raise pytest.UsageError(
+            f"@pytest.mark.{SQLITE_ONLY} is for Chromium journeys (marked browser) only: "
+            + ", ".join(misplaced)
+        )
     if config.getoption("--db") != "postgresql" or os.environ.get("MAPSERVICE_TEST_ALL"):
         return
     keep, once = [], []
     for item in items:
         uses = getattr(item, "fixturenames", ())
-        (keep if "database_url" in uses or "db_kind" in uses else once).append(item)
+        on_both = "database_url" in uses or "db_kind" in uses
+        on_both = on_both and not item.get_closest_marker(SQLITE_ONLY)
+        (keep if on_both else once).append(item)
     if once:
         config.hook.pytest_deselected(items=once)
         items[:] = keep
@@ -491,3 +524,58 @@ def wdb(engine: Engine, db: Session) -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
+
+
+class Snapshot:
+    """Every row of the test database, taken once and put back exactly in a later test (whose
+    database is empty), for tests that only need a world that an expensive, already tested
+    step built (the demo seed: ~30 s). Exact copies, below any mapping: SQLite's own backup
+    of the whole file; on PostgreSQL each table COPYed out and in with triggers and
+    foreign-key checks off (``session_replication_role``: the rows are already what the
+    triggers made them) and every sequence set back where it was."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect.name
+        raw = engine.raw_connection()
+        try:
+            if self.dialect == "sqlite":
+                import sqlite3
+
+                self.copy: Any = sqlite3.connect(":memory:")
+                raw.driver_connection.backup(self.copy)  # type: ignore[union-attr]
+            else:
+                with raw.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+                    self.tables: dict[str, bytes] = {}
+                    for table in Base.metadata.sorted_tables:
+                        with cur.copy(f"COPY {table.name} TO STDOUT (FORMAT binary)") as out:
+                            self.tables[table.name] = b"".join(bytes(b) for b in out)
+                    cur.execute(
+                        "SELECT format('%I.%I', schemaname, sequencename), last_value"
+                        " FROM pg_sequences"
+                    )
+                    self.sequences = cur.fetchall()
+                raw.driver_connection.rollback()  # type: ignore[union-attr]
+        finally:
+            raw.close()
+
+    def restore(self, engine: Engine) -> None:
+        raw = engine.raw_connection()
+        try:
+            if self.dialect == "sqlite":
+                self.copy.backup(raw.driver_connection)
+                return
+            conn = raw.driver_connection
+            with conn.cursor() as cur:  # type: ignore[union-attr]
+                cur.execute("SET LOCAL session_replication_role = replica")
+                for name, data in self.tables.items():
+                    if data:
+                        with cur.copy(f"COPY {name} FROM STDIN (FORMAT binary)") as into:
+                            into.write(data)
+                for sequence, last in self.sequences:
+                    if last is None:
+                        cur.execute("SELECT setval(%s::regclass, 1, false)", (sequence,))
+                    else:
+                        cur.execute("SELECT setval(%s::regclass, %s, true)", (sequence, last))
+            conn.commit()  # type: ignore[union-attr]
+        finally:
+            raw.close()

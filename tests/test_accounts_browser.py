@@ -20,7 +20,7 @@ from tests.conftest import reload
 from tests.test_booking_journeys_browser import click, no_errors, not_wider_than_the_screen
 from tests.test_browser_registry import TARGET, log_in, pick_on_map
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]  # see conftest.SQLITE_ONLY
 
 NEW_PASSWORD = "qingnian-2026-shezhi"
 

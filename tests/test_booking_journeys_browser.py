@@ -32,7 +32,13 @@ TZ = ZoneInfo("Asia/Shanghai")
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
 
 
-@pytest.fixture(scope="module", params=list(SIZES), ids=list(SIZES))
+# Each journey at both sizes; the phone's, which differ from the desktop's in layout only, in
+# the SQLite run only (conftest.SQLITE_ONLY).
+@pytest.fixture(
+    scope="module",
+    params=["desktop", pytest.param("phone", marks=pytest.mark.sqlite_only)],
+    ids=list(SIZES),
+)
 def driver(request: pytest.FixtureRequest) -> Iterator[Any]:
     width, height = SIZES[request.param]
     with chromium(width, height) as chrome:

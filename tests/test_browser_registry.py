@@ -15,7 +15,7 @@ from mapservice.models import Venue
 from tests.browser import chromium, live_server
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]  # see conftest.SQLITE_ONLY
 
 # A point well inside Runzhou (七里甸 area), WGS-84.
 TARGET = (119.4150, 32.1850)

@@ -16,13 +16,14 @@ from click.testing import CliRunner, Result
 from flask.cli import ScriptInfo
 from shapely.geometry import box
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from mapservice import cli as cli_module
 from mapservice.cli import main
 from mapservice.core import geo
 from mapservice.core.venue_io import read_venues
 from mapservice.models import Area, Committee, Unit, User, Venue
-from tests.conftest import GEODATA, PASSWORD, RUNZHOU_POINT, login, reload
+from tests.conftest import GEODATA, PASSWORD, RUNZHOU_POINT, Snapshot, login, reload
 
 DEMO_PASSWORD = "mapservice-demo"
 
@@ -64,10 +65,20 @@ def cli(db: Any, database_url: str, tmp_path: Path) -> Cli:
     return Cli(database_url, tmp_path)
 
 
+_DEMO: dict[str, Snapshot] = {}  # the demo world the first ``seeded`` test seeded, by URL
+
+
 @pytest.fixture
-def seeded(cli: Cli) -> Cli:
-    result = cli("seed", "demo")
-    assert result.exit_code == 0, result.output
+def seeded(cli: Cli, database_url: str, engine: Engine) -> Cli:
+    """The database as ``mapservice seed demo`` leaves it: seeded through the console script
+    by the module's first test that asks (test_seed_demo_… checks that seeding), then, for
+    the others, the very same rows put back (the seed takes ~30 s; a copy, a second)."""
+    if database_url not in _DEMO:
+        result = cli("seed", "demo")
+        assert result.exit_code == 0, result.output
+        _DEMO[database_url] = Snapshot(engine)
+    else:
+        _DEMO[database_url].restore(engine)
     return cli
 
 

@@ -18,7 +18,7 @@ from tests.pdftext import index_problems, read_pdf
 from tests.test_browser_registry import log_in
 from tests.test_printmap import UNITS, crowded_world
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]  # see conftest.SQLITE_ONLY
 
 DESKTOP, PHONE = (1366, 900), (390, 844)
 

@@ -15,7 +15,7 @@ from tests.browser import chromium, live_server
 from tests.test_browser_registry import log_in
 from tests.test_dashboard_browser import charts
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]  # see conftest.SQLITE_ONLY
 
 DESKTOP, PHONE = (1366, 900), (390, 844)
 VENUES = 56

@@ -139,6 +139,7 @@ def test_map_print_cli_png(database_url, db, make, tmp_path):
 
 
 @pytest.mark.browser
+@pytest.mark.sqlite_only  # see conftest.SQLITE_ONLY
 def test_browser_sees_the_charts_rendered(app, db, make, hand_case):  # noqa: F811
     committee, *_ = hand_case
     make.admin(committee, username="admin")

@@ -29,7 +29,7 @@ from tests.test_booking_journeys_browser import (
 )
 from tests.test_browser_registry import TARGET, log_in, pick_on_map
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]  # see conftest.SQLITE_ONLY
 
 TZ = ZoneInfo("Asia/Shanghai")
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}

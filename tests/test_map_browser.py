@@ -20,7 +20,7 @@ from mapservice.models import Venue
 from tests.browser import chromium, live_server
 from tests.conftest import RUNZHOU_POINT, login
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]  # see conftest.SQLITE_ONLY
 
 XSS_NAMES = ["<img src=x onerror=alert(1)>", "${alert(1)}", "Hall\\`);alert(1)"]
 # Counts any script that runs alert(): installed before every page's own scripts.

@@ -156,6 +156,7 @@ def spread(make) -> dict[str, Any]:
     return {"venues": venues}
 
 
+@pytest.mark.sqlite_only  # a phone layout: see conftest.SQLITE_ONLY
 def test_a_venue_tapped_in_the_list_on_a_phone_opens_a_popup_in_full_view(app, driver, spread):
     use_size(driver, "phone")
     with live_server(app) as base:
@@ -188,7 +189,9 @@ def courts(make, wdb) -> dict[str, Any]:
     return {"day": day.isoformat(), "taken": taken, "free": free, "start": start}
 
 
-@pytest.mark.parametrize("size", ["desktop", "phone"])
+# The phone's journey differs from the desktop's in layout only: SQLite run only
+# (conftest.SQLITE_ONLY); the desktop's, over the free-at-a-time search, on both databases.
+@pytest.mark.parametrize("size", ["desktop", pytest.param("phone", marks=pytest.mark.sqlite_only)])
 def test_the_booker_books_a_court_found_free_on_the_map_with_its_time(
     browser_app, db, driver, courts, size
 ):

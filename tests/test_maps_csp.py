@@ -60,6 +60,7 @@ def test_the_header_names_the_maps_code_for_that_response_only(csp_app: Any) -> 
 
 
 @pytest.mark.browser
+@pytest.mark.sqlite_only  # see conftest.SQLITE_ONLY
 def test_in_chromium_the_maps_code_runs_and_an_injected_script_does_not(csp_app: Any) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -113,6 +113,7 @@ def test_an_unwritable_path_is_one_line_and_leaves_nothing(
 
 
 @pytest.mark.browser
+@pytest.mark.sqlite_only  # see conftest.SQLITE_ONLY
 def test_the_file_opens_offline_and_shows_every_public_venue(
     cli: Cli, venues: Any, tmp_path: Path
 ) -> None:

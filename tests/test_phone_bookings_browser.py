@@ -23,7 +23,7 @@ from tests.browser import chromium, live_server
 from tests.test_booking_journeys_browser import click, no_errors
 from tests.test_browser_registry import log_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]  # see conftest.SQLITE_ONLY
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -463,6 +463,7 @@ def driver() -> Iterator[Any]:
 
 
 @pytest.mark.browser
+@pytest.mark.sqlite_only  # see conftest.SQLITE_ONLY
 def test_no_payload_runs_in_chromium_without_csp(
     world: World, pages: dict[str, list[str]], driver: Any
 ) -> None:
@@ -493,6 +494,7 @@ def test_no_payload_runs_in_chromium_without_csp(
 
 
 @pytest.mark.browser
+@pytest.mark.sqlite_only  # see conftest.SQLITE_ONLY
 def test_without_escaping_the_same_check_sees_payloads_run(
     world: World, database_url: str, tmp_path_factory: pytest.TempPathFactory, driver: Any
 ) -> None:
