@@ -75,6 +75,25 @@ def _random_booking(rnd: random.Random, venues: list[Any], groups: list[Any]) ->
     )
 
 
+def _shifted_booking(
+    rnd: random.Random,
+    venues: list[Any],
+    groups: list[Any],
+    days: tuple[int, int],
+    *,
+    lead_hours: tuple[int, int] | None = None,
+) -> Booking:
+    """:func:`_random_booking` moved by a whole number of days drawn from ``days`` (and, with
+    ``lead_hours``, created that many hours before its start)."""
+    booking = _random_booking(rnd, venues, groups)
+    shift = timedelta(days=rnd.randrange(*days))
+    booking.start_at += shift
+    booking.end_at += shift
+    if lead_hours is not None:
+        booking.created_at = booking.start_at - timedelta(hours=rnd.randrange(*lead_hours))
+    return booking
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_refreshed_aggregates_equal_a_full_recount_after_random_changes(db, town, seed):
     committee, units, groups, venues = town
@@ -286,11 +305,7 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
     tz = ZoneInfo(tz_name)
     rnd = random.Random(17)
     for _ in range(200):
-        booking = _random_booking(rnd, venues, groups)
-        shift = timedelta(days=rnd.randrange(0, 30))
-        booking.start_at += shift
-        booking.end_at += shift
-        db.add(booking)
+        db.add(_shifted_booking(rnd, venues, groups, (0, 30)))
     for _ in range(4):
         start = BASE + timedelta(days=rnd.randrange(0, 30), hours=rnd.randrange(24))
         db.add(
@@ -299,11 +314,7 @@ def test_dashboard_figures_from_the_aggregates_equal_those_from_the_rows(db, tow
             )
         )
     for _ in range(150):  # February to mid-April: whole months and partial ones
-        booking = _random_booking(rnd, venues, groups)
-        shift = timedelta(days=rnd.randrange(-30, 45))
-        booking.start_at += shift
-        booking.end_at += shift
-        db.add(booking)
+        db.add(_shifted_booking(rnd, venues, groups, (-30, 45)))
     for _ in range(60):  # late November to December of 2025 and of 2026: a year's edges
         booking = _random_booking(rnd, venues, groups)
         shift = timedelta(days=rnd.choice((-100, 270)) + rnd.randrange(0, 20))
@@ -494,11 +505,7 @@ def test_the_api_table_from_the_aggregates_equals_the_rows(db, town, tz_name):
     tz = ZoneInfo(tz_name)
     rnd = random.Random(23)
     for _ in range(250):
-        booking = _random_booking(rnd, venues, groups)
-        shift = timedelta(days=rnd.randrange(-30, 45))
-        booking.start_at += shift
-        booking.end_at += shift
-        db.add(booking)
+        db.add(_shifted_booking(rnd, venues, groups, (-30, 45)))
     db.commit()
     period = Period("custom", date(2026, 2, 1), date(2026, 4, 30), tz).until(
         datetime(2026, 4, 9, 15, 20, tzinfo=tz)
@@ -530,12 +537,7 @@ def test_the_dashboard_report_from_the_aggregates_equals_the_one_from_the_rows(d
     committee, _units, groups, venues = town
     rnd = random.Random(23)
     for _ in range(250):
-        booking = _random_booking(rnd, venues, groups)
-        shift = timedelta(days=rnd.randrange(-20, 40))
-        booking.start_at += shift
-        booking.end_at += shift
-        booking.created_at = booking.start_at - timedelta(hours=rnd.randrange(1, 24 * 40))
-        db.add(booking)
+        db.add(_shifted_booking(rnd, venues, groups, (-20, 40), lead_hours=(1, 24 * 40)))
     db.commit()
     scope = Scope(committee.id)
     cases = [
