@@ -143,9 +143,9 @@ def test_group_rules_by_role(world: World) -> None:
     assert "group" in err.code or "inactive" in err.code, err.code
     world.fresh()
     actions = world.session.scalars(
-        select(AuditEntry.action).where(
-            AuditEntry.object_type == "group", AuditEntry.object_id == made.id
-        )
+        select(AuditEntry.action)
+        .where(AuditEntry.object_type == "group", AuditEntry.object_id == made.id)
+        .order_by(AuditEntry.id)  # in the order written (PostgreSQL gives no order without)
     ).all()
     assert list(actions) == ["group.create", "group.suspend"]
 
