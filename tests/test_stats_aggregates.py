@@ -493,6 +493,86 @@ def test_months_split_into_years_and_months():
     assert split_years(month(2025, 1), month(2027, 2))[0] == (2025, 2026)
 
 
+def test_a_split_reads_no_range_that_holds_no_rows():
+    """With what the rows hold known (``holds``), a partial month whose days outside the
+    period hold nothing is read as its month row (nothing subtracted), a partial month with
+    nothing inside is not read, and a side that holds rows is still read or subtracted."""
+    from mapservice.stats.monthly import split, split_years
+
+    def day(y: int, m: int, d: int) -> int:
+        return (date(y, m, d) - date(1970, 1, 1)).days
+
+    mar, apr, may = ((2026 - 1970) * 12 + k for k in (2, 3, 4))
+    booked = {day(2026, 3, 5), day(2026, 3, 20), day(2026, 4, 2)}  # the days holding rows
+
+    def holds(a: int, b: int) -> bool:
+        return any(a <= d <= b for d in booked)
+
+    # March 3 to April 3: without knowing, March less the 1st-2nd and April's first three
+    # days; knowing, March 1-2 hold nothing (not subtracted) and April 4-30 hold nothing
+    # (April read as its month row)
+    assert split(day(2026, 3, 3), day(2026, 4, 3)) == (
+        (mar, mar),
+        [(day(2026, 3, 1), day(2026, 3, 2), -1), (day(2026, 4, 1), day(2026, 4, 3), 1)],
+    )
+    assert split(day(2026, 3, 3), day(2026, 4, 3), holds) == ((mar, apr), [])
+    # March 10 to May 6: March's days 10-31 hold rows (the 20th) and so do the 1st-9th (the
+    # 5th): the cheaper side is read; May holds nothing inside: not read at all
+    assert split(day(2026, 3, 10), day(2026, 5, 6), holds) == (
+        (mar, apr),
+        [(day(2026, 3, 1), day(2026, 3, 9), -1)],
+    )
+    assert split(day(2026, 5, 7), day(2026, 5, 9), holds) == (None, [])
+
+    def month(y: int, m: int) -> int:
+        return (y - 1970) * 12 + m - 1
+
+    # June 2026 to May 2027 with rows only in 2026: 2026 by its year row less nothing
+    # (January to May hold none), 2027 not read
+    months = {month(2026, 6), month(2026, 11)}
+    assert split_years(
+        month(2026, 6), month(2027, 5), lambda a, b: any(a <= x <= b for x in months)
+    ) == ((2026, 2026), [])
+    assert split_years(month(2026, 6), month(2027, 5)) == (  # not knowing: both read
+        (2026, 2026),
+        [(month(2026, 1), month(2026, 5), -1), (month(2027, 1), month(2027, 5), 1)],
+    )
+
+
+def test_which_side_of_an_edge_is_read_changes_no_figure(db, town, monkeypatch):
+    """Periods whose edges hold no rows on one side or the other give the figures of the
+    rows; and the check notices a split that skips what does hold rows (negative control:
+    a ``holds`` that answers "nothing here" for every range)."""
+    from mapservice.stats import monthly
+
+    committee, _units, groups, venues = town
+    rnd = random.Random(23)
+    for _ in range(120):  # March 2026 and its neighbours' edges
+        db.add(_shifted_booking(rnd, venues, groups, (-3, 25)))
+    db.commit()
+    scope = Scope(committee.id)
+    now = datetime(2027, 1, 1, tzinfo=TZ)
+    cases = [
+        (date(2025, 10, 10), date(2026, 3, 20)),  # nothing before February: skipped
+        (date(2026, 2, 25), date(2026, 4, 12)),  # April 12-30 hold nothing: April's month row
+        (date(2026, 3, 4), date(2027, 2, 3)),  # 2026 less nothing before March
+        (date(2026, 3, 4), date(2026, 3, 17)),
+    ]
+    for first, last in cases:
+        period = Period("custom", first, last, TZ)
+        rows = build_report(db, scope, period, now=now, from_rows=True)
+        fig = monthly.figures(db, scope, period)
+        assert rows.totals["booked_cap_hours"] > 0
+        for key in ("booked_cap_hours", "realized_cap_hours", "shared_cap_hours", "bookings"):
+            assert fig.totals[key] == pytest.approx(rows.totals[key], rel=1e-12), key
+        np.testing.assert_allclose(fig.heat.to_numpy(), rows.heat.to_numpy(), atol=1e-9)
+    monkeypatch.setattr(monthly, "_holds", lambda session, column: lambda a, b: False)
+    period = Period("custom", date(2026, 2, 25), date(2026, 4, 12), TZ)
+    rows = build_report(db, scope, period, now=now, from_rows=True)
+    fig = monthly.figures(db, scope, period)
+    assert fig.totals["booked_cap_hours"] < rows.totals["booked_cap_hours"]
+
+
 @pytest.mark.parametrize("tz_name", ["Asia/Shanghai", "Europe/London"])
 def test_the_api_table_from_the_aggregates_equals_the_rows(db, town, tz_name):
     """``utilization(lead_times=False)`` — what ``/stats/utilization`` serves — equals the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, Table
 
 from mapservice.db import Base, UTCDateTime
 
@@ -36,6 +36,10 @@ venue_day_usage = Table(
     Column("realized_s", BigInteger, nullable=False),
     *(Column(name, BigInteger, nullable=False) for name in HOUR_COLUMNS),
     *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
+    #: How many rows a range of days holds, counted from this index alone (migration 0026):
+    #: :func:`mapservice.stats.monthly.split` reads a month's edge by whichever side holds
+    #: fewer rows, and skips a range that holds none.
+    Index("ix_venue_day_usage_day", "day"),
     # SQLite: rows stored in key order (a year of venues is read as ranges of the key).
     sqlite_with_rowid=False,
 )
@@ -84,6 +88,7 @@ venue_month_usage = Table(
     Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
     Column("month", Integer, primary_key=True, autoincrement=False),
     *_summed_columns(),
+    Index("ix_venue_month_usage_month", "month"),  # rows per month, as the day's (0026)
     sqlite_with_rowid=False,
 )
 
@@ -97,6 +102,7 @@ venue_year_usage = Table(
     Column("venue_id", ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True),
     Column("year", Integer, primary_key=True, autoincrement=False),
     *_summed_columns(),
+    Index("ix_venue_year_usage_year", "year"),  # rows per year, as the day's (0026)
     sqlite_with_rowid=False,
 )
 
