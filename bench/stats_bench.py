@@ -21,7 +21,7 @@ import math
 import random
 import statistics
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -239,6 +239,17 @@ def stats(
         t0 = time.perf_counter()
         _stats_daily(s, scope, period)
         cold_s = time.perf_counter() - t0
+    # The dataset's year starts and ends where its bookings do, so its edges hold nothing
+    # outside the period (the split then reads whole months and years): a period whose
+    # edges fall mid-month with bookings on both sides is timed too, shown, not judged.
+    inner = _inner(ds)
+    inner_runs: list[float] = []
+    for _ in range(runs):
+        with Session(engine) as s:
+            t0 = time.perf_counter()
+            _stats_daily(s, scope, inner)
+            inner_runs.append(time.perf_counter() - t0)
+    inner_s = statistics.median(inner_runs)
     dash = _dashboard(engine, scope, period)
     engine.dispose()
     ours_s, rows_s = statistics.median(ours_runs), statistics.median(rows_runs)
@@ -265,6 +276,8 @@ def stats(
         f" sharing {ours['sharing_rate']:.4f} vs {loop['sharing_rate']:.4f}"
         f" | figures equal (aggregates, rows, loop): {'yes' if equal else 'NO'}"
         f" | ours cold (venues and open intervals not kept) {cold_s:.3f} s"
+        f" | ours for {inner.first_day}..{inner.last_day} (edges mid-month, bookings on both"
+        f" sides of each: its edge days read from the daily rows) {inner_s:.3f} s"
         f" | the dashboard's whole report (with median lead times, trend, streets, coverage):"
         f" from the aggregates {dash['aggregates_s']:.2f} s, from every booking row"
         f" {dash['rows_s']:.2f} s ({ratio(dash['rows_s'], dash['aggregates_s'])}),"
@@ -282,6 +295,7 @@ def stats(
         aggregates_rebuild_s=ds.seconds.get("aggregates_rebuild"),
         equal=equal,
         ours_cold_s=cold_s,
+        ours_inner_period_s=inner_s,
         dashboard_s=dash["aggregates_s"],
         dashboard_rows_s=dash["rows_s"],
         dashboard_equal=dash["equal"],
@@ -295,6 +309,14 @@ def stats(
     if size:
         measured["stats_5m_s"] = stats_big(report, url, ds, label, size, runs=runs)
     return measured
+
+
+def _inner(ds: Dataset) -> Any:
+    """About eight months inside the dataset's year, starting and ending mid-month."""
+    from mapservice.stats.periods import Period
+
+    first = ds.first_day + timedelta(days=70)
+    return Period("custom", first, first + timedelta(days=243), ZoneInfo(TZ_NAME))
 
 
 def _dashboard(engine: Any, scope: Any, period: Any) -> dict[str, Any]:
