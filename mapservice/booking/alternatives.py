@@ -12,21 +12,22 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, select
+import numpy as np
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 
 from mapservice import policy
-from mapservice.booking import capacity
+from mapservice.booking import capacity, catalogue
 from mapservice.booking.availability import FreeCandidate, free_candidate_ids
 from mapservice.booking.loading import quota_minutes, venue_rules_of
 from mapservice.booking.prepare import Prepared
 from mapservice.booking.results import Alternatives, Occupied, VenueOption
 from mapservice.booking.rules import Request, check, week_bounds
 from mapservice.core.errors import BookingConflict, Violation
-from mapservice.core.geo import haversine_m
+from mapservice.core.geo import EARTH_RADIUS_M, haversine_m
 from mapservice.core.i18n import _
 from mapservice.core.opening import day_open_intervals, local_instant
 from mapservice.models import Group, User, Venue
@@ -140,25 +141,99 @@ def free_windows(
     return windows
 
 
+class Near(NamedTuple):
+    """A venue near the refused one: what the free check and the ranking read."""
+
+    id: int
+    lon: float
+    lat: float
+    capacity_units: int
+
+
+def nearest_candidates(
+    session: Session, venue_id: int, units: int, *, limit: int = NEAREST_VENUES
+) -> tuple[tuple[float, float], list[Near]]:
+    """The venue's point and the ``limit`` public venues of its type and committee nearest
+    to it with at least ``units`` units, nearest first (great-circle distance, then id).
+    From the kept venue catalogue (:func:`mapservice.booking.catalogue.current`: the venues
+    as this transaction sees them, valid under the database's search epoch token), ranked
+    in numpy; from SQL when there is no catalogue to trust (a PostgreSQL transaction that
+    changed venues itself)."""
+    found = catalogue.current(session)
+    here = found.entries.get(venue_id) if found is not None else None
+    if found is None or here is None:
+        return _nearest_in_sql(session, venue_id, units, limit=limit)
+    key = (catalogue.engine_key(session.connection().engine), found.token)
+    pool = _pool(found, key, here.type, here.committee_id)
+    keep = np.flatnonzero((pool.ids != venue_id) & (pool.capacity >= units))
+    if not len(keep):
+        return (here.lon, here.lat), []
+    lon0, lat0 = math.radians(here.lon), math.radians(here.lat)
+    lats = pool.lats[keep]
+    h = (
+        np.sin((lats - lat0) / 2) ** 2
+        + math.cos(lat0) * np.cos(lats) * np.sin((pool.lons[keep] - lon0) / 2) ** 2
+    )
+    dist = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    order = keep[np.lexsort((pool.ids[keep], dist))[:limit]]
+    return (here.lon, here.lat), [pool.near[i] for i in order.tolist()]
+
+
+class _Pool(NamedTuple):
+    """The public venues of one type and committee of a kept catalogue, as arrays."""
+
+    near: list[Near]
+    ids: np.ndarray[Any, np.dtype[np.int64]]
+    lons: np.ndarray[Any, np.dtype[np.float64]]  # radians
+    lats: np.ndarray[Any, np.dtype[np.float64]]  # radians
+    capacity: np.ndarray[Any, np.dtype[np.int64]]
+
+
+# By (database, catalogue token, type, committee): built once per token, not per refusal.
+_POOLS: dict[tuple[str, int, str, int], _Pool] = {}
+_POOLS_KEPT = 64
+
+
+def _pool(found: catalogue.Catalogue, key: tuple[str, int], vtype: str, committee: int) -> _Pool:
+    pool = _POOLS.get((*key, vtype, committee))
+    if pool is None:
+        near = [
+            Near(e.id, e.lon, e.lat, e.capacity_units)
+            for e in found.in_box([vtype], -90.0, 90.0, -180.0, 180.0)
+            if e.committee_id == committee and e.public and not e.retired
+        ]
+        pool = _Pool(
+            near,
+            np.array([n.id for n in near], dtype=np.int64),
+            np.radians(np.array([n.lon for n in near], dtype=float)),
+            np.radians(np.array([n.lat for n in near], dtype=float)),
+            np.array([n.capacity_units for n in near], dtype=np.int64),
+        )
+        if len(_POOLS) >= _POOLS_KEPT:
+            _POOLS.clear()
+        _POOLS[(*key, vtype, committee)] = pool
+    return pool
+
+
 _HERE = select(Venue.lon, Venue.lat, Venue.type, Venue.committee_id).where(
     Venue.id == bindparam("venue_id")
 )
 
 
-def nearest_candidates(
-    session: Session, venue_id: int, units: int, *, limit: int = NEAREST_VENUES
-) -> tuple[tuple[float, float], list[Row[int, float, float, int]]]:
-    """The venue's point and the ``limit`` public venues of its type and committee nearest
-    to it with at least ``units`` units (id, lon, lat, capacity), nearest first. Ranked in
-    SQL on a flat-earth distance (degrees of longitude scaled by the cosine of the latitude:
-    only arithmetic, which both databases have) over twice as many, then exactly (haversine):
-    at a city's scale the two orders differ by far less than the margin."""
+def _nearest_in_sql(
+    session: Session, venue_id: int, units: int, *, limit: int
+) -> tuple[tuple[float, float], list[Near]]:
+    """:func:`nearest_candidates` from SQL: ranked on a flat-earth distance (degrees of
+    longitude scaled by the cosine of the latitude: only arithmetic, which both databases
+    have) over twice as many, then exactly (haversine): at a city's scale the two orders
+    differ by far less than the margin."""
     here = session.execute(_HERE, {"venue_id": venue_id}).one()
     k = math.cos(math.radians(here.lat))
     dx = (Venue.lon - here.lon) * k
     dy = Venue.lat - here.lat
-    rows = list(
-        session.execute(
+    rows = [
+        Near(*r)
+        for r in session.execute(
             select(Venue.id, Venue.lon, Venue.lat, Venue.capacity_units)
             .where(
                 Venue.committee_id == here.committee_id,
@@ -172,7 +247,7 @@ def nearest_candidates(
             .order_by(dx * dx + dy * dy, Venue.id)
             .limit(2 * limit)
         )
-    )
+    ]
     rows.sort(key=lambda r: (haversine_m(here.lon, here.lat, r.lon, r.lat), r.id))
     return (here.lon, here.lat), rows[:limit]
 
