@@ -22,6 +22,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal_column,
     null,
     or_,
     select,
@@ -181,6 +182,12 @@ def free_ids(rows: Iterable[WindowRow], start: datetime, end: datetime, units: i
     return out
 
 
+def _constant(word: str) -> ColumnElement[str]:
+    """``word`` as an SQL string constant (a status: letters and underscores only)."""
+    assert word.replace("_", "").isalpha()
+    return literal_column(f"'{word}'", String())
+
+
 #: The statuses that hold capacity whatever the time (:func:`capacity.live_condition`).
 _LIVE_ALWAYS = (
     BookingStatus.CONFIRMED.value,
@@ -192,11 +199,16 @@ _LIVE_ALWAYS = (
 def live_at(now: ColumnElement[datetime]) -> ColumnElement[bool]:
     """:func:`capacity.live_condition` written without an IN list: a statement with one
     (an expanding parameter) is rendered again on every execution, which cost more than
-    SQLite took to answer the search (tests/test_booking_search.py checks the two agree)."""
+    SQLite took to answer the search (tests/test_booking_search.py checks the two agree).
+
+    The statuses are constants in the SQL text, never parameters: SQLite compares a
+    parameter's value with the partial index ``ix_bookings_pending_hold`` (``WHERE status =
+    'pending'``) when it plans, so a statement with ``status = ?`` is planned again each time
+    it is bound — 0.2 ms of the held-units query's 0.25 on the 1M dataset, raw sqlite3."""
     return or_(
-        *(Booking.status == s for s in _LIVE_ALWAYS),
+        *(Booking.status == _constant(s) for s in _LIVE_ALWAYS),
         and_(
-            Booking.status == BookingStatus.PENDING.value,
+            Booking.status == _constant(BookingStatus.PENDING.value),
             or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now),
         ),
     )
