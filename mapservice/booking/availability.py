@@ -333,9 +333,11 @@ class LocalWindow(NamedTuple):
     end: timedelta
 
 
+@lru_cache(maxsize=1024)
 def local_window(timezone: str, start: datetime, end: datetime) -> LocalWindow | None:
     """``[start, end)`` as a :class:`LocalWindow` in ``timezone``, or None when it is not one
-    (it crosses midnight, or the clock changes that day)."""
+    (it crosses midnight, or the clock changes that day). Kept for the last windows asked
+    (a search asks it of each weekly pattern of its candidates, all in a zone or two)."""
     tz = ZoneInfo(timezone)
     ls, le = start.astimezone(tz), end.astimezone(tz)
     day = ls.date()
@@ -354,6 +356,7 @@ def local_window(timezone: str, start: datetime, end: datetime) -> LocalWindow |
     )
 
 
+@lru_cache(maxsize=4096)
 def open_in(hours_raw: str | None, window: LocalWindow) -> bool:
     """Whether weekly hours (a ``hours_raw`` text) cover a :class:`LocalWindow`: one of that
     weekday's merged ranges holds it (wall clock and instants differ by one offset that day,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from mapservice import policy
 from mapservice.booking import availability, catalogue
-from mapservice.core.geo import haversine_m
+from mapservice.core.geo import EARTH_RADIUS_M, haversine_m
 from mapservice.core.hours import OpeningRange, format_hours
 from mapservice.models import Area, Committee, Unit, User, Venue
 
@@ -277,10 +277,17 @@ def _nearest(
     entries: Sequence[catalogue.Entry], lon: float, lat: float, limit: float
 ) -> list[Found]:
     """Of ``entries``, those within ``limit`` metres of (``lon``, ``lat``), nearest first
-    (ties by id)."""
+    (ties by id): each at :func:`haversine_m`'s distance, computed here with the point's
+    parts once (the same operations in the same order, so the same figures)."""
+    p1 = math.radians(lat)
+    cos_p1 = math.cos(p1)
+    radians, sin, cos, asin, sqrt = math.radians, math.sin, math.cos, math.asin, math.sqrt
+    diameter = 2 * EARTH_RADIUS_M
     near: list[tuple[float, int]] = []
     for e in entries:
-        d = haversine_m(lon, lat, e.lon, e.lat)
+        p2 = radians(e.lat)
+        a = sin((p2 - p1) / 2) ** 2 + cos_p1 * cos(p2) * sin(radians(e.lon - lon) / 2) ** 2
+        d = diameter * asin(min(1.0, sqrt(a)))
         if d <= limit:
             near.append((d, e.id))
     near.sort()
