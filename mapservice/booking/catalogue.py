@@ -29,7 +29,6 @@ from datetime import datetime
 from threading import Lock
 from weakref import WeakKeyDictionary
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
@@ -62,6 +61,14 @@ class Entry:
     timezone: str
     hours_raw: str
     closures: tuple[Interval, ...]
+    #: The latitude in radians and its cosine, as :func:`mapservice.core.geo.haversine_m`
+    #: computes them of its second point (the search measures distances with them).
+    lat_r: float = field(init=False, repr=False, compare=False)
+    cos_lat: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lat_r", math.radians(self.lat))
+        object.__setattr__(self, "cos_lat", math.cos(self.lat_r))
 
     @property
     def public(self) -> bool:
@@ -74,44 +81,30 @@ class Entry:
 
 
 class _Typed:
-    """The venues of one type, sorted by latitude: their latitudes (for the band of a box,
-    a list: bisecting it cost a tenth of numpy's searchsorted on one value)
-    and each venue's place as a unit vector from the Earth's centre, where the cosine of the
-    angle between two places is their vectors' dot product (one product for a whole band)."""
+    """The venues of one type, sorted by latitude, with what narrowing them near a point reads
+    as plain lists by position: latitude and longitude (degrees), the place as a unit vector
+    from the Earth's centre (the cosine of the angle between two places is their vectors' dot
+    product) and the capacity if the venue is public and not retired, else -1. Plain Python:
+    on a band of a hundred venues, numpy's per-call cost (paid cold, between other work)
+    was twice the loop's."""
 
     def __init__(self, entries: list[Entry]) -> None:
         entries.sort(key=lambda e: (e.lat, e.id))
         self.entries = entries
         self.lats = [e.lat for e in entries]
-        lat_r = np.radians(np.array(self.lats, dtype=float))
-        lon_r = np.radians(np.array([e.lon for e in entries], dtype=float))
-        self.vectors = np.column_stack(
-            (np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r), np.sin(lat_r))
-        )
-        # Each venue's capacity if it is public and not retired, else -1.
-        self.public_capacity = np.array(
-            [e.capacity_units if e.public and not e.retired else -1 for e in entries],
-            dtype=np.int64,
-        )
-        self.vectors.flags.writeable = False
-        self._most = int(self.public_capacity.max(initial=0))
-        self._public: dict[int, np.ndarray] = {}
+        self.lons = [e.lon for e in entries]
+        self.vectors = [
+            (e.cos_lat * math.cos(lon), e.cos_lat * math.sin(lon), math.sin(e.lat_r))
+            for e in entries
+            for lon in (math.radians(e.lon),)
+        ]
+        self.public_capacity = [
+            e.capacity_units if e.public and not e.retired else -1 for e in entries
+        ]
 
     def band(self, lat_lo: float, lat_hi: float) -> tuple[int, int]:
         """The positions of latitudes within ``[lat_lo, lat_hi]``."""
         return bisect_left(self.lats, lat_lo), bisect_right(self.lats, lat_hi)
-
-    def public_vectors(self, least: int) -> np.ndarray:
-        """:attr:`vectors` with the rows of the venues not public or smaller than ``least``
-        units zero (a dot product of 0: a quarter of the Earth away). Made once per number
-        of units asked (bounded by the largest capacity)."""
-        least = max(1, min(least, self._most + 1))
-        out = self._public.get(least)
-        if out is None:
-            out = np.where((self.public_capacity >= least)[:, None], self.vectors, 0.0)
-            out.flags.writeable = False
-            self._public[least] = out
-        return out
 
 
 @dataclass
@@ -159,23 +152,25 @@ class Catalogue:
     ) -> list[Entry]:
         """:meth:`in_box` (``box``: lat_lo, lat_hi, lon_lo, lon_hi) narrowed to the public
         venues, not retired, of at least ``least`` units, no farther than a little over
-        ``limit_m`` from ``near`` (lon, lat) by an approximate distance computed for the
-        whole box at once: the caller measures the exact distance of those returned."""
+        ``limit_m`` from ``near`` (lon, lat) by the angle between their places (a dot
+        product, against the radius's cosine): the caller measures the exact distance of
+        those returned."""
         lat_lo, lat_hi, lon_lo, lon_hi = box
         lon0, lat0 = math.radians(near[0]), math.radians(near[1])
-        point = np.array(
-            (math.cos(lat0) * math.cos(lon0), math.cos(lat0) * math.sin(lon0), math.sin(lat0))
-        )
+        cos0 = math.cos(lat0)
+        px, py, pz = cos0 * math.cos(lon0), cos0 * math.sin(lon0), math.sin(lat0)
         # Within the angle of the radius (and the slack): the cosine at least its cosine.
         least_cos = math.cos(min(math.pi, (limit_m + _SLACK_M) / EARTH_RADIUS_M))
         out: list[Entry] = []
         for typed in self._types(types):
             lo, hi = typed.band(lat_lo, lat_hi)
-            if lo >= hi:
-                continue
-            close = (typed.public_vectors(least)[lo:hi] @ point >= least_cos).nonzero()[0]
+            lons, vectors, capacity = typed.lons, typed.vectors, typed.public_capacity
             entries = typed.entries
-            out += [e for i in close.tolist() if lon_lo <= (e := entries[lo + i]).lon <= lon_hi]
+            for i in range(lo, hi):
+                if lon_lo <= lons[i] <= lon_hi and capacity[i] >= least:
+                    x, y, z = vectors[i]
+                    if x * px + y * py + z * pz >= least_cos:
+                        out.append(entries[i])
         return out
 
 
