@@ -220,10 +220,14 @@ def _held_flat(dialect: str) -> Any:
 
     # One statement text whatever the number of ids (an IN list's text changes with it, and
     # expanding it on every search cost more than the query): a JSON array on SQLite, an
-    # array on PostgreSQL.
+    # array on PostgreSQL given as its text ('{1,2,3}'). Not a list: psycopg sends a list of
+    # small numbers as smallint[], an empty one as another type, and prepares one statement
+    # per type, the empty list's planned anew each time (in all 0.77 ms against 0.45 per
+    # search, the same 300 searches raw on the 1M dataset).
     wanted: ColumnElement[bool]
     if dialect == "postgresql":
-        wanted = BookingAllocation.venue_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+        ids = cast(bindparam("ids", type_=String()), ARRAY(Integer))
+        wanted = BookingAllocation.venue_id == any_(ids)
     else:
         listed = func.json_each(bindparam("ids", type_=String())).table_valued("value")
         wanted = BookingAllocation.venue_id.in_(select(listed.c.value))
@@ -293,8 +297,10 @@ def held_units(
     out: dict[int, set[int]] = {}
     seen: int | None = None
     for part in _chunks(ids) or [[]]:
-        # A JSON array of the ids on SQLite (written here: json.dumps cost more).
-        listed = list(part) if dialect.name == "postgresql" else f"[{','.join(map(str, part))}]"
+        # The ids as an array's text: JSON on SQLite, PostgreSQL's on PostgreSQL (written
+        # here: json.dumps cost more).
+        joined = ",".join(map(str, part))
+        listed = f"{{{joined}}}" if dialect.name == "postgresql" else f"[{joined}]"
         for vid, unit_no in prepared.run(conn, {**params, "ids": listed}):
             if vid is None:
                 seen = unit_no
