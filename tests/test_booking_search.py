@@ -453,3 +453,61 @@ def test_a_kept_search_by_staff_sees_their_unpublished_venues_within_the_radius(
         public = find(db, None, flt, FreeWindow(start, end, 1), now)
     db.rollback()
     assert [f.id for f in public] == [city["hall"].id]
+
+
+def _destination(lon: float, lat: float, bearing_deg: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` from (lon, lat) along ``bearing_deg`` on the haversine's sphere."""
+    import math
+
+    from mapservice.core.geo import EARTH_RADIUS_M
+
+    d, b = metres / EARTH_RADIUS_M, math.radians(bearing_deg)
+    p1, l1 = math.radians(lat), math.radians(lon)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(
+        math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2)
+    )
+    return math.degrees(l2), math.degrees(p2)
+
+
+def test_the_public_kept_search_keeps_exactly_the_venues_within_the_radius(city, make, db):
+    """The public search around a point narrows the kept venues by the angle between places
+    (with a metre's slack) before the exact distance decides: venues half a metre inside the
+    radius in every direction are found, those half a metre beyond it are not; each at
+    :func:`haversine_m`'s distance, nearest first; too small or unpublished venues never; and
+    a window when nothing is open answers nothing (no venue left to ask the database about)."""
+    from mapservice.core.geo import haversine_m
+    from mapservice.operations.venue_search import FreeWindow, VenueFilter, find
+
+    unit, point = city["unit"], (119.4253, 32.1975)
+    base = {"hours": "Mon-Sun 08:00-22:00", "min_notice_minutes": 0}
+    made = []
+    for bearing in (0, 45, 90, 135, 180, 225, 270, 315):
+        for metres in (999.5, 1000.5, 400 + bearing):
+            lon, lat = _destination(*point, bearing, metres)
+            venue = make.venue(
+                unit, name=f"馆{bearing}-{metres}", capacity_units=2, lon=lon, lat=lat, **base
+            )
+            made.append(venue)
+    small = make.venue(unit, name="小馆", capacity_units=1, lon=119.4254, lat=32.1975, **base)
+    hidden = make.venue(unit, name="未发布", lon=119.4252, lat=32.1975, published=False, **base)
+    db.commit()
+    everyone = [*made, small, hidden, city["court"], city["hall"]]
+    now = datetime.now(UTC)
+    start = soon(4, 10)
+    flt = VenueFilter(types=["badminton"], near=point, radius_km=1.0)
+    expected = sorted(
+        (haversine_m(*point, v.lon, v.lat), v.id)
+        for v in everyone
+        if v.published and v.capacity_units >= 2 and haversine_m(*point, v.lon, v.lat) <= 1000
+    )
+    assert len(expected) == 8 + 8 + 1  # the 400 m ring, the 999.5 m ring and the hall
+    for _ in range(2):  # the first reads the venues, the second answers from those kept
+        with db.begin():
+            found = find(db, None, flt, FreeWindow(start, start + timedelta(hours=1), 2), now)
+        db.rollback()
+        assert [(f.distance_m, f.id) for f in found] == expected
+    with db.begin():  # 23:00-23:30: every venue closed, so none is asked about
+        late = soon(4, 23)
+        assert find(db, None, flt, FreeWindow(late, late + timedelta(minutes=30), 1), now) == []
+    db.rollback()
