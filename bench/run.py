@@ -252,6 +252,17 @@ def target_table(results: dict[str, Any], targets: dict[str, Any] | None = None)
         )
     else:
         verdict = f"{len(missed)} target(s) missed" if missed else "every target met"
+        run = results.get("run", {})
+        judged = {r.target.bench for r in rows if r.verdict != "not run"}
+        every = {t.bench for t in (targets or targets_.load()).values()}
+        if judged < every or set(run.get("databases", [])) < {"sqlite", "postgresql"}:
+            n = sum(r.verdict != "not run" for r in rows)
+            verdict += (
+                f" ({n} judged: only those of what ran, benchmarks"
+                f" {', '.join(str(b) for b in sorted(judged))} on"
+                f" {', '.join(run.get('databases', [])) or 'no database'};"
+                " the other targets were not measured by this run)"
+            )
     return [
         f"Targets (`bench/targets.toml`), {verdict}; {_healthz(results)}.",
         "",

@@ -171,3 +171,15 @@ def test_the_real_targets_file() -> None:
         "signup_share_of_bare",
     } <= set(targets)
     assert all(x.against for x in targets.values() if x.unit in ("x", "%"))
+
+
+def test_a_partial_run_says_that_only_what_ran_was_judged(files: dict[str, Path]) -> None:
+    """A rerun of some benchmarks on one database (``--only 2 --db sqlite``) meets its
+    targets, and the table says that only those were judged, not that every target is met."""
+    partial = results({"sqlite": MET["sqlite"]}, run={"benchmarks": ["2"], "databases": ["sqlite"]})
+    assert run_on(files, partial) == 0
+    doc = files["doc"].read_text()
+    assert "every target met (2 judged: only those of what ran, benchmarks 2 on sqlite;" in doc
+    assert "the other targets were not measured by this run)" in doc
+    assert run_on(files, results(MET)) == 0
+    assert "only those of what ran" not in files["doc"].read_text()
