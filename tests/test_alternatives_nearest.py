@@ -69,3 +69,20 @@ def test_a_pool_is_built_once_per_catalogue_token(db, courts):
     nearest_candidates(db, courts[0].id, 1)
     assert len(alternatives._POOLS) == 2
     assert courts[1].id not in [n.id for n in nearest_candidates(db, courts[0].id, 1)[1]]
+
+
+def test_a_transactions_own_change_to_a_venue_shows_in_its_nearest(db, courts):
+    """Inside the transaction that unpublishes a venue (not yet committed), a refusal's
+    nearest venues already leave it out: PostgreSQL reads them from SQL (its token is not
+    trusted in a transaction that changed venues), SQLite from a catalogue read again."""
+    first = nearest_candidates(db, courts[0].id, 1, limit=3)[1][0]
+    venue = db.get(type(courts[0]), first.id)
+    venue.published = False
+    db.flush()
+    if db.get_bind().dialect.name == "postgresql":  # the SQL path is the one taken
+        assert alternatives.catalogue.current(db) is None
+    inside = nearest_candidates(db, courts[0].id, 1, limit=3)[1]
+    assert first.id not in [n.id for n in inside]
+    assert inside == _nearest_in_sql(db, courts[0].id, 1, limit=3)[1]
+    db.rollback()
+    assert nearest_candidates(db, courts[0].id, 1, limit=3)[1][0] == first
