@@ -159,9 +159,20 @@ def test_concurrent_signups_keep_capacity_and_arrival_order(
         eng.dispose()
 
 
-def naive_sign_up(eng: Engine, activity_id: int, group_id: int, headcount: int, seq: int) -> None:
+def naive_sign_up(
+    eng: Engine,
+    activity_id: int,
+    group_id: int,
+    headcount: int,
+    seq: int,
+    between: threading.Barrier | None = None,
+) -> None:
     """Count the confirmed headcount, then insert — no lock (the read in its own transaction,
-    as a driver in autocommit mode does; a millisecond stands in for a request's work)."""
+    as a driver in autocommit mode does; a millisecond stands in for a request's work).
+
+    ``between``, when given, holds every writer between its read and its insert until all have
+    read: the interleaving a busy morning produces by chance, made certain, so the control
+    cannot pass by luck on a loaded machine."""
     with Session(eng) as session:
         taken = session.scalar(
             select(func.coalesce(func.sum(SignUp.headcount), 0)).where(
@@ -170,6 +181,8 @@ def naive_sign_up(eng: Engine, activity_id: int, group_id: int, headcount: int, 
         )
         session.rollback()
     time.sleep(0.001)
+    if between is not None:
+        between.wait(timeout=60)
     state = "confirmed" if taken + headcount <= CAPACITY else "waitlisted"
     insert_retrying(
         eng,
@@ -182,8 +195,14 @@ def naive_sign_up(eng: Engine, activity_id: int, group_id: int, headcount: int, 
 def test_naive_check_then_insert_oversubscribes(make: Any, db: Session, database_url: str) -> None:
     activity_id, _admin, groups, heads = build(make, db, "n")
     eng = make_engine(database_url, pool_size=SIGNUPS, max_overflow=4)
+    all_read = threading.Barrier(SIGNUPS)
     try:
-        at_once(SIGNUPS, lambda i: naive_sign_up(eng, activity_id, groups[i], heads[i], i + 1))
-        assert confirmed_sum(signups(db, activity_id)) > CAPACITY
+        at_once(
+            SIGNUPS,
+            lambda i: naive_sign_up(eng, activity_id, groups[i], heads[i], i + 1, all_read),
+        )
+        # Every writer read an empty activity, so every one of them confirmed itself.
+        rows = signups(db, activity_id)
+        assert confirmed_sum(rows) == sum(heads) > CAPACITY
     finally:
         eng.dispose()
