@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from mapservice.booking import availability, capacity
 from mapservice.core.hours import OpeningRange
-from mapservice.core.opening import is_open_throughout, local_instant
+from mapservice.core.opening import is_open_throughout, is_open_weekly, local_instant
 from mapservice.core.vocab import BookingStatus
 from mapservice.models import Booking, BookingAllocation, Closure, OpeningHours, Venue
 from mapservice.operations.tokens import create_token
@@ -194,9 +194,10 @@ def test_live_at_is_the_engines_live_condition(city, wdb):
 
 @pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin", "America/Sao_Paulo"])
 def test_opening_on_a_local_day_is_the_engines_answer(zone):
-    """:func:`availability.is_open` decides a window within one local day on that weekday's
-    merged ranges: the same answer as :func:`is_open_throughout`, over random weekly hours
-    and windows, on days the clock changes and windows that reach midnight."""
+    """:func:`availability.is_open` (the search's) and :func:`is_open_weekly` (the rules', a
+    refusal's alternatives) decide a window within one local day on that weekday's merged
+    ranges: the same answer as :func:`is_open_throughout`, over random weekly hours and
+    windows, on days the clock changes and windows that reach midnight."""
     tz = ZoneInfo(zone)
     rnd = random.Random(22)
     days = [date(2030, 3, 31), date(2030, 10, 27), date(2030, 11, 3), date(2030, 6, 12)]
@@ -219,6 +220,7 @@ def test_opening_on_a_local_day_is_the_engines_answer(zone):
         start, end = local_instant(day, a, tz), local_instant(day, b, tz)
         expected = is_open_throughout(sorted(ranges), [], start, end, tz)
         assert availability.is_open(zone, raw, start, end) == expected, (raw, start, end)
+        assert is_open_weekly(ranges, start, end, tz) == expected, (raw, start, end)
         checked += expected
     assert checked > 10  # some windows were open, not only refusals
 

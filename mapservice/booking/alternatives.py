@@ -13,67 +13,28 @@ import math
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
+from sqlalchemy.orm import Session
 
 from mapservice import policy
 from mapservice.booking import capacity, catalogue
-from mapservice.booking.availability import FreeCandidate, free_candidate_ids
-from mapservice.booking.loading import quota_minutes, venue_rules_of
+from mapservice.booking.availability import FreeCandidate, free_candidate_ids, free_entries
+from mapservice.booking.loading import quota_minutes
 from mapservice.booking.prepare import Prepared
 from mapservice.booking.results import Alternatives, Occupied, VenueOption
+from mapservice.booking.rows import VenueCard, group_may_book_row, venue_cards
 from mapservice.booking.rules import Request, check, week_bounds
 from mapservice.core.errors import BookingConflict, Violation
 from mapservice.core.geo import EARTH_RADIUS_M, haversine_m
 from mapservice.core.i18n import _
 from mapservice.core.opening import day_open_intervals, local_instant
-from mapservice.models import Group, User, Venue
-from mapservice.policy import can_group_book_venue, can_run_venue, group_is_active
+from mapservice.models import Group, Venue
+from mapservice.policy import can_run_venue
 
 SEARCH_DAYS = 7
 NEAREST_VENUES = 40
-
-
-def _violations(
-    session: Session,
-    actor: User | None,
-    venue: Venue,
-    group: Group,
-    s: datetime,
-    e: datetime,
-    units: int,
-    now: datetime,
-    tz: ZoneInfo,
-    quota_cache: dict[Any, Any],
-) -> list[Violation]:
-    """The rules ``group``'s request at another ``venue`` breaks. ``quota_cache`` keeps,
-    across the calls of one search, each venue's rules (by id) and the group's used quota (by
-    venue and week). ``tz``: the committee's time zone (the refused venue's)."""
-    rules = quota_cache.get(venue.id)
-    if rules is None:  # built once per venue: hours and closures turned into rules
-        closures = tuple((c.start_at, c.end_at, c.reason) for c in venue.closures)
-        rules = quota_cache[venue.id] = venue_rules_of(venue, tz, venue.opening_ranges, closures)
-    week = week_bounds(s, rules.tz)[0]
-    key = (venue.id, week)
-    if key not in quota_cache:
-        # Only a venue with a weekly quota needs what the group used (a query per venue).
-        quota_cache[key] = (
-            quota_minutes(session, venue.id, tz, group.id, s, now)
-            if venue.weekly_quota_hours is not None
-            else 0.0
-        )
-    return check(
-        Request(s, e, units),
-        rules,
-        now,
-        may_book=can_group_book_venue(group, venue),
-        group_active=group_is_active(group),
-        quota_used_minutes=quota_cache[key],
-        exempt=can_run_venue(actor, venue),
-    )
 
 
 def free_windows(
@@ -89,7 +50,7 @@ def free_windows(
     first_day = p.start.astimezone(tz).date()
     horizon_start = local_instant(first_day, 0, tz)
     horizon_end = local_instant(first_day + timedelta(days=SEARCH_DAYS + 1), 0, tz) + length
-    holds = capacity.held(session, [p.venue_id], horizon_start, horizon_end, now)
+    holds = capacity.held_at(session, p.venue_id, horizon_start, horizon_end, now)
     # A moved booking's own units do not count against it, and where it is now is no proposal.
     where_now = {(h.start, h.end) for h in holds if h.booking_id == p.moving}
     if p.moving is not None:
@@ -163,11 +124,18 @@ def nearest_candidates(
     here = found.entries.get(venue_id) if found is not None else None
     if found is None or here is None:
         return _nearest_in_sql(session, venue_id, units, limit=limit)
+    return (here.lon, here.lat), _nearest_kept(session, found, here, units, limit)
+
+
+def _nearest_kept(
+    session: Session, found: catalogue.Catalogue, here: catalogue.Entry, units: int, limit: int
+) -> list[Near]:
+    """:func:`nearest_candidates` from the kept catalogue ``found`` (``here``: the venue)."""
     key = (catalogue.engine_key(session.connection().engine), found.token)
     pool = _pool(found, key, here.type, here.committee_id)
-    keep = np.flatnonzero((pool.ids != venue_id) & (pool.capacity >= units))
+    keep = np.flatnonzero((pool.ids != here.id) & (pool.capacity >= units))
     if not len(keep):
-        return (here.lon, here.lat), []
+        return []
     lon0, lat0 = math.radians(here.lon), math.radians(here.lat)
     lats = pool.lats[keep]
     h = (
@@ -176,7 +144,7 @@ def nearest_candidates(
     )
     dist = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
     order = keep[np.lexsort((pool.ids[keep], dist))[:limit]]
-    return (here.lon, here.lat), [pool.near[i] for i in order.tolist()]
+    return [pool.near[i] for i in order.tolist()]
 
 
 class _Pool(NamedTuple):
@@ -253,12 +221,120 @@ def _nearest_in_sql(
 
 
 def similar_free_venues(session: Session, p: Prepared, *, limit: int = 5) -> list[VenueOption]:
-    """Nearest venues of the same type, enough capacity, free and bookable by the group."""
-    (lon, lat), nearest = nearest_candidates(session, p.venue_id, p.units)
-    # Which of them are open with the units free: bare rows, two queries. Only those are
-    # loaded as objects, nearest first, for the rules that need them (who may book, notice,
-    # quota): at a busy hour most of the nearest are taken, and loading each with its hours
-    # cost more than the rest of a refusal.
+    """Nearest venues of the same type, enough capacity, free and bookable by the group:
+    from the kept venue catalogue and the venues' cards kept under its token
+    (:func:`_similar_kept`) when it can be trusted, else from the database alone."""
+    found = catalogue.current(session)
+    here = found.entries.get(p.venue_id) if found is not None else None
+    if found is not None and here is not None:
+        kept = _similar_kept(session, p, found, here, limit)
+        if kept is not None:
+            return kept
+    return _similar_read(session, p, limit)
+
+
+def _similar_kept(
+    session: Session,
+    p: Prepared,
+    found: catalogue.Catalogue,
+    here: catalogue.Entry,
+    limit: int,
+) -> list[VenueOption] | None:
+    """:func:`similar_free_venues` from what this process keeps under the database's search
+    epoch token: the nearest venues ranked in the catalogue, which of them are open (decided
+    here) with the units free (one query, which reads the token too), then the rules that
+    remain (who may book, notice, length, quota) checked on their cards (:func:`_cards`: read
+    once per token, not per refusal). None when the token changed meanwhile (the caller
+    then reads everything from the database)."""
+    nearest = _nearest_kept(session, found, here, p.units, NEAREST_VENUES)
+    free, token = free_entries(
+        session, [found.entries[n.id] for n in nearest], p.start, p.end, p.units, p.now
+    )
+    if token != found.token:
+        return None
+    free_ids = {e.id for e in free}
+    ranked = [n for n in nearest if n.id in free_ids]
+    if not ranked:
+        return []
+    cards = _cards(session, found.token, [n.id for n in ranked])
+    return _bookable(session, p, (here.lon, here.lat), ranked, cards, limit)
+
+
+def _bookable(
+    session: Session,
+    p: Prepared,
+    here: tuple[float, float],
+    ranked: list[Near],
+    cards: dict[int, VenueCard],
+    limit: int,
+) -> list[VenueOption]:
+    """Of the free venues ``ranked`` (nearest first), the first ``limit`` whose rules ``p``'s
+    request passes, as proposals with their distance from ``here`` (lon, lat)."""
+    quota: dict[Any, float] = {}
+    out: list[VenueOption] = []
+    for n in ranked:
+        card = cards.get(n.id)
+        if card is None or _card_violations(session, p, card, quota):
+            continue
+        distance = round(haversine_m(here[0], here[1], n.lon, n.lat))
+        out.append(VenueOption(n.id, card.venue.name, card.unit_name, distance))
+        if len(out) >= limit:
+            break
+    return out
+
+
+# By (database, search epoch token): each venue's card, read once per token.
+_CARDS: dict[str, tuple[int, dict[int, VenueCard]]] = {}
+
+
+def _cards(session: Session, token: int, venue_ids: list[int]) -> dict[int, VenueCard]:
+    """The cards of ``venue_ids`` (:func:`mapservice.booking.rows.venue_cards`), those read
+    under ``token`` kept and the others read now: a venue, its hours, closures, unit or
+    committee changed replaces the token (the catalogue's promise), so a kept card is never
+    older than what the transaction that reads the token sees."""
+    key = catalogue.engine_key(session.connection().engine)
+    kept = _CARDS.get(key)
+    if kept is None or kept[0] != token:
+        kept = _CARDS[key] = (token, {})
+    cards = kept[1]
+    missing = [vid for vid in venue_ids if vid not in cards]
+    if missing:
+        cards.update(venue_cards(session, missing))
+    return cards
+
+
+def _card_violations(
+    session: Session, p: Prepared, card: VenueCard, quota: dict[Any, float]
+) -> list[Violation]:
+    """The rules ``p``'s group's request breaks at the venue of ``card`` (``quota`` keeps
+    what the group used by venue and week, across the venues of one refusal)."""
+    venue, rules = card.venue, card.rules
+    exempt = can_run_venue(p.runner, venue)
+    used = 0.0
+    if venue.weekly_quota_hours is not None and not exempt:
+        week = (venue.id, week_bounds(p.start, rules.tz)[0])
+        if week not in quota:
+            quota[week] = quota_minutes(session, venue.id, rules.tz, p.group_id, p.start, p.now)
+        used = quota[week]
+    return check(
+        Request(p.start, p.end, p.units),
+        rules,
+        p.now,
+        may_book=group_may_book_row(
+            session, p.group_row, venue, p.start.astimezone(rules.tz).date()
+        ),
+        group_active=p.group_active,
+        quota_used_minutes=used,
+        exempt=exempt,
+    )
+
+
+def _similar_read(session: Session, p: Prepared, limit: int) -> list[VenueOption]:
+    """:func:`similar_free_venues` from the database alone: a transaction that changed
+    venues itself (no catalogue to trust), or the token changed while it read."""
+    (lon, lat), nearest = _nearest_in_sql(session, p.venue_id, p.units, limit=NEAREST_VENUES)
+    # Which of them are open with the units free: bare rows, one query; then only those
+    # have their cards read, nearest first, for the rules that remain.
     timezone = p.rules.tz.key
     free = free_candidate_ids(
         session,
@@ -268,47 +344,9 @@ def similar_free_venues(session: Session, p: Prepared, *, limit: int = 5) -> lis
         p.units,
         p.now,
     )
-    ranked = [r.id for r in nearest if r.id in free]
-    if not ranked:
-        return []
-    # The actor only for who runs a venue (role, unit): not its groups, which a user is
-    # otherwise loaded with (a query more).
-    actor = session.get(User, p.actor_id, options=[lazyload(User.groups)])
-    group = session.get(Group, p.group_id)
-    if group is None:
-        return []
-    quota_cache: dict[Any, Any] = {}
-    out: list[VenueOption] = []
-    for i in range(0, len(ranked), limit):
-        batch = ranked[i : i + limit]
-        loaded = {
-            v.id: v
-            for v in session.scalars(
-                select(Venue)
-                .where(Venue.id.in_(batch))
-                .options(
-                    selectinload(Venue.hours),
-                    selectinload(Venue.closures),
-                    joinedload(Venue.unit),  # many-to-one: in the same query
-                    # Read by the venue's rules (is it open for booking): deferred on the
-                    # model, it cost each venue a query of its own (measured: a refusal's
-                    # rules 2 -> 0.06 ms CPU a venue).
-                    undefer(Venue.unit_status),
-                )
-            )
-        }
-        for vid in batch:
-            v = loaded[vid]
-            if _violations(
-                session, actor, v, group, p.start, p.end, p.units, p.now, p.rules.tz, quota_cache
-            ):
-                continue
-            out.append(
-                VenueOption(v.id, v.name, v.unit.name, round(haversine_m(lon, lat, v.lon, v.lat)))
-            )
-            if len(out) >= limit:
-                return out
-    return out
+    ranked = [r for r in nearest if r.id in free]
+    cards = venue_cards(session, [r.id for r in ranked])
+    return _bookable(session, p, (lon, lat), ranked, cards, limit)
 
 
 def suggest(p: Prepared, session: Session) -> Alternatives:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
@@ -34,9 +34,18 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
 from mapservice.booking import capacity
+from mapservice.booking.catalogue import Entry
 from mapservice.booking.loading import venue_tz
 from mapservice.core.hours import OpeningRange
-from mapservice.core.opening import day_open_intervals, is_open_throughout, local_instant
+from mapservice.core.opening import (
+    LocalWindow,
+    day_open_intervals,
+    is_open_throughout,
+    local_instant,
+    local_window,
+    spans_cover,
+    weekday_spans,
+)
 from mapservice.core.vocab import BookingStatus
 from mapservice.db import UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
@@ -310,67 +319,10 @@ def held_units(
 
 
 @lru_cache(maxsize=4096)
-def _day_ranges(hours_raw: str | None) -> dict[int, tuple[tuple[int, int], ...]]:
-    """Each weekday's opening ranges (minutes) merged, touching ones joined."""
-    by_day: dict[int, list[tuple[int, int]]] = {}
-    for r in _ranges(hours_raw):
-        by_day.setdefault(r.weekday, []).append((r.start_min, r.end_min))
-    out: dict[int, tuple[tuple[int, int], ...]] = {}
-    for day, spans in by_day.items():
-        merged: list[tuple[int, int]] = []
-        for a, b in sorted(spans):
-            if merged and a <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-            else:
-                merged.append((a, b))
-        out[day] = tuple(merged)
-    return out
-
-
-_MINUTE = timedelta(minutes=1)
-
-
-class LocalWindow(NamedTuple):
-    """A window within one local day whose clock does not change that day: its weekday and
-    its wall-clock start and end after local midnight."""
-
-    weekday: int
-    start: timedelta
-    end: timedelta
-
-
-@lru_cache(maxsize=1024)
-def local_window(timezone: str, start: datetime, end: datetime) -> LocalWindow | None:
-    """``[start, end)`` as a :class:`LocalWindow` in ``timezone``, or None when it is not one
-    (it crosses midnight, or the clock changes that day). Kept for the last windows asked
-    (a search asks it of each weekly pattern of its candidates, all in a zone or two)."""
-    tz = ZoneInfo(timezone)
-    ls, le = start.astimezone(tz), end.astimezone(tz)
-    day = ls.date()
-    midnight = datetime.combine(day, time(), tzinfo=tz)
-    next_midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
-    offset = ls.utcoffset()
-    if not (
-        start < end
-        and le <= next_midnight
-        and midnight.utcoffset() == offset == le.utcoffset() == next_midnight.utcoffset()
-    ):
-        return None
-    wall = midnight.replace(tzinfo=None)
-    return LocalWindow(
-        day.weekday(), ls.replace(tzinfo=None) - wall, le.replace(tzinfo=None) - wall
-    )
-
-
-@lru_cache(maxsize=4096)
 def open_in(hours_raw: str | None, window: LocalWindow) -> bool:
-    """Whether weekly hours (a ``hours_raw`` text) cover a :class:`LocalWindow`: one of that
-    weekday's merged ranges holds it (wall clock and instants differ by one offset that day,
-    so this is :func:`is_open_throughout`'s answer)."""
-    return any(
-        s * _MINUTE <= window.start and e * _MINUTE >= window.end
-        for s, e in _day_ranges(hours_raw).get(window.weekday, ())
-    )
+    """Whether weekly hours (a ``hours_raw`` text) cover a :class:`LocalWindow`
+    (:func:`mapservice.core.opening.spans_cover`)."""
+    return spans_cover(weekday_spans(_ranges(hours_raw)), window)
 
 
 def is_open(timezone: str, hours_raw: str | None, start: datetime, end: datetime) -> bool:
@@ -382,6 +334,41 @@ def is_open(timezone: str, hours_raw: str | None, start: datetime, end: datetime
     if window is not None:
         return open_in(hours_raw, window)
     return is_open_throughout(_ranges(hours_raw), (), start, end, ZoneInfo(timezone))
+
+
+def free_entries(
+    session: Session,
+    entries: Sequence[Entry],
+    start: datetime,
+    end: datetime,
+    units: int,
+    now: datetime,
+) -> tuple[list[Entry], int | None]:
+    """Of kept venues (:mod:`mapservice.booking.catalogue`), those open for the whole of
+    ``[start, end)`` (closures and weekly hours decided here) with at least ``units`` of units
+    1..capacity held by no live allocation (read for the open ones in one query), in their
+    order; and the database's search epoch token read in that query: the answer holds only
+    if it is the token the entries were kept under."""
+    # Most venues share a few weekly patterns: each is decided once per time zone.
+    decided: dict[tuple[str, str], bool] = {}
+    open_: list[Entry] = []
+    for e in entries:
+        if e.closures and e.closed_during(start, end):
+            continue
+        key = (e.timezone, e.hours_raw)
+        ok = decided.get(key)
+        if ok is None:
+            ok = decided[key] = is_open(e.timezone, e.hours_raw, start, end)
+        if ok:
+            open_.append(e)
+    held, token = held_units(session, [e.id for e in open_], start, end, now)
+    free = [
+        e
+        for e in open_
+        if (h := held.get(e.id)) is None
+        or e.capacity_units - sum(1 for n in h if n <= e.capacity_units) >= units
+    ]
+    return free, token
 
 
 # Ids per IN list: far below SQLite's and PostgreSQL's bound-parameter limits.

@@ -7,19 +7,30 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
 from mapservice.booking.loading import quota_minutes
 from mapservice.booking.locking import require_writer, tell_lock_wait
 from mapservice.booking.request import BookingRequest
-from mapservice.booking.rows import aware, group_may_book_row, venue_and_group
+from mapservice.booking.rows import BookingGroup, aware, group_may_book_row, venue_and_group
 from mapservice.booking.rules import Request, VenueRules, check
 from mapservice.core.errors import NotAllowed, NotFound, RuleViolation, Violation
 from mapservice.core.i18n import _
 from mapservice.models import User
 from mapservice.policy import active_with_unit, can_act_for_group, can_run_venue
+
+
+class Runner(NamedTuple):
+    """What :func:`mapservice.policy.can_run_venue` reads of who makes a request, kept so
+    that the alternatives (at other venues, after the lock) need not load the user again."""
+
+    active: bool
+    is_admin: bool
+    is_secretary: bool
+    committee_id: int
+    unit_id: int | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,10 @@ class Prepared:
     locked: bool
     has_expired: bool
     stamp: tuple[Any, ...]
+    #: Who asks and the group as read with the request: what the rules at another venue
+    #: read of them (the alternatives).
+    runner: Runner
+    group_row: BookingGroup
     moving: int | None = None
     caller_name: str | None = None
     caller_phone: str | None = None
@@ -179,6 +194,10 @@ def prepare(
             group.unit_committee_id,
             venue.unit_status,
         ),
+        runner=Runner(
+            actor.active, actor.is_admin, actor.is_secretary, actor.committee_id, actor.unit_id
+        ),
+        group_row=group,
         moving=moving,
         caller_name=request.caller_name,
         caller_phone=request.caller_phone,

@@ -125,9 +125,12 @@ _VENUE_AND_GROUP_BY_VISIBILITY: dict[tuple[Hashable, bool, bool], Select[Any]] =
 _RULES_MARGIN = timedelta(days=2)  # a refused request's day is described with its closures
 
 
-def _rules_columns(postgresql: bool) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """The venue's opening hours and its closures near the request (``from`` – ``to``) as two
-    JSON arrays, so that the query reading the venue reads its rules too."""
+def _rules_columns(
+    postgresql: bool, *, near: bool = True
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The venue's opening hours and its closures near the request (``from`` – ``to``; all
+    of them when not ``near``) as two JSON arrays, so that the query reading the venue reads
+    its rules too."""
     agg, row = (
         (func.json_agg, func.json_build_array)
         if postgresql
@@ -140,10 +143,16 @@ def _rules_columns(postgresql: bool) -> tuple[ColumnElement[Any], ColumnElement[
     )
     closures = (
         select(agg(row(Closure.start_at, Closure.end_at, Closure.reason)))
+        .where(Closure.venue_id == Venue.id)
         .where(
-            Closure.venue_id == Venue.id,
-            Closure.start_at < bindparam("to", type_=UTCDateTime()),
-            Closure.end_at > bindparam("from", type_=UTCDateTime()),
+            *(
+                (
+                    Closure.start_at < bindparam("to", type_=UTCDateTime()),
+                    Closure.end_at > bindparam("from", type_=UTCDateTime()),
+                )
+                if near
+                else ()
+            )
         )
         .scalar_subquery()
     )
@@ -237,6 +246,48 @@ def venue_and_group(
     venue = BookingVenue(*row[:_N_VENUE])
     rules = _rules_from_json(venue, ZoneInfo(row[_N_VENUE]), row[r], row[r + 1])
     return venue, rules, group, expired
+
+
+class VenueCard(NamedTuple):
+    """A venue as a refused request's alternatives read it: its booking row, its rules with
+    every closure (a card is kept for other windows) and its unit's name."""
+
+    venue: BookingVenue
+    rules: VenueRules
+    unit_name: str
+
+
+# Built once per database kind.
+_CARDS: dict[bool, Select[Any]] = {}
+
+
+def venue_cards(session: Session, venue_ids: list[int]) -> dict[int, VenueCard]:
+    """The :class:`VenueCard` of each of ``venue_ids`` (whoever may see them: the caller
+    decides which to show), in one statement."""
+    if not venue_ids:
+        return {}
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    stmt = _CARDS.get(postgresql)
+    if stmt is None:
+        stmt = _CARDS[postgresql] = (
+            select(
+                *(getattr(Venue, f) for f in BookingVenue._fields),
+                Committee.timezone,
+                Unit.name,
+                *_rules_columns(postgresql, near=False),
+            )
+            .join(Committee, Committee.id == Venue.committee_id)
+            .join(Unit, Unit.id == Venue.unit_id)
+            .where(Venue.id.in_(bindparam("ids", expanding=True)))
+        )
+    out: dict[int, VenueCard] = {}
+    for row in session.connection().execute(stmt, {"ids": venue_ids}):
+        venue = BookingVenue(*row[:_N_VENUE])
+        tz, unit_name, hours, closures = row[_N_VENUE:]
+        out[venue.id] = VenueCard(
+            venue, _rules_from_json(venue, ZoneInfo(tz), hours, closures), unit_name
+        )
+    return out
 
 
 def venue_and_rules(

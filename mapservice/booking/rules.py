@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from mapservice.core.errors import Violation
 from mapservice.core.hours import OpeningRange, fmt_min
 from mapservice.core.i18n import _
-from mapservice.core.opening import Interval, is_open_throughout, open_intervals
+from mapservice.core.opening import Interval, is_open_weekly, open_intervals
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def check(
                 ),
             )
         )
-    elif not is_open_throughout(venue.ranges, closures, req.start, req.end, tz):
+    elif not is_open_weekly(venue.ranges, req.start, req.end, tz):  # no closure meets it
         day = req.start.astimezone(tz)
         day_start = day.replace(hour=0, minute=0, second=0, microsecond=0)
         hours = open_intervals(venue.ranges, closures, day_start, day_start + timedelta(days=1), tz)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from mapservice.core.hours import OpeningRange
@@ -108,6 +110,81 @@ def is_open_throughout(
     """True when the venue is open for the whole of ``[start, end)``."""
     got = open_intervals(ranges, closures, start, end, tz)
     return len(got) == 1 and got[0][0] <= start and got[0][1] >= end
+
+
+@lru_cache(maxsize=4096)
+def weekday_spans(ranges: tuple[OpeningRange, ...]) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Each weekday's opening ranges (minutes after midnight) merged, touching ones joined."""
+    by_day: dict[int, list[tuple[int, int]]] = {}
+    for r in ranges:
+        by_day.setdefault(r.weekday, []).append((r.start_min, r.end_min))
+    out: dict[int, tuple[tuple[int, int], ...]] = {}
+    for day, spans in by_day.items():
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        out[day] = tuple(merged)
+    return out
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+class LocalWindow(NamedTuple):
+    """A window within one local day whose clock does not change that day: its weekday and
+    its wall-clock start and end after local midnight."""
+
+    weekday: int
+    start: timedelta
+    end: timedelta
+
+
+@lru_cache(maxsize=1024)
+def local_window(timezone: str, start: datetime, end: datetime) -> LocalWindow | None:
+    """``[start, end)`` as a :class:`LocalWindow` in ``timezone``, or None when it is not one
+    (it crosses midnight, or the clock changes that day). Kept for the last windows asked
+    (a search asks it of each weekly pattern of its candidates, all in a zone or two)."""
+    tz = ZoneInfo(timezone)
+    ls, le = start.astimezone(tz), end.astimezone(tz)
+    day = ls.date()
+    midnight = datetime.combine(day, time(), tzinfo=tz)
+    next_midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+    offset = ls.utcoffset()
+    if not (
+        start < end
+        and le <= next_midnight
+        and midnight.utcoffset() == offset == le.utcoffset() == next_midnight.utcoffset()
+    ):
+        return None
+    wall = midnight.replace(tzinfo=None)
+    return LocalWindow(
+        day.weekday(), ls.replace(tzinfo=None) - wall, le.replace(tzinfo=None) - wall
+    )
+
+
+def spans_cover(spans: dict[int, tuple[tuple[int, int], ...]], window: LocalWindow) -> bool:
+    """Whether one of the window's weekday's merged spans (:func:`weekday_spans`) holds it:
+    wall clock and instants differ by one offset that day, so this is
+    :func:`is_open_throughout`'s answer for weekly hours alone."""
+    return any(
+        s * _MINUTE <= window.start and e * _MINUTE >= window.end
+        for s, e in spans.get(window.weekday, ())
+    )
+
+
+def is_open_weekly(
+    ranges: Sequence[OpeningRange], start: datetime, end: datetime, tz: ZoneInfo
+) -> bool:
+    """:func:`is_open_throughout` without closures: a window within one local day whose clock
+    does not change that day is decided on that weekday's merged ranges (kept per set of
+    ranges; a refusal's alternatives ask it of a hundred windows), any other in full."""
+    window = local_window(tz.key, start, end) if tz.key else None
+    if window is None:
+        return is_open_throughout(ranges, (), start, end, tz)
+    return spans_cover(weekday_spans(tuple(ranges)), window)
 
 
 def open_minutes(

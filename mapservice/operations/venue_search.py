@@ -248,27 +248,9 @@ def _find_kept(
         ]
     if free is None:
         return _nearest(candidates, lon, lat, limit), catalogue.token(session)
-    start, end, units = free.start, free.end, free.units
-    # Most venues share a few weekly patterns: each is decided once per time zone. The
-    # distance is measured only of the venues found free (a few of the candidates).
-    decided: dict[tuple[str, str], bool] = {}
-    open_: list[catalogue.Entry] = []
-    for e in candidates:
-        if e.closures and e.closed_during(start, end):
-            continue
-        key = (e.timezone, e.hours_raw)
-        ok = decided.get(key)
-        if ok is None:
-            ok = decided[key] = availability.is_open(e.timezone, e.hours_raw, start, end)
-        if ok:
-            open_.append(e)
-    held, token = availability.held_units(session, [e.id for e in open_], start, end, now)
-    free_ = [
-        e
-        for e in open_
-        if (h := held.get(e.id)) is None
-        or e.capacity_units - sum(1 for n in h if n <= e.capacity_units) >= units
-    ]
+    free_, token = availability.free_entries(
+        session, candidates, free.start, free.end, free.units, now
+    )
     return _nearest(free_, lon, lat, limit), token
 
 

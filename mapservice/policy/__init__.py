@@ -74,6 +74,7 @@ from mapservice.policy.units import (
 )
 from mapservice.policy.users import can_manage_user, get_managed_user, users_managed_by
 from mapservice.policy.venues import (
+    RunnerKeys,
     VenueKeys,
     can_book_venue,
     can_edit_venue,
@@ -100,6 +101,7 @@ __all__ = [
     "can_manage_group",
     "may_read_audit",
     "GroupKeys",
+    "RunnerKeys",
     "VenueKeys",
     "active_with_unit",
     "audit_entries_seen_by",

@@ -26,6 +26,22 @@ from mapservice.core.vocab import UnitStatus
 from mapservice.models import Unit, User, Venue
 
 
+class RunnerKeys(Protocol):
+    """What :func:`can_run_venue` reads of a user: the ORM object, or the plain values a
+    booking request keeps of who made it (:class:`mapservice.booking.prepare.Prepared`)."""
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def is_admin(self) -> bool: ...
+    @property
+    def is_secretary(self) -> bool: ...
+    @property
+    def committee_id(self) -> int: ...
+    @property
+    def unit_id(self) -> int | None: ...
+
+
 class VenueKeys(Protocol):
     """What the permission checks read of a venue: the ORM object, or the booking path's row."""
 
@@ -93,7 +109,7 @@ def select_venues_seen_by(user: User | None) -> Select[Venue]:
 # ---------------------------------------------------------------- running (bookings at it)
 
 
-def can_run_venue(user: User | None, venue: VenueKeys) -> bool:
+def can_run_venue(user: RunnerKeys | None, venue: VenueKeys) -> bool:
     """The venue's unit secretary or the committee admin: they run the venue (approve its
     requests, book for any group there, see who booked, make its feed)."""
     if user is None or not user.active:
