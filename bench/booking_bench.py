@@ -34,13 +34,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from bench.common import Report, fire, ratio, summary
 from bench.generate import TZ_NAME, Dataset, count_overlaps
-from mapservice.booking import capacity
+from mapservice.booking import capacity, catalogue
 from mapservice.booking import engine as booking_engine
 from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.core.geo import haversine_m
@@ -137,6 +137,12 @@ def _worker(
     w = writer(eng)
     with Session(eng) as s:
         group_id = s.get(User, user_id).group_id  # type: ignore[union-attr]
+        if mode.startswith("engine"):
+            # As a running server has it: the venue catalogue a search or a refusal's
+            # alternatives read, kept by each process until venues change (inherited from
+            # contention(), which timed its cold read; here only its token is checked). Both
+            # engine modes, so they differ only in the alternatives.
+            catalogue.current(s)
     results: list[tuple[int, int, datetime, datetime, int, str, float]] = []
     ready.release()
     go.wait()
@@ -155,6 +161,11 @@ def _worker(
     eng.dispose()
 
 
+# Who asks, read as the API's token check reads it (``operations.tokens._BY_HASH``): the user
+# alone, the groups left for the first check that reads them (the booking's, one query).
+_ACTOR = select(User).where(User.id == bindparam("user_id")).options(lazyload(User.groups))
+
+
 def _engine_attempt(
     w: Engine,
     user_id: int,
@@ -165,14 +176,14 @@ def _engine_attempt(
     units: int,
     alternatives: bool = False,
 ) -> str:
-    # As a request does: who asks is read first, in the session that books (on SQLite in a
+    # As an API request does: who asks is read first, in the session that books (on SQLite in a
     # read transaction ended before book(), as web.database.end_read_phase does, so the
     # checks run outside the write lock; PostgreSQL locks rows, one transaction throughout).
     with Session(w, expire_on_commit=False) as s:
         sqlite = w.dialect.name == "sqlite"
         if sqlite:
             s.connection(execution_options={"sqlite_begin": "deferred"})
-        actor = s.get(User, user_id)
+        actor = s.execute(_ACTOR, {"user_id": user_id}).scalar_one()
         if sqlite:
             s.commit()
         try:
@@ -323,6 +334,16 @@ def contention(
     }
     venues = _hot_setup(engine, ds, [d for days in days_of.values() for d in days])
     figures: dict[str, Any] = {"workers": workers, "attempts_per_worker": per_worker}
+    # What a server process pays once before its first refusal's alternatives (and again
+    # after any change to venues): reading the venue catalogue. The workers are forked from
+    # here with it (as gunicorn's workers from a master that read it).
+    cold = make_engine(url)
+    catalogue.forget(cold)
+    with Session(cold) as s:
+        t0 = time.perf_counter()
+        catalogue.current(s)
+        figures["catalogue_cold_s"] = time.perf_counter() - t0
+    cold.dispose()
     runs: dict[str, list[tuple[float, list[Any]]]] = {m: [] for m in names}
     for step in plan:
         runs[step[1]].append(
@@ -379,7 +400,10 @@ def contention(
         f" | engine/bare {share:.0%}"
         f" (rounds {', '.join(f'{x:.0%}' for x in shares['engine'])})"
         f" (with each refusal's alternatives then computed, as the API answers a 409:"
-        f" {p['attempts_per_s']:.0f} attempts/s, {figures['alternatives_share_of_bare']:.0%})"
+        f" {p['attempts_per_s']:.0f} attempts/s, {figures['alternatives_share_of_bare']:.0%};"
+        f" the workers start with the venue catalogue the alternatives read, as a running"
+        f" server has it: read cold in {figures['catalogue_cold_s']:.2f} s, once per process"
+        f" and per change of venues)"
         f" | overlaps {overlaps},"
         f" false refusals {e['false_refusals']}+{b['false_refusals']}+{p['false_refusals']},"
         f" other outcomes {_other(e['outcomes'])}",

@@ -140,13 +140,74 @@ def test_a_venue_paired_with_the_bookers_unit_is_proposed_once_paired(db, wdb, w
 def test_cards_are_read_once_per_token(db, wdb, world):
     alternatives._CARDS.clear()
     proposed(wdb, world)
-    (token, cards), = alternatives._CARDS.values()
+    ((token, cards),) = alternatives._CARDS.values()
     first = dict(cards)
     proposed(wdb, world)
-    (again, cards), = alternatives._CARDS.values()
+    ((again, cards),) = alternatives._CARDS.values()
     assert again == token and all(cards[k] is first[k] for k in first)
     db.get(Venue, world["near"][0].id).name = "改名球馆"
     db.commit()
     assert proposed(wdb, world)[0] == "改名球馆"
-    (newer, _cards), = alternatives._CARDS.values()
+    ((newer, _cards),) = alternatives._CARDS.values()
     assert newer != token
+
+
+@pytest.fixture
+def evenings(make: Any, wdb: Any) -> dict[str, Any]:
+    """A one-court venue open 18:00-22:00, its Wednesday evening (2 Dec) all taken."""
+    committee = make.committee()
+    owner = make.unit(committee, "移动公司")
+    mine = make.unit(committee, "邮政公司")
+    g_owner = make.group(committee, owner, "移动团支部")
+    g_mine = make.group(committee, mine, "邮政团支部")
+    sec = make.secretary(owner, username="sec")
+    booker = make.booker(g_mine, username="booker")
+    court = make.venue(
+        owner, name="夜场", capacity_units=1, hours="Mon-Sun 18:00-22:00", bookable_by="public"
+    )
+    for hour in (18, 19, 20, 21):
+        engine.book(wdb, sec, court.id, g_owner.id, at(2, hour), at(2, hour + 1), now=NOW)
+    wdb.commit()
+    return {"court": court, "booker": booker, "group": g_mine, "sec": sec, "g_owner": g_owner}
+
+
+def at(day: int, hour: int) -> datetime:
+    return datetime(2026, 12, day, hour, 0, tzinfo=TZ)
+
+
+def test_a_full_day_sends_the_windows_to_the_next_days(wdb, evenings):
+    """The request's own day is read first; with no window there the next days are read,
+    their bookings counted, and the nearest five free windows come in order."""
+    e = evenings
+    engine.book(wdb, e["sec"], e["court"].id, e["g_owner"].id, at(3, 19), at(3, 20), now=NOW)
+    wdb.commit()
+    with pytest.raises(BookingConflict) as info:
+        engine.book(wdb, e["booker"], e["court"].id, e["group"].id, at(2, 19), at(2, 20), now=NOW)
+    wdb.rollback()
+    windows = info.value.resolve(wdb).windows
+    wdb.rollback()
+    assert windows == [(at(3, h), at(3, h + 1)) for h in (18, 20, 21)] + [
+        (at(4, 18), at(4, 19)),
+        (at(4, 19), at(4, 20)),
+    ]
+
+
+def test_a_moved_bookings_own_place_on_a_later_day_is_not_proposed(wdb, evenings):
+    """Moving Thursday's booking onto the full Wednesday is refused; its own units do not
+    count against it, yet where it is now (Thursday 19:00, read with the later days) is no
+    proposal."""
+    e = evenings
+    mine = engine.book(
+        wdb, e["booker"], e["court"].id, e["group"].id, at(3, 19), at(3, 20), now=NOW
+    )
+    wdb.commit()
+    with pytest.raises(BookingConflict) as info:
+        engine.reschedule(wdb, e["booker"], mine.id, at(2, 19), at(2, 20), now=NOW)
+    wdb.rollback()
+    windows = info.value.resolve(wdb).windows
+    wdb.rollback()
+    assert (at(3, 19), at(3, 20)) not in windows
+    assert windows == [(at(3, h), at(3, h + 1)) for h in (18, 20, 21)] + [
+        (at(4, 18), at(4, 19)),
+        (at(4, 19), at(4, 20)),
+    ]

@@ -49,12 +49,22 @@ def free_windows(
     slot = timedelta(minutes=rules.slot_minutes)
     first_day = p.start.astimezone(tz).date()
     horizon_start = local_instant(first_day, 0, tz)
-    horizon_end = local_instant(first_day + timedelta(days=SEARCH_DAYS + 1), 0, tz) + length
-    holds = capacity.held_at(session, p.venue_id, horizon_start, horizon_end, now)
-    # A moved booking's own units do not count against it, and where it is now is no proposal.
-    where_now = {(h.start, h.end) for h in holds if h.booking_id == p.moving}
-    if p.moving is not None:
-        holds = [h for h in holds if h.booking_id != p.moving]
+
+    where_now: set[tuple[datetime, datetime]] = set()  # a moved booking's: no proposal
+
+    def read(days: int) -> list[capacity.Held]:
+        """The units held from the first day's midnight over ``days`` days (and a window's
+        length beyond). A moved booking's own units do not count against it."""
+        until = local_instant(first_day + timedelta(days=days), 0, tz) + length
+        found = capacity.held_at(session, p.venue_id, horizon_start, until, now)
+        if p.moving is None:
+            return found
+        where_now.update((h.start, h.end) for h in found if h.booking_id == p.moving)
+        return [h for h in found if h.booking_id != p.moving]
+
+    # The request's own day first: most refusals find their windows there, and a busy venue's
+    # week is many rows; the whole horizon is read only if that day has too few.
+    holds = read(1)
     closures = [(c[0], c[1]) for c in rules.closures]
     used: dict[datetime, float] = {}  # the group's quota used, by local week
 
@@ -79,6 +89,8 @@ def free_windows(
 
     windows: list[tuple[datetime, datetime]] = []
     for offset in range(SEARCH_DAYS + 1):
+        if offset == 1:
+            holds = read(SEARCH_DAYS + 1)
         day = first_day + timedelta(days=offset)
         candidates: list[datetime] = []
         for a, b in day_open_intervals(rules.ranges, closures, day, tz):

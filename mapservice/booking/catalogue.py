@@ -249,6 +249,12 @@ def _load(conn: Connection, token: int) -> Catalogue:
     return Catalogue(token, entries)
 
 
+def forget(engine: Engine) -> None:
+    """Drop what is kept of ``engine``'s database: its next reader reads every venue again
+    (a benchmark times that cold read)."""
+    _KEPT.pop(engine_key(engine), None)
+
+
 def kept(session: Session) -> Catalogue | None:
     """The catalogue last read from ``session``'s database, whatever its token (check it:
     :func:`mapservice.booking.availability.held_units` reads the token with the allocations)."""

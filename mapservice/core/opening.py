@@ -176,15 +176,19 @@ def spans_cover(spans: dict[int, tuple[tuple[int, int], ...]], window: LocalWind
 
 
 def is_open_weekly(
-    ranges: Sequence[OpeningRange], start: datetime, end: datetime, tz: ZoneInfo
+    ranges: Sequence[OpeningRange],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+    spans: dict[int, tuple[tuple[int, int], ...]] | None = None,
 ) -> bool:
     """:func:`is_open_throughout` without closures: a window within one local day whose clock
-    does not change that day is decided on that weekday's merged ranges (kept per set of
-    ranges; a refusal's alternatives ask it of a hundred windows), any other in full."""
+    does not change that day is decided on that weekday's merged ranges (``spans``, the
+    ranges' :func:`weekday_spans` when the caller keeps them), any other in full."""
     window = local_window(tz.key, start, end) if tz.key else None
     if window is None:
         return is_open_throughout(ranges, (), start, end, tz)
-    return spans_cover(weekday_spans(tuple(ranges)), window)
+    return spans_cover(spans if spans is not None else weekday_spans(tuple(ranges)), window)
 
 
 def open_minutes(
