@@ -329,3 +329,41 @@ def test_concurrent_requests_for_one_report_build_it_once(app, make, monkeypatch
         t.join()
     assert statuses == [200] * 4
     assert len(built) == 1
+
+
+def test_a_worker_hands_its_free_heap_back_after_each_export_and_dashboard_build(
+    client, city, make, monkeypatch
+):
+    """A worker's memory (bench #8): the heap's free pages go back to the system once a
+    streamed export is closed (sent whole or given up) and once a dashboard report is built,
+    not on the cached report's reuse; and only after the export's last piece was produced."""
+    from mapservice.web import dashboard, streaming
+
+    calls: list[str] = []
+    produced: list[int] = []
+
+    def spy(where: str):
+        def release() -> bool:
+            calls.append(where)
+            return True
+
+        return release
+
+    monkeypatch.setattr(dashboard, "release_free_heap", spy("build"))
+    monkeypatch.setattr(streaming, "release_free_heap", spy("download"))
+    login(client, "admin")
+    response = client.get(f"/dashboard/export/grouped.csv?{Q}", buffered=False)
+    assert calls == ["build"]  # the report built for it, not yet the download
+    for chunk in response.response:
+        produced.append(len(chunk))
+    assert calls == ["build"]  # every piece produced, the response not yet closed
+    response.close()
+    assert calls == ["build", "download"] and sum(produced) > 0
+    # The same report within the minute: reused, no build; the download released.
+    pieces(client, f"/dashboard/export/idle.csv?{Q}")
+    assert calls == ["build", "download", "download"]
+    # A venue registry export and a client that gives up after one piece: released too.
+    response = client.get("/venues/export.csv", buffered=False)
+    next(iter(response.response))
+    response.close()
+    assert calls[-1] == "download" and len(calls) == 4

@@ -199,6 +199,7 @@ def test_both_servers_freeze_the_startup_heap_before_serving(app, monkeypatch, s
     monkeypatch.setattr(waitress, "serve", record)
     # Serving caps malloc arenas in the environment too: undone after the test.
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     gc.unfreeze()
     tracked_before = len(gc.get_objects())
     try:
@@ -258,3 +259,72 @@ def test_the_serving_process_caps_malloc_arenas(monkeypatch, tmp_path):
     assert uncapped > 2  # the check can fail: without the cap the threads spread out
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() == 4 and os.environ["MALLOC_ARENA_MAX"] == "4"
+
+
+HEAP_SCRIPT = """
+import re, sys
+from mapservice.core.memory import release_free_heap
+from mapservice.web.serving import fix_mmap_threshold
+
+def rss_mb():
+    return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
+
+if sys.argv[1] == "fix":
+    print("threshold=" + str(fix_mmap_threshold()))
+if sys.argv[1] in ("fix", "climb"):
+    del bytearray(24 << 20)[:]  # a 24 MB block freed: glibc's threshold climbs to it unless fixed
+    base = rss_mb()
+    big, small = [], []
+    for i in range(40):  # 40 columns of 2 MB, a long-lived small object after each
+        column = bytearray(2 << 20)
+        column[::4096] = b"x" * 512  # every page touched: resident
+        big.append(column)
+        small.append(bytearray(b"y" * 1000))
+    del big
+    print("kept=" + str(rss_mb() - base))
+else:  # "trim" / "keep": 200 MB of 2 kB blocks, one in 50 kept (the last one too)
+    blocks = [bytearray(b"z" * 2000) for _ in range(100_000)]
+    kept = blocks[::50] + blocks[-1:]
+    del blocks
+    before = rss_mb()
+    if sys.argv[1] == "trim":
+        print("released=" + str(release_free_heap()))
+    print("given back=" + str(before - rss_mb()))
+"""
+
+
+def _heap_script(tmp_path, mode: str) -> dict[str, str]:
+    import subprocess
+
+    script = tmp_path / "heap.py"
+    script.write_text(HEAP_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, text=True, check=True, env=env
+    )
+    return dict(line.split("=", 1) for line in done.stdout.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_serving_process_keeps_the_mmap_threshold_so_freed_columns_leave(tmp_path):
+    """``fix_mmap_threshold`` (called by ``mapservice serve`` before gunicorn forks): after a
+    large block was freed, 40 columns of 2 MB each followed by a small object that stays
+    (a dashboard's frames beside what a request keeps) leave nothing resident once freed;
+    without it glibc carves them from the heap, which keeps them (the check can fail)."""
+    from mapservice.web.serving import MMAP_THRESHOLD
+
+    fixed = _heap_script(tmp_path, "fix")
+    assert fixed["threshold"] == str(MMAP_THRESHOLD)
+    assert int(fixed["kept"]) < 10
+    assert int(_heap_script(tmp_path, "climb")["kept"]) > 50
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_releasing_the_free_heap_gives_its_holes_back(tmp_path):
+    """``release_free_heap`` (after each streamed download and dashboard build): of 200 MB of
+    small blocks with one in 50 still alive, freeing the rest gives nothing back by itself
+    (the check can fail); released, well over half of it goes back to the system."""
+    assert int(_heap_script(tmp_path, "keep")["given back"]) < 20
+    trimmed = _heap_script(tmp_path, "trim")
+    assert trimmed["released"] == "True"
+    assert int(trimmed["given back"]) > 100

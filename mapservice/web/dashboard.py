@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from mapservice.core.dates import parse_day
 from mapservice.core.errors import NotFound, ValidationFailed
 from mapservice.core.i18n import _, current_locale
+from mapservice.core.memory import release_free_heap
 from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Unit, User
 from mapservice.operations.printing import FORMATS, PAPERS, print_committee_map
@@ -144,6 +145,8 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
     with _building:
         if (report := cached()) is not None:
             return report, params, committee
+        with _lock:  # the expired ones go before the build, not after: not held through it
+            _drop_expired(cache, time.monotonic())
         report = build_report(
             db,
             scope,
@@ -155,14 +158,21 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
             load_parts=LOAD_PARTS,  # a GET: its session has written nothing
         )
         _let_go_of_bookings(report)
+        # The build read every booking of the period into frames now freed: their pages go
+        # back to the system rather than stay in the worker beside the next heavy page's.
+        release_free_heap()
         now = time.monotonic()
         with _lock:
-            for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
-                del cache[k]
+            _drop_expired(cache, now)
             if len(cache) > 32:
                 cache.clear()
             cache[key] = (now, report)
     return report, params, committee
+
+
+def _drop_expired(cache: dict[Any, tuple[float, Report]], now: float) -> None:
+    for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
+        del cache[k]
 
 
 def _let_go_of_bookings(report: Report) -> None:
