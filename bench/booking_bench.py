@@ -204,6 +204,8 @@ def _engine_attempt(
             if alternatives:  # as the API answers a 409: the lock released, then reading
                 if sqlite:
                     s.connection(execution_options={"sqlite_begin": "deferred"})
+                else:  # reading without a transaction (web.database.resolve_after_rollback)
+                    s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
                 exc.resolve(s)
                 s.rollback()
             return "conflict"

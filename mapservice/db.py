@@ -13,7 +13,7 @@ import random
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, exc
 from sqlalchemy.dialects import sqlite
@@ -94,6 +94,31 @@ class UTCDateTime(TypeDecorator[datetime]):
             return instant_from_sqlite(value)
         aware: datetime = value.replace(tzinfo=UTC)
         return aware
+
+
+class RawStatement(NamedTuple):
+    """A statement compiled once for one database kind, run as its SQL text through the
+    driver's cursor: keying and rendering the statement on every search, and SQLAlchemy's
+    execution (psycopg's column descriptions, result processing), cost several times what the
+    database took (bench #1, #2). Only for reads nothing listens to."""
+
+    sql: str
+    names: tuple[str, ...] | None  # the parameters' order (positional), or None (named)
+    fixed: dict[str, Any]  # the statement's own constants
+
+    @classmethod
+    def of(cls, stmt: Any, dialect: Any) -> RawStatement:
+        compiled = stmt.compile(dialect=dialect)
+        names = tuple(compiled.positiontup) if compiled.positional else None
+        return cls(compiled.string, names, dict(compiled.params))
+
+    def run(self, conn: Any, values: dict[str, Any]) -> Any:
+        """Rows of the statement in ``conn``'s transaction, through the driver's own cursor
+        (SQLAlchemy's execution took more than a search's query; nothing listens to it
+        here). ``values`` as the driver takes them (instants processed)."""
+        values = self.fixed | values
+        args = values if self.names is None else tuple(values[n] for n in self.names)
+        return conn.connection.driver_connection.execute(self.sql, args)
 
 
 def utcnow() -> datetime:

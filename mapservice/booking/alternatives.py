@@ -142,8 +142,32 @@ def nearest_candidates(
 def _nearest_kept(
     session: Session, found: catalogue.Catalogue, here: catalogue.Entry, units: int, limit: int
 ) -> list[Near]:
-    """:func:`nearest_candidates` from the kept catalogue ``found`` (``here``: the venue)."""
+    """:func:`nearest_candidates` from the kept catalogue ``found`` (``here``: the venue),
+    ranked once per venue, units and catalogue token (a busy venue's refusals ask again and
+    again)."""
     key = (catalogue.engine_key(session.connection().engine), found.token)
+    ranked_key = (*key, here.id, units, limit)
+    ranked = _RANKED.get(ranked_key)
+    if ranked is None:
+        ranked = _rank(found, key, here, units, limit)
+        if len(_RANKED) >= _RANKED_KEPT:
+            _RANKED.clear()
+        _RANKED[ranked_key] = ranked
+    return ranked
+
+
+# By (database, catalogue token, venue, units, limit): the venues nearest to it.
+_RANKED: dict[tuple[str, int, int, int, int], list[Near]] = {}
+_RANKED_KEPT = 4096
+
+
+def _rank(
+    found: catalogue.Catalogue,
+    key: tuple[str, int],
+    here: catalogue.Entry,
+    units: int,
+    limit: int,
+) -> list[Near]:
     pool = _pool(found, key, here.type, here.committee_id)
     keep = np.flatnonzero((pool.ids != here.id) & (pool.capacity >= units))
     if not len(keep):
@@ -235,13 +259,17 @@ def _nearest_in_sql(
 def similar_free_venues(session: Session, p: Prepared, *, limit: int = 5) -> list[VenueOption]:
     """Nearest venues of the same type, enough capacity, free and bookable by the group:
     from the kept venue catalogue and the venues' cards kept under its token
-    (:func:`_similar_kept`) when it can be trusted, else from the database alone."""
-    found = catalogue.current(session)
-    here = found.entries.get(p.venue_id) if found is not None else None
-    if found is not None and here is not None:
-        kept = _similar_kept(session, p, found, here, limit)
-        if kept is not None:
-            return kept
+    (:func:`_similar_kept`) when it can be trusted, else from the database alone. The kept
+    catalogue is tried first as it is (the free check's query reads the token: no query of
+    its own); only when the token changed is it read again."""
+    for found in (catalogue.kept(session), None):
+        if found is None:
+            found = catalogue.current(session)
+        here = found.entries.get(p.venue_id) if found is not None else None
+        if found is not None and here is not None:
+            kept = _similar_kept(session, p, found, here, limit)
+            if kept is not None:
+                return kept
     return _similar_read(session, p, limit)
 
 

@@ -16,15 +16,12 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     String,
-    and_,
     any_,
     bindparam,
     cast,
     exists,
     func,
-    literal_column,
     null,
-    or_,
     select,
     text,
     union_all,
@@ -34,6 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
 from mapservice.booking import capacity
+from mapservice.booking.capacity import live_at
 from mapservice.booking.catalogue import Entry
 from mapservice.booking.loading import venue_tz
 from mapservice.core.hours import OpeningRange
@@ -46,8 +44,7 @@ from mapservice.core.opening import (
     spans_cover,
     weekday_spans,
 )
-from mapservice.core.vocab import BookingStatus
-from mapservice.db import UTCDateTime
+from mapservice.db import RawStatement, UTCDateTime
 from mapservice.models import Booking, BookingAllocation, Closure, Group, OpeningHours, User, Venue
 from mapservice.models.bookings import LONG_ALLOCATION, LONG_ALLOCATION_SQL
 from mapservice.models.search import SearchEpoch, token_seen
@@ -191,38 +188,6 @@ def free_ids(rows: Iterable[WindowRow], start: datetime, end: datetime, units: i
     return out
 
 
-def _constant(word: str) -> ColumnElement[str]:
-    """``word`` as an SQL string constant (a status: letters and underscores only)."""
-    assert word.replace("_", "").isalpha()
-    return literal_column(f"'{word}'", String())
-
-
-#: The statuses that hold capacity whatever the time (:func:`capacity.live_condition`).
-_LIVE_ALWAYS = (
-    BookingStatus.CONFIRMED.value,
-    BookingStatus.COMPLETED.value,
-    BookingStatus.NO_SHOW.value,
-)
-
-
-def live_at(now: ColumnElement[datetime]) -> ColumnElement[bool]:
-    """:func:`capacity.live_condition` written without an IN list: a statement with one
-    (an expanding parameter) is rendered again on every execution, which cost more than
-    SQLite took to answer the search (tests/test_booking_search.py checks the two agree).
-
-    The statuses are constants in the SQL text, never parameters: SQLite compares a
-    parameter's value with the partial index ``ix_bookings_pending_hold`` (``WHERE status =
-    'pending'``) when it plans, so a statement with ``status = ?`` is planned again each time
-    it is bound — 0.2 ms of the held-units query's 0.25 on the 1M dataset, raw sqlite3."""
-    return or_(
-        *(Booking.status == _constant(s) for s in _LIVE_ALWAYS),
-        and_(
-            Booking.status == _constant(BookingStatus.PENDING.value),
-            or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now),
-        ),
-    )
-
-
 def _held_flat(dialect: str) -> Any:
     """The (venue, unit) pairs live allocations hold over the window at the venues ``ids``:
     the short ones over a day's width of the index, then the long ones (as :func:`_held`)."""
@@ -259,30 +224,7 @@ def _held_flat(dialect: str) -> Any:
     return union_all(short, long)
 
 
-class _Prepared(NamedTuple):
-    """A statement compiled once for one database kind, run as its SQL text: keying and
-    rendering the statement on every search cost several times what the database took."""
-
-    sql: str
-    names: tuple[str, ...] | None  # the parameters' order (positional), or None (named)
-    fixed: dict[str, Any]  # the statement's own constants
-
-    @classmethod
-    def of(cls, stmt: Any, dialect: Any) -> _Prepared:
-        compiled = stmt.compile(dialect=dialect)
-        names = tuple(compiled.positiontup) if compiled.positional else None
-        return cls(compiled.string, names, dict(compiled.params))
-
-    def run(self, conn: Any, values: dict[str, Any]) -> Any:
-        """Rows of the statement in ``conn``'s transaction, through the driver's own cursor
-        (SQLAlchemy's execution took more than a search's query; nothing listens to it
-        here). ``values`` as the driver takes them (instants processed)."""
-        values = self.fixed | values
-        args = values if self.names is None else tuple(values[n] for n in self.names)
-        return conn.connection.driver_connection.execute(self.sql, args)
-
-
-_HELD: dict[str, _Prepared] = {}
+_HELD: dict[str, RawStatement] = {}
 _INSTANT = UTCDateTime()
 
 
@@ -298,7 +240,7 @@ def held_units(
     if prepared is None:
         token = select(cast(null(), Integer), token_seen(dialect.name)).where(SearchEpoch.id == 1)
         stmt = union_all(token, *_held_flat(dialect.name).selects)
-        prepared = _HELD[dialect.name] = _Prepared.of(stmt, dialect)
+        prepared = _HELD[dialect.name] = RawStatement.of(stmt, dialect)
     params = {
         k: _INSTANT.process_bind_param(v, dialect)
         for k, v in window_params(start, end, now).items()

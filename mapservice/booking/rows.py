@@ -41,6 +41,7 @@ from mapservice.models import (
     Unit,
     User,
     Venue,
+    user_groups,
     venue_paired_units,
 )
 from mapservice.models.plans import units_paired_on
@@ -121,7 +122,7 @@ _VENUE_AND_GROUP: Select[Any] = (
     .outerjoin(Unit, Unit.id == Group.unit_id)
     .where(Venue.id == bindparam("venue_id"))
 )
-_VENUE_AND_GROUP_BY_VISIBILITY: dict[tuple[Hashable, bool, bool], Select[Any]] = {}
+_VENUE_AND_GROUP_BY_VISIBILITY: dict[tuple[Hashable, bool, bool, bool], Select[Any]] = {}
 _RULES_MARGIN = timedelta(days=2)  # a refused request's day is described with its closures
 
 
@@ -204,6 +205,18 @@ _PAIRED = select(
 )
 
 
+def _actor_group_ids(postgresql: bool) -> ColumnElement[Any]:
+    """The groups of the user ``actor_id`` (``user_groups``) as a JSON array of ids (NULL on
+    PostgreSQL when none)."""
+    agg = func.json_agg if postgresql else func.json_group_array
+    ids = (
+        select(agg(user_groups.c.group_id))
+        .where(user_groups.c.user_id == bindparam("actor_id"))
+        .scalar_subquery()
+    )
+    return type_coerce(ids, JSON)
+
+
 def venue_and_group(
     session: Session,
     actor: User | None,
@@ -218,14 +231,20 @@ def venue_and_group(
     if not in the actor's committee) and, with ``lock`` (PostgreSQL), the venue's row locked
     by the same statement and whether it has run-out holds. One statement."""
     postgresql = session.get_bind().dialect.name == "postgresql"
-    key = (venues_seen_by_key(actor), lock, postgresql)
+    # A booker's groups (whom it may book for) are read by this query too, when not known.
+    groups = actor is not None and actor.is_booker and not actor.knows_group_ids
+    key = (venues_seen_by_key(actor), lock, postgresql, groups)
     stmt = _VENUE_AND_GROUP_BY_VISIBILITY.get(key)
     if stmt is None:
         stmt = _VENUE_AND_GROUP.where(venues_seen_by(actor)).add_columns(
             *_rules_columns(postgresql)
         )
         if lock:
-            stmt = stmt.add_columns(expired_holds()).with_for_update(of=Venue)
+            stmt = stmt.add_columns(expired_holds())
+        if groups:
+            stmt = stmt.add_columns(_actor_group_ids(postgresql))
+        if lock:
+            stmt = stmt.with_for_update(of=Venue)
         _VENUE_AND_GROUP_BY_VISIBILITY[key] = stmt
     params: dict[str, Any] = {
         "venue_id": venue_id,
@@ -236,6 +255,9 @@ def venue_and_group(
     }
     if lock:
         params["now"] = now
+    if groups:
+        assert actor is not None
+        params["actor_id"] = actor.id
     row = session.connection().execute(stmt, params).one_or_none()
     if row is None:
         return None
@@ -243,6 +265,9 @@ def venue_and_group(
     r = g + len(BookingGroup._fields)
     group = BookingGroup(*row[g:r]) if row[g] is not None else None
     expired = bool(row[r + 2]) if lock else False
+    if groups:
+        assert actor is not None
+        actor.know_group_ids(frozenset(row[-1] or ()))
     venue = BookingVenue(*row[:_N_VENUE])
     rules = _rules_from_json(venue, ZoneInfo(row[_N_VENUE]), row[r], row[r + 1])
     return venue, rules, group, expired

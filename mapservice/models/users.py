@@ -44,6 +44,10 @@ user_groups = Table(
 _GROUPS_OF: list[Select[Group]] = []
 
 
+#: Where :meth:`User.know_group_ids` keeps what it was told (a plain attribute, not mapped).
+_KNOWN_GROUP_IDS = "_mapservice_known_group_ids"
+
+
 def _groups_of() -> Select[Group]:
     if not _GROUPS_OF:
         from mapservice.models.units import Group
@@ -120,11 +124,26 @@ class User(Base):
     def is_booker(self) -> bool:
         return self.role == Role.BOOKER.value
 
+    def know_group_ids(self, ids: frozenset[int]) -> None:
+        """Tell this user its groups' ids as a query that read them with something else found
+        them (the booking path's venue query: :func:`mapservice.booking.rows.venue_and_group`),
+        so :attr:`group_ids` needs no query of its own. Loaded groups still win."""
+        self.__dict__[_KNOWN_GROUP_IDS] = ids
+
+    @property
+    def knows_group_ids(self) -> bool:
+        """Whether :attr:`group_ids` is answered without a query (the groups loaded, or told)."""
+        return "groups" in self.__dict__ or _KNOWN_GROUP_IDS in self.__dict__
+
     @property
     def group_ids(self) -> frozenset[int]:
         """The groups this user books for as their booker (none for any other role)."""
         if not self.is_booker:
             return frozenset()
+        if "groups" not in self.__dict__:
+            known: frozenset[int] | None = self.__dict__.get(_KNOWN_GROUP_IDS)
+            if known is not None:
+                return known
         session = object_session(self)
         if "groups" not in self.__dict__ and session is not None and self.id is not None:
             # Not loaded (the API's token check leaves them: operations.tokens._BY_HASH):

@@ -170,9 +170,14 @@ def new_session() -> Session:
 def resolve_after_rollback(exc: Any) -> None:
     """For a refused booking: end this request's transaction first (releasing the venue's
     lock for the other bookers), then compute the engine's alternatives with a read-only
-    session."""
+    session; on PostgreSQL without a transaction of its own, as :func:`reads_only` reads (no
+    ``BEGIN``, no ``ROLLBACK``: two round trips of a refusal's four or five after the lock;
+    bench #1), refusing any write."""
     get_db().rollback()
     session: Session = current_app.extensions["db_sessionmaker"]()
+    if session.get_bind().dialect.name == "postgresql":
+        session.info[READS_ONLY] = True
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT", READS_ONLY: True})
     try:
         exc.resolve(session)
     finally:
