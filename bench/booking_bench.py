@@ -124,11 +124,16 @@ def _attempts(
     return out
 
 
+#: Untimed attempts each worker makes first, on a day of their own (:func:`_run_mode`).
+WARMUP_ATTEMPTS = 10
+
+
 def _worker(
     mode: str,
     url: str,
     user_id: int,
     attempts: list[tuple[int, datetime, datetime, int]],
+    warmup: list[tuple[int, datetime, datetime, int]],
     ready: Any,
     go: Any,
     out: Any,
@@ -143,19 +148,27 @@ def _worker(
             # contention(), which timed its cold read; here only its token is checked). Both
             # engine modes, so they differ only in the alternatives.
             catalogue.current(s)
+
+    def attempt(venue_id: int, start: datetime, end: datetime, units: int) -> str:
+        try:
+            if mode.startswith("engine"):
+                alts = mode == "engine_alternatives"
+                return _engine_attempt(w, user_id, venue_id, group_id, start, end, units, alts)
+            return _bare_attempt(w, venue_id, group_id, start, end, units)
+        except Exception as exc:  # reported (e.g. a lock wait beyond the busy timeout)
+            return f"error:{type(exc).__name__}"
+
+    # As a running server's process has it, in every mode alike: its pooled connection with
+    # the statements it runs prepared (psycopg prepares one on its fifth run; PostgreSQL plans
+    # it in full until then), the statements compiled and what the alternatives keep.
+    for venue_id, start, end, units in warmup:
+        attempt(venue_id, start, end, units)
     results: list[tuple[int, int, datetime, datetime, int, str, float]] = []
     ready.release()
     go.wait()
     for i, (venue_id, start, end, units) in enumerate(attempts):
         t0 = time.perf_counter()
-        try:
-            if mode.startswith("engine"):
-                alts = mode == "engine_alternatives"
-                outcome = _engine_attempt(w, user_id, venue_id, group_id, start, end, units, alts)
-            else:
-                outcome = _bare_attempt(w, venue_id, group_id, start, end, units)
-        except Exception as exc:  # reported (e.g. a lock wait beyond the busy timeout)
-            outcome = f"error:{type(exc).__name__}"
+        outcome = attempt(venue_id, start, end, units)
         results.append((i, venue_id, start, end, units, outcome, time.perf_counter() - t0))
     out.put(results)
     eng.dispose()
@@ -275,6 +288,8 @@ def _run_mode(
     workers: int,
     per_worker: int,
 ) -> tuple[float, list[tuple[int, int, datetime, datetime, int, str, float]]]:
+    # The warm-up's day: the day after the measured ones (their checks read those alone).
+    warm_day = [max(days) + timedelta(days=1)]
     args = [
         # the same requests in each mode
         (
@@ -282,6 +297,7 @@ def _run_mode(
             url,
             ds.booker_ids[k % len(ds.booker_ids)],
             _attempts(1000 * k, per_worker, venues, days),
+            _attempts(1000 * k + 7, WARMUP_ATTEMPTS, venues, warm_day),
         )
         for k in range(workers)
     ]
@@ -334,7 +350,8 @@ def contention(
         step: [today + timedelta(days=3 + 7 * i + d) for d in range(5)]
         for i, step in enumerate(plan)
     }
-    venues = _hot_setup(engine, ds, [d for days in days_of.values() for d in days])
+    every_day = [d for days in days_of.values() for d in days]
+    venues = _hot_setup(engine, ds, [*every_day, max(every_day) + timedelta(days=1)])  # + warm-up
     figures: dict[str, Any] = {"workers": workers, "attempts_per_worker": per_worker}
     # What a server process pays once before its first refusal's alternatives (and again
     # after any change to venues): reading the venue catalogue. The workers are forked from
