@@ -39,15 +39,21 @@ KINDS = [
 ]
 
 
-@pytest.fixture
-def world(make: Any, db: Any, wdb: Any) -> dict[str, Any]:
+def parties(make: Any) -> tuple[Any, ...]:
+    """The venues' unit with its group and secretary, the booker's unit, group and booker."""
     committee = make.committee()
     owner = make.unit(committee, "移动公司")
     mine = make.unit(committee, "邮政公司")
     g_owner = make.group(committee, owner, "移动团支部")
     g_mine = make.group(committee, mine, "邮政团支部")
-    booker = make.booker(g_mine, username="booker")
     sec = make.secretary(owner, username="sec")
+    booker = make.booker(g_mine, username="booker")
+    return owner, g_owner, sec, mine, g_mine, booker
+
+
+@pytest.fixture
+def world(make: Any, db: Any, wdb: Any) -> dict[str, Any]:
+    owner, g_owner, sec, mine, g_mine, booker = parties(make)
     court = make.venue(owner, name="羽毛球馆", capacity_units=1, bookable_by="public")
     near: list[Venue] = []
     for i, kind in enumerate(KINDS):
@@ -155,13 +161,7 @@ def test_cards_are_read_once_per_token(db, wdb, world):
 @pytest.fixture
 def evenings(make: Any, wdb: Any) -> dict[str, Any]:
     """A one-court venue open 18:00-22:00, its Wednesday evening (2 Dec) all taken."""
-    committee = make.committee()
-    owner = make.unit(committee, "移动公司")
-    mine = make.unit(committee, "邮政公司")
-    g_owner = make.group(committee, owner, "移动团支部")
-    g_mine = make.group(committee, mine, "邮政团支部")
-    sec = make.secretary(owner, username="sec")
-    booker = make.booker(g_mine, username="booker")
+    owner, g_owner, sec, _mine, g_mine, booker = parties(make)
     court = make.venue(
         owner, name="夜场", capacity_units=1, hours="Mon-Sun 18:00-22:00", bookable_by="public"
     )
