@@ -2,11 +2,16 @@
 (:data:`bench.http_bench.MIX`: map data around a point, a venue's week, bookings) from 32
 clients through the shipped nginx site (deploy/nginx/mapservice.conf, adapted to loopback
 ports by :mod:`tests.nginx`; plain HTTP between the load client and nginx, whose TLS would be
-paid as much by the Python client on the same cores) to one app instance, then to two
-(``mapservice serve --workers 2`` each), on PostgreSQL at production settings (``fsync`` and
-``synchronous_commit`` on, unlike the other benchmarks' cluster).
+paid as much by the Python client on the same cores) to one app instance, then to two, on
+PostgreSQL at production settings (``fsync`` and ``synchronous_commit`` on, unlike the other
+benchmarks' cluster). Each set-up is sized as docs/deployment.md sizes a machine, as many
+worker processes in all as it has cores, each with 4 threads (the shipped unit's, and
+benchmark 7's): one instance with ``--workers`` the cores, two with half as many each. (Until
+2026-12-05 both set-ups ran two instances of 2 workers × 8 threads, four processes and 32
+threads on two cores: p99 through nginx 372–454 ms with two instances, 266–317 with one.)
 
-Both instances run throughout, one nginx in front of the first alone and one in front of both;
+All three instances run throughout, one nginx in front of the first alone and one in front
+of the other two;
 the rounds interleave the two set-ups (one then two, then two then one, …) so the machine's
 drift falls on both alike. Returned (``bench/targets.toml`` judges them): ``nginx_p99_ms``, p99
 over all requests with two instances, one per round (judged on the median);
@@ -38,6 +43,12 @@ from bench.common import RESULTS_DIR, Report  # noqa: E402
 from bench.generate import count_overlaps, generate  # noqa: E402
 from bench.http_bench import MIX, _mix_text, _phase, _plan  # noqa: E402
 from mapservice.db import make_engine  # noqa: E402
+
+#: Threads per worker process, as the shipped unit runs them
+#: (deploy/systemd/mapservice-web@.service) and benchmark 7 serves.
+THREADS = 4
+#: The machine's cores: the worker processes of a set-up in all.
+CORES = os.cpu_count() or 2
 
 
 def nginx_load(
@@ -71,14 +82,21 @@ def nginx_load(
         engine = make_engine(url)
         plan = _plan(engine, ds)
         env = {"MAPSERVICE_TRUSTED_PROXIES": "1", "MAPSERVICE_SECRET_KEY": "bench"}
-        for n in (1, 2):
-            place = tmp / f"instance{n}"
-            place.mkdir()
-            instances.append(start_server(url, place, workers=2, env=env))
-        for proc, _port in instances:
-            wait_for_workers(proc.pid, 2)
-        ports = [port for _proc, port in instances]
-        fronts = {1: start_nginx(ports[:1], tls=False), 2: start_nginx(ports, tls=False)}
+        # Each set-up sized as docs/deployment.md sizes a machine: as many worker processes
+        # in all as it has cores. One instance with CORES workers; two with CORES // 2 each.
+        workers = {1: CORES, 2: max(1, CORES // 2)}
+        for n, count in ((1, 1), (2, 2)):
+            for k in range(count):
+                place = tmp / f"setup{n}-instance{k + 1}"
+                place.mkdir()
+                server = start_server(url, place, workers=workers[n], env=env, threads=THREADS)
+                instances.append((n, *server))
+        for _n, proc, _port in instances:
+            wait_for_workers(proc.pid, workers[_n])
+        fronts = {
+            n: start_nginx([port for m, _proc, port in instances if m == n], tls=False)
+            for n in (1, 2)
+        }
         for r in range(rounds):
             for n in (1, 2) if r % 2 == 0 else (2, 1):
                 phases[n].append(_phase(fronts[n].port, plan, list(MIX), seconds / rounds, clients))
@@ -87,7 +105,7 @@ def nginx_load(
     finally:
         for front in fronts.values():
             front.stop()
-        for proc, _port in instances:
+        for _n, proc, _port in instances:
             os.killpg(proc.pid, signal.SIGQUIT)
             proc.wait(timeout=30)
         cluster.stop()
@@ -103,9 +121,10 @@ def nginx_load(
         "10 HTTP through nginx [postgresql, fsync on]",
         f"{clients} clients, interactive mix, {rounds} interleaved rounds of"
         f" {seconds / rounds:.1f} s per set-up:"
-        f" p99 over all, one instance (gunicorn 2 workers)"
+        f" p99 over all, one instance (gunicorn {CORES} workers × {THREADS} threads)"
         f" {', '.join(f'{x:.0f}' for x in p99s_one)} ms,"
-        f" two instances {', '.join(f'{x:.0f}' for x in p99s)} ms"
+        f" two instances ({max(1, CORES // 2)} × {THREADS} each)"
+        f" {', '.join(f'{x:.0f}' for x in p99s)} ms"
         f" | two/one {', '.join(f'{x:.2f}' for x in ratios)}x requests per second"
         f" | round {middle + 1}: one {_mix_text(phases[1][middle], MIX)}"
         f" | two {_mix_text(phases[2][middle], MIX)}"

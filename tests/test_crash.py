@@ -63,6 +63,7 @@ def start_server(
     workers: int = 0,
     fault_names: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    threads: int = 8,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``mapservice serve`` on ``port`` (a free one if None, another free one if a program
     took it first); the server and its port once it answers. ``fault_names``: test-only
@@ -91,7 +92,16 @@ def start_server(
         at = port or free_port()
         with (tmp / "server.log").open("ab") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen(
-                [*command, "serve", "--port", str(at), "--threads", "8", "--workers", str(workers)],
+                [
+                    *command,
+                    "serve",
+                    "--port",
+                    str(at),
+                    "--threads",
+                    str(threads),
+                    "--workers",
+                    str(workers),
+                ],
                 env=env,
                 stdout=log,
                 stderr=log,
