@@ -206,22 +206,9 @@ def _held_flat(dialect: str) -> Any:
         listed = func.json_each(bindparam("ids", type_=String())).table_valued("value")
         wanted = BookingAllocation.venue_id.in_(select(listed.c.value))
 
-    def part(bound: ColumnElement[bool] | TextClause) -> Any:
-        return (
-            select(BookingAllocation.venue_id, BookingAllocation.unit_no)
-            .join(Booking, Booking.id == BookingAllocation.booking_id)
-            .where(
-                wanted,
-                BookingAllocation.start_at < bindparam("w_end", type_=UTCDateTime()),
-                BookingAllocation.end_at > bindparam("w_start", type_=UTCDateTime()),
-                bound,
-                live_at(bindparam("w_now", type_=UTCDateTime())),
-            )
-        )
-
-    short = part(BookingAllocation.start_at > bindparam("w_lo", type_=UTCDateTime()))
-    long = part(text(LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations.")))
-    return union_all(short, long)
+    return capacity.live_held(
+        dialect, (BookingAllocation.venue_id, BookingAllocation.unit_no), wanted, prefix="w_"
+    )
 
 
 _HELD: dict[str, RawStatement] = {}

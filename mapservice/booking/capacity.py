@@ -143,22 +143,38 @@ def _held_one_stmt(dialect: str) -> Any:
     ``tsrange`` overlap through the exclusion constraint's GiST index, used until 2026-12-05,
     0.17 ms; this 0.05 ms; the plain comparisons unbounded below grow with the venue's past
     (0.37 ms at 21,900 allocations)."""
-    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    return live_held(
+        dialect,
+        (*_HELD_COLUMNS, Booking.group_id),
+        BookingAllocation.venue_id == bindparam("venue_id"),
+    )
+
+
+def live_held(dialect: str, columns: Sequence[Any], wanted: Any, prefix: str = "") -> Any:
+    """``columns`` of the live allocations (:func:`live_at` at ``{prefix}now``) of the venues
+    ``wanted`` overlapping ``[{prefix}start, {prefix}end)``: the short ones (a day at most)
+    starting after ``{prefix}lo`` (the window's start less :data:`LONG_ALLOCATION`), so the
+    ``(venue_id, start_at, end_at)`` index is read over a day's width, then the long ones
+    through their partial index (:data:`LONG_ALLOCATION_SQL`). What :func:`held_at` and the
+    search's free check (:mod:`mapservice.booking.availability`) read."""
+
+    def instant(name: str) -> Any:
+        return bindparam(prefix + name, type_=UTCDateTime())
 
     def part(bound: Any) -> Any:
         return (
-            select(*_HELD_COLUMNS, Booking.group_id)
+            select(*columns)
             .join(Booking, Booking.id == BookingAllocation.booking_id)
             .where(
-                BookingAllocation.venue_id == bindparam("venue_id"),
-                BookingAllocation.start_at < end,
-                BookingAllocation.end_at > start,
+                wanted,
+                BookingAllocation.start_at < instant("end"),
+                BookingAllocation.end_at > instant("start"),
                 bound,
-                live_at(bindparam("now", type_=UTCDateTime())),
+                live_at(instant("now")),
             )
         )
 
-    short = part(BookingAllocation.start_at > bindparam("lo", type_=UTCDateTime()))
+    short = part(BookingAllocation.start_at > instant("lo"))
     long = part(text(LONG_ALLOCATION_SQL[dialect].format(t="booking_allocations.")))
     return union_all(short, long)
 
