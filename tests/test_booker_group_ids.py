@@ -38,9 +38,7 @@ def parties(make: Any) -> dict[str, Any]:
 
 def statements(wdb: Any) -> list[str]:
     seen: list[str] = []
-    event.listen(
-        wdb.get_bind(), "before_cursor_execute", lambda *a: seen.append(a[2]), named=False
-    )
+    event.listen(wdb.get_bind(), "before_cursor_execute", lambda *a: seen.append(a[2]), named=False)
     return seen
 
 
@@ -48,9 +46,7 @@ def test_a_booker_books_for_its_own_group_without_a_query_for_its_groups(wdb, pa
     actor = wdb.execute(ACTOR, {"user_id": parties["booker"].id}).scalar_one()
     assert not actor.knows_group_ids
     seen = statements(wdb)
-    booking = engine.book(
-        wdb, actor, parties["venue"].id, parties["mine"].id, START, END, units=1
-    )
+    booking = engine.book(wdb, actor, parties["venue"].id, parties["mine"].id, START, END, units=1)
     wdb.commit()
     assert booking.group_id == parties["mine"].id
     assert actor.knows_group_ids and actor.group_ids == {parties["mine"].id}
