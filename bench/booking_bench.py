@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, lazyload, selectinload
 
 from bench.common import Report, fire, ratio, summary
 from bench.generate import TZ_NAME, Dataset, count_overlaps
-from mapservice.booking import capacity, catalogue
+from mapservice.booking import capacity, catalogue, heldmirror
 from mapservice.booking import engine as booking_engine
 from mapservice.core.errors import BookingConflict, RuleViolation
 from mapservice.core.geo import haversine_m
@@ -638,6 +638,10 @@ def availability_search(
     for q in qs[:5]:  # warm the caches (compiled statements, pages) first
         timed_way("ours", q)
         timed_way("fair", q)
+    # A serving process has its mirror of the allocations read (mapservice.booking.heldmirror):
+    # the first search starts reading it, as the first search after a worker starts.
+    assert heldmirror.wait_ready(engine, 120), "the mirror of the allocations was not read"
+    mirrored = dict(heldmirror.counts)
     per_round: list[dict[str, list[float]]] = []
     answers: list[list[int]] = []
     mismatches = 0
@@ -652,6 +656,8 @@ def availability_search(
                 answers.append(got["ours"])
             mismatches += got["fair"] != got["ours"] or got["ours"] != answers[i]
         per_round.append(times)
+    answered = heldmirror.counts["answered"] - mirrored["answered"]
+    from_db = heldmirror.counts["database"] - mirrored["database"]
     # The ORM ways, for reference: each of ``naive_queries`` queries once each.
     naive_t: list[float] = []
     window_t: list[float] = []
@@ -665,6 +671,7 @@ def availability_search(
             len(candidates(s, q["committee_id"], q["type"], q["lon"], q["lat"], q["radius_km"]))
             for q in qs[:naive_queries]
         ]
+    heldmirror.forget(engine)
     engine.dispose()
     p50 = [summary(t["ours"])["p50_ms"] for t in per_round]
     fair_p50 = [summary(t["fair"])["p50_ms"] for t in per_round]
@@ -687,7 +694,9 @@ def availability_search(
         f" {nw['p50_ms']:.1f} ms, {ratio(nw['p50_ms'], ours_p50)} ours"
         f" | candidates per query median {_median(sizes)},"
         f" free found median {_median([len(a) for a in answers])},"
-        f" answers differing {mismatches}",
+        f" answers differing {mismatches}"
+        f" | ours answered from the mirror of allocations {answered},"
+        f" from the database {from_db}",
         ours=ours_all,
         rounds_ours_p50_ms=p50,
         rounds_fair_p50_ms=fair_p50,
@@ -695,6 +704,8 @@ def availability_search(
         orm_window=nw,
         mismatches=mismatches,
         candidates_median=_median(sizes),
+        mirror_answered=answered,
+        mirror_left_to_database=from_db,
     )
     return {
         "search_p50_ms": p50,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -187,13 +188,73 @@ def make_engine(url: str, **kw: Any) -> Engine:
                 # of an availability search; bench #2).
                 conn.connection.driver_connection.execute("BEGIN")
 
+        _count_write_commits(engine)
         return engine
     engine = create_engine(url, **kw)
     if not kw.get("pool_pre_ping"):
         _ping_after_idle(engine)
     if engine.dialect.driver == "psycopg":
         _rollback_keeping_prepared_statements(engine)
+    _count_write_commits(engine)
     return engine
+
+
+# Per database (its URL as text): how many transactions that wrote this process has seen end.
+_WRITES: dict[str, int] = {}
+_WRITES_LOCK = threading.Lock()
+_WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "MERGE ", "TRUNCA")
+
+
+def write_commits(key: str) -> int:
+    """How many transactions that wrote to the database ``key`` (an engine's URL as text)
+    this process has ended, counted once each has ended: a committed write is visible to any
+    transaction begun after the count changed (:mod:`mapservice.booking.heldmirror` waits for
+    the notifications of every write counted before it answers without the database)."""
+    return _WRITES.get(key, 0)
+
+
+def _count_write_commits(engine: Engine) -> None:
+    """Count, in :func:`write_commits`, the transactions on ``engine`` that ran a writing
+    statement, once their commit has returned (never before). A rolled-back one is not
+    counted; writes in autocommit are, at the connection's next transaction or its return
+    to the pool (an extra count only makes a reader wait a little)."""
+    key = str(engine.url)
+
+    def flag(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        info = conn.info
+        if "wrote" in info:
+            return
+        head = statement.lstrip()[:6].upper()
+        if head in _WRITE_WORDS or (
+            head.startswith("WITH")
+            and any(w in statement.upper() for w in (" INSERT ", " UPDATE ", " DELETE "))
+        ):
+            info["wrote"] = True
+
+    def unflag(conn: Any) -> None:
+        conn.info.pop("wrote", None)
+
+    def counted(info: dict[str, Any]) -> None:
+        if info.pop("wrote", False):
+            with _WRITES_LOCK:
+                _WRITES[key] = _WRITES.get(key, 0) + 1
+
+    commit = engine.dialect.do_commit
+
+    def do_commit(dbapi_conn: Any) -> None:
+        commit(dbapi_conn)
+        # SQLAlchemy passes the pool's proxy, whose info is the connection's (a dict; the
+        # driver's own connection has an ``info`` of another kind).
+        info = getattr(dbapi_conn, "info", None)
+        if isinstance(info, dict):
+            counted(info)
+
+    event.listen(engine, "before_cursor_execute", flag)
+    event.listen(engine, "rollback", unflag)
+    engine.dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
+    # Writes outside a transaction (autocommit): counted when the connection goes on.
+    event.listen(engine, "begin", lambda conn: counted(conn.info))
+    event.listen(engine, "checkin", lambda _dbapi, record: counted(record.info))
 
 
 def _rollback_keeping_prepared_statements(engine: Engine) -> None:

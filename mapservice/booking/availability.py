@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from mapservice.booking import capacity
+from mapservice.booking import capacity, heldmirror
 from mapservice.booking.capacity import live_at
 from mapservice.booking.catalogue import Entry
 from mapservice.booking.loading import venue_tz
@@ -272,12 +272,14 @@ def free_entries(
     end: datetime,
     units: int,
     now: datetime,
+    *,
+    mirrored: bool = False,
 ) -> tuple[list[Entry], int | None]:
     """Of kept venues (:mod:`mapservice.booking.catalogue`), those open for the whole of
     ``[start, end)`` (closures and weekly hours decided here) with at least ``units`` of units
     1..capacity held by no live allocation (read for the open ones in one query), in their
-    order; and the database's search epoch token read in that query: the answer holds only
-    if it is the token the entries were kept under."""
+    order; and the database's search epoch token read in that query (or as the mirror has
+    it): the answer holds only if it is the token the entries were kept under."""
     # Most venues share a few weekly patterns: each is decided once per time zone.
     decided: dict[tuple[str, str], bool] = {}
     open_: list[Entry] = []
@@ -290,7 +292,12 @@ def free_entries(
             ok = decided[key] = is_open(e.timezone, e.hours_raw, start, end)
         if ok:
             open_.append(e)
-    held, token = held_units(session, [e.id for e in open_], start, end, now)
+    ids = [e.id for e in open_]
+    # With ``mirrored``, from this process's mirror of live allocations when it can answer
+    # (mapservice.booking.heldmirror: a search's answer, which may lag another process's
+    # commit by a notification's delivery); else from the database.
+    got = heldmirror.units(session, ids, start, end, now) if mirrored else None
+    held, token = got if got is not None else held_units(session, ids, start, end, now)
     free = [
         e
         for e in open_

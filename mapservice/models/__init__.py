@@ -8,7 +8,7 @@ from mapservice.models.committees import Area, Committee
 from mapservice.models.jobs import JobLease, JobRun
 from mapservice.models.links import PasswordLink
 from mapservice.models.plans import Pairing, Plan, PlanEntry, UnitPlanPreference
-from mapservice.models.search import SearchEpoch
+from mapservice.models.search import HeldChange, SearchEpoch
 from mapservice.models.security import LoginAttempt, LoginSession
 from mapservice.models.stats import (
     venue_day_stale,
@@ -42,6 +42,7 @@ __all__ = [
     "LoginSession",
     "OpeningHours",
     "PasswordLink",
+    "HeldChange",
     "SearchEpoch",
     "Unit",
     "UnitApplication",

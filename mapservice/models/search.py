@@ -34,3 +34,15 @@ def token_seen(dialect: str) -> ColumnElement[Any]:
         (func.current_setting("mapservice.search_dirty", true()) == "1", null()),
         else_=SearchEpoch.token,
     )
+
+
+class HeldChange(Base):
+    """Per venue, the sequence number of the last change to its live allocations (an
+    allocation written or removed, its booking's status or hold changed): written by SQLite's
+    triggers (migration 0027), read by :mod:`mapservice.booking.heldmirror`; empty on
+    PostgreSQL, where the triggers send notifications instead."""
+
+    __tablename__ = "held_changes"
+
+    venue_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -249,7 +249,7 @@ def _find_kept(
     if free is None:
         return _nearest(candidates, lon, lat, limit), catalogue.token(session)
     free_, token = availability.free_entries(
-        session, candidates, free.start, free.end, free.units, now
+        session, candidates, free.start, free.end, free.units, now, mirrored=True
     )
     return _nearest(free_, lon, lat, limit), token
 
