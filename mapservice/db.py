@@ -231,11 +231,16 @@ def _count_write_commits(engine: Engine) -> None:
         ):
             info["wrote"] = True
 
-    def unflag(conn: Any) -> None:
-        conn.info.pop("wrote", None)
+    def info_of(conn: Any) -> dict[str, Any] | None:
+        # An invalidated connection (its server gone) has none: asking would reconnect.
+        return None if conn.invalidated else conn.info  # type: ignore[no-any-return]
 
-    def counted(info: dict[str, Any]) -> None:
-        if info.pop("wrote", False):
+    def unflag(conn: Any) -> None:
+        if (info := info_of(conn)) is not None:
+            info.pop("wrote", None)
+
+    def counted(info: dict[str, Any] | None) -> None:
+        if info is not None and info.pop("wrote", False):
             with _WRITES_LOCK:
                 _WRITES[key] = _WRITES.get(key, 0) + 1
 
@@ -253,7 +258,7 @@ def _count_write_commits(engine: Engine) -> None:
     event.listen(engine, "rollback", unflag)
     engine.dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
     # Writes outside a transaction (autocommit): counted when the connection goes on.
-    event.listen(engine, "begin", lambda conn: counted(conn.info))
+    event.listen(engine, "begin", lambda conn: counted(info_of(conn)))
     event.listen(engine, "checkin", lambda _dbapi, record: counted(record.info))
 
 

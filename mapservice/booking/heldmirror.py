@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import socket
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
@@ -251,8 +252,10 @@ class _Listened:
         self.ready = False
         self._wanted = -1
         self._stop = False
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        # Sockets, not a pipe's descriptors: once closed, a late wake fails on the closed
+        # object instead of writing into whatever reused the number.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
         self.thread = threading.Thread(target=self._run, name=f"heldmirror {key}", daemon=True)
         self.thread.start()
 
@@ -264,9 +267,9 @@ class _Listened:
 
     def _wake(self) -> None:
         try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # already awake
+            self._wake_w.send(b"x")
+        except OSError:
+            pass  # already awake (its buffer full), or stopped
 
     def stop(self) -> None:
         self._stop = True
@@ -299,14 +302,14 @@ class _Listened:
                 break
             threading.Event().wait(pause)
             pause = min(pause * 2, 5.0)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._wake_r.close()
+        self._wake_w.close()
 
     def _listen(self, conn: Any) -> None:
         changed: set[int] = set()
         state = {"all": True, "epoch": True}
         me = conn.info.backend_pid
-        received = -1
+        received = sent = -1
 
         def on(n: Any) -> None:
             nonlocal received
@@ -346,12 +349,14 @@ class _Listened:
             if self.held is not None and datetime.now(UTC) - self.held.read_at > REFRESH:
                 state["all"] = True
                 continue
-            if self._wanted > received:
-                conn.execute(f"NOTIFY {CHANNEL}, 'b:{self._wanted}'")
+            wanted = self._wanted
+            if wanted > received and wanted > sent:
+                conn.execute(f"NOTIFY {CHANNEL}, 'b:{wanted}'")
+                sent = wanted
                 continue
             readable, _w, _x = select.select([conn.fileno(), self._wake_r], [], [], 60.0)
             if self._wake_r in readable:
-                os.read(self._wake_r, 4096)
+                self._wake_r.recv(4096)
             if conn.fileno() in readable:
                 pg.consume_input()
                 while (n := pg.notifies()) is not None:
