@@ -7,7 +7,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from mapservice.core.vocab import BookingStatus
-from mapservice.db import RawStatement, UTCDateTime
+from mapservice.db import RawStatement, UTCDateTime, instant_from_sqlite_cached
 from mapservice.models import Booking, BookingAllocation
 from mapservice.models.bookings import LONG_ALLOCATION, LONG_ALLOCATION_SQL
 
@@ -197,7 +197,7 @@ def held_at(
     if run is None:
         stmt = _held_one_stmt(dialect.name)
         run = _HELD_ONE[dialect.name] = RawStatement.of(stmt, dialect)
-    bind, out = _INSTANT.process_bind_param, _INSTANT.process_result_value
+    bind = _INSTANT.process_bind_param
     rows = run.run(
         conn,
         {
@@ -208,7 +208,12 @@ def held_at(
             "now": bind(now, dialect),
         },
     )
-    return [Held(v, n, out(s, dialect), out(e, dialect), b, g) for v, n, s, e, b, g in rows]  # type: ignore[arg-type]
+    out = instant_from_sqlite_cached if dialect.name == "sqlite" else _from_naive
+    return [Held(v, n, out(s), out(e), b, g) for v, n, s, e, b, g in rows]
+
+
+def _from_naive(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC)
 
 
 def _overlaps(session: Session, start: datetime, end: datetime) -> ColumnElement[bool]:
