@@ -37,6 +37,7 @@ import os
 import select
 import socket
 import threading
+import time
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -58,6 +59,8 @@ CHANNEL = "mapservice_held"
 APPLICATION_NAME = "mapservice heldmirror"
 #: How far ahead of the day it was read a mirror reaches.
 HORIZON_DAYS = 42
+#: PostgreSQL: how often at most the venues named as changed are read again.
+REREAD_EVERY = 0.05
 #: Read everything again once the mirror is this old (its horizon moves with the days).
 REFRESH = timedelta(days=7)
 DAY_US = 86_400_000_000
@@ -124,6 +127,33 @@ class Held:
             else:
                 self.long.pop(vid, None)
 
+    def fill(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """Read every venue from ``rows`` (venue, unit, start, end, hold's end) sorted by
+        venue then start, one venue at a time: never the whole reading in memory at once
+        (a city's six weeks as tuples cost tens of megabytes more than its arrays)."""
+        venue: int | None = None
+        starts: list[int] = []
+        rest = array("q")
+        long: list[tuple[int, int, int, int]] = []
+
+        def flush() -> None:
+            if venue is not None:
+                if starts:
+                    self.venues[venue] = (array("q", starts), rest)
+                if long:
+                    self.long[venue] = long
+
+        for vid, unit, start, end, hold in rows:
+            if vid != venue:
+                flush()
+                venue, starts, rest, long = vid, [], array("q"), []
+            if end - start <= DAY_US:
+                starts.append(start)
+                rest.extend((end, unit, hold))
+            else:
+                long.append((start, end, unit, hold))
+        flush()
+
     def units(self, ids: Iterable[int], start: int, end: int, now: int) -> dict[int, set[int]]:
         """The unit numbers held at any moment of ``[start, end)`` at the venues ``ids``, by
         venue (those holding none absent), by bookings live at ``now``."""
@@ -172,7 +202,8 @@ class _Polled:
 _POLL = "SELECT (SELECT token FROM search_epoch WHERE id = 1), (SELECT max(seq) FROM held_changes)"
 _CHANGED = "SELECT venue_id, seq FROM held_changes WHERE seq > ?"
 _SQLITE_ROWS = _ROWS.format(p="?") + " AND a.venue_id IN (SELECT value FROM json_each(?))"  # noqa: S608
-_SQLITE_ALL = _ROWS.format(p="?")
+_ORDERED = " ORDER BY a.venue_id, a.start_at"
+_SQLITE_ALL = _ROWS.format(p="?") + _ORDERED
 
 
 def _sqlite_rows(cur: Any, sql: str, params: Sequence[Any]) -> list[tuple[int, int, int, int, int]]:
@@ -213,8 +244,12 @@ def _polled_units(
                     # The number first, then the rows: they are at least as new.
                     since, until = _horizon(now)
                     fresh = Held(since, until, now)
-                    rows = _sqlite_rows(cur, _SQLITE_ALL, (since, until))
-                    fresh.put(rows, {r[0] for r in rows})
+                    fresh.fill(
+                        (vid, unit, start, end, _hold(status, hold))
+                        for vid, unit, start, end, status, hold in cur.execute(
+                            _SQLITE_ALL, (since, until)
+                        )
+                    )
                     mirror.held, mirror.seq, held = fresh, seq, fresh
                 elif seq > mirror.seq:
                     changed = cur.execute(_CHANGED, (mirror.seq,)).fetchall()
@@ -310,6 +345,7 @@ class _Listened:
         state = {"all": True, "epoch": True}
         me = conn.info.backend_pid
         received = sent = -1
+        last_read = 0.0
 
         def on(n: Any) -> None:
             nonlocal received
@@ -338,12 +374,17 @@ class _Listened:
                 row = conn.execute("SELECT token FROM search_epoch WHERE id = 1").fetchone()
                 self.token = row[0] if row else None
             if changed:
-                venues = sorted(changed)
-                changed.clear()
-                self.dirty = self.dirty | frozenset(venues)
-                self._read(conn, venues)
-                self.dirty = self.dirty - frozenset(venues)
-                continue  # notifications may have come during the reading
+                # Marked at once (a search meeting them reads the database), read again at
+                # most every REREAD_EVERY: a busy venue's bookings then cost one reading.
+                self.dirty = self.dirty | frozenset(changed)
+                wait = last_read + REREAD_EVERY - time.monotonic()
+                if wait <= 0:
+                    venues = sorted(changed)
+                    changed.clear()
+                    self._read(conn, venues)
+                    last_read = time.monotonic()
+                    self.dirty = self.dirty - frozenset(venues)
+                    continue  # notifications may have come during the reading
             self.synced = max(self.synced, received)
             self.ready = True
             if self.held is not None and datetime.now(UTC) - self.held.read_at > REFRESH:
@@ -354,7 +395,8 @@ class _Listened:
                 conn.execute(f"NOTIFY {CHANNEL}, 'b:{wanted}'")
                 sent = wanted
                 continue
-            readable, _w, _x = select.select([conn.fileno(), self._wake_r], [], [], 60.0)
+            timeout = max(0.0, last_read + REREAD_EVERY - time.monotonic()) if changed else 60.0
+            readable, _w, _x = select.select([conn.fileno(), self._wake_r], [], [], timeout)
             if self._wake_r in readable:
                 self._wake_r.recv(4096)
             if conn.fileno() in readable:
@@ -363,7 +405,7 @@ class _Listened:
                     on(n)
                 if pg.status != 0:  # CONNECTION_OK
                     raise ConnectionError("the listening connection was lost")
-            else:
+            elif not changed:
                 # A lost server leaves the socket silent: check the connection now and then.
                 conn.execute("SELECT 1")
 
@@ -371,8 +413,14 @@ class _Listened:
         now = datetime.now(UTC)
         since, until = _horizon(now)
         fresh = Held(since, until, now)
-        rows = self._rows(conn, _ROWS.format(p="%s"), (_naive(since), _naive(until)))
-        fresh.put(rows, {r[0] for r in rows})
+        # A cursor on the server, read in batches: never the whole reading on this side.
+        with conn.transaction(), conn.cursor(name="heldmirror") as cur:
+            cur.itersize = 5000
+            cur.execute(_ROWS.format(p="%s") + _ORDERED, (_naive(since), _naive(until)))
+            fresh.fill(
+                (vid, unit, _us(start), _us(end), _hold(status, _us_or_none(hold)))
+                for vid, unit, start, end, status, hold in cur
+            )
         self.held = fresh
 
     def _read(self, conn: Any, venues: list[int]) -> None:
@@ -385,11 +433,8 @@ class _Listened:
 
     @staticmethod
     def _rows(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[int, int, int, int, int]]:
-        def us(value: datetime | None) -> int | None:
-            return None if value is None else (value - _EPOCH_NAIVE) // _ONE_US
-
         return [
-            (vid, unit, us(start), us(end), _hold(status, us(hold)))  # type: ignore[misc]
+            (vid, unit, _us(start), _us(end), _hold(status, _us_or_none(hold)))
             for vid, unit, start, end, status, hold in conn.execute(sql, params)
         ]
 
@@ -398,12 +443,22 @@ def _naive(us: int) -> datetime:
     return _EPOCH_NAIVE + timedelta(microseconds=us)
 
 
+def _us(value: datetime) -> int:
+    """A naive UTC datetime (PostgreSQL's column) as integer microseconds."""
+    return (value - _EPOCH_NAIVE) // _ONE_US
+
+
+def _us_or_none(value: datetime | None) -> int | None:
+    return None if value is None else _us(value)
+
+
 # -- Per database -------------------------------------------------------------------------
 
 _MIRRORS: dict[str, _Polled | _Listened] = {}
 _STARTING = threading.Lock()
-#: Off in a process that asks so (a test of the database path).
-enabled = True
+#: Off in a process that asks so, or with ``MAPSERVICE_HELD_MIRROR=0`` in the environment
+#: (a database reached through a pooler by transaction, where a ``LISTEN`` cannot stay).
+enabled = os.environ.get("MAPSERVICE_HELD_MIRROR", "1") != "0"
 #: How many searches the mirrors answered, and how many they left to the database.
 counts = {"answered": 0, "database": 0}
 
@@ -474,7 +529,6 @@ def forget(engine: Engine) -> None:
 def wait_ready(engine: Engine, timeout: float = 10.0) -> bool:
     """Wait until this process's mirror of ``engine``'s database answers (tests, benchmarks:
     a search right after the first one, or right after a write, reads the database)."""
-    import time
 
     if engine.dialect.name != "postgresql":
         return True  # read in the searching transaction: nothing to wait for
