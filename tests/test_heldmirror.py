@@ -330,3 +330,110 @@ def test_a_lost_listener_leaves_searches_to_the_database_then_reads_all_again(
             {"name": heldmirror.APPLICATION_NAME},
         ).scalar_one()
     assert listening == 1  # connected again
+
+
+def this_mirror(engine: Any) -> Any:
+    """This process's mirror of ``engine``'s database (read once a search has asked it)."""
+    from mapservice.booking.catalogue import engine_key
+
+    return heldmirror._MIRRORS[engine_key(engine)]
+
+
+def test_a_mirror_a_week_old_is_read_again_whole(city, db, wdb, engine):
+    """Its horizon moves with the days: a mirror read more than :data:`heldmirror.REFRESH`
+    ago is read again whole (a new reading, dated now) and answers as the database does;
+    one younger is kept as it is, search after search."""
+    court, group = city["court"], city["group"]
+    now = datetime.now(UTC)
+    start, end = soon(8, 9), soon(8, 10)
+    allocate(wdb, court, group, start, end)
+    assert heldmirror.wait_ready(engine)
+    assert mirrored(db, [court], start, end, now)[0] == {court: {1}}
+    mirror = this_mirror(engine)
+    first = mirror.held
+    for _ in range(3):
+        assert mirrored(db, [court], start, end, now)[0] == {court: {1}}
+    assert mirror.held is first, "a young mirror was read again"
+    first.read_at -= heldmirror.REFRESH + timedelta(hours=1)
+    if engine.dialect.name == "postgresql":
+        mirror._wake()  # the listener checks the age whenever it wakes
+        assert until(lambda: mirror.held is not first)
+        assert heldmirror.wait_ready(engine)
+    got = mirrored(db, [court], start, end, now)
+    assert mirror.held is not first
+    assert datetime.now(UTC) - mirror.held.read_at < timedelta(minutes=5)
+    assert got is not None and got[0] == from_database(db, [court], start, end, now)[0]
+    assert got[0] == {court: {1}}
+
+
+def test_changes_in_a_burst_are_read_again_at_most_every_50_ms(
+    city, db, wdb, engine, database_url, db_kind
+):
+    """PostgreSQL: another process changes a venue's allocations 30 times over about half
+    a second; the listener reads the venue again at most every
+    :data:`heldmirror.REREAD_EVERY` (one reading for several changes), and ends level with
+    the database."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite's mirror reads what changed in the searching transaction")
+    hall, group = city["hall"], city["group"]
+    now = datetime.now(UTC)
+    start, end = soon(8, 14), soon(8, 15)
+    allocate(wdb, hall, group, start, end)
+    assert heldmirror.wait_ready(engine)
+    assert mirrored(db, [hall], start, end, now)[0] == {hall: {1}}
+    mirror = this_mirror(engine)
+    reads: list[tuple[float, list[int]]] = []
+    read = mirror._read
+
+    def counted(conn: Any, venues: list[int]) -> None:
+        reads.append((time.monotonic(), list(venues)))
+        read(conn, venues)
+
+    mirror._read = counted  # the listener's own reading, timed (it still reads)
+    try:
+        statements = [
+            f"UPDATE booking_allocations SET unit_no = {1 if i % 2 == 0 else 2}"
+            f" WHERE venue_id = {hall}; SELECT pg_sleep(0.015)"
+            for i in range(30)
+        ]
+        elsewhere(database_url, ";".join(statements))  # 30 commits: unit 2 at the end
+        level = {hall: {2}}
+        assert until(lambda: (mirrored(db, [hall], start, end, now) or [None])[0] == level)
+    finally:
+        del mirror._read
+    assert from_database(db, [hall], start, end, now)[0] == level
+    times = [t for t, venues in reads if hall in venues]
+    assert 2 <= len(times) < 30, times
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= heldmirror.REREAD_EVERY, gaps
+
+
+def test_turned_off_every_search_reads_the_database(city, db, wdb, engine, monkeypatch):
+    """``MAPSERVICE_HELD_MIRROR=0`` (a pooler by transaction) turns the mirror off in the
+    process: every search then reads the database, and answers as before."""
+    env = {"MAPSERVICE_HELD_MIRROR": "0", "PATH": "/usr/bin:/bin"}
+    probe = "from mapservice.booking import heldmirror; print(heldmirror.enabled)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+    env["MAPSERVICE_HELD_MIRROR"] = "1"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "True"
+
+    court, group = city["court"], city["group"]
+    now = datetime.now(UTC)
+    start, end = soon(9, 9), soon(9, 10)
+    flt = VenueFilter(types=["badminton"], near=POINT, radius_km=3)
+    monkeypatch.setattr(heldmirror, "enabled", False)
+    answered, database = heldmirror.counts["answered"], heldmirror.counts["database"]
+    assert court in [f.id for f in find(db, None, flt, FreeWindow(start, end, 1), now)]
+    db.rollback()
+    allocate(wdb, court, group, start, end)
+    assert court not in [f.id for f in find(db, None, flt, FreeWindow(start, end, 1), now)]
+    db.rollback()
+    # Each search asked at least once (twice when the venues kept were read again first).
+    assert heldmirror.counts["answered"] == answered
+    assert heldmirror.counts["database"] >= database + 2
