@@ -15,9 +15,16 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from mapservice.models import Booking, Closure, Committee, OpeningHours, venue_day_stale
+from mapservice.models import (
+    Booking,
+    Closure,
+    Committee,
+    OpeningHours,
+    venue_day_stale,
+    venue_day_usage,
+)
 from mapservice.stats import aggregates as agg
-from mapservice.stats.frames import Scope
+from mapservice.stats.frames import Scope, among, int_columns
 from mapservice.stats.periods import Period
 from mapservice.stats.report import build_report
 from tests.test_cli import Cli
@@ -651,3 +658,38 @@ def test_the_dashboard_report_from_the_aggregates_equals_the_one_from_the_rows(d
         np.testing.assert_allclose(ours.heat.to_numpy(), rows.heat.to_numpy(), atol=1e-9)
         pd.testing.assert_frame_equal(ours.streets, rows.streets, check_dtype=False, rtol=1e-12)
         assert list(ours.idle["venue_id"]) == list(rows.idle["venue_id"])
+
+
+def test_a_refresh_at_a_few_venues_far_apart_reads_those_venues_only(db, town, make):
+    """Stale days at two venues far apart among many (a day's bookings in a city: a few
+    hundred venues spread over the ids) are recounted from those venues' rows alone — the
+    query names them, not every venue between them (their year of daily rows: a worker's
+    peak 700 MB at a million bookings) — and the aggregates still equal a full recount."""
+    committee, units, groups, venues = town
+    more = [
+        make.venue(units[i % 3], name=f"馆{i}", capacity_units=2, hours="Mon-Sun 08:00-22:00")
+        for i in range(12)
+    ]
+    db.commit()
+    everywhere = [*venues, *more]
+    rnd = random.Random(11)
+    for _ in range(80):
+        db.add(_random_booking(rnd, everywhere, groups))
+    db.commit()
+    _assert_fresh(db)
+    first, last = everywhere[0], everywhere[-1]
+    dialect = db.get_bind().dialect.name
+    day = venue_day_usage.c.venue_id
+
+    def read(ids: list[int]) -> set[int]:
+        rows = int_columns(db, select(day).where(among(day, ids, dialect)))
+        return set(rows[0].tolist())
+
+    held = read([v.id for v in everywhere])  # dense: the range
+    assert {first.id, last.id} < held and len(held) > 10
+    assert read([first.id, last.id]) == {first.id, last.id}  # sparse: exactly these
+    assert read([last.id]) == {last.id}
+    db.add(_random_booking(rnd, [first], groups))
+    db.add(_shifted_booking(rnd, [last], groups, (30, 300)))  # another month, maybe year
+    db.commit()
+    _assert_fresh(db)

@@ -43,7 +43,7 @@ from mapservice.models.stats import (
     venue_year_usage,
 )
 from mapservice.stats.calendars import DAY_S, ZoneClock
-from mapservice.stats.frames import STATUSES, epoch, int_columns, load_open_intervals
+from mapservice.stats.frames import STATUSES, among, epoch, int_columns, load_open_intervals
 from mapservice.stats.measures import OpenClock
 from mapservice.stats.periods import Period
 
@@ -159,7 +159,7 @@ def _load(session: Session, venue_ids: list[int], lo: int, hi: int) -> pd.DataFr
     status_code = case(
         {s: i for i, s in enumerate(STATUSES)}, value=Booking.status, else_=len(STATUSES)
     )
-    a, b = min(venue_ids), max(venue_ids)
+    dialect = session.get_bind().dialect.name
     stmt = (
         select(
             Booking.venue_id,
@@ -171,7 +171,7 @@ def _load(session: Session, venue_ids: list[int], lo: int, hi: int) -> pd.DataFr
         )
         .join(Group, Booking.group_id == Group.id)
         .where(
-            Booking.venue_id.between(a, b),
+            among(Booking.venue_id, venue_ids, dialect),
             Booking.start_at < datetime.fromtimestamp(hi, UTC),
             Booking.end_at > datetime.fromtimestamp(lo, UTC),
         )
@@ -484,9 +484,10 @@ def month_days(month: int) -> tuple[int, int]:
 
 def _daily_rows(session: Session, venue_ids: list[int], d0: int, d1: int) -> pd.DataFrame:
     """The daily rows of ``venue_ids`` on days ``d0``..``d1``."""
-    a, b = min(venue_ids), max(venue_ids)
+    dialect = session.get_bind().dialect.name
     stmt = select(*(venue_day_usage.c[c] for c in COLUMNS)).where(
-        venue_day_usage.c.venue_id.between(a, b), venue_day_usage.c.day.between(d0, d1)
+        among(venue_day_usage.c.venue_id, venue_ids, dialect),
+        venue_day_usage.c.day.between(d0, d1),
     )
     cols = int_columns(session, stmt)
     frame = pd.DataFrame(dict(zip(COLUMNS, cols, strict=True)))
@@ -494,8 +495,9 @@ def _daily_rows(session: Session, venue_ids: list[int], d0: int, d1: int) -> pd.
 
 
 def _owners(session: Session, venue_ids: list[int]) -> pd.Series:
-    a, b = min(venue_ids), max(venue_ids)
-    rows = session.execute(select(Venue.id, Venue.unit_id).where(Venue.id.between(a, b))).all()
+    dialect = session.get_bind().dialect.name
+    stmt = select(Venue.id, Venue.unit_id).where(among(Venue.id, venue_ids, dialect))
+    rows = session.execute(stmt).all()
     return pd.Series({int(v): int(u) for v, u in rows}, dtype="int64")
 
 

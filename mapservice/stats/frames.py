@@ -13,7 +13,7 @@ import json
 import math
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,11 +27,14 @@ import pandas as pd
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     DateTime,
     Integer,
     LargeBinary,
     Select,
+    String,
+    any_,
     case,
     cast,
     func,
@@ -266,6 +269,25 @@ def _epoch_default(element: epoch, compiler: Any, **kw: Any) -> str:
     # exact in it and a fraction never rounds up to the next second at these magnitudes.
     arg, since = _epoch_parts(element, compiler, **kw)
     return f"(CAST(floor(date_part('epoch', {arg})) AS BIGINT) - {since})"
+
+
+def among(column: Any, venue_ids: Sequence[int], dialect: str) -> ColumnElement[bool]:
+    """``column`` (a venue id) one of ``venue_ids``, for a query packed by
+    :func:`int_columns`. The ids' range (``BETWEEN``, the caller filtering exactly after) when
+    they fill most of it — every venue, as a rebuild reads them; else exactly these ids, as
+    one bound value whatever their number (an array on PostgreSQL, a JSON array on SQLite):
+    the days a day's bookings made stale lie at a few hundred venues spread over the whole
+    range, and their range read every venue's year of daily rows (a worker's peak 700 MB,
+    the million-booking dataset, 148 venues stale)."""
+    ids = sorted(set(venue_ids))
+    lo, hi = ids[0], ids[-1]
+    if 2 * len(ids) > hi - lo + 1:
+        return column.between(lo, hi)  # type: ignore[no-any-return]
+    if dialect == "postgresql":
+        listed = cast(literal("{" + ",".join(map(str, ids)) + "}", String()), ARRAY(Integer))
+        return column == any_(listed)  # type: ignore[no-any-return]
+    values = func.json_each(literal("[" + ",".join(map(str, ids)) + "]", String()))
+    return column.in_(select(values.table_valued("value").c.value))  # type: ignore[no-any-return]
 
 
 def int_columns(
