@@ -693,3 +693,29 @@ def test_a_refresh_at_a_few_venues_far_apart_reads_those_venues_only(db, town, m
     db.add(_shifted_booking(rnd, [last], groups, (30, 300)))  # another month, maybe year
     db.commit()
     _assert_fresh(db)
+
+
+def test_a_refresh_in_parts_of_a_few_venues_equals_a_full_recount(db, town, make, monkeypatch):
+    """The months and years are recounted :data:`agg.LEVEL_CHUNK` venues at a time, their
+    old rows deleted :data:`agg.DELETE_PAIRS` pairs at a time: with parts of two venues and
+    three pairs, random changes at every venue still leave the aggregates equal to a full
+    recount."""
+    committee, units, groups, venues = town
+    more = [
+        make.venue(units[i % 3], name=f"馆{i}", capacity_units=3, hours="Mon-Sun 07:00-23:00")
+        for i in range(5)
+    ]
+    db.commit()
+    everywhere = [*venues, *more]
+    monkeypatch.setattr(agg, "LEVEL_CHUNK", 2)
+    monkeypatch.setattr(agg, "DELETE_PAIRS", 3)
+    rnd = random.Random(5)
+    for _ in range(3):
+        for _ in range(30):
+            db.add(_shifted_booking(rnd, everywhere, groups, (-40, 400)))
+        db.commit()
+        _assert_fresh(db)
+    for booking in db.scalars(select(Booking).limit(25)):
+        booking.status = "cancelled"
+    db.commit()
+    _assert_fresh(db)

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from mapservice.models import Booking, Committee, Group, Venue
@@ -612,18 +612,31 @@ def _count_level(session: Session, pairs: pd.DataFrame, by: str) -> pd.DataFrame
     return month_rows(daily, _owners(session, venue_ids), by=by)
 
 
+#: Venues recounted at once above the days: a year's rows are recounted from its daily rows
+#: (about a hundred per venue in the bench's city, 35 columns each), so a refresh after a
+#: busy day (thousands of venues) reads them a bounded part at a time.
+LEVEL_CHUNK = 500
+#: (venue, month or year) pairs deleted by one statement: two bound parameters each, well
+#: under SQLite's limit (32,766).
+DELETE_PAIRS = 4000
+
+
 def _replace_level(session: Session, pairs: pd.DataFrame, by: str, *, clear: bool) -> None:
-    """Recount the (``venue_id``, ``by``) pairs' rows of level ``by`` from the daily rows."""
+    """Recount the (``venue_id``, ``by``) pairs' rows of level ``by`` from the daily rows,
+    :data:`LEVEL_CHUNK` venues at a time (each venue's rows are its own)."""
     conn = session.connection()
-    rows = _count_level(session, pairs, by)
-    for table, columns in _LEVEL_TABLES[by]:
-        if clear:
-            for venue, keys in pairs.groupby("venue_id")[by]:
-                ks = sorted(int(x) for x in keys.unique())
-                conn.execute(
-                    delete(table).where(table.c.venue_id == int(venue), table.c[by].in_(ks))
-                )
-        _write_table(session, table.name, columns, rows)
+    venues = np.sort(pairs["venue_id"].unique())
+    for i in range(0, len(venues), LEVEL_CHUNK):
+        part = pairs[pairs["venue_id"].isin(venues[i : i + LEVEL_CHUNK])]
+        rows = _count_level(session, part, by)
+        keys = part[["venue_id", by]].drop_duplicates()
+        held = list(zip(keys["venue_id"].tolist(), keys[by].tolist(), strict=True))
+        for table, columns in _LEVEL_TABLES[by]:
+            if clear:
+                for j in range(0, len(held), DELETE_PAIRS):
+                    pair = tuple_(table.c.venue_id, table.c[by])
+                    conn.execute(delete(table).where(pair.in_(held[j : j + DELETE_PAIRS])))
+            _write_table(session, table.name, columns, rows)
 
 
 def count_months(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
