@@ -33,7 +33,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -404,7 +404,19 @@ def _public_venues(ds: Dataset) -> int:
         engine.dispose()
 
 
-def _heavy_pages(base: str, ds: Dataset, times: int, pid: int) -> dict[str, Any]:
+def _stale_days(engine: Any) -> int:
+    """Entries in the statistics' log of stale days (what the next dashboard recounts)."""
+    from sqlalchemy import func, select
+
+    from mapservice.models import venue_day_stale
+
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(venue_day_stale)).scalar_one())
+
+
+def _heavy_pages(
+    base: str, ds: Dataset, times: int, pid: int, only: Sequence[str] = ()
+) -> dict[str, Any]:
     """What makes a worker big, on every worker (a new connection per request, ``times``
     times each, twice the workers in a full run: the stats' cache is per process): the whole
     map and its GeoJSON, the dashboard over the dataset's whole year (every booking) with
@@ -434,6 +446,8 @@ def _heavy_pages(base: str, ds: Dataset, times: int, pid: int) -> dict[str, Any]
         "map_csv": f"/map/export.csv?committee={COMMITTEE_SLUG}",
         "audit_csv": "/audit/export.csv",
     }
+    if only:
+        paths = {k: v for k, v in paths.items() if k in only}
     out: dict[str, Any] = {}
 
     def fetch(name: str, path: str) -> bytes:
@@ -498,9 +512,10 @@ def http_load(
     worker; the smoke run asks each once, to check they answer), then ``rounds`` rounds of
     the interactive mix (``http`` seconds in all), each followed by ``/healthz`` (``trivial``
     seconds in all) on the same server; then ``pages`` seconds of the mix with whole-list
-    pages. Returns ``http_p99_ms`` (p99 over all requests
-    of each round's mix), ``http_errors`` (every phase), ``http_healthz_per_s`` (each round)
-    and ``worker_peak_rss_mb``."""
+    pages; then the dashboard again on every worker, its first reader recounting the days
+    the mixes' bookings made stale (the largest worker's peak is taken after it). Returns
+    ``http_p99_ms`` (p99 over all requests of each round's mix), ``http_errors`` (every
+    phase), ``http_healthz_per_s`` (each round) and ``worker_peak_rss_mb``."""
     engine = make_engine(url)
     plan = _plan(engine, ds)
     tmp = tempfile.mkdtemp(prefix="mapservice-bench-http-")
@@ -516,6 +531,10 @@ def http_load(
             healthz.append(_phase(port, plan, [("healthz", 1.0)], trivial / rounds, clients))
         rss_mix = _rss_kb(pid)
         pg = _phase(port, plan, list(MIX_PAGES), pages, clients)
+        # The dashboard again, as its first reader after a busy day: the mixes' bookings
+        # left days stale, which it recounts before it answers.
+        stale = _stale_days(engine)
+        again = _heavy_pages(base, ds, heavy_times or 2 * workers, pid, only=("dashboard",))
         rss_end = _rss_kb(pid)
     server_errors = _error_kinds(log_path.read_text(errors="replace"))
     shutil.rmtree(tmp, ignore_errors=True)
@@ -558,13 +577,16 @@ def http_load(
         f" peak (VmHWM) {rss_heavy['VmHWM'] / 1024:.0f} MB after each worker served"
         f" (in this order: {heavy_text}; slowest of each),"
         f" {rss_mix['VmHWM'] / 1024:.0f} MB after the interactive mix,"
-        f" {rss_end['VmHWM'] / 1024:.0f} MB after the mix with whole-list pages"
+        f" {again['dashboard']['peak_mb_after']:.0f} MB after the mix with whole-list pages"
+        f" and the dashboard again ({stale:,} stale days logged by the mixes' bookings,"
+        f" recounted first: slowest {again['dashboard']['slowest_s']:.2f} s)"
         f" (now {rss_end['VmRSS'] / 1024:.0f} MB)",
         rss_start_kb=rss_start,
         rss_after_heavy_kb=rss_heavy,
         rss_after_mix_kb=rss_mix,
         rss_end_kb=rss_end,
         heavy=heavy,
+        dashboard_again={**again["dashboard"], "stale_logged": stale},
     )
     return {
         "http_p99_ms": p99s,
