@@ -533,6 +533,7 @@ def http_load(
         pg = _phase(port, plan, list(MIX_PAGES), pages, clients)
         # The dashboard again, as its first reader after a busy day: the mixes' bookings
         # left days stale, which it recounts before it answers.
+        rss_pages = _rss_kb(pid)
         stale = _stale_days(engine)
         again = _heavy_pages(base, ds, heavy_times or 2 * workers, pid, only=("dashboard",))
         rss_end = _rss_kb(pid)
@@ -577,13 +578,16 @@ def http_load(
         f" peak (VmHWM) {rss_heavy['VmHWM'] / 1024:.0f} MB after each worker served"
         f" (in this order: {heavy_text}; slowest of each),"
         f" {rss_mix['VmHWM'] / 1024:.0f} MB after the interactive mix,"
-        f" {again['dashboard']['peak_mb_after']:.0f} MB after the mix with whole-list pages"
-        f" and the dashboard again ({stale:,} stale days logged by the mixes' bookings,"
-        f" recounted first: slowest {again['dashboard']['slowest_s']:.2f} s)"
+        f" {rss_pages['VmHWM'] / 1024:.0f} MB after the mix with whole-list pages,"
+        f" {again['dashboard']['peak_mb_after']:.0f} MB after the dashboard again"
+        f" ({stale:,} stale days logged by the mixes' bookings, recounted first: slowest"
+        f" {again['dashboard']['slowest_s']:.2f} s; its charts then"
+        f" {again['charts']['peak_mb_after']:.0f} MB)"
         f" (now {rss_end['VmRSS'] / 1024:.0f} MB)",
         rss_start_kb=rss_start,
         rss_after_heavy_kb=rss_heavy,
         rss_after_mix_kb=rss_mix,
+        rss_after_pages_kb=rss_pages,
         rss_end_kb=rss_end,
         heavy=heavy,
         dashboard_again={**again["dashboard"], "stale_logged": stale},

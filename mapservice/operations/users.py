@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,7 +20,19 @@ from mapservice.models import Committee, Group, Unit, User
 from mapservice.models.audit import record
 from mapservice.operations.uniques import USERNAME, unique
 
-_hasher = PasswordHasher()
+#: argon2id at OWASP's recommended configuration (Password Storage Cheat Sheet: 19 MiB, two
+#: passes, one lane). argon2-cffi's default (RFC 9106's low-memory profile, 64 MiB, three
+#: passes, four lanes) made every log-in allocate 64 MiB in the worker that checked it: the
+#: largest worker's peak under the benchmark's load rose by as much with each log-in, and
+#: four log-ins at once in one worker (its four threads) held 256 MiB. A hash made with
+#: other parameters is still checked with its own, and made again with these at the next
+#: log-in (:func:`authenticate`).
+HASH_PARAMETERS: Final = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+_hasher = PasswordHasher(
+    time_cost=HASH_PARAMETERS["time_cost"],
+    memory_cost=HASH_PARAMETERS["memory_cost"],
+    parallelism=HASH_PARAMETERS["parallelism"],
+)
 MIN_PASSWORD = 12
 # Verifying against this keeps a log-in for an unknown name as slow as for a known one.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
