@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from mapservice import policy
 from mapservice.core.errors import ClosureOverBookings, ValidationFailed
@@ -36,14 +37,10 @@ from mapservice.web.streaming import download, with_read_session
 bp = Blueprint("venues", __name__, url_prefix="/venues")
 
 
-def _filtered(args: Any, committee: Committee) -> list[Venue]:
-    """The venues of ``committee`` the user may see (its public ones; all of them for its
-    staff) that pass the list's filters, retired ones only when asked for."""
-    return list(get_db().scalars(_filtered_select(args, committee)))
-
-
 def _filtered_select(args: Any, committee: Committee) -> Select[Venue]:
-    """The statement :func:`_filtered` runs (unit name, then venue name)."""
+    """The venues of ``committee`` the user may see (its public ones; all of them for its
+    staff) that pass the list's filters, retired ones only when asked for (unit name, then
+    venue name): the list's and its exports' statement."""
     actor = current_actor()
     stmt = (
         policy.select_venues_seen_by(actor)
@@ -71,21 +68,56 @@ def _filtered_select(args: Any, committee: Committee) -> Select[Venue]:
     return stmt.order_by(Unit.name, Venue.name)
 
 
+#: Venues a page of the list shows. A city's committee has ten thousand: the whole list as
+#: one page (the page its staff land on after logging in) was 5 MB of HTML and held every
+#: venue, its unit and street as objects in the worker (46 MB at its peak, bench #8).
+PER_PAGE = 100
+
+
 @bp.route("/")
 def index() -> Any:
     """The venues of one committee (``?committee=SLUG``; the user's own by default, a
     visitor's the first), named in the heading, with a choice of committee when there are
-    several; the same venues as that committee's map shows the same user."""
+    several; the same venues as that committee's map shows the same user, :data:`PER_PAGE`
+    a page (``?page=N``; past the last page, the last)."""
     actor = current_actor()
     db = get_db()
     committee = committee_asked(actor)
-    venues = _filtered(request.args, committee)
+    stmt = _filtered_select(request.args, committee)
+    matching = stmt.order_by(None).with_only_columns(Venue.id)
+    total = db.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(as_id(request.args.get("page")) or 1, pages)
+    venues = list(
+        db.scalars(
+            stmt.options(selectinload(Venue.unit), selectinload(Venue.street))
+            .offset((page - 1) * PER_PAGE)
+            .limit(PER_PAGE)
+        )
+    )
+    hourless = hourless_venue_ids()
+    # Counted over every venue the filters keep, not only this page's.
+    hourless_count = (
+        db.scalar(
+            select(func.count()).select_from(
+                matching.where(Venue.id.in_(sorted(hourless))).subquery()
+            )
+        )
+        if hourless
+        else 0
+    )
     units, _streets = map_ops.filter_choices(db, actor, committee)
     return render_template(
         "venues/list.html",
         venues=venues,
+        total=total,
+        page=page,
+        pages=pages,
+        hourless=hourless,
+        hourless_count=hourless_count,
         units=units,
         args=request.args,
+        page_args={k: v for k, v in request.args.items() if k != "page"},
         committee=committee,
         committees=list(db.scalars(select(Committee).order_by(Committee.id))),
         counts=staff_counts(actor, committee),
