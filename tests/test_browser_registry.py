@@ -112,3 +112,50 @@ def test_secretary_registers_a_venue_by_clicking_the_map(browser_app, db, make):
     assert venue.lon == pytest.approx(lon, abs=1e-6) and venue.lat == pytest.approx(lat, abs=1e-6)
     assert venue.street is not None
     assert venue.hours_text == "Mon 18:00-21:00; Tue-Sat 09:00-21:00"
+
+
+@pytest.mark.parametrize("size", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
+def test_the_committee_admin_pages_through_a_long_venue_list(browser_app, db, make, size):
+    """A committee of more venues than a page holds: the admin lands on the list after
+    logging in, sees the whole count and page 1 of 2, filters by type, goes to the next page
+    by its link (the filter kept) and finds the venues there that page 1 did not show."""
+    from mapservice.web.venues import PER_PAGE
+
+    committee = make.committee()
+    unit = make.unit(committee, "体育中心")
+    make.user(committee, "committee_admin", username="admin")
+    courts = [
+        make.venue(unit, name=f"篮球场{i:03d}", type="basketball") for i in range(PER_PAGE + 12)
+    ]
+    make.venue(unit, name="会议室", type="meeting_room")
+    with live_server(browser_app) as base, chromium(*size) as driver:
+        log_in(driver, base, "admin")
+        driver.get(f"{base}/venues/")
+        wait = WebDriverWait(driver, 10)
+        assert driver.find_element(By.ID, "venue-count").text == str(len(courts) + 1)
+        pages = driver.find_element(By.ID, "venue-pages")
+        assert "第1页，共2页" in pages.text
+        Select(driver.find_element(By.NAME, "type")).select_by_value("basketball")
+        driver.find_element(By.CSS_SELECTOR, "#venue-filter button[type=submit]").click()
+        wait.until(EC.url_contains("type=basketball"))
+        first = [
+            r.get_attribute("data-venue-id")
+            for r in driver.find_elements(By.CSS_SELECTOR, "#venue-table tr[data-venue-id]")
+        ]
+        assert len(first) == PER_PAGE
+        nxt = driver.find_element(By.CSS_SELECTOR, "#venue-pages a[rel=next]")
+        driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", nxt
+        )
+        nxt.click()
+        wait.until(EC.url_contains("page=2"))
+        assert "type=basketball" in driver.current_url
+        second = [
+            r.get_attribute("data-venue-id")
+            for r in driver.find_elements(By.CSS_SELECTOR, "#venue-table tr[data-venue-id]")
+        ]
+        assert len(second) == 12 and not set(first) & set(second)
+        assert {int(i) for i in first + second} == {v.id for v in courts}
+        pager = driver.find_element(By.ID, "venue-pages").text
+        assert "第2页，共2页" in pager and "上一页" in pager  # a page, not a period
+        assert "会议室" not in driver.find_element(By.ID, "venue-table").text
