@@ -159,3 +159,6 @@ def test_the_committee_admin_pages_through_a_long_venue_list(browser_app, db, ma
         pager = driver.find_element(By.ID, "venue-pages").text
         assert "第2页，共2页" in pager and "上一页" in pager  # a page, not a period
         assert "会议室" not in driver.find_element(By.ID, "venue-table").text
+        # The audit log (a registration an entry: more than a page) pages the same way.
+        driver.get(f"{base}/audit/")
+        assert "下一页" in driver.find_element(By.ID, "audit-pages").text

@@ -660,18 +660,21 @@ def test_the_dashboard_report_from_the_aggregates_equals_the_one_from_the_rows(d
         assert list(ours.idle["venue_id"]) == list(rows.idle["venue_id"])
 
 
+def _more_venues(make: Any, units: list[Any], n: int) -> list[Any]:
+    """``n`` more venues, open every day, spread over the town's three units."""
+    return [
+        make.venue(units[i % 3], name=f"馆{i}", capacity_units=2, hours="Mon-Sun 08:00-22:00")
+        for i in range(n)
+    ]
+
+
 def test_a_refresh_at_a_few_venues_far_apart_reads_those_venues_only(db, town, make):
     """Stale days at two venues far apart among many (a day's bookings in a city: a few
     hundred venues spread over the ids) are recounted from those venues' rows alone — the
     query names them, not every venue between them (their year of daily rows: a worker's
     peak 700 MB at a million bookings) — and the aggregates still equal a full recount."""
-    committee, units, groups, venues = town
-    more = [
-        make.venue(units[i % 3], name=f"馆{i}", capacity_units=2, hours="Mon-Sun 08:00-22:00")
-        for i in range(12)
-    ]
-    db.commit()
-    everywhere = [*venues, *more]
+    _committee, units, groups, venues = town
+    everywhere = [*venues, *_more_venues(make, units, 12)]
     rnd = random.Random(11)
     for _ in range(80):
         db.add(_random_booking(rnd, everywhere, groups))
@@ -700,13 +703,8 @@ def test_a_refresh_in_parts_of_a_few_venues_equals_a_full_recount(db, town, make
     old rows deleted :data:`agg.DELETE_PAIRS` pairs at a time: with parts of two venues and
     three pairs, random changes at every venue still leave the aggregates equal to a full
     recount."""
-    committee, units, groups, venues = town
-    more = [
-        make.venue(units[i % 3], name=f"馆{i}", capacity_units=3, hours="Mon-Sun 07:00-23:00")
-        for i in range(5)
-    ]
-    db.commit()
-    everywhere = [*venues, *more]
+    _committee, units, groups, venues = town
+    everywhere = [*venues, *_more_venues(make, units, 5)]
     monkeypatch.setattr(agg, "LEVEL_CHUNK", 2)
     monkeypatch.setattr(agg, "DELETE_PAIRS", 3)
     rnd = random.Random(5)

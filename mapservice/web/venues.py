@@ -363,7 +363,6 @@ def retire(venue_id: int) -> Any:
     return redirect(url_for("venues.detail", venue_id=venue.id))
 
 
-@bp.app_template_global()
 def hourless_venue_ids() -> set[int]:
     """The venues the current user manages that have no opening hours (none can be booked):
     the venue list marks them for their managers. Usually none, so one small query."""
