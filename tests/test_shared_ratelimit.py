@@ -214,6 +214,47 @@ def test_the_machine_file_counts_across_processes_and_expires(tmp_path: Path) ->
     assert first.get("short") == 0 and second.incr("short", 1) == 1  # a new window
 
 
+def _first_look(path: str, start: Any, out: Any) -> None:
+    """One worker process's first requests: four threads at once, two counting, two reading
+    (Flask-Limiter reads after counting); what each raised is put in ``out``."""
+    storage, raised = LocalFileStorage(path=path), []
+
+    def request(i: int) -> None:
+        try:
+            storage.incr("k", 3600) if i % 2 == 0 else storage.get("k")
+        except Exception as exc:  # noqa: BLE001 - any failure is what the test reports
+            raised.append(repr(exc))
+
+    start.wait()
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(raised)
+
+
+def test_workers_opening_a_new_counter_file_together_all_count(tmp_path: Path) -> None:
+    """When Redis goes down every worker process opens the machine's file at once; on a new
+    file that raced SQLite's switch to WAL ("database is locked", past its busy wait) and the
+    process fell back to counting in its memory: more served than the limit (seen in CI).
+    Twelve processes, fifteen new files: every request counted in the file, none refused."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(15):
+        path = str(tmp_path / f"ratelimit-{trial}.db")
+        start, out = ctx.Barrier(12), ctx.Queue()
+        procs = [ctx.Process(target=_first_look, args=(path, start, out)) for _ in range(12)]
+        for proc in procs:
+            proc.start()
+        raised = [e for _ in procs for e in out.get(timeout=60)]
+        for proc in procs:
+            proc.join(timeout=60)
+        assert raised == [], (trial, raised[:3])
+        assert LocalFileStorage(path=path).get("k") == 12 * 2  # every count in the file
+
+
 def _app(database_url: str, tmp_path: Path, redis_url: str) -> Any:
     from mapservice import create_app
 

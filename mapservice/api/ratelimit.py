@@ -45,6 +45,15 @@ from limits.storage import MemoryStorage, Storage
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 1.0  # seconds
+_setup_lock = threading.Lock()  # a new process's first look at its counter file
+
+
+def _new_setup_lock() -> None:
+    global _setup_lock  # noqa: PLW0603 - a child must not inherit a lock held at the fork
+    _setup_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_setup_lock)
 REDIS_TIMEOUT = 0.5  # seconds to connect to Redis or to wait for its answer
 
 
@@ -107,13 +116,22 @@ class LocalFileStorage(Storage):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")  # counters may be lost, never slow a request
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY,"
-                " value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
-            )
+            fd = self._writer()
+            # Set up under the writers' lock: on a new file, connections of several processes
+            # turning it to WAL at once get "database is locked" at once, SQLite's busy wait
+            # notwithstanding (seen when Redis went down and every worker came here together).
+            with self._thread_lock:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=OFF")  # counts may be lost, never slow
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY,"
+                        " value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
+                    )
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
@@ -121,10 +139,13 @@ class LocalFileStorage(Storage):
         """This process's descriptor of ``<file>.lock``: writers take turns on it, the
         threads of a process on a lock first (``flock`` wakes the next writer at once, where
         SQLite's own busy wait would sleep 1, 2, 5… ms between tries)."""
-        if self._lock_pid != os.getpid():
-            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-            self._thread_lock = threading.Lock()
-            self._lock_pid = os.getpid()
+        pid = os.getpid()
+        if self._lock_pid != pid:
+            with _setup_lock:  # the first threads of a new process: one opens, all use it
+                if self._lock_pid != pid:
+                    self._thread_lock = threading.Lock()
+                    self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+                    self._lock_pid = pid
         return self._lock_fd
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
