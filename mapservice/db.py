@@ -205,7 +205,27 @@ def make_engine(url: str, **kw: Any) -> Engine:
     if engine.dialect.driver == "psycopg":
         _rollback_keeping_prepared_statements(engine)
     _count_write_commits(engine)
+    # Last: the handlers above read the connection's info at checkin before it is closed.
+    event.listen(engine, "checkin", _close_if_asked)
     return engine
+
+
+#: ``info`` key of a pooled connection to be closed when it is checked in, not pooled again.
+CLOSE_AT_CHECKIN = "close_at_checkin"
+
+
+def close_at_checkin(proxied: Any) -> None:
+    """Have this pooled connection (a session's ``connection().connection``) closed when its
+    session gives it back, and a new one made for the pool's next user: the caller knows it
+    holds memory it will not give back (libpq keeps its input buffer as large as the
+    largest result it received; :data:`mapservice.stats.frames.LARGE_READ`). It stays
+    usable until then: the session's transaction goes on as before."""
+    proxied.info[CLOSE_AT_CHECKIN] = True
+
+
+def _close_if_asked(_dbapi_conn: Any, record: Any) -> None:
+    if record.info.pop(CLOSE_AT_CHECKIN, False):
+        record.invalidate()  # closed now; reconnected when next checked out
 
 
 # Per database (its URL as text): how many transactions that wrote this process has seen end.

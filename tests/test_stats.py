@@ -577,3 +577,27 @@ def test_int_columns_equal_a_row_by_row_fetch_of_the_same_statement(db, make):
     empty = int_columns(db, statement(datetime(2100, 1, 1, tzinfo=UTC)))
     assert len(empty) == 9
     assert all(c.dtype == np.dtype("int64") and len(c) == 0 for c in empty)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-2, 6),
+            st.one_of(st.floats(-50, 400, allow_nan=False), st.just(float("nan"))),
+        ),
+        max_size=60,
+    ),
+    st.integers(0, 8),
+)
+def test_medians_by_group_equal_pandas_groupby_median(pairs, groups) -> None:
+    """The lead times' medians per group (one sort, no hashing of a key per booking) equal
+    pandas' groupby median: the middle value or the mean of the two middle ones, NaN values
+    and codes outside ``0 .. groups - 1`` left out, NaN for a group with none."""
+    codes = np.array([c for c, _v in pairs], dtype="int64")
+    values = np.array([v for _c, v in pairs], dtype="float64")
+    ours = m.medians_by(codes, values, groups)
+    inside = (codes >= 0) & (codes < groups)
+    expected = pd.Series(values[inside]).groupby(codes[inside]).median().reindex(range(groups))
+    np.testing.assert_allclose(ours, expected.to_numpy(dtype="float64"), rtol=0, atol=1e-12)
+    assert len(ours) == groups

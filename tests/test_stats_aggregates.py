@@ -614,6 +614,31 @@ def test_the_api_table_from_the_aggregates_equals_the_rows(db, town, tz_name):
                 assert sums.totals[key] == pytest.approx(value, rel=1e-12), key
 
 
+def test_lead_times_read_by_ranges_of_venues_are_the_ones_read_at_once(db, town, monkeypatch):
+    """The held bookings' lead times, read a few venues at a time (a city's year by parts of
+    a few MB, not one value of 9 MB), are exactly those read by one query: every venue's,
+    none twice."""
+    from mapservice.stats import frames
+
+    committee, _units, groups, venues = town
+    rnd = random.Random(5)
+    for _ in range(120):
+        db.add(_shifted_booking(rnd, venues, groups, (-20, 40), lead_hours=(1, 24 * 40)))
+    db.commit()
+    period = Period("custom", date(2026, 2, 20), date(2026, 4, 10), TZ)
+    scope = Scope(committee.id)
+    ids = sorted(v.id for v in venues)
+    whole = frames.load_lead_times(db, scope, period)
+    monkeypatch.setattr(frames, "LEAD_VENUES", 1)  # a query per venue
+    parts = frames.load_lead_times(db, scope, period, ids)
+    assert len(whole) > 50 and whole["venue_id"].nunique() == len(ids) == 3
+    key = ["venue_id", "lead_days"]
+    pd.testing.assert_frame_equal(
+        parts.sort_values(key).reset_index(drop=True),
+        whole.sort_values(key).reset_index(drop=True),
+    )
+
+
 @pytest.mark.parametrize("group_by", ["venue", "unit", "type", "street"])
 def test_the_dashboard_report_from_the_aggregates_equals_the_one_from_the_rows(db, town, group_by):
     """What the dashboard shows (:func:`build_report`): the venue table with each venue's

@@ -73,14 +73,13 @@ _PER_PAGE = 34
 def plan_pdf(view: PlanView) -> bytes:
     """The list on A4 landscape pages (title, date, one line per turn). Raises
     :class:`mapservice.stats.fonts.FontMissing` without a CJK font."""
-    from mapservice.stats.fonts import RENDER_LOCK, RENDERED, use_cjk
+    from mapservice.stats.fonts import RENDERED, drawn, use_cjk
 
     head, rows = _rows(view)
     cols = (0.02, 0.10, 0.20, 0.30, 0.58, 0.70, 0.88)
     use_cjk()
     key = RENDERED.key("plan", view.plan.title, str(view.today), current_locale(), head, rows)
-    with RENDER_LOCK:
-        return RENDERED.get(key) or RENDERED.put(key, _plan_pdf(view, head, rows, cols))
+    return drawn(lambda: RENDERED.get(key) or RENDERED.put(key, _plan_pdf(view, head, rows, cols)))
 
 
 def _plan_pdf(

@@ -614,8 +614,10 @@ def _count_level(session: Session, pairs: pd.DataFrame, by: str) -> pd.DataFrame
 
 #: Venues recounted at once above the days: a year's rows are recounted from its daily rows
 #: (about a hundred per venue in the bench's city, 35 columns each), so a refresh after a
-#: busy day (thousands of venues) reads them a bounded part at a time.
-LEVEL_CHUNK = 500
+#: busy day (thousands of venues) reads them a bounded part at a time. 200 venues' year is
+#: about 4 MB handed over (500 was 10 MB: on PostgreSQL the connection's input buffer grows to
+#: the largest value it receives, and that was the largest of a dashboard's request).
+LEVEL_CHUNK = 200
 #: (venue, month or year) pairs deleted by one statement: two bound parameters each, well
 #: under SQLite's limit (32,766).
 DELETE_PAIRS = 4000

@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from mapservice.core.geo import WGS84, metric_crs
 from mapservice.core.i18n import _
-from mapservice.stats.fonts import RENDER_LOCK, use_cjk
+from mapservice.stats.fonts import drawn, use_cjk
 from mapservice.stats.labels import place_labels, wrap
 from mapservice.stats.report import Report
 
@@ -381,5 +381,4 @@ def chart(
     (by default :data:`CHARTS`, of a :class:`Report`; the activity figures pass theirs)."""
     draw = cast(Mapping[str, Callable[[T], Figure]], CHARTS) if charts is None else charts
     use_cjk()
-    with RENDER_LOCK:
-        return render(draw[name](subject), fmt)
+    return drawn(lambda: render(draw[name](subject), fmt))

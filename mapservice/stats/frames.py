@@ -51,6 +51,7 @@ from sqlalchemy.types import TypeDecorator
 from mapservice.booking import catalogue
 from mapservice.core.i18n import lang
 from mapservice.core.vocab import VenueType
+from mapservice.db import close_at_checkin
 from mapservice.models import Area, Booking, Closure, Group, OpeningHours, Unit, Venue
 from mapservice.policy import venues_public
 from mapservice.stats.calendars import OpenIntervals, build_open_intervals
@@ -364,14 +365,7 @@ def _pg_int_columns(
     packed = reduce(lambda x, y: x.op("||", return_type=LargeBinary)(y), cols)
     rows = stmt.with_only_columns(packed.label("r"), maintain_column_froms=True).subquery()
     query = select(func.string_agg(rows.c.r, literal(b"", LargeBinary), type_=LargeBinary))
-    sql, params = _driver_query(session, query)
-    driver = session.connection().connection.driver_connection
-    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
-        raise RuntimeError("no driver connection")
-    # The session's connection, so in its transaction (same snapshot as its other queries).
-    with driver.cursor(binary=True) as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
+    found = fetch_binary(session, query)
     blob = bytes(found[0]) if found is not None and found[0] is not None else b""
     record = np.dtype(fields)
     if len(blob) % record.itemsize:
@@ -401,6 +395,32 @@ def _timestamp_send(element: epoch) -> ColumnElement[bytes] | None:
     if kind.timezone:
         return func.timestamptz_send(arg, type_=LargeBinary)
     return func.timestamp_send(arg, type_=LargeBinary)
+
+
+#: A value at least this large, read on a pooled PostgreSQL connection, leaves libpq's input
+#: buffer about that large for as long as the connection lives (libpq grows it to hold the
+#: largest message and does not give it back; measured: +10 MB in the process after a 10 MB
+#: value, freed when the connection closed). A worker's pool of such connections held tens
+#: of MB after a city's dashboard (bench/ #8): the connection that read one is closed when
+#: its session ends instead of going back to the pool.
+LARGE_READ = 1 << 20
+
+
+def fetch_binary(session: Session, query: Select[*tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    """PostgreSQL: the one row of ``query`` fetched in binary on the session's connection (in
+    its transaction: the same snapshot as its other queries); its connection closed, not
+    pooled again, once the session ends when the row's values add up to :data:`LARGE_READ`."""
+    sql, params = _driver_query(session, query)
+    proxied = session.connection().connection
+    driver = proxied.driver_connection
+    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
+        raise RuntimeError("no driver connection")
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(sql, params)
+        found: tuple[Any, ...] | None = cursor.fetchone()
+    if found is not None and sum(len(v) for v in found if v is not None) >= LARGE_READ:
+        close_at_checkin(proxied)
+    return found
 
 
 def _driver_query(session: Session, stmt: Select[*tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
@@ -479,10 +499,20 @@ def load_bookings(
 HELD = ("confirmed", "completed", "no_show")
 
 
-def load_lead_times(session: Session, scope: Scope, period: Period) -> pd.DataFrame:
+#: Venues whose lead times are read by one query (:func:`load_lead_times`).
+LEAD_VENUES = 2500
+
+
+def load_lead_times(
+    session: Session, scope: Scope, period: Period, venue_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
     """The lead times of the bookings of the venues in scope that start in the period and were
     held (:func:`measures.held_leads`' frame: ``venue_id``, ``lead_days``), two or three
-    integers a booking, read through the covering index of :func:`load_bookings`."""
+    integers a booking, read through the covering index of :func:`load_bookings`.
+
+    ``venue_ids`` (the scope's venues, when the caller has them): read by ranges of
+    :data:`LEAD_VENUES` of them, each value handed over a few MB rather than one of 9 MB for
+    a city's year (the size the connection's buffer then keeps: :data:`LARGE_READ`)."""
     t0 = math.floor(period.start_at.timestamp())
     start, created = epoch(Booking.start_at, t0), epoch(Booking.created_at, t0)
     # PostgreSQL hands a bare column's timestamps over in binary, floored here
@@ -490,8 +520,7 @@ def load_lead_times(session: Session, scope: Scope, period: Period) -> pd.DataFr
     # date_part; SQLite computes the difference faster than it writes a second column's text.
     postgresql = session.get_bind().dialect.name == "postgresql"
     columns = (start, created) if postgresql else (start - created,)
-    vid, *instants = int_columns(
-        session,
+    stmt = (
         select(Booking.venue_id, *columns)
         .join(Venue, Booking.venue_id == Venue.id)
         .where(
@@ -499,10 +528,22 @@ def load_lead_times(session: Session, scope: Scope, period: Period) -> pd.DataFr
             Booking.start_at >= period.start_at,
             Booking.start_at < period.end_at,
             Booking.status.in_(HELD),
-        ),
+        )
     )
-    lead_s = instants[0] - instants[1] if postgresql else instants[0]
-    return pd.DataFrame({"venue_id": vid, "lead_days": lead_s / 86400})
+    ids = np.sort(np.asarray(venue_ids if venue_ids is not None else [], dtype="int64"))
+    windows: list[tuple[int, int] | None] = [
+        (int(ids[i]), int(ids[min(i + LEAD_VENUES, len(ids)) - 1]))
+        for i in range(0, len(ids), LEAD_VENUES)
+    ]
+    parts = []
+    for window in windows if len(windows) > 1 else [None]:
+        part = stmt if window is None else stmt.where(Booking.venue_id.between(*window))
+        vid, *instants = int_columns(session, part)
+        if postgresql:
+            instants[0] -= instants[1]  # in place
+        parts.append((vid, instants[0] / 86400))
+    vid, lead_days = parts[0] if len(parts) == 1 else map(np.concatenate, zip(*parts, strict=True))
+    return pd.DataFrame({"venue_id": vid, "lead_days": lead_days}, copy=False)
 
 
 def _booking_columns(

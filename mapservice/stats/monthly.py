@@ -54,7 +54,7 @@ from mapservice.stats.aggregates import (
 from mapservice.stats.daily import TREND_COLUMNS, DailyFigures, venue_and_unit_tables
 from mapservice.stats.frames import (
     Scope,
-    _driver_query,
+    fetch_binary,
     int_columns,
     load_bookings,
     load_open_intervals,
@@ -200,12 +200,7 @@ def _blobs(session: Session, stmt: Any) -> list[bytes]:
         query = select(
             *(func.string_agg(c, literal(b"", LargeBinary), type_=LargeBinary) for c in sub.c)
         )
-        sql, params = _driver_query(session, query)
-        driver = session.connection().connection.driver_connection
-        assert driver is not None
-        with driver.cursor(binary=True) as cursor:
-            cursor.execute(sql, params)
-            found = cursor.fetchone()
+        found = fetch_binary(session, query)
         assert found is not None
         return [bytes(v) if v is not None else b"" for v in found]
     found = session.execute(select(*(_joined(c) for c in sub.c))).one()
@@ -479,6 +474,10 @@ def _heat(
     )
 
 
+#: Day records added to the weekly trend at a time.
+TREND_PART = 1 << 16
+
+
 def _trend(
     session: Session,
     ids: str,
@@ -501,11 +500,15 @@ def _trend(
     realized = np.zeros(len(weeks), dtype="int64")
 
     def add(day: Any, b: Any, r: Any) -> None:
-        days = np.asarray(day, dtype="int64")
-        week = (days - monday0) // 7
-        inside = (days >= d0) & (days <= days_to) & (week < len(weeks))
-        np.add.at(booked, week[inside], np.asarray(b, dtype="int64")[inside])
-        np.add.at(realized, week[inside], np.asarray(r, dtype="int64")[inside])
+        day, b, r = np.asarray(day), np.asarray(b), np.asarray(r)
+        # A part at a time: a city's year is about 350,000 records, and its temporaries
+        # (weeks, masks, 64-bit copies) at once were 11 MB of the dashboard's peak.
+        for i in range(0, len(day), TREND_PART):
+            days = day[i : i + TREND_PART].astype("int64")
+            week = (days - monday0) // 7
+            inside = (days >= d0) & (days <= days_to) & (week < len(weeks))
+            np.add.at(booked, week[inside], b[i : i + TREND_PART][inside].astype("int64"))
+            np.add.at(realized, week[inside], r[i : i + TREND_PART][inside].astype("int64"))
 
     if months:
         (blob,) = _blobs(

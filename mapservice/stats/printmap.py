@@ -29,7 +29,7 @@ from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
 from mapservice.core.geo import WGS84, metric_crs
-from mapservice.stats.fonts import RENDER_LOCK, RENDERED, use_cjk
+from mapservice.stats.fonts import RENDERED, drawn, use_cjk
 from mapservice.stats.labels import clip, place_labels, text_width
 
 #: Landscape paper sizes in inches.
@@ -87,10 +87,14 @@ def print_map(
     use_cjk()
     on = on or date.today()
     key = RENDERED.key("map", list(venues), district, list(streets), title, paper, fmt, on, dpi)
-    with RENDER_LOCK:
-        return RENDERED.get(key) or RENDERED.put(
-            key, _save(_draw(venues, district, streets, title, paper, on), fmt, dpi)
+    return drawn(
+        lambda: (
+            RENDERED.get(key)
+            or RENDERED.put(
+                key, _save(_draw(venues, district, streets, title, paper, on), fmt, dpi)
+            )
         )
+    )
 
 
 def _save(pages: list[Figure], fmt: str, dpi: int) -> bytes:

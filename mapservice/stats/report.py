@@ -202,11 +202,13 @@ def _utilization(
         vt = found.venues
         vt["type_label"] = type_labels(vt["type"])
         leads = (
-            load_lead_times(session, scope, period)
+            load_lead_times(session, scope, period, vt.index.tolist())
             if lead_times
             else pd.DataFrame({"venue_id": [], "lead_days": []})
         )
-        vt["lead_days"] = leads.groupby("venue_id")["lead_days"].median().reindex(vt.index)
+        vt["lead_days"] = m.medians_by(
+            vt.index.get_indexer(leads["venue_id"]), leads["lead_days"].to_numpy(), len(vt)
+        )
         assert found.clock is not None
         booked = m.empty_bookings().assign(open_s=0, cap_s=0, shared=False, realized=False)
         fig = m.Figures(t0, t1, found.clock, vt, booked, m.empty_bookings(), leads)
