@@ -5,6 +5,7 @@ recount from the rows; and summed over a period they give the row-level figures.
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -463,6 +464,36 @@ def test_the_months_follow_the_days_and_a_missed_change_shows(db, town):
     _assert_fresh(db)
 
 
+def test_stale_days_are_recounted_in_windows_that_read_little_beyond_them():
+    """Scattered stale days (a few venues a day, over months) are cut into windows whose
+    venues × days stay within the budget; a venue's every day (a rebuild) stays one read;
+    every pair is in exactly one window, and the windows' days do not overlap."""
+    rnd = random.Random(3)
+    scattered = pd.DataFrame(
+        {
+            "venue_id": [rnd.randrange(1, 400) for _ in range(300)],
+            "day": [20000 + rnd.randrange(300) for _ in range(300)],
+        }
+    ).drop_duplicates(ignore_index=True)
+    windows = agg.day_windows(scattered, budget=500)
+    assert len(windows) > 10
+    for w in windows:
+        span = int(w["day"].max() - w["day"].min() + 1)
+        read = w["venue_id"].nunique() * span
+        assert read <= 500 or span == 1 or read <= 2 * len(w), (read, span, len(w))
+    for a, b in itertools.pairwise(windows):
+        assert a["day"].max() < b["day"].min()
+    together = pd.concat(windows).sort_values(["venue_id", "day"], ignore_index=True)
+    pd.testing.assert_frame_equal(
+        together, scattered.sort_values(["venue_id", "day"], ignore_index=True)
+    )
+    dense = pd.DataFrame(
+        [(v, d) for v in range(1, 50) for d in range(20000, 20100)], columns=["venue_id", "day"]
+    )
+    assert len(agg.day_windows(dense, budget=500)) == 1
+    assert agg.day_windows(dense.iloc[:0], budget=500) == []
+
+
 def test_a_period_splits_into_months_and_days():
     from mapservice.stats.monthly import split
 
@@ -655,6 +686,8 @@ def test_the_dashboard_report_from_the_aggregates_equals_the_one_from_the_rows(d
     cases = [
         (Period("custom", date(2026, 2, 20), date(2026, 4, 10), TZ), datetime(2027, 1, 1)),
         (Period("custom", date(2026, 3, 1), date(2026, 3, 31), TZ), datetime(2026, 3, 17, 15)),
+        # Whole months (the trend read a month at a time) between two cut ones.
+        (Period("custom", date(2026, 1, 10), date(2026, 5, 20), TZ), datetime(2027, 1, 1)),
     ]
     for period, now in cases:
         now = now.replace(tzinfo=TZ)
@@ -724,14 +757,16 @@ def test_a_refresh_at_a_few_venues_far_apart_reads_those_venues_only(db, town, m
 
 
 def test_a_refresh_in_parts_of_a_few_venues_equals_a_full_recount(db, town, make, monkeypatch):
-    """The months and years are recounted :data:`agg.LEVEL_CHUNK` venues at a time, their
-    old rows deleted :data:`agg.DELETE_PAIRS` pairs at a time: with parts of two venues and
-    three pairs, random changes at every venue still leave the aggregates equal to a full
-    recount."""
+    """The days are recounted in windows of days (:func:`agg.day_windows`), the months and
+    years :data:`agg.LEVEL_CHUNK` venues at a time, their old rows deleted
+    :data:`agg.DELETE_PAIRS` pairs at a time: with windows of three venue-days, parts of two
+    venues and three pairs, random changes at every venue still leave the aggregates equal
+    to a full recount (read at once)."""
     _committee, units, groups, venues = town
     everywhere = [*venues, *_more_venues(make, units, 5)]
     monkeypatch.setattr(agg, "LEVEL_CHUNK", 2)
     monkeypatch.setattr(agg, "DELETE_PAIRS", 3)
+    monkeypatch.setattr(agg, "WINDOW_VENUE_DAYS", 3)  # the days recounted in many windows
     rnd = random.Random(5)
     for _ in range(3):
         for _ in range(30):

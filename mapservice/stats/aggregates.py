@@ -21,6 +21,7 @@ triggers could not compute: the triggers log, Python counts.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -196,19 +197,61 @@ class Target:
     pairs: pd.DataFrame
 
 
-def count_days(session: Session, target: Target) -> pd.DataFrame:
-    """The aggregate rows of the target's (venue, day) pairs, recounted from the rows."""
-    pairs = target.pairs
-    if pairs.empty:
+#: Venues × days one recount reads at most (:func:`day_windows`): about 11,000 bookings of
+#: the bench's city, a few MB to count.
+WINDOW_VENUE_DAYS = 40_000
+
+
+def count_days(session: Session, target: Target, *, windows: bool = True) -> pd.DataFrame:
+    """The aggregate rows of the target's (venue, day) pairs, recounted from the rows, a
+    window of days at a time (:func:`day_windows`; ``windows`` false: all in one read)."""
+    if target.pairs.empty:
         return usage_rows(_empty_bookings(), *_no_clock(target.tz))
+    cut = day_windows(target.pairs) if windows else [target.pairs]
+    parts = [_count_window(session, target.tz, part) for part in cut]
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def day_windows(pairs: pd.DataFrame, budget: int | None = None) -> list[pd.DataFrame]:
+    """The (venue, day) pairs cut into runs of consecutive days, each as large as it can be
+    while its venues × its days stay within ``budget`` (:data:`WINDOW_VENUE_DAYS`; one day
+    whatever it holds) or are at least half of them asked for. A recount reads every booking
+    of its venues over its days: the
+    stale days of a busy hour spread over a year (a few thousand venues, a day or two each)
+    read at once were their venues' whole year, 400,000 bookings and 600 MB to count."""
+    budget = WINDOW_VENUE_DAYS if budget is None else budget
+    if pairs.empty:
+        return []
+    ordered = pairs.sort_values("day", kind="stable", ignore_index=True)
+    days = ordered["day"].to_numpy(dtype="int64")
+    vids = ordered["venue_id"].to_numpy(dtype="int64")
+    firsts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])  # each day's first pair
+    bounds, venues, begin = [0], set[int](), int(days[0])
+    for i, at in enumerate(firsts):
+        end = firsts[i + 1] if i + 1 < len(firsts) else len(days)
+        day_venues = set(vids[at:end].tolist())
+        grown = venues | day_venues
+        read = len(grown) * (int(days[at]) - begin + 1)
+        # Past the budget, a window that would read mostly days nobody asked for ends here;
+        # one dense in its pairs (a venue's every day: a rebuild) goes on as one read.
+        if venues and read > budget and read > 2 * (end - bounds[-1]):
+            bounds.append(int(at))
+            venues, begin = day_venues, int(days[at])
+        else:
+            venues = grown
+    bounds.append(len(days))
+    return [ordered.iloc[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _count_window(session: Session, tz: ZoneInfo, pairs: pd.DataFrame) -> pd.DataFrame:
     d0, d1 = int(pairs["day"].min()), int(pairs["day"].max())
     venue_ids = sorted(int(v) for v in pairs["venue_id"].unique())
-    period = Period("custom", day_date(d0), day_date(d1), target.tz)
+    period = Period("custom", day_date(d0), day_date(d1), tz)
     t0, t1 = round(period.start_at.timestamp()), round(period.end_at.timestamp())
     bookings = _load(session, venue_ids, t0, t1)
     open_iv = load_open_intervals(session, venue_ids, period)
     clock = OpenClock(open_iv, t0, t1)
-    zone = ZoneClock.build(target.tz, t0, t1)
+    zone = ZoneClock.build(tz, t0, t1)
     rows = usage_rows(bookings, clock, zone)
     wanted = pd.MultiIndex.from_frame(pairs[["venue_id", "day"]].astype("int64"))
     keep = pd.MultiIndex.from_frame(rows[["venue_id", "day"]]).isin(wanted)
@@ -423,9 +466,10 @@ def rebuild(session: Session) -> int:
 
 def recount(session: Session) -> pd.DataFrame:
     """Every aggregate row as a full recount from the rows would give it (nothing written):
-    what the aggregates must equal once refreshed."""
+    what the aggregates must equal once refreshed (each time zone's days in one read, not in
+    the refresh's windows)."""
     targets = stale_targets(session, [(0, None, None, None, None)])
-    rows = [count_days(session, t) for t in targets]
+    rows = [count_days(session, t, windows=False) for t in targets]
     frame = (
         pd.concat(rows, ignore_index=True)
         if rows
@@ -614,10 +658,10 @@ def _count_level(session: Session, pairs: pd.DataFrame, by: str) -> pd.DataFrame
 
 #: Venues recounted at once above the days: a year's rows are recounted from its daily rows
 #: (about a hundred per venue in the bench's city, 35 columns each), so a refresh after a
-#: busy day (thousands of venues) reads them a bounded part at a time. 200 venues' year is
-#: about 4 MB handed over (500 was 10 MB: on PostgreSQL the connection's input buffer grows to
+#: busy day (thousands of venues) reads them a bounded part at a time. 100 venues' year is
+#: about 3 MB handed over (500 was 10 MB: on PostgreSQL the connection's input buffer grows to
 #: the largest value it receives, and that was the largest of a dashboard's request).
-LEVEL_CHUNK = 200
+LEVEL_CHUNK = 100
 #: (venue, month or year) pairs deleted by one statement: two bound parameters each, well
 #: under SQLite's limit (32,766).
 DELETE_PAIRS = 4000

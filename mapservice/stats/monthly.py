@@ -510,12 +510,13 @@ def _trend(
             np.add.at(booked, week[inside], b[i : i + TREND_PART][inside].astype("int64"))
             np.add.at(realized, week[inside], r[i : i + TREND_PART][inside].astype("int64"))
 
-    if months:
-        (blob,) = _blobs(
-            session, _scoped(ids, venue_month_days, md.month.between(*months), md.days)
-        )
+    # A month at a time: a city's year of day records is 7 MB handed over at once (and held
+    # three times: the connection's buffer, the driver's result, the bytes), a month's 0.6 MB.
+    for month in range(months[0], months[1] + 1) if months else ():
+        (blob,) = _blobs(session, _scoped(ids, venue_month_days, md.month == month, md.days))
         rec = np.frombuffer(blob, dtype=DAY_RECORD)
         add(rec["day"], rec["booked"], rec["realized"])
+        del blob, rec
     if added is not None:
         add(added["day"], added["booked_s"], added["realized_s"])
     if partial is not None:  # after the whole days: the months' records of it are not its
