@@ -57,7 +57,11 @@ SIZES: dict[str, dict[str, Any]] = {
         "queries": 200,
         "naive_queries": 30,
         "alternatives": 50,
-        "http_seconds": 60.0,
+        # Five rounds of 15 s: #7's p99 is judged on their median, and on this shared machine
+        # one round in three could land on a slow spell (2026-12-06: rounds of 334, 264 and
+        # 216 ms, a re-run right after 135, 168 and 119).
+        "http_seconds": 75.0,
+        "http_rounds": 5,
         "trivial_seconds": 20.0,
         "pages_seconds": 30.0,
         "healthz_seconds": 10.0,
@@ -73,6 +77,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "naive_queries": 3,
         "alternatives": 5,
         "http_seconds": 1.5,
+        "http_rounds": 3,
         "trivial_seconds": 0.6,
         "pages_seconds": 0.5,
         "healthz_seconds": 0.5,
@@ -135,7 +140,12 @@ def _on(
     if "7" in only or "8" in only:
         phases = {k: size[f"{k}_seconds"] for k in ("http", "trivial", "pages")}
         heavy = size.get("heavy_times")
-        report.measure(db, http_bench.http_load(report, url, ds, db, **phases, heavy_times=heavy))
+        report.measure(
+            db,
+            http_bench.http_load(
+                report, url, ds, db, **phases, rounds=size["http_rounds"], heavy_times=heavy
+            ),
+        )
 
 
 def _map(report: Report, size: dict[str, Any]) -> None:
