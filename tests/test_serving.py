@@ -328,3 +328,37 @@ def test_releasing_the_free_heap_gives_its_holes_back(tmp_path):
     trimmed = _heap_script(tmp_path, "trim")
     assert trimmed["released"] == "True"
     assert int(trimmed["given back"]) > 100
+
+
+def test_a_connection_that_read_a_large_value_is_closed_when_given_back(database_url, db_kind):
+    """libpq keeps its input buffer as large as the largest message it received, for the
+    connection's life: a pooled connection that read a city's statistics in one value kept
+    megabytes in its worker. It is closed when its session ends (after serving the rest of
+    its transaction), and the pool's next user gets a new one; a small read keeps it."""
+    if db_kind != "postgresql":
+        pytest.skip("libpq's buffer: PostgreSQL's connections")
+    from sqlalchemy import LargeBinary, func, select
+    from sqlalchemy.orm import Session
+
+    from mapservice.stats.frames import LARGE_READ, fetch_binary
+
+    def value(size: int):  # noqa: ANN202 - a statement
+        return select(func.decode(func.repeat("ab", size // 2), "escape", type_=LargeBinary))
+
+    eng = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        first = _backend_pid(eng)
+        with Session(eng) as session:
+            (small,) = fetch_binary(session, value(1000))
+            assert len(small) == 1000
+        assert _backend_pid(eng) == first  # kept
+        with Session(eng) as session:
+            (big,) = fetch_binary(session, value(2 * LARGE_READ))
+            assert len(big) == 2 * LARGE_READ
+            # the transaction goes on, on the same connection
+            assert session.execute(select(func.pg_backend_pid())).scalar_one() == first
+        second = _backend_pid(eng)
+        assert second != first  # closed when given back; a new one made
+        assert _backend_pid(eng) == second
+    finally:
+        eng.dispose()
