@@ -171,3 +171,34 @@ def test_a_year_of_weeks_is_labelled_without_overlap():
     assert len(ax.lines[0].get_xdata()) == 53
     short = charts.trend(SimpleNamespace(trend=frame.head(6)))
     assert [t.get_text() for t in short.axes[0].get_xticklabels()] == list(frame["week"][:6])
+
+
+def test_every_figure_is_drawn_on_one_thread_in_the_callers_context() -> None:
+    """matplotlib caches its fonts per thread (6.5 MB of CJK faces each): whichever of a
+    worker's threads asks, the drawing runs on the process's one drawing thread, sees the
+    caller's context (its request, its locale), hands back what it returned or raised, and a
+    drawing asked for inside one runs at once rather than waiting on itself."""
+    import contextvars
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mapservice.stats.fonts import drawn
+
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+
+    def ask(name: str) -> tuple[int, str, int]:
+        who.set(name)
+        return drawn(lambda: (threading.get_ident(), who.get(), drawn(threading.get_ident)))
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, [f"request-{i}" for i in range(12)]))
+    threads = {a[0] for a in answers} | {a[2] for a in answers}
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    assert [a[1] for a in answers] == [f"request-{i}" for i in range(12)]
+
+    def fails() -> None:
+        raise ValueError("no such chart")
+
+    with pytest.raises(ValueError, match="no such chart"):
+        drawn(fails)
+    assert drawn(threading.get_ident) in threads  # still the same thread after a failure

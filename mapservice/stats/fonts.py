@@ -69,9 +69,19 @@ def cjk_family() -> str:
 #: renders one figure at a time.
 RENDER_LOCK = threading.RLock()
 
-_drawer: tuple[int, ThreadPoolExecutor] | None = None
+_drawer: ThreadPoolExecutor | None = None
 _drawer_made = threading.Lock()
 _on_drawer = threading.local()
+
+
+def _forget_drawer() -> None:
+    """In a forked child: the parent's drawing thread is not there (threads do not cross a
+    fork), nor may a lock held at the fork ever be released."""
+    global _drawer, _drawer_made  # noqa: PLW0603 - per process
+    _drawer, _drawer_made = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_drawer)
 
 
 def drawn(draw: Callable[[], R]) -> R:
@@ -97,13 +107,12 @@ def _on_drawing_thread(draw: Callable[[], R]) -> R:
 
 
 def _executor() -> ThreadPoolExecutor:
-    """This process's drawing thread (a forked worker makes its own: threads do not cross a
-    fork)."""
-    global _drawer  # noqa: PLW0603 - one per process, made on first use
+    """This process's drawing thread, made on first use (a forked worker makes its own)."""
+    global _drawer  # noqa: PLW0603 - one per process
     with _drawer_made:
-        if _drawer is None or _drawer[0] != os.getpid():
-            _drawer = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="mapservice-draw"))
-        return _drawer[1]
+        if _drawer is None:
+            _drawer = ThreadPoolExecutor(1, thread_name_prefix="mapservice-draw")
+        return _drawer
 
 
 def use_cjk() -> None:
