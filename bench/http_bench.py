@@ -14,7 +14,11 @@ bookings through ``POST /api/v1/bookings`` with a personal access token) then th
 ``/healthz`` on the same server (the machine's rate beside each round); last the mix with 5 %
 pages of the whole venue list. Every answer but the expected ones (a 409 or 422 to a booking is
 an answer) is an error, in every phase. Afterwards the database is checked for overlapping
-allocations, and the largest worker's peak resident memory (``VmHWM``) is read from ``/proc``.
+allocations, and the largest worker's peak resident memory (``VmHWM``) is read from ``/proc``
+for the workers alive and from the server's log for those that retired (a worker that grew by
+more than ``--max-worker-growth-mb`` is replaced and logs its peak as it exits); the report
+builder's children (:mod:`mapservice.stats.isolated`), which build the dashboard's reports and
+exit, are not workers: their peak is reported beside.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -78,10 +83,36 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+#: Children of a server's master that are not workers: its report builder
+#: (:mod:`mapservice.stats.isolated`), found in the server's log by :func:`served`.
+_NOT_WORKERS: set[int] = set()
+_BUILDER = re.compile(r"report builder (\d+) listening")
+_EXITED = re.compile(r"worker (\d+) exits: peak (\d+) MB")
+_RETIRED = re.compile(r"worker (\d+) retires: (\d+) MB")
+_BUILT = re.compile(r"report built by builder child (\d+) in ([\d.]+) s, peak (\d+) MB")
+
+
+def logged_memory(log: str) -> dict[str, Any]:
+    """What a server's log says of its processes' memory: each worker's peak when it exited
+    (those retired for their growth, and the rest when the server stopped), how many
+    retired, and the report builder's children's peaks (a child per report built)."""
+    exits = {int(pid): float(mb) for pid, mb in _EXITED.findall(log)}
+    built = [(float(s), float(mb)) for _pid, s, mb in _BUILT.findall(log)]
+    return {
+        "worker_exit_peaks_mb": sorted(exits.values()),
+        "workers_retired": len(_RETIRED.findall(log)),
+        "reports_built": len(built),
+        "builder_peak_mb": max((mb for _s, mb in built), default=0.0),
+        "builder_slowest_s": max((s for s, _mb in built), default=0.0),
+    }
+
+
 def _rss_kb(pid: int) -> dict[str, int]:
-    """The largest worker's resident memory (now, and its peak): gunicorn's workers are the
-    master's children; a single-process server is its own worker."""
-    children = _children(pid)
+    """The largest worker's resident memory (now, and its peak) among the workers alive:
+    gunicorn's workers are the master's children (but its report builder); a single-process
+    server is its own worker. Workers that retired are in the server's log
+    (:func:`logged_memory`)."""
+    children = [c for c in _children(pid) if c not in _NOT_WORKERS]
     workers = [_status_kb(c) for c in children] or [_status_kb(pid)]
     return {k: max(w[k] for w in workers) for k in ("VmRSS", "VmHWM")} | {
         "workers": len(children) or 1
@@ -315,7 +346,10 @@ def served(url: str, workers: int, threads: int, tmp: str) -> Iterator[tuple[int
                     tail = log_path.read_text()[-2000:]
                     raise RuntimeError(f"server did not start: {tail}") from None
                 time.sleep(0.2)
-        while len(_children(server.pid)) < workers and time.time() < deadline:
+        while time.time() < deadline:
+            _NOT_WORKERS.update(int(p) for p in _BUILDER.findall(log_path.read_text()))
+            if len([c for c in _children(server.pid) if c not in _NOT_WORKERS]) >= workers:
+                break
             time.sleep(0.1)  # every worker booted before the first measure
         yield port, server.pid, log_path
     finally:
@@ -348,7 +382,6 @@ def healthz_rate(seconds: float, *, clients: int = 32, workers: int = 2, threads
 def _opener_as(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
     """A browser's session: the log-in form (its CSRF token) posted, the cookie kept."""
     import http.cookiejar
-    import re
 
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
@@ -425,7 +458,6 @@ def _heavy_pages(
     logged in; the CSVs with a row per venue checked to hold >= 98 % of the public venues.
     Size and slowest time of each, and the largest worker's peak (``VmHWM``, MB) once it has
     been asked (what makes the peak)."""
-    import re
 
     from bench.generate import PASSWORD
 
@@ -537,7 +569,10 @@ def http_load(
         stale = _stale_days(engine)
         again = _heavy_pages(base, ds, heavy_times or 2 * workers, pid, only=("dashboard",))
         rss_end = _rss_kb(pid)
-    server_errors = _error_kinds(log_path.read_text(errors="replace"))
+    server_log = log_path.read_text(errors="replace")
+    server_errors = _error_kinds(server_log)
+    memory = logged_memory(server_log)
+    peak_mb = max([rss_end["VmHWM"] / 1024, *memory["worker_exit_peaks_mb"]])
     shutil.rmtree(tmp, ignore_errors=True)
     overlaps = count_overlaps(engine)
     engine.dispose()
@@ -583,8 +618,13 @@ def http_load(
         f" ({stale:,} stale days logged by the mixes' bookings, recounted first: slowest"
         f" {again['dashboard']['slowest_s']:.2f} s; its charts then"
         f" {again['charts']['peak_mb_after']:.0f} MB)"
-        f" (now {rss_end['VmRSS'] / 1024:.0f} MB)",
+        f" (now {rss_end['VmRSS'] / 1024:.0f} MB)"
+        f" | every worker's peak, those retired included: {peak_mb:.0f} MB;"
+        f" {memory['workers_retired']} retired for their growth"
+        f" | report builder: {memory['reports_built']} reports built, its children's peak"
+        f" {memory['builder_peak_mb']:.0f} MB, slowest {memory['builder_slowest_s']:.2f} s",
         rss_start_kb=rss_start,
+        logged=memory,
         rss_after_heavy_kb=rss_heavy,
         rss_after_mix_kb=rss_mix,
         rss_after_pages_kb=rss_pages,
@@ -596,5 +636,5 @@ def http_load(
         "http_p99_ms": p99s,
         "http_errors": errors,
         "http_healthz_per_s": rates,
-        "worker_peak_rss_mb": rss_end["VmHWM"] / 1024,
+        "worker_peak_rss_mb": peak_mb,
     }

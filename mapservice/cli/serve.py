@@ -22,7 +22,17 @@ from mapservice.cli.common import registrar
     type=click.IntRange(min=0),
     help="gunicorn worker processes (0: waitress, one process); e.g. the number of cores",
 )
-def serve(host: str, port: int, threads: int, workers: int) -> None:
+@click.option(
+    "--max-worker-growth-mb",
+    default=None,
+    type=click.FloatRange(min=0),
+    envvar="MAPSERVICE_MAX_WORKER_GROWTH_MB",
+    help="with --workers: a worker that has grown by more than this many MB since it was"
+    " forked is replaced after the request that finds it so (0: never; default 100)",
+)
+def serve(
+    host: str, port: int, threads: int, workers: int, max_worker_growth_mb: float | None
+) -> None:
     from mapservice.web import serving
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -30,7 +40,10 @@ def serve(host: str, port: int, threads: int, workers: int) -> None:
         click.echo(
             f"serving on http://{host}:{port} (gunicorn, {workers} workers × {threads} threads)"
         )
-        serving.serve_gunicorn(app, host, port, workers, threads)
+        growth = (
+            serving.MAX_WORKER_GROWTH_MB if max_worker_growth_mb is None else max_worker_growth_mb
+        )
+        serving.serve_gunicorn(app, host, port, workers, threads, max_growth_mb=growth)
     else:
         click.echo(f"serving on http://{host}:{port} (waitress, {threads} threads)")
         serving.serve_waitress(app, host, port, threads)

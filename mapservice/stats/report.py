@@ -6,6 +6,7 @@ the :class:`Report` it returns.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -218,6 +219,23 @@ def _utilization(
     if group_by == "street":
         grouped["name"] = [n or _("(no street)") for n in grouped["name"]]
     return Utilization(fig, grouped, by_type, m.totals(fig)), found
+
+
+def without_booking_rows(report: Report) -> Report:
+    """``report`` without the frames of a row per booking (a million for a city's year) its
+    figures were computed from, their columns kept: the page, its charts and exports are cut
+    from the per-venue and per-group tables the report holds, and a cached report would
+    otherwise keep every booking in memory for as long as it is cached (and while the next
+    one is built). Changes ``report`` and returns it."""
+    fig = report.fig
+    kept = {
+        name: frame.iloc[:0]
+        for name in ("booked", "bookings")
+        if isinstance(frame := getattr(fig, name, None), pd.DataFrame)
+    }
+    if kept:
+        report.fig = dataclasses.replace(fig, **kept)
+    return report
 
 
 def build_report(

@@ -4,7 +4,6 @@ unit's venues, a booker nothing (403). The figures come from :mod:`mapservice.st
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from datetime import date, datetime
@@ -12,7 +11,6 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import login_required
 from werkzeug.wrappers import Response
@@ -25,7 +23,7 @@ from mapservice.core.vocab import VenueType
 from mapservice.models import Committee, Unit, User
 from mapservice.operations.printing import FORMATS, PAPERS, print_committee_map
 from mapservice.operations.utilization import stats_scope
-from mapservice.stats import charts, export
+from mapservice.stats import charts, export, isolated
 from mapservice.stats.fonts import FontMissing
 from mapservice.stats.frames import LOAD_PARTS, Scope
 from mapservice.stats.periods import KINDS, Period, period_for
@@ -37,6 +35,7 @@ from mapservice.stats.report import (
     Table,
     build_report,
     tables,
+    without_booking_rows,
 )
 from mapservice.stats.tablepage import DASHBOARD_ROWS, parse_page, table_page
 from mapservice.web.auth import current_actor
@@ -147,20 +146,22 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
             return report, params, committee
         with _lock:  # the expired ones go before the build, not after: not held through it
             _drop_expired(cache, time.monotonic())
-        report = build_report(
-            db,
-            scope,
-            period,
-            group_by=params["by"],
-            threshold=params["threshold"],
-            coverage_type=params["type"],
-            radius_m=params["radius_km"] * 1000,
-            load_parts=LOAD_PARTS,  # a GET: its session has written nothing
-        )
-        _let_go_of_bookings(report)
-        # The build read every booking of the period into frames now freed: their pages go
-        # back to the system rather than stay in the worker beside the next heavy page's.
-        release_free_heap()
+        options: dict[str, Any] = {
+            "group_by": params["by"],
+            "threshold": params["threshold"],
+            "coverage_type": params["type"],
+            "radius_m": params["radius_km"] * 1000,
+            "load_parts": LOAD_PARTS,  # a GET: its session has written nothing
+        }
+        builder = current_app.config.get("REPORT_BUILDER")
+        report = None
+        if builder:  # under gunicorn: built in a process of its own (stats.isolated)
+            report = isolated.build(builder, isolated.Job(scope, period, options))
+        if report is None:
+            report = without_booking_rows(build_report(db, scope, period, **options))
+            # The build read every booking of the period into frames now freed: their pages
+            # go back to the system rather than stay beside the next heavy page's.
+            release_free_heap()
         now = time.monotonic()
         with _lock:
             _drop_expired(cache, now)
@@ -173,22 +174,6 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
 def _drop_expired(cache: dict[Any, tuple[float, Report]], now: float) -> None:
     for k in [k for k, (t, _r) in cache.items() if now - t >= CACHE_SECONDS]:
         del cache[k]
-
-
-def _let_go_of_bookings(report: Report) -> None:
-    """Drop the booking-level frames (a row per booking: a million for a city's year) the
-    figures were computed from, keeping their columns: the page, its charts and exports are
-    cut from the per-venue and per-group tables the report already holds, and a cached
-    report would otherwise keep every booking in memory for as long as it is cached (and
-    while the next one is built)."""
-    fig = report.fig
-    kept = {
-        name: frame.iloc[:0]
-        for name in ("booked", "bookings")
-        if isinstance(frame := getattr(fig, name, None), pd.DataFrame)
-    }
-    if kept:
-        report.fig = dataclasses.replace(fig, **kept)
 
 
 def _attachment(data: bytes, mimetype: str, filename: str, download: bool = True) -> Response:

@@ -21,6 +21,21 @@ temporary columns (the dashboard's, an export's) are carved from its heap and le
 resident holes. And after a heavy response the heap's free pages are handed back
 (:mod:`mapservice.core.memory`), so a worker's peak is its largest page, not the sum of them.
 
+Under gunicorn a worker may grow by a bounded amount (``--max-worker-growth-mb``,
+:func:`outgrown`): CPython's and glibc's heaps fragment, so a worker that has served the
+city's year of statistics, its exports and a busy morning stays 100-130 MB above what it was
+forked at, even with every cache dropped (measured: 162 MB after the fork, 282-290 MB after
+the benchmark's phases). A worker found to have grown beyond the allowance when a request
+arrives serves that request as its last (answered with ``Connection: close``), answers what
+arrives on the connections it holds the same way, accepts no new one and exits when it holds
+none (:func:`retiring_worker_class`); the master forks a fresh one from the preloaded app. The
+same idea as gunicorn's ``max_requests`` or uWSGI's ``reload-on-rss``, but on what is measured
+and with no connection dropped. Each worker logs its peak when it exits, and why it retired.
+
+Under gunicorn the dashboard's reports are built in a process of their own, forked by the
+master before the workers (:mod:`mapservice.stats.isolated`): the build's transient memory
+never enters a worker's heap.
+
 Either way, once the app is built everything alive is moved out of the garbage collector's
 reach (:func:`freeze_startup_heap`): the imported libraries (pandas, shapely, SQLAlchemy…) are
 hundreds of thousands of objects that live as long as the process, and every full collection
@@ -32,6 +47,7 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -124,16 +140,106 @@ def serve_waitress(app: Flask, host: str, port: int, threads: int) -> None:
 #: first and never sends a request (a POST it may not resend) on one gunicorn is closing.
 KEEPALIVE_SECONDS = 5
 
+#: How many MB a gunicorn worker may grow above its size when forked before it is replaced
+#: (``mapservice serve --max-worker-growth-mb``; 0: never). Forked, a worker is about 165 MB
+#: (the preloaded app, shared with the master until written). Measured on the benchmark's
+#: city (10,000 venues, a million bookings a year): serving the map, the dashboard with its
+#: charts and every export takes it to 250-265 MB, and the heaviest request (the dashboard's
+#: page with its report) adds up to 25 MB more, so a worker stays below 300 MB.
+MAX_WORKER_GROWTH_MB = 100
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (``/proc/self/statm``), MB; 0 where unknown."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory so far (``VmHWM``), MB; 0 where unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def outgrown(base_mb: float, growth_mb: float, resident: float | None = None) -> bool:
+    """True when a worker forked at ``base_mb`` and now at ``resident`` MB (by default its
+    size now) has grown by more than ``growth_mb`` (never when that is 0 or a size unknown)."""
+    size = resident_mb() if resident is None else resident
+    return bool(growth_mb) and bool(base_mb) and size - base_mb > growth_mb
+
+
+def retiring_worker_class() -> type:
+    """gunicorn's threaded worker, able to retire gracefully (``--max-worker-growth-mb``): once
+    ``retiring`` is set it accepts no new connection (the other workers take them), answers
+    what arrives on the connections it holds with ``Connection: close``, and exits when it
+    holds none (those idle in keep-alive close after ``keepalive`` seconds). Unlike setting
+    ``alive`` (what gunicorn's ``max_requests`` does), no connection it accepted is left
+    unanswered. The master then forks a fresh worker."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    class RetiringWorker(ThreadWorker):  # type: ignore[misc]
+        retiring = False
+        base_mb = 0.0  # resident MB when forked (post_fork)
+        _listening = True
+
+        def murder_keepalived(self) -> None:  # the main loop calls it on every turn
+            super().murder_keepalived()
+            if not self.retiring:
+                return
+            if self._listening:
+                self._listening = False
+                with self._lock:
+                    for sock in self.sockets:
+                        self.poller.unregister(sock)
+            if self.nr_conns <= 0:
+                self.alive = False
+
+    return RetiringWorker
+
 
 def serve_gunicorn(
-    app: Flask, host: str, port: int, workers: int, threads: int, timeout: int = 60
+    app: Flask,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    timeout: int = 60,
+    max_growth_mb: float = MAX_WORKER_GROWTH_MB,
 ) -> None:
     from gunicorn.app.base import BaseApplication
 
-    def post_fork(_server: Any, _worker: Any) -> None:
+    def pre_request(worker: Any, req: Any) -> None:
+        # Grown beyond the allowance: the worker retires (retiring_worker_class). This request
+        # and every later one on a connection it holds are answered with Connection: close.
+        if not worker.retiring and outgrown(worker.base_mb, max_growth_mb):
+            worker.retiring = True
+            worker.log.info(
+                "worker %s retires: %.0f MB resident, %.0f MB more than when forked"
+                " (--max-worker-growth-mb %.0f)",
+                worker.pid,
+                resident_mb(),
+                resident_mb() - worker.base_mb,
+                max_growth_mb,
+            )
+        if worker.retiring:
+            req.must_close = True
+
+    def worker_exit(_server: Any, worker: Any) -> None:
+        worker.log.info("worker %s exits: peak %.0f MB resident", worker.pid, peak_mb())
+
+    def post_fork(_server: Any, worker: Any) -> None:
         # The master built the app and may have connected; the worker gets its own pool
         # (close=False: the parent's connections are left to the parent).
         app.extensions["db_engine"].dispose(close=False)
+        worker.base_mb = resident_mb()
 
     def child_exit(_server: Any, worker: Any) -> None:
         # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, see web/ops.py): a dead
@@ -149,14 +255,18 @@ def serve_gunicorn(
                 "bind": f"{host}:{port}",
                 "workers": workers,
                 "threads": threads,
-                "worker_class": "gthread",
+                "worker_class": retiring_worker_class(),
                 "preload_app": True,
                 "timeout": timeout,
-                "graceful_timeout": 10,
+                # A worker retiring (--max-worker-growth-mb) or stopped finishes the requests it
+                # has in flight: as long as one may take.
+                "graceful_timeout": timeout,
                 "keepalive": KEEPALIVE_SECONDS,
                 "accesslog": None,
                 "errorlog": "-",
                 "post_fork": post_fork,
+                "pre_request": pre_request,
+                "worker_exit": worker_exit,
                 "child_exit": child_exit,
             }
             for key, value in options.items():
@@ -168,4 +278,19 @@ def serve_gunicorn(
     limit_malloc_arenas()
     fix_mmap_threshold()
     freeze_startup_heap()
+    start_report_builder(app)
     _Server().run()
+
+
+def start_report_builder(app: Flask) -> int | None:
+    """Fork the report builder (:mod:`mapservice.stats.isolated`) and tell the app where it
+    listens (``REPORT_BUILDER``): the workers forked after inherit it. Its pid, or None
+    when it was not started (the workers then build reports themselves)."""
+    from mapservice.stats import isolated
+
+    started = isolated.start(str(app.config["DATABASE_URL"]))
+    if started is None:
+        return None
+    pid, path = started
+    app.config["REPORT_BUILDER"] = path
+    return pid
