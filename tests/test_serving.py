@@ -197,6 +197,7 @@ def test_both_servers_freeze_the_startup_heap_before_serving(app, monkeypatch, s
 
     monkeypatch.setattr(gunicorn.app.base.BaseApplication, "run", record)
     monkeypatch.setattr(waitress, "serve", record)
+    monkeypatch.setattr(serving, "start_report_builder", lambda _app: None)  # no fork here
     # Serving caps malloc arenas in the environment too: undone after the test.
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
