@@ -55,6 +55,7 @@ from mapservice.db import make_engine
 from mapservice.models import User, Venue
 from mapservice.operations.tokens import create_token
 from mapservice.policy import venues_public
+from mapservice.stats.isolated import is_builder
 
 TZ = ZoneInfo(TZ_NAME)
 #: The interactive mix: map data around a point, a venue's week, a booking.
@@ -83,10 +84,6 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-#: Children of a server's master that are not workers: its report builder
-#: (:mod:`mapservice.stats.isolated`), found in the server's log by :func:`served`.
-_NOT_WORKERS: set[int] = set()
-_BUILDER = re.compile(r"report builder (\d+) listening")
 _EXITED = re.compile(r"worker (\d+) exits: peak (\d+) MB")
 _RETIRED = re.compile(r"worker (\d+) retires: (\d+) MB")
 _BUILT = re.compile(r"report built by builder child (\d+) in ([\d.]+) s, peak (\d+) MB")
@@ -112,7 +109,7 @@ def _rss_kb(pid: int) -> dict[str, int]:
     gunicorn's workers are the master's children (but its report builder); a single-process
     server is its own worker. Workers that retired are in the server's log
     (:func:`logged_memory`)."""
-    children = [c for c in _children(pid) if c not in _NOT_WORKERS]
+    children = [c for c in _children(pid) if not is_builder(c)]
     workers = [_status_kb(c) for c in children] or [_status_kb(pid)]
     return {k: max(w[k] for w in workers) for k in ("VmRSS", "VmHWM")} | {
         "workers": len(children) or 1
@@ -346,9 +343,8 @@ def served(url: str, workers: int, threads: int, tmp: str) -> Iterator[tuple[int
                     tail = log_path.read_text()[-2000:]
                     raise RuntimeError(f"server did not start: {tail}") from None
                 time.sleep(0.2)
-        while time.time() < deadline:
-            _NOT_WORKERS.update(int(p) for p in _BUILDER.findall(log_path.read_text()))
-            if len([c for c in _children(server.pid) if c not in _NOT_WORKERS]) >= workers:
+        while len([c for c in _children(server.pid) if not is_builder(c)]) < workers:
+            if time.time() > deadline:
                 break
             time.sleep(0.1)  # every worker booted before the first measure
         yield port, server.pid, log_path

@@ -139,7 +139,11 @@ def post(url: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any
 
 
 def worker_pids(master: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    """gunicorn's workers: the master's children but its report builder."""
+    from mapservice.stats.isolated import is_builder
+
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(p) for p in children if not is_builder(int(p))]
 
 
 def wait_for_workers(master: int, n: int, avoid: frozenset[int] = frozenset()) -> list[int]:

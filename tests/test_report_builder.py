@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -67,6 +68,8 @@ def builder(database_url: str, tmp_path: Path) -> Iterator[tuple[int, str, Path]
     pid_text, path = starter.stdout.readline().decode().split()
     assert pid_text != "none", log.read_text()
     pid = int(pid_text)
+    assert isolated.is_builder(pid)  # named so (ps, and gunicorn's workers told apart)
+    assert not isolated.is_builder(starter.pid)
     yield pid, path, log
     starter.stdin.close()  # the starter exits; the builder leaves when it notices
     starter.wait(timeout=20)
@@ -223,30 +226,41 @@ def test_workers_that_outgrow_their_allowance_are_replaced_and_no_request_is_los
     on keep-alive connections (reconnecting when told ``Connection: close``, as browsers and
     nginx do) get every answer; each worker that retires logs it, and its peak as it exits."""
     port, log = server
+    done = threading.Event()
 
     def client(k: int) -> list[int]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         statuses = []
-        for i in range(25):
+        i = 0
+        while not done.is_set():
             status, connection = _get(conn, "/healthz" if i % 2 else f"/login?k={k}")
             statuses.append(status)
+            i += 1
             if connection.lower() == "close":
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         conn.close()
         return statuses
 
-    with ThreadPoolExecutor(6) as pool:
-        statuses = [s for part in pool.map(client, range(6)) for s in part]
-    assert statuses == [200] * 150
-    deadline = time.time() + 20  # the last retiring worker exits once its connections close
-    while time.time() < deadline:
+    def seen() -> tuple[set[str], set[str], str]:
         text = _text(log)
         retired = set(re.findall(r"worker (\d+) retires: \d+ MB resident", text))
         exited = set(re.findall(r"worker (\d+) exits: peak \d+ MB resident", text))
-        if len(retired) >= 4 and retired <= exited:
-            break
+        return retired, exited, text
+
+    with ThreadPoolExecutor(6) as pool:
+        parts = [pool.submit(client, k) for k in range(6)]
+        deadline = time.time() + 60
+        while time.time() < deadline and len(seen()[1]) < 4:
+            time.sleep(0.2)
+        done.set()
+        statuses = [s for part in parts for s in part.result()]
+    assert len(statuses) > 100 and set(statuses) == {200}
+    deadline = time.time() + 20  # the last retiring worker exits once its connections close
+    retired, exited, text = seen()
+    while time.time() < deadline and not retired <= exited:
         time.sleep(0.2)
+        retired, exited, text = seen()
     assert len(retired) >= 4, text[-3000:]
     assert retired <= exited, text[-3000:]
     assert "Traceback" not in text and "[ERROR]" not in text, text[-3000:]
@@ -284,3 +298,44 @@ def test_the_served_dashboard_is_built_by_the_builder_and_still_answers_without_
     by_unit = opener.open(f"http://127.0.0.1:{port}/dashboard/?{week}&by=unit", timeout=120)
     assert by_unit.status == 200 and "业主单位".encode() in by_unit.read()
     assert "report builder unreachable" in _text(log)
+
+
+def test_one_worker_at_a_time_retires_or_warms_up(tmp_path):
+    """A worker takes its turn to retire only when no other has it, keeps it until it exits,
+    and the worker forked in its place warms up only once it is free."""
+    retiring, other, fresh = (serving.WorkerTurn(tmp_path) for _ in range(3))
+    assert retiring.taken_now()
+    assert not other.taken_now()  # the other worker does not retire meanwhile
+    warmed = threading.Event()
+
+    def warm() -> None:
+        with fresh.waited():
+            warmed.set()
+
+    thread = threading.Thread(target=warm)
+    thread.start()
+    assert not warmed.wait(0.5)  # the retiring worker still holds its turn
+    assert retiring._fd is not None
+    os.close(retiring._fd)  # it exits: the system releases the lock
+    assert warmed.wait(10)
+    thread.join()
+    assert other.taken_now()  # free again once warmed up
+
+
+def test_a_worker_warms_up_what_its_searches_keep(app, city):
+    from mapservice.booking import catalogue, heldmirror
+
+    engine = app.extensions["db_engine"]
+    catalogue.forget(engine)
+    heldmirror.forget(engine)
+    serving.warm_worker(app)
+    session = app.extensions["db_sessionmaker"]()
+    try:
+        kept = catalogue.kept(session)
+        assert kept is not None and kept.token == catalogue.token(session)
+    finally:
+        session.close()
+    if engine.dialect.name == "postgresql":
+        mirror = heldmirror._MIRRORS.get(catalogue.engine_key(engine))
+        assert mirror is not None and mirror.ready
+        heldmirror.forget(engine)

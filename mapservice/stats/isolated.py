@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 #: The socket's name in the builder's folder.
 SOCKET_NAME = "report-builder.sock"
+#: The builder's process name (``/proc/PID/comm``, what ``ps`` and ``top`` show): it is a
+#: child of gunicorn's master beside the workers, and not one of them.
+PROCESS_NAME = "report-builder"
 #: How long a worker waits for a report (the server's own request timeout is 60 s).
 TIMEOUT_S = 300.0
 _HEADER = struct.Struct("!Q")
@@ -136,13 +139,18 @@ def start(url: str) -> tuple[int, str] | None:
     listener.bind(path)
     listener.listen(64)
     parent = os.getpid()
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid:
         listener.close()
+        os.close(ready_w)
+        os.read(ready_r, 1)  # named and listening: told apart from the workers from now on
+        os.close(ready_r)
         return pid, path
+    os.close(ready_r)
     code = 0
     try:
-        serve(listener, url, parent)
+        serve(listener, url, parent, ready_w)
     except BaseException:  # noqa: BLE001 - the builder must never return into the caller
         log.exception("report builder failed")
         code = 1
@@ -151,8 +159,13 @@ def start(url: str) -> tuple[int, str] | None:
         os._exit(code)
 
 
-def serve(listener: socket.socket, url: str, parent: int) -> None:
-    """The builder's loop: a child per connection; leaves when ``parent`` has gone."""
+def serve(listener: socket.socket, url: str, parent: int, ready: int | None = None) -> None:
+    """The builder's loop: a child per connection; leaves when ``parent`` has gone. Named,
+    it writes a byte to the pipe ``ready`` and closes it."""
+    _name_process(PROCESS_NAME)
+    if ready is not None:
+        os.write(ready, b"1")
+        os.close(ready)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C reaches the master, which stops us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -165,8 +178,8 @@ def serve(listener: socket.socket, url: str, parent: int) -> None:
     log.info("report builder %s listening", os.getpid())
     while os.getppid() == parent:
         _reap()
-        ready, _, _ = select.select([listener], [], [], 1.0)
-        if not ready:
+        readable, _, _ = select.select([listener], [], [], 1.0)
+        if not readable:
             continue
         try:
             conn, _addr = listener.accept()
@@ -190,6 +203,24 @@ def serve(listener: socket.socket, url: str, parent: int) -> None:
                 os._exit(code)
         conn.close()
     log.info("report builder %s leaves: its master has gone", os.getpid())
+
+
+def _name_process(name: str) -> None:
+    """Set this process's name (Linux ``prctl(PR_SET_NAME)``, 15 bytes); nothing elsewhere."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(15, name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def is_builder(pid: int) -> bool:
+    """Whether process ``pid`` is a report builder (by its name; False when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == PROCESS_NAME
+    except OSError:
+        return False
 
 
 def _reap() -> None:

@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +178,69 @@ def outgrown(base_mb: float, growth_mb: float, resident: float | None = None) ->
     return bool(growth_mb) and bool(base_mb) and size - base_mb > growth_mb
 
 
+class WorkerTurn:
+    """One worker of a machine's instance at a time retires or warms up (an ``flock`` on a
+    file in the instance folder): the others keep answering meanwhile. A retiring worker
+    holds its turn until it exits (the system releases it then); the worker forked in its
+    place waits for it, then warms up holding it."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.path = Path(folder) / "worker-turn.lock"
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
+
+    def taken_now(self) -> bool:
+        """Take the turn if no other worker has it; kept until this process exits."""
+        import fcntl
+
+        try:
+            fcntl.flock(self._open(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    @contextmanager
+    def waited(self) -> Iterator[None]:
+        """Hold the turn (waiting for it) for the block."""
+        import fcntl
+
+        fd = self._open()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def warm_worker(app: Flask) -> None:
+    """Read what a worker keeps for the searches before it serves one (on PostgreSQL, within
+    10 s): the venue catalogue (:mod:`mapservice.booking.catalogue`) and, on PostgreSQL, the
+    mirror of the allocations held (:mod:`mapservice.booking.heldmirror`). Measured on the
+    benchmark's city: a worker forked cold made its first second of searches wait (p99 of
+    the mix's first round 1.7 s on PostgreSQL, after the workers retired). A failure is
+    logged and the worker serves anyway: it would read these on its first search."""
+    import logging
+
+    from mapservice.booking import catalogue, heldmirror
+
+    engine = app.extensions["db_engine"]
+    session = app.extensions["db_sessionmaker"]()
+    try:
+        catalogue.current(session)
+        session.rollback()
+        if heldmirror.enabled:
+            heldmirror.wait_ready(engine, timeout=10)
+    except Exception:  # noqa: BLE001 - a cold worker still serves
+        logging.getLogger(__name__).exception("worker warm-up failed")
+    finally:
+        session.close()
+
+
 def retiring_worker_class() -> type:
     """gunicorn's threaded worker, able to retire gracefully (``--max-worker-growth-mb``): once
     ``retiring`` is set it accepts no new connection (the other workers take them), answers
@@ -188,6 +253,7 @@ def retiring_worker_class() -> type:
     class RetiringWorker(ThreadWorker):  # type: ignore[misc]
         retiring = False
         base_mb = 0.0  # resident MB when forked (post_fork)
+        turn: WorkerTurn
         _listening = True
 
         def murder_keepalived(self) -> None:  # the main loop calls it on every turn
@@ -219,7 +285,11 @@ def serve_gunicorn(
     def pre_request(worker: Any, req: Any) -> None:
         # Grown beyond the allowance: the worker retires (retiring_worker_class). This request
         # and every later one on a connection it holds are answered with Connection: close.
-        if not worker.retiring and outgrown(worker.base_mb, max_growth_mb):
+        if (
+            not worker.retiring
+            and outgrown(worker.base_mb, max_growth_mb)
+            and worker.turn.taken_now()  # no other worker retiring or warming up
+        ):
             worker.retiring = True
             worker.log.info(
                 "worker %s retires: %.0f MB resident, %.0f MB more than when forked"
@@ -240,6 +310,11 @@ def serve_gunicorn(
         # (close=False: the parent's connections are left to the parent).
         app.extensions["db_engine"].dispose(close=False)
         worker.base_mb = resident_mb()
+        # Ready before it accepts a connection (the others serve meanwhile), and never while
+        # another worker retires or warms: the instance always has a worker that answers.
+        worker.turn = WorkerTurn(app.instance_path)
+        with worker.turn.waited():
+            warm_worker(app)
 
     def child_exit(_server: Any, worker: Any) -> None:
         # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, see web/ops.py): a dead
