@@ -50,6 +50,17 @@ def worlds(draw: st.DrawFn) -> tuple[list[UnitTurns], list[tuple[int, int]], lis
     return units, periods, kinds
 
 
+@example(  # u1 and u2 may lead only in the first period: u3 leads in the second and the third
+    (
+        [
+            UnitTurns(1, "u1", frozenset({1, 10, 11}), frozenset(), ()),
+            UnitTurns(2, "u2", frozenset({1, 10, 11}), frozenset(), ()),
+            UnitTurns(3, "u3", frozenset(), frozenset(), ()),
+        ],
+        [(9, 9), (10, 10), (11, 11)],
+        ["reading_club"],
+    )
+)
 @example(
     (
         [
@@ -103,7 +114,13 @@ def test_the_invariants_hold_or_the_drafter_says_why(
     # turn there would come before everyone's first: u1 free, u2 and u3 blacked out in the
     # month of the first two periods — the second stays empty, u2 and u3 share the third)
     if len(units) >= len(periods):
-        assert len(entries) == len(units)
+        # each unit leads once in the first round; the periods after it (blackouts can pack
+        # the first round into fewer periods than there are) get one lead each, as with fewer
+        # units than periods
+        end = max(firsts.values())
+        per_period = Counter(pos[e.period] for e in entries)
+        assert all(per_period[i] <= 1 for i in range(end + 1, len(order))), per_period
+        assert len(entries) == len(units) + len(seconds)
         led = {e.period for e in entries}
         for p, m in periods:
             may = [u.unit_id for u in units if m not in u.blackout_months]
