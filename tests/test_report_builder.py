@@ -300,25 +300,20 @@ def test_the_served_dashboard_is_built_by_the_builder_and_still_answers_without_
     assert "report builder unreachable" in _text(log)
 
 
-def test_one_worker_at_a_time_retires_or_warms_up(tmp_path):
-    """A worker takes its turn to retire only when no other has it, keeps it until it exits,
-    and the worker forked in its place warms up only once it is free."""
+def test_one_worker_at_a_time_retires_and_none_retires_while_another_warms_up(tmp_path):
+    """A worker takes its turn to retire only when no other has it and keeps it until it
+    exits; a worker warming up holds the turn when it is free (none starts to retire
+    meanwhile) and never waits for it."""
     retiring, other, fresh = (serving.WorkerTurn(tmp_path) for _ in range(3))
     assert retiring.taken_now()
     assert not other.taken_now()  # the other worker does not retire meanwhile
-    warmed = threading.Event()
-
-    def warm() -> None:
-        with fresh.waited():
-            warmed.set()
-
-    thread = threading.Thread(target=warm)
-    thread.start()
-    assert not warmed.wait(0.5)  # the retiring worker still holds its turn
+    with fresh.held_if_free() as held:  # does not wait for the retiring one
+        assert not held
     assert retiring._fd is not None
     os.close(retiring._fd)  # it exits: the system releases the lock
-    assert warmed.wait(10)
-    thread.join()
+    with fresh.held_if_free() as held:
+        assert held
+        assert not other.taken_now()  # none starts to retire while it warms up
     assert other.taken_now()  # free again once warmed up
 
 

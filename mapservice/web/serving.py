@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,10 +180,10 @@ def outgrown(base_mb: float, growth_mb: float, resident: float | None = None) ->
 
 
 class WorkerTurn:
-    """One worker of a machine's instance at a time retires or warms up (an ``flock`` on a
-    file in the instance folder): the others keep answering meanwhile. A retiring worker
-    holds its turn until it exits (the system releases it then); the worker forked in its
-    place waits for it, then warms up holding it."""
+    """One worker of a machine's instance at a time retires (an ``flock`` on a file in the
+    instance folder): the others keep answering meanwhile. A retiring worker holds its turn
+    until it exits (the system releases it then); a worker warming up holds it when it is
+    free, so that no other starts to retire meanwhile, but never waits for it."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.path = Path(folder) / "worker-turn.lock"
@@ -205,16 +206,17 @@ class WorkerTurn:
         return True
 
     @contextmanager
-    def waited(self) -> Iterator[None]:
-        """Hold the turn (waiting for it) for the block."""
+    def held_if_free(self) -> Iterator[bool]:
+        """Hold the turn for the block if no other worker has it (never waiting); whether
+        it was held."""
         import fcntl
 
-        fd = self._open()
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        held = self.taken_now()
         try:
-            yield
+            yield held
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if held:
+                fcntl.flock(self._open(), fcntl.LOCK_UN)
 
 
 def warm_worker(app: Flask) -> None:
@@ -310,10 +312,16 @@ def serve_gunicorn(
         # (close=False: the parent's connections are left to the parent).
         app.extensions["db_engine"].dispose(close=False)
         worker.base_mb = resident_mb()
-        # Ready before it accepts a connection (the others serve meanwhile), and never while
-        # another worker retires or warms: the instance always has a worker that answers.
+        # Ready before it accepts a connection (the others serve meanwhile). No other worker
+        # starts to retire while it warms (it holds the turn when free; it never waits for
+        # it: a worker waiting here would leave the instance with none accepting while
+        # another retires). A stop asked meanwhile ends it at once: gunicorn's own signal
+        # handlers are installed after this hook, and the master's, inherited, would keep
+        # the request to itself.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
         worker.turn = WorkerTurn(app.instance_path)
-        with worker.turn.waited():
+        with worker.turn.held_if_free():
             warm_worker(app)
 
     def child_exit(_server: Any, worker: Any) -> None:
