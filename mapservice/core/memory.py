@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -35,3 +36,14 @@ def release_free_heap() -> bool:
     if _TRIM is None:
         return False
     return bool(_TRIM(0))
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory so far (``VmHWM``), MB; 0 where unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mapservice.core.memory import peak_mb
 from mapservice.stats.frames import Scope
 from mapservice.stats.periods import Period
 from mapservice.stats.report import Report, build_report, without_booking_rows
@@ -259,7 +260,7 @@ def _build_one(conn: socket.socket, url: str) -> None:
         "report built by builder child %s in %.2f s, peak %.0f MB resident",
         os.getpid(),
         time.perf_counter() - started,
-        _peak_mb(),
+        peak_mb(),
     )
 
 
@@ -267,13 +268,3 @@ def _null_pool() -> Any:
     from sqlalchemy.pool import NullPool
 
     return NullPool
-
-
-def _peak_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0

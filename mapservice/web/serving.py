@@ -55,6 +55,8 @@ from typing import Any
 
 from flask import Flask
 
+from mapservice.core.memory import peak_mb
+
 
 def freeze_startup_heap() -> int:
     """Collect once, then move every object now alive to the collector's permanent
@@ -159,17 +161,6 @@ def resident_mb() -> float:
     except (OSError, ValueError, IndexError):
         return 0.0
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory so far (``VmHWM``), MB; 0 where unknown."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
 
 
 def outgrown(base_mb: float, growth_mb: float, resident: float | None = None) -> bool:
