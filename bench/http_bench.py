@@ -56,6 +56,7 @@ from mapservice.models import User, Venue
 from mapservice.operations.tokens import create_token
 from mapservice.policy import venues_public
 from mapservice.stats.isolated import is_builder
+from mapservice.web.serving import WORKER_THREADS
 
 TZ = ZoneInfo(TZ_NAME)
 #: The interactive mix: map data around a point, a venue's week, a booking.
@@ -357,7 +358,9 @@ def served(url: str, workers: int, threads: int, tmp: str) -> Iterator[tuple[int
         log.close()
 
 
-def healthz_rate(seconds: float, *, clients: int = 32, workers: int = 2, threads: int = 4) -> float:
+def healthz_rate(
+    seconds: float, *, clients: int = 32, workers: int = 2, threads: int = WORKER_THREADS
+) -> float:
     """The machine's rate: requests/s of the trivial ``/healthz`` served as #7 serves (on an
     empty database of its own), ``clients`` clients for ``seconds``. Recorded beside the
     run's figures: a busy machine shows here first."""
@@ -532,7 +535,7 @@ def http_load(
     pages: float = 30.0,
     clients: int = 32,
     workers: int = 2,
-    threads: int = 4,
+    threads: int = WORKER_THREADS,
     rounds: int = 3,
     heavy_times: int | None = None,
 ) -> dict[str, Any]:

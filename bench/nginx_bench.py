@@ -5,10 +5,11 @@ ports by :mod:`tests.nginx`; plain HTTP between the load client and nginx, whose
 paid as much by the Python client on the same cores) to one app instance, then to two, on
 PostgreSQL at production settings (``fsync`` and ``synchronous_commit`` on, unlike the other
 benchmarks' cluster). Each set-up is sized as docs/deployment.md sizes a machine, as many
-worker processes in all as it has cores, each with 4 threads (the shipped unit's, and
-benchmark 7's): one instance with ``--workers`` the cores, two with half as many each. (Until
-2026-12-05 both set-ups ran two instances of 2 workers × 8 threads, four processes and 32
-threads on two cores: p99 through nginx 372–454 ms with two instances, 266–317 with one.)
+worker processes in all as it has cores, each with 2 threads (the shipped unit's, and
+benchmark 7's; 4 until 2026-12-06): one instance with ``--workers`` the cores, two with half
+as many each. (Until 2026-12-05 both set-ups ran two instances of 2 workers × 8 threads,
+four processes and 32 threads on two cores: p99 through nginx 372–454 ms with two
+instances, 266–317 with one.)
 
 All three instances run throughout, one nginx in front of the first alone and one in front
 of the other two;
@@ -43,10 +44,11 @@ from bench.common import RESULTS_DIR, Report  # noqa: E402
 from bench.generate import count_overlaps, generate  # noqa: E402
 from bench.http_bench import MIX, _mix_text, _phase, _plan  # noqa: E402
 from mapservice.db import make_engine  # noqa: E402
+from mapservice.web.serving import WORKER_THREADS  # noqa: E402
 
-#: Threads per worker process, as the shipped unit runs them
+#: Threads per worker process, as ``mapservice serve`` and the shipped unit run them
 #: (deploy/systemd/mapservice-web@.service) and benchmark 7 serves.
-THREADS = 4
+THREADS = WORKER_THREADS
 #: The machine's cores: the worker processes of a set-up in all.
 CORES = os.cpu_count() or 2
 

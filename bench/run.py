@@ -44,6 +44,7 @@ from bench import booking_bench, http_bench, nginx_bench, signup_bench, stats_be
 from bench import targets as targets_  # noqa: E402
 from bench.common import RESULTS_DIR, Report, postgresql  # noqa: E402
 from bench.generate import Dataset, generate  # noqa: E402
+from mapservice.web.serving import WORKER_THREADS  # noqa: E402
 
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -240,8 +241,8 @@ def _healthz(results: dict[str, Any]) -> str:
     if not rates:
         return "the machine's /healthz rate: not measured"
     return (
-        "the machine's /healthz rate (gunicorn 2 workers × 4 threads, 32 clients, an empty"
-        " database): "
+        f"the machine's /healthz rate (gunicorn 2 workers × {WORKER_THREADS} threads, 32 clients,"
+        " an empty database): "
         + ", ".join(f"{k} {v:.0f} req/s" for k, v in rates.items())
         + " (a busy machine shows here first; #7 measures it again after each round of its mix)"
     )

@@ -334,3 +334,40 @@ def test_a_worker_warms_up_what_its_searches_keep(app, city):
         mirror = heldmirror._MIRRORS.get(catalogue.engine_key(engine))
         assert mirror is not None and mirror.ready
         heldmirror.forget(engine)
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.lines.append(msg % args)
+
+
+class _Worker:
+    """What :func:`serving.request_hooks` read of a gunicorn worker."""
+
+    def __init__(self, turn: serving.WorkerTurn, base_mb: float) -> None:
+        self.pid, self.retiring, self.turn, self.base_mb = os.getpid(), False, turn, base_mb
+        self.log = _Log()
+
+
+def test_a_worker_retires_as_the_request_that_made_it_grow_ends(tmp_path):
+    """The check runs after each request too (gunicorn's ``post_request``), not only as the
+    next one arrives: a worker grown by the dashboard retires while the others serve."""
+    hooks = serving.request_hooks(max_growth_mb=10)
+    worker = _Worker(serving.WorkerTurn(tmp_path), base_mb=serving.resident_mb())
+    hooks["post_request"](worker, None, {}, None)
+    assert not worker.retiring and worker.log.lines == []
+    worker.base_mb = serving.resident_mb() - 12  # grown by 12 MB since forked
+    other = serving.WorkerTurn(tmp_path)
+    assert other.taken_now()  # another worker retiring: this one waits its turn
+    hooks["post_request"](worker, None, {}, None)
+    assert not worker.retiring
+    assert other._fd is not None
+    os.close(other._fd)  # that one exits
+    hooks["post_request"](worker, None, {}, None)
+    assert worker.retiring and "retires" in worker.log.lines[0]
+    req = type("Req", (), {"must_close": False})()
+    hooks["pre_request"](worker, req)
+    assert req.must_close  # what arrives next on its connections is answered and closed

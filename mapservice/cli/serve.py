@@ -15,7 +15,12 @@ from mapservice.cli.common import registrar
 )
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
-@click.option("--threads", default=8, type=int, help="threads per process")
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(min=1),
+    help="threads per process (default: 8 with waitress, 2 per gunicorn worker)",
+)
 @click.option(
     "--workers",
     default=0,
@@ -31,11 +36,13 @@ from mapservice.cli.common import registrar
     " forked is replaced after the request that finds it so (0: never; default 100)",
 )
 def serve(
-    host: str, port: int, threads: int, workers: int, max_worker_growth_mb: float | None
+    host: str, port: int, threads: int | None, workers: int, max_worker_growth_mb: float | None
 ) -> None:
     from mapservice.web import serving
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if threads is None:
+        threads = serving.WORKER_THREADS if workers else serving.WAITRESS_THREADS
     if workers:
         click.echo(
             f"serving on http://{host}:{port} (gunicorn, {workers} workers × {threads} threads)"

@@ -153,6 +153,16 @@ KEEPALIVE_SECONDS = 5
 #: page with its report) adds up to 25 MB more, so a worker stays below 300 MB.
 MAX_WORKER_GROWTH_MB = 100
 
+#: Threads per gunicorn worker (``mapservice serve --workers N``; waitress, one process, keeps
+#: ``WAITRESS_THREADS``). Measured on 2 cores, 2 workers, PostgreSQL with a million bookings,
+#: 32 clients of the benchmark's interactive mix, rounds interleaved: 2 threads a worker
+#: answered 305-366 requests/s with a p99 of 186-199 ms, 4 threads 271-319/s and 196-253 ms,
+#: 8 threads 185-235/s and 355-421 ms. Every request is mostly Python: the more threads
+#: share a worker's interpreter lock, the longer each waits for it after each database
+#: round trip.
+WORKER_THREADS = 2
+WAITRESS_THREADS = 8
+
 
 def resident_mb() -> float:
     """This process's resident memory now (``/proc/self/statm``), MB; 0 where unknown."""
@@ -234,6 +244,27 @@ def warm_worker(app: Flask) -> None:
         session.close()
 
 
+def retire_if_outgrown(worker: Any, max_growth_mb: float) -> bool:
+    """Mark ``worker`` (a :func:`retiring_worker_class` worker) retiring if it has grown by
+    more than ``max_growth_mb`` since it was forked and no other worker has the turn
+    (:class:`WorkerTurn`); whether it is retiring."""
+    if (
+        not worker.retiring
+        and outgrown(worker.base_mb, max_growth_mb)
+        and worker.turn.taken_now()  # no other worker retiring or warming up
+    ):
+        worker.retiring = True
+        worker.log.info(
+            "worker %s retires: %.0f MB resident, %.0f MB more than when forked"
+            " (--max-worker-growth-mb %.0f)",
+            worker.pid,
+            resident_mb(),
+            resident_mb() - worker.base_mb,
+            max_growth_mb,
+        )
+    return bool(worker.retiring)
+
+
 def retiring_worker_class() -> type:
     """gunicorn's threaded worker, able to retire gracefully (``--max-worker-growth-mb``): once
     ``retiring`` is set it accepts no new connection (the other workers take them), answers
@@ -264,6 +295,27 @@ def retiring_worker_class() -> type:
     return RetiringWorker
 
 
+def request_hooks(max_growth_mb: float) -> dict[str, Any]:
+    """gunicorn's ``pre_request`` and ``post_request`` for a :func:`retiring_worker_class`
+    worker: each checks whether the worker has outgrown its allowance."""
+
+    def pre_request(worker: Any, req: Any) -> None:
+        # This request and every later one on a connection a retiring worker holds are
+        # answered with Connection: close.
+        retire_if_outgrown(worker, max_growth_mb)
+        if worker.retiring:
+            req.must_close = True
+
+    def post_request(worker: Any, _req: Any, _environ: Any, _resp: Any) -> None:
+        # Checked again as the request that made it grow ends (the dashboard, an export):
+        # it retires then, while the others serve, not when the next request reaches it
+        # (measured: after the benchmark's heavy pages both workers retired during the
+        # first round of the mix, whose p99 went to 717 ms on PostgreSQL).
+        retire_if_outgrown(worker, max_growth_mb)
+
+    return {"pre_request": pre_request, "post_request": post_request}
+
+
 def serve_gunicorn(
     app: Flask,
     host: str,
@@ -275,25 +327,7 @@ def serve_gunicorn(
 ) -> None:
     from gunicorn.app.base import BaseApplication
 
-    def pre_request(worker: Any, req: Any) -> None:
-        # Grown beyond the allowance: the worker retires (retiring_worker_class). This request
-        # and every later one on a connection it holds are answered with Connection: close.
-        if (
-            not worker.retiring
-            and outgrown(worker.base_mb, max_growth_mb)
-            and worker.turn.taken_now()  # no other worker retiring or warming up
-        ):
-            worker.retiring = True
-            worker.log.info(
-                "worker %s retires: %.0f MB resident, %.0f MB more than when forked"
-                " (--max-worker-growth-mb %.0f)",
-                worker.pid,
-                resident_mb(),
-                resident_mb() - worker.base_mb,
-                max_growth_mb,
-            )
-        if worker.retiring:
-            req.must_close = True
+    hooks = request_hooks(max_growth_mb)
 
     def worker_exit(_server: Any, worker: Any) -> None:
         worker.log.info("worker %s exits: peak %.0f MB resident", worker.pid, peak_mb())
@@ -339,7 +373,7 @@ def serve_gunicorn(
                 "accesslog": None,
                 "errorlog": "-",
                 "post_fork": post_fork,
-                "pre_request": pre_request,
+                **hooks,
                 "worker_exit": worker_exit,
                 "child_exit": child_exit,
             }
