@@ -371,3 +371,33 @@ def test_a_worker_retires_as_the_request_that_made_it_grow_ends(tmp_path):
     req = type("Req", (), {"must_close": False})()
     hooks["pre_request"](worker, req)
     assert req.must_close  # what arrives next on its connections is answered and closed
+
+
+@pytest.mark.growth(1)
+def test_a_builder_that_died_is_started_again_before_the_next_worker(db, make, city, server):
+    """The builder SIGKILLed (as the kernel's out-of-memory killer would): the master starts
+    a new one, on the same socket, before it forks the next worker (here soon: every worker
+    outgrows an allowance of 1 MB), and the dashboard is built by it again."""
+    committee, _period = city
+    admin = make.admin(committee)
+    port, log = server
+    found = re.search(r"report builder (\d+) listening", _text(log))
+    assert found is not None
+    first = int(found.group(1))
+    os.kill(first, signal.SIGKILL)
+    opener = _opener(port, admin.username)  # its requests make workers retire, and fork
+    deadline = time.time() + 60
+    while time.time() < deadline and not re.search(r"report builder \d+ started", _text(log)):
+        opener.open(f"http://127.0.0.1:{port}/healthz", timeout=60).read()
+        time.sleep(0.2)
+    restarted = re.search(
+        rf"report builder {first} had died: report builder (\d+) started", _text(log)
+    )
+    assert restarted is not None, _text(log)[-3000:]
+    second = int(restarted.group(1))
+    assert second != first and isolated.alive(second) and not isolated.alive(first)
+    before = len(re.findall(r"report built by builder child", _text(log)))
+    week = "period=custom&start=2026-03-02&end=2026-03-08"
+    page = opener.open(f"http://127.0.0.1:{port}/dashboard/?{week}", timeout=120).read()
+    assert "球场".encode() in page
+    assert len(re.findall(r"report built by builder child", _text(log))) == before + 1

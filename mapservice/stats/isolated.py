@@ -124,18 +124,25 @@ def shareable(url: str) -> bool:
     return not (url in ("sqlite://", "sqlite:///") or ":memory:" in url or "mode=memory" in url)
 
 
-def start(url: str) -> tuple[int, str] | None:
+def start(url: str, path: str | None = None) -> tuple[int, str] | None:
     """Fork the builder for the database at ``url``: its pid and the path of its socket (in
-    a folder of its own that only this user can enter). None when this process has other
-    threads (a fork could copy a lock one of them holds), cannot fork, or the database is
-    one only this process sees."""
+    a folder of its own that only this user can enter; ``path``, a former builder's, to
+    listen where the workers already ask). None when this process has other threads (a
+    fork could copy a lock one of them holds), cannot fork, or the database is one only
+    this process sees."""
     if not hasattr(os, "fork") or not shareable(url):
         return None
     if threading.active_count() > 1:
         log.warning("report builder not started: this process has other threads")
         return None
-    folder = tempfile.mkdtemp(prefix="mapservice-builder-")  # mode 0700
-    path = os.path.join(folder, SOCKET_NAME)
+    if path is None:
+        folder = tempfile.mkdtemp(prefix="mapservice-builder-")  # mode 0700
+        path = os.path.join(folder, SOCKET_NAME)
+    else:
+        folder = os.path.dirname(path)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if os.path.lexists(path):
+            os.unlink(path)  # the former builder's, which died with it listening
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
@@ -222,6 +229,16 @@ def is_builder(pid: int) -> bool:
         return Path(f"/proc/{pid}/comm").read_text().strip() == PROCESS_NAME
     except OSError:
         return False
+
+
+def alive(pid: int) -> bool:
+    """Whether report builder ``pid`` still runs (not gone, not a zombie waiting to be
+    reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return is_builder(pid) and stat[stat.rindex(")") + 2 :].split()[0] not in ("Z", "X")
 
 
 def _reap() -> None:

@@ -46,6 +46,7 @@ walked them all — measured under the HTTP benchmark's load, 150–200 ms pause
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -349,6 +350,13 @@ def serve_gunicorn(
         with worker.turn.held_if_free():
             warm_worker(app)
 
+    def pre_fork(_server: Any, _worker: Any) -> None:
+        # A worker is about to be forked (at start, or after one retired or died): a report
+        # builder that has died (killed, out of memory) is started again first, on the same
+        # socket, where the running workers ask too (they build reports themselves
+        # meanwhile, and log that the builder is unreachable).
+        restart_report_builder(app)
+
     def child_exit(_server: Any, worker: Any) -> None:
         # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, see web/ops.py): a dead
         # worker's live gauges leave the sum; its counters stay counted.
@@ -372,6 +380,7 @@ def serve_gunicorn(
                 "keepalive": KEEPALIVE_SECONDS,
                 "accesslog": None,
                 "errorlog": "-",
+                "pre_fork": pre_fork,
                 "post_fork": post_fork,
                 **hooks,
                 "worker_exit": worker_exit,
@@ -401,4 +410,23 @@ def start_report_builder(app: Flask) -> int | None:
         return None
     pid, path = started
     app.config["REPORT_BUILDER"] = path
+    app.config["REPORT_BUILDER_PID"] = pid
     return pid
+
+
+def restart_report_builder(app: Flask) -> int | None:
+    """Start the report builder again, where it listened, if it has died; the new pid, or
+    None when it runs (or was never started)."""
+    from mapservice.stats import isolated
+
+    path, pid = app.config.get("REPORT_BUILDER"), app.config.get("REPORT_BUILDER_PID")
+    if path is None or pid is None or isolated.alive(pid):
+        return None
+    started = isolated.start(str(app.config["DATABASE_URL"]), path)
+    if started is None:
+        return None
+    app.config["REPORT_BUILDER_PID"] = started[0]
+    logging.getLogger(__name__).warning(
+        "report builder %s had died: report builder %s started", pid, started[0]
+    )
+    return started[0]
