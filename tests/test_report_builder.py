@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from mapservice.core.i18n import use_locale
 from mapservice.models import Booking, venue_day_stale
 from mapservice.stats import isolated
 from mapservice.stats.frames import Scope
@@ -122,17 +123,25 @@ def city(db, make):
     return committee, period
 
 
-def test_a_report_built_by_the_builder_equals_the_one_built_here(db, city, builder):
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_a_report_built_by_the_builder_equals_the_one_built_here(db, city, builder, locale):
+    """In the language of the request that asks for it (the builder was forked in the
+    master's: a type's name in an English dashboard was Chinese)."""
     committee, period = city
     _pid, path, log = builder
     options = {"group_by": "unit", "now": NOW}
-    job = isolated.Job(Scope(committee.id), period, options)
+    job = isolated.Job(Scope(committee.id), period, options, locale)
     remote = isolated.build(path, job)
     assert remote is not None
     # The builder's child recounted the stale days the bookings logged, and committed.
     db.rollback()
     assert db.execute(select(func.count()).select_from(venue_day_stale)).scalar_one() == 0
-    here = without_booking_rows(build_report(db, Scope(committee.id), period, **options))
+    with use_locale(locale):
+        here = without_booking_rows(build_report(db, Scope(committee.id), period, **options))
+    names = set(remote.by_type["name"])
+    assert names == (
+        {"羽毛球场", "会议室"} if locale == "zh_CN" else {"Badminton court", "Meeting room"}
+    )
     # 6 + 3 hours on the court, 4 in the room (the cancelled booking counts in no hour)
     assert remote.totals["booked_cap_hours"] == pytest.approx(13)
     assert remote.totals["bookings"] == 4 and remote.totals["cancelled"] == 1
@@ -291,6 +300,11 @@ def test_the_served_dashboard_is_built_by_the_builder_and_still_answers_without_
     assert "球场".encode() in page and "会议室".encode() in page
     text = _text(log)
     assert re.search(r"report built by builder child \d+", text), text[-3000:]
+    # In English, the types are named in English (the builder builds in the asker's language).
+    english = opener.open(f"http://127.0.0.1:{port}/dashboard/?{week}&lang=en", timeout=120)
+    body = english.read()
+    assert b"Badminton court" in body and "羽毛球场".encode() not in body
+    assert len(re.findall(r"report built by builder child", _text(log))) == 2
     # The builder killed: the next report is built by the worker itself, and still shown.
     found = re.search(r"report builder (\d+) listening", text)
     assert found is not None

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mapservice.core.i18n import use_locale
 from mapservice.core.memory import peak_mb
 from mapservice.stats.frames import Scope
 from mapservice.stats.periods import Period
@@ -64,6 +65,8 @@ class Job:
     scope: Scope
     period: Period
     options: dict[str, Any] = field(default_factory=dict)
+    #: The language of the report's labels (venue types, …): the asking request's.
+    locale: str = "zh_CN"
 
 
 class BuildFailed(Exception):
@@ -262,7 +265,8 @@ def _build_one(conn: socket.socket, url: str) -> None:
     try:
         with Session(engine) as session:
             try:
-                report = build_report(session, job.scope, job.period, **job.options)
+                with use_locale(job.locale):
+                    report = build_report(session, job.scope, job.period, **job.options)
                 without_booking_rows(report)
                 session.commit()  # the stale days it recounted
                 answer: tuple[str, Any] = ("ok", report)

@@ -156,7 +156,8 @@ def _report(actor: User, scope: Scope) -> tuple[Report, dict[str, Any], Committe
         builder = current_app.config.get("REPORT_BUILDER")
         report = None
         if builder:  # under gunicorn: built in a process of its own (stats.isolated)
-            report = isolated.build(builder, isolated.Job(scope, period, options))
+            job = isolated.Job(scope, period, options, current_locale())
+            report = isolated.build(builder, job)
         if report is None:
             report = without_booking_rows(build_report(db, scope, period, **options))
             # The build read every booking of the period into frames now freed: their pages
