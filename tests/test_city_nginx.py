@@ -104,7 +104,10 @@ class City:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                # Seen twice on PostgreSQL in clean-clone runs: an instance still stopping
+                # after 20 s (to be found); killed and reaped, not left running.
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=20)
 
 
 def start_city(database_url: str, folder: Path, env: dict[str, str] | None = None) -> City:
