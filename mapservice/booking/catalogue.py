@@ -81,33 +81,29 @@ class Entry:
 
 
 class _Typed:
-    """The venues of one type, sorted by latitude, with what narrowing them near a point reads
-    as plain lists by position: latitude and longitude (degrees), the place as a unit vector
-    from the Earth's centre (the cosine of the angle between two places is their vectors' dot
-    product) and the capacity if the venue is public and not retired, else -1. Plain Python:
-    on a band of a hundred venues, numpy's per-call cost (paid cold, between other work)
-    was twice the loop's."""
+    """The venues of one type, sorted by latitude: their latitudes (for the band), and what
+    narrowing them near a point reads, one tuple by position (a loop unpacking tuples costs
+    half one indexing parallel lists): longitude (degrees), the capacity if the venue is
+    public and not retired (else -1), the place as a unit vector from the Earth's centre
+    (the cosine of the angle between two places is their vectors' dot product) and the
+    entry. Plain Python: on a band of a hundred venues, numpy's per-call cost (paid cold,
+    between other work) was twice the loop's."""
 
     def __init__(self, entries: list[Entry]) -> None:
         entries.sort(key=lambda e: (e.lat, e.id))
         self.entries = entries
         self.lats = [e.lat for e in entries]
-        self.lons = [e.lon for e in entries]
-        self.vectors = [
-            (e.cos_lat * math.cos(lon), e.cos_lat * math.sin(lon), math.sin(e.lat_r))
+        self.rows = [
+            (
+                e.lon,
+                e.capacity_units if e.public and not e.retired else -1,
+                e.cos_lat * math.cos(lon),
+                e.cos_lat * math.sin(lon),
+                math.sin(e.lat_r),
+                e,
+            )
             for e in entries
             for lon in (math.radians(e.lon),)
-        ]
-        self.public_capacity = [
-            e.capacity_units if e.public and not e.retired else -1 for e in entries
-        ]
-        #: The same by position as one tuple each (longitude, public capacity, vector,
-        #: entry): a loop unpacking them costs half one indexing four lists.
-        self.rows = [
-            (lon, cap, x, y, z, e)
-            for lon, cap, (x, y, z), e in zip(
-                self.lons, self.public_capacity, self.vectors, entries, strict=True
-            )
         ]
 
     def band(self, lat_lo: float, lat_hi: float) -> tuple[int, int]:

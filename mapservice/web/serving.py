@@ -255,12 +255,13 @@ def retire_if_outgrown(worker: Any, max_growth_mb: float) -> bool:
         and worker.turn.taken_now()  # no other worker retiring or warming up
     ):
         worker.retiring = True
+        size = resident_mb()
         worker.log.info(
             "worker %s retires: %.0f MB resident, %.0f MB more than when forked"
             " (--max-worker-growth-mb %.0f)",
             worker.pid,
-            resident_mb(),
-            resident_mb() - worker.base_mb,
+            size,
+            size - worker.base_mb,
             max_growth_mb,
         )
     return bool(worker.retiring)
@@ -303,8 +304,7 @@ def request_hooks(max_growth_mb: float) -> dict[str, Any]:
     def pre_request(worker: Any, req: Any) -> None:
         # This request and every later one on a connection a retiring worker holds are
         # answered with Connection: close.
-        retire_if_outgrown(worker, max_growth_mb)
-        if worker.retiring:
+        if retire_if_outgrown(worker, max_growth_mb):
             req.must_close = True
 
     def post_request(worker: Any, _req: Any, _environ: Any, _resp: Any) -> None:
